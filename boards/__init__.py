@@ -1,0 +1,1 @@
+"""FPGA boards and build flows."""

@@ -1,0 +1,1 @@
+"""Software side of sparsa: compression, the EIE format, packing and golden models."""
