@@ -124,43 +124,56 @@ def encode_layer_coo(rows, cols, i, j, v, pes):
     -------
     list of :class:`PESlice`, one per PE.
 
-    Vectorised: about 0.3 s for 4 million nonzeros.
+    Vectorised: about 0.3 s for 4 million nonzeros on one core (one int64 value sort, no
+    argsort and no gathers by permutation).
     """
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
-    v = np.asarray(v, dtype=np.uint8)
-    pe = i % pes
-    loc = i // pes
+    v = np.asarray(v).astype(np.int64)
+    n = i.size
+    if n and (v.min() < 1 or v.max() >= CODEBOOK_SIZE):
+        raise ValueError(f"codebook indices must be 1..{CODEBOOK_SIZE - 1}")
     rows_pe = max(1, local_rows(rows, pes))
-    # Sort by (PE, column, local row): the order entries are stored in.
-    group = pe * cols + j
-    order = np.argsort(group * rows_pe + loc, kind="stable")
-    group, loc, v = group[order], loc[order], v[order]
-    first = np.ones(group.size, dtype=bool)
-    first[1:] = group[1:] != group[:-1]
-    prev = np.empty_like(loc)
-    prev[0:1] = -1
-    prev[1:] = loc[:-1]
-    prev[first] = -1
-    gap = loc - prev - 1                      # zero rows before this nonzero in its slice
-    npad = gap // PAD_SPAN
-    count = npad + 1                          # entries this nonzero occupies
+    ngroups = pes * cols
+    # One int64 key per nonzero: (PE, column, local row, v). Coordinates are unique, so the
+    # keys are too and an unstable value sort (SIMD) replaces a far slower argsort.
+    key = (i % pes) * cols + j
+    key *= rows_pe
+    key += i // pes
+    key <<= V_BITS
+    key |= v
+    key.sort()
+    vs = (key & ((1 << V_BITS) - 1)).astype(np.uint8)
+    key >>= V_BITS
+    group, loc = np.divmod(key, rows_pe)
+    del key
+    # gap = zero rows before this nonzero in its (PE, column) slice
+    gap = np.empty(n, dtype=np.int64)
+    if n:
+        gap[0] = loc[0]
+        np.subtract(loc[1:], loc[:-1], out=gap[1:])
+        gap[1:] -= 1
+        first = np.flatnonzero(group[1:] != group[:-1]) + 1
+        gap[first] = loc[first]
+    count = gap // PAD_SPAN                   # padding entries before this nonzero ...
+    count += 1                                # ... plus the nonzero itself
     end = np.cumsum(count)
-    total = int(end[-1]) if end.size else 0
+    total = int(end[-1]) if n else 0
     all_v = np.zeros(total, dtype=np.uint8)
     all_z = np.full(total, PAD_Z, dtype=np.uint8)
-    all_v[end - 1] = v
-    all_z[end - 1] = (gap % PAD_SPAN).astype(np.uint8)
-    # Per (PE, column) entry counts, then per-PE running pointers.
-    per_group = np.bincount(group, weights=count, minlength=pes * cols).astype(np.int64)
-    per_group = per_group.reshape(pes, cols)
-    ptr = np.zeros((pes, cols + 1), dtype=np.int64)
-    np.cumsum(per_group, axis=1, out=ptr[:, 1:])
-    pe_start = np.concatenate([[0], np.cumsum(ptr[:, -1])])
-    return [PESlice(ptr=ptr[k].copy(),
-                    v=all_v[pe_start[k]:pe_start[k + 1]].copy(),
-                    z=all_z[pe_start[k]:pe_start[k + 1]].copy())
-            for k in range(pes)]
+    end -= 1
+    all_v[end] = vs
+    all_z[end] = (gap & (PAD_SPAN - 1)).astype(np.uint8)
+    # Entry offset of every (PE, column) group: entries of all nonzeros in earlier groups.
+    cum = np.zeros(n + 1, dtype=np.int64)
+    cum[1:] = end + 1
+    gstart = cum[np.searchsorted(group, np.arange(ngroups + 1))]
+    out = []
+    for k in range(pes):
+        p = gstart[k * cols:(k + 1) * cols + 1]
+        a, b = int(p[0]), int(p[-1])
+        out.append(PESlice(ptr=p - a, v=all_v[a:b].copy(), z=all_z[a:b].copy()))
+    return out
 
 
 def encode_layer(index, pes):
