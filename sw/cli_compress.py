@@ -1,0 +1,98 @@
+"""Deep-compress a float model: prune, share weights (k-means), go to fixed point.
+
+Reads a .npy weight matrix or an .npz MLP (<name>.weight / <name>.bias, e.g. a PyTorch
+state_dict saved with numpy), writes a sparsa-compressed .npz for `sparsa pack`, and prints
+a per-layer size and error report (also as JSON with --report). See docs/compression.md.
+
+example:
+  sparsa compress mlp.npz --density 0.1 --bits 4 --balance-pes 4 --calib x.npy -o mlp_c.npz
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .compress import check_options, compress_model, compression_report, save_compressed
+from .errors import user_error
+from .fileio import check_finite, load_npy, write_json
+from .models import load_mlp
+
+__all__ = ["add_arguments", "run", "print_report"]
+
+
+def add_arguments(p):
+    p.add_argument("model", help="float model: .npy matrix (rows = outputs) or .npz MLP")
+    p.add_argument("--density", type=float, required=True,
+                   help="fraction of weights kept per layer, in (0, 1]")
+    p.add_argument("--bits", type=int, required=True,
+                   help="index bits 1..4: at most 2**bits - 1 shared values per layer")
+    p.add_argument("--balance-pes", type=int, default=None, metavar="N",
+                   help="load-balance-aware pruning: equal nonzeros for each of N PEs")
+    p.add_argument("--calib", default=None, metavar="X.npy",
+                   help="calibration inputs (n, cols of layer 0) for the activation formats")
+    p.add_argument("--no-relu", action="store_true",
+                   help="no ReLU between layers (default: ReLU after every layer but the last)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="compressed model to write")
+    p.add_argument("--report", default=None, metavar="R.json", help="also write the report as JSON")
+
+
+def _load_calib(path, cols):
+    x = load_npy(path, what="calibration data")
+    if x.ndim != 2 or x.shape[1] != cols or x.shape[0] == 0:
+        raise user_error(path, "calibration data", f"shape (n >= 1, {cols})", f"shape {x.shape}")
+    check_finite(x, path, "calibration data")
+    return x.astype(np.float64)
+
+
+def run(args):
+    check_options(args.density, args.bits, args.balance_pes)
+    if Path(args.output).suffix.lower() != ".npz":
+        raise user_error(None, "-o", "an output path ending in .npz", args.output)
+    layers = load_mlp(args.model, relu=not args.no_relu)
+    calib = _load_calib(args.calib, layers[0].cols) if args.calib else None
+    model = compress_model(layers, args.density, args.bits, pes=args.balance_pes,
+                           calib=calib, source=str(args.model))
+    report = compression_report(model, layers, args.balance_pes or 1)
+    report.update(source=str(args.model), density_target=args.density, bits=args.bits,
+                  calibrated=calib is not None)
+    # Compute everything first, then write: a failure above leaves no output behind.
+    save_compressed(args.output, model)
+    if args.report:
+        write_json(args.report, report)
+    print_report(report)
+    print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
+    return 0
+
+
+def _fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def print_report(report, console=None):
+    """Print the per-layer report as a rich table (plain text when not on a terminal)."""
+    # Off a terminal rich assumes 80 columns, which would wrap the table: give it room.
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    table = Table(title=f"Deep Compression (EIE format, {report['pes']} PE(s))")
+    for col in ("layer", "shape", "density", "shared", "bits/nz", "ratio", "ratio+huff",
+                "err all", "err kept", "fx/fw/fy/S"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for r in report["layers"]:
+        table.add_row(r["name"], f"{r['rows']}x{r['cols']}", f"{r['density']:.4f}", str(r["shared_values"]),
+                      _fmt(r["bits_per_nonzero"], ".2f"), f"{r['compression_ratio']:.1f}x",
+                      f"{r['compression_ratio_huffman']:.1f}x", f"{r['weight_rel_rms_all']:.3f}",
+                      f"{r['weight_rel_rms_kept']:.3f}",
+                      f"{r['in_frac_bits']}/{r['weight_frac_bits']}/{r['out_frac_bits']}/{r['shift']}")
+    t = report["total"]
+    table.add_row("total", f"{t['weights']} w", f"{t['density']:.4f}", "", _fmt(t["bits_per_nonzero"], ".2f"),
+                  f"{t['compression_ratio']:.1f}x", f"{t['compression_ratio_huffman']:.1f}x",
+                  f"{t['weight_rel_rms_all']:.3f}", "", "")
+    console.print(table)
+    for r in report["layers"]:
+        if r["bias_saturated"]:
+            console.print(f"warning: layer {r['name']}: {r['bias_saturated']} bias value(s) saturated to int32")
+        if r["codebook_nudged"]:
+            console.print(f"note: layer {r['name']}: {r['codebook_nudged']} shared value(s) rounded to 0, "
+                          "kept at 1 LSB")
