@@ -1,0 +1,12 @@
+"""The EIE sparse matrix x sparse vector PE array (Han et al., ISCA'16), as an Amaranth generator.
+
+Where things are:
+
+* :mod:`.config` -- :class:`EIEConfig`, the one frozen parameter set (generator, runner, tests).
+* :mod:`.lnzd` -- leading-non-zero detection: the 4-ary LNZD tree.
+* :mod:`.ccu` -- central control: input load, the activation scanner + broadcast, layer sequencing.
+* :mod:`.pe` -- one processing element, built from
+  :mod:`.pointer` (even/odd pointer banks), :mod:`.spm_reader` (64-bit words, padding skipped)
+  and :mod:`.arith` (codebook, multiply, accumulate with bypass, output stage).
+* :mod:`.top` -- :class:`EIEArray`, the whole engine with its host ports.
+"""

@@ -1,0 +1,184 @@
+"""One EIE processing element.
+
+Dataflow (each arrow a stream)::
+
+    broadcast (j, x_j) -> activation queue -> PointerUnit -> job FIFO -> SparseMatrixReader
+        -> ArithmeticUnit (codebook x x_j, accumulate) ;  output stage -> destination file
+
+The PE also holds its two activation files (ping-pong): during layer L the source file is
+read by the central control's scanner and the destination file is written by the output
+stage; the roles swap every layer. Loads of x into file A and of every memory come in over
+the load port while the array is idle.
+
+Throughput: one column per cycle through the pointer unit (empty columns cost nothing
+further) and one real entry per cycle through the arithmetic unit.
+
+Counters (32-bit, cleared at the start of a run, counted only while a layer computes):
+``busy`` (cycles a real entry was issued), ``starved`` (cycles with an empty queue and no work
+in flight), ``stalled`` (cycles this PE's full queue held up the broadcast), ``pad``
+(padding entries consumed).
+"""
+
+from amaranth import *
+from amaranth.lib import wiring, stream
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out, connect
+
+from .arith import ArithmeticUnit
+from .layouts import ACT, activation_layout, codebook_layout, row_bits
+from .pointer import PointerUnit
+from .spm_reader import SparseMatrixReader
+
+__all__ = ["ProcessingElement", "LoadKind", "COUNTERS"]
+
+COUNTERS = ("busy", "starved", "stalled", "pad")
+
+
+class LoadKind:
+    """Load-port targets (``ld_kind``). The layer table and codebook live in the central control."""
+    SPM = 0
+    PTR_EVEN = 1
+    PTR_ODD = 2
+    BIAS = 3
+    CODEBOOK = 4
+    LAYER = 5
+
+
+class ProcessingElement(wiring.Component):
+    """An EIE PE (see module docstring).
+
+    Members
+    -------
+    bcast : In(stream.Signature(activation_layout))
+        Broadcast (j, x_j); ``ready`` = the activation queue has room.
+    layer signals (In): ptr_base, codebook, shift, relu, dest_sel (0: write file A, 1: B)
+    drain, drain_row, bias_addr, drain_write : In
+        Output stage control from the central control (same for every PE).
+    act_rd_addr, act_rd_sel : In ; act_rd_data : Out(signed(16))
+        Scanner / result read port of the activation files (sync, latency 1).
+    act_ld_en, act_ld_addr, act_ld_data : In
+        Input loads into file A.
+    ld_en, ld_kind, ld_addr, ld_data : In
+        Memory load port.
+    counting, stall : In(1)
+        A layer is computing; the broadcast has data waiting.
+    count_clear : In(1)
+    cnt_<name> : Out(32) for name in COUNTERS
+    idle : Out(1)
+        Nothing queued or in flight.
+    """
+
+    JOB_FIFO_DEPTH = 2
+
+    def __init__(self, cfg, *, init=None):
+        self.cfg = cfg
+        self._init = init or {}
+        self.rb = row_bits(cfg)
+        self.act_addr_bits = max(1, (cfg.act_depth - 1).bit_length())
+        ports = {
+            "bcast": In(stream.Signature(activation_layout(cfg))),
+            "ptr_base": In(max(1, (cfg.ptr_words - 1).bit_length())),
+            "codebook": In(codebook_layout),
+            "shift": In(6), "relu": In(1), "dest_sel": In(1),
+            "drain": In(1), "drain_row": In(self.rb),
+            "bias_addr": In(max(1, (cfg.bias_words - 1).bit_length())),
+            "drain_write": In(1),
+            "act_rd_addr": In(self.act_addr_bits), "act_rd_sel": In(1), "act_rd_data": Out(ACT),
+            "act_ld_en": In(1), "act_ld_addr": In(self.act_addr_bits), "act_ld_data": In(ACT),
+            "ld_en": In(1), "ld_kind": In(3), "ld_addr": In(32), "ld_data": In(64),
+            "counting": In(1), "stall": In(1), "count_clear": In(1),
+            "idle": Out(1),
+        }
+        for name in COUNTERS:
+            ports[f"cnt_{name}"] = Out(32)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        init = self._init
+
+        # ---- activation queue ------------------------------------------------------------
+        width = len(self.bcast.p.as_value())
+        m.submodules.queue = queue = SyncFIFO(width=width, depth=cfg.queue_depth)
+        m.d.comb += [
+            queue.w_data.eq(self.bcast.p.as_value()), queue.w_en.eq(self.bcast.valid),
+            self.bcast.ready.eq(queue.w_rdy),
+        ]
+
+        # ---- pointer unit, job FIFO, sparse-matrix reader, arithmetic ------------------------
+        m.submodules.ptr = ptr = PointerUnit(cfg, init_even=init.get("ptr_even", ()),
+                                             init_odd=init.get("ptr_odd", ()))
+        m.d.comb += [
+            ptr.i.valid.eq(queue.r_rdy), ptr.i.p.eq(queue.r_data), queue.r_en.eq(ptr.i.ready),
+            ptr.ptr_base.eq(self.ptr_base),
+        ]
+        m.submodules.jobs = jobs = SyncFIFOBuffered(width=len(ptr.o.p.as_value()),
+                                                    depth=self.JOB_FIFO_DEPTH)
+        m.submodules.spm = spm = SparseMatrixReader(cfg, init=init.get("spm", ()))
+        m.d.comb += [jobs.w_data.eq(ptr.o.p.as_value()), jobs.w_en.eq(ptr.o.valid),
+                     ptr.o.ready.eq(jobs.w_rdy)]
+        m.d.comb += [spm.i.valid.eq(jobs.r_rdy), spm.i.p.eq(jobs.r_data),
+                     jobs.r_en.eq(spm.i.ready)]
+        m.submodules.arith = arith = ArithmeticUnit(cfg, init_bias=init.get("bias", ()))
+        connect(m, spm.o, arith.i)
+        m.d.comb += [
+            arith.codebook.eq(self.codebook), arith.shift.eq(self.shift), arith.relu.eq(self.relu),
+            arith.drain.eq(self.drain), arith.drain_row.eq(self.drain_row),
+            arith.bias_addr.eq(self.bias_addr),
+        ]
+
+        # ---- loads -------------------------------------------------------------------------
+        for unit in (ptr, spm, arith):
+            m.d.comb += [unit.ld_addr.eq(self.ld_addr), unit.ld_data.eq(self.ld_data)]
+        m.d.comb += [
+            spm.ld_en.eq(self.ld_en & (self.ld_kind == LoadKind.SPM)),
+            ptr.ld_even.eq(self.ld_en & (self.ld_kind == LoadKind.PTR_EVEN)),
+            ptr.ld_odd.eq(self.ld_en & (self.ld_kind == LoadKind.PTR_ODD)),
+            arith.ld_bias.eq(self.ld_en & (self.ld_kind == LoadKind.BIAS)),
+        ]
+
+        # ---- activation files (ping-pong) ----------------------------------------------------
+        files = []
+        for name in ("a", "b"):
+            mem = Memory(shape=ACT, depth=cfg.act_depth, init=[])
+            m.submodules[f"act_{name}"] = mem
+            files.append(mem)
+        rd_sel = Signal()
+        m.d.sync += rd_sel.eq(self.act_rd_sel)
+        rdata = []
+        for idx, mem in enumerate(files):
+            wp = mem.write_port()
+            rp = mem.read_port()   # reads and writes of one file never overlap in a layer
+            m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(1)]
+            rdata.append(rp.data)
+            out_write = arith.y_valid & self.drain_write & (self.dest_sel == idx)
+            if idx == 0:
+                with m.If(self.act_ld_en):
+                    m.d.comb += [wp.addr.eq(self.act_ld_addr), wp.data.eq(self.act_ld_data), wp.en.eq(1)]
+                with m.Else():
+                    m.d.comb += [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
+            else:
+                m.d.comb += [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
+        m.d.comb += self.act_rd_data.eq(Mux(rd_sel, rdata[1], rdata[0]))
+
+        # ---- status and counters -------------------------------------------------------------
+        in_flight = Signal()
+        m.d.comb += [
+            in_flight.eq(ptr.busy | (jobs.level != 0) | spm.busy | arith.busy),
+            self.idle.eq(~queue.r_rdy & ~in_flight),
+        ]
+        counters = {name: getattr(self, f"cnt_{name}") for name in COUNTERS}
+        incr = {
+            "busy": spm.emit,
+            "starved": ~queue.r_rdy & ~in_flight,
+            "stalled": self.stall & ~queue.w_rdy,
+            "pad": spm.pads,
+        }
+        for name, cnt in counters.items():
+            with m.If(self.count_clear):
+                m.d.sync += cnt.eq(0)
+            with m.Elif(self.counting):
+                m.d.sync += cnt.eq(cnt + incr[name])
+        return m

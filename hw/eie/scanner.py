@@ -1,0 +1,111 @@
+"""Activation scanner: finds the nonzero input activations and broadcasts them, one per cycle.
+
+The input vector of a layer is distributed over the PEs' source activation files: x_j sits in
+PE ``j % N`` at local address ``j // N`` (it is the previous layer's output row j, or the
+loaded input). The scanner reads local address ``a`` of every PE at once -- a *group* of N
+activations, x_{aN} .. x_{aN+N-1} -- and an :class:`~.lnzd.LNZDTree` picks the leading nonzero
+of the group each cycle, which goes out as (j, x_j). Groups are read ahead into a 3-deep FIFO so
+that the tree never waits on the memories.
+
+Order: ascending j. Cost: one cycle per nonzero activation, plus one per all-zero group.
+The broadcast holds (valid stays up, nothing is lost) while any PE's queue is full.
+"""
+
+from amaranth import *
+from amaranth.lib import wiring, stream
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .layouts import ACT, activation_layout
+from .lnzd import LNZDTree
+
+__all__ = ["ActivationScanner"]
+
+
+class ActivationScanner(wiring.Component):
+    """Group reader + LNZD picker + broadcast source.
+
+    Members
+    -------
+    start : In(1)
+        Pulse: scan a vector of ``cols`` activations from file ``src_sel``.
+    cols : In(col bits), src_sel : In(1)
+        Held stable during the scan.
+    rd_addr : Out(address bits), rd_sel : Out(1)
+        To every PE's activation-file read port.
+    rd_data : In(N * 16)
+        PE k's read data at bits [16k +: 16], one cycle after ``rd_addr``.
+    o : Out(stream.Signature(activation_layout))
+        The broadcast; ``ready`` is the AND of every PE queue's ``ready``.
+    busy : Out(1)
+    """
+
+    FIFO_DEPTH = 3
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.n = cfg.pes
+        self.addr_bits = max(1, (cfg.act_depth - 1).bit_length())
+        super().__init__({
+            "start": In(1), "cols": In(cfg.col_bits), "src_sel": In(1),
+            "rd_addr": Out(self.addr_bits), "rd_sel": Out(1),
+            "rd_data": In(self.n * 16),
+            "o": Out(stream.Signature(activation_layout(cfg))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n
+        groups = Signal(self.addr_bits + 1)       # groups left to read
+        addr = Signal(self.addr_bits + 1)
+        inflight = Signal()
+        inflight_addr = Signal(self.addr_bits + 1)
+        m.submodules.groups = fifo = SyncFIFOBuffered(width=n * 16 + self.addr_bits + 1,
+                                                      depth=self.FIFO_DEPTH)
+        issue = Signal()
+        m.d.comb += [
+            issue.eq((groups != 0) & (fifo.level + inflight < self.FIFO_DEPTH)),
+            self.rd_addr.eq(addr), self.rd_sel.eq(self.src_sel),
+        ]
+        with m.If(self.start):
+            m.d.sync += [groups.eq((self.cols + n - 1) // n), addr.eq(0)]
+        with m.Elif(issue):
+            m.d.sync += [groups.eq(groups - 1), addr.eq(addr + 1)]
+        m.d.sync += [inflight.eq(issue & ~self.start), inflight_addr.eq(addr)]
+        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.rd_data, inflight_addr))]
+
+        # ---- picker over the head group ------------------------------------------------------
+        values = [fifo.r_data[16 * k:16 * (k + 1)] for k in range(n)]
+        g_addr = fifo.r_data[16 * n:]
+        base = Signal(self.cfg.col_bits + 8)
+        m.d.comb += base.eq(g_addr * n)
+        cleared = Signal(n)
+        flags = Signal(n)
+        m.d.comb += flags.eq(Cat(*[(values[k] != 0) & (base + k < self.cols) for k in range(n)]) & ~cleared)
+        m.submodules.lnzd = lnzd = LNZDTree(n)
+        m.d.comb += lnzd.flags.eq(flags)
+        pick = Signal(n)
+        m.d.comb += pick.eq(C(1, n) << lnzd.index)
+        x = Signal(ACT)
+        m.d.comb += x.eq(Array(values)[lnzd.index] if n > 1 else values[0])
+        m.d.comb += [
+            self.o.valid.eq(fifo.r_rdy & lnzd.any),
+            self.o.p.col.eq(base + lnzd.index),
+            self.o.p.x.eq(x),
+        ]
+        last = Signal()
+        m.d.comb += last.eq((flags & ~pick) == 0)
+        with m.If(fifo.r_rdy & ~lnzd.any):
+            m.d.comb += fifo.r_en.eq(1)                      # nothing (left) in this group
+            m.d.sync += cleared.eq(0)
+        with m.Elif(self.o.valid & self.o.ready):
+            with m.If(last):
+                m.d.comb += fifo.r_en.eq(1)
+                m.d.sync += cleared.eq(0)
+            with m.Else():
+                m.d.sync += cleared.eq(cleared | pick)
+        with m.If(self.start):
+            m.d.sync += cleared.eq(0)
+        m.d.comb += self.busy.eq((groups != 0) | inflight | fifo.r_rdy)
+        return m

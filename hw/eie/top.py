@@ -1,0 +1,257 @@
+"""EIEArray: the whole EIE engine -- central control, scanner, N PEs -- with its host ports.
+
+A run, as the host sees it::
+
+    load port   (idle)  write sparse-matrix, pointer, bias words (N PEs at once),
+                        the layer table and codebooks (only when they change)
+    x_in        (idle)  stream the cols_0 input activations, j = 0, 1, ...
+    start               pulse, with n_layers
+    ...                 CLEAR (zero accumulators), then per layer COMPUTE -> FLUSH -> DRAIN
+    done                pulse when the last layer's activations are written
+    y_out               streams the last layer's rows, i = 0, 1, ...
+
+Latency per layer: (nonzero activations + all-zero groups) broadcast cycles, or the slowest
+PE's (real entries + padding-only words), whichever is larger, plus ~6 cycles of pipeline
+and ``rows_pe`` output-stage cycles.
+
+Counters: ``cycles`` counts from ``start`` to ``done``; ``stat`` holds every PE's counters
+(:data:`~.pe.COUNTERS`, 32 bits each, PE k counter c at bits ``[(4k + c) * 32 +: 32]``).
+``layer_done`` pulses at the end of each layer so a testbench can snapshot them.
+"""
+
+from amaranth import *
+from amaranth.lib import wiring, stream
+from amaranth.lib.wiring import In, Out
+
+from sparsa.sw.eie_memmap import LAYER_FIELDS
+
+from .layouts import ACT, row_bits
+from .pe import COUNTERS, LoadKind, ProcessingElement
+from .scanner import ActivationScanner
+
+__all__ = ["EIEArray"]
+
+
+class EIEArray(wiring.Component):
+    """The EIE PE array (see module docstring).
+
+    Parameters
+    ----------
+    cfg : EIEConfig
+    memory_map : sparsa.sw.eie_memmap.MemoryMap, optional
+        Initial contents of every memory and of the layer table (e.g. from a pack).
+
+    Members
+    -------
+    x_in : In(stream.Signature(signed(16)))
+    y_out : Out(stream.Signature(signed(16)))
+    start : In(1), n_layers : In(7)
+    busy : Out(1), done : Out(1), layer_done : Out(1)
+    ld_valid : In(1), ld_kind : In(3), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
+    cycles : Out(32), stat : Out(128 N)
+    """
+
+    def __init__(self, cfg, memory_map=None):
+        self.cfg = cfg
+        self.mm = memory_map
+        if memory_map is not None:
+            cfg.check_fits(memory_map)
+        n = cfg.pes
+        super().__init__({
+            "x_in": In(stream.Signature(ACT)),
+            "y_out": Out(stream.Signature(ACT)),
+            "start": In(1), "n_layers": In(7),
+            "busy": Out(1), "done": Out(1), "layer_done": Out(1),
+            "ld_valid": In(1), "ld_kind": In(3), "ld_addr": In(32),
+            "ld_mask": In(n), "ld_data": In(64 * n),
+            "cycles": Out(32),
+            "stat": Out(32 * len(COUNTERS) * n),
+        })
+
+    def _pe_init(self, k):
+        mm = self.mm
+        if mm is None:
+            return {}
+        to_list = lambda a: [int(v) for v in a]
+        return {"spm": to_list(mm.spm[k]), "ptr_even": to_list(mm.ptr_even[k]),
+                "ptr_odd": to_list(mm.ptr_odd[k]), "bias": to_list(mm.bias[k])}
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        n = cfg.pes
+        rb = row_bits(cfg)
+
+        # ---- layer table (registers; loadable) ---------------------------------------------
+        L = cfg.max_layers
+        widths = {"cols": cfg.col_bits, "rows": cfg.col_bits, "rows_pe": rb,
+                  "ptr_base": max(1, (cfg.ptr_words - 1).bit_length()),
+                  "bias_base": max(1, (cfg.bias_words - 1).bit_length()),
+                  "shift": 6, "relu": 1}
+        table = {f: [] for f in LAYER_FIELDS}
+        codebooks = []
+        for li in range(L):
+            entry = self.mm.layers[li] if self.mm is not None and li < len(self.mm.layers) else None
+            for f in LAYER_FIELDS:
+                init = getattr(entry, f) if entry is not None else 0
+                table[f].append(Signal(widths[f], init=int(init), name=f"layer{li}_{f}"))
+            cb = []
+            for e in range(16):
+                init = int(entry.codebook[e]) if entry is not None else 0
+                cb.append(Signal(signed(16), init=init, name=f"layer{li}_cb{e}"))
+            codebooks.append(cb)
+        ld_data0 = self.ld_data[0:64]
+        with m.If(self.ld_valid & (self.ld_kind == LoadKind.LAYER)):
+            for li in range(L):
+                for fi, f in enumerate(LAYER_FIELDS):
+                    with m.If(self.ld_addr == li * 8 + fi):
+                        m.d.sync += table[f][li].eq(ld_data0)
+        with m.If(self.ld_valid & (self.ld_kind == LoadKind.CODEBOOK)):
+            for li in range(L):
+                for e in range(16):
+                    with m.If(self.ld_addr == li * 16 + e):
+                        m.d.sync += codebooks[li][e].eq(ld_data0)
+
+        layer = Signal(range(max(2, L + 1)))
+        cur = {f: Signal(widths[f], name=f"cur_{f}") for f in LAYER_FIELDS}
+        cur_cb = [Signal(signed(16), name=f"cur_cb{e}") for e in range(16)]
+        for f in LAYER_FIELDS:
+            m.d.comb += cur[f].eq(Array(table[f])[layer])
+        for e in range(16):
+            m.d.comb += cur_cb[e].eq(Array([codebooks[li][e] for li in range(L)])[layer])
+        parity = Signal()          # layer L reads file (L % 2), writes the other
+        m.d.comb += parity.eq(layer[0])
+
+        # ---- PEs and scanner --------------------------------------------------------------
+        pes = []
+        for k in range(n):
+            pe = ProcessingElement(cfg, init=self._pe_init(k))
+            m.submodules[f"pe{k}"] = pe
+            pes.append(pe)
+        m.submodules.scanner = scan = ActivationScanner(cfg)
+        all_ready = Signal()
+        m.d.comb += all_ready.eq(Cat(*[pe.bcast.ready for pe in pes]).all())
+        m.d.comb += scan.o.ready.eq(all_ready)
+        m.d.comb += scan.rd_data.eq(Cat(*[pe.act_rd_data for pe in pes]))
+        all_idle = Signal()
+        m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
+
+        # Control signals shared by every PE.
+        drain = Signal()
+        drain_row = Signal(rb)
+        drain_write = Signal()
+        counting = Signal()
+        count_clear = Signal()
+        act_rd_addr = Signal(pes[0].act_addr_bits)
+        act_rd_sel = Signal()
+        xin_pe = Signal(range(max(2, n)))
+        xin_addr = Signal(pes[0].act_addr_bits)
+        xin_en = Signal()
+        for k, pe in enumerate(pes):
+            m.d.comb += [
+                pe.bcast.valid.eq(scan.o.valid & all_ready),
+                pe.bcast.p.eq(scan.o.p),
+                pe.ptr_base.eq(cur["ptr_base"]),
+                pe.shift.eq(cur["shift"]), pe.relu.eq(cur["relu"]), pe.dest_sel.eq(~parity),
+                pe.drain.eq(drain), pe.drain_row.eq(drain_row), pe.drain_write.eq(drain_write),
+                pe.bias_addr.eq(cur["bias_base"] + drain_row),
+                pe.act_rd_addr.eq(act_rd_addr), pe.act_rd_sel.eq(act_rd_sel),
+                pe.act_ld_en.eq(xin_en & (xin_pe == k)), pe.act_ld_addr.eq(xin_addr),
+                pe.act_ld_data.eq(self.x_in.payload),
+                pe.ld_en.eq(self.ld_valid & self.ld_mask[k]), pe.ld_kind.eq(self.ld_kind),
+                pe.ld_addr.eq(self.ld_addr), pe.ld_data.eq(self.ld_data[64 * k:64 * (k + 1)]),
+                pe.counting.eq(counting), pe.stall.eq(scan.o.valid), pe.count_clear.eq(count_clear),
+            ]
+            for e in range(16):
+                m.d.comb += pe.codebook[e].eq(cur_cb[e])
+            for c, name in enumerate(COUNTERS):
+                base = (len(COUNTERS) * k + c) * 32
+                m.d.comb += self.stat[base:base + 32].eq(getattr(pe, f"cnt_{name}"))
+
+        # ---- central control FSM -------------------------------------------------------------
+        n_layers = Signal.like(self.n_layers)
+        row = Signal(rb + 1)
+        wait = Signal(2)
+        out_i = Signal(cfg.col_bits + 1)
+        out_pe = Signal(range(max(2, n)))
+        out_addr = Signal(pes[0].act_addr_bits)
+        out_data = Signal(ACT)
+        pe_data = Array([pe.act_rd_data for pe in pes])
+        cycles = self.cycles
+        m.d.comb += [scan.cols.eq(cur["cols"]), scan.src_sel.eq(parity)]
+
+        last_rows = Signal(cfg.col_bits)
+        m.d.comb += last_rows.eq(Array(table["rows"])[n_layers - 1])
+
+        with m.FSM(name="ccu") as fsm:
+            with m.State("IDLE"):
+                m.d.comb += [self.x_in.ready.eq(1), xin_en.eq(self.x_in.valid)]
+                with m.If(self.x_in.valid):
+                    with m.If(xin_pe == n - 1):
+                        m.d.sync += [xin_pe.eq(0), xin_addr.eq(xin_addr + 1)]
+                    with m.Else():
+                        m.d.sync += xin_pe.eq(xin_pe + 1)
+                with m.If(self.start):
+                    m.d.comb += count_clear.eq(1)
+                    m.d.sync += [n_layers.eq(self.n_layers), layer.eq(0), row.eq(0),
+                                 cycles.eq(0), xin_pe.eq(0), xin_addr.eq(0),
+                                 out_pe.eq(0), out_addr.eq(0)]
+                    m.next = "CLEAR"
+            with m.State("CLEAR"):
+                # Accumulators may hold garbage after a reset in the middle of a run.
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += [drain.eq(1), drain_row.eq(row)]
+                m.d.sync += row.eq(row + 1)
+                with m.If(row == cfg.max_rows_pe - 1):
+                    m.d.sync += row.eq(0)
+                    m.next = "LAYER"
+            with m.State("LAYER"):
+                m.d.sync += cycles.eq(cycles + 1)
+                with m.If(layer == n_layers):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += out_i.eq(0)
+                    m.next = "OUT_ADDR"
+                with m.Else():
+                    m.d.comb += scan.start.eq(1)
+                    m.d.sync += wait.eq(3)
+                    m.next = "COMPUTE"
+            with m.State("COMPUTE"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += [counting.eq(1), act_rd_addr.eq(scan.rd_addr), act_rd_sel.eq(scan.rd_sel)]
+                # Wait a few cycles after the scan ends so the last broadcast reaches the queues.
+                with m.If(scan.busy):
+                    m.d.sync += wait.eq(3)
+                with m.Elif(wait != 0):
+                    m.d.sync += wait.eq(wait - 1)
+                with m.Elif(all_idle):
+                    m.d.sync += row.eq(0)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += cycles.eq(cycles + 1)
+                m.d.comb += [drain.eq(row < cur["rows_pe"]), drain_row.eq(row), drain_write.eq(1)]
+                m.d.sync += row.eq(row + 1)
+                # One more cycle for the last row's write into the destination file.
+                with m.If(row == cur["rows_pe"]):
+                    m.d.comb += self.layer_done.eq(1)
+                    m.d.sync += [layer.eq(layer + 1), row.eq(0)]
+                    m.next = "LAYER"
+            with m.State("OUT_ADDR"):
+                # Result of the last layer sits in file (n_layers % 2).
+                m.d.comb += [act_rd_addr.eq(out_addr), act_rd_sel.eq(parity)]
+                with m.If(out_i == last_rows):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "OUT_DATA"
+            with m.State("OUT_DATA"):
+                m.d.comb += [self.y_out.valid.eq(1), self.y_out.payload.eq(pe_data[out_pe]),
+                             act_rd_addr.eq(out_addr), act_rd_sel.eq(parity)]
+                with m.If(self.y_out.ready):
+                    m.d.sync += out_i.eq(out_i + 1)
+                    with m.If(out_pe == n - 1):
+                        m.d.sync += [out_pe.eq(0), out_addr.eq(out_addr + 1)]
+                    with m.Else():
+                        m.d.sync += out_pe.eq(out_pe + 1)
+                    m.next = "OUT_ADDR"
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m
+
