@@ -1,0 +1,154 @@
+"""End-to-end demo: train, deep-compress and run an MLP on the 8x8 digits on the golden EIE.
+
+Trains a ReLU MLP on scikit-learn's bundled digits (offline), prunes it to 10% density with
+retraining (ESE load balance over --pes PEs), shares weights in 4 bits with centroid tuning,
+picks fixed-point formats from the training split, then classifies the held-out split with
+the bit-exact golden EIE model. Writes OUT/report.json, OUT/model.npz (sparsa-compressed),
+OUT/float.npz (the float model), OUT/calib.npy and, when the packer is available, OUT/pack.
+"""
+
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .compress import compression_report, save_compressed, to_fixed_point
+from .errors import user_error
+from .fileio import save_npy, save_npz, write_json
+from .fixedpoint import quantize
+from .golden_eie import GoldenLayer, run_layers
+from .retrain import RetrainConfig, accuracy, deep_compress_mlp
+
+__all__ = ["add_arguments", "run", "run_demo", "load_data", "golden_predict"]
+
+
+def add_arguments(p):
+    p.add_argument("-o", "--out", default="build/demo", help="output directory (default build/demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and the training (default 0)")
+    p.add_argument("--pes", type=int, default=4, help="PEs for load-balanced pruning and the pack (default 4)")
+    p.add_argument("--density", type=float, default=0.1, help="final weight density (default 0.1)")
+    p.add_argument("--bits", type=int, default=4, help="weight-sharing index bits 1..4 (default 4)")
+    p.add_argument("--quick", action="store_true", help="few epochs: a smoke run, not the accuracy target")
+
+
+def load_data(seed):
+    """Digits scaled to [0, 1], split 80/20 stratified: (x_train, x_test, y_train, y_test)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    x, y = load_digits(return_X_y=True)
+    return train_test_split(x / 16.0, y, test_size=0.2, stratify=y, random_state=seed)
+
+
+def golden_predict(model, x):
+    """Classes predicted by the golden EIE model: quantized input, int16 logits, argmax.
+
+    The layers are built directly from the compressed arrays (``codebook[index]``, bias,
+    shift, ReLU), exactly what the hardware computes.
+    """
+    layers = [GoldenLayer.from_dense(layer.codebook.astype(np.int64)[layer.index], layer.bias,
+                                     layer.shift, layer.relu) for layer in model.layers]
+    logits = run_layers(layers, quantize(x, model.input_frac_bits))
+    return np.argmax(logits, axis=1)
+
+
+def _config(args):
+    if args.quick:
+        return RetrainConfig(hidden=(64,), float_epochs=8, schedule=(0.3, args.density), prune_epochs=3,
+                             share_epochs=3, bits=args.bits, pes=args.pes, seed=args.seed)
+    return RetrainConfig(hidden=(128,), float_epochs=60, schedule=(0.5, 0.3, 0.2, args.density),
+                         prune_epochs=15, share_epochs=15, bits=args.bits, pes=args.pes, seed=args.seed)
+
+
+def _check(args):
+    if args.pes < 1:
+        raise user_error(None, "--pes", "an integer >= 1", args.pes)
+    if not 0.0 < args.density <= 1.0:
+        raise user_error(None, "--density", "a fraction in (0, 1]", args.density)
+    if not 1 <= args.bits <= 4:
+        raise user_error(None, "--bits", "an integer in 1..4", args.bits)
+
+
+def run_demo(args, *, progress=True):
+    """Run the whole demo; returns the report dict (also written to OUT/report.json)."""
+    _check(args)
+    out = Path(args.out)
+    t = {}
+    t0 = time.perf_counter()
+    x_tr, x_te, y_tr, y_te = load_data(args.seed)
+    cfg = _config(args)
+    res = deep_compress_mlp(x_tr, y_tr, cfg, progress=progress)
+    t["train_prune_share_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    model = to_fixed_point(res.layers, res.shared, cfg.bits, calib=x_tr, source="sklearn digits MLP")
+    pred = golden_predict(model, x_te)
+    t["fixed_point_and_golden_s"] = time.perf_counter() - t0
+    comp = compression_report(model, res.float_layers, args.pes)
+    report = {
+        "dataset": "sklearn digits 8x8 (1797 samples), 80/20 stratified split",
+        "seed": args.seed, "hidden": list(cfg.hidden), "pes": args.pes, "bits": cfg.bits,
+        "float_accuracy": accuracy(res.float_layers, x_te, y_te),
+        "shared_float_accuracy": accuracy(res.layers, x_te, y_te),
+        "compressed_accuracy": float(np.mean(pred == y_te)),
+        "weight_density": comp["total"]["density"],
+        "compression_ratio": comp["total"]["compression_ratio"],
+        "compression_ratio_huffman": comp["total"]["compression_ratio_huffman"],
+        "test_samples": int(y_te.size),
+        "history": res.history, "compression": comp, "timings_s": t,
+    }
+    save_npz(out / "float.npz", {f"{l.name}.{k}": getattr(l, k) for l in res.float_layers for k in ("weight", "bias")})
+    save_npy(out / "calib.npy", x_tr)
+    save_compressed(out / "model.npz", model)
+    report["pack"] = _write_pack(out / "model.npz", out / "pack", args.pes)
+    write_json(out / "report.json", report)
+    return report
+
+
+def _write_pack(model_path, pack_dir, pes):
+    """Pack the compressed model for the EIE engine, if the packer is installed.
+
+    Wiring point for the lead: ``sparsa.sw.pack`` is developed concurrently; the demo's
+    accuracy comes from the golden model above and does not depend on it.
+    Returns the pack directory (str) or None.
+    """
+    try:
+        from . import pack
+    except ImportError:
+        return None
+    if not (hasattr(pack, "pack_compressed") and hasattr(pack, "write_pack")):
+        return None
+    pack.write_pack(pack.pack_compressed(model_path, pes), pack_dir)
+    return str(pack_dir)
+
+
+def _print(report, console):
+    table = Table(title="sparsa demo: digits MLP on the golden EIE model")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [("float accuracy", f"{report['float_accuracy']:.2%}"),
+            ("shared-weight float accuracy", f"{report['shared_float_accuracy']:.2%}"),
+            ("compressed accuracy (golden EIE, int16)", f"{report['compressed_accuracy']:.2%}"),
+            ("weight density", f"{report['weight_density']:.4f}"),
+            ("compression ratio (EIE format)", f"{report['compression_ratio']:.1f}x"),
+            ("  with Huffman-coded streams", f"{report['compression_ratio_huffman']:.1f}x"),
+            ("test samples", str(report["test_samples"]))]
+    rows += [(f"time: {k}", f"{v:.1f} s") for k, v in report["timings_s"].items()]
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+
+
+def run(args):
+    import sys
+    from .cli_compress import print_report
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    t0 = time.perf_counter()
+    report = run_demo(args)
+    report["timings_s"]["total_s"] = time.perf_counter() - t0
+    write_json(Path(args.out) / "report.json", report)
+    print_report(report["compression"], console)
+    _print(report, console)
+    print(f"wrote {Path(args.out) / 'report.json'}" + (f" and {report['pack']}" if report["pack"] else ""))
+    return 0
