@@ -9,6 +9,7 @@ and inverted (:func:`unpack`). Word layouts all come from :mod:`sparsa.sw.eie_fo
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -389,8 +390,16 @@ def write_pack(pack, out_dir, formats=None):
             "layers": man_layers,
             "files": files,
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        (tmp / "manifest.json").write_text(_dumps(manifest))
     return manifest
+
+
+def _dumps(obj):
+    """JSON with one field per line but lists of numbers on one line (64-PE lists stay short)."""
+    text = json.dumps(obj, indent=1)
+    # A raw newline never occurs inside a JSON string, so only multi-line lists are joined.
+    return re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]",
+                  lambda m: "[" + ", ".join(t.strip() for t in m.group(1).split(",")) + "]", text) + "\n"
 
 
 def read_manifest(pack_dir):
