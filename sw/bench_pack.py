@@ -118,6 +118,9 @@ def run_bench(out_dir, args):
         f"| **total** | **{min(tot):.3f}** | **{np.median(tot):.3f}** |",
         f"| load + verify (not in total) | {t_load:.3f} | |",
         "",
+        f"All totals (s): {', '.join(f'{t:.3f}' for t in tot)}; the first run is cold (fresh "
+        "allocations fault their pages in), the rest reuse the allocator's memory.",
+        "",
         f"Target: total < {TARGET_S} s -> {'met' if result['meets_target'] else 'NOT met'} "
         f"(median of {cfg['repeats']}). Round trip: {'exact' if round_trip else 'MISMATCH'}.",
         "",

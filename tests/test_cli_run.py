@@ -170,3 +170,20 @@ def test_run_missing_manifest(tmp_path, case, capsys):
 
 def test_run_dequantize_without_output_scale(tmp_path, case, capsys):
     fails(capsys, tmp_path, args(tmp_path, "--dequantize"), "out_frac_bits", "none")
+
+
+def test_compress_pack_run_agrees_with_the_compressed_model(tmp_path):
+    """End to end: `sparsa compress` -> `sparsa pack` -> `sparsa run` = compress's own golden run."""
+    from sparsa.sw.compress import load_compressed, run_compressed
+    print("seed", 11)
+    rng = np.random.default_rng(11)
+    np.savez(tmp_path / "mlp.npz", **{"l0.weight": rng.normal(0, 0.3, (40, 64)), "l0.bias": rng.normal(0, 0.1, 40),
+                                      "l1.weight": rng.normal(0, 0.3, (10, 40)), "l1.bias": np.zeros(10)})
+    x = rng.normal(0, 1, (6, 64))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["compress", str(tmp_path / "mlp.npz"), "--density", "0.2", "--bits", "4",
+                 "--calib", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.npz")]) == 0
+    assert main(["pack", str(tmp_path / "m.npz"), "--pes", "3", "-o", str(tmp_path / "pk")]) == 0
+    assert main(args(tmp_path, "--dequantize")) == 0
+    want = run_compressed(load_compressed(tmp_path / "m.npz"), x)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), want.astype(np.float32))
