@@ -240,7 +240,8 @@ def pack_compressed(path_or_arrays, pes):
     else:
         where, arrays = "compressed model", dict(path_or_arrays)
     if "meta" not in arrays:
-        raise user_error(where, "meta", "a 'meta' entry (a sparsa-compressed .npz)", "none")
+        raise user_error(where, "meta", "a 'meta' entry (a .npz written by 'sparsa compress'; "
+                         "compress a float model first)", "none")
     try:
         meta = json.loads(str(np.asarray(arrays["meta"])[()]))
     except (ValueError, TypeError) as e:
