@@ -421,9 +421,9 @@ def read_manifest(pack_dir):
         raise user_error(m, "format", repr(PACK_FORMAT), repr(man.get("format") if isinstance(man, dict) else man))
     if man.get("version") != PACK_VERSION:
         raise user_error(m, "version", PACK_VERSION, repr(man.get("version")))
-    for key in ("pes", "pointer_bits", "layers", "files", "input"):
-        if key not in man:
-            raise user_error(m, key, "a manifest field", "none")
+    for key, kind in (("pes", int), ("pointer_bits", int), ("layers", list), ("files", dict), ("input", dict)):
+        if not isinstance(man.get(key), kind):
+            raise user_error(m, key, f"a manifest field of type {kind.__name__}", repr(man.get(key))[:60])
     return man
 
 

@@ -267,3 +267,12 @@ def test_missing_image_is_named(rng, tmp_path):
     (tmp_path / "pk/layer0/pe000.bias.bin").unlink()
     with pytest.raises(UserError, match=r"pe000\.bias\.bin: file: expected present"):
         P.load_pack(tmp_path / "pk")
+
+
+def test_manifest_with_a_malformed_field_is_refused(rng, tmp_path):
+    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
+    man = json.loads((tmp_path / "pk/manifest.json").read_text())
+    man["files"] = ["layer0/codebook.hex"]
+    (tmp_path / "pk/manifest.json").write_text(json.dumps(man))
+    with pytest.raises(UserError, match="manifest.json: files: expected a manifest field of type dict"):
+        P.load_pack(tmp_path / "pk")
