@@ -28,7 +28,7 @@ import numpy as np
 
 __all__ = [
     "FORMATS", "hex_digits", "byte_width", "to_unsigned", "from_unsigned",
-    "render", "render_hex", "render_mem", "render_coe", "render_bin",
+    "render", "render_all", "render_hex", "render_mem", "render_coe", "render_bin",
     "parse", "parse_text", "parse_bin", "read_image",
 ]
 
@@ -82,9 +82,10 @@ def _digit_matrix(values, bits):
     return np.frombuffer(text, dtype=np.uint8).reshape(n, 16)[:, 16 - d:]
 
 
-def _lines(values, bits, suffix):
+def _lines(values, bits, suffix, digits=None):
     """Each word's digits followed by ``suffix`` (bytes), concatenated."""
-    digits = _digit_matrix(values, bits)
+    if digits is None:
+        digits = _digit_matrix(values, bits)
     n, d = digits.shape
     out = np.empty((n, d + len(suffix)), dtype=np.uint8)
     out[:, :d] = digits
@@ -100,11 +101,11 @@ def render_mem(values, bits):
     return MEM_HEADER + render_hex(values, bits)
 
 
-def render_coe(values, bits):
+def render_coe(values, bits, digits=None):
     u = to_unsigned(values, bits)
     if u.size == 0:
-        u = np.zeros(1, dtype=np.uint64)
-    out = _lines(u, bits, b",\n")
+        u, digits = np.zeros(1, dtype=np.uint64), None
+    out = _lines(u, bits, b",\n", digits)
     out[-1, -2] = ord(";")
     return COE_HEADER + out.tobytes()
 
@@ -121,6 +122,20 @@ _RENDER = {"hex": render_hex, "mem": render_mem, "coe": render_coe, "bin": rende
 def render(values, bits, fmt):
     """The bytes of an image of ``values`` in format ``fmt`` (one of :data:`FORMATS`)."""
     return _RENDER[fmt](values, bits)
+
+
+def render_all(values, bits, formats=FORMATS):
+    """``{fmt: bytes}`` for several formats, converting the words to hex digits only once."""
+    out = {}
+    digits = _digit_matrix(values, bits) if set(formats) & {"hex", "mem", "coe"} else None
+    if "hex" in formats or "mem" in formats:
+        text = _lines(values, bits, b"\n", digits).tobytes()
+        out["hex"], out["mem"] = text, MEM_HEADER + text
+    if "coe" in formats:
+        out["coe"] = render_coe(values, bits, digits)
+    if "bin" in formats:
+        out["bin"] = render_bin(values, bits)
+    return {f: out[f] for f in formats}
 
 
 def parse_bin(data, bits, signed=False):

@@ -80,3 +80,10 @@ def test_parsers_reject_malformed_text():
         images.parse(b"1ff\n", 8, "hex")                       # wider than 8 bits
     with pytest.raises(ValueError):
         images.parse(b"\x01\x02\x03", 16, "bin")               # not whole words
+
+
+@pytest.mark.parametrize("bits", [16, 64])
+def test_render_all_equals_each_format_alone(bits):
+    w = np.array([0, 3, (1 << bits) - 1], dtype=np.uint64)
+    assert images.render_all(w, bits) == {f: images.render(w, bits, f) for f in images.FORMATS}
+    assert images.render_all(w[:0], bits)["coe"] == images.render_coe(w[:0], bits)

@@ -235,13 +235,15 @@ def test_existing_pack_is_replaced_whole(rng, tmp_path):
 def test_failed_write_leaves_nothing_behind(rng, tmp_path, monkeypatch):
     calls = []
 
-    def failing(words, bits, fmt):
-        calls.append(fmt)
+    real = images.render_all
+
+    def failing(words, bits, formats):
+        calls.append(bits)
         if len(calls) > 5:
             raise OSError("disk full")
-        return images.render_hex(words, bits)
+        return real(words, bits, formats)
 
-    monkeypatch.setattr(images, "render", failing)
+    monkeypatch.setattr(images, "render_all", failing)
     with pytest.raises(OSError):
         P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
     assert list(tmp_path.iterdir()) == []
