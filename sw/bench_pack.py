@@ -46,6 +46,13 @@ def random_layer_coo(rows, cols, density, seed):
     return i, j, v
 
 
+def _loadavg():
+    try:
+        return round(__import__("os").getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def _codebook():
     cb = np.zeros(16, dtype=np.int16)
     cb[1:] = np.arange(-7, 8) * 64
@@ -60,16 +67,18 @@ def run_bench(out_dir, args):
     t0 = time.perf_counter()
     i, j, v = random_layer_coo(rows, cols, cfg["density"], SEED)
     t_gen = time.perf_counter() - t0
-    enc, wr = [], []
+    enc, wr, cpu = [], [], []
     scratch = Path(tempfile.mkdtemp(prefix=".bench-pack.", dir=out_dir))
     try:
         for r in range(cfg["repeats"]):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             layer = make_layer("fc6", rows, cols, i, j, v, _codebook(), pes)
             pack = Pack(pes=pes, layers=[layer])
             t1 = time.perf_counter()
             man = write_pack(pack, scratch / f"pack{r}")
             t2 = time.perf_counter()
+            cpu.append(time.process_time() - c0)
             enc.append(t1 - t0)
             wr.append(t2 - t1)
         files = man["files"]
@@ -98,6 +107,8 @@ def run_bench(out_dir, args):
         "encode_s": {"best": min(enc), "median": float(np.median(enc)), "all": enc},
         "write_s": {"best": min(wr), "median": float(np.median(wr)), "all": wr},
         "total_s": {"best": min(tot), "median": float(np.median(tot)), "all": tot},
+        "total_cpu_s": {"best": min(cpu), "median": float(np.median(cpu)), "all": cpu},
+        "load_average_1min": _loadavg(),
         "load_verify_s": t_load,
         "round_trip_ok": round_trip,
         "target_total_s": TARGET_S,
@@ -116,13 +127,16 @@ def run_bench(out_dir, args):
         f"| encode | {min(enc):.3f} | {np.median(enc):.3f} |",
         f"| write (4 formats + sha256 + manifest) | {min(wr):.3f} | {np.median(wr):.3f} |",
         f"| **total** | **{min(tot):.3f}** | **{np.median(tot):.3f}** |",
+        f"| total CPU time (all threads) | {min(cpu):.3f} | {np.median(cpu):.3f} |",
         f"| load + verify (not in total) | {t_load:.3f} | |",
         "",
         f"All totals (s): {', '.join(f'{t:.3f}' for t in tot)}; the first run is cold (fresh "
         "allocations fault their pages in), the rest reuse the allocator's memory.",
         "",
         f"Target: total < {TARGET_S} s -> {'met' if result['meets_target'] else 'NOT met'} "
-        f"(median of {cfg['repeats']}). Round trip: {'exact' if round_trip else 'MISMATCH'}.",
+        f"(median of {cfg['repeats']}). Round trip: {'exact' if round_trip else 'MISMATCH'}. "
+        f"1-minute load average {result['load_average_1min']} on {result['machine']['cpu_count']} cores "
+        "(wall times grow when other jobs share the machine; CPU time does not).",
         "",
     ]
     with atomic_file(out_dir / f"{NAME}.md") as tmp:
