@@ -8,6 +8,7 @@ by ``sparsa compress`` (:func:`pack_compressed`), written to a pack directory
 and inverted (:func:`unpack`). Word layouts all come from :mod:`sparsa.sw.eie_format`.
 """
 
+import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from . import eie_format as ef
+from . import images
 from .errors import UserError, user_error
-from .fileio import atomic_dir, check_int_range, load_npz
+from .fileio import atomic_dir, check_int_range, load_npz, sha256_file
 from .golden_eie import GoldenLayer, run_layers
+
+from sparsa import __version__
 
 __all__ = [
     "PackLayer", "Pack", "make_layer", "pack_matrix", "pack_compressed", "unpack",
@@ -349,8 +353,6 @@ def write_pack(pack, out_dir, formats=None):
     Every image is written in each of ``formats`` (default all of :data:`images.FORMATS`);
     ``manifest.json`` lists them all with their sha256 (hashed from memory, not re-read).
     """
-    import hashlib
-    from . import images
     formats = tuple(formats or images.FORMATS)
     widths = _widths(pack.pointer_bits)
     pe_digits = max(3, len(str(pack.pes - 1)))
@@ -394,7 +396,6 @@ def write_pack(pack, out_dir, formats=None):
         except BaseException:
             pool.shutdown(cancel_futures=True)      # then atomic_dir removes the partial tree
             raise
-        from sparsa import __version__
         manifest = {
             "format": PACK_FORMAT, "version": PACK_VERSION, "sparsa_version": __version__,
             "pes": pack.pes, "pointer_bits": pack.pointer_bits,
@@ -441,7 +442,6 @@ def read_manifest(pack_dir):
 
 
 def _verify(d, files):
-    from .fileio import sha256_file
     for name, digest in files.items():
         path = d / name
         if ".." in Path(name).parts or Path(name).is_absolute():
@@ -459,7 +459,6 @@ def load_pack(pack_dir, verify=True):
 
     With ``verify`` every file listed in the manifest is checked against its sha256 first.
     """
-    from . import images
     d = Path(pack_dir)
     man = read_manifest(d)
     mpath = d / "manifest.json"
