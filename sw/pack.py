@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsa import __version__
+
 from . import eie_format as ef
 from . import images
 from .errors import UserError, user_error
 from .fileio import atomic_dir, check_int_range, load_npz, sha256_file
 from .golden_eie import GoldenLayer, run_layers
-
-from sparsa import __version__
 
 __all__ = [
     "PackLayer", "Pack", "make_layer", "pack_matrix", "pack_compressed", "unpack",
