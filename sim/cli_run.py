@@ -93,6 +93,11 @@ def run(args):
     y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report))
     elapsed = time.perf_counter() - t0
     y = np.asarray(y).astype(np.int16)
+    # Engines may return (1, rows) for a single vector: give Y the rank of X.
+    want = (last.rows,) if x.ndim == 1 else (x.shape[0], last.rows)
+    y = y.reshape(want) if y.size == int(np.prod(want)) else y
+    if y.shape != want:
+        raise RuntimeError(f"engine {args.engine} returned shape {y.shape}, expected {want}")
     out = dequantize(y, last.out_frac_bits).astype(np.float32) if args.dequantize else y
     save_npy(args.out, out)
     if args.report:

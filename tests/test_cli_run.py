@@ -98,6 +98,15 @@ def test_hardware_engines_go_through_eie_runner(tmp_path, case, monkeypatch):
     assert json.loads((tmp_path / "r.json").read_text())["engine_report"] == {"cycles": 123}
 
 
+def test_single_vector_output_keeps_rank_when_engine_returns_a_batch(tmp_path, case, monkeypatch):
+    w, b, x = case
+    np.save(tmp_path / "x1.npy", x[0])
+    fake = types.SimpleNamespace(run=lambda pack_dir, pack, x, engine, report: (pack.run_golden(x[None]), {}))
+    monkeypatch.setitem(sys.modules, "sparsa.sim.eie_runner", fake)
+    assert main(args(tmp_path, "--engine", "verilator", x="x1.npy")) == 0
+    assert np.load(tmp_path / "y.npy").shape == (30,)
+
+
 def test_engine_registry_lists_the_engines():
     assert list(cli_run.ENGINES) == ["golden", "verilator", "icarus"]
 
