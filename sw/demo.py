@@ -58,7 +58,7 @@ def _config(args):
         return RetrainConfig(hidden=(64,), float_epochs=8, schedule=(0.3, args.density), prune_epochs=3,
                              share_epochs=3, bits=args.bits, pes=args.pes, seed=args.seed)
     return RetrainConfig(hidden=(128,), float_epochs=60, schedule=(0.5, 0.3, 0.2, args.density),
-                         prune_epochs=15, share_epochs=15, bits=args.bits, pes=args.pes, seed=args.seed)
+                         prune_epochs=25, share_epochs=25, bits=args.bits, pes=args.pes, seed=args.seed)
 
 
 def _check(args):

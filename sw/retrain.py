@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from threadpoolctl import threadpool_limits
 
 from .models import FloatLayer
 from .prune import balanced_mask, magnitude_mask
@@ -33,7 +34,11 @@ __all__ = ["RetrainConfig", "RetrainResult", "mlp_layers", "make_classifier", "t
 
 @dataclass(frozen=True)
 class RetrainConfig:
-    """Knobs of the loop. ``pes`` set: ESE load-balanced pruning over that many PEs."""
+    """Knobs of the loop.
+
+    ``schedule`` lists the pruning steps: each a density for all layers or a tuple with one
+    density per layer. ``pes`` set: ESE load-balanced pruning over that many PEs.
+    """
     hidden: tuple = (128,)
     float_epochs: int = 60
     schedule: tuple = (0.5, 0.3, 0.2, 0.1)
@@ -113,10 +118,10 @@ def train_float(x, y, cfg, progress):
 def prune_retrain(clf, x, y, cfg, progress):
     """Gradual pruning down ``cfg.schedule``; returns the final masks (sparsa layout)."""
     masks = None
-    for density in cfg.schedule:
+    for step in cfg.schedule:
         masks = []
-        for w in clf.coefs_:
-            wt = w.T
+        for k, w in enumerate(clf.coefs_):
+            wt, density = w.T, _layer_density(step, k)
             m = magnitude_mask(wt, density) if cfg.pes is None else balanced_mask(wt, density, cfg.pes)
             masks.append(m)
             w *= m.T                        # in place: the classifier sees the pruned weights
@@ -124,8 +129,17 @@ def prune_retrain(clf, x, y, cfg, progress):
         def reapply(c, masks=masks):
             for w, m in zip(c.coefs_, masks):
                 w *= m.T
-        _epochs(clf, x, y, cfg.prune_epochs, reapply, progress, f"prune to {density:g} + retrain")
+        _epochs(clf, x, y, cfg.prune_epochs, reapply, progress, f"prune to {_label(step)} + retrain")
     return masks
+
+
+def _layer_density(step, k):
+    """A schedule step is one density for every layer or a tuple of per-layer densities."""
+    return float(step[k]) if isinstance(step, (tuple, list)) else float(step)
+
+
+def _label(step):
+    return "/".join(f"{d:g}" for d in step) if isinstance(step, (tuple, list)) else f"{step:g}"
 
 
 def share_retrain(clf, masks, x, y, cfg, progress):
@@ -166,7 +180,9 @@ def deep_compress_mlp(x, y, cfg=RetrainConfig(), *, progress=False):
     RetrainResult
     """
     history = []
-    with _progress(progress) as bar:
+    # One BLAS thread: the matrices are tiny, so extra threads only add sync overhead, and
+    # they fight the other jobs (pytest-xdist workers, simulators) for the same cores.
+    with threadpool_limits(1), _progress(progress) as bar:
         t0 = time.perf_counter()
         clf = train_float(x, y, cfg, bar)
         float_layers = mlp_layers(clf)
@@ -174,11 +190,11 @@ def deep_compress_mlp(x, y, cfg=RetrainConfig(), *, progress=False):
                         "seconds": time.perf_counter() - t0})
         t0 = time.perf_counter()
         masks = prune_retrain(clf, x, y, cfg, bar)
-        history.append({"phase": "prune", "density": cfg.schedule[-1],
+        history.append({"phase": "prune", "density": _label(cfg.schedule[-1]),
                         "train_accuracy": accuracy(mlp_layers(clf), x, y), "seconds": time.perf_counter() - t0})
         t0 = time.perf_counter()
         shared = share_retrain(clf, masks, x, y, cfg, bar)
         layers = mlp_layers(clf)
-        history.append({"phase": "share", "density": cfg.schedule[-1], "train_accuracy": accuracy(layers, x, y),
+        history.append({"phase": "share", "density": _label(cfg.schedule[-1]), "train_accuracy": accuracy(layers, x, y),
                         "seconds": time.perf_counter() - t0})
     return RetrainResult(float_layers, layers, shared, masks, history, clf)

@@ -1,0 +1,68 @@
+"""Magnitude pruning and ESE load-balance-aware pruning."""
+
+import numpy as np
+import pytest
+
+from sparsa.sw.prune import apply_mask, balanced_mask, keep_count, magnitude_mask, pe_counts
+
+SEED = 1234
+
+
+def test_density_is_exact_floor():
+    print("seed", SEED)
+    w = np.random.default_rng(SEED).normal(size=(37, 53))
+    for d in (0.01, 0.1, 0.29, 0.5, 1.0):
+        mask = magnitude_mask(w, d)
+        assert mask.sum() == int(np.floor(d * w.size + 1e-9))
+        # The kept weights are the largest: min kept >= max dropped.
+        assert np.abs(w[mask]).min() >= np.abs(w[~mask]).max(initial=0)
+
+
+def test_keep_count_absorbs_float_rounding():
+    assert keep_count(100, 0.29) == 29          # 0.29 * 100 == 28.999999999999996
+    assert keep_count(10, 0.05) == 0
+
+
+def test_ties_broken_by_position():
+    w = np.ones((2, 3))
+    assert np.array_equal(magnitude_mask(w, 0.5), [[True, True, True], [False, False, False]])
+
+
+def test_exact_zeros_are_never_kept():
+    w = np.zeros((4, 4))
+    w[0, 0] = 3.0
+    assert magnitude_mask(w, 0.5).sum() == 1
+
+
+def test_balanced_mask_equal_counts_per_pe():
+    print("seed", SEED)
+    rng = np.random.default_rng(SEED)
+    # Rows grow with the PE index so plain magnitude pruning would be unbalanced.
+    w = rng.normal(size=(30, 40)) * (1 + np.arange(30) % 4)[:, None]
+    for pes in (1, 3, 4, 7):
+        mask = balanced_mask(w, 0.1, pes)
+        counts = pe_counts(mask, pes)
+        assert mask.sum() == int(0.1 * w.size)
+        assert counts.max() - counts.min() <= 1
+    counts = pe_counts(magnitude_mask(w, 0.1), 4)
+    assert counts.max() - counts.min() > 1       # the unbalanced baseline really is
+
+
+def test_balanced_mask_prunes_each_pe_by_magnitude():
+    w = np.random.default_rng(SEED).normal(size=(8, 10))
+    mask = balanced_mask(w, 0.25, 2)
+    for k in range(2):
+        sub, m = np.abs(w[k::2]), mask[k::2]
+        assert sub[m].min() >= sub[~m].max()
+
+
+def test_apply_mask_in_place():
+    w = np.arange(1.0, 5.0).reshape(2, 2)
+    apply_mask(w, np.array([[True, False], [False, True]]), out=w)
+    assert np.array_equal(w, [[1, 0], [0, 4]])
+
+
+@pytest.mark.parametrize("density", [0.0, -0.1, 1.01])
+def test_density_outside_range_rejected(density):
+    with pytest.raises(ValueError):
+        magnitude_mask(np.ones((2, 2)), density)
