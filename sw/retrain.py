@@ -91,9 +91,12 @@ def mlp_layers(clf):
 
 
 def accuracy(layers, x, y):
-    """Classification accuracy of float layers (argmax of the last layer)."""
+    """Classification accuracy of float layers: argmax of the logits, or for sklearn's
+    two-class networks (one logistic output) class 1 when the logit is positive."""
     from .models import float_forward
-    return float(np.mean(np.argmax(float_forward(layers, x), axis=1) == y))
+    logits = float_forward(layers, x)
+    pred = (logits[:, 0] > 0).astype(int) if logits.shape[1] == 1 else np.argmax(logits, axis=1)
+    return float(np.mean(pred == y))
 
 
 def _epochs(clf, x, y, epochs, after_step, progress, label):

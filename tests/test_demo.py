@@ -1,0 +1,56 @@
+"""`sparsa demo`: the digits MLP, compressed, on the golden EIE model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sparsa.cli import main
+from sparsa.sw.compress import load_compressed
+from sparsa.sw.demo import golden_predict, load_data
+
+
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "-o", str(out)]) == 0
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_demo_meets_the_accuracy_target(full_demo):
+    # The acceptance target: compressed (golden EIE, int16) within 1 point of float, at <= 10%.
+    _, r = full_demo
+    print("seed", r["seed"], "float", r["float_accuracy"], "compressed", r["compressed_accuracy"])
+    assert r["compressed_accuracy"] >= r["float_accuracy"] - 0.01
+    assert r["float_accuracy"] > 0.95
+    assert r["weight_density"] <= 0.10
+    assert r["compression_ratio"] > 10
+
+
+def test_demo_report_fields(full_demo):
+    _, r = full_demo
+    for key in ("float_accuracy", "compressed_accuracy", "weight_density", "compression_ratio",
+                "compression_ratio_huffman", "compression", "timings_s", "history"):
+        assert key in r
+    assert len(r["compression"]["layers"]) == 2
+
+
+def test_demo_accuracy_is_the_golden_models_on_the_saved_model(full_demo):
+    out, r = full_demo
+    _, x_te, _, y_te = load_data(r["seed"])
+    model = load_compressed(out / "model.npz")
+    assert np.mean(golden_predict(model, x_te) == y_te) == r["compressed_accuracy"]
+
+
+def test_demo_float_model_and_calibration_are_reusable_by_compress(full_demo, tmp_path):
+    out, _ = full_demo
+    rc = main(["compress", str(out / "float.npz"), "--density", "0.1", "--bits", "4",
+               "--calib", str(out / "calib.npy"), "-o", str(tmp_path / "c.npz")])
+    assert rc == 0 and (tmp_path / "c.npz").exists()
+
+
+def test_demo_bad_option_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--pes", "0"]) == 2
+    assert "--pes" in capsys.readouterr().err
+    assert not out.exists()
