@@ -28,10 +28,16 @@ def kmeans_1d(x, n, *, iters=_ITERS):
 
     Returns ``(centroids, label)``: centroids sorted ascending (empty clusters removed, so
     possibly fewer than ``n``) and each value's cluster number into them. Deterministic.
+    Values with at most ``n`` distinct entries are their own centroids.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
+    distinct = np.unique(x)
+    if distinct.size <= n:
+        # Already shared (e.g. a model retrained with shared weights): keep the values exactly
+        # rather than let linear initialisation merge two of them.
+        return distinct, np.searchsorted(distinct, x)
     c = np.linspace(x.min(), x.max(), n)
     label = None
     for _ in range(iters):

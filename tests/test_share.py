@@ -61,3 +61,13 @@ def test_recentre_moves_each_centroid_to_its_members_mean():
 def test_empty_mask_gives_empty_codebook():
     c, idx = kmeans_share(np.ones((2, 2)), np.zeros((2, 2), bool), 4)
     assert np.all(c == 0) and np.all(idx == 0)
+
+
+def test_already_shared_weights_are_recovered_exactly():
+    # Re-compressing a model retrained with shared weights must not merge its values.
+    rng = np.random.default_rng(SEED)
+    print("seed", SEED)
+    values = np.array([-0.9, -0.85, -0.2, 0.3, 0.31, 0.32, 1.5])
+    w = rng.choice(values, size=(20, 20)) * (rng.random((20, 20)) < 0.3)
+    c, idx = kmeans_share(w, w != 0, 3)
+    assert np.array_equal(shared_weights(c, idx), w)
