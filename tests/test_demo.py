@@ -9,6 +9,9 @@ from sparsa.cli import main
 from sparsa.sw.compress import load_compressed
 from sparsa.sw.demo import golden_predict, load_data
 
+# One module-scoped training run: keep its tests on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("sw_demo")
+
 
 @pytest.fixture(scope="module")
 def full_demo(tmp_path_factory):
@@ -33,6 +36,13 @@ def test_demo_report_fields(full_demo):
                 "compression_ratio_huffman", "compression", "timings_s", "history"):
         assert key in r
     assert len(r["compression"]["layers"]) == 2
+
+
+def test_demo_writes_the_pack_when_the_packer_is_there(full_demo):
+    out, r = full_demo
+    if r["pack"] is not None:
+        assert (out / "pack").is_dir()
+    assert (out / "model.npz").exists() and (out / "float.npz").exists() and (out / "calib.npy").exists()
 
 
 def test_demo_accuracy_is_the_golden_models_on_the_saved_model(full_demo):
