@@ -82,7 +82,8 @@ class EIEArray(wiring.Component):
         n = cfg.pes
         rb = row_bits(cfg)
 
-        # ---- layer table (registers; loadable) ---------------------------------------------
+        # ---- layer table (registers, loadable; reset_less like the memories, so a reset in
+        # the middle of a run keeps the loaded model) -----------------------------------------
         L = cfg.max_layers
         widths = {"cols": cfg.col_bits, "rows": cfg.col_bits, "rows_pe": rb,
                   "ptr_base": max(1, (cfg.ptr_words - 1).bit_length()),
@@ -94,11 +95,11 @@ class EIEArray(wiring.Component):
             entry = self.mm.layers[li] if self.mm is not None and li < len(self.mm.layers) else None
             for f in LAYER_FIELDS:
                 init = getattr(entry, f) if entry is not None else 0
-                table[f].append(Signal(widths[f], init=int(init), name=f"layer{li}_{f}"))
+                table[f].append(Signal(widths[f], init=int(init), reset_less=True, name=f"layer{li}_{f}"))
             cb = []
             for e in range(16):
                 init = int(entry.codebook[e]) if entry is not None else 0
-                cb.append(Signal(signed(16), init=init, name=f"layer{li}_cb{e}"))
+                cb.append(Signal(signed(16), init=init, reset_less=True, name=f"layer{li}_cb{e}"))
             codebooks.append(cb)
         ld_data0 = self.ld_data[0:64]
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.LAYER)):

