@@ -136,7 +136,7 @@ def run_bench(out_dir, args):
         f"Target: total < {TARGET_S} s -> {'met' if result['meets_target'] else 'NOT met'} "
         f"(median of {cfg['repeats']}). Round trip: {'exact' if round_trip else 'MISMATCH'}. "
         f"1-minute load average {result['load_average_1min']} on {result['machine']['cpu_count']} cores "
-        "(wall times grow when other jobs share the machine; CPU time does not).",
+        "(wall times grow when other jobs share the machine; CPU time much less).",
         "",
     ]
     with atomic_file(out_dir / f"{NAME}.md") as tmp:
