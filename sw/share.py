@@ -9,8 +9,8 @@ kept weight, which Han et al. found best: it keeps centroids for the rare large 
 matter most, where density-based initialisations crowd them around zero.
 
 In 1-D, k-means is cheap to vectorise: with sorted centroids each cluster is an interval
-bounded by the midpoints between neighbouring centroids, so assignment is one
-``searchsorted``, and the update is one ``bincount``.
+bounded by the midpoints between neighbouring centroids. With the values sorted once, a
+Lloyd step is a ``searchsorted`` of the midpoints plus prefix sums.
 """
 
 import numpy as np
@@ -33,21 +33,27 @@ def kmeans_1d(x, n, *, iters=_ITERS):
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
-    distinct = np.unique(x)
-    if distinct.size <= n:
-        # Already shared (e.g. a model retrained with shared weights): keep the values exactly
-        # rather than let linear initialisation merge two of them.
+    # Sort once; then every Lloyd step only needs the cluster boundaries (one searchsorted
+    # of the midpoints) and prefix sums: O(n log n) once, O(n_clusters log n) per step.
+    xs = np.sort(x)
+    if np.count_nonzero(np.diff(xs)) < n:
+        # At most n distinct values (e.g. a model retrained with shared weights): keep them
+        # exactly rather than let linear initialisation merge two of them.
+        distinct = np.unique(xs)
         return distinct, np.searchsorted(distinct, x)
-    c = np.linspace(x.min(), x.max(), n)
-    label = None
+    prefix = np.concatenate([[0.0], np.cumsum(xs)])
+    c = np.linspace(xs[0], xs[-1], n)
+    bounds = None
     for _ in range(iters):
-        new = _assign(x, c)
-        if label is not None and np.array_equal(new, label):
+        # Cluster k holds the values in (mid[k-1], mid[k]] (ties go to the lower cluster).
+        new = np.concatenate([[0], np.searchsorted(xs, (c[1:] + c[:-1]) / 2, side="right"), [xs.size]])
+        if bounds is not None and np.array_equal(new, bounds):
             break
-        label = new
-        counts = np.bincount(label, minlength=c.size)
-        sums = np.bincount(label, weights=x, minlength=c.size)
-        # An empty cluster keeps its centroid (it may win values back next round).
+        bounds = new
+        counts = np.diff(bounds)
+        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
+        # An empty cluster keeps its centroid. 1-D Lloyd keeps the centroids sorted: each new
+        # mean stays inside its own interval between the old midpoints.
         c = np.where(counts > 0, sums / np.maximum(counts, 1), c)
     label = _assign(x, c)
     used = np.unique(label)
