@@ -157,6 +157,11 @@ def test_calib_missing(mlp, tmp_path, capsys):
     _fails(capsys, _args(mlp, out, "--calib", str(tmp_path / "none.npy")), "none.npy", "not found", out=out)
 
 
+def test_output_without_npz_suffix(mlp, tmp_path, capsys):
+    out = tmp_path / "c.bin"
+    _fails(capsys, _args(mlp, out), "-o", "ending in .npz", "c.bin", out=out)
+
+
 def test_report_not_written_on_error(mlp, tmp_path, capsys):
     out, rep = tmp_path / "c.npz", tmp_path / "r.json"
     _fails(capsys, _args(mlp, out, "--report", str(rep), bits="9"), "--bits", out=out)
