@@ -91,6 +91,8 @@ def print_report(report, console=None):
                   f"{t['weight_rel_rms_all']:.3f}", "", "")
     console.print(table)
     for r in report["layers"]:
+        if not r["nonzeros"]:
+            console.print(f"warning: layer {r['name']}: keeps no weights (density * size < 1)")
         if r["bias_saturated"]:
             console.print(f"warning: layer {r['name']}: {r['bias_saturated']} bias value(s) saturated to int32")
         if r["codebook_nudged"]:

@@ -369,7 +369,8 @@ def load_compressed(path):
     except ValueError as e:
         raise user_error(path, "meta", "valid JSON", f"a parse error ({e})")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise user_error(path, "meta.format", f"'{FORMAT}'", repr(meta.get("format") if isinstance(meta, dict) else meta))
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise user_error(path, "meta.format", f"'{FORMAT}'", repr(found))
     if meta.get("version") != VERSION:
         raise user_error(path, "meta.version", f"{VERSION}", repr(meta.get("version")))
     layers = meta.get("layers")
