@@ -41,7 +41,13 @@ def test_demo_report_fields(full_demo):
 def test_demo_writes_the_pack_when_the_packer_is_there(full_demo):
     out, r = full_demo
     if r["pack"] is not None:
-        assert (out / "pack").is_dir()
+        # The packed images, decoded by the packer, classify exactly like the compressed model.
+        from sparsa.sw.fixedpoint import quantize
+        from sparsa.sw.pack import load_pack
+        _, x_te, _, _ = load_data(r["seed"])
+        model = load_compressed(out / "model.npz")
+        logits = load_pack(out / "pack").run_golden(quantize(x_te, model.input_frac_bits))
+        assert np.array_equal(np.argmax(logits, axis=1), golden_predict(model, x_te))
     assert (out / "model.npz").exists() and (out / "float.npz").exists() and (out / "calib.npy").exists()
 
 
