@@ -120,9 +120,10 @@ def check_options(density, bits, pes=None):
         raise user_error(None, "--balance-pes", "an integer >= 1", f"{pes}")
 
 
-def prune_and_share(layers, density, bits, pes=None):
+def prune_and_share(layers, density, bits, pes=None, *, on_layer=None):
     """Prune every layer to ``density`` and share its weights in ``2**bits - 1`` values.
 
+    ``on_layer(layer)``, if given, is called after each layer (progress reporting).
     Returns a list of ``(centroids (16,) float64, index uint8 (rows, cols))``.
     """
     check_options(density, bits, pes)
@@ -133,6 +134,8 @@ def prune_and_share(layers, density, bits, pes=None):
         else:
             mask = balanced_mask(layer.weight, density, pes)
         out.append(kmeans_share(layer.weight, mask, bits))
+        if on_layer is not None:
+            on_layer(layer)
     return out
 
 
@@ -239,11 +242,11 @@ def to_fixed_point(layers, shared, bits, *, calib=None, source=""):
     return model
 
 
-def compress_model(layers, density, bits, *, pes=None, calib=None, source=""):
+def compress_model(layers, density, bits, *, pes=None, calib=None, source="", on_layer=None):
     """The whole pipeline: prune (balanced over ``pes`` if given), share, fixed point."""
     if calib is not None and (calib.ndim != 2 or calib.shape[1] != layers[0].cols):
         raise user_error("--calib", "calibration data", f"shape (n, {layers[0].cols})", f"shape {calib.shape}")
-    shared = prune_and_share(layers, density, bits, pes)
+    shared = prune_and_share(layers, density, bits, pes, on_layer=on_layer)
     return to_fixed_point(layers, shared, bits, calib=calib, source=source)
 
 
