@@ -21,10 +21,11 @@ in flight), ``stalled`` (cycles this PE's full queue held up the broadcast), ``p
 
 from amaranth import *
 from amaranth.lib import wiring, stream
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out, connect
+from amaranth.lib.wiring import In, Out, connect, flipped
 
+from .act_queue import ActivationQueue
 from .arith import ArithmeticUnit
 from .layouts import ACT, activation_layout, codebook_layout, row_bits
 from .pointer import PointerUnit
@@ -100,18 +101,14 @@ class ProcessingElement(wiring.Component):
         init = self._init
 
         # ---- activation queue ------------------------------------------------------------
-        width = len(self.bcast.p.as_value())
-        m.submodules.queue = queue = SyncFIFO(width=width, depth=cfg.queue_depth)
-        m.d.comb += [
-            queue.w_data.eq(self.bcast.p.as_value()), queue.w_en.eq(self.bcast.valid),
-            self.bcast.ready.eq(queue.w_rdy),
-        ]
+        m.submodules.queue = queue = ActivationQueue(cfg)
+        connect(m, flipped(self.bcast), queue.i)
 
         # ---- pointer unit, job FIFO, sparse-matrix reader, arithmetic ------------------------
         m.submodules.ptr = ptr = PointerUnit(cfg, init_even=init.get("ptr_even", ()),
                                              init_odd=init.get("ptr_odd", ()))
+        connect(m, queue.o, ptr.i)
         m.d.comb += [
-            ptr.i.valid.eq(queue.r_rdy), ptr.i.p.eq(queue.r_data), queue.r_en.eq(ptr.i.ready),
             ptr.ptr_base.eq(self.ptr_base),
         ]
         m.submodules.jobs = jobs = SyncFIFOBuffered(width=len(ptr.o.p.as_value()),
@@ -122,6 +119,7 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [spm.i.valid.eq(jobs.r_rdy), spm.i.p.eq(jobs.r_data),
                      jobs.r_en.eq(spm.i.ready)]
         m.submodules.arith = arith = ArithmeticUnit(cfg, init_bias=init.get("bias", ()))
+        self._units = (ptr, spm, arith)    # for white-box simulation tests
         connect(m, spm.o, arith.i)
         m.d.comb += [
             arith.codebook.eq(self.codebook), arith.shift.eq(self.shift), arith.relu.eq(self.relu),
@@ -167,13 +165,13 @@ class ProcessingElement(wiring.Component):
         in_flight = Signal()
         m.d.comb += [
             in_flight.eq(ptr.busy | (jobs.level != 0) | spm.busy | arith.busy),
-            self.idle.eq(~queue.r_rdy & ~in_flight),
+            self.idle.eq(~queue.o.valid & ~in_flight),
         ]
         counters = {name: getattr(self, f"cnt_{name}") for name in COUNTERS}
         incr = {
             "busy": spm.emit,
-            "starved": ~queue.r_rdy & ~in_flight,
-            "stalled": self.stall & ~queue.w_rdy,
+            "starved": ~queue.o.valid & ~in_flight,
+            "stalled": self.stall & ~queue.i.ready,
             "pad": spm.pads,
         }
         for name, cnt in counters.items():

@@ -175,6 +175,7 @@ class SparseMatrixReader(wiring.Component):
         m.d.comb += [
             self.emit.eq(step & any_real),
             self.pads.eq(Mux(step, sum(upto[l] for l in range(_LANES)) - any_real, 0)),
-            self.busy.eq(job_valid | inflight | words.r_rdy | self.o.valid),
+            # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
+            self.busy.eq(job_valid | inflight | (words.level != 0) | self.o.valid),
         ]
         return m

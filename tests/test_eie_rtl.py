@@ -1,0 +1,195 @@
+"""The generated EIE Verilog equals the golden model bit for bit (cocotb on Verilator + Icarus).
+
+One Verilog build per PE count (cached under build/sim); every case loads its pack through
+the load port, so many models run on one build. Random cases print their seed.
+"""
+
+import numpy as np
+import pytest
+
+from sparsa.hw.eie.pe import COUNTERS
+from sparsa.sw.eie_memmap import build_memory_map
+from sparsa.sim.eie_runner import run_memory_map
+
+from eie_cases import (hw_config, independent_golden, pack_from_indices, random_codebook,
+                       random_index, random_input, random_pack)
+
+BUSY, STARVED, STALLED, PAD = (COUNTERS.index(n) for n in ("busy", "starved", "stalled", "pad"))
+
+
+def run_and_check(pack, x, *, engine="verilator", cfg=None, **kw):
+    mm = build_memory_map(pack)
+    cfg = cfg or hw_config(pack.pes)
+    res = run_memory_map(mm, x, engine=engine, cfg=cfg, **kw)
+    want = independent_golden(pack, x)
+    np.testing.assert_array_equal(res["y"], want)
+    return res
+
+
+def expected_work(layer, x):
+    """Real entries and padding entries in the columns of nonzero x (per PE), from the slices."""
+    busy, pad = [], []
+    nz = np.flatnonzero(x)
+    for s in layer.slices:
+        b = p = 0
+        for j in nz:
+            v = s.v[s.ptr[j]:s.ptr[j + 1]]
+            b += int(np.count_nonzero(v))
+            p += int(np.count_nonzero(v == 0))
+        busy.append(b)
+        pad.append(p)
+    return np.array(busy), np.array(pad)
+
+
+# ---- random sweeps -----------------------------------------------------------------------------
+
+@pytest.mark.xdist_group("eie_verilator")
+@pytest.mark.parametrize("pes", [1, 2, 4, 16])
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.1, 0.5, 1.0])
+def test_random_layer_matches_golden(pes, density):
+    seed = 1000 * pes + int(density * 100)
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(pes, 90))          # usually not a multiple of N
+    cols = int(rng.integers(1, 90))
+    pack = random_pack([(rows, cols)], pes, density, rng)
+    x = random_input(cols, rng, batch=2)
+    res = run_and_check(pack, x)
+    # Counters are exact: one busy cycle per real entry, every padding entry counted.
+    busy, pad = expected_work(pack.layers[0], x[0])
+    stats = res["layer_stats"][0, 0]
+    np.testing.assert_array_equal(stats[:, BUSY], busy)
+    np.testing.assert_array_equal(stats[:, PAD], pad)
+
+
+@pytest.mark.xdist_group("eie_verilator_64")
+def test_64_pes_random_layers():
+    seed = 64064
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    for density in (0.05, 0.3):
+        pack = random_pack([(100, 97)], 64, density, rng)
+        run_and_check(pack, random_input(97, rng, batch=2))
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_three_layer_mlp_with_relu():
+    seed = 33
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    pack = random_pack([(60, 50), (40, 60), (10, 40)], 4, 0.3, rng)
+    x = random_input(50, rng, batch=3)
+    res = run_and_check(pack, x)
+    assert res["layer_cycles"].shape == (3, 3)
+
+
+# ---- named edge cases ------------------------------------------------------------------------
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_padding_for_gaps_over_15_and_31():
+    # PE-local gaps of 20 and 40 rows: one and two padding entries (z = 15) before a value.
+    pes, rows, cols = 2, 2 * 90, 3
+    idx = np.zeros((rows, cols), dtype=np.uint8)
+    idx[0, 0] = 3; idx[2 * 21, 0] = 5           # local rows 0 and 21: gap 20
+    idx[1, 1] = 7; idx[1 + 2 * 41, 1] = 9       # PE 1: local rows 0 and 41: gap 40
+    idx[2 * 89, 2] = 1                           # gap 89 from row 0: five paddings
+    rng = np.random.default_rng(5)
+    pack = pack_from_indices([idx], [random_codebook(rng)], pes)
+    assert sum(s.padding for s in pack.layers[0].slices) == 1 + 2 + 5
+    x = np.array([[100, -200, 300]], dtype=np.int16)
+    res = run_and_check(pack, x)
+    assert res["layer_stats"][0, 0][:, PAD].sum() == 8
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_empty_columns_and_all_zero_input():
+    rng = np.random.default_rng(7)
+    idx = random_index(30, 40, 0.3, rng)
+    idx[:, ::3] = 0                               # every third column empty
+    pack = pack_from_indices([idx], [random_codebook(rng)], 4,
+                             biases=[rng.integers(-100, 100, 30).astype(np.int32)])
+    x = np.vstack([np.zeros(40, dtype=np.int16), random_input(40, rng, batch=1)])
+    res = run_and_check(pack, x)
+    # An all-zero input broadcasts nothing: no busy cycles at all; the output is the bias.
+    assert res["layer_stats"][0, 0][:, BUSY].sum() == 0
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_saturation_both_ways():
+    cb = np.zeros(16, dtype=np.int16)
+    cb[1], cb[2] = 32767, -32768
+    idx = np.zeros((8, 16), dtype=np.uint8)
+    idx[0::2, :] = 1                              # large positive sums
+    idx[1::2, :] = 2                              # large negative sums
+    pack = pack_from_indices([idx], [cb], 4, shifts=[0])
+    x = np.full((1, 16), 32767, dtype=np.int16)
+    res = run_and_check(pack, x)
+    assert set(res["y"].ravel().tolist()) == {32767, -32768}
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_back_to_back_same_row_hits_use_bypass():
+    # One output row: every column's only entry lands on row 0 of PE 0, cycle after cycle.
+    rng = np.random.default_rng(11)
+    idx = np.ones((1, 64), dtype=np.uint8) * rng.integers(1, 16, 64).astype(np.uint8)
+    pack = pack_from_indices([idx], [random_codebook(rng, scale=100)], 1)
+    x = rng.integers(-100, 100, (2, 64)).astype(np.int16)
+    x[x == 0] = 1
+    run_and_check(pack, x, cfg=hw_config(1))
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_heavy_column_for_one_pe_fills_its_queue_and_stalls_broadcast():
+    rng = np.random.default_rng(13)
+    idx = np.zeros((64, 40), dtype=np.uint8)
+    idx[0::4, :] = rng.integers(1, 16, (16, 40))     # PE 0: 16 entries per column, others none
+    pack = pack_from_indices([idx], [random_codebook(rng, scale=50)], 4, shifts=[4])
+    x = rng.integers(1, 100, (1, 40)).astype(np.int16)
+    res = run_and_check(pack, x)
+    stats = res["layer_stats"][0, 0]
+    assert stats[0, STALLED] > 0
+    assert stats[1:, BUSY].sum() == 0 and stats[1:, STARVED].min() > 0
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_reset_in_the_middle_of_a_run_then_clean_run():
+    rng = np.random.default_rng(17)
+    pack = random_pack([(60, 50), (30, 60)], 4, 0.4, rng)
+    x = random_input(50, rng, batch=2)
+    run_and_check(pack, x, reset_mid_run=40)
+
+
+@pytest.mark.xdist_group("eie_verilator")
+def test_queue_depth_one_still_exact():
+    rng = np.random.default_rng(19)
+    pack = random_pack([(50, 40)], 4, 0.3, rng)
+    run_and_check(pack, random_input(40, rng), cfg=hw_config(4, queue_depth=1))
+
+
+@pytest.mark.xdist_group("eie_verilator_init")
+def test_memory_init_build_runs_without_load_port():
+    rng = np.random.default_rng(23)
+    pack = random_pack([(20, 30), (10, 20)], 2, 0.3, rng)
+    run_and_check(pack, random_input(30, rng), init=True)
+
+
+# ---- Icarus: a short pass so both simulators stay green ----------------------------------------
+
+@pytest.mark.xdist_group("eie_icarus")
+def test_icarus_small_mlp_matches_golden():
+    seed = 4242
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    pack = random_pack([(24, 20), (9, 24)], 4, 0.4, rng)
+    run_and_check(pack, random_input(20, rng, batch=2), engine="icarus")
+
+
+@pytest.mark.xdist_group("eie_icarus")
+def test_icarus_padding_and_saturation():
+    pes, rows, cols = 2, 80, 4
+    idx = np.zeros((rows, cols), dtype=np.uint8)
+    idx[0, 0] = 1; idx[70, 0] = 1; idx[1, 1] = 2; idx[79, 2] = 2; idx[40, 3] = 1
+    cb = np.zeros(16, dtype=np.int16); cb[1], cb[2] = 32767, -32768
+    pack = pack_from_indices([idx], [cb], pes, shifts=[0])
+    x = np.array([[32767, 32767, 2, -3]], dtype=np.int16)
+    run_and_check(pack, x, engine="icarus")
