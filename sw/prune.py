@@ -66,7 +66,7 @@ def balanced_mask(w, density, pes):
 
     Rows are interleaved over ``pes`` PEs (PE ``k`` owns rows ``i % pes == k``, the EIE
     layout). The total budget ``floor(density * w.size)`` is split as evenly as possible
-    (the first ``budget % pes`` PEs keep one more) and each PE's submatrix is pruned by
+    over the PEs that own rows (the first ``budget % active`` PEs keep one more) and each PE's submatrix is pruned by
     magnitude to its share. A PE whose submatrix has fewer nonzeros than its share keeps
     them all (only possible with very small matrices or many zeros).
 
@@ -85,8 +85,12 @@ def balanced_mask(w, density, pes):
         raise ValueError(f"pes must be >= 1, got {pes}")
     rows = w.shape[0]
     budget = keep_count(w.size, density)
-    share = np.full(pes, budget // pes, dtype=np.int64)
-    share[: budget % pes] += 1
+    # PEs beyond the row count own nothing: split the budget over the PEs that own rows, so
+    # a small layer on many PEs still keeps ~density of its weights.
+    active = min(pes, rows)
+    share = np.zeros(pes, dtype=np.int64)
+    share[:active] = budget // active
+    share[: budget % active] += 1
     mask = np.zeros(w.shape, dtype=bool)
     # One O(size / pes) selection per PE (PEs, not weights, are looped over). Row-major
     # order inside w[k::pes] is the full matrix's order, so ties break the same way.

@@ -30,6 +30,16 @@ def test_demo_meets_the_accuracy_target(full_demo):
     assert r["compression_ratio"] > 10
 
 
+def test_demo_hardware_run_equals_golden_on_every_test_sample(full_demo):
+    # The generated Verilog (Verilator) classifies the whole held-out split; its int16 logits
+    # must equal the golden model's on every sample.
+    _, r = full_demo
+    assert r["hardware_engine"] == "verilator"
+    assert r["hardware_mismatches"] == 0
+    assert r["hardware_accuracy"] == pytest.approx(r["compressed_accuracy"])
+    assert r["cycles_per_inference"] > 0
+
+
 def test_demo_report_fields(full_demo):
     _, r = full_demo
     for key in ("float_accuracy", "compressed_accuracy", "weight_density", "compression_ratio",

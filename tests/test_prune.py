@@ -66,3 +66,14 @@ def test_apply_mask_in_place():
 def test_density_outside_range_rejected(density):
     with pytest.raises(ValueError):
         magnitude_mask(np.ones((2, 2)), density)
+
+
+def test_balanced_pruning_with_more_pes_than_rows_keeps_the_density():
+    # 10 rows on 16 PEs: PEs 10..15 own nothing; the 10 that own rows share the whole budget.
+    seed = 77
+    print(f"seed={seed}")
+    w = np.random.default_rng(seed).normal(size=(10, 256))
+    mask = balanced_mask(w, 0.1, 16)
+    assert mask.sum() == int(0.1 * w.size)
+    counts = pe_counts(mask, 16)
+    assert counts[10:].sum() == 0 and counts[:10].max() - counts[:10].min() <= 1
