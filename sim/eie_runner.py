@@ -27,7 +27,7 @@ import numpy as np
 from sparsa.sw.eie_memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.errors import UserError
 
-__all__ = ["ENGINES", "build", "run_memory_map", "run", "cache_root"]
+__all__ = ["ENGINES", "build", "run_memory_map", "run", "rounded_config", "cache_root"]
 
 ENGINES = ("verilator", "icarus")
 TOPLEVEL = "eie_top"
@@ -58,7 +58,7 @@ def _tool_env():
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
 
-def build(cfg, engine="verilator", *, memory_map=None, quiet=True):
+def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=False):
     """Generate and compile the Verilog for ``cfg``; returns the build directory (cached)."""
     from cocotb_tools.runner import get_runner
     from sparsa.hw.eie.verilog import generate_verilog
@@ -94,10 +94,14 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True):
             os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     else:
         kwargs["timescale"] = ("1ns", "1ps")
-    if not quiet:
-        print(f"[sparsa] building {engine} model for {cfg.pes} PEs in {bdir} ...", file=sys.stderr)
+    if progress or not quiet:
+        print(f"[sparsa] first run at this size: generating and compiling the {engine} model "
+              f"({cfg.pes} PEs) in {bdir} ...", file=sys.stderr, flush=True)
     _run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log")
     t2 = time.perf_counter()
+    if progress or not quiet:
+        print(f"[sparsa] built in {t2 - t0:.0f} s (Verilog {t1 - t0:.0f} s); later runs reuse it",
+              file=sys.stderr, flush=True)
     stamp.write_text(json.dumps({"config": asdict(cfg), "verilog_s": round(t1 - t0, 2),
                                  "compile_s": round(t2 - t1, 2)}, indent=2))
     return bdir
@@ -153,7 +157,7 @@ def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0):
 
 
 def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=False,
-                   reset_mid_run=0, quiet=True, workdir=None):
+                   reset_mid_run=0, quiet=True, progress=False, workdir=None):
     """Run input(s) ``x`` (int16, (cols,) or (batch, cols)) on the generated Verilog.
 
     Returns a dict: ``y`` (batch, rows) int16, ``cycles`` per input, ``layer_cycles``
@@ -169,7 +173,7 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     cfg.check_fits(mm)
     n_layers = n_layers or len(mm.layers)
     t0 = time.perf_counter()
-    bdir = build(cfg, engine, memory_map=mm if init else None, quiet=quiet)
+    bdir = build(cfg, engine, memory_map=mm if init else None, quiet=quiet, progress=progress)
     t_build = time.perf_counter() - t0
     own_tmp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="eie-run-", dir=cache_root())) if own_tmp else Path(workdir)
@@ -208,10 +212,25 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     return out
 
 
+def rounded_config(mm, queue_depth=8):
+    """A config for ``mm`` with every size rounded up to a power of two (at least 16).
+
+    Packs of similar size then share one build instead of compiling a model each.
+    """
+    from sparsa.hw.eie.config import EIEConfig
+    p2 = lambda n: max(16, 1 << (int(n) - 1).bit_length())
+    exact = EIEConfig.for_memory_map(mm, queue_depth=queue_depth)
+    spm = p2(exact.spm_words)
+    return exact.replace(max_cols=p2(exact.max_cols), max_rows_pe=p2(exact.max_rows_pe),
+                         spm_words=spm, ptr_words=p2(exact.ptr_words), bias_words=p2(exact.bias_words),
+                         max_layers=max(4, exact.max_layers),
+                         pointer_bits=max(exact.pointer_bits, (spm * 8).bit_length()))
+
+
 def run(pack_dir, pack, x, *, engine="verilator", report=None):
     """Entry point of ``sparsa run --engine verilator|icarus``: returns (y, report dict)."""
     mm = build_memory_map(pack)
-    res = run_memory_map(mm, x, engine=engine, quiet=True)
+    res = run_memory_map(mm, x, engine=engine, cfg=rounded_config(mm), quiet=True, progress=True)
     from sparsa.hw.eie.pe import COUNTERS
     stats = res["layer_stats"]          # (batch, layers, pes, counters)
     layers = []

@@ -115,12 +115,13 @@ def run_demo(args, *, progress=True):
 
 def _run_hardware(pack_dir, model, x_te, y_te, engine):
     """The held-out split on the generated Verilog; logits must equal the golden model's."""
-    from sparsa.sim.eie_runner import run_memory_map
+    from sparsa.sim.eie_runner import rounded_config, run_memory_map
     from .eie_memmap import build_memory_map
     from .pack import load_pack
     pack = load_pack(pack_dir)
     xq = quantize(x_te, model.input_frac_bits)
-    res = run_memory_map(build_memory_map(pack), xq, engine=engine)
+    mm = build_memory_map(pack)
+    res = run_memory_map(mm, xq, engine=engine, cfg=rounded_config(mm), progress=True)
     hw = np.atleast_2d(res["y"])
     gold = pack.run_golden(xq)
     return {

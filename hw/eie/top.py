@@ -6,7 +6,8 @@ A run, as the host sees it::
                         the layer table and codebooks (only when they change)
     x_in        (idle)  stream the cols_0 input activations, j = 0, 1, ...
     start               pulse, with n_layers
-    ...                 CLEAR (zero accumulators), then per layer COMPUTE -> FLUSH -> DRAIN
+    ...                 CLEAR (zero accumulators; only after a reset), then per layer
+                        COMPUTE (scan, broadcast, multiply-accumulate) -> DRAIN (output stage)
     done                pulse when the last layer's activations are written
     y_out               streams the last layer's rows, i = 0, 1, ...
 
@@ -51,9 +52,18 @@ class EIEArray(wiring.Component):
     cycles : Out(32), stat : Out(128 N)
     """
 
-    def __init__(self, cfg, memory_map=None):
+    PE_MODULE = "sparsa_eie_pe"
+
+    def __init__(self, cfg, memory_map=None, *, shared_pe=False):
         self.cfg = cfg
         self.mm = memory_map
+        # shared_pe: instantiate the PEs as N copies of one Verilog module (PE_MODULE, generated
+        # separately by sparsa.hw.eie.verilog) instead of elaborating N inlined copies. Same
+        # hardware; Verilog generation and Verilator compilation get ~N times cheaper. Needs
+        # identical PEs, so only without memory initial contents; not for Amaranth simulation.
+        self.shared_pe = shared_pe
+        if shared_pe and memory_map is not None:
+            raise ValueError("shared_pe needs identical PEs: give no memory_map")
         if memory_map is not None:
             cfg.check_fits(memory_map)
         n = cfg.pes
@@ -75,6 +85,22 @@ class EIEArray(wiring.Component):
         to_list = lambda a: [int(v) for v in a]
         return {"spm": to_list(mm.spm[k]), "ptr_even": to_list(mm.ptr_even[k]),
                 "ptr_odd": to_list(mm.ptr_odd[k]), "bias": to_list(mm.bias[k])}
+
+    def _pe_instance(self, m, k):
+        """An interface object shaped like a ProcessingElement, wired to an Instance of it."""
+        proto = getattr(self, "_pe_proto", None)
+        if proto is None:
+            # Only its signature is used: it is never elaborated here.
+            proto = self._pe_proto = ProcessingElement(self.cfg)
+            proto._MustUse__silence = True
+        pe = proto.signature.create(path=(f"pe{k}",))
+        pe.act_addr_bits = proto.act_addr_bits
+        ports = {}
+        for path, member, value in proto.signature.flatten(pe):
+            name = "__".join(str(p) for p in path)
+            ports[("i_" if member.flow == wiring.In else "o_") + name] = value
+        m.submodules[f"pe{k}"] = Instance(self.PE_MODULE, i_clk=ClockSignal(), i_rst=ResetSignal(), **ports)
+        return pe
 
     def elaborate(self, platform):
         m = Module()
@@ -126,8 +152,11 @@ class EIEArray(wiring.Component):
         # ---- PEs and scanner --------------------------------------------------------------
         pes = []
         for k in range(n):
-            pe = ProcessingElement(cfg, init=self._pe_init(k))
-            m.submodules[f"pe{k}"] = pe
+            if self.shared_pe:
+                pe = self._pe_instance(m, k)
+            else:
+                pe = ProcessingElement(cfg, init=self._pe_init(k))
+                m.submodules[f"pe{k}"] = pe
             pes.append(pe)
         self._pes = pes    # for white-box simulation tests
         m.submodules.scanner = scan = ActivationScanner(cfg)
@@ -182,6 +211,9 @@ class EIEArray(wiring.Component):
         cycles = self.cycles
         m.d.comb += [scan.cols.eq(cur["cols"]), scan.src_sel.eq(parity)]
 
+        # Accumulators are zero after every layer (the output stage clears behind itself); only
+        # a reset in the middle of a run can leave garbage, so only then is a CLEAR pass needed.
+        dirty = Signal(init=1)
         last_rows = Signal(cfg.col_bits)
         m.d.comb += last_rows.eq(Array(table["rows"])[n_layers - 1])
 
@@ -198,14 +230,17 @@ class EIEArray(wiring.Component):
                     m.d.sync += [n_layers.eq(self.n_layers), layer.eq(0), row.eq(0),
                                  cycles.eq(0), xin_pe.eq(0), xin_addr.eq(0),
                                  out_pe.eq(0), out_addr.eq(0)]
-                    m.next = "CLEAR"
+                    with m.If(dirty):
+                        m.next = "CLEAR"
+                    with m.Else():
+                        m.next = "LAYER"
             with m.State("CLEAR"):
                 # Accumulators may hold garbage after a reset in the middle of a run.
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += [drain.eq(1), drain_row.eq(row)]
                 m.d.sync += row.eq(row + 1)
                 with m.If(row == cfg.max_rows_pe - 1):
-                    m.d.sync += row.eq(0)
+                    m.d.sync += [row.eq(0), dirty.eq(0)]
                     m.next = "LAYER"
             with m.State("LAYER"):
                 m.d.sync += cycles.eq(cycles + 1)

@@ -6,6 +6,7 @@ from amaranth.back import rtlil, verilog
 from amaranth.hdl import _nir
 
 from .config import EIEConfig
+from .pe import ProcessingElement
 from .top import EIEArray
 
 __all__ = ["TOPLEVEL", "generate_verilog", "fast_memory_init"]
@@ -54,6 +55,14 @@ def fast_memory_init():
 
 
 def generate_verilog(cfg: EIEConfig, memory_map=None, name=TOPLEVEL):
-    """Verilog text of an :class:`EIEArray`; with ``memory_map`` the memories are initialised."""
+    """Verilog text of an :class:`EIEArray`; with ``memory_map`` the memories are initialised.
+
+    Without initial contents every PE is the same, so the PE is generated once as module
+    ``sparsa_eie_pe`` and instantiated N times (Verilator then compiles it once, too).
+    """
     with fast_memory_init():
-        return verilog.convert(EIEArray(cfg, memory_map), name=name, emit_src=False)
+        if memory_map is not None:
+            return verilog.convert(EIEArray(cfg, memory_map), name=name, emit_src=False)
+        top = verilog.convert(EIEArray(cfg, shared_pe=True), name=name, emit_src=False)
+        pe = verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False)
+        return top + "\n" + pe
