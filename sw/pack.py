@@ -405,8 +405,19 @@ def write_pack(pack, out_dir, formats=None):
             "layers": man_layers,
             "files": files,
         }
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
         (tmp / "manifest.json").write_text(_dumps(manifest))
     return manifest
+
+
+def _manifest_digest(man):
+    """sha256 of the manifest's own content (all fields but this one, canonical JSON).
+
+    The image files are covered by ``files``; this covers the layer metadata (shift, relu,
+    rows, cols, codebook, ...) that lives only in the manifest.
+    """
+    body = {k: v for k, v in man.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _dumps(obj):
@@ -463,6 +474,10 @@ def load_pack(pack_dir, verify=True):
     man = read_manifest(d)
     mpath = d / "manifest.json"
     if verify:
+        want = man.get("manifest_sha256")
+        if want is not None and want != _manifest_digest(man):
+            raise user_error(mpath, "manifest_sha256", f"{str(want)[:16]}... (as packed)",
+                             "a different digest: manifest.json changed after packing")
         _verify(d, man["files"])
     try:
         pes, pbits = int(man["pes"]), int(man["pointer_bits"])

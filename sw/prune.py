@@ -85,12 +85,7 @@ def balanced_mask(w, density, pes):
         raise ValueError(f"pes must be >= 1, got {pes}")
     rows = w.shape[0]
     budget = keep_count(w.size, density)
-    # PEs beyond the row count own nothing: split the budget over the PEs that own rows, so
-    # a small layer on many PEs still keeps ~density of its weights.
-    active = min(pes, rows)
-    share = np.zeros(pes, dtype=np.int64)
-    share[:active] = budget // active
-    share[: budget % active] += 1
+    share = _water_fill(budget, [np.count_nonzero(w[k::pes]) for k in range(pes)])
     mask = np.zeros(w.shape, dtype=bool)
     # One O(size / pes) selection per PE (PEs, not weights, are looped over). Row-major
     # order inside w[k::pes] is the full matrix's order, so ties break the same way.
@@ -98,6 +93,31 @@ def balanced_mask(w, density, pes):
         sub = w[k::pes]
         mask[k::pes] = _top_k(np.abs(sub).ravel(), int(share[k])).reshape(sub.shape) & (sub != 0)
     return mask
+
+
+def _water_fill(budget, capacity):
+    """Split ``budget`` over PEs as evenly as possible (within 1), no PE above its capacity.
+
+    A PE that owns no rows, or fewer nonzero weights than an even share, keeps what it has
+    and the rest is spread over the others, so the layer still keeps ~density of its weights.
+    """
+    capacity = np.asarray(capacity, dtype=np.int64)
+    share = np.zeros(capacity.size, dtype=np.int64)
+    remaining = min(int(budget), int(capacity.sum()))
+    open_ = [k for k in range(capacity.size) if capacity[k] > 0]
+    while open_ and remaining > 0:
+        q, r = divmod(remaining, len(open_))
+        full = [k for k in open_ if capacity[k] - share[k] <= q]
+        if full:
+            for k in full:
+                remaining -= int(capacity[k] - share[k])
+                share[k] = capacity[k]
+                open_.remove(k)
+            continue
+        for i, k in enumerate(open_):
+            share[k] += q + (1 if i < r else 0)
+        remaining = 0
+    return share
 
 
 def pe_counts(mask, pes):

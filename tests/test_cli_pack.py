@@ -228,3 +228,19 @@ def test_inspect_corrupt_manifest(tmp_path, mat, capsys):
     pk = packed(tmp_path, mat)
     (pk / "manifest.json").write_text("{not json")
     fails(capsys, ["inspect", str(pk)], "manifest.json", "JSON")
+
+
+def test_pack_refuses_to_replace_a_directory_it_did_not_write(tmp_path, capsys):
+    from sparsa.cli import main
+    w = np.array([[1, 0], [0, 2]], dtype=np.int16)
+    np.save(tmp_path / "w.npy", w)
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "thesis.tex").write_text("important")
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "-o", str(tmp_path / "mydata")]) == 2
+    assert "refusing to replace it" in capsys.readouterr().err
+    assert (tmp_path / "mydata" / "thesis.tex").read_text() == "important"
+    # Nor a file: and a pack directory from an earlier run is replaced as before.
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "-o", str(tmp_path / "w.npy")]) == 2
+    assert (tmp_path / "w.npy").is_file()
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "-o", str(tmp_path / "pk")]) == 0
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "1", "-o", str(tmp_path / "pk")]) == 0

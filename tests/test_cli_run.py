@@ -95,7 +95,7 @@ def test_hardware_engines_go_through_eie_runner(tmp_path, case, monkeypatch):
     monkeypatch.setitem(sys.modules, "sparsa.sim.eie_runner", types.SimpleNamespace(run=fake_run))
     assert main(args(tmp_path, "--engine", "icarus", "--report", str(tmp_path / "r.json"))) == 0
     assert calls == [(str(tmp_path / "pk"), "icarus", np.int16, True)]
-    assert json.loads((tmp_path / "r.json").read_text())["engine_report"] == {"cycles": 123}
+    assert json.loads((tmp_path / "r.json").read_text())["cycles"] == 123
 
 
 def test_single_vector_output_keeps_rank_when_engine_returns_a_batch(tmp_path, case, monkeypatch):
@@ -196,3 +196,13 @@ def test_compress_pack_run_agrees_with_the_compressed_model(tmp_path):
     assert main(args(tmp_path, "--dequantize")) == 0
     want = run_compressed(load_compressed(tmp_path / "m.npz"), x)
     assert np.array_equal(np.load(tmp_path / "y.npy"), want.astype(np.float32))
+
+
+def test_run_manifest_metadata_changed_since_packing(tmp_path, case, capsys):
+    # shift, relu, rows, ... live only in manifest.json: its own digest covers them.
+    man = tmp_path / "pk" / "manifest.json"
+    man.write_text(man.read_text().replace('"shift": 2', '"shift": 1'))
+    assert main(args(tmp_path, "--engine", "golden")) == 2
+    err = capsys.readouterr().err
+    assert "manifest_sha256" in err and "changed after packing" in err
+    assert not (tmp_path / "y.npy").exists()

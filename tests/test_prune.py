@@ -77,3 +77,12 @@ def test_balanced_pruning_with_more_pes_than_rows_keeps_the_density():
     assert mask.sum() == int(0.1 * w.size)
     counts = pe_counts(mask, 16)
     assert counts[10:].sum() == 0 and counts[:10].max() - counts[:10].min() <= 1
+
+
+def test_balanced_pruning_never_drops_weights_a_full_pe_cannot_hold():
+    # 5 rows on 4 PEs: PE 0 owns 2 rows, the others 1. At density 1 nothing may be pruned;
+    # at 0.9 the PEs that run out of weights hand their share to PE 0.
+    w = np.random.default_rng(78).normal(size=(5, 100))
+    assert balanced_mask(w, 1.0, 4).all()
+    mask = balanced_mask(w, 0.9, 4)
+    assert mask.sum() == int(0.9 * w.size)
