@@ -34,14 +34,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"sparsa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, modname in COMMANDS.items():
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name != modname:
-                raise
-            sub.add_parser(name, help="(not available in this build)").set_defaults(
-                _run=lambda args, n=name: _unavailable(n))
-            continue
+        mod = importlib.import_module(modname)
         doc = (mod.__doc__ or "").strip().splitlines()
         help_ = doc[0].rstrip(".") if doc else name
         p = sub.add_parser(name, help=help_, description=(mod.__doc__ or "").strip(),
@@ -49,10 +42,6 @@ def build_parser():
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
-
-
-def _unavailable(name):
-    raise UserError(f"the '{name}' command is not available in this build")
 
 
 def main(argv=None):

@@ -134,18 +134,8 @@ def _run_hardware(pack_dir, model, x_te, y_te, engine):
 
 
 def _write_pack(model_path, pack_dir, pes):
-    """Pack the compressed model for the EIE engine, if the packer is installed.
-
-    Wiring point for the lead: ``sparsa.sw.pack`` is developed concurrently; the demo's
-    accuracy comes from the golden model above and does not depend on it.
-    Returns the pack directory (str) or None.
-    """
-    try:
-        from . import pack
-    except ImportError:
-        return None
-    if not (hasattr(pack, "pack_compressed") and hasattr(pack, "write_pack")):
-        return None
+    """Pack the compressed model for the EIE engine; returns the pack directory (str)."""
+    from . import pack
     pack.write_pack(pack.pack_compressed(model_path, pes), pack_dir)
     return str(pack_dir)
 
@@ -183,4 +173,8 @@ def run(args):
     print_report(report["compression"], console)
     _print(report, console)
     print(f"wrote {Path(args.out) / 'report.json'}" + (f" and {report['pack']}" if report["pack"] else ""))
+    if report.get("hardware_mismatches"):
+        print(f"sparsa demo: error: the generated hardware disagrees with the golden model on "
+              f"{report['hardware_mismatches']} test samples", file=sys.stderr)
+        return 1
     return 0

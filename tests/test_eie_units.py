@@ -194,3 +194,52 @@ def test_array_matches_golden_in_amaranth_sim(seed):
                 break
     simulate(dut, bench)
     np.testing.assert_array_equal(np.array(got), want)
+
+
+# ---- arithmetic unit -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shift,relu", [(0, False), (3, True), (40, False)])
+def test_arithmetic_unit_bypass_and_output_stage(shift, relu):
+    from sparsa.hw.eie.arith import ArithmeticUnit
+    seed = 500 + shift
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    cfg = hw_config(1, max_cols=64)     # accumulators sized for up to 64 products a row
+    rows = 6
+    bias = rng.integers(-(1 << 31), (1 << 31) - 1, rows).tolist()
+    dut = ArithmeticUnit(cfg, init_bias=bias)
+    cb = [0] + rng.integers(-32768, 32768, 15).tolist()
+    # Runs of the same row back to back (every cycle) exercise the read-during-write bypass.
+    entries = [(int(r), int(v), int(x)) for r, v, x in zip(
+        np.repeat(rng.integers(0, rows, 12), rng.integers(1, 5, 12)),
+        rng.integers(1, 16, 200), rng.integers(-32768, 32768, 200))]
+    acc = [0] * rows
+    for r, v, x in entries:
+        acc[r] += cb[v] * x
+    want = []
+    for r in range(rows):
+        a = acc[r] + bias[r]
+        if shift:
+            a = (a + (1 << (shift - 1))) >> shift
+        a = max(-32768, min(32767, a))
+        want.append(max(a, 0) if relu else a)
+    got = {}
+
+    async def bench(ctx):
+        for e in range(16):
+            ctx.set(dut.codebook[e], cb[e])
+        ctx.set(dut.shift, shift)
+        ctx.set(dut.relu, relu)
+        for r, v, x in entries:
+            ctx.set(dut.i.p.row, r); ctx.set(dut.i.p.v, v); ctx.set(dut.i.p.x, x); ctx.set(dut.i.valid, 1)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick().repeat(2)
+        for r in range(rows + 1):
+            ctx.set(dut.drain, r < rows); ctx.set(dut.drain_row, r); ctx.set(dut.bias_addr, r)
+            if ctx.get(dut.y_valid):
+                got[ctx.get(dut.y_row)] = ctx.get(dut.y)
+            await ctx.tick()
+        ctx.set(dut.drain, 0)
+    simulate(dut, bench)
+    assert [got[r] for r in range(rows)] == want

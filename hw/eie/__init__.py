@@ -4,9 +4,12 @@ Where things are:
 
 * :mod:`.config` -- :class:`EIEConfig`, the one frozen parameter set (generator, runner, tests).
 * :mod:`.lnzd` -- leading-non-zero detection: the 4-ary LNZD tree.
-* :mod:`.ccu` -- central control: input load, the activation scanner + broadcast, layer sequencing.
+* :mod:`.scanner` -- the activation scanner: reads N activations a cycle, broadcasts the nonzeros.
+* :mod:`.act_queue` -- the per-PE activation queue.
 * :mod:`.pe` -- one processing element, built from
   :mod:`.pointer` (even/odd pointer banks), :mod:`.spm_reader` (64-bit words, padding skipped)
   and :mod:`.arith` (codebook, multiply, accumulate with bypass, output stage).
-* :mod:`.top` -- :class:`EIEArray`, the whole engine with its host ports.
+* :mod:`.top` -- :class:`EIEArray`: central control (input load, layer sequencing, output
+  stream), the layer table and N PEs, with the host ports.
+* :mod:`.verilog` -- Verilog generation.
 """

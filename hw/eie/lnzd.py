@@ -4,7 +4,7 @@ EIE's central control finds the next nonzero activation with a quadtree of LNZD 
 looking at four children (21 nodes for 64 PEs). Each :class:`LNZDNode` passes up whether any
 child is nonzero and the index of the first one; :class:`LNZDTree` stacks
 ``ceil(log4(n))`` levels of them. Purely combinational (latency 0); the scanner in
-:mod:`.ccu` registers around it.
+:mod:`.scanner` registers around it.
 """
 
 from amaranth import *
