@@ -39,6 +39,8 @@ class TB:
         dut.start.value = 0
         dut.ld_valid.value = 0
         dut.n_layers.value = 0
+        dut.y_skip.value = 0
+        dut.rb_addr.value = 0
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -114,6 +116,27 @@ class TB:
                     break
         dut.x_in__valid.value = 0
 
+    async def load_input(self, x):
+        """Write x into the PEs' input files N activations a cycle (load kind ACT)."""
+        n = self.pes
+        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)
+        xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
+        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)])
+
+    async def read_result(self, count):
+        """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""
+        dut, n = self.dut, self.pes
+        y = []
+        for a in range(-(-count // n)):
+            dut.rb_addr.value = a
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            v = dut.rb_data.value.to_unsigned()
+            y += [((v >> (16 * k)) & 0xFFFF) for k in range(n)]
+            await RisingEdge(dut.clk)       # leave ReadOnly before driving the next address
+        y = np.array(y[:count], dtype=np.int64)
+        return np.where(y >= 1 << 15, y - (1 << 16), y).astype(np.int16)
+
     async def recv_output(self, count):
         """Collect ``count`` beats from ``y_out``; also returns ``cycles`` at the first beat."""
         dut = self.dut
@@ -137,11 +160,20 @@ class TB:
             await RisingEdge(self.dut.clk)
         await RisingEdge(self.dut.clk)
 
-    async def infer(self, x, n_layers, rows_out):
-        """One input vector through ``n_layers`` layers; returns (y, layer snapshots)."""
+    async def infer(self, x, n_layers, rows_out, stream_io=True):
+        """One input vector through ``n_layers`` layers; returns (y, layer snapshots, cycles).
+
+        ``stream_io``: x over the ``x_in`` stream and y over ``y_out`` (the host interface);
+        otherwise through the wide load/read-back ports (N values a cycle: big layers).
+        """
         dut = self.dut
-        await self.send_input(x)
+        if stream_io:
+            await self.send_input(x)
+        else:
+            await self.wait_idle()
+            await self.load_input(x)
         dut.n_layers.value = n_layers
+        dut.y_skip.value = 0 if stream_io else 1
         await self.wait_idle()
         dut.start.value = 1
         await RisingEdge(dut.clk)
@@ -152,8 +184,13 @@ class TB:
             await ReadOnly()
             snaps.append((int(dut.cycles.value.to_unsigned()), self.read_stat()))
             await RisingEdge(dut.clk)
-        # `done` is a one-cycle pulse; the output stream starting is the level to wait for.
-        y, total = await self.recv_output(rows_out)
+        if stream_io:
+            # `done` is a one-cycle pulse; the output stream starting is the level to wait for.
+            y, total = await self.recv_output(rows_out)
+        else:
+            await self.wait_idle()
+            total = int(dut.cycles.value.to_unsigned())
+            y = await self.read_result(rows_out)
         return np.array(y, dtype=np.int16), snaps, total
 
 
@@ -182,7 +219,7 @@ async def run_job(dut):
         await tb.reset()
     ys, cycles, layer_cycles, stats = [], [], [], []
     for x in job["x"]:
-        y, snaps, total = await tb.infer(x, n_layers, rows_out)
+        y, snaps, total = await tb.infer(x, n_layers, rows_out, stream_io=opts.get("stream_io", True))
         ys.append(y)
         cycles.append(total)
         prev_c, prev_s = 0, np.zeros((pes, len(COUNTERS)), dtype=np.int64)

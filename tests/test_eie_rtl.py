@@ -79,7 +79,7 @@ def test_three_layer_mlp_with_relu():
     rng = np.random.default_rng(seed)
     pack = random_pack([(60, 50), (40, 60), (10, 40)], 4, 0.3, rng)
     x = random_input(50, rng, batch=3)
-    res = run_and_check(pack, x)
+    res = run_and_check(pack, x, stream_io=True)     # the x_in / y_out host streams
     assert res["layer_cycles"].shape == (3, 3)
 
 
@@ -156,7 +156,7 @@ def test_reset_in_the_middle_of_a_run_then_clean_run():
     rng = np.random.default_rng(17)
     pack = random_pack([(60, 50), (30, 60)], 4, 0.4, rng)
     x = random_input(50, rng, batch=2)
-    run_and_check(pack, x, reset_mid_run=40)
+    run_and_check(pack, x, reset_mid_run=40, stream_io=True)
 
 
 @pytest.mark.xdist_group("eie_verilator")
@@ -181,7 +181,7 @@ def test_icarus_small_mlp_matches_golden():
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
     pack = random_pack([(24, 20), (9, 24)], 4, 0.4, rng)
-    run_and_check(pack, random_input(20, rng, batch=2), engine="icarus")
+    run_and_check(pack, random_input(20, rng, batch=2), engine="icarus", stream_io=True)
 
 
 @pytest.mark.xdist_group("eie_icarus")

@@ -44,6 +44,7 @@ class LoadKind:
     BIAS = 3
     CODEBOOK = 4
     LAYER = 5
+    ACT = 6       # input activations into file A, N at a time (instead of x_in)
 
 
 class ProcessingElement(wiring.Component):

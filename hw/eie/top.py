@@ -46,7 +46,12 @@ class EIEArray(wiring.Component):
     -------
     x_in : In(stream.Signature(signed(16)))
     y_out : Out(stream.Signature(signed(16)))
-    start : In(1), n_layers : In(7)
+    start : In(1), n_layers : In(7), y_skip : In(1)
+        ``y_skip``: leave the result in the activation file instead of streaming it on y_out.
+    rb_addr : In, rb_data : Out(16 N)
+        While idle, group ``rb_addr`` of the last result (row ``rb_addr * N + k`` at bits
+        ``[16k +: 16]``), one cycle after the address. With ``ld_kind`` ACT (6) the load port
+        writes input activations N at a time: testbenches use these two to move whole vectors.
     busy : Out(1), done : Out(1), layer_done : Out(1)
     ld_valid : In(1), ld_kind : In(3), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
     cycles : Out(32), stat : Out(128 N)
@@ -70,7 +75,8 @@ class EIEArray(wiring.Component):
         super().__init__({
             "x_in": In(stream.Signature(ACT)),
             "y_out": Out(stream.Signature(ACT)),
-            "start": In(1), "n_layers": In(7),
+            "start": In(1), "n_layers": In(7), "y_skip": In(1),
+            "rb_addr": In(max(1, (cfg.act_depth - 1).bit_length())), "rb_data": Out(16 * n),
             "busy": Out(1), "done": Out(1), "layer_done": Out(1),
             "ld_valid": In(1), "ld_kind": In(3), "ld_addr": In(32),
             "ld_mask": In(n), "ld_data": In(64 * n),
@@ -164,6 +170,7 @@ class EIEArray(wiring.Component):
         m.d.comb += all_ready.eq(Cat(*[pe.bcast.ready for pe in pes]).all())
         m.d.comb += scan.o.ready.eq(all_ready)
         m.d.comb += scan.rd_data.eq(Cat(*[pe.act_rd_data for pe in pes]))
+        m.d.comb += self.rb_data.eq(scan.rd_data)
         all_idle = Signal()
         m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
 
@@ -178,6 +185,9 @@ class EIEArray(wiring.Component):
         xin_pe = Signal(range(max(2, n)))
         xin_addr = Signal(pes[0].act_addr_bits)
         xin_en = Signal()
+        # Wide input load (N activations a cycle through the load port): for testbenches.
+        ld_act = Signal()
+        m.d.comb += ld_act.eq(self.ld_valid & (self.ld_kind == LoadKind.ACT))
         for k, pe in enumerate(pes):
             m.d.comb += [
                 pe.bcast.valid.eq(scan.o.valid & all_ready),
@@ -187,8 +197,9 @@ class EIEArray(wiring.Component):
                 pe.drain.eq(drain), pe.drain_row.eq(drain_row), pe.drain_write.eq(drain_write),
                 pe.bias_addr.eq(cur["bias_base"] + drain_row),
                 pe.act_rd_addr.eq(act_rd_addr), pe.act_rd_sel.eq(act_rd_sel),
-                pe.act_ld_en.eq(xin_en & (xin_pe == k)), pe.act_ld_addr.eq(xin_addr),
-                pe.act_ld_data.eq(self.x_in.payload),
+                pe.act_ld_en.eq((xin_en & (xin_pe == k)) | (ld_act & self.ld_mask[k])),
+                pe.act_ld_addr.eq(Mux(ld_act, self.ld_addr, xin_addr)),
+                pe.act_ld_data.eq(Mux(ld_act, self.ld_data[64 * k:64 * k + 16], self.x_in.payload)),
                 pe.ld_en.eq(self.ld_valid & self.ld_mask[k]), pe.ld_kind.eq(self.ld_kind),
                 pe.ld_addr.eq(self.ld_addr), pe.ld_data.eq(self.ld_data[64 * k:64 * (k + 1)]),
                 pe.counting.eq(counting), pe.stall.eq(scan.o.valid), pe.count_clear.eq(count_clear),
@@ -201,6 +212,7 @@ class EIEArray(wiring.Component):
 
         # ---- central control FSM -------------------------------------------------------------
         n_layers = Signal.like(self.n_layers)
+        y_skip = Signal()
         row = Signal(rb + 1)
         wait = Signal(2)
         out_i = Signal(cfg.col_bits + 1)
@@ -219,7 +231,9 @@ class EIEArray(wiring.Component):
 
         with m.FSM(name="ccu") as fsm:
             with m.State("IDLE"):
-                m.d.comb += [self.x_in.ready.eq(1), xin_en.eq(self.x_in.valid)]
+                m.d.comb += [self.x_in.ready.eq(1), xin_en.eq(self.x_in.valid),
+                             # Wide read-back of the last result: group rb_addr, latency 1.
+                             act_rd_addr.eq(self.rb_addr), act_rd_sel.eq(parity)]
                 with m.If(self.x_in.valid):
                     with m.If(xin_pe == n - 1):
                         m.d.sync += [xin_pe.eq(0), xin_addr.eq(xin_addr + 1)]
@@ -227,7 +241,7 @@ class EIEArray(wiring.Component):
                         m.d.sync += xin_pe.eq(xin_pe + 1)
                 with m.If(self.start):
                     m.d.comb += count_clear.eq(1)
-                    m.d.sync += [n_layers.eq(self.n_layers), layer.eq(0), row.eq(0),
+                    m.d.sync += [n_layers.eq(self.n_layers), y_skip.eq(self.y_skip), layer.eq(0), row.eq(0),
                                  cycles.eq(0), xin_pe.eq(0), xin_addr.eq(0),
                                  out_pe.eq(0), out_addr.eq(0)]
                     with m.If(dirty):
@@ -247,7 +261,10 @@ class EIEArray(wiring.Component):
                 with m.If(layer == n_layers):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += out_i.eq(0)
-                    m.next = "OUT_ADDR"
+                    with m.If(y_skip):
+                        m.next = "IDLE"       # results stay in the file for rb_addr/rb_data
+                    with m.Else():
+                        m.next = "OUT_ADDR"
                 with m.Else():
                     m.d.comb += scan.start.eq(1)
                     m.d.sync += wait.eq(3)
