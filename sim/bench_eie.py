@@ -103,10 +103,6 @@ def _run(cfg, mm, x):
 
 
 def run_bench(out_dir, args):
-    import os
-    # Cycle counts do not depend on the C++ optimisation of the Verilator model, and a 64-PE
-    # model compiles in ~1 min at -O0 against ~10 at -Os: the sweeps need eight of them.
-    os.environ.setdefault("SPARSA_VERILATOR_OPT", "-O0")
     from sparsa.hw.eie.pe import COUNTERS
     from sparsa.sw.golden_eie import layer_forward
     out = Path(out_dir)

@@ -4,8 +4,8 @@ import os
 import sys
 from pathlib import Path
 
-# Verilator models built by the tests run short simulations: compile them at -O0 (about half
-# the compile time of the default -Os). Benchmarks and `sparsa run` keep -Os.
+# Verilator models built by the tests run short simulations: compile them at -O0 (the
+# runner's default too; pinned here so a developer's -Os setting doesn't slow the suite).
 os.environ.setdefault("SPARSA_VERILATOR_OPT", "-O0")
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
