@@ -158,7 +158,7 @@ def _run_quietly(fn, quiet, log):
             os.close(saved[0]), os.close(saved[1])
 
 
-def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False):
+def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False, pauses=(0.0, 0.0, 0)):
     arrays = {}
     for k in range(mm.pes):
         arrays[f"spm{k}"] = mm.spm[k].astype(np.uint64)
@@ -171,19 +171,21 @@ def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False)
     arrays["options"] = np.array(json.dumps({
         "pes": mm.pes, "load": load, "n_layers": n_layers,
         "rows_out": mm.layers[n_layers - 1].rows, "reset_mid_run": reset_mid_run,
-        "stream_io": stream_io}))
+        "stream_io": stream_io, "idle": pauses[0], "backpressure": pauses[1], "seed": pauses[2]}))
     return arrays
 
 
 def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=False,
-                   reset_mid_run=0, stream_io=False, quiet=True, progress=False, workdir=None):
+                   reset_mid_run=0, stream_io=False, idle=0.0, backpressure=0.0, seed=0,
+                   quiet=True, progress=False, workdir=None):
     """Run input(s) ``x`` (int16, (cols,) or (batch, cols)) on the generated Verilog.
 
     Returns a dict: ``y`` (batch, rows) int16, ``cycles`` per input, ``layer_cycles``
     (batch, layers), ``layer_stats`` (batch, layers, PEs, counters), ``config``, timings.
     With ``init=True`` the Verilog is generated with the model as memory contents and
     nothing is loaded through the load port. ``stream_io`` moves x and y over the x_in/y_out
-    streams (the host interface, one value a cycle) instead of the wide load/read-back ports.
+    streams (the host interface, one value a cycle) instead of the wide load/read-back ports;
+    ``idle`` / ``backpressure`` are the probabilities of a random pause on x_in / y_out.
     """
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
@@ -201,7 +203,7 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     try:
         job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
         np.savez(job, **_job_arrays(mm, x, n_layers, load=not init, reset_mid_run=reset_mid_run,
-                                    stream_io=stream_io))
+                                    stream_io=stream_io, pauses=(idle, backpressure, seed)))
         runner = get_runner(engine)
         env = {"SPARSA_EIE_JOB": str(job), "SPARSA_EIE_RESULT": str(result),
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

@@ -29,9 +29,14 @@ def _words_to_int(words):
 
 
 class TB:
-    def __init__(self, dut, pes):
+    def __init__(self, dut, pes, *, idle=0.0, backpressure=0.0, seed=0):
         self.dut = dut
         self.pes = pes
+        # Random pauses on the host streams (STYLE: idle / backpressure generators): the
+        # source holds valid low, the sink holds ready low, with these probabilities.
+        self.rng = np.random.default_rng(seed)
+        self.idle = idle
+        self.backpressure = backpressure
         self.log = dut._log
         Clock(dut.clk, 10, unit="ns").start(start_high=False)
         dut.x_in__valid.value = 0
@@ -106,6 +111,9 @@ class TB:
         """
         dut = self.dut
         for v in x:
+            while self.idle and self.rng.random() < self.idle:
+                dut.x_in__valid.value = 0
+                await RisingEdge(dut.clk)
             dut.x_in__valid.value = 1
             dut.x_in__payload.value = int(v) & 0xFFFF
             while True:
@@ -141,12 +149,12 @@ class TB:
         """Collect ``count`` beats from ``y_out``; also returns ``cycles`` at the first beat."""
         dut = self.dut
         y, total = [], None
-        dut.y_out__ready.value = 1
         while len(y) < count:
+            dut.y_out__ready.value = int(not (self.backpressure and self.rng.random() < self.backpressure))
             await ReadOnly()
-            if dut.y_out__valid.value:
-                if total is None:
-                    total = int(dut.cycles.value.to_unsigned())   # frozen after `done`
+            if total is None and dut.y_out__valid.value:
+                total = int(dut.cycles.value.to_unsigned())   # frozen after `done`
+            if dut.y_out__valid.value and dut.y_out__ready.value:
                 y.append(dut.y_out__payload.value.to_signed())
             await RisingEdge(dut.clk)
         dut.y_out__ready.value = 0
@@ -199,7 +207,8 @@ async def run_job(dut):
     job = dict(np.load(os.environ["SPARSA_EIE_JOB"], allow_pickle=False))
     opts = json.loads(str(job["options"]))
     pes = int(opts["pes"])
-    tb = TB(dut, pes)
+    tb = TB(dut, pes, idle=float(opts.get("idle", 0)), backpressure=float(opts.get("backpressure", 0)),
+            seed=int(opts.get("seed", 0)))
     await tb.reset()
     if opts["load"]:
         await tb.load_memory_map(job)

@@ -79,7 +79,8 @@ def test_three_layer_mlp_with_relu():
     rng = np.random.default_rng(seed)
     pack = random_pack([(60, 50), (40, 60), (10, 40)], 4, 0.3, rng)
     x = random_input(50, rng, batch=3)
-    res = run_and_check(pack, x, stream_io=True)     # the x_in / y_out host streams
+    # The x_in / y_out host streams, with random pauses on both (seeded).
+    res = run_and_check(pack, x, stream_io=True, idle=0.3, backpressure=0.5, seed=seed)
     assert res["layer_cycles"].shape == (3, 3)
 
 
@@ -181,7 +182,8 @@ def test_icarus_small_mlp_matches_golden():
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
     pack = random_pack([(24, 20), (9, 24)], 4, 0.4, rng)
-    run_and_check(pack, random_input(20, rng, batch=2), engine="icarus", stream_io=True)
+    run_and_check(pack, random_input(20, rng, batch=2), engine="icarus", stream_io=True,
+                  idle=0.3, backpressure=0.5, seed=seed)
 
 
 @pytest.mark.xdist_group("eie_icarus")
