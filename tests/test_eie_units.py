@@ -19,11 +19,37 @@ from sparsa.sw.eie_memmap import build_memory_map
 from eie_cases import hw_config, independent_golden, random_input, random_pack
 
 
-def simulate(dut, bench, *, cycles=None):
+def simulate(dut, bench):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=1.0, p_ready=1.0,
+               each_cycle=None):
+    """Feed ``inputs`` into stream ``dut.i`` and collect ``count`` beats from ``dut.o``.
+
+    Random pauses: ``valid`` is offered with probability ``p_valid``, ``ready`` with
+    ``p_ready`` (the rng is only drawn for probabilities below 1). A beat moves when valid and
+    ready are both high before the clock edge.
+    """
+    got, k = [], 0
+    while len(got) < count:
+        ctx.set(dut.o.ready, rng.random() < p_ready)
+        if k < len(inputs):
+            set_input(inputs[k])
+            ctx.set(dut.i.valid, p_valid >= 1 or rng.random() < p_valid)
+        else:
+            ctx.set(dut.i.valid, 0)
+        took = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+        if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
+            got.append(read_output())
+        if each_cycle:
+            each_cycle()
+        await ctx.tick()
+        k += took
+    return got
 
 
 # ---- LNZD --------------------------------------------------------------------------------------
@@ -67,19 +93,12 @@ def test_activation_queue_keeps_order_and_fills_to_depth(depth):
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
         assert not ctx.get(dut.i.ready) and ctx.get(dut.level) == depth
-        k = depth
-        while len(got) < len(sent):
-            ctx.set(dut.o.ready, rng.random() < 0.6)
-            if k < len(sent):
-                ctx.set(dut.i.p.col, sent[k][0]); ctx.set(dut.i.p.x, sent[k][1])
-                ctx.set(dut.i.valid, rng.random() < 0.7)
-            else:
-                ctx.set(dut.i.valid, 0)
-            took_in = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                got.append((ctx.get(dut.o.p.col), ctx.get(dut.o.p.x)))
-            await ctx.tick()
-            k += took_in
+
+        def put(item):
+            ctx.set(dut.i.p.col, item[0]); ctx.set(dut.i.p.x, item[1])
+        got.extend(await pump(ctx, dut, sent[depth:], put,
+                              lambda: (ctx.get(dut.o.p.col), ctx.get(dut.o.p.x)),
+                              len(sent), rng, p_valid=0.7, p_ready=0.6))
     simulate(dut, bench)
     assert got == sent
 
@@ -104,18 +123,11 @@ def test_pointer_unit_gives_ranges_and_drops_empty_columns():
     prng = random.Random(seed)
 
     async def bench(ctx):
-        k = 0
-        while len(got) < len(want):
-            ctx.set(dut.o.ready, prng.random() < 0.5)
-            if k < len(order):
-                ctx.set(dut.i.p.col, order[k]); ctx.set(dut.i.p.x, 1); ctx.set(dut.i.valid, 1)
-            else:
-                ctx.set(dut.i.valid, 0)
-            took = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                got.append((ctx.get(dut.o.p.start), ctx.get(dut.o.p.end)))
-            await ctx.tick()
-            k += took
+        def put(col):
+            ctx.set(dut.i.p.col, col); ctx.set(dut.i.p.x, 1)
+        got.extend(await pump(ctx, dut, order, put,
+                              lambda: (ctx.get(dut.o.p.start), ctx.get(dut.o.p.end)),
+                              len(want), prng, p_ready=0.5))
     simulate(dut, bench)
     assert got == want
 
@@ -139,21 +151,15 @@ def test_spm_reader_resolves_rows_and_skips_padding(density):
     prng = random.Random(seed)
 
     async def bench(ctx):
-        k = 0
-        while len(got) < len(want):
-            ctx.set(dut.o.ready, prng.random() < 0.8)
-            if k < len(jobs):
-                a, b, j = jobs[k]
-                ctx.set(dut.i.p.start, a); ctx.set(dut.i.p.end, b); ctx.set(dut.i.p.x, j)
-                ctx.set(dut.i.valid, 1)
-            else:
-                ctx.set(dut.i.valid, 0)
-            took = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-                got.append((ctx.get(dut.o.p.row), ctx.get(dut.o.p.v), ctx.get(dut.o.p.x)))
+        def put(job):
+            a, b, j = job
+            ctx.set(dut.i.p.start, a); ctx.set(dut.i.p.end, b); ctx.set(dut.i.p.x, j)
+
+        def count_pads():
             pads[0] += ctx.get(dut.pads)
-            await ctx.tick()
-            k += took
+        got.extend(await pump(ctx, dut, jobs, put,
+                              lambda: (ctx.get(dut.o.p.row), ctx.get(dut.o.p.v), ctx.get(dut.o.p.x)),
+                              len(want), prng, p_ready=0.8, each_cycle=count_pads))
         for _ in range(4):
             pads[0] += ctx.get(dut.pads)
             await ctx.tick()

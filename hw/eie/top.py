@@ -164,7 +164,6 @@ class EIEArray(wiring.Component):
                 pe = ProcessingElement(cfg, init=self._pe_init(k))
                 m.submodules[f"pe{k}"] = pe
             pes.append(pe)
-        self._pes = pes    # for white-box simulation tests
         m.submodules.scanner = scan = ActivationScanner(cfg)
         all_ready = Signal()
         m.d.comb += all_ready.eq(Cat(*[pe.bcast.ready for pe in pes]).all())
