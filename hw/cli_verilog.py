@@ -21,6 +21,8 @@ def add_arguments(p):
     p.add_argument("-o", "--output", required=True, help="output Verilog file")
     p.add_argument("--no-init", action="store_true", help="do not initialise memories from the pack")
     p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
+    p.add_argument("--macs", type=int, default=2, choices=(1, 2),
+                   help="multiply-accumulates per PE per cycle (default 2; EIE has 1)")
     p.add_argument("--pes", type=int, help="number of PEs (without a pack)")
     p.add_argument("--max-cols", type=int, default=1024)
     p.add_argument("--max-rows-pe", type=int, default=64)
@@ -37,11 +39,11 @@ def config_from_args(args):
         from sparsa.sw.eie_memmap import build_memory_map
         from sparsa.sw.pack import load_pack
         mm = build_memory_map(load_pack(args.pack))
-        return EIEConfig.for_memory_map(mm, queue_depth=args.queue_depth), (None if args.no_init else mm)
+        return EIEConfig.for_memory_map(mm, queue_depth=args.queue_depth, macs=args.macs), (None if args.no_init else mm)
     if args.pes is None:
         raise UserError("verilog: give a pack directory, or --pes N and the sizes")
     spm = args.spm_words
-    cfg = EIEConfig(pes=args.pes, queue_depth=args.queue_depth, max_cols=args.max_cols,
+    cfg = EIEConfig(pes=args.pes, queue_depth=args.queue_depth, macs=args.macs, max_cols=args.max_cols,
                     max_rows_pe=args.max_rows_pe, spm_words=spm,
                     ptr_words=args.ptr_words or args.max_cols // 2 + 1,
                     bias_words=args.bias_words or args.max_rows_pe,
@@ -56,6 +58,6 @@ def run(args):
     text = generate_verilog(cfg, mm, name=args.name)
     with atomic_file(args.output) as tmp:
         Path(tmp).write_text(text)
-    print(f"wrote {args.output}: {cfg.pes} PEs, queue depth {cfg.queue_depth}, "
+    print(f"wrote {args.output}: {cfg.pes} PEs, {cfg.macs} MAC(s)/PE, queue depth {cfg.queue_depth}, "
           f"{cfg.spm_words} SPM words/PE, {len(text.splitlines())} lines")
     return 0

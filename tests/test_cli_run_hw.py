@@ -42,9 +42,9 @@ def test_run_on_verilator_equals_bigint_reference_and_reports_counters(tmp_path,
     assert rep["engine"] == "verilator" and rep["batch"] == 2
     assert rep["cycles"] > 0
     layer = rep["layers"][0]
-    assert set(layer["per_pe"]) == {"busy", "starved", "stalled", "pad"}
-    # busy cycles = real entries in the active columns, summed over the batch.
-    assert sum(layer["per_pe"]["busy"]) == int(sum(np.count_nonzero(w[:, xi != 0]) for xi in x))
+    assert set(layer["per_pe"]) == {"busy", "starved", "stalled", "pad", "macs"}
+    # MACs = real entries in the active columns, summed over the batch.
+    assert sum(layer["per_pe"]["macs"]) == int(sum(np.count_nonzero(w[:, xi != 0]) for xi in x))
 
 
 @pytest.mark.xdist_group("eie_cli_icarus")

@@ -28,14 +28,17 @@ def simulate(dut, bench):
 
 async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=1.0, p_ready=1.0,
                each_cycle=None):
-    """Feed ``inputs`` into stream ``dut.i`` and collect ``count`` beats from ``dut.o``.
+    """Feed ``inputs`` into stream ``dut.i`` and collect beats from ``dut.o``.
+
+    ``count`` is the number of beats to collect, or a predicate on the beats collected so far.
 
     Random pauses: ``valid`` is offered with probability ``p_valid``, ``ready`` with
     ``p_ready`` (the rng is only drawn for probabilities below 1). A beat moves when valid and
     ready are both high before the clock edge.
     """
     got, k = [], 0
-    while len(got) < count:
+    enough = count if callable(count) else (lambda beats: len(beats) >= count)
+    while not enough(got):
         ctx.set(dut.o.ready, rng.random() < p_ready)
         if k < len(inputs):
             set_input(inputs[k])
@@ -134,8 +137,9 @@ def test_pointer_unit_gives_ranges_and_drops_empty_columns():
 
 # ---- sparse-matrix reader ----------------------------------------------------------------------
 
+@pytest.mark.parametrize("macs", [1, 2])
 @pytest.mark.parametrize("density", [0.02, 0.2, 0.9])
-def test_spm_reader_resolves_rows_and_skips_padding(density):
+def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
     seed = int(400 + density * 100)
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
@@ -143,29 +147,42 @@ def test_spm_reader_resolves_rows_and_skips_padding(density):
     idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
     s = encode_layer(idx, 1)[0]
     words = entries_to_words(s.v, s.z)
-    cfg = hw_config(1, max_cols=200)
+    cfg = hw_config(1, max_cols=200).replace(macs=macs)
     dut = SparseMatrixReader(cfg, init=[int(w) for w in words])
     jobs = [(int(s.ptr[j]), int(s.ptr[j + 1]), j) for j in range(cols) if s.ptr[j + 1] > s.ptr[j]]
     want = [(int(r), int(idx[r, j]), j) for (_, _, j) in jobs for r in np.flatnonzero(idx[:, j])]
-    got, pads = [], [0]
+    beats, pads = [], [0]
     prng = random.Random(seed)
 
     async def bench(ctx):
+        def read_beat():
+            slots = [(b, ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v))
+                     for b in range(macs) if ctx.get(dut.o.p.slot[b].valid)]
+            x = ctx.get(dut.o.p.x)
+            return [(b, r, v, x) for b, r, v in sorted(slots, key=lambda e: e[1])]
+
         def put(job):
             a, b, j = job
             ctx.set(dut.i.p.start, a); ctx.set(dut.i.p.end, b); ctx.set(dut.i.p.x, j)
 
         def count_pads():
             pads[0] += ctx.get(dut.pads)
-        got.extend(await pump(ctx, dut, jobs, put,
-                              lambda: (ctx.get(dut.o.p.row), ctx.get(dut.o.p.v), ctx.get(dut.o.p.x)),
-                              len(want), prng, p_ready=0.8, each_cycle=count_pads))
+        beats.extend(await pump(ctx, dut, jobs, put, read_beat,
+                                lambda got: sum(map(len, got)) >= len(want),
+                                prng, p_ready=0.8, each_cycle=count_pads))
         for _ in range(4):
             pads[0] += ctx.get(dut.pads)
             await ctx.tick()
     simulate(dut, bench)
+    got = [(r, v, x) for beat in beats for (_, r, v, x) in beat]
     assert got == want
     assert pads[0] == s.padding
+    # Every entry sits in the slot of its row's bank; two per beat only across banks.
+    assert all(b == r % macs for beat in beats for (b, r, _, _) in beat)
+    assert all(1 <= len(beat) <= macs for beat in beats)
+    if macs == 2 and density >= 0.2:
+        # Dense columns put neighbouring rows in one word, so pairs must happen.
+        assert sum(len(beat) == 2 for beat in beats) > len(want) // 8
 
 
 # ---- whole array, pure-Python simulation (many small random cases) ---------------------------
@@ -204,14 +221,15 @@ def test_array_matches_golden_in_amaranth_sim(seed):
 
 # ---- arithmetic unit -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("macs", [1, 2])
 @pytest.mark.parametrize("shift,relu", [(0, False), (3, True), (40, False)])
-def test_arithmetic_unit_bypass_and_output_stage(shift, relu):
+def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs):
     from sparsa.hw.eie.arith import ArithmeticUnit
     seed = 500 + shift
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    cfg = hw_config(1, max_cols=64)     # accumulators sized for up to 64 products a row
-    rows = 6
+    cfg = hw_config(1, max_cols=64).replace(macs=macs)   # accumulators for 64 products a row
+    rows = 7
     bias = rng.integers(-(1 << 31), (1 << 31) - 1, rows).tolist()
     dut = ArithmeticUnit(cfg, init_bias=bias)
     cb = [0] + rng.integers(-32768, 32768, 15).tolist()
@@ -219,8 +237,20 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu):
     entries = [(int(r), int(v), int(x)) for r, v, x in zip(
         np.repeat(rng.integers(0, rows, 12), rng.integers(1, 5, 12)),
         rng.integers(1, 16, 200), rng.integers(-32768, 32768, 200))]
+    # Issue groups: with two banks, an entry joins the previous one when its row is in the
+    # other bank (as the sparse-matrix reader does).
+    groups = []
+    for e in entries:
+        if macs == 2 and groups and len(groups[-1]) == 1 and groups[-1][0][0] % 2 != e[0] % 2 \
+                and rng.random() < 0.7:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    assert macs == 1 or any(len(g) == 2 for g in groups)
+    # The entries of one beat come from one column: they share its x.
+    groups = [[(r, v, g[0][2]) for r, v, _ in g] for g in groups]
     acc = [0] * rows
-    for r, v, x in entries:
+    for r, v, x in (e for g in groups for e in g):
         acc[r] += cb[v] * x
     want = []
     for r in range(rows):
@@ -236,8 +266,13 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu):
             ctx.set(dut.codebook[e], cb[e])
         ctx.set(dut.shift, shift)
         ctx.set(dut.relu, relu)
-        for r, v, x in entries:
-            ctx.set(dut.i.p.row, r); ctx.set(dut.i.p.v, v); ctx.set(dut.i.p.x, x); ctx.set(dut.i.valid, 1)
+        for g in groups:
+            for b in range(macs):
+                ctx.set(dut.i.p.slot[b].valid, 0)
+            for r, v, _ in g:
+                slot = dut.i.p.slot[r % macs]
+                ctx.set(slot.valid, 1); ctx.set(slot.row, r); ctx.set(slot.v, v)
+            ctx.set(dut.i.p.x, g[0][2]); ctx.set(dut.i.valid, 1)
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
         await ctx.tick().repeat(2)

@@ -1,6 +1,8 @@
 """Arithmetic unit: codebook lookup, multiply by x_j, accumulate, and the output stage.
 
-Compute (two stages, one entry per cycle):
+Compute (two stages, up to ``cfg.macs`` entries per cycle): the accumulators are split into
+``cfg.macs`` banks by row (row r in bank ``r % macs`` at address ``r // macs``), each with
+its own multiplier; the sparse-matrix reader puts at most one entry per bank in a cycle.
 
 1. look up ``codebook[v]``, multiply by ``x_j``, and read the accumulator of ``row``;
 2. add and write the accumulator back.
@@ -21,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.sw.eie_format import ACT_MAX, ACT_MIN, BIAS_BITS
 
-from .layouts import ACT, codebook_layout, entry_layout, row_bits
+from .layouts import ACT, codebook_layout, issue_layout, row_bits
 
 __all__ = ["ArithmeticUnit"]
 
@@ -31,8 +33,8 @@ class ArithmeticUnit(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(entry_layout))
-        Always ready: one entry per cycle.
+    i : In(stream.Signature(issue_layout))
+        Always ready: one entry per bank per cycle.
     codebook : In(codebook_layout)
         The current layer's 16 shared values.
     drain : In(1)
@@ -54,7 +56,7 @@ class ArithmeticUnit(wiring.Component):
         self.rb = row_bits(cfg)
         self.bias_addr_bits = max(1, (cfg.bias_words - 1).bit_length())
         super().__init__({
-            "i": In(stream.Signature(entry_layout(cfg))),
+            "i": In(stream.Signature(issue_layout(cfg))),
             "codebook": In(codebook_layout),
             "drain": In(1), "drain_row": In(self.rb), "bias_addr": In(self.bias_addr_bits),
             "shift": In(6), "relu": In(1),
@@ -66,52 +68,63 @@ class ArithmeticUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        banks = cfg.macs
+        sel_bits = (banks - 1).bit_length()          # 0 or 1: row = addr * banks + bank
         acc_shape = signed(cfg.acc_bits)
-        m.submodules.acc = acc = Memory(shape=acc_shape, depth=cfg.max_rows_pe, init=[])
         m.submodules.bias = bias = Memory(shape=signed(BIAS_BITS), depth=cfg.bias_words,
                                           init=self._init_bias)
-        acc_wr = acc.write_port()
-        # Transparent: same-row read in the write cycle sees the new sum (the bypass).
-        acc_rd = acc.read_port(transparent_for=(acc_wr,))
         bias_wr = bias.write_port()
         bias_rd = bias.read_port()
         m.d.comb += [bias_wr.addr.eq(self.ld_addr), bias_wr.data.eq(self.ld_data),
                      bias_wr.en.eq(self.ld_bias)]
-
-        # ---- compute ------------------------------------------------------------------
         m.d.comb += self.i.ready.eq(1)
-        p_valid = Signal()
-        p_row = Signal(self.rb)
-        p_prod = Signal(signed(32))
-        m.d.sync += [
-            p_valid.eq(self.i.valid),
-            p_row.eq(self.i.p.row),
-            p_prod.eq(self.codebook[self.i.p.v] * self.i.p.x),
-        ]
 
-        # ---- output stage ---------------------------------------------------------------
+        # ---- output stage control (same cycle timing as one compute stage) -----------------
         d_valid = Signal()
         d_row = Signal(self.rb)
         m.d.sync += [d_valid.eq(self.drain), d_row.eq(self.drain_row)]
         m.d.comb += [bias_rd.addr.eq(self.bias_addr), bias_rd.en.eq(1)]
 
-        with m.If(self.drain):
-            m.d.comb += acc_rd.addr.eq(self.drain_row)
-        with m.Else():
-            m.d.comb += acc_rd.addr.eq(self.i.p.row)
-        with m.If(d_valid):
-            # Clear behind the output stage so the next layer starts from zero.
-            m.d.comb += [acc_wr.addr.eq(d_row), acc_wr.data.eq(0), acc_wr.en.eq(1)]
-        with m.Else():
-            m.d.comb += [acc_wr.addr.eq(p_row), acc_wr.data.eq(acc_rd.data + p_prod),
-                         acc_wr.en.eq(p_valid)]
+        # ---- one accumulator bank (and its multiplier) per MAC -------------------------------
+        acc_out = []
+        p_valids = []
+        for b in range(banks):
+            slot = self.i.p.slot[b]
+            acc = Memory(shape=acc_shape, depth=-(-cfg.max_rows_pe // banks), init=[])
+            m.submodules[f"acc{b}"] = acc
+            acc_wr = acc.write_port()
+            # Transparent: same-row read in the write cycle sees the new sum (the bypass).
+            acc_rd = acc.read_port(transparent_for=(acc_wr,))
+            p_valid = Signal(name=f"p_valid{b}")
+            p_addr = Signal(self.rb, name=f"p_addr{b}")
+            p_prod = Signal(signed(32), name=f"p_prod{b}")
+            m.d.sync += [
+                p_valid.eq(self.i.valid & slot.valid),
+                p_addr.eq(slot.row >> sel_bits),
+                p_prod.eq(self.codebook[slot.v] * self.i.p.x),
+            ]
+            with m.If(self.drain):
+                m.d.comb += acc_rd.addr.eq(self.drain_row >> sel_bits)
+            with m.Else():
+                m.d.comb += acc_rd.addr.eq(slot.row >> sel_bits)
+            mine = (d_row[:sel_bits] == b) if sel_bits else C(1)
+            with m.If(d_valid & mine):
+                # Clear behind the output stage so the next layer starts from zero.
+                m.d.comb += [acc_wr.addr.eq(d_row >> sel_bits), acc_wr.data.eq(0), acc_wr.en.eq(1)]
+            with m.Elif(~d_valid):
+                m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(acc_rd.data + p_prod),
+                             acc_wr.en.eq(p_valid)]
+            acc_out.append(acc_rd.data)
+            p_valids.append(p_valid)
 
         # |total| < 2^acc_bits, so a shift beyond acc_bits rounds everything to 0 exactly.
+        acc_row = Signal(acc_shape)
+        m.d.comb += acc_row.eq(Mux(d_row[0], acc_out[1], acc_out[0]) if sel_bits else acc_out[0])
         total = Signal(signed(cfg.acc_bits + 1))
         rounding = Signal(cfg.acc_bits + 1)
         shifted = Signal(signed(cfg.acc_bits + 2))
         m.d.comb += [
-            total.eq(acc_rd.data + bias_rd.data),
+            total.eq(acc_row + bias_rd.data),
             rounding.eq((C(1, cfg.acc_bits + 2) << self.shift) >> 1),
         ]
         with m.If(self.shift > cfg.acc_bits):
@@ -128,6 +141,6 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += [
             self.y_valid.eq(d_valid), self.y_row.eq(d_row),
             self.y.eq(Mux(self.relu & sat[-1], 0, sat)),
-            self.busy.eq(p_valid),
+            self.busy.eq(Cat(*p_valids).any()),
         ]
         return m

@@ -39,6 +39,10 @@ class EIEConfig:
         Entries in the layer table.
     pointer_bits : int
         Width of a pointer word (absolute entry index).
+    macs : int
+        Multiply-accumulates per PE per cycle (1 or 2). With 2, the sparse-matrix reader
+        retires two real entries of a column in one cycle when their rows fall in different
+        accumulator banks (row parity); EIE has 1. Costs one more multiplier per PE.
     """
     pes: int
     max_cols: int
@@ -49,6 +53,7 @@ class EIEConfig:
     max_layers: int = 1
     queue_depth: int = 8
     pointer_bits: int = 16
+    macs: int = 2
 
     def __post_init__(self):
         def need(name, ok, limit):
@@ -62,6 +67,7 @@ class EIEConfig:
         need("ptr_words", self.ptr_words >= 1, ">= 1")
         need("bias_words", self.bias_words >= 1, ">= 1")
         need("max_layers", 1 <= self.max_layers <= 64, "1..64")
+        need("macs", self.macs in (1, 2), "1 or 2")
         need("pointer_bits", _bits(self.spm_words * 8) <= self.pointer_bits <= 32,
              f"{_bits(self.spm_words * 8)}..32 (enough for {self.spm_words} words)")
 
@@ -89,9 +95,9 @@ class EIEConfig:
 
     # Construction from a pack ---------------------------------------------------------------
     @classmethod
-    def for_memory_map(cls, mm, *, queue_depth=8, headroom=None):
+    def for_memory_map(cls, mm, *, queue_depth=8, macs=2, headroom=None):
         """The smallest config that holds memory map ``mm`` (see sparsa.sw.eie_memmap)."""
-        return cls(pes=mm.pes, queue_depth=queue_depth, max_cols=mm.max_cols,
+        return cls(pes=mm.pes, queue_depth=queue_depth, macs=macs, max_cols=mm.max_cols,
                    max_rows_pe=mm.max_rows_pe, spm_words=max(1, mm.spm_words),
                    ptr_words=max(1, mm.ptr_words), bias_words=max(1, mm.bias_words),
                    max_layers=len(mm.layers), pointer_bits=mm.pointer_bits)

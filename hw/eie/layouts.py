@@ -5,8 +5,8 @@ from amaranth.lib import data
 
 from sparsa.sw.eie_format import ACT_BITS, CODEBOOK_BITS, V_BITS
 
-__all__ = ["activation_layout", "column_job_layout", "entry_layout", "codebook_layout",
-           "row_bits", "ACT"]
+__all__ = ["activation_layout", "column_job_layout", "slot_layout", "issue_layout",
+           "codebook_layout", "row_bits", "ACT"]
 
 ACT = signed(ACT_BITS)
 
@@ -27,9 +27,17 @@ def column_job_layout(cfg):
                               "end": unsigned(cfg.pointer_bits), "x": ACT})
 
 
-def entry_layout(cfg):
-    """One real (non-padding) entry for the arithmetic unit: local row, codebook index, x_j."""
-    return data.StructLayout({"row": unsigned(row_bits(cfg)), "v": unsigned(V_BITS), "x": ACT})
+def slot_layout(cfg):
+    """One real (non-padding) entry for one accumulator bank: local row and codebook index."""
+    return data.StructLayout({"valid": unsigned(1), "row": unsigned(row_bits(cfg)),
+                              "v": unsigned(V_BITS)})
+
+
+def issue_layout(cfg):
+    """What the sparse-matrix reader hands the arithmetic unit in one cycle: up to ``cfg.macs``
+    real entries of one column, slot ``b`` holding the entry whose local row is ``b`` modulo
+    ``cfg.macs`` (so each accumulator bank takes at most one entry a cycle), and x_j."""
+    return data.StructLayout({"slot": data.ArrayLayout(slot_layout(cfg), cfg.macs), "x": ACT})
 
 
 codebook_layout = data.ArrayLayout(signed(CODEBOOK_BITS), 1 << V_BITS)

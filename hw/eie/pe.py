@@ -11,12 +11,12 @@ stage; the roles swap every layer. Loads of x into file A and of every memory co
 the load port while the array is idle.
 
 Throughput: one column per cycle through the pointer unit (empty columns cost nothing
-further) and one real entry per cycle through the arithmetic unit.
+further) and up to ``cfg.macs`` real entries per cycle through the arithmetic unit.
 
 Counters (32-bit, cleared at the start of a run, counted only while a layer computes):
-``busy`` (cycles a real entry was issued), ``starved`` (cycles with an empty queue and no work
-in flight), ``stalled`` (cycles this PE's full queue held up the broadcast), ``pad``
-(padding entries consumed).
+``busy`` (cycles in which at least one real entry was issued), ``starved`` (cycles with an
+empty queue and no work in flight), ``stalled`` (cycles this PE's full queue held up the
+broadcast), ``pad`` (padding entries consumed), ``macs`` (real entries multiplied).
 """
 
 from amaranth import *
@@ -33,7 +33,7 @@ from .spm_reader import SparseMatrixReader
 
 __all__ = ["ProcessingElement", "LoadKind", "COUNTERS"]
 
-COUNTERS = ("busy", "starved", "stalled", "pad")
+COUNTERS = ("busy", "starved", "stalled", "pad", "macs")
 
 
 class LoadKind:
@@ -71,7 +71,7 @@ class ProcessingElement(wiring.Component):
         Nothing queued or in flight.
     """
 
-    JOB_FIFO_DEPTH = 2
+    JOB_FIFO_DEPTH = 3
 
     def __init__(self, cfg, *, init=None):
         self.cfg = cfg
@@ -169,10 +169,11 @@ class ProcessingElement(wiring.Component):
         ]
         counters = {name: getattr(self, f"cnt_{name}") for name in COUNTERS}
         incr = {
-            "busy": spm.emit,
+            "busy": spm.emit != 0,
             "starved": ~queue.o.valid & ~in_flight,
             "stalled": self.stall & ~queue.i.ready,
             "pad": spm.pads,
+            "macs": spm.emit,
         }
         for name, cnt in counters.items():
             with m.If(self.count_clear):

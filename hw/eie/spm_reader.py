@@ -1,4 +1,4 @@
-"""Sparse-matrix read unit: column jobs in, one real (v, row) entry per cycle out.
+"""Sparse-matrix read unit: column jobs in, up to ``cfg.macs`` real (v, row) entries per cycle out.
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 (layout from :mod:`sparsa.sw.eie_format`). Two stages:
@@ -6,14 +6,21 @@ The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 * the **word fetcher** walks the words of each column job [start, end) and reads one word per
   cycle into a 4-deep word FIFO, tagging each with the lanes that belong to the job;
 * the **lane picker** takes the lowest remaining lane holding a real entry (v != 0), adds
-  ``z + 1`` of every lane up to it to the running row position, and emits that entry.
+  ``z + 1`` of every lane up to it to the running row position, and emits that entry. With
+  ``cfg.macs == 2`` it also emits the next real entry of the same word in the same cycle
+  when that entry's row has the other parity, i.e. belongs to the other accumulator bank.
 
 Padding entries (v = 0, z = 15) between real entries of the same word are skipped in the same
 cycle: they only move the row address. A padding entry costs a cycle only when the rest of a
 word is nothing but padding (then all of it is consumed in one cycle). EIE spends a cycle on
 every padding entry; this is the main reason sparsa beats its cycle counts.
 
-Throughput: one real entry per cycle. Latency: job to first entry 3 cycles.
+Why two: a PE whose rows average about one entry per column (NT-We: 600 rows over 64 PEs)
+is as fast as the broadcast at one entry a cycle, so its queue fills at every column heavier
+than average and the whole array stalls. Retiring up to two entries a cycle gives it slack.
+
+Throughput: one word per cycle; one real entry per cycle, or two when they pair.
+Latency: job to first entry 3 cycles.
 """
 
 from amaranth import *
@@ -24,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.sw.eie_format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, Z_BITS, WORD_BITS
 
-from .layouts import column_job_layout, entry_layout, row_bits
+from .layouts import column_job_layout, issue_layout, row_bits
 
 __all__ = ["SparseMatrixReader"]
 
@@ -37,13 +44,13 @@ class SparseMatrixReader(wiring.Component):
     Members
     -------
     i : In(stream.Signature(column_job_layout))
-    o : Out(stream.Signature(entry_layout))
-        Real entries, with the local row already resolved.
+    o : Out(stream.Signature(issue_layout))
+        Up to ``cfg.macs`` real entries a cycle, local rows resolved, slot = row % macs.
     ld_en, ld_addr, ld_data : In
         Load port of the 64-bit sparse-matrix memory.
     busy : Out(1)
-    emit : Out(1)
-        A real entry left this cycle (for the busy counter).
+    emit : Out(2)
+        Real entries issued this cycle (0..macs), for the ``busy`` and ``macs`` counters.
     pads : Out(4)
         Padding entries consumed this cycle (0..8).
     """
@@ -56,9 +63,9 @@ class SparseMatrixReader(wiring.Component):
         self.addr_bits = max(1, (cfg.spm_words - 1).bit_length())
         super().__init__({
             "i": In(stream.Signature(column_job_layout(cfg))),
-            "o": Out(stream.Signature(entry_layout(cfg))),
+            "o": Out(stream.Signature(issue_layout(cfg))),
             "ld_en": In(1), "ld_addr": In(32), "ld_data": In(64),
-            "busy": Out(1), "emit": Out(1), "pads": Out(4),
+            "busy": Out(1), "emit": Out(2), "pads": Out(4),
         })
 
     def elaborate(self, platform):
@@ -128,34 +135,67 @@ class SparseMatrixReader(wiring.Component):
         z = [h_word[ENTRY_BITS * l + V_BITS:ENTRY_BITS * (l + 1)] for l in range(_LANES)]
 
         consumed = Signal(_LANES)
-        pos = Signal(row_bits(self.cfg))
+        pos = Signal(row_bits(cfg))
+        pos_in = Signal.like(pos)
+        m.d.comb += pos_in.eq(Mux(h_first & (consumed == 0), 0, pos))
         in_range = Signal(_LANES)
         remaining = Signal(_LANES)
         real = Signal(_LANES)
-        lsb = Signal(_LANES)
-        upto = Signal(_LANES)
-        any_real = Signal()
         m.d.comb += [
             in_range.eq(((C(0xFF, 8) << h_lo)[0:8]) & (C(0xFF, 8) >> ~h_hi)),
             remaining.eq(in_range & ~consumed),
             real.eq(remaining & Cat(*[vl != 0 for vl in v])),
-            any_real.eq(real.any()),
-            lsb.eq(real & (~real + 1)),
-            # Lanes consumed this cycle: up to and including the picked real entry, or all
-            # remaining lanes when they are only padding.
-            upto.eq(Mux(any_real, remaining & (lsb | (lsb - 1)[0:_LANES]), remaining)),
         ]
-        delta = Signal(8)
-        m.d.comb += delta.eq(sum(Mux(upto[l], z[l] + 1, 0) for l in range(_LANES)))
-        pos_in = Signal.like(pos)
-        m.d.comb += pos_in.eq(Mux(h_first & (consumed == 0), 0, pos))
+
+        def through(lane_onehot):
+            """Remaining lanes up to and including ``lane_onehot``."""
+            return remaining & (lane_onehot | (lane_onehot - 1)[0:_LANES])
+
+        def advance(mask):
+            """Row-position advance over the lanes in ``mask`` (each moves it by z + 1)."""
+            return sum(Mux(mask[l], z[l] + 1, 0) for l in range(_LANES))
+
+        def pick(lane_onehot):
+            pv = Signal(V_BITS)
+            for l in range(_LANES):
+                with m.If(lane_onehot[l]):
+                    m.d.comb += pv.eq(v[l])
+            return pv
+
+        # Entry A: the lowest remaining real lane. Entry B (cfg.macs == 2): the next one,
+        # issued in the same cycle when its row has the other parity (other accumulator bank).
+        lsb_a = Signal(_LANES)
+        m.d.comb += lsb_a.eq(real & (~real + 1))
+        upto_a = Signal(_LANES)
+        m.d.comb += upto_a.eq(through(lsb_a))
+        row_a = Signal.like(pos)
+        m.d.comb += row_a.eq(pos_in + advance(upto_a) - 1)
+        pair = Signal()
+        upto_b = Signal(_LANES)
+        row_b = Signal.like(pos)
+        if cfg.macs == 2:
+            rest = Signal(_LANES)
+            lsb_b = Signal(_LANES)
+            m.d.comb += [
+                rest.eq(real & ~lsb_a),
+                lsb_b.eq(rest & (~rest + 1)),
+                upto_b.eq(through(lsb_b)),
+                row_b.eq(pos_in + advance(upto_b) - 1),
+                pair.eq(rest.any() & (row_a[0] != row_b[0])),
+            ]
+            v_b = pick(lsb_b)
+        any_real = Signal()
+        upto = Signal(_LANES)
+        m.d.comb += [
+            any_real.eq(real.any()),
+            # Lanes consumed this cycle: through the last entry issued, or all remaining lanes
+            # when they are only padding.
+            upto.eq(Mux(pair, upto_b, Mux(any_real, upto_a, remaining))),
+        ]
         new_pos = Signal.like(pos)
-        m.d.comb += new_pos.eq(pos_in + delta)
-        pick_v = Signal(V_BITS)
-        m.d.comb += pick_v.eq(Mux(lsb[0], v[0], 0))
-        for l in range(1, _LANES):
-            with m.If(lsb[l]):
-                m.d.comb += pick_v.eq(v[l])
+        m.d.comb += new_pos.eq(pos_in + advance(upto))
+        v_a = pick(lsb_a)
+
         step = Signal()
         done_word = Signal()
         m.d.comb += [
@@ -164,17 +204,22 @@ class SparseMatrixReader(wiring.Component):
             words.r_en.eq(step & done_word),
         ]
         with m.If(self.o.ready | ~self.o.valid):
-            m.d.sync += [
-                self.o.valid.eq(words.r_rdy & any_real),
-                self.o.p.row.eq(new_pos - 1),
-                self.o.p.v.eq(pick_v),
-                self.o.p.x.eq(h_x),
-            ]
+            m.d.sync += [self.o.valid.eq(words.r_rdy & any_real), self.o.p.x.eq(h_x)]
+            for b in range(cfg.macs):
+                slot = self.o.p.slot[b]
+                a_here = row_a[0] == b if cfg.macs == 2 else C(1)
+                m.d.sync += [
+                    slot.valid.eq(words.r_rdy & any_real & (a_here | pair)),
+                    slot.row.eq(Mux(a_here, row_a, row_b)),
+                    slot.v.eq(Mux(a_here, v_a, v_b) if cfg.macs == 2 else v_a),
+                ]
         with m.If(step):
             m.d.sync += [pos.eq(new_pos), consumed.eq(Mux(done_word, 0, consumed | upto))]
+        issued = Signal(2)
         m.d.comb += [
-            self.emit.eq(step & any_real),
-            self.pads.eq(Mux(step, sum(upto[l] for l in range(_LANES)) - any_real, 0)),
+            issued.eq(Mux(step & any_real, 1 + pair, 0)),
+            self.emit.eq(issued),
+            self.pads.eq(Mux(step, sum(upto[l] for l in range(_LANES)) - issued, 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
             self.busy.eq(job_valid | inflight | (words.level != 0) | self.o.valid),
         ]

@@ -16,7 +16,7 @@ PE's (real entries + padding-only words), whichever is larger, plus ~6 cycles of
 and ``rows_pe`` output-stage cycles.
 
 Counters: ``cycles`` counts from ``start`` to ``done``; ``stat`` holds every PE's counters
-(:data:`~.pe.COUNTERS`, 32 bits each, PE k counter c at bits ``[(4k + c) * 32 +: 32]``).
+(:data:`~.pe.COUNTERS`, 32 bits each, PE k counter c at bits ``[(5k + c) * 32 +: 32]``).
 ``layer_done`` pulses at the end of each layer so a testbench can snapshot them.
 """
 
@@ -54,7 +54,7 @@ class EIEArray(wiring.Component):
         writes input activations N at a time: testbenches use these two to move whole vectors.
     busy : Out(1), done : Out(1), layer_done : Out(1)
     ld_valid : In(1), ld_kind : In(3), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
-    cycles : Out(32), stat : Out(128 N)
+    cycles : Out(32), stat : Out(160 N)
     """
 
     PE_MODULE = "sparsa_eie_pe"
