@@ -13,6 +13,8 @@ say() { printf '[setup] %s\n' "$*"; }
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v ccache   >/dev/null 2>&1 || need_apt+=(ccache)
+# Headless Chromium: the report test opens the HTML report in a real browser.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     say "apt-get install ${need_apt[*]}"

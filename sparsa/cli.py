@@ -15,6 +15,7 @@ __all__ = ["main", "COMMANDS"]
 
 # name -> module implementing it. Order is the order of `sparsa --help`.
 COMMANDS = {
+    "import": "sparsa.sw.cli_import",
     "compress": "sparsa.sw.cli_compress",
     "pack": "sparsa.sw.cli_pack",
     "unpack": "sparsa.sw.cli_unpack",

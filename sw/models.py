@@ -3,6 +3,7 @@
 Accepted inputs
     * ``.npy``: one 2-D float or int matrix, rows = outputs, cols = inputs. A single layer
       named ``layer0`` with a zero bias.
+    * ``.onnx``: an MLP exported from PyTorch or Keras (see :mod:`sparsa.sw.importer`).
     * ``.npz``: arrays ``<name>.weight`` (rows, cols) and optional ``<name>.bias`` (rows,),
       layers taken in file order. ``layer0.weight, layer0.bias, layer1.weight, ...`` and
       what ``np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})`` writes
@@ -78,8 +79,19 @@ def load_mlp(path, *, relu=True):
         arrays = {"layer0.weight": load_npy(path, what="weight matrix")}
     elif suffix == ".npz":
         arrays = load_npz(path, what="model")
+    elif suffix == ".onnx":
+        from .importer import load_onnx
+        model = load_onnx(path)
+        if model.kind != "mlp":
+            raise user_error(path, "model", "an MLP (Gemm/MatMul layers, a Relu after each but the last) "
+                             "for the EIE engine", f"a {model.kind} model; `sparsa import` converts it to "
+                             "sparsa's format, its engine's compress path is not built yet")
+        if not relu:
+            raise user_error(path, "--no-relu", "not given for an ONNX model (its Relu nodes say where)", "given")
+        return model.mlp
     else:
-        raise user_error(path, "model file", "a .npy matrix or an .npz MLP", f"suffix '{path.suffix}'")
+        raise user_error(path, "model file", "a .npy matrix, an .npz MLP or an .onnx file",
+                         f"suffix '{path.suffix}'")
     return layers_from_arrays(arrays, where=path, relu=relu)
 
 
