@@ -255,13 +255,19 @@ def run(pack_dir, pack, x, *, engine="verilator", report=None):
     mm = build_memory_map(pack)
     res = run_memory_map(mm, x, engine=engine, cfg=rounded_config(mm), quiet=True, progress=True)
     from sparsa.hw.eie.pe import COUNTERS
+    from sparsa.sw.eie_work import layer_work
     stats = res["layer_stats"]          # (batch, layers, pes, counters)
     layers = []
-    for li, lay in enumerate(mm.layers):
+    for li, (lay, work) in enumerate(zip(mm.layers, layer_work(pack, x))):
         per_pe = stats[:, li].sum(axis=0)
+        cycles = int(res["layer_cycles"][:, li].sum())
         layers.append({
             "rows": lay.rows, "cols": lay.cols,
-            "cycles": int(res["layer_cycles"][:, li].sum()),
+            "cycles": cycles,
+            "ideal_cycles": round(work["ideal_cycles"], 1),
+            "efficiency": round(work["ideal_cycles"] / cycles, 3) if cycles else None,
+            "nonzero_activations": work["nonzero_activations"],
+            "entries_per_pe": work["entries_per_pe"],
             "per_pe": {name: per_pe[:, c].astype(int).tolist() for c, name in enumerate(COUNTERS)},
         })
     rep = {"engine": engine, "pes": mm.pes, "batch": int(res["batch"]),

@@ -22,6 +22,7 @@ COMMANDS = {
     "inspect": "sparsa.sw.cli_inspect",
     "run": "sparsa.sim.cli_run",
     "verilog": "sparsa.hw.cli_verilog",
+    "report": "sparsa.sw.cli_report",
     "bench": "sparsa.cli_bench",
     "demo": "sparsa.sw.demo",
 }

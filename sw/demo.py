@@ -107,29 +107,35 @@ def run_demo(args, *, progress=True):
     report["pack"] = _write_pack(out / "model.npz", out / "pack", args.pes)
     if getattr(args, "engine", "golden") != "golden" and report["pack"]:
         t0 = time.perf_counter()
-        report.update(_run_hardware(report["pack"], model, x_te, y_te, args.engine))
+        report.update(_run_hardware(report["pack"], model, x_te, y_te, args.engine, out / "run.json"))
         t["hardware_sim_s"] = time.perf_counter() - t0
+    if report["pack"]:
+        from .report import build_report, write_report
+        html_path, _ = write_report(build_report(report["pack"], run=report.get("hardware_run_report")),
+                                    out / "report.html")
+        report["html_report"] = str(html_path)
     write_json(out / "report.json", report)
     return report
 
 
-def _run_hardware(pack_dir, model, x_te, y_te, engine):
-    """The held-out split on the generated Verilog; logits must equal the golden model's."""
-    from sparsa.sim.eie_runner import rounded_config, run_memory_map
-    from .eie_memmap import build_memory_map
+def _run_hardware(pack_dir, model, x_te, y_te, engine, run_json):
+    """The held-out split on the generated Verilog; logits must equal the golden model's.
+    The run report (cycles, per-PE counters, ideal cycles) goes to ``run_json``."""
+    from sparsa.sim import eie_runner
     from .pack import load_pack
     pack = load_pack(pack_dir)
     xq = quantize(x_te, model.input_frac_bits)
-    mm = build_memory_map(pack)
-    res = run_memory_map(mm, xq, engine=engine, cfg=rounded_config(mm), progress=True)
-    hw = np.atleast_2d(res["y"])
+    y, rep = eie_runner.run(pack_dir, pack, xq, engine=engine)
+    hw = np.atleast_2d(y)
     gold = pack.run_golden(xq)
+    write_json(run_json, rep)
     return {
         "hardware_engine": engine,
         "hardware_accuracy": float(np.mean(np.argmax(hw, axis=1) == y_te)),
         "hardware_mismatches": int(np.count_nonzero(np.any(hw != gold, axis=1))),
-        "cycles_per_inference": float(np.mean(res["cycles"])),
-        "hardware_build_s": round(res["build_s"], 1),
+        "cycles_per_inference": float(rep["cycles_per_inference"]),
+        "hardware_build_s": round(rep["build_s"], 1),
+        "hardware_run_report": str(run_json),
     }
 
 
@@ -173,6 +179,8 @@ def run(args):
     print_report(report["compression"], console)
     _print(report, console)
     print(f"wrote {Path(args.out) / 'report.json'}" + (f" and {report['pack']}" if report["pack"] else ""))
+    if report.get("html_report"):
+        print(f"report: {report['html_report']}")
     if report.get("hardware_mismatches"):
         print(f"sparsa demo: error: the generated hardware disagrees with the golden model on "
               f"{report['hardware_mismatches']} test samples", file=sys.stderr)

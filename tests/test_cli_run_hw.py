@@ -47,6 +47,29 @@ def test_run_on_verilator_equals_bigint_reference_and_reports_counters(tmp_path,
     assert sum(layer["per_pe"]["macs"]) == int(sum(np.count_nonzero(w[:, xi != 0]) for xi in x))
 
 
+@pytest.mark.xdist_group("eie_cli_verilator")
+def test_run_report_ideal_cycles_and_html_report_in_chromium(tmp_path, packed):
+    from browser import dump_dom
+    from sparsa.sw.report import SECTIONS
+    w, b, x = packed
+    assert run_cli(tmp_path, "verilator") == 0
+    layer = json.loads((tmp_path / "r.json").read_text())["layers"][0]
+    # Ideal = sum over inputs of max(entries / PEs, nonzero activations); entries >= real ones.
+    nz = [int(np.count_nonzero(xi)) for xi in x]
+    real = [int(np.count_nonzero(w[:, xi != 0])) for xi in x]
+    assert layer["nonzero_activations"] == sum(nz)
+    assert layer["ideal_cycles"] >= sum(max(r / 4, n) for r, n in zip(real, nz))
+    assert sum(layer["entries_per_pe"]) >= sum(real)
+    assert 0 < layer["efficiency"] == round(layer["ideal_cycles"] / layer["cycles"], 3)
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "pk"), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 0
+    dom = dump_dom(out)
+    for sec in SECTIONS:
+        assert f'<section id="{sec}">' in dom, sec
+    assert 'data-images="4/4"' in dom          # compression, load, cycles, roofline
+    assert "No hardware run given" not in dom
+
+
 @pytest.mark.xdist_group("eie_cli_icarus")
 def test_run_on_icarus_equals_bigint_reference(tmp_path, packed):
     w, b, x = packed

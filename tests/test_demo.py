@@ -40,6 +40,15 @@ def test_demo_hardware_run_equals_golden_on_every_test_sample(full_demo):
     assert r["cycles_per_inference"] > 0
 
 
+def test_demo_writes_the_html_report_with_the_hardware_run(full_demo):
+    out, r = full_demo
+    assert r["html_report"] == str(out / "report.html") and (out / "report.html").is_file()
+    html = (out / "report.html").read_text()
+    assert '<section id="roofline">' in html and "No hardware run given" not in html
+    assert sorted(p.name for p in (out / "report_files").glob("*.png")) == \
+        ["compression.png", "cycles.png", "load.png", "roofline.png"]
+
+
 def test_demo_report_fields(full_demo):
     _, r = full_demo
     for key in ("float_accuracy", "compressed_accuracy", "weight_density", "compression_ratio",
