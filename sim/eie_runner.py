@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.eie_memmap import LAYER_FIELDS, build_memory_map
+from sparsa.sw.progress import run_with_progress
 from sparsa.sw.errors import UserError
 
 __all__ = ["ENGINES", "build", "run_memory_map", "run", "rounded_config", "cache_root"]
@@ -115,7 +116,8 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     if progress or not quiet:
         print(f"[sparsa] first run at this size: generating and compiling the {engine} model "
               f"({cfg.pes} PEs) in {bdir} ...", file=sys.stderr, flush=True)
-    _run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log")
+    run_with_progress(lambda: _run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log"),
+                      f"compiling the {engine} model ({cfg.pes} PEs)", show=progress)
     t2 = time.perf_counter()
     if progress or not quiet:
         print(f"[sparsa] built in {t2 - t0:.0f} s (Verilog {t1 - t0:.0f} s); later runs reuse it",
@@ -205,16 +207,27 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
         np.savez(job, **_job_arrays(mm, x, n_layers, load=not init, reset_mid_run=reset_mid_run,
                                     stream_io=stream_io, pauses=(idle, backpressure, seed)))
         runner = get_runner(engine)
+        done_file = work / "progress"
         env = {"SPARSA_EIE_JOB": str(job), "SPARSA_EIE_RESULT": str(result),
+               "SPARSA_EIE_PROGRESS": str(done_file),
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         t1 = time.perf_counter()
         kwargs = dict(hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                       test_module="sparsa.sim.eie_tb", build_dir=bdir,
                       test_dir=work, results_xml=str(xml), extra_env=env)
-        try:
-            _run_quietly(lambda: runner.test(**kwargs), quiet, work / "sim.log")
-        except SystemExit:
-            pass        # inside pytest cocotb raises on failure; the results file says why
+        def simulate():
+            try:
+                _run_quietly(lambda: runner.test(**kwargs), quiet, work / "sim.log")
+            except SystemExit:
+                pass        # inside pytest cocotb raises on failure; the results file says why
+
+        def inputs_done():
+            try:
+                return int(done_file.read_text() or 0)
+            except (OSError, ValueError):
+                return None
+        run_with_progress(simulate, f"simulating {engine} ({cfg.pes} PEs)", total=np.atleast_2d(x).shape[0],
+                          poll=inputs_done, show=progress)
         t_sim = time.perf_counter() - t1
         failed = 1
         if xml.exists():

@@ -11,8 +11,10 @@ the input-stream source and the output-stream sink.
 
 import json
 import os
+from pathlib import Path
 
 import cocotb
+
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
@@ -239,6 +241,9 @@ async def run_job(dut):
             prev_c, prev_s = c, s
         layer_cycles.append(lc)
         stats.append(ls)
+        if os.environ.get("SPARSA_EIE_PROGRESS"):
+            # Inputs finished so far, for the parent's progress bar.
+            Path(os.environ["SPARSA_EIE_PROGRESS"]).write_text(str(len(ys)))
     np.savez(os.environ["SPARSA_EIE_RESULT"], y=np.array(ys, dtype=np.int16),
              cycles=np.array(cycles, dtype=np.int64),
              layer_cycles=np.array(layer_cycles, dtype=np.int64),
