@@ -29,7 +29,7 @@ from sparsa.sw.eie_memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.progress import run_with_progress
 from sparsa.sw.errors import UserError
 
-__all__ = ["ENGINES", "build", "run_memory_map", "run", "rounded_config", "cache_root"]
+__all__ = ["ENGINES", "build", "run_memory_map", "run", "run_lstm", "rounded_config", "cache_root"]
 
 ENGINES = ("verilator", "icarus")
 TOPLEVEL = "eie_top"
@@ -160,26 +160,30 @@ def _run_quietly(fn, quiet, log):
             os.close(saved[0]), os.close(saved[1])
 
 
-def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False, pauses=(0.0, 0.0, 0)):
+def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False, pauses=(0.0, 0.0, 0),
+                lstm=None):
     arrays = {}
     for k in range(mm.pes):
         arrays[f"spm{k}"] = mm.spm[k].astype(np.uint64)
         arrays[f"ptr_even{k}"] = mm.ptr_even[k]
         arrays[f"ptr_odd{k}"] = mm.ptr_odd[k]
         arrays[f"bias{k}"] = mm.bias[k]
+        if mm.peep is not None:
+            arrays[f"peep{k}"] = mm.peep[k] & 0xFFFF
     arrays["layer_table"] = np.array([l.field_values() for l in mm.layers], dtype=np.int64)
     arrays["codebooks"] = np.array([l.codebook for l in mm.layers], dtype=np.int64)
     arrays["x"] = np.atleast_2d(np.asarray(x, dtype=np.int16))
     arrays["options"] = np.array(json.dumps({
         "pes": mm.pes, "load": load, "n_layers": n_layers,
         "rows_out": mm.layers[n_layers - 1].rows, "reset_mid_run": reset_mid_run,
-        "stream_io": stream_io, "idle": pauses[0], "backpressure": pauses[1], "seed": pauses[2]}))
+        "stream_io": stream_io, "idle": pauses[0], "backpressure": pauses[1], "seed": pauses[2],
+        "lstm": lstm}))
     return arrays
 
 
 def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=False,
                    reset_mid_run=0, stream_io=False, idle=0.0, backpressure=0.0, seed=0,
-                   quiet=True, progress=False, workdir=None):
+                   quiet=True, progress=False, workdir=None, lstm=None):
     """Run input(s) ``x`` (int16, (cols,) or (batch, cols)) on the generated Verilog.
 
     Returns a dict: ``y`` (batch, rows) int16, ``cycles`` per input, ``layer_cycles``
@@ -188,6 +192,8 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     nothing is loaded through the load port. ``stream_io`` moves x and y over the x_in/y_out
     streams (the host interface, one value a cycle) instead of the wide load/read-back ports;
     ``idle`` / ``backpressure`` are the probabilities of a random pause on x_in / y_out.
+    ``lstm`` (``{"x_base", "y_rows"}``) runs x (T, I) as LSTM steps: one two-layer run per
+    step, x_t loaded at local address ``x_base``, the state kept on chip, y_t read back.
     """
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results
@@ -205,7 +211,7 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     try:
         job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
         np.savez(job, **_job_arrays(mm, x, n_layers, load=not init, reset_mid_run=reset_mid_run,
-                                    stream_io=stream_io, pauses=(idle, backpressure, seed)))
+                                    stream_io=stream_io, pauses=(idle, backpressure, seed), lstm=lstm))
         runner = get_runner(engine)
         done_file = work / "progress"
         env = {"SPARSA_EIE_JOB": str(job), "SPARSA_EIE_RESULT": str(result),
@@ -246,6 +252,20 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
         out["y"] = out["y"][0]
     out.update(config=asdict(cfg), build_s=t_build, sim_s=t_sim, batch=x2.shape[0])
     return out
+
+
+def run_lstm(pack, x, *, engine="verilator", cfg=None, quiet=True, progress=False):
+    """Run an LSTM pack (:mod:`sparsa.sw.lstm_pack`) over int16 x (T, I) from zero state.
+
+    Returns the :func:`run_memory_map` dict with ``y`` (T, P) and per-step ``cycles``.
+    """
+    mm = build_memory_map(pack)
+    meta = pack.lstm
+    lstm = {"x_base": meta["outputs_pad"] // pack.pes, "y_rows": meta["outputs_pad"]}
+    res = run_memory_map(mm, np.atleast_2d(x), engine=engine, cfg=cfg or rounded_config(mm), quiet=quiet,
+                         progress=progress, lstm=lstm)
+    res["y"] = np.atleast_2d(res["y"])[:, :meta["outputs"]]
+    return res
 
 
 def rounded_config(mm, queue_depth=8):

@@ -48,6 +48,7 @@ class TB:
         dut.n_layers.value = 0
         dut.y_skip.value = 0
         dut.rb_addr.value = 0
+        dut.lstm_clear.value = 0
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -55,8 +56,9 @@ class TB:
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 2)
 
-    async def load_words(self, kind, per_pe):
-        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once."""
+    async def load_words(self, kind, per_pe, base=0):
+        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once,
+        from address ``base``."""
         dut = self.dut
         depth = max((a.size for a in per_pe), default=0)
         if depth == 0:
@@ -70,7 +72,7 @@ class TB:
         full = (1 << self.pes) - 1
         for addr in range(depth):
             dut.ld_valid.value = 1
-            dut.ld_addr.value = addr
+            dut.ld_addr.value = base + addr
             dut.ld_mask.value = full if mask[addr].all() else sum(1 << int(k) for k in np.flatnonzero(mask[addr]))
             dut.ld_data.value = _words_to_int(table[addr])
             await RisingEdge(dut.clk)
@@ -92,6 +94,8 @@ class TB:
         for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
                           (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
             await self.load_words(kind, [job[f"{key}{k}"] for k in range(n)])
+        if "peep0" in job:
+            await self.load_words(LoadKind.PEEP, [job[f"peep{k}"] for k in range(n)])
         table = job["layer_table"]
         codebooks = job["codebooks"]
         for li in range(table.shape[0]):
@@ -126,12 +130,13 @@ class TB:
                     break
         dut.x_in__valid.value = 0
 
-    async def load_input(self, x):
-        """Write x into the PEs' input files N activations a cycle (load kind ACT)."""
+    async def load_input(self, x, base=0):
+        """Write x into the PEs' input files N activations a cycle (load kind ACT): x_j goes
+        to PE j % N at local address base + j // N."""
         n = self.pes
         xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)
         xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
-        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)])
+        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)], base=base)
 
     async def read_result(self, count):
         """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""
@@ -169,6 +174,32 @@ class TB:
                 break
             await RisingEdge(self.dut.clk)
         await RisingEdge(self.dut.clk)
+
+    async def lstm_step(self, x, t, lstm):
+        """One LSTM step: x_t into the x slots (step 0: the whole vector, y_{-1} = 0 and c = 0),
+        a two-layer run, y_t read back. Returns (y, layer snapshots, cycles)."""
+        dut = self.dut
+        await self.wait_idle()
+        if t == 0:
+            await self.load_input(np.concatenate([np.zeros(lstm["x_base"] * self.pes, np.int64), x]))
+        else:
+            await self.load_input(x, base=lstm["x_base"])
+        dut.lstm_clear.value = int(t == 0)
+        dut.n_layers.value = 2
+        dut.y_skip.value = 1
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        snaps = []
+        for _ in range(2):
+            await RisingEdge(dut.layer_done)
+            await ReadOnly()
+            snaps.append((int(dut.cycles.value.to_unsigned()), self.read_stat()))
+            await RisingEdge(dut.clk)
+        await self.wait_idle()
+        total = int(dut.cycles.value.to_unsigned())
+        y = await self.read_result(lstm["y_rows"])
+        return y, snaps, total
 
     async def infer(self, x, n_layers, rows_out, stream_io=True):
         """One input vector through ``n_layers`` layers; returns (y, layer snapshots, cycles).
@@ -229,8 +260,11 @@ async def run_job(dut):
         assert dut.busy.value, "the run under test finished before the mid-run reset"
         await tb.reset()
     ys, cycles, layer_cycles, stats = [], [], [], []
-    for x in job["x"]:
-        y, snaps, total = await tb.infer(x, n_layers, rows_out, stream_io=opts.get("stream_io", True))
+    for t, x in enumerate(job["x"]):
+        if opts.get("lstm"):
+            y, snaps, total = await tb.lstm_step(x, t, opts["lstm"])
+        else:
+            y, snaps, total = await tb.infer(x, n_layers, rows_out, stream_io=opts.get("stream_io", True))
         ys.append(y)
         cycles.append(total)
         prev_c, prev_s = 0, np.zeros((pes, len(COUNTERS)), dtype=np.int64)

@@ -17,7 +17,10 @@ every layer on chip at once, so per PE the layers are concatenated:
     local row, the same base for every PE (rows a PE does not own hold 0).
 Layer table (central control)
     Per layer: ``cols``, ``rows``, ``rows_pe`` (= ``ceil(rows / N)``), ``ptr_base`` (PB),
-    ``bias_base`` (BB), ``shift``, ``relu``, and the 16-entry codebook.
+    ``bias_base`` (BB), ``shift``, ``relu``, ``ew`` (1: an LSTM gates layer, drained through
+    the element-wise unit), and the 16-entry codebook.
+``peep`` (LSTM packs only)
+    Per PE, one int16 peephole weight per gates-layer local row (w_ic, w_fc, 0, w_oc per cell).
 
 The generator uses these arrays as memory initial contents; the runner writes the same arrays
 through the load port. Bitstream patching later rewrites exactly these words.
@@ -32,7 +35,7 @@ from .eie_format import ENTRIES_PER_WORD, entries_to_words, local_rows, pointer_
 __all__ = ["LAYER_FIELDS", "LayerEntry", "MemoryMap", "build_memory_map"]
 
 # Order of the layer-table fields as addressed by the load port (addr = layer * 8 + index).
-LAYER_FIELDS = ("cols", "rows", "rows_pe", "ptr_base", "bias_base", "shift", "relu")
+LAYER_FIELDS = ("cols", "rows", "rows_pe", "ptr_base", "bias_base", "shift", "relu", "ew")
 
 
 @dataclass
@@ -45,6 +48,7 @@ class LayerEntry:
     shift: int
     relu: int
     codebook: np.ndarray          # int16 (16,)
+    ew: int = 0                   # LSTM gates layer: drain through the element-wise unit
 
     def field_values(self):
         return [int(getattr(self, f)) for f in LAYER_FIELDS]
@@ -60,6 +64,7 @@ class MemoryMap:
     ptr_odd: list
     bias: list                    # per PE: int64 (int32 values)
     entries: list = field(default_factory=list)   # per PE: total entries
+    peep: list = None             # LSTM: per PE, int16 peephole word per gates-layer local row
 
     @property
     def spm_words(self):
@@ -120,6 +125,10 @@ def build_memory_map(pack):
         ptr_base += bank_words
         bias_base += rows_pe
     cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
+    peep = None
+    if getattr(pack, "lstm", None):
+        layers[0].ew = 1
+        peep = [np.asarray(pack.lstm["peep"], dtype=np.int64)[k::pes] for k in range(pes)]
     return MemoryMap(
         pes=pes, layers=layers,
         spm=[cat(p, np.uint64) for p in spm],
@@ -127,4 +136,5 @@ def build_memory_map(pack):
         ptr_odd=[cat(p, np.int64) for p in ptr_o],
         bias=[cat(p, np.int64) for p in bias],
         entries=[sum(s.entries for s in (l.slices[k] for l in pack.layers)) for k in range(pes)],
+        peep=peep,
     )

@@ -126,11 +126,14 @@ class Pack:
         Pointer word width; computed from the largest per-PE entry count when omitted.
     input_frac_bits : int or None
         Fractional bits of the input activations (None for a matrix packed exactly).
+    lstm : dict or None
+        For an LSTM (see :mod:`sparsa.sw.lstm_pack`): its sizes and the peephole words.
     """
     pes: int
     layers: list
     pointer_bits: int = None
     input_frac_bits: int = None
+    lstm: dict = None
     _golden: list = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):

@@ -43,6 +43,9 @@ class EIEConfig:
         Multiply-accumulates per PE per cycle (1 or 2). With 2, the sparse-matrix reader
         retires two real entries of a column in one cycle when their rows fall in different
         accumulator banks (row parity); EIE has 1. Costs one more multiplier per PE.
+    lstm : bool
+        Add the ESE element-wise unit to every PE (cell state, peephole memory, sigmoid and
+        tanh tables) so that a gates layer (layer-table field ``ew``) drains into m_t.
     """
     pes: int
     max_cols: int
@@ -54,6 +57,7 @@ class EIEConfig:
     queue_depth: int = 8
     pointer_bits: int = 16
     macs: int = 2
+    lstm: bool = False
 
     def __post_init__(self):
         def need(name, ok, limit):
@@ -97,7 +101,8 @@ class EIEConfig:
     @classmethod
     def for_memory_map(cls, mm, *, queue_depth=8, macs=2, headroom=None):
         """The smallest config that holds memory map ``mm`` (see sparsa.sw.eie_memmap)."""
-        return cls(pes=mm.pes, queue_depth=queue_depth, macs=macs, max_cols=mm.max_cols,
+        return cls(pes=mm.pes, queue_depth=queue_depth, macs=macs, lstm=mm.peep is not None,
+                   max_cols=mm.max_cols,
                    max_rows_pe=mm.max_rows_pe, spm_words=max(1, mm.spm_words),
                    ptr_words=max(1, mm.ptr_words), bias_words=max(1, mm.bias_words),
                    max_layers=len(mm.layers), pointer_bits=mm.pointer_bits)
@@ -113,6 +118,8 @@ class EIEConfig:
             ("pointer words per bank", mm.ptr_words, self.ptr_words, "<="),
             ("bias words per PE", mm.bias_words, self.bias_words, "<="),
         ]
+        if mm.peep is not None and not self.lstm:
+            raise UserError(f"{where}: an LSTM pack needs hardware built with the element-wise unit (lstm=True)")
         for name, have, cap, op in checks:
             ok = have == cap if op == "==" else have <= cap
             if not ok:

@@ -45,6 +45,7 @@ class LoadKind:
     CODEBOOK = 4
     LAYER = 5
     ACT = 6       # input activations into file A, N at a time (instead of x_in)
+    PEEP = 7      # LSTM peephole weights (one per gates-layer local row)
 
 
 class ProcessingElement(wiring.Component):
@@ -90,6 +91,7 @@ class ProcessingElement(wiring.Component):
             "act_ld_en": In(1), "act_ld_addr": In(self.act_addr_bits), "act_ld_data": In(ACT),
             "ld_en": In(1), "ld_kind": In(3), "ld_addr": In(32), "ld_data": In(64),
             "counting": In(1), "stall": In(1), "count_clear": In(1),
+            "ew": In(1), "c_clear": In(1),
             "idle": Out(1),
         }
         for name in COUNTERS:
@@ -137,6 +139,19 @@ class ProcessingElement(wiring.Component):
             arith.ld_bias.eq(self.ld_en & (self.ld_kind == LoadKind.BIAS)),
         ]
 
+        # ---- LSTM element-wise unit (gates layer drains into m_t) --------------------------
+        ew = None
+        if cfg.lstm:
+            from .lstm_ew import LSTMElementwise
+            m.submodules.ew = ew = LSTMElementwise(cfg, init_peep=init.get("peep", ()))
+            m.d.comb += [
+                ew.drain.eq(self.drain), ew.drain_row.eq(self.drain_row),
+                ew.y_valid.eq(arith.y_valid & self.drain_write), ew.y.eq(arith.y), ew.y_row.eq(arith.y_row),
+                ew.enable.eq(self.ew), ew.clear.eq(self.c_clear),
+                ew.ld_peep.eq(self.ld_en & (self.ld_kind == LoadKind.PEEP)),
+                ew.ld_addr.eq(self.ld_addr), ew.ld_data.eq(self.ld_data),
+            ]
+
         # ---- activation files (ping-pong) ----------------------------------------------------
         files = []
         for name in ("a", "b"):
@@ -151,14 +166,21 @@ class ProcessingElement(wiring.Component):
             rp = mem.read_port()   # reads and writes of one file never overlap in a layer
             m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(1)]
             rdata.append(rp.data)
-            out_write = arith.y_valid & self.drain_write & (self.dest_sel == idx)
+            mine = self.dest_sel == idx
+            out_write = arith.y_valid & self.drain_write & mine
+            result = [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
+            if ew is not None:
+                # An LSTM gates layer writes m_h (one per cell), not the gate values.
+                result = [wp.addr.eq(Mux(self.ew, ew.m_addr, arith.y_row)),
+                          wp.data.eq(Mux(self.ew, ew.m, arith.y)),
+                          wp.en.eq(Mux(self.ew, ew.m_valid & mine, out_write))]
             if idx == 0:
                 with m.If(self.act_ld_en):
                     m.d.comb += [wp.addr.eq(self.act_ld_addr), wp.data.eq(self.act_ld_data), wp.en.eq(1)]
                 with m.Else():
-                    m.d.comb += [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
+                    m.d.comb += result
             else:
-                m.d.comb += [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
+                m.d.comb += result
         m.d.comb += self.act_rd_data.eq(Mux(rd_sel, rdata[1], rdata[0]))
 
         # ---- status and counters -------------------------------------------------------------

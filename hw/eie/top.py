@@ -46,7 +46,7 @@ class EIEArray(wiring.Component):
     -------
     x_in : In(stream.Signature(signed(16)))
     y_out : Out(stream.Signature(signed(16)))
-    start : In(1), n_layers : In(7), y_skip : In(1)
+    start : In(1), n_layers : In(7), y_skip : In(1), lstm_clear : In(1)
         ``y_skip``: leave the result in the activation file instead of streaming it on y_out.
     rb_addr : In, rb_data : Out(16 N)
         While idle, group ``rb_addr`` of the last result (row ``rb_addr * N + k`` at bits
@@ -75,7 +75,7 @@ class EIEArray(wiring.Component):
         super().__init__({
             "x_in": In(stream.Signature(ACT)),
             "y_out": Out(stream.Signature(ACT)),
-            "start": In(1), "n_layers": In(7), "y_skip": In(1),
+            "start": In(1), "n_layers": In(7), "y_skip": In(1), "lstm_clear": In(1),
             "rb_addr": In(max(1, (cfg.act_depth - 1).bit_length())), "rb_data": Out(16 * n),
             "busy": Out(1), "done": Out(1), "layer_done": Out(1),
             "ld_valid": In(1), "ld_kind": In(3), "ld_addr": In(32),
@@ -89,8 +89,11 @@ class EIEArray(wiring.Component):
         if mm is None:
             return {}
         to_list = lambda a: [int(v) for v in a]
-        return {"spm": to_list(mm.spm[k]), "ptr_even": to_list(mm.ptr_even[k]),
+        init = {"spm": to_list(mm.spm[k]), "ptr_even": to_list(mm.ptr_even[k]),
                 "ptr_odd": to_list(mm.ptr_odd[k]), "bias": to_list(mm.bias[k])}
+        if mm.peep is not None:
+            init["peep"] = to_list(mm.peep[k])
+        return init
 
     def _pe_instance(self, m, k):
         """An interface object shaped like a ProcessingElement, wired to an Instance of it."""
@@ -120,7 +123,7 @@ class EIEArray(wiring.Component):
         widths = {"cols": cfg.col_bits, "rows": cfg.col_bits, "rows_pe": rb,
                   "ptr_base": max(1, (cfg.ptr_words - 1).bit_length()),
                   "bias_base": max(1, (cfg.bias_words - 1).bit_length()),
-                  "shift": 6, "relu": 1}
+                  "shift": 6, "relu": 1, "ew": 1}
         table = {f: [] for f in LAYER_FIELDS}
         codebooks = []
         for li in range(L):
@@ -174,6 +177,7 @@ class EIEArray(wiring.Component):
         m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
 
         # Control signals shared by every PE.
+        c_clear = Signal()         # LSTM: this run starts from c = 0 (latched at start)
         drain = Signal()
         drain_row = Signal(rb)
         drain_write = Signal()
@@ -202,6 +206,7 @@ class EIEArray(wiring.Component):
                 pe.ld_en.eq(self.ld_valid & self.ld_mask[k]), pe.ld_kind.eq(self.ld_kind),
                 pe.ld_addr.eq(self.ld_addr), pe.ld_data.eq(self.ld_data[64 * k:64 * (k + 1)]),
                 pe.counting.eq(counting), pe.stall.eq(scan.o.valid), pe.count_clear.eq(count_clear),
+                pe.ew.eq(cur["ew"]), pe.c_clear.eq(c_clear),
             ]
             for e in range(16):
                 m.d.comb += pe.codebook[e].eq(cur_cb[e])
@@ -241,6 +246,7 @@ class EIEArray(wiring.Component):
                 with m.If(self.start):
                     m.d.comb += count_clear.eq(1)
                     m.d.sync += [n_layers.eq(self.n_layers), y_skip.eq(self.y_skip), layer.eq(0), row.eq(0),
+                                 c_clear.eq(self.lstm_clear),
                                  cycles.eq(0), xin_pe.eq(0), xin_addr.eq(0),
                                  out_pe.eq(0), out_addr.eq(0)]
                     with m.If(dirty):
@@ -283,8 +289,9 @@ class EIEArray(wiring.Component):
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += [drain.eq(row < cur["rows_pe"]), drain_row.eq(row), drain_write.eq(1)]
                 m.d.sync += row.eq(row + 1)
-                # One more cycle for the last row's write into the destination file.
-                with m.If(row == cur["rows_pe"]):
+                # One more cycle for the last row's write into the destination file (two
+                # through the LSTM element-wise unit).
+                with m.If(row == cur["rows_pe"] + cur["ew"]):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
                     m.next = "LAYER"
