@@ -30,6 +30,15 @@ def _golden(pack_dir, pack, x, report):
 
 def _hardware(engine):
     def run_hw(pack_dir, pack, x, report):
+        if pack.lstm:
+            from sparsa.sim.eie_runner import run_lstm
+            res = run_lstm(pack, x, engine=engine, progress=True)
+            cyc = [int(c) for c in res["cycles"]]
+            return res["y"], {"cycles": int(sum(cyc)), "cycles_per_step": cyc,
+                              "cycles_per_step_mean": float(np.mean(cyc)),
+                              "per_step_layer_cycles": res["layer_cycles"].astype(int).tolist(),
+                              "config": res["config"], "build_s": round(res["build_s"], 2),
+                              "sim_s": round(res["sim_s"], 2)}
         try:
             eie_runner = importlib.import_module("sparsa.sim.eie_runner")
         except ModuleNotFoundError as e:
@@ -58,6 +67,8 @@ def add_arguments(p):
 def prepare_input(x, pack, where):
     """Validate ``x`` against ``pack`` and return it as int16 ((cols,) or (batch, cols))."""
     cols = pack.input_cols
+    if pack.lstm and x.ndim != 2:
+        raise user_error(where, "input rank", f"a sequence (T, {cols}) for an LSTM pack", f"shape {x.shape}")
     if x.ndim not in (1, 2):
         raise user_error(where, "input rank", f"(cols,) or (batch, cols) with cols = {cols}", f"shape {x.shape}")
     if x.shape[-1] != cols:
@@ -94,7 +105,8 @@ def run(args):
     elapsed = time.perf_counter() - t0
     y = np.asarray(y).astype(np.int16)
     # Engines may return (1, rows) for a single vector: give Y the rank of X.
-    want = (last.rows,) if x.ndim == 1 else (x.shape[0], last.rows)
+    rows = pack.output_rows
+    want = (rows,) if x.ndim == 1 else (x.shape[0], rows)
     y = y.reshape(want) if y.size == int(np.prod(want)) else y
     if y.shape != want:
         raise RuntimeError(f"engine {args.engine} returned shape {y.shape}, expected {want}")
@@ -103,6 +115,8 @@ def run(args):
     if args.report:
         extra = dict(extra or {})
         layers = [{"name": l.name, "rows": l.rows, "cols": l.cols, "nnz": l.nnz} for l in pack.layers]
+        if pack.lstm:
+            extra.setdefault("lstm", {k: v for k, v in pack.lstm.items() if k != "peep"})
         # A hardware engine adds per-layer cycles and per-PE counters: merge them in.
         for layer, hw in zip(layers, extra.pop("layers", [])):
             layer.update({k: v for k, v in hw.items() if k not in layer})

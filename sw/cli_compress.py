@@ -65,10 +65,46 @@ def _layer_progress(layers):
         yield lambda layer: bar.advance(task)
 
 
+def _run_lstm(args, arrays):
+    """An nn.LSTM state dict: balanced pruning per matrix, sharing, the ESE fixed-point formats."""
+    from .lstm_model import lstm_forward, lstm_from_arrays
+    from .lstm_pack import compress_lstm, save_compressed_lstm
+    w = lstm_from_arrays(arrays, args.model)
+    calib = _load_calib(args.calib, w.inputs) if args.calib else None
+    comp = compress_lstm(w, args.density, args.bits, args.balance_pes, calib=calib, source=str(args.model))
+    deq = comp.dequantized()
+    rel = lambda a, b: float(np.sqrt(np.sum((a - b) ** 2)) / max(np.sqrt(np.sum(b ** 2)), 1e-300))
+    report = {"source": str(args.model), "kind": "lstm", "inputs": w.inputs, "hidden": w.hidden,
+              "outputs": w.outputs, "peepholes": w.w_ic is not None, "density_target": args.density,
+              "bits": args.bits, "pes": args.balance_pes or 1, "in_frac_bits": comp.in_frac,
+              "gate_weight_frac_bits": comp.gate_fw, "proj_weight_frac_bits": comp.proj_fw,
+              "gate_nonzeros": int(np.count_nonzero(comp.gate_index)),
+              "gate_weight_rel_rms": rel(np.hstack([deq.w_hh, deq.w_ih]), np.hstack([w.w_hh, w.w_ih]))}
+    if w.w_hr is not None:
+        report["proj_nonzeros"] = int(np.count_nonzero(comp.proj_index))
+        report["proj_weight_rel_rms"] = rel(deq.w_hr, w.w_hr)
+    if calib is not None:
+        report["output_rel_rms_on_calib"] = rel(lstm_forward(deq, calib), lstm_forward(w, calib))
+    save_compressed_lstm(args.output, comp)
+    if args.report:
+        write_json(args.report, report)
+    width = max(len(k) for k in report)
+    for k, v in report.items():
+        print(f"{k:{width}s}  {v:.4f}" if isinstance(v, float) else f"{k:{width}s}  {v}")
+    print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
+    return 0
+
+
 def run(args):
     check_options(args.density, args.bits, args.balance_pes)
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
+    if Path(args.model).suffix.lower() == ".npz":
+        from .fileio import load_npz
+        from .lstm_model import LSTM_KEYS
+        arrays = load_npz(args.model, what="model")
+        if arrays and all(k in LSTM_KEYS for k in arrays):
+            return _run_lstm(args, arrays)
     layers = load_mlp(args.model, relu=not args.no_relu)
     calib = _load_calib(args.calib, layers[0].cols) if args.calib else None
     with _layer_progress(layers) as on_layer:

@@ -38,6 +38,11 @@ def build(args):
         if given:
             raise user_error(model, ", ".join(given), "no --bias/--shift/--relu with a compressed .npz "
                              "(it carries its own)", "given")
+        from .fileio import load_npz
+        from .lstm_pack import is_compressed_lstm, load_compressed_lstm, pack_lstm
+        arrays = load_npz(model, what="compressed model")
+        if is_compressed_lstm(arrays):
+            return pack_lstm(load_compressed_lstm(model, arrays), pes)
         return pack_compressed(model, pes)
     if kind != ".npy":
         raise user_error(model, "MODEL", "a .npz compressed model or a .npy matrix", f"suffix '{model.suffix}'")

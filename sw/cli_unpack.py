@@ -35,8 +35,49 @@ def dequantize_arrays(pack, arrays, where):
     return out
 
 
+def unpack_lstm(pack, dequantize, where):
+    """An LSTM pack back to nn.LSTM state-dict names (PyTorch row order, padding removed)."""
+    from .lstm_fixed import PEEP_FRAC
+    from .lstm_pack import hw_gate_rows
+    meta = pack.lstm
+    h, i, p, hp, pp = (meta[k] for k in ("hidden", "inputs", "outputs", "hidden_pad", "outputs_pad"))
+    n = pack.pes
+    gates, proj = pack.layers
+    g, cell = np.divmod(hw_gate_rows(hp, n), hp)
+    real = cell < h
+    wg = np.zeros((4 * h, p + i), np.int64)
+    bias = np.zeros(4 * h, np.int64)
+    dense = gates.weight().astype(np.int64)
+    rows = g[real] * h + cell[real]
+    wg[rows, :p] = dense[real, :p]
+    wg[rows, p:] = dense[real, pp:]
+    bias[rows] = gates.bias[real]
+    fx, fw = gates.in_frac_bits, gates.weight_frac_bits
+    if dequantize and (fx is None or fw is None):
+        raise user_error(where, "lstm formats", "fixed-point scales for --dequantize", "none")
+    sc_w = 2.0 ** -fw if dequantize else 1
+    out = {"weight_ih_l0": wg[:, p:] * sc_w, "weight_hh_l0": wg[:, :p] * sc_w,
+           "bias_ih_l0": bias * (2.0 ** -(fx + fw) if dequantize else 1), "bias_hh_l0": np.zeros(4 * h)}
+    if meta["projection"]:
+        out["weight_hr_l0"] = proj.weight()[:p, :h].astype(np.int64) * (2.0 ** -proj.weight_frac_bits if dequantize else 1)
+    if meta["peepholes"]:
+        peep = np.asarray(meta["peep"], np.int64)
+        for key, gate in (("weight_ic_l0", 0), ("weight_fc_l0", 1), ("weight_oc_l0", 3)):
+            v = np.zeros(h, np.int64)
+            sel = real & (g == gate)
+            v[cell[sel]] = peep[sel]
+            out[key] = v * (2.0 ** -PEEP_FRAC if dequantize else 1)
+    dt = np.float32 if dequantize else None
+    return {k: (a.astype(dt) if dt else a.astype(np.int32 if k.startswith("bias") else np.int16)) for k, a in out.items()}
+
+
 def run(args):
     pack = load_pack(args.pack)
+    if pack.lstm:
+        save_npz(args.out, unpack_lstm(pack, args.dequantize, f"{args.pack}/manifest.json"))
+        print(f"unpacked an LSTM (I={pack.lstm['inputs']}, H={pack.lstm['hidden']}, P={pack.lstm['outputs']}) "
+              f"-> {args.out}")
+        return 0
     arrays = unpack(pack)
     if args.dequantize:
         arrays = dequantize_arrays(pack, arrays, f"{args.pack}/manifest.json")

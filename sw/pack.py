@@ -145,11 +145,11 @@ class Pack:
 
     @property
     def input_cols(self):
-        return self.layers[0].cols
+        return self.lstm["inputs"] if self.lstm else self.layers[0].cols
 
     @property
     def output_rows(self):
-        return self.layers[-1].rows
+        return self.lstm["outputs"] if self.lstm else self.layers[-1].rows
 
     def golden_layers(self):
         """The layers as :class:`GoldenLayer` objects, built from the decoded slices (cached)."""
@@ -158,7 +158,12 @@ class Pack:
         return self._golden
 
     def run_golden(self, x):
-        """Bit-exact forward pass of int16 ``x`` ((cols,) or (batch, cols)) -> int16."""
+        """Bit-exact forward pass of int16 ``x`` ((cols,) or (batch, cols)) -> int16.
+
+        For an LSTM pack ``x`` is a sequence (T, inputs) and the result (T, outputs)."""
+        if self.lstm:
+            from .lstm_pack import lstm_golden
+            return lstm_golden(self, x)
         return run_layers(self.golden_layers(), x)
 
 
@@ -339,7 +344,7 @@ def _layout():
 
 def _widths(pointer_bits):
     return {"spm": ef.WORD_BITS, "ptr_even": pointer_bits, "ptr_odd": pointer_bits,
-            "bias": ef.BIAS_BITS, "codebook": ef.CODEBOOK_BITS}
+            "bias": ef.BIAS_BITS, "codebook": ef.CODEBOOK_BITS, "peep": 16}
 
 
 def _pe_images(layer, k):
@@ -394,6 +399,16 @@ def write_pack(pack, out_dir, formats=None):
                 "codebook_image": f"{ldir}/codebook", "bias_images": [p["bias"] for p in pe_images],
                 "pe_images": pe_images,
             })
+        lstm_man = None
+        if pack.lstm:
+            # LSTM (sparsa.sw.lstm_pack): sizes, and each PE's peephole words (one per gates row).
+            (tmp / "lstm").mkdir()
+            lstm_man = {k: v for k, v in pack.lstm.items() if k != "peep"}
+            lstm_man["peep_images"] = []
+            for k in range(pack.pes):
+                stem = f"lstm/pe{k:0{pe_digits}d}.peep"
+                put(stem, np.asarray(pack.lstm["peep"])[k::pack.pes], widths["peep"])
+                lstm_man["peep_images"].append(stem)
         try:
             files = dict(item for job in jobs for item in job.result())
         except BaseException:
@@ -408,6 +423,8 @@ def write_pack(pack, out_dir, formats=None):
             "layers": man_layers,
             "files": files,
         }
+        if lstm_man:
+            manifest["lstm"] = lstm_man
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         (tmp / "manifest.json").write_text(_dumps(manifest))
     return manifest
@@ -523,8 +540,16 @@ def load_pack(pack_dir, verify=True):
                 shift=int(ml["shift"]), relu=bool(ml["relu"]), slices=slices, nnz=nnz,
                 out_frac_bits=ml.get("out_frac_bits"), in_frac_bits=ml.get("in_frac_bits"),
                 weight_frac_bits=ml.get("weight_frac_bits")))
+        lstm = None
+        if man.get("lstm"):
+            lstm = {k: v for k, v in man["lstm"].items() if k != "peep_images"}
+            rows0 = layers[0].rows
+            peep = np.zeros(rows0, dtype=np.int16)
+            for k, stem in enumerate(man["lstm"]["peep_images"]):
+                peep[k::pes] = read(stem, "peep", ef.rows_of_pe(rows0, pes, k), True)
+            lstm["peep"] = peep
         return Pack(pes=pes, layers=layers, pointer_bits=pbits,
-                    input_frac_bits=man["input"].get("frac_bits"))
+                    input_frac_bits=man["input"].get("frac_bits"), lstm=lstm)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise user_error(mpath, "manifest", f"a consistent {PACK_FORMAT} v{PACK_VERSION} manifest",
                          f"{type(e).__name__}: {str(e)[:100]}")
