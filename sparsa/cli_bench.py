@@ -1,4 +1,4 @@
-"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|all`).
+"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|all`).
 
 Each benchmark is a module with ``NAME``, ``add_arguments`` (optional) and
 ``run_bench(out_dir, args) -> dict``; results go to ``OUT/<name>.json`` and ``OUT/<name>.md``.
@@ -14,6 +14,7 @@ from sparsa.sw.errors import UserError
 BENCHES = {
     "pack": "sparsa.sw.bench_pack",
     "eie": "sparsa.sim.bench_eie",
+    "ese": "sparsa.sim.bench_ese",
 }
 
 
