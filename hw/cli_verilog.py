@@ -23,6 +23,8 @@ def add_arguments(p):
     p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
     p.add_argument("--macs", type=int, default=2, choices=(1, 2),
                    help="multiply-accumulates per PE per cycle (default 2; EIE has 1)")
+    p.add_argument("--channels", type=int, default=1, metavar="C",
+                   help="independent streams (ESE's channels); only 1 is generated, see docs/ese.md")
     p.add_argument("--pes", type=int, help="number of PEs (without a pack)")
     p.add_argument("--max-cols", type=int, default=1024)
     p.add_argument("--max-rows-pe", type=int, default=64)
@@ -52,8 +54,17 @@ def config_from_args(args):
     return cfg, None
 
 
+CHANNELS_WHY = (
+    "--channels: expected 1, found {c}: each PE memory has one read port, used by its own PE, so "
+    "C channels cannot share weights and would need C full copies of the array; sharing needs a "
+    "second read port (a true dual-port block RAM gives two, i.e. one weight copy per 2 channels), "
+    "which sparsa does not generate yet. Instantiate the generated top C times for independent streams")
+
+
 def run(args):
     from sparsa.hw.eie.verilog import generate_verilog
+    if args.channels != 1:
+        raise UserError(CHANNELS_WHY.format(c=args.channels))
     cfg, mm = config_from_args(args)
     text = generate_verilog(cfg, mm, name=args.name)
     with atomic_file(args.output) as tmp:

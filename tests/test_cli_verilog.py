@@ -29,3 +29,10 @@ def test_verilog_needs_a_pack_or_sizes(tmp_path, capsys):
     assert main(["verilog", "-o", str(tmp_path / "x.v")]) == 2
     assert "give a pack directory" in capsys.readouterr().err
     assert not (tmp_path / "x.v").exists()
+
+
+def test_channels_other_than_one_say_why_not(tmp_path, capsys):
+    assert main(["verilog", "--pes", "2", "--channels", "4", "-o", str(tmp_path / "t.v")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--channels: expected 1, found 4" in err[0] and "read port" in err[0]
+    assert not (tmp_path / "t.v").exists()
