@@ -99,12 +99,18 @@ def run(args):
     check_options(args.density, args.bits, args.balance_pes)
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
-    if Path(args.model).suffix.lower() == ".npz":
+    suffix = Path(args.model).suffix.lower()
+    if suffix == ".npz":
         from .fileio import load_npz
         from .lstm_model import LSTM_KEYS
         arrays = load_npz(args.model, what="model")
         if arrays and all(k in LSTM_KEYS for k in arrays):
             return _run_lstm(args, arrays)
+    elif suffix == ".onnx":
+        from .importer import load_onnx
+        imported = load_onnx(args.model)
+        if imported.kind == "lstm":
+            return _run_lstm(args, imported.lstm.arrays())
     layers = load_mlp(args.model, relu=not args.no_relu)
     calib = _load_calib(args.calib, layers[0].cols) if args.calib else None
     with _layer_progress(layers) as on_layer:

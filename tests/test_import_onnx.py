@@ -254,3 +254,25 @@ def test_cli_compress_refuses_a_cnn_onnx_with_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "a cnn model" in err and "sparsa import" in err
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_compress_an_onnx_lstm_for_the_ese_engine(tmp_path, capsys):
+    from sparsa.cli import main
+    rng = np.random.default_rng(14)
+    print("seed=14")
+    h, i = 6, 4
+    inits = {"W": rng.normal(size=(1, 4 * h, i)) * 0.4, "R": rng.normal(size=(1, 4 * h, h)) * 0.4,
+             "B": rng.normal(size=(1, 8 * h)) * 0.1}
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y"], name="lstm", hidden_size=h)]
+    path = save_model(tmp_path / "lstm.onnx", nodes, inits, [8, 1, i], [8, 1, 1, h])
+    assert main(["compress", str(path), "--density", "1", "--bits", "4", "--balance-pes", "2",
+                 "-o", str(tmp_path / "c.npz")]) == 0
+    assert main(["pack", str(tmp_path / "c.npz"), "--pes", "2", "-o", str(tmp_path / "pk")]) == 0
+    x = rng.uniform(-1, 1, (8, i))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(tmp_path / "pk"), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                 "--dequantize"]) == 0
+    ref = onnxruntime_run(path, x[:, None, :]).reshape(8, h)
+    y = np.load(tmp_path / "y.npy")
+    # 4-bit weight sharing and 16-bit fixed point against onnxruntime's float LSTM.
+    assert np.sqrt(np.mean((y - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)) < 0.2
