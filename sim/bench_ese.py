@@ -128,7 +128,14 @@ def run_bench(out_dir, args):
     mean = float(np.mean(cyc[1:]))
     ese_cycles = e["actual_us"] * e["mhz"]
     dense_s, sparse_s = _cpu_times(w)
-    mem = memory_estimate(cfg)
+    # Memory for the exact sizes (not the power-of-two simulation build), at this and fewer PEs.
+    from sparsa.hw.eie.config import EIEConfig
+    mem = memory_estimate(EIEConfig.for_memory_map(mm))
+    mem_by_pes = {}
+    for k in (4, 8, 16, 32):
+        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(comp, k))))
+        mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"]}
+    mem["by_pes"] = mem_by_pes
     layer_cycles = res["layer_cycles"].astype(int).tolist()
     result = {
         "model": {"inputs": i, "hidden": h, "outputs": p, "density": e["density"], "dense_weights": dense_weights,
@@ -173,6 +180,7 @@ def _markdown(r):
             ("on-chip memory", f"{r['memory']['total_kib']} KiB"),
             ("ECP5 DP16KD blocks (estimate)", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
             ("fits an ECP5-85F", "yes" if r["memory"]["fits_ecp5_85f"] else "no"),
+            ("ECP5 blocks at 4 / 8 / 16 / 32 PEs", " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
             ("bit-exact vs golden", "yes" if r["bit_exact"] else "NO")]
     lines += [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ COMMANDS = {
     "run": "sparsa.sim.cli_run",
     "verilog": "sparsa.hw.cli_verilog",
     "report": "sparsa.sw.cli_report",
+    "build": "sparsa.boards.cli_build",
     "bench": "sparsa.cli_bench",
     "demo": "sparsa.sw.demo",
 }

