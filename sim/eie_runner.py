@@ -88,6 +88,21 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
         return _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt)
 
 
+def verilator_makeflags(opt):
+    """Set MAKEFLAGS for a Verilator build: no precompiled headers, C++ optimisation ``opt``.
+
+    Precompiled headers are off. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I
+    empty, so the "-include <pch>" flag becomes a stray input file; and with it supplied,
+    parallel make sometimes builds the same .gch twice at once, which crashed gcc reading it.
+    Every generated .cpp #includes its header anyway: the PCH is only a speed-up. A variable
+    in MAKEFLAGS acts like a make command-line override.
+    """
+    names = ("CFG_CXXFLAGS_PCH_I=", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL=")
+    flags = [f for f in os.environ.get("MAKEFLAGS", "").split() if not f.startswith(names)]
+    flags += ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
+    os.environ["MAKEFLAGS"] = " ".join(flags)
+
+
 def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     from cocotb_tools.runner import get_runner
     from sparsa.hw.eie.verilog import generate_verilog
@@ -102,15 +117,7 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     kwargs = dict(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
     if engine == "verilator":
         kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
-        # Precompiled headers are off. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I
-        # empty, so the "-include <pch>" flag becomes a stray input file; and with it supplied,
-        # parallel make sometimes builds the same .gch twice at once, which crashed gcc reading
-        # it. Every generated .cpp #includes its header anyway: the PCH is only a speed-up.
-        # A variable in MAKEFLAGS acts like a make command-line override.
-        names = ("CFG_CXXFLAGS_PCH_I=", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL=")
-        flags = [f for f in os.environ.get("MAKEFLAGS", "").split() if not f.startswith(names)]
-        flags += ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
-        os.environ["MAKEFLAGS"] = " ".join(flags)
+        verilator_makeflags(opt)
     else:
         kwargs["timescale"] = ("1ns", "1ps")
     if progress or not quiet:

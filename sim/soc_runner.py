@@ -1,0 +1,101 @@
+"""Build the SoC wrapper (hw/soc.py) once per configuration and run cocotbext-axi jobs on it.
+
+``run_soc(pack, x, engine=..., pause=..., reset_mid=...)`` loads the pack through the
+AXI4-Lite LD_* registers, streams each input through AXI-Stream and returns the outputs and
+per-job cycles; builds are cached under ``build/sim/soc-<engine>-<key>`` like the array's.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .eie_runner import (_job_arrays, _run_quietly, _tool_env, cache_root, icarus_fixup, rounded_config,
+                         verilator_makeflags)
+
+__all__ = ["run_soc", "soc_verilog"]
+
+TOPLEVEL = "sparsa_soc"
+_HERE = Path(__file__).resolve().parent
+
+
+def soc_verilog(cfg):
+    """Verilog of the SoC wrapper (no weights in the memories: every PE is one shared module)."""
+    from amaranth.back import verilog
+    from sparsa.hw.eie.pe import ProcessingElement
+    from sparsa.hw.eie.top import EIEArray
+    from sparsa.hw.eie.verilog import fast_memory_init
+    from sparsa.hw.soc import EIESoC
+    with fast_memory_init():
+        top = verilog.convert(EIESoC(cfg), name=TOPLEVEL, emit_src=False)
+        pe = verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False)
+    return top + "\n" + pe
+
+
+def _build(cfg, engine):
+    from cocotb_tools.runner import get_runner
+    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+    for p in sorted((_HERE.parent / "hw").rglob("*.py")) + [Path(__file__)]:
+        h.update(p.read_bytes())
+    bdir = cache_root() / f"soc-{engine}-{h.hexdigest()[:16]}"
+    bdir.mkdir(parents=True, exist_ok=True)
+    stamp = bdir / "built.json"
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return bdir
+        text = soc_verilog(cfg)
+        if engine == "icarus":
+            text = icarus_fixup(text)
+        (bdir / f"{TOPLEVEL}.v").write_text(text)
+        kwargs = dict(sources=[bdir / f"{TOPLEVEL}.v"], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
+        if engine == "verilator":
+            kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+            verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", "-O0"))
+        else:
+            kwargs["timescale"] = ("1ns", "1ps")
+        _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
+        stamp.write_text(json.dumps(asdict(cfg)))
+    return bdir
+
+
+def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
+    """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+    from sparsa.sw.eie_memmap import build_memory_map
+    _tool_env()
+    mm = build_memory_map(pack)
+    cfg = rounded_config(mm)
+    bdir = _build(cfg, engine)
+    work = Path(tempfile.mkdtemp(prefix="soc-run-", dir=cache_root()))
+    try:
+        job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
+        arrays = _job_arrays(mm, x, len(mm.layers))
+        opts = json.loads(str(arrays["options"]))
+        opts.update(pause=pause, reset_mid=bool(reset_mid), seed=seed)
+        arrays["options"] = np.array(json.dumps(opts))
+        np.savez(job, **arrays)
+        env = {"SPARSA_SOC_JOB": str(job), "SPARSA_SOC_RESULT": str(result),
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            _run_quietly(lambda: get_runner(engine).test(
+                hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", test_module="sparsa.sim.soc_tb",
+                build_dir=bdir, test_dir=work, results_xml=str(xml), extra_env=env), True, work / "sim.log")
+        except SystemExit:
+            pass
+        failed = get_results(xml)[1] if xml.exists() else 1
+        if failed or not result.exists():
+            log = work / "sim.log"
+            raise RuntimeError("SoC simulation failed; log tail:\n" + (log.read_text()[-3000:] if log.exists() else ""))
+        with np.load(result) as r:
+            return {k: r[k] for k in r.files}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
