@@ -4,25 +4,37 @@
 the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
 place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
 ``dsps``, ``brams`` and the target clock. ``--no-build`` writes the sources, constraints and
-``build.sh`` only.
+``build.sh`` only. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
+Verilog; a block design with the processing system for the Zynq parts) and a yosys
+``synth_xilinx`` utilisation estimate (skipped with ``--no-build``).
 """
 
 import sys
 
 from .openflow import BOARDS, build
+from .vivado import XILINX_BOARDS, write_tree
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p):
     p.add_argument("pack", metavar="PACKDIR", help="pack directory (from sparsa pack)")
-    p.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS) + sorted(XILINX_BOARDS),
+                   help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
 
 
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
+    if args.board in XILINX_BOARDS:
+        say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
+        rep = write_tree(args.pack, args.board, args.out, estimate=not args.no_build)
+        est = rep["estimate"]
+        extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
+                 f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
+        print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
+        return 0
     rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say)
     if rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (target {rep['target_clock_mhz']} MHz), "

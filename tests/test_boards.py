@@ -51,3 +51,22 @@ def test_unknown_board_is_a_clear_error(small_pack, capsys):
         main(["build", "pk", "--board", "zedboard", "-o", "z"])
     assert e.value.code == 2
     assert not (small_pack / "z").exists()
+
+
+@pytest.mark.parametrize("board,ps", [("zynq7020", "processing_system7"), ("zu2cg", "zynq_ultra_ps_e"), ("ku060", None)])
+def test_vivado_tree_smoke(small_pack, board, ps, capsys):
+    assert main(["build", "pk", "--board", board, "-o", board, "--no-build"]) == 0
+    out = small_pack / board
+    build = (out / "build.tcl").read_text()
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["part"] in build and "write_bitstream" in build
+    assert "module sparsa_soc" in (out / "sparsa_soc.v").read_text()
+    assert "updatemem" in (out / "mmi.tcl").read_text()
+    if ps:
+        bd = (out / "bd.tcl").read_text()
+        assert f"xilinx.com:ip:{ps}:" in bd and "source bd.tcl" in build
+        # AXI-Lite slave on a general-purpose master port, DMA memory traffic on a high-performance port.
+        assert "accel/s_axil" in bd and ("M_AXI_GP0" in bd or "M_AXI_HPM0_FPD" in bd)
+        assert "S_AXI_HP0" in bd and "accel/s_axis" in bd and "accel/m_axis" in bd
+    else:
+        assert "create_clock -period 5.000" in (out / "top.xdc").read_text()
