@@ -167,7 +167,7 @@ def _markdown(r):
              "| metric | value |", "|---|---|"]
     rows = [("nonzeros (real)", f"{m['nonzeros']:,}"),
             ("cycles per step (each step)", ", ".join(f"{c:,}" for c in r["cycles_per_step"])),
-            ("  gates layer / projection layer (step 1)", " / ".join(f"{c:,}" for c in r["layer_cycles_per_step"][0])),
+            ("  gates layer / projection layer (step 1)", " / ".join(f"{c:,}" for c in r["layer_cycles_per_step"][1])),
             ("cycles per step, steady state (steps 1..)", f"{r['cycles_per_step_steady']:,.0f}"),
             ("ideal = nonzeros / PEs", f"{r['ideal_cycles']:,.0f}"),
             ("efficiency (ideal / measured)", f"{r['efficiency']:.3f}"),
