@@ -57,15 +57,12 @@ def make_layer_pack(cols, rows, wdens, adens, pes, seed):
 
 
 def ideal_cycles(pack, x):
-    layer = pack.layers[0]
-    active = np.flatnonzero(x)
-    entries = sum(int((s.ptr[active + 1] - s.ptr[active]).sum()) for s in layer.slices)
-    real = 0
-    for s in layer.slices:
-        nreal = np.concatenate([[0], np.cumsum(s.v != 0)])
-        real += int((nreal[s.ptr[active + 1]] - nreal[s.ptr[active]]).sum())
-    return (max(entries / pack.pes, active.size), max(real / pack.pes, active.size),
-            entries, real, int(active.size))
+    """(ideal, ideal without padding, entries, real entries, nonzero activations) of a
+    one-layer pack on one input (:func:`sparsa.sw.eie_work.layer_work`)."""
+    from sparsa.sw.eie_work import layer_work
+    (w,) = layer_work(pack, x)
+    return (w["ideal_cycles"], w["ideal_no_padding"], sum(w["entries_per_pe"]), sum(w["real_per_pe"]),
+            w["nonzero_activations"])
 
 
 def scipy_time(coo, rows, cols, x, repeat=20):

@@ -38,13 +38,11 @@ def dequantize_arrays(pack, arrays, where):
 def unpack_lstm(pack, dequantize, where):
     """An LSTM pack back to nn.LSTM state-dict names (PyTorch row order, padding removed)."""
     from .lstm_fixed import PEEP_FRAC
-    from .lstm_pack import hw_gate_rows
+    from .lstm_pack import gate_layout
     meta = pack.lstm
-    h, i, p, hp, pp = (meta[k] for k in ("hidden", "inputs", "outputs", "hidden_pad", "outputs_pad"))
-    n = pack.pes
+    h, i, p, pp = (meta[k] for k in ("hidden", "inputs", "outputs", "outputs_pad"))
     gates, proj = pack.layers
-    g, cell = np.divmod(hw_gate_rows(hp, n), hp)
-    real = cell < h
+    g, cell, real = gate_layout(h, pack.pes)
     wg = np.zeros((4 * h, p + i), np.int64)
     bias = np.zeros(4 * h, np.int64)
     dense = gates.weight().astype(np.int64)

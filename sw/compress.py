@@ -272,18 +272,30 @@ def run_compressed(model, x, *, keep_all=False):
 # Size and error accounting
 #
 
+def storage_bits(slices, cols):
+    """What EIE stores for one layer's weights, in bits, from its per-PE slices.
+
+    ``entries`` (padding included) of 8 bits each, ``pointer`` = PEs x (cols + 1) pointers of
+    ``pointer_width`` bits, a 16 x 16-bit ``codebook``; ``eie`` is their sum and ``huffman``
+    the same with the v and z streams Huffman-coded (code tables included).
+    """
+    entries = sum(s.entries for s in slices)
+    width = pointer_bits_for(max(s.entries for s in slices))
+    pointer = len(slices) * (cols + 1) * width
+    codebook = CODEBOOK_SIZE * 16
+    v = np.concatenate([s.v for s in slices]) if entries else np.zeros(0, np.uint8)
+    z = np.concatenate([s.z for s in slices]) if entries else np.zeros(0, np.uint8)
+    return {"entries": entries, "pointer_width": width, "pointer": pointer, "codebook": codebook,
+            "eie": entries * 8 + pointer + codebook,
+            "huffman": coded_bits(v, 16) + coded_bits(z, 16) + pointer + codebook}
+
+
 def _layer_report(layer, float_layer, pes):
     """Sizes in the EIE format (padding and pointers counted exactly) and weight errors."""
     nnz = int(np.count_nonzero(layer.index))
     slices = encode_layer(layer.index, pes)
-    entries = sum(s.entries for s in slices)
-    pbits = pointer_bits_for(max(s.entries for s in slices))
-    pointer_bits = pes * (layer.cols + 1) * pbits
-    codebook_bits = CODEBOOK_SIZE * 16
-    eie_bits = entries * 8 + pointer_bits + codebook_bits
-    v = np.concatenate([s.v for s in slices])
-    z = np.concatenate([s.z for s in slices])
-    huff_bits = coded_bits(v, 16) + coded_bits(z, 16) + pointer_bits + codebook_bits
+    size = storage_bits(slices, layer.cols)
+    entries, pbits, eie_bits, huff_bits = size["entries"], size["pointer_width"], size["eie"], size["huffman"]
     w, w0 = layer.weight(), float_layer.weight
     keep = layer.index > 0
     err = w - w0

@@ -24,14 +24,12 @@ codebook has the largest fraction that keeps the shift ``F + fw - 11`` (gates) o
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import eie_format as ef
 from .errors import user_error
 from .fileio import load_npz, save_npz
-from .fixedpoint import quantize
 from .golden_eie import layer_forward
 from .lstm_fixed import GATE_FRAC, PEEP_FRAC, Q, cell_update
 from .lstm_model import LSTMWeights, lstm_forward
@@ -39,7 +37,7 @@ from .prune import balanced_mask
 from .share import kmeans_share
 
 __all__ = ["CompressedLSTM", "compress_lstm", "save_compressed_lstm", "load_compressed_lstm",
-           "pack_lstm", "lstm_golden", "hw_gate_rows", "DEFAULT_IN_FRAC", "LSTM_FORMAT"]
+           "pack_lstm", "lstm_golden", "hw_gate_rows", "gate_layout", "DEFAULT_IN_FRAC", "LSTM_FORMAT"]
 
 LSTM_FORMAT = "sparsa-compressed-lstm"
 DEFAULT_IN_FRAC = 12
@@ -52,6 +50,18 @@ def hw_gate_rows(hidden_pad, pes):
     local, k = np.divmod(r, pes)
     l, g = np.divmod(local, 4)
     return g * hidden_pad + l * pes + k
+
+
+def gate_layout(hidden, pes):
+    """For every hardware row of the gates layer: its gate (0..3), its cell, and whether the
+    cell is real (not padding up to H'). Returns ``(gate, cell, real)`` arrays of length 4H'."""
+    hp = _round_up(hidden, pes)
+    gate, cell = np.divmod(hw_gate_rows(hp, pes), hp)
+    return gate, cell, cell < hidden
+
+
+def _round_up(n, pes):
+    return -(-n // pes) * pes
 
 
 @dataclass
@@ -104,55 +114,35 @@ def _prune_share(w, density, bits, pes, hw_rows):
     return kmeans_share(w, mask, bits)
 
 
-def _codebook(centroids, fw):
-    q = np.clip(quantize(centroids, fw), *_INT16).astype(np.int16)
-    used = np.flatnonzero(centroids)
-    q[used[q[used] == 0]] = 1      # a kept weight stays nonzero
-    q[0] = 0
-    return q
-
-
-def _frac_for(centroids, lo):
-    """Largest fw in lo..30 with the codebook in int16 (at least ``lo``)."""
-    maxabs = float(np.max(np.abs(centroids))) or 1.0
-    fw = 30
-    while fw > lo and maxabs * 2.0 ** fw > _INT16[1]:
-        fw -= 1
-    return fw
-
-
 def compress_lstm(w, density, bits, pes=None, *, calib=None, source=""):
     """Prune (balanced over ``pes`` PEs), share and quantize ``w`` (:class:`LSTMWeights`)."""
-    from .compress import act_frac_bits
+    from .compress import act_frac_bits, quantize_codebook, weight_frac_bits
     h, i, p = w.hidden, w.inputs, w.outputs
     n = pes or 1
-    hp = -(-h // n) * n
-    # Gate rows in hardware order restricted to real cells, for balance.
-    g, cell = np.divmod(hw_gate_rows(hp, n), hp)
-    wg = np.hstack([w.w_hh, w.w_ih])
-    cg, ig = _prune_share(wg, density, bits, n, np.where(cell < h, g * h + cell, -1))
+    # Balance over the gate rows in hardware order (padding cells take no budget).
+    g, cell, real = gate_layout(h, n)
+    cg, ig = _prune_share(np.hstack([w.w_hh, w.w_ih]), density, bits, n, np.where(real, g * h + cell, -1))
     proj = None
     if w.w_hr is not None:
-        prow = np.arange(-(-p // n) * n)
+        prow = np.arange(_round_up(p, n))
         proj = _prune_share(w.w_hr, density, bits, n, np.where(prow < p, prow, -1))
     # Formats.
-    shared = w.__class__(**{**w.__dict__})
-    shared.w_ih = cg[ig][:, p:]
-    shared.w_hh = cg[ig][:, :p]
-    if proj:
-        shared.w_hr = proj[0][proj[1]]
+    shared = replace(w, w_ih=cg[ig][:, p:], w_hh=cg[ig][:, :p], w_hr=proj[0][proj[1]] if proj else None)
     if calib is not None:
         y = lstm_forward(shared, calib)
         f_in = act_frac_bits(max(float(np.max(np.abs(calib))), float(np.max(np.abs(y)))))
     else:
         f_in = DEFAULT_IN_FRAC
-    fw_g = _frac_for(cg, max(0, GATE_FRAC - f_in))
-    bias = np.clip(np.round((w.b_ih + w.b_hh) * 2.0 ** (f_in + fw_g)), -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    # The shifts F + fw - 11 (gates) and 15 + fw - F (projection) must not be negative.
+    b = w.b_ih + w.b_hh
+    fw_g = max(GATE_FRAC - f_in, weight_frac_bits(cg, b, f_in, source))
+    bias = np.clip(np.round(b * 2.0 ** (f_in + fw_g)), -(1 << 31), (1 << 31) - 1).astype(np.int32)
     comp = CompressedLSTM(inputs=i, hidden=h, outputs=p, in_frac=f_in, gate_index=ig.astype(np.uint8),
-                          gate_codebook=_codebook(cg, fw_g), gate_fw=fw_g, bias=bias, source=source)
+                          gate_codebook=quantize_codebook(cg, fw_g)[0], gate_fw=fw_g, bias=bias, source=source)
     if proj:
-        fw_p = _frac_for(proj[0], max(0, f_in - Q))
-        comp.proj_index, comp.proj_codebook, comp.proj_fw = proj[1].astype(np.uint8), _codebook(proj[0], fw_p), fw_p
+        fw_p = max(f_in - Q, weight_frac_bits(proj[0], np.zeros(1), Q, source))
+        comp.proj_index, comp.proj_codebook, comp.proj_fw = (proj[1].astype(np.uint8),
+                                                             quantize_codebook(proj[0], fw_p)[0], fw_p)
     if w.w_ic is not None:
         comp.peep = np.clip(np.round(np.stack([w.w_ic, w.w_fc, w.w_oc]) * 2.0 ** PEEP_FRAC), *_INT16).astype(np.int16)
     return comp
@@ -206,10 +196,8 @@ def pack_lstm(comp, pes):
     """Lay ``comp`` out on ``pes`` PEs as a two-layer :class:`~sparsa.sw.pack.Pack` with ``lstm`` set."""
     from .pack import Pack, make_layer
     h, i, p, n = comp.hidden, comp.inputs, comp.outputs, pes
-    hp, pp = -(-h // n) * n, -(-p // n) * n
-    order = hw_gate_rows(hp, n)
-    g, cell = np.divmod(order, hp)
-    real = cell < h
+    hp, pp = _round_up(h, n), _round_up(p, n)
+    g, cell, real = gate_layout(h, n)
     src_row = np.where(real, g * h + np.minimum(cell, h - 1), 0)
     # Gates layer: hardware rows, columns [y (P' slots); x (I)].
     idx = np.zeros((4 * hp, pp + i), dtype=np.uint8)
@@ -249,10 +237,9 @@ def pack_lstm(comp, pes):
 def lstm_golden(pack, x, *, keep_state=False):
     """Bit-exact run of an LSTM pack over int16 x (T, I) from zero state -> y (T, P) int16."""
     meta = pack.lstm
-    n, hp, pp, p = pack.pes, meta["hidden_pad"], meta["outputs_pad"], meta["outputs"]
+    hp, pp, p = meta["hidden_pad"], meta["outputs_pad"], meta["outputs"]
     gates, proj = pack.golden_layers()
-    order = hw_gate_rows(hp, n)
-    g, cell = np.divmod(order, hp)
+    g, cell, _ = gate_layout(meta["hidden"], pack.pes)
     peep = meta["peep"].astype(np.int64)
     w = [np.zeros(hp, np.int64) for _ in range(4)]
     for gate in range(4):

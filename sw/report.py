@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .eie_format import CODEBOOK_SIZE, pointer_bits_for
+from .compress import storage_bits
 from .errors import user_error
 from .fileio import atomic_dir, atomic_file
-from .huffman import coded_bits
 from .pack import load_pack
 
 __all__ = ["compression_stages", "build_report", "write_report", "SECTIONS"]
@@ -37,20 +36,16 @@ SECTIONS = ("summary", "compression", "load", "cycles", "roofline")
 _FILES_MARKER = "report-data.json"
 
 
-def compression_stages(layer, pes):
+def compression_stages(layer):
     """Bits of one pack layer at each Deep Compression stage (weights only, as in the paper)."""
-    slices = layer.slices
-    entries = sum(s.entries for s in slices)
-    nnz = sum(int(np.count_nonzero(s.v)) for s in slices)
-    pointer = pes * (layer.cols + 1) * pointer_bits_for(max(s.entries for s in slices))
-    codebook = CODEBOOK_SIZE * 16
-    v = np.concatenate([s.v for s in slices]) if entries else np.zeros(0, np.uint8)
-    z = np.concatenate([s.z for s in slices]) if entries else np.zeros(0, np.uint8)
+    size = storage_bits(layer.slices, layer.cols)
+    entries = size["entries"]
+    nnz = sum(int(np.count_nonzero(s.v)) for s in layer.slices)
     stages = {
         "dense fp32": layer.rows * layer.cols * 32,
-        "pruned (fp32 + 4-bit index)": entries * (32 + 4) + pointer,
-        "+ weight sharing (4-bit)": entries * (4 + 4) + pointer + codebook,
-        "+ Huffman": coded_bits(v, 16) + coded_bits(z, 16) + pointer + codebook,
+        "pruned (fp32 + 4-bit index)": entries * (32 + 4) + size["pointer"],
+        "+ weight sharing (4-bit)": size["eie"],
+        "+ Huffman": size["huffman"],
     }
     return {"name": layer.name, "rows": layer.rows, "cols": layer.cols, "nonzeros": nnz,
             "entries": entries, "padding": entries - nnz, "bits": stages,
@@ -71,7 +66,7 @@ def build_report(pack_dir, run=None, bench=None):
     pack = load_pack(pack_dir)
     data = {"pack": str(pack_dir), "pes": pack.pes, "layers": [], "run": None, "bench": None}
     for layer in pack.layers:
-        rec = compression_stages(layer, pack.pes)
+        rec = compression_stages(layer)
         rec["entries_per_pe"] = [int(s.entries) for s in layer.slices]
         rec["padding_per_pe"] = [int(s.padding) for s in layer.slices]
         data["layers"].append(rec)

@@ -24,7 +24,7 @@ def _pack(tmp_path, seed=41, pes=3):
 def test_compression_stages_match_an_independent_count(tmp_path):
     w = _pack(tmp_path)
     pack = load_pack(tmp_path / "pk")
-    st = compression_stages(pack.layers[0], 3)
+    st = compression_stages(pack.layers[0])
     # Entries by the format's rule, counted here from the matrix: per PE and column, a gap of g
     # zero rows before a nonzero costs g // 16 padding entries (4-bit relative index).
     entries = 0

@@ -21,11 +21,24 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.eie_format import ACT_MAX, ACT_MIN, BIAS_BITS
+from sparsa.sw.eie_format import BIAS_BITS
 
 from .layouts import ACT, codebook_layout, issue_layout, row_bits
 
-__all__ = ["ArithmeticUnit"]
+__all__ = ["ArithmeticUnit", "saturate"]
+
+
+def saturate(m, value, bits, name):
+    """A new ``signed(bits)`` signal holding ``value`` clamped to its range (combinational)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    out = Signal(signed(bits), name=name)
+    with m.If(value > hi):
+        m.d.comb += out.eq(hi)
+    with m.Elif(value < lo):
+        m.d.comb += out.eq(lo)
+    with m.Else():
+        m.d.comb += out.eq(value)
+    return out
 
 
 class ArithmeticUnit(wiring.Component):
@@ -131,13 +144,7 @@ class ArithmeticUnit(wiring.Component):
             m.d.comb += shifted.eq(0)
         with m.Else():
             m.d.comb += shifted.eq((total + rounding) >> self.shift)
-        sat = Signal(ACT)
-        with m.If(shifted > ACT_MAX):
-            m.d.comb += sat.eq(ACT_MAX)
-        with m.Elif(shifted < ACT_MIN):
-            m.d.comb += sat.eq(ACT_MIN)
-        with m.Else():
-            m.d.comb += sat.eq(shifted)
+        sat = saturate(m, shifted, ACT.width, "sat")
         m.d.comb += [
             self.y_valid.eq(d_valid), self.y_row.eq(d_row),
             self.y.eq(Mux(self.relu & sat[-1], 0, sat)),

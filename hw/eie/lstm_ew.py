@@ -22,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.sw.lstm_fixed import C_BITS, GATE_FRAC, PEEP_FRAC, Q, SIG_TABLE, TANH_TABLE
 
+from .arith import saturate
 from .layouts import ACT
 
 __all__ = ["LSTMElementwise", "pwl"]
@@ -30,18 +31,6 @@ __all__ = ["LSTMElementwise", "pwl"]
 def _rnd(a, s):
     """Round half up and shift right (arithmetic): (a + 2^(s-1)) >> s."""
     return (a + (1 << (s - 1))) >> s
-
-
-def _sat(m, a, bits, name):
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    out = Signal(signed(bits), name=name)
-    with m.If(a > hi):
-        m.d.comb += out.eq(hi)
-    with m.Elif(a < lo):
-        m.d.comb += out.eq(lo)
-    with m.Else():
-        m.d.comb += out.eq(a)
-    return out
 
 
 def pwl(m, table, z, name):
@@ -116,7 +105,7 @@ class LSTMElementwise(wiring.Component):
         peep_shift = PEEP_FRAC + Q - GATE_FRAC
         zp = Signal(signed(28))
         m.d.comb += zp.eq(self.y + _rnd(prd.data * c_prev, peep_shift))
-        z_peep = _sat(m, zp, 16, "z_peep")
+        z_peep = saturate(m, zp, 16, "z_peep")
         sig_in = pwl(m, SIG_TABLE, z_peep, "sig_if")
         tanh_g = pwl(m, TANH_TABLE, self.y, "tanh_g")
 
@@ -134,7 +123,7 @@ class LSTMElementwise(wiring.Component):
         # Gate o: the new cell state now, o and m in the next cycle.
         c_sum = Signal(signed(C_BITS + 18))
         m.d.comb += c_sum.eq(_rnd(f_s * c_prev + i_s * g_s, Q))
-        c_new = _sat(m, c_sum, C_BITS, "c_new")
+        c_new = saturate(m, c_sum, C_BITS, "c_new")
         m.d.comb += [cw.addr.eq(cell), cw.data.eq(c_new), cw.en.eq(active & (gate == 3))]
         s_valid = Signal()
         s_c = Signal(signed(C_BITS))
@@ -145,14 +134,14 @@ class LSTMElementwise(wiring.Component):
                      s_cell.eq(cell)]
         zo = Signal(signed(28))
         m.d.comb += zo.eq(s_zo + _rnd(s_w * s_c, peep_shift))
-        zo_sat = _sat(m, zo, 16, "zo_sat")
+        zo_sat = saturate(m, zo, 16, "zo_sat")
         o_s = pwl(m, SIG_TABLE, zo_sat, "sig_o")
         cq = Signal(signed(C_BITS))
         m.d.comb += cq.eq(_rnd(s_c, Q - GATE_FRAC))
-        c16 = _sat(m, cq, 16, "c16")
+        c16 = saturate(m, cq, 16, "c16")
         tanh_c = pwl(m, TANH_TABLE, c16, "tanh_c")
         mm = Signal(signed(36))
         m.d.comb += mm.eq(_rnd(o_s * tanh_c, Q))
-        m_out = _sat(m, mm, 16, "m_sat")
+        m_out = saturate(m, mm, 16, "m_sat")
         m.d.comb += [self.m_valid.eq(s_valid), self.m_addr.eq(s_cell), self.m.eq(m_out)]
         return m
