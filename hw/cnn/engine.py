@@ -1,0 +1,486 @@
+"""The CNN engine: instruction fetch and sequencing, on-chip buffers, the convolver lanes,
+the Winograd F(2x2,3x3) path, pooling, element-wise add, and the AXI4 master.
+
+Start it with ``start`` and the program's DRAM address in ``prog_addr``; it fetches 128-byte
+instructions (see :mod:`sparsa.sw.cnn_isa`) through the AXI4 master and runs them in order
+until END, then raises ``done`` for one cycle. Everything lives in the one DRAM: program,
+weights and activations.
+
+Datapath (``lanes`` = P output channels in parallel, one multiplier each):
+
+* CONV direct: the window walker (:mod:`.window`) reads one input byte a cycle; it is
+  broadcast to P lanes, each multiplying it by its weight from the same wbuf word and
+  accumulating. One MAC per lane per cycle, no bubbles inside an instruction.
+* CONV Winograd: the walker reads a 4x4 tile per input channel (16 cycles); the tile is
+  transformed (``V = B^T d B``, adders only) and each lane does 16 multiplies
+  ``U[e] * V[e]`` into 16 accumulators while the next tile is read. After the last channel,
+  ``Y = A^T M A / 4`` gives a 2x2 output tile: 16 multiplies per lane instead of 36.
+* POOL: max or rounded average over the window, one input a cycle.
+* ADD: two ibuf reads a cycle, one output a cycle.
+* Every result goes through the output stage: + bias, rounding shift, saturate, ReLU.
+
+Latency: an instruction costs its fetch (16 beats plus the slave's latency), then its
+data movement or compute (one input byte a cycle), plus a fixed drain of ``DRAIN`` cycles.
+"""
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sparsa.sw.cnn_isa import FIELD_BITS, FIELDS, SIGNED, Flag, Op, Target
+
+from .axi import AXIReader, AXIWriter, read_signature, write_signature
+from .window import WindowWalker, walk_layout
+from .winograd import input_transform, output_transform
+
+__all__ = ["CNNEngine", "DRAIN", "ACC_BITS"]
+
+ACC_BITS = 40      # accumulators: bias (32 bits) + up to 2^17 int8 products, Winograd Y with margin
+DRAIN = 32         # cycles after the last walker token until every result is in obuf
+INSTR_BEATS = 16   # 128-byte instructions over a 64-bit bus
+
+
+def _axi_ports(prefix):
+    sig = {}
+    for name, port in {**read_signature(), **write_signature()}.items():
+        sig[prefix + name] = port
+    return sig
+
+
+class CNNEngine(wiring.Component):
+    """See the module docstring. Ports: ``start``, ``prog_addr``, ``busy``, ``done``,
+    ``cycles`` (of the current/last run), ``mac_cycles`` (cycles the multipliers were fed),
+    ``retire``/``retire_layer`` (one pulse per finished instruction, for per-layer timing) and
+    the AXI4 master ``m_axi_*`` (64-bit data, 32-bit address)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "start": In(1), "prog_addr": In(32), "busy": Out(1), "done": Out(1),
+            "cycles": Out(32), "mac_cycles": Out(32), "retire": Out(1), "retire_layer": Out(8),
+            **_axi_ports("m_axi_"),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        P = cfg.lanes
+
+        # AXI engines, wired to the flat ports
+        m.submodules.rd = rd = AXIReader()
+        m.submodules.wr = wr = AXIWriter()
+        for unit, sig in ((rd, read_signature()), (wr, write_signature())):
+            for name, port in sig.items():
+                top, inner = getattr(self, "m_axi_" + name), getattr(unit.axi, name)
+                m.d.comb += (top.eq(inner) if port.flow == wiring.Out else inner.eq(top))
+
+        # Buffers
+        m.submodules.ibuf = ibuf = Memory(shape=8, depth=cfg.ibuf_bytes, init=[])
+        ib_w = ibuf.write_port()
+        ib_a = ibuf.read_port()
+        ib_b = ibuf.read_port()
+        m.submodules.wbuf = wbuf = Memory(shape=16 * P, depth=cfg.wbuf_words, init=[])
+        wb_w = wbuf.write_port()
+        wb_r = wbuf.read_port()
+        ob_w, ob_r = [], []
+        for lane in range(P):
+            mem = Memory(shape=8, depth=cfg.obuf_depth, init=[])
+            m.submodules[f"obuf{lane}"] = mem
+            ob_w.append(mem.write_port())
+            ob_r.append(mem.read_port())
+        bias = Signal(32 * P)
+
+        # Decoded instruction fields
+        f = {name: Signal(signed(FIELD_BITS[name]) if name in SIGNED else FIELD_BITS[name], name=f"i_{name}")
+             for name in FIELDS}
+        relu = f["flags"][0]
+        wino = f["flags"][1]
+        avg = f["flags"][2]
+
+        # Counters visible to the host
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [self.cycles.eq(0), self.mac_cycles.eq(0)]
+        with m.Elif(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        pc_addr = Signal(32)
+        beat_no = Signal(range(INSTR_BEATS))
+        row = Signal(16)
+        row_dram = Signal(32)
+        row_dest = Signal(20)
+        dest = Signal(20)
+        drain = Signal(range(DRAIN + 1))
+
+        # LOAD to ibuf: a one-beat holding register that writes one byte a cycle
+        s_beat = Signal(64)
+        s_pos, s_hi = Signal(3), Signal(3)
+        s_full, s_last = Signal(), Signal()
+        # LOAD to wbuf / bias: beats shifted into a word
+        w_word = Signal(16 * P)
+        w_cnt = Signal(range(max(2, 2 * P // 8)))
+        b_cnt = Signal(range(max(2, 4 * P // 8)))
+        load_row_done = Signal()
+
+        # SAVE
+        sv_c = Signal(16)
+        sv_dram = Signal(32)
+        sv_gbase = Signal(20)
+        sv_bank = Signal(range(P))
+        sv_bank_d = Signal(range(P))
+        sv_issued = Signal(20)
+        sv_inflight = Signal()
+        m.submodules.sv_fifo = sv_fifo = SyncFIFO(width=8, depth=4)
+
+        # Compute units
+        m.submodules.walker = walker = WindowWalker(cfg)
+        add_run = Signal()
+        compute_start = Signal()
+
+        with m.FSM() as fsm:
+            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += pc_addr.eq(self.prog_addr)
+                    m.next = "FETCH_CMD"
+            with m.State("FETCH_CMD"):
+                m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.p.addr.eq(pc_addr), rd.cmd.p.nbytes.eq(INSTR_BEATS * 8)]
+                with m.If(rd.cmd.ready):
+                    m.d.sync += beat_no.eq(0)
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += rd.o.ready.eq(1)
+                with m.If(rd.o.valid):
+                    for i, name in enumerate(FIELDS):
+                        with m.If(beat_no == i // 2):
+                            lo = 32 * (i % 2)
+                            m.d.sync += f[name].eq(rd.o.p.data[lo:lo + FIELD_BITS[name]])
+                    m.d.sync += beat_no.eq(beat_no + 1)
+                    with m.If(rd.o.p.last):
+                        m.d.sync += pc_addr.eq(pc_addr + INSTR_BEATS * 8)
+                        m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                m.d.sync += [row.eq(0), row_dram.eq(f["dram"]), row_dest.eq(f["buf"]), dest.eq(f["buf"]),
+                             w_cnt.eq(0), b_cnt.eq(0), s_full.eq(0),
+                             sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0),
+                             drain.eq(DRAIN)]
+                with m.Switch(f["op"]):
+                    with m.Case(Op.END):
+                        m.d.comb += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Case(Op.LOAD):
+                        m.next = "LOAD_CMD"
+                    with m.Case(Op.SAVE):
+                        m.next = "SAVE_CMD"
+                    with m.Case(Op.CONV, Op.POOL):
+                        m.d.comb += compute_start.eq(1)
+                        m.next = "COMPUTE"
+                    with m.Case(Op.ADD):
+                        m.d.comb += compute_start.eq(1)
+                        m.next = "COMPUTE"
+                    with m.Default():
+                        m.next = "RETIRE"
+            with m.State("LOAD_CMD"):
+                with m.If(row == f["count"]):
+                    m.next = "RETIRE"
+                with m.Else():
+                    m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.p.addr.eq(row_dram), rd.cmd.p.nbytes.eq(f["length"])]
+                    with m.If(rd.cmd.ready):
+                        m.d.sync += dest.eq(row_dest)
+                        m.next = "LOAD_DATA"
+                        with m.If(f["length"] == 0):
+                            m.d.sync += row.eq(row + 1)
+                            m.next = "LOAD_CMD"
+            with m.State("LOAD_DATA"):
+                with m.If(load_row_done):
+                    m.d.sync += [row.eq(row + 1), row_dram.eq(row_dram + f["dstride"]),
+                                 row_dest.eq(row_dest + f["bstride"])]
+                    m.next = "LOAD_CMD"
+            with m.State("SAVE_CMD"):
+                with m.If(sv_c == f["count"]):
+                    m.next = "RETIRE"
+                with m.Else():
+                    m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.p.addr.eq(sv_dram), wr.cmd.p.nbytes.eq(f["length"])]
+                    with m.If(wr.cmd.ready):
+                        m.d.sync += sv_issued.eq(0)
+                        m.next = "SAVE_DATA"
+                        with m.If(f["length"] == 0):
+                            m.next = "SAVE_NEXT"
+            with m.State("SAVE_DATA"):
+                with m.If(wr.done):
+                    m.next = "SAVE_NEXT"
+            with m.State("SAVE_NEXT"):
+                m.d.sync += [sv_c.eq(sv_c + 1), sv_dram.eq(sv_dram + f["dstride"]), sv_bank.eq(sv_bank + 1)]
+                with m.If(sv_bank == P - 1):
+                    m.d.sync += [sv_bank.eq(0), sv_gbase.eq(sv_gbase + f["ostride"])]
+                m.next = "SAVE_CMD"
+            with m.State("COMPUTE"):
+                with m.If(~walker.busy & ~add_run & ~compute_start):
+                    m.d.sync += drain.eq(drain - 1)
+                    with m.If(drain == 0):
+                        m.next = "RETIRE"
+            with m.State("RETIRE"):
+                m.d.comb += [self.retire.eq(1), self.retire_layer.eq(f["layer"])]
+                m.next = "FETCH_CMD"
+
+        in_load = fsm.ongoing("LOAD_DATA")
+
+        #
+        # LOAD data paths
+        #
+        tgt = f["target"]
+        with m.If(in_load & (tgt == Target.IBUF)):
+            emit_last = s_full & (s_pos == s_hi)
+            m.d.comb += rd.o.ready.eq(~s_full | emit_last)
+            with m.If(s_full):
+                m.d.comb += [ib_w.addr.eq(dest), ib_w.data.eq(s_beat.word_select(s_pos, 8)), ib_w.en.eq(1)]
+                m.d.sync += [dest.eq(dest + 1), s_pos.eq(s_pos + 1)]
+                with m.If(emit_last):
+                    m.d.sync += s_full.eq(0)
+                    m.d.comb += load_row_done.eq(s_last)
+            with m.If(rd.o.valid & rd.o.ready):
+                m.d.sync += [s_beat.eq(rd.o.p.data), s_pos.eq(rd.o.p.lo), s_hi.eq(rd.o.p.hi),
+                             s_full.eq(1), s_last.eq(rd.o.p.last)]
+        with m.If(in_load & (tgt == Target.WBUF)):
+            m.d.comb += rd.o.ready.eq(1)
+            with m.If(rd.o.valid):
+                word = Cat(w_word[64:], rd.o.p.data)
+                m.d.sync += [w_word.eq(word), w_cnt.eq(w_cnt + 1)]
+                with m.If(w_cnt == 2 * P // 8 - 1):
+                    m.d.comb += [wb_w.addr.eq(dest), wb_w.data.eq(word), wb_w.en.eq(1)]
+                    m.d.sync += [dest.eq(dest + 1), w_cnt.eq(0)]
+                m.d.comb += load_row_done.eq(rd.o.p.last)
+        with m.If(in_load & (tgt == Target.BIAS)):
+            m.d.comb += rd.o.ready.eq(1)
+            with m.If(rd.o.valid):
+                m.d.sync += bias.eq(Cat(bias[64:], rd.o.p.data))
+                m.d.comb += load_row_done.eq(rd.o.p.last)
+
+        #
+        # SAVE data path: obuf bank reads -> 4-entry FIFO -> AXI writer
+        #
+        in_save = fsm.ongoing("SAVE_DATA")
+        room = sv_fifo.level + sv_inflight < 3
+        issue = in_save & (sv_issued < f["length"]) & room
+        for lane in range(P):
+            m.d.comb += [ob_r[lane].addr.eq(sv_gbase + sv_issued), ob_r[lane].en.eq(issue)]
+        m.d.sync += [sv_inflight.eq(issue), sv_bank_d.eq(sv_bank)]
+        with m.If(issue):
+            m.d.sync += sv_issued.eq(sv_issued + 1)
+        m.d.comb += [
+            sv_fifo.w_en.eq(sv_inflight),
+            sv_fifo.w_data.eq(Array(r.data for r in ob_r)[sv_bank_d]),
+            wr.data.valid.eq(sv_fifo.r_rdy), wr.data.p.eq(sv_fifo.r_data), sv_fifo.r_en.eq(wr.data.ready),
+        ]
+
+        #
+        # Compute: walker tokens (CONV, POOL) or the ADD counters
+        #
+        is_conv = f["op"] == Op.CONV
+        is_pool = f["op"] == Op.POOL
+        wp = walker.params
+        m.d.comb += [
+            walker.start.eq(compute_start & (is_conv | is_pool)),
+            wp.pool.eq(is_pool), wp.wino.eq(is_conv & wino), wp.count.eq(f["count"]), wp.k.eq(f["k"]),
+            wp.step.eq(f["step"]), wp.gh.eq(f["gh"]), wp.gw.eq(f["gw"]), wp.y0.eq(f["y0"]), wp.x0.eq(f["x0"]),
+            wp.row0.eq(f["row0"]), wp.H.eq(f["H"]), wp.W.eq(f["W"]), wp.buf.eq(f["buf"]),
+            wp.bstride.eq(f["bstride"]), wp.ostride.eq(f["ostride"]), wp.wo.eq(f["wo"]),
+            wp.out_rows.eq(f["out_rows"]),
+        ]
+        tok = walker.tok
+
+        # ADD counters (channel c, element i)
+        a_c, a_i = Signal(16), Signal(20)
+        a_base = Signal(20)            # c * bstride
+        a_bank = Signal(range(P))
+        a_obase = Signal(20)
+        with m.If(compute_start & (f["op"] == Op.ADD)):
+            m.d.sync += [add_run.eq((f["count"] != 0) & (f["length"] != 0)), a_c.eq(0), a_i.eq(0),
+                         a_base.eq(0), a_bank.eq(0), a_obase.eq(0)]
+        with m.Elif(add_run):
+            m.d.sync += a_i.eq(a_i + 1)
+            with m.If(a_i == f["length"] - 1):
+                m.d.sync += [a_i.eq(0), a_c.eq(a_c + 1), a_base.eq(a_base + f["bstride"]), a_bank.eq(a_bank + 1)]
+                with m.If(a_bank == P - 1):
+                    m.d.sync += [a_bank.eq(0), a_obase.eq(a_obase + f["ostride"])]
+                with m.If(a_c == f["count"] - 1):
+                    m.d.sync += add_run.eq(0)
+
+        # ibuf/wbuf read addresses (T0 -> data at T1)
+        seq_run = Signal()
+        seq_e = Signal(4)
+        seq_base = Signal(16)
+        with m.If(add_run):
+            m.d.comb += [ib_a.addr.eq(f["buf"] + a_base + a_i), ib_b.addr.eq(f["b"] + a_base + a_i)]
+        with m.Else():
+            m.d.comb += ib_a.addr.eq(tok.addr)
+        m.d.comb += wb_r.addr.eq(Mux(wino, seq_base + seq_e, tok.widx))
+
+        # T1: tokens with their data
+        t1 = Signal.like(tok)
+        t1_valid = Signal()
+        a1 = Signal()
+        a1_addr = Signal(20)
+        a1_bank = Signal(range(P))
+        m.d.sync += [t1.eq(tok), t1_valid.eq(walker.tok_valid), a1.eq(add_run),
+                     a1_addr.eq(a_obase + a_i), a1_bank.eq(a_bank)]
+        x1 = Signal(signed(8))
+        m.d.comb += x1.eq(Mux(t1.inb, ib_a.data, 0))
+        w_lane = [wb_r.data[16 * lane:16 * lane + 16].as_signed() for lane in range(P)]
+
+        # Output-stage input (one source per instruction)
+        pi_valid = Signal()
+        pi_vals = [Signal(signed(ACC_BITS), name=f"pi_val{lane}") for lane in range(P)]
+        pi_addr = Signal(20)
+        pi_bank = Signal(range(P))
+        pi_all = Signal()          # write every lane (CONV) or only pi_bank (POOL, ADD)
+        pi_bias = Signal()
+
+        # Direct convolution: T1 multiply, T2 accumulate, T3 result
+        conv_direct = is_conv & ~wino
+        prod = [Signal(signed(28), name=f"prod{lane}") for lane in range(P)]
+        p_first, p_last, p_valid = Signal(), Signal(), Signal()
+        p_e = Signal(4)
+        p_addr = Signal(20)
+        macc = [Array(Signal(signed(ACC_BITS), name=f"m{lane}_{e}") for e in range(16)) for lane in range(P)]
+
+        # Winograd tile assembly (T1) and the 16-step multiply sequence
+        tile = Signal(128)
+        td = Signal()
+        td_first, td_last = Signal(), Signal()
+        tile_first = Signal()
+        vreg = [Signal(signed(12), name=f"v{e}") for e in range(16)]
+        seq_first, seq_last = Signal(), Signal()
+        seq_addr, seq_y1, seq_x1 = Signal(20), Signal(), Signal()
+        td_addr, td_y1, td_x1 = Signal(20), Signal(), Signal()
+        td_base = Signal(16)
+        # issue stage registers (carried so that a new tile can overwrite the sequencer)
+        q_valid, q_first, q_last = Signal(), Signal(), Signal()
+        q_e = Signal(4)
+        q_v = Signal(signed(12))
+        q_addr, q_y1, q_x1 = Signal(20), Signal(), Signal()
+
+        with m.If(t1_valid & is_conv & wino):
+            m.d.sync += tile.eq(Cat(tile[8:], x1))
+            with m.If(t1.widx[:4] == 0):
+                m.d.sync += tile_first.eq(t1.first)
+            with m.If(t1.widx[:4] == 15):
+                m.d.sync += [td.eq(1), td_first.eq(tile_first), td_last.eq(t1.last), td_addr.eq(t1.opix),
+                             td_y1.eq(t1.y1_ok), td_x1.eq(t1.x1_ok), td_base.eq(t1.widx - 15)]
+            with m.Else():
+                m.d.sync += td.eq(0)
+        with m.Else():
+            m.d.sync += td.eq(0)
+
+        # td: the complete tile is in `tile`; latch V and (re)start the sequence
+        tile_bytes = [tile[8 * e:8 * e + 8].as_signed() for e in range(16)]
+        with m.If(td):
+            m.d.sync += [v.eq(expr) for v, expr in zip(vreg, input_transform(tile_bytes))]
+            m.d.sync += [seq_run.eq(1), seq_e.eq(0), seq_base.eq(td_base), seq_first.eq(td_first),
+                         seq_last.eq(td_last), seq_addr.eq(td_addr), seq_y1.eq(td_y1), seq_x1.eq(td_x1)]
+        with m.Elif(seq_run):
+            m.d.sync += seq_e.eq(seq_e + 1)
+            with m.If(seq_e == 15):
+                m.d.sync += seq_run.eq(0)
+        # issue: wbuf address is seq_base + seq_e this cycle; the weight arrives with q_*
+        m.d.sync += [q_valid.eq(seq_run), q_e.eq(seq_e), q_v.eq(Array(vreg)[seq_e]), q_first.eq(seq_first),
+                     q_last.eq(seq_last & (seq_e == 15)), q_addr.eq(seq_addr), q_y1.eq(seq_y1), q_x1.eq(seq_x1)]
+
+        # multiply stage (shared multiplier per lane): direct from T1, Winograd from q_*
+        mul_b = Signal(signed(12))
+        with m.If(wino):
+            m.d.comb += mul_b.eq(q_v)
+            m.d.sync += [p_valid.eq(q_valid & is_conv), p_first.eq(q_first), p_last.eq(q_last), p_e.eq(q_e),
+                         p_addr.eq(q_addr)]
+        with m.Else():
+            m.d.comb += mul_b.eq(x1)
+            m.d.sync += [p_valid.eq(t1_valid & conv_direct), p_first.eq(t1.first), p_last.eq(t1.last),
+                         p_e.eq(0), p_addr.eq(t1.opix)]
+        for lane in range(P):
+            m.d.sync += prod[lane].eq(w_lane[lane] * mul_b)
+        mac_now = Mux(wino, q_valid & is_conv, t1_valid & conv_direct)
+        with m.If(mac_now):
+            m.d.sync += self.mac_cycles.eq(self.mac_cycles + 1)
+
+        # accumulate
+        fin, fin_w = Signal(), Signal()
+        fin_addr = Signal(20)
+        w_y1, w_x1 = Signal(), Signal()
+        m.d.sync += [fin.eq(0), fin_w.eq(0)]
+        with m.If(p_valid):
+            for lane in range(P):
+                m.d.sync += macc[lane][p_e].eq(Mux(p_first, 0, macc[lane][p_e]) + prod[lane])
+            with m.If(p_last):
+                m.d.sync += [fin.eq(~wino), fin_w.eq(wino), fin_addr.eq(p_addr)]
+        # the seq's pixel flags ride along with p_addr via q_*; keep the last tile's
+        with m.If(q_valid & q_last):
+            m.d.sync += [w_y1.eq(q_y1), w_x1.eq(q_x1)]
+
+        # Winograd output tile: Y = A^T M A, then four results over four cycles
+        ytile = [[Signal(signed(ACC_BITS), name=f"y{lane}_{q}") for q in range(4)] for lane in range(P)]
+        y_cnt = Signal(3)
+        y_addr = Signal(20)
+        y_ok = Signal(4)
+        with m.If(fin_w):
+            for lane in range(P):
+                outs = output_transform([macc[lane][e] for e in range(16)])
+                m.d.sync += [ytile[lane][q].eq(outs[q]) for q in range(4)]
+            m.d.sync += [y_cnt.eq(4), y_addr.eq(fin_addr), y_ok.eq(Cat(1, w_x1, w_y1, w_x1 & w_y1))]
+        with m.Elif(y_cnt != 0):
+            m.d.sync += y_cnt.eq(y_cnt - 1)
+            for lane in range(P):
+                m.d.sync += [ytile[lane][q].eq(ytile[lane][q + 1]) for q in range(3)]
+            m.d.sync += y_ok.eq(y_ok >> 1)
+        y_off = Array([C(0, 20), C(1, 20), f["wo"], f["wo"] + 1])[4 - y_cnt]
+
+        # POOL reduction at T1
+        pacc = Signal(signed(ACC_BITS))
+        pnew = Signal(signed(ACC_BITS))
+        m.d.comb += pnew.eq(Mux(t1.first, x1, Mux(avg, pacc + x1, Mux(x1 > pacc, x1, pacc))))
+        with m.If(t1_valid & is_pool):
+            m.d.sync += pacc.eq(pnew)
+
+        # ADD at T1
+        add_sum = Signal(signed(10))
+        m.d.comb += add_sum.eq(ib_a.data.as_signed() + ib_b.data.as_signed())
+
+        with m.If(fin):
+            m.d.comb += [pi_valid.eq(1), pi_addr.eq(fin_addr), pi_all.eq(1), pi_bias.eq(1)]
+            m.d.comb += [pi_vals[lane].eq(macc[lane][0]) for lane in range(P)]
+        with m.Elif(y_cnt != 0):
+            m.d.comb += [pi_valid.eq(y_ok[0]), pi_addr.eq(y_addr + y_off), pi_all.eq(1), pi_bias.eq(1)]
+            m.d.comb += [pi_vals[lane].eq(ytile[lane][0] >> 2) for lane in range(P)]
+        with m.Elif(t1_valid & is_pool & t1.last):
+            m.d.comb += [pi_valid.eq(1), pi_addr.eq(t1.opix), pi_bank.eq(t1.bank)]
+            m.d.comb += [pi_vals[lane].eq(pnew) for lane in range(P)]
+        with m.Elif(a1):
+            m.d.comb += [pi_valid.eq(1), pi_addr.eq(a1_addr), pi_bank.eq(a1_bank)]
+            m.d.comb += [pi_vals[lane].eq(add_sum) for lane in range(P)]
+
+        #
+        # Output stage: + bias, rounding shift, saturate, ReLU -> obuf (3 cycles)
+        #
+        shift = Mux(is_conv | (is_pool & avg), f["shift"], 0)
+        do_relu = relu & (is_conv | (f["op"] == Op.ADD))
+        o1_valid, o2_valid = Signal(), Signal()
+        o1_addr, o2_addr = Signal(20), Signal(20)
+        o1_we, o2_we = Signal(P), Signal(P)
+        we = Mux(pi_all, C((1 << P) - 1, P), C(1, P) << pi_bank)
+        m.d.sync += [o1_valid.eq(pi_valid), o1_addr.eq(pi_addr), o1_we.eq(we),
+                     o2_valid.eq(o1_valid), o2_addr.eq(o1_addr), o2_we.eq(o1_we)]
+        rnd = Mux(shift == 0, 0, (C(1, 33) << shift) >> 1)
+        for lane in range(P):
+            s1 = Signal(signed(ACC_BITS + 1), name=f"s1_{lane}")
+            s2 = Signal(signed(ACC_BITS + 1), name=f"s2_{lane}")
+            b = bias[32 * lane:32 * lane + 32].as_signed()
+            m.d.sync += s1.eq(pi_vals[lane] + Mux(pi_bias, b, 0))
+            m.d.sync += s2.eq((s1 + rnd) >> shift)
+            sat = Signal(signed(8), name=f"sat{lane}")
+            m.d.comb += sat.eq(Mux(s2 > 127, 127, Mux(s2 < -128, -128, s2)))
+            m.d.comb += [
+                ob_w[lane].addr.eq(o2_addr),
+                ob_w[lane].data.eq(Mux(do_relu & (sat < 0), 0, sat)),
+                ob_w[lane].en.eq(o2_valid & o2_we[lane]),
+            ]
+        return m

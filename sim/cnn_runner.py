@@ -1,0 +1,107 @@
+"""Build the CNN engine (hw/cnn) once per configuration and run DRAM jobs on it with cocotb.
+
+``run_dram(cfg, dram, prog_addr, in_addr, inputs, out_addr, out_bytes, engine=...)`` is the
+low-level entry (a DRAM image and byte ranges); :func:`run_program` takes a compiled
+program from :mod:`sparsa.sw.cnn_compile`. Builds are cached under
+``build/sim/cnn-<engine>-<key>``; the key hashes the configuration and the generator sources.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .eie_runner import _run_quietly, _tool_env, cache_root, icarus_fixup, verilator_makeflags
+
+__all__ = ["build_cnn", "run_dram", "TOPLEVEL"]
+
+TOPLEVEL = "sparsa_cnn"
+_HERE = Path(__file__).resolve().parent
+
+
+def _key(cfg, engine):
+    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+    for p in sorted((_HERE.parent / "hw" / "cnn").glob("*.py")) + [_HERE.parent / "sw" / "cnn_isa.py",
+                                                                   Path(__file__), _HERE / "cnn_tb.py"]:
+        h.update(p.read_bytes())
+    return f"cnn-{engine}-{h.hexdigest()[:16]}"
+
+
+def build_cnn(cfg, engine="verilator", progress=False):
+    """Generate and compile the engine's Verilog for ``cfg``; returns the (cached) build directory."""
+    from cocotb_tools.runner import get_runner
+
+    from sparsa.hw.cnn.verilog import generate_verilog
+    _tool_env()
+    bdir = cache_root() / _key(cfg, engine)
+    bdir.mkdir(parents=True, exist_ok=True)
+    stamp = bdir / "built.json"
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return bdir
+        text = generate_verilog(cfg, TOPLEVEL)
+        if engine == "icarus":
+            text = icarus_fixup(text)
+        (bdir / f"{TOPLEVEL}.v").write_text(text)
+        kwargs = dict(sources=[bdir / f"{TOPLEVEL}.v"], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
+        if engine == "verilator":
+            kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+            verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", "-O1"))
+        else:
+            kwargs["timescale"] = ("1ns", "1ps")
+
+        def go():
+            _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
+        if progress:
+            from sparsa.sw.progress import run_with_progress
+            run_with_progress(go, f"building the CNN engine ({engine})")
+        else:
+            go()
+        stamp.write_text(json.dumps(asdict(cfg)))
+    return bdir
+
+
+def run_dram(cfg, dram, *, prog_addr, in_addr, inputs, out_addr, out_bytes, engine="verilator",
+             pause=0.0, seed=0):
+    """Run the program at ``prog_addr`` once per input (bytes written at ``in_addr``).
+
+    Returns ``{"y": (B, out_bytes) uint8, "cycles": (B,), "mac_cycles": (B,),
+    "retired": [array (n_instr, 2) of (layer, cycle) per input]}``.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+    bdir = build_cnn(cfg, engine)
+    work = Path(tempfile.mkdtemp(prefix="cnn-run-", dir=cache_root()))
+    try:
+        job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
+        inputs = np.stack([np.frombuffer(np.ascontiguousarray(x).tobytes(), dtype=np.uint8) for x in inputs])
+        opts = dict(prog_addr=int(prog_addr), in_addr=int(in_addr), out_addr=int(out_addr),
+                    out_bytes=int(out_bytes), pause=float(pause), seed=int(seed))
+        np.savez(job, dram=np.frombuffer(bytes(dram), dtype=np.uint8), inputs=inputs,
+                 options=np.array(json.dumps(opts)))
+        env = {"SPARSA_CNN_JOB": str(job), "SPARSA_CNN_RESULT": str(result),
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            _run_quietly(lambda: get_runner(engine).test(
+                hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", test_module="sparsa.sim.cnn_tb",
+                build_dir=bdir, test_dir=work, results_xml=str(xml), extra_env=env), True, work / "sim.log")
+        except SystemExit:
+            pass
+        failed = get_results(xml)[1] if xml.exists() else 1
+        if failed or not result.exists():
+            log = work / "sim.log"
+            raise RuntimeError("CNN simulation failed; log tail:\n" + (log.read_text()[-3000:] if log.exists() else ""))
+        with np.load(result) as r:
+            out = {k: r[k] for k in ("y", "cycles", "mac_cycles")}
+            out["retired"] = [r[f"retired{i}"] for i in range(len(inputs))]
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""The CNN engine's instruction set: one instruction = 32 little-endian 32-bit words (128 bytes).
+
+This module is the contract between the compiler (``sw/cnn_compile.py``), the instruction-level
+model (``sw/cnn_exec.py``) and the hardware (``hw/cnn/``). Every field has its own word so a
+hex dump of a program is readable; the hardware keeps only the low bits it needs (widths below).
+Signed fields are two's complement.
+
+Buffers (sizes from :class:`CNNConfig`):
+
+* **ibuf**: bytes (int8), one read per cycle; holds input rows of every channel.
+* **wbuf**: words of ``lanes`` int16 weights (lane l in bytes 2l, 2l+1, little endian).
+* **bias**: ``lanes`` int32 registers.
+* **obuf**: ``lanes`` banks of int8, ``obuf_depth`` each; bank l holds lane l's outputs.
+
+Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
+
+``END``
+    Stop; the engine raises ``done``.
+``LOAD``
+    for r < count: the ``length`` bytes at DRAM ``dram + r*dstride`` go to ``target``:
+    IBUF: ``ibuf[buf + r*bstride + j]``; WBUF: words ``buf + r*bstride + w`` (``length`` a
+    multiple of 2P, DRAM address 8-aligned); BIAS: count 1, length 4P, 8-aligned, lane l = int32 at 4l.
+``SAVE``
+    for c < count: ``DRAM[dram + c*dstride + j] = obuf[c % P][buf + (c // P)*ostride + j]``, j < length.
+``CONV``
+    for py < gh, px < gw (grid points): accumulators = 0; for ci < count: the k x k window
+    ``d[ky][kx]`` at input row ``iy = y0 + py*step + ky`` and column ``ix = x0 + px*step + kx``
+    is ``ibuf[buf + ci*bstride + (iy - row0)*W + ix]`` when 0 <= iy < H and 0 <= ix < W, else 0.
+    *Direct* (flag WINO clear): ``acc[l] += wbuf[ci*k*k + ky*k + kx][l] * d[ky][kx]``; output
+    pixel (py, px) -> ``obuf[l][py*wo + px]``.
+    *Winograd F(2x2,3x3)* (WINO set; k = 4, step = 2): ``V = B^T d B``; for e < 16
+    ``M[l][e] += wbuf[ci*16 + e][l] * V[e]``; ``Y = A^T M A / 4`` (exact); pixel (2py+a, 2px+b)
+    -> ``obuf[l][(2py+a)*wo + 2px+b]`` if 2py+a < out_rows and 2px+b < wo.
+    Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
+    ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.
+``POOL``
+    for c < count, py < gh, px < gw: the k x k window (no padding) as in CONV at channel c
+    reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
+    -> ``obuf[c % P][(c // P)*ostride + py*wo + px]``.
+``ADD``
+    for c < count, i < length: ``sat8(ibuf[buf + c*bstride + i] + ibuf[b + c*bstride + i])``,
+    ReLU if flag RELU -> ``obuf[c % P][(c // P)*ostride + i]``.
+"""
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Op", "Target", "Flag", "FIELDS", "FIELD_BITS", "SIGNED", "WORDS", "INSTR_BYTES",
+    "CNNConfig", "encode", "decode", "encode_program", "decode_program",
+    "WINO_BT", "WINO_G2", "WINO_AT",
+]
+
+
+class Op(enum.IntEnum):
+    END = 0
+    LOAD = 1
+    SAVE = 2
+    CONV = 3
+    POOL = 4
+    ADD = 5
+
+
+class Target(enum.IntEnum):
+    IBUF = 0
+    WBUF = 1
+    BIAS = 2
+
+
+class Flag(enum.IntFlag):
+    RELU = 1
+    WINO = 2
+    AVG = 4
+
+
+# Field name -> word index. Order is the encoding; do not reorder (it is the binary format).
+FIELDS = (
+    "op", "flags", "layer", "target", "dram", "dstride", "count", "length", "buf", "bstride",
+    "b", "ostride", "k", "step", "shift", "gh", "gw", "y0", "x0", "row0", "H", "W",
+    "out_rows", "wo",
+)
+WORDS = 32
+INSTR_BYTES = WORDS * 4
+
+# Bits the hardware keeps of each field (the compiler refuses values that do not fit).
+FIELD_BITS = {
+    "op": 3, "flags": 3, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
+    "length": 20, "buf": 20, "bstride": 20, "b": 20, "ostride": 20, "k": 3, "step": 2,
+    "shift": 5, "gh": 12, "gw": 12, "y0": 14, "x0": 5, "row0": 12, "H": 12, "W": 12,
+    "out_rows": 12, "wo": 12,
+}
+SIGNED = frozenset({"y0", "x0"})
+
+
+def field_range(name):
+    """(min, max) of the values field ``name`` can hold."""
+    b = FIELD_BITS[name]
+    return (-(1 << (b - 1)), (1 << (b - 1)) - 1) if name in SIGNED else (0, (1 << b) - 1)
+
+
+def encode(**fields):
+    """One instruction as 32 uint32 words. Unknown fields or values out of range raise ValueError."""
+    words = np.zeros(WORDS, dtype=np.uint32)
+    for name, value in fields.items():
+        if name not in FIELD_BITS:
+            raise ValueError(f"unknown instruction field {name!r}")
+        value = int(value)
+        lo, hi = field_range(name)
+        if not lo <= value <= hi:
+            raise ValueError(f"instruction field {name}: expected {lo}..{hi}, found {value}")
+        words[FIELDS.index(name)] = value & 0xFFFFFFFF
+    return words
+
+
+def decode(words):
+    """The inverse of :func:`encode`: a dict of every field (signed fields sign-extended)."""
+    out = {}
+    for i, name in enumerate(FIELDS):
+        v = int(words[i]) & ((1 << FIELD_BITS[name]) - 1)
+        if name in SIGNED and v >> (FIELD_BITS[name] - 1):
+            v -= 1 << FIELD_BITS[name]
+        out[name] = v
+    return out
+
+
+def encode_program(instrs):
+    """A list of field dicts (or word arrays) -> bytes, END appended if missing."""
+    rows = [i if isinstance(i, np.ndarray) else encode(**i) for i in instrs]
+    if not rows or int(rows[-1][0]) != Op.END:
+        rows.append(encode(op=Op.END))
+    return np.concatenate(rows).astype("<u4").tobytes()
+
+
+def decode_program(blob):
+    words = np.frombuffer(blob, dtype="<u4").reshape(-1, WORDS)
+    return [decode(w) for w in words]
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Hardware parameters of the CNN engine.
+
+    ``lanes`` output channels are computed in parallel (one multiplier each); ``ibuf_bytes``,
+    ``wbuf_words`` and ``obuf_depth`` size the on-chip buffers. ``winograd`` generates the
+    F(2x2,3x3) datapath next to the direct one. The AXI4 master has ``axi_data_bits`` data.
+    """
+    lanes: int = 8
+    ibuf_bytes: int = 32768
+    wbuf_words: int = 8192
+    obuf_depth: int = 4096
+    winograd: bool = True
+    axi_data_bits: int = 64
+
+    def __post_init__(self):
+        if self.lanes not in (4, 8, 16, 32):
+            raise ValueError(f"lanes: expected 4, 8, 16 or 32, found {self.lanes}")
+        if self.axi_data_bits != 64:
+            raise ValueError(f"axi_data_bits: expected 64, found {self.axi_data_bits}")
+
+    @property
+    def weight_word_bytes(self):
+        return 2 * self.lanes
+
+
+# Winograd F(2x2,3x3) with integer matrices: U = G2 g G2^T is 4x the usual U = G g G^T,
+# so Y = A^T (U . V) A is 4x the convolution and Y / 4 is exact.
+WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.int64)
+WINO_G2 = np.array([[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]], dtype=np.int64)
+WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.int64)
