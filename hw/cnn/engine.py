@@ -96,7 +96,10 @@ class CNNEngine(wiring.Component):
         f = {name: Signal(signed(FIELD_BITS[name]) if name in SIGNED else FIELD_BITS[name], name=f"i_{name}")
              for name in FIELDS}
         relu = f["flags"][0]
-        wino = f["flags"][1]
+        # Without the Winograd datapath (cfg.winograd False) the flag reads as 0 and the
+        # tile, sequencer and output-transform logic below is not generated.
+        wino = f["flags"][1] if cfg.winograd else C(0, 1)
+        n_acc = 16 if cfg.winograd else 1
         avg = f["flags"][2]
 
         # Counters visible to the host
@@ -343,7 +346,7 @@ class CNNEngine(wiring.Component):
         p_first, p_last, p_valid = Signal(), Signal(), Signal()
         p_e = Signal(4)
         p_addr = Signal(20)
-        macc = [Array(Signal(signed(ACC_BITS), name=f"m{lane}_{e}") for e in range(16)) for lane in range(P)]
+        macc = [Array(Signal(signed(ACC_BITS), name=f"m{lane}_{e}") for e in range(n_acc)) for lane in range(P)]
 
         # Winograd tile assembly (T1) and the 16-step multiply sequence
         tile = Signal(128)
@@ -422,8 +425,8 @@ class CNNEngine(wiring.Component):
         y_cnt = Signal(3)
         y_addr = Signal(20)
         y_ok = Signal(4)
-        with m.If(fin_w):
-            for lane in range(P):
+        with m.If(fin_w if cfg.winograd else C(0, 1)):
+            for lane in range(P) if cfg.winograd else ():
                 outs = output_transform([macc[lane][e] for e in range(16)])
                 m.d.sync += [ytile[lane][q].eq(outs[q]) for q in range(4)]
             m.d.sync += [y_cnt.eq(4), y_addr.eq(fin_addr), y_ok.eq(Cat(1, w_x1, w_y1, w_x1 & w_y1))]
