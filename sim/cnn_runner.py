@@ -20,7 +20,7 @@ import numpy as np
 
 from .eie_runner import _run_quietly, _tool_env, cache_root, icarus_fixup, verilator_makeflags
 
-__all__ = ["build_cnn", "run_dram", "TOPLEVEL"]
+__all__ = ["build_cnn", "run_dram", "run_program", "TOPLEVEL"]
 
 TOPLEVEL = "sparsa_cnn"
 _HERE = Path(__file__).resolve().parent
@@ -105,3 +105,36 @@ def run_dram(cfg, dram, *, prog_addr, in_addr, inputs, out_addr, out_bytes, engi
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
+    """Run a compiled :class:`~sparsa.sw.cnn_compile.Program` on x (C, H, W) or (B, C, H, W) int8.
+
+    Returns ``{"y": outputs as cnn_golden.cnn_forward gives them (batch axis when x has one),
+    "cycles": (B,), "mac_cycles": (B,), "layer_cycles": (B, n_layers), "overhead_cycles": (B,)}``;
+    a layer's cycles run from the retirement of the instruction before its first one to the
+    retirement of its last (fetch included); ``overhead_cycles`` is the final END's fetch.
+    """
+    x = np.asarray(x)
+    batch = x.ndim == 4
+    xs = x if batch else x[None]
+    if xs.shape[1:] != tuple(prog.input_shape):
+        raise ValueError(f"input: expected (B,) + {tuple(prog.input_shape)}, found {x.shape}")
+    xs = xs.astype(np.int8)
+    out_bytes = int(np.prod(prog.output_shape))
+    res = run_dram(prog.cfg, prog.dram_image(), prog_addr=0, in_addr=prog.input_addr, inputs=list(xs),
+                   out_addr=prog.output_addr, out_bytes=out_bytes, engine=engine, pause=pause, seed=seed)
+    ys = res["y"].view(np.int8).reshape((len(xs),) + tuple(prog.output_shape))
+    if prog.output_flat:
+        ys = ys.reshape(len(xs), -1)
+    n_layers = len(prog.layers)
+    layer_cycles = np.zeros((len(xs), n_layers), dtype=np.int64)
+    overhead = np.zeros(len(xs), dtype=np.int64)
+    for b, ev in enumerate(res["retired"]):
+        prev = 0
+        for layer, cyc in ev:
+            layer_cycles[b, layer] += cyc - prev
+            prev = cyc
+        overhead[b] = int(res["cycles"][b]) - prev
+    return {"y": ys if batch else ys[0], "cycles": res["cycles"], "mac_cycles": res["mac_cycles"],
+            "layer_cycles": layer_cycles, "overhead_cycles": overhead}

@@ -15,7 +15,7 @@ import random
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 from cocotbext.axi import AxiBus, AxiRam
 
 
@@ -55,6 +55,7 @@ async def run_jobs(dut):
         events = []
         while True:
             await First(RisingEdge(dut.retire), RisingEdge(dut.done))
+            await ReadOnly()          # let every signal of this time step settle
             if dut.done.value == 1:
                 break
             events.append((int(dut.retire_layer.value), int(dut.cycles.value)))

@@ -85,7 +85,7 @@ def load_mlp(path, *, relu=True):
         if model.kind != "mlp":
             raise user_error(path, "model", "an MLP (Gemm/MatMul layers, a Relu after each but the last) "
                              "for the EIE engine", f"a {model.kind} model; `sparsa import` converts it to "
-                             "sparsa's graph format; compressing CNN graphs comes with the CNN engine")
+                             "sparsa's graph format, and `sparsa compress` takes it for the CNN engine")
         if not relu:
             raise user_error(path, "--no-relu", "not given for an ONNX model (its Relu nodes say where)", "given")
         return model.mlp

@@ -224,10 +224,11 @@ class CNNEngine(wiring.Component):
                     with m.If(drain == 0):
                         m.next = "RETIRE"
             with m.State("RETIRE"):
-                m.d.comb += [self.retire.eq(1), self.retire_layer.eq(f["layer"])]
+                m.d.comb += self.retire.eq(1)
                 m.next = "FETCH_CMD"
 
         in_load = fsm.ongoing("LOAD_DATA")
+        m.d.comb += self.retire_layer.eq(f["layer"])
 
         #
         # LOAD data paths
