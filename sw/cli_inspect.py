@@ -12,6 +12,9 @@ stream for every column; PEs wait for the slowest one at the end of a layer):
 A layer takes the maximum over its PEs; ``ideal`` is the real entries spread evenly
 (``ceil(nnz / pes)``) and ``imbalance`` is max/mean of the per-PE cycles. Only the
 manifest is read (no image is opened or verified). ``--json`` prints the same numbers.
+
+A CNN pack (``sparsa pack`` of an integer graph) shows per layer its instructions, tiles,
+MACs, ideal MAC cycles (``lanes`` multiplies each) and DRAM traffic instead.
 """
 
 import json
@@ -88,6 +91,14 @@ def _print(table, summary):
 
 
 def run(args):
+    from .cnn_pack import cnn_table, is_cnn_pack, print_cnn, read_cnn_manifest
+    if is_cnn_pack(args.pack):
+        table = cnn_table(read_cnn_manifest(args.pack))
+        if args.json:
+            print(json.dumps(table, indent=1))
+        else:
+            print_cnn(table)
+        return 0
     table = load_table(read_manifest(args.pack))
     if args.json:
         print(json.dumps(table, indent=1))

@@ -1,0 +1,352 @@
+"""CNN compiler + instruction-level model against the golden model, and `sparsa pack` of a CNN graph."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sparsa.cli import main
+from sparsa.sw.cnn_compile import compile_graph
+from sparsa.sw.cnn_exec import CNNExecError, execute
+from sparsa.sw.cnn_golden import cnn_forward
+from sparsa.sw.cnn_isa import CNNConfig, Op, Target, encode_program
+from sparsa.sw.cnn_pack import load_cnn_pack
+from sparsa.sw.errors import UserError
+from sparsa.sw.graph import Graph, save_graph
+
+SMALL = CNNConfig(lanes=4, ibuf_bytes=2048, obuf_depth=256, wbuf_words=512)
+TINY = CNNConfig(lanes=4, ibuf_bytes=1024, obuf_depth=48, wbuf_words=256)
+CONFIGS = {"default": CNNConfig(), "small": SMALL, "tiny": TINY}
+
+
+class Builder:
+    """Integer graphs layer by layer, tracking shapes."""
+
+    def __init__(self, rng, shape):
+        self.rng = rng
+        self.spec = {"format": "sparsa-model", "version": 1,
+                     "input": {"shape": list(shape), "dtype": "int8"}, "layers": []}
+        self.arrays = {}
+        self.shapes = {"input": tuple(shape)}
+        self.prev = "input"
+
+    @property
+    def shape(self):
+        return self.shapes[self.prev]
+
+    def _add(self, layer, shape):
+        layer["name"] = name = layer.get("name") or f"l{len(self.spec['layers'])}"
+        self.spec["layers"].append(layer)
+        self.shapes[name] = shape
+        self.prev = name
+        return name
+
+    def _params(self, name, w_shape, wmax, n):
+        rng = self.rng
+        self.arrays[name + ".w"] = rng.integers(-wmax, wmax + 1, w_shape).astype(np.int8)
+        self.arrays[name + ".b"] = rng.integers(-4 * wmax * 32, 4 * wmax * 32 + 1, w_shape[0]).astype(np.int32)
+        # about unit gain for ~uniform int8 inputs, so values stay spread over int8
+        return max(0, int(round(np.log2(np.sqrt(n) * wmax * 0.6))))
+
+    def conv(self, cout, k, stride=1, pad=0, relu=None, saturate=False):
+        c, h, w = self.shape
+        name = f"l{len(self.spec['layers'])}"
+        wmax = 127 if saturate else int(self.rng.integers(8, 128))
+        shift = self._params(name, (cout, c, k, k), wmax, c * k * k)
+        relu = bool(self.rng.integers(2)) if relu is None else relu
+        ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        return self._add({"name": name, "op": "conv2d", "weight": name + ".w", "bias": name + ".b",
+                          "stride": stride, "padding": pad, "relu": relu, "shift": 0 if saturate else shift},
+                         (cout, ho, wo))
+
+    def linear(self, out, relu=False):
+        n = int(np.prod(self.shape))
+        name = f"l{len(self.spec['layers'])}"
+        shift = self._params(name, (out, n), 64, n)
+        return self._add({"name": name, "op": "linear", "weight": name + ".w", "bias": name + ".b",
+                          "relu": relu, "shift": shift}, (out, 1, 1))
+
+    def pool(self, size, stride=None, avg=False):
+        c, h, w = self.shape
+        s = stride or size
+        return self._add({"op": "avgpool2d" if avg else "maxpool2d", "size": size, "stride": s},
+                         (c, (h - size) // s + 1, (w - size) // s + 1))
+
+    def add(self, a, b, relu=False):
+        return self._add({"op": "add", "inputs": [a, b], "relu": relu}, self.shapes[a])
+
+    def graph(self):
+        return Graph(self.spec, self.arrays)
+
+
+def random_graph(seed):
+    """Every op, odd sizes, k 1/3/5, stride 2, padding 0..2, a residual add, a linear head."""
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 5)), int(rng.integers(6, 10)) * 2 + 1, int(rng.integers(5, 10)) * 2 + 1)
+    b = Builder(rng, shape)
+    b.conv(int(rng.integers(5, 11)), 3, pad=1)                       # Winograd-able
+    k = int(rng.choice([1, 3, 5]))
+    b.conv(int(rng.integers(3, 8)), k, stride=int(rng.integers(1, 3)), pad=int(rng.integers(0, min(k, 3))))
+    skip = b.prev
+    b.conv(b.shape[0], 3, pad=1, relu=False)
+    b.add(b.prev, skip, relu=bool(rng.integers(2)))
+    b.conv(int(rng.integers(4, 10)), 3, pad=int(rng.integers(0, 3)), saturate=bool(rng.integers(2)))
+    if rng.integers(2):
+        b.pool(2, avg=bool(rng.integers(2)))
+    else:
+        b.pool(3, stride=int(rng.integers(1, 3)))          # avgpool windows are powers of two
+    b.conv(int(rng.integers(3, 7)), 1)
+    if rng.integers(2):
+        while np.prod(b.shape) > 200:        # keep the linear's weights inside TINY's wbuf
+            b.pool(2)
+        b.linear(int(rng.integers(3, 12)))
+    return b.graph(), rng.integers(-128, 128, shape).astype(np.int8)
+
+
+def check(graph, x, cfg, datapath):
+    prog = compile_graph(graph, cfg, datapath)
+    y, stats = prog.run(x)
+    ref = cnn_forward(graph, x)
+    assert y.shape == ref.shape and y.dtype == np.int8
+    assert np.array_equal(y, ref)
+    return prog, stats
+
+
+@pytest.mark.parametrize("cfg_name", list(CONFIGS))
+@pytest.mark.parametrize("datapath", ["direct", "winograd"])
+@pytest.mark.parametrize("seed", range(5))
+def test_random_graph_matches_golden(seed, datapath, cfg_name):
+    print("seed", seed)
+    graph, x = random_graph(seed)
+    prog, stats = check(graph, x, CONFIGS[cfg_name], datapath)
+    assert {m["op"] for m in prog.layers} >= {"conv2d", "add"}
+    # every intermediate layer too, not only the output
+    from sparsa.sw.cnn_golden import int_layer_outputs
+    dram = prog.dram_image(x)
+    execute(prog.program, dram, prog.cfg)
+    ref = int_layer_outputs(graph, x)
+    for m in prog.layers:
+        assert np.array_equal(prog.read_layer(dram, m["name"]), ref[m["name"]].reshape(m["shape"])), m["name"]
+    assert stats.mac_cycles == sum(m["mac_cycles"] for m in prog.layers)
+    if datapath == "winograd":
+        assert prog.layers[0]["datapath"] == "winograd"
+
+
+def test_small_buffers_tile_rows_and_groups():
+    print("seed", 11)
+    b = Builder(np.random.default_rng(11), (6, 21, 19))
+    b.conv(10, 3, pad=1)               # Cout 10 on 4 lanes: groups of 4, 4, 2
+    b.conv(7, 3, stride=2, pad=2)
+    b.pool(2, avg=True)
+    graph, x = b.graph(), np.random.default_rng(11).integers(-128, 128, (6, 21, 19)).astype(np.int8)
+    for datapath in ("direct", "winograd"):
+        prog, stats = check(graph, x, SMALL, datapath)
+        conv = prog.layers[0]
+        assert conv["row_tiles"] > 1 and conv["groups"] == 3
+        assert prog.layers[1]["row_tiles"] > 1
+        assert conv["datapath"] == datapath
+        per = stats.by_layer()
+        assert per[0]["mac_cycles"] == conv["mac_cycles"]
+        if datapath == "direct":
+            assert conv["mac_cycles"] == 3 * 21 * 19 * 6 * 9       # 3 groups, each pixel, Cin*k*k
+        else:
+            assert conv["mac_cycles"] < 3 * 21 * 19 * 6 * 9
+
+
+def test_one_row_tiles_at_the_padded_edges():
+    """Tiles of one output row: the edge rows of a pad-2 conv read mostly padding."""
+    print("seed", 12)
+    b = Builder(np.random.default_rng(12), (3, 7, 5))
+    b.conv(6, 3, pad=2)
+    b.conv(5, 5, pad=2)
+    b.conv(4, 3, stride=2, pad=0)
+    graph, x = b.graph(), np.random.default_rng(12).integers(-128, 128, (3, 7, 5)).astype(np.int8)
+    for cfg in (CNNConfig(lanes=4, ibuf_bytes=300, obuf_depth=16, wbuf_words=256), SMALL):
+        check(graph, x, cfg, "direct")
+        check(graph, x, cfg, "winograd")
+
+
+def test_saturation_reaches_both_rails():
+    print("seed", 13)
+    b = Builder(np.random.default_rng(13), (4, 9, 9))
+    b.conv(8, 3, pad=1, relu=False, saturate=True)
+    graph = b.graph()
+    x = np.random.default_rng(13).integers(-128, 128, (4, 9, 9)).astype(np.int8)
+    for datapath in ("direct", "winograd"):
+        prog, _ = check(graph, x, SMALL, datapath)
+    y = cnn_forward(graph, x)
+    assert (y == 127).any() and (y == -128).any()
+
+
+def test_winograd_odd_output_sizes_and_linear_head():
+    print("seed", 14)
+    for h, w, pad in ((5, 7, 0), (9, 3, 1), (4, 11, 2), (3, 3, 0)):
+        b = Builder(np.random.default_rng(14), (2, h, w))
+        b.conv(5, 3, pad=pad)
+        b.linear(6, relu=True)
+        graph = b.graph()
+        x = np.random.default_rng(14).integers(-128, 128, (2, h, w)).astype(np.int8)
+        for cfg in (CNNConfig(lanes=4, ibuf_bytes=512, obuf_depth=26, wbuf_words=512), CNNConfig()):
+            prog, _ = check(graph, x, cfg, "winograd")
+            assert prog.layers[0]["datapath"] == "winograd" and prog.layers[1]["datapath"] == "direct"
+            assert prog.read_output(prog.dram_image(x)).shape == (6,)
+
+
+def test_add_tiles_spans_when_channels_do_not_fit():
+    print("seed", 15)
+    b = Builder(np.random.default_rng(15), (5, 13, 11))
+    a = b.conv(6, 3, pad=1)
+    c = b.conv(6, 1)
+    b.add(a, c, relu=True)
+    b.pool(2)
+    graph = b.graph()
+    x = np.random.default_rng(15).integers(-128, 128, (5, 13, 11)).astype(np.int8)
+    prog, _ = check(graph, x, CNNConfig(lanes=4, ibuf_bytes=256, obuf_depth=64, wbuf_words=128), "direct")
+    assert prog.layers[2]["row_tiles"] > 1
+
+
+def test_vgg_sized_layer():
+    """56x56x64 -> 64 3x3 conv: exact on both datapaths (and quick: the model is vectorised)."""
+    print("seed", 16)
+    b = Builder(np.random.default_rng(16), (64, 56, 56))
+    b.conv(64, 3, pad=1)
+    graph = b.graph()
+    x = np.random.default_rng(16).integers(-128, 128, (64, 56, 56)).astype(np.int8)
+    prog, stats = check(graph, x, CNNConfig(), "direct")
+    assert stats.mults == prog.layers[0]["macs"]
+    prog, stats = check(graph, x, CNNConfig(), "winograd")
+    assert stats.mults * 2.25 == prog.layers[0]["macs"]
+
+
+def test_layer_too_big_for_buffers_names_layer_buffer_and_numbers():
+    b = Builder(np.random.default_rng(0), (64, 40, 40))
+    b.conv(8, 3, pad=1)
+    graph = b.graph()
+    with pytest.raises(UserError) as e:
+        compile_graph(graph, CNNConfig(lanes=4, ibuf_bytes=4096, obuf_depth=4096, wbuf_words=8192))
+    msg = str(e.value)
+    # one output row needs 64 channels x 3 rows x 40 columns = 7680 bytes
+    assert "layer l0" in msg and "ibuf" in msg and "7680" in msg and "4096" in msg and "3584 too many" in msg, msg
+    with pytest.raises(UserError, match=r"layer l0: wbuf: expected at most 512 words .* 576 words .*64 too many"):
+        compile_graph(graph, CNNConfig(lanes=4, wbuf_words=512))
+    with pytest.raises(UserError, match=r"layer l0: obuf: expected at most 32 entries .* 40 entries .*8 too many"):
+        compile_graph(graph, CNNConfig(lanes=4, obuf_depth=32))
+    # Winograd needs 64 x 16 = 1024 words: with 1000 the layer falls back to direct (576)
+    prog = compile_graph(graph, CNNConfig(lanes=4, wbuf_words=1000), "winograd")
+    assert prog.layers[0]["datapath"] == "direct"
+
+
+def test_float_graph_and_bad_weights_refused():
+    b = Builder(np.random.default_rng(0), (2, 5, 5))
+    b.conv(3, 3)
+    g = b.graph()
+    g.spec["input"]["dtype"] = "float32"
+    with pytest.raises(UserError, match="input.dtype: expected 'int8'"):
+        compile_graph(g)
+    g.spec["input"]["dtype"] = "int8"
+    g.arrays["l0.w"] = g.arrays["l0.w"].astype(np.int16) * 4
+    with pytest.raises(UserError, match=r"l0.weight: expected int8 values in \[-128, 127\]"):
+        compile_graph(g)
+    with pytest.raises(UserError, match="datapath"):
+        compile_graph(b.graph(), CNNConfig(winograd=False), "winograd")
+
+
+def test_exec_refuses_out_of_range_addresses():
+    cfg = CNNConfig(lanes=4, ibuf_bytes=64, obuf_depth=16, wbuf_words=16)
+    dram = bytearray(1024)
+    bad_load = encode_program([dict(op=Op.LOAD, target=Target.IBUF, dram=512, count=1, length=100, buf=0)])
+    with pytest.raises(CNNExecError, match=r"instruction 0 \(LOAD, layer 0\): ibuf address 0..99 outside 0..63"):
+        execute(bad_load, dram, cfg)
+    bad_dram = encode_program([dict(op=Op.LOAD, target=Target.IBUF, dram=1000, count=1, length=40, buf=0)])
+    with pytest.raises(CNNExecError, match="DRAM address"):
+        execute(bad_dram, dram, cfg)
+    bad_conv = encode_program([dict(op=Op.CONV, count=2, k=3, step=1, gh=5, gw=5, wo=5, H=5, W=5, layer=3)])
+    with pytest.raises(CNNExecError, match=r"\(CONV, layer 3\): CONV reads 18 wbuf words, wbuf holds 16"):
+        execute(bad_conv, dram, cfg)
+    bad_save = encode_program([dict(op=Op.SAVE, count=1, dram=0, length=8, buf=10)])
+    with pytest.raises(CNNExecError, match="obuf address 10..17 outside 0..15"):
+        execute(bad_save, dram, cfg)
+    ok = encode_program([dict(op=Op.LOAD, target=Target.IBUF, dram=0, count=1, length=8, buf=0)])
+    with pytest.raises(CNNExecError, match="no END"):
+        execute(ok[:-128], dram, cfg)
+
+
+#
+# sparsa pack / inspect of a CNN graph
+#
+
+@pytest.fixture
+def cnn_npz(tmp_path):
+    print("seed", 3)
+    graph, x = random_graph(3)
+    save_graph(tmp_path / "cnn.npz", graph)
+    return graph, x
+
+
+def fails(capsys, argv, *needles):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+@pytest.mark.parametrize("datapath", ["direct", "winograd"])
+def test_pack_cnn_then_load_and_run(tmp_path, cnn_npz, capsys, datapath):
+    graph, x = cnn_npz
+    out = tmp_path / "pk"
+    assert main(["pack", str(tmp_path / "cnn.npz"), "-o", str(out), "--lanes", "4",
+                 "--conv-datapath", datapath, "--ibuf-bytes", "2048", "--obuf-depth", "256",
+                 "--wbuf-words", "512"]) == 0
+    assert "instructions" in capsys.readouterr().out
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["format"] == "sparsa-cnn-pack" and man["version"] == 1 and man["datapath"] == datapath
+    assert man["config"]["lanes"] == 4 and man["config"]["ibuf_bytes"] == 2048
+    assert man["config"]["winograd"] == (datapath == "winograd")
+    assert set(man["files"]) == {"program.bin", "dram.bin"}
+    assert len(man["layers"]) == len(graph.layers) and man["input"]["shape"] == list(x.shape)
+    dram_bin = (out / "dram.bin").read_bytes()
+    assert dram_bin.startswith((out / "program.bin").read_bytes())
+    prog, cfg, man2 = load_cnn_pack(out)
+    assert man2 == man and cfg == CNNConfig(lanes=4, ibuf_bytes=2048, obuf_depth=256, wbuf_words=512,
+                                             winograd=datapath == "winograd")
+    dram = np.zeros(man["dram_size"], np.uint8)          # what a runner does, from the manifest only
+    dram[:len(dram_bin)] = np.frombuffer(dram_bin, np.uint8)
+    dram[man["input"]["addr"]:man["input"]["addr"] + x.size] = x.reshape(-1).view(np.uint8)
+    execute((out / "program.bin").read_bytes(), dram, cfg)
+    assert np.array_equal(prog.read_output(dram), cnn_forward(graph, x))
+    assert np.array_equal(prog.run(x)[0], cnn_forward(graph, x))
+
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "MAC cycles" in text and graph.layers[0]["name"] in text
+    assert main(["inspect", str(out), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["total"]["macs"] == man["macs"]
+
+
+def test_pack_cnn_detects_tampering(tmp_path, cnn_npz):
+    out = tmp_path / "pk"
+    assert main(["pack", str(tmp_path / "cnn.npz"), "-o", str(out)]) == 0
+    data = bytearray((out / "dram.bin").read_bytes())
+    data[-1] ^= 1
+    (out / "dram.bin").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="sha256"):
+        load_cnn_pack(out)
+
+
+def test_pack_cnn_bad_options(tmp_path, cnn_npz, capsys):
+    npz, out = str(tmp_path / "cnn.npz"), tmp_path / "pk"
+    fails(capsys, ["pack", npz, "--pes", "4", "-o", str(out)], "--pes", "no EIE options with a CNN graph")
+    fails(capsys, ["pack", npz, "--lanes", "6", "-o", str(out)], "--lanes", "4, 8, 16 or 32", "6")
+    fails(capsys, ["pack", npz, "--wbuf-words", "8", "-o", str(out)], "wbuf", "too many")
+    fails(capsys, ["pack", npz, "--ibuf-bytes", "0", "-o", str(out)], "--ibuf-bytes", "positive")
+    assert not out.exists()
+    w = np.eye(4, dtype=np.int16)
+    np.save(tmp_path / "w.npy", w)
+    fails(capsys, ["pack", str(tmp_path / "w.npy"), "-o", str(out)], "--pes", "PE count for an EIE pack")
+    fails(capsys, ["pack", str(tmp_path / "w.npy"), "--pes", "2", "--lanes", "4", "-o", str(out)],
+          "--lanes", "CNN options only")
+    assert not out.exists()
