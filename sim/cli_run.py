@@ -92,6 +92,10 @@ def run_engine(engine, pack_dir, pack, x, report=False):
 
 
 def run(args):
+    from sparsa.sw.cnn_pack import is_cnn_pack
+    if is_cnn_pack(args.pack):
+        from .cli_run_cnn import run_cnn
+        return run_cnn(args)
     if args.engine not in ENGINES:
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
     pack = load_pack(args.pack)

@@ -75,6 +75,7 @@ class Program:
     output_shape: tuple
     output_flat: bool = False
     layers: list = field(default_factory=list)
+    graph: object = None          # the integer Graph it was compiled from (for the golden model)
 
     @property
     def n_instructions(self):
@@ -459,7 +460,7 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     program = encode_program(e.instrs)
     image = program + bytes(base - len(program)) + bytes(wblob)
     last = graph.layers[-1]
-    return Program(cfg=cfg, datapath=datapath, program=program, image=image, dram_size=dram_size,
+    return Program(graph=graph, cfg=cfg, datapath=datapath, program=program, image=image, dram_size=dram_size,
                    input_addr=base + acts["input"], input_shape=tuple(graph.input_shape),
                    output_addr=base + acts[last["name"]], output_shape=tuple(shapes[last["name"]]),
                    output_flat=last["op"] == "linear", layers=metas)

@@ -3,6 +3,7 @@
 ``sparsa pack cnn.npz -o DIR`` writes (atomically)::
 
     program.bin     the instruction stream (DRAM address 0)
+    model.npz       the integer graph it was compiled from (the golden model runs it)
     dram.bin        the initial DRAM before the input: instructions then weights
     manifest.json   {"format": "sparsa-cnn-pack", "version": 1, "config": CNNConfig fields,
                      "datapath", "instructions", "input"/"output": {"addr", "shape"},
@@ -35,6 +36,14 @@ CNN_PACK_VERSION = 1
 FILES = ("program.bin", "dram.bin")
 
 
+def save_graph_to(f, graph):
+    """The integer graph as ``.npz`` bytes into file object ``f`` (the pack's model.npz)."""
+    import numpy as np
+    arrays = dict(graph.arrays)
+    arrays["graph"] = np.array(json.dumps(graph.spec))
+    np.savez_compressed(f, **arrays)
+
+
 def _digest(man):
     body = {k: v for k, v in man.items() if k != "manifest_sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -62,6 +71,11 @@ def manifest_of(prog, files=None):
 def write_cnn_pack(prog, out_dir):
     """Write ``prog`` as a CNN pack directory (atomically); returns the manifest dict."""
     blobs = {"program.bin": prog.program, "dram.bin": prog.image}
+    if prog.graph is not None:
+        import io
+        buf = io.BytesIO()
+        save_graph_to(buf, prog.graph)
+        blobs["model.npz"] = buf.getvalue()
     with atomic_dir(out_dir) as tmp:
         for name, data in blobs.items():
             (tmp / name).write_bytes(data)
@@ -128,7 +142,16 @@ def load_cnn_pack(pack_dir, verify=True):
     image = (d / "dram.bin").read_bytes()
     if image[:len(program)] != program:
         raise user_error(d / "dram.bin", "start", "the instruction stream of program.bin", "other bytes")
-    prog = Program(cfg=cfg, datapath=man["datapath"], program=program, image=image,
+    graph = None
+    if "model.npz" in man["files"]:
+        from .graph import load_graph
+        path = d / "model.npz"
+        if not path.is_file():
+            raise user_error(path, "file", "present (listed in manifest.json)", "missing")
+        if verify and sha256_file(path) != man["files"]["model.npz"]:
+            raise user_error(path, "sha256", "the digest recorded at packing", "another: the file changed after packing")
+        graph = load_graph(path)
+    prog = Program(graph=graph, cfg=cfg, datapath=man["datapath"], program=program, image=image,
                    dram_size=man["dram_size"], input_addr=man["input"]["addr"],
                    input_shape=tuple(man["input"]["shape"]), output_addr=man["output"]["addr"],
                    output_shape=tuple(man["output"]["shape"]), output_flat=bool(man["output"].get("flat")),

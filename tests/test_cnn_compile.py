@@ -14,93 +14,7 @@ from sparsa.sw.cnn_pack import load_cnn_pack
 from sparsa.sw.errors import UserError
 from sparsa.sw.graph import Graph, save_graph
 
-SMALL = CNNConfig(lanes=4, ibuf_bytes=2048, obuf_depth=256, wbuf_words=512)
-TINY = CNNConfig(lanes=4, ibuf_bytes=1024, obuf_depth=48, wbuf_words=256)
-CONFIGS = {"default": CNNConfig(), "small": SMALL, "tiny": TINY}
-
-
-class Builder:
-    """Integer graphs layer by layer, tracking shapes."""
-
-    def __init__(self, rng, shape):
-        self.rng = rng
-        self.spec = {"format": "sparsa-model", "version": 1,
-                     "input": {"shape": list(shape), "dtype": "int8"}, "layers": []}
-        self.arrays = {}
-        self.shapes = {"input": tuple(shape)}
-        self.prev = "input"
-
-    @property
-    def shape(self):
-        return self.shapes[self.prev]
-
-    def _add(self, layer, shape):
-        layer["name"] = name = layer.get("name") or f"l{len(self.spec['layers'])}"
-        self.spec["layers"].append(layer)
-        self.shapes[name] = shape
-        self.prev = name
-        return name
-
-    def _params(self, name, w_shape, wmax, n):
-        rng = self.rng
-        self.arrays[name + ".w"] = rng.integers(-wmax, wmax + 1, w_shape).astype(np.int8)
-        self.arrays[name + ".b"] = rng.integers(-4 * wmax * 32, 4 * wmax * 32 + 1, w_shape[0]).astype(np.int32)
-        # about unit gain for ~uniform int8 inputs, so values stay spread over int8
-        return max(0, int(round(np.log2(np.sqrt(n) * wmax * 0.6))))
-
-    def conv(self, cout, k, stride=1, pad=0, relu=None, saturate=False):
-        c, h, w = self.shape
-        name = f"l{len(self.spec['layers'])}"
-        wmax = 127 if saturate else int(self.rng.integers(8, 128))
-        shift = self._params(name, (cout, c, k, k), wmax, c * k * k)
-        relu = bool(self.rng.integers(2)) if relu is None else relu
-        ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-        return self._add({"name": name, "op": "conv2d", "weight": name + ".w", "bias": name + ".b",
-                          "stride": stride, "padding": pad, "relu": relu, "shift": 0 if saturate else shift},
-                         (cout, ho, wo))
-
-    def linear(self, out, relu=False):
-        n = int(np.prod(self.shape))
-        name = f"l{len(self.spec['layers'])}"
-        shift = self._params(name, (out, n), 64, n)
-        return self._add({"name": name, "op": "linear", "weight": name + ".w", "bias": name + ".b",
-                          "relu": relu, "shift": shift}, (out, 1, 1))
-
-    def pool(self, size, stride=None, avg=False):
-        c, h, w = self.shape
-        s = stride or size
-        return self._add({"op": "avgpool2d" if avg else "maxpool2d", "size": size, "stride": s},
-                         (c, (h - size) // s + 1, (w - size) // s + 1))
-
-    def add(self, a, b, relu=False):
-        return self._add({"op": "add", "inputs": [a, b], "relu": relu}, self.shapes[a])
-
-    def graph(self):
-        return Graph(self.spec, self.arrays)
-
-
-def random_graph(seed):
-    """Every op, odd sizes, k 1/3/5, stride 2, padding 0..2, a residual add, a linear head."""
-    rng = np.random.default_rng(seed)
-    shape = (int(rng.integers(1, 5)), int(rng.integers(6, 10)) * 2 + 1, int(rng.integers(5, 10)) * 2 + 1)
-    b = Builder(rng, shape)
-    b.conv(int(rng.integers(5, 11)), 3, pad=1)                       # Winograd-able
-    k = int(rng.choice([1, 3, 5]))
-    b.conv(int(rng.integers(3, 8)), k, stride=int(rng.integers(1, 3)), pad=int(rng.integers(0, min(k, 3))))
-    skip = b.prev
-    b.conv(b.shape[0], 3, pad=1, relu=False)
-    b.add(b.prev, skip, relu=bool(rng.integers(2)))
-    b.conv(int(rng.integers(4, 10)), 3, pad=int(rng.integers(0, 3)), saturate=bool(rng.integers(2)))
-    if rng.integers(2):
-        b.pool(2, avg=bool(rng.integers(2)))
-    else:
-        b.pool(3, stride=int(rng.integers(1, 3)))          # avgpool windows are powers of two
-    b.conv(int(rng.integers(3, 7)), 1)
-    if rng.integers(2):
-        while np.prod(b.shape) > 200:        # keep the linear's weights inside TINY's wbuf
-            b.pool(2)
-        b.linear(int(rng.integers(3, 12)))
-    return b.graph(), rng.integers(-128, 128, shape).astype(np.int8)
+from cnn_cases import CONFIGS, SMALL, TINY, Builder, random_graph
 
 
 def check(graph, x, cfg, datapath):
@@ -305,7 +219,7 @@ def test_pack_cnn_then_load_and_run(tmp_path, cnn_npz, capsys, datapath):
     assert man["format"] == "sparsa-cnn-pack" and man["version"] == 1 and man["datapath"] == datapath
     assert man["config"]["lanes"] == 4 and man["config"]["ibuf_bytes"] == 2048
     assert man["config"]["winograd"] == (datapath == "winograd")
-    assert set(man["files"]) == {"program.bin", "dram.bin"}
+    assert set(man["files"]) == {"program.bin", "dram.bin", "model.npz"}
     assert len(man["layers"]) == len(graph.layers) and man["input"]["shape"] == list(x.shape)
     dram_bin = (out / "dram.bin").read_bytes()
     assert dram_bin.startswith((out / "program.bin").read_bytes())
@@ -318,6 +232,7 @@ def test_pack_cnn_then_load_and_run(tmp_path, cnn_npz, capsys, datapath):
     execute((out / "program.bin").read_bytes(), dram, cfg)
     assert np.array_equal(prog.read_output(dram), cnn_forward(graph, x))
     assert np.array_equal(prog.run(x)[0], cnn_forward(graph, x))
+    assert prog.graph.spec == graph.spec                  # model.npz: what the golden engine runs
 
     assert main(["inspect", str(out)]) == 0
     text = capsys.readouterr().out
