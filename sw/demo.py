@@ -1,4 +1,5 @@
-"""End-to-end demo: train, deep-compress and run an MLP on the 8x8 digits (golden model + generated Verilog).
+"""End-to-end demo: train, deep-compress and run an MLP on the 8x8 digits (golden model + generated Verilog),
+then a small digits CNN in int8 on the generated CNN engine (:mod:`.demo_cnn`, OUT/cnn).
 
 Trains a ReLU MLP on scikit-learn's bundled digits (offline), prunes it to 10% density with
 retraining (ESE load balance over --pes PEs), shares weights in 4 bits with centroid tuning,
@@ -114,6 +115,11 @@ def run_demo(args, *, progress=True):
         html_path, _ = write_report(build_report(report["pack"], run=report.get("hardware_run_report")),
                                     out / "report.html")
         report["html_report"] = str(html_path)
+    t0 = time.perf_counter()
+    from .demo_cnn import run_cnn_demo
+    report["cnn"] = run_cnn_demo(out / "cnn", seed=args.seed, engine=getattr(args, "engine", "golden"),
+                                 quick=args.quick)
+    t["cnn_demo_s"] = time.perf_counter() - t0
     write_json(out / "report.json", report)
     return report
 
@@ -166,6 +172,23 @@ def _print(report, console):
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    cnn = report.get("cnn")
+    if cnn:
+        table = Table(title=f"sparsa demo: digits CNN, int8, on the CNN engine ({cnn['datapath']} 3x3 convs)")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        rows = [("model", cnn["model"]), ("float accuracy", f"{cnn['float_accuracy']:.2%}"),
+                ("int8 accuracy (golden model)", f"{cnn['int8_accuracy']:.2%}"),
+                ("MACs per inference", f"{cnn['macs_per_inference']:,}")]
+        if "hardware_accuracy" in cnn:
+            rows += [(f"hardware accuracy ({cnn['hardware_engine']}, generated Verilog)",
+                      f"{cnn['hardware_accuracy']:.2%}"),
+                     ("hardware mismatches vs golden (must be 0)", str(cnn["hardware_mismatches"])),
+                     (f"cycles per inference ({cnn['lanes']} lanes)", f"{cnn['cycles_per_inference']:,.0f}"),
+                     ("MAC utilisation (MACs / lanes / cycles)", f"{cnn['mac_utilisation']:.1%}")]
+        for r in rows:
+            table.add_row(*r)
+        console.print(table)
 
 
 def run(args):
@@ -184,5 +207,9 @@ def run(args):
     if report.get("hardware_mismatches"):
         print(f"sparsa demo: error: the generated hardware disagrees with the golden model on "
               f"{report['hardware_mismatches']} test samples", file=sys.stderr)
+        return 1
+    if report.get("cnn", {}).get("hardware_mismatches"):
+        print(f"sparsa demo: error: the generated CNN engine disagrees with the golden model on "
+              f"{report['cnn']['hardware_mismatches']} test images", file=sys.stderr)
         return 1
     return 0

@@ -89,3 +89,18 @@ def test_demo_bad_option_leaves_nothing(tmp_path, capsys):
     assert main(["demo", "-o", str(out), "--pes", "0"]) == 2
     assert "--pes" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_demo_runs_the_digits_cnn_on_the_cnn_engine(full_demo):
+    # The CNN half: int8 golden within 2 points of float, and the generated CNN engine
+    # (Verilator, Winograd datapath) equal to the golden model on every held-out image.
+    out, r = full_demo
+    cnn = r["cnn"]
+    print("float", cnn["float_accuracy"], "int8", cnn["int8_accuracy"], "cycles", cnn["cycles_per_inference"])
+    assert cnn["float_accuracy"] > 0.9
+    assert cnn["int8_accuracy"] >= cnn["float_accuracy"] - 0.02
+    assert cnn["hardware_engine"] == "verilator" and cnn["datapath"] == "winograd"
+    assert cnn["hardware_mismatches"] == 0
+    assert cnn["hardware_accuracy"] == pytest.approx(cnn["int8_accuracy"])
+    assert cnn["test_samples"] == r["test_samples"]
+    assert (out / "cnn" / "pack" / "manifest.json").is_file() and (out / "cnn" / "run.json").is_file()
