@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from .cocotb_job import run_cocotb_job
 from .eie_runner import _run_quietly, _tool_env, cache_root, icarus_fixup, verilator_makeflags
 
 __all__ = ["build_cnn", "run_dram", "run_program", "TOPLEVEL"]
@@ -76,29 +76,19 @@ def run_dram(cfg, dram, *, prog_addr, in_addr, inputs, out_addr, out_bytes, engi
     Returns ``{"y": (B, out_bytes) uint8, "cycles": (B,), "mac_cycles": (B,),
     "retired": [array (n_instr, 2) of (layer, cycle) per input]}``.
     """
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
     bdir = build_cnn(cfg, engine)
     work = Path(tempfile.mkdtemp(prefix="cnn-run-", dir=cache_root()))
     try:
-        job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
+        job, result = work / "job.npz", work / "result.npz"
         inputs = np.stack([np.frombuffer(np.ascontiguousarray(x).tobytes(), dtype=np.uint8) for x in inputs])
         opts = dict(prog_addr=int(prog_addr), in_addr=int(in_addr), out_addr=int(out_addr),
                     out_bytes=int(out_bytes), pause=float(pause), seed=int(seed))
         np.savez(job, dram=np.frombuffer(bytes(dram), dtype=np.uint8), inputs=inputs,
                  options=np.array(json.dumps(opts)))
-        env = {"SPARSA_CNN_JOB": str(job), "SPARSA_CNN_RESULT": str(result),
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        try:
-            _run_quietly(lambda: get_runner(engine).test(
-                hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", test_module="sparsa.sim.cnn_tb",
-                build_dir=bdir, test_dir=work, results_xml=str(xml), extra_env=env), True, work / "sim.log")
-        except SystemExit:
-            pass
-        failed = get_results(xml)[1] if xml.exists() else 1
-        if failed or not result.exists():
-            log = work / "sim.log"
-            raise RuntimeError("CNN simulation failed; log tail:\n" + (log.read_text()[-3000:] if log.exists() else ""))
+        run_cocotb_job(engine, TOPLEVEL, "sparsa.sim.cnn_tb", bdir, work,
+                       {"SPARSA_CNN_JOB": str(job), "SPARSA_CNN_RESULT": str(result)}, "CNN")
+        if not result.exists():
+            raise RuntimeError("CNN simulation wrote no result file; see " + str(work / "sim.log"))
         with np.load(result) as r:
             out = {k: r[k] for k in ("y", "cycles", "mac_cycles")}
             out["retired"] = [r[f"retired{i}"] for i in range(len(inputs))]

@@ -10,13 +10,13 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from .cocotb_job import run_cocotb_job
 from .eie_runner import (_job_arrays, _run_quietly, _tool_env, cache_root, icarus_fixup, rounded_config,
                          verilator_makeflags)
 
@@ -68,8 +68,6 @@ def _build(cfg, engine):
 
 def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
     """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``."""
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
     from sparsa.sw.eie_memmap import build_memory_map
     _tool_env()
     mm = build_memory_map(pack)
@@ -77,24 +75,16 @@ def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
     bdir = _build(cfg, engine)
     work = Path(tempfile.mkdtemp(prefix="soc-run-", dir=cache_root()))
     try:
-        job, result, xml = work / "job.npz", work / "result.npz", work / "results.xml"
+        job, result = work / "job.npz", work / "result.npz"
         arrays = _job_arrays(mm, x, len(mm.layers))
         opts = json.loads(str(arrays["options"]))
         opts.update(pause=pause, reset_mid=bool(reset_mid), seed=seed)
         arrays["options"] = np.array(json.dumps(opts))
         np.savez(job, **arrays)
-        env = {"SPARSA_SOC_JOB": str(job), "SPARSA_SOC_RESULT": str(result),
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        try:
-            _run_quietly(lambda: get_runner(engine).test(
-                hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", test_module="sparsa.sim.soc_tb",
-                build_dir=bdir, test_dir=work, results_xml=str(xml), extra_env=env), True, work / "sim.log")
-        except SystemExit:
-            pass
-        failed = get_results(xml)[1] if xml.exists() else 1
-        if failed or not result.exists():
-            log = work / "sim.log"
-            raise RuntimeError("SoC simulation failed; log tail:\n" + (log.read_text()[-3000:] if log.exists() else ""))
+        run_cocotb_job(engine, TOPLEVEL, "sparsa.sim.soc_tb", bdir, work,
+                       {"SPARSA_SOC_JOB": str(job), "SPARSA_SOC_RESULT": str(result)}, "SoC")
+        if not result.exists():
+            raise RuntimeError("SoC simulation wrote no result file; see " + str(work / "sim.log"))
         with np.load(result) as r:
             return {k: r[k] for k in r.files}
     finally:

@@ -24,9 +24,9 @@ from sparsa import __version__
 
 from .cnn_compile import Program
 from .cnn_isa import INSTR_BYTES, CNNConfig
-from .errors import UserError, user_error
+from .errors import user_error
 from .fileio import atomic_dir, sha256_file
-from .pack import _dumps
+from .pack import _dumps, read_manifest
 
 __all__ = ["CNN_PACK_FORMAT", "CNN_PACK_VERSION", "write_cnn_pack", "load_cnn_pack",
            "read_cnn_manifest", "is_cnn_pack", "cnn_table"]
@@ -94,24 +94,10 @@ def is_cnn_pack(pack_dir):
 
 
 def read_cnn_manifest(pack_dir):
-    d = Path(pack_dir)
-    m = d / "manifest.json"
-    if not d.is_dir():
-        raise UserError(f"{d}: pack directory not found")
-    if not m.is_file():
-        raise user_error(m, "manifest", "manifest.json of a 'sparsa pack' directory", "no such file")
-    try:
-        man = json.loads(m.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise user_error(m, "manifest", "JSON", f"unparsable text ({str(e)[:80]})")
-    if not isinstance(man, dict) or man.get("format") != CNN_PACK_FORMAT:
-        raise user_error(m, "format", repr(CNN_PACK_FORMAT), repr(man.get("format") if isinstance(man, dict) else man))
-    if man.get("version") != CNN_PACK_VERSION:
-        raise user_error(m, "version", CNN_PACK_VERSION, repr(man.get("version")))
-    for key, kind in (("config", dict), ("layers", list), ("files", dict), ("input", dict),
-                      ("output", dict), ("dram_size", int)):
-        if not isinstance(man.get(key), kind):
-            raise user_error(m, key, f"a manifest field of type {kind.__name__}", repr(man.get(key))[:60])
+    man = read_manifest(pack_dir, fmt=CNN_PACK_FORMAT, version=CNN_PACK_VERSION,
+                        fields=(("config", dict), ("layers", list), ("files", dict), ("input", dict),
+                                ("output", dict), ("dram_size", int)))
+    m = Path(pack_dir) / "manifest.json"
     if man.get("manifest_sha256") != _digest(man):
         raise user_error(m, "manifest_sha256", "the digest of the manifest's content",
                          "a mismatch: the manifest changed after packing")

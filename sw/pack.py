@@ -448,8 +448,14 @@ def _dumps(obj):
                   lambda m: "[" + ", ".join(t.strip() for t in m.group(1).split(",")) + "]", text) + "\n"
 
 
-def read_manifest(pack_dir):
-    """Read and sanity-check ``pack_dir/manifest.json`` (no image is opened)."""
+_EIE_MANIFEST_FIELDS = (("pes", int), ("pointer_bits", int), ("layers", list), ("files", dict), ("input", dict))
+
+
+def read_manifest(pack_dir, *, fmt=None, version=None, fields=_EIE_MANIFEST_FIELDS):
+    """Read and sanity-check ``pack_dir/manifest.json`` (no image is opened): its ``format``
+    and ``version`` (an EIE pack's by default) and the types of ``fields`` ((key, type) pairs)."""
+    fmt = PACK_FORMAT if fmt is None else fmt
+    version = PACK_VERSION if version is None else version
     d = Path(pack_dir)
     if not d.exists():
         raise UserError(f"{d}: pack directory not found")
@@ -462,11 +468,11 @@ def read_manifest(pack_dir):
         man = json.loads(m.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise user_error(m, "manifest", "JSON", f"unparsable text ({str(e)[:80]})")
-    if not isinstance(man, dict) or man.get("format") != PACK_FORMAT:
-        raise user_error(m, "format", repr(PACK_FORMAT), repr(man.get("format") if isinstance(man, dict) else man))
-    if man.get("version") != PACK_VERSION:
-        raise user_error(m, "version", PACK_VERSION, repr(man.get("version")))
-    for key, kind in (("pes", int), ("pointer_bits", int), ("layers", list), ("files", dict), ("input", dict)):
+    if not isinstance(man, dict) or man.get("format") != fmt:
+        raise user_error(m, "format", repr(fmt), repr(man.get("format") if isinstance(man, dict) else man))
+    if man.get("version") != version:
+        raise user_error(m, "version", version, repr(man.get("version")))
+    for key, kind in fields:
         if not isinstance(man.get(key), kind):
             raise user_error(m, key, f"a manifest field of type {kind.__name__}", repr(man.get(key))[:60])
     return man
