@@ -2,12 +2,15 @@
 
 With a pack directory the memories and the layer table are initialised from it (the same
 images `sparsa run` loads through the load port); `--no-init` leaves them empty.
-Without a pack, give `--pes` and the sizes.
+Without a pack, give `--pes` and the sizes. A CNN pack (``sparsa pack cnn.npz``) gives the CNN
+engine sized by the pack's configuration (its weights live in external memory, so there is
+nothing to initialise); ``--cnn`` without a pack gives the default CNN engine.
 
 Examples::
 
     sparsa verilog build/demo/pack -o eie_top.v
     sparsa verilog --pes 16 --max-cols 4096 --max-rows-pe 256 --spm-words 8192 -o eie16.v
+    sparsa verilog cnn_pack -o sparsa_cnn.v
 """
 
 from pathlib import Path
@@ -32,7 +35,8 @@ def add_arguments(p):
     p.add_argument("--ptr-words", type=int, default=None, help="default: max-cols/2 + 1")
     p.add_argument("--bias-words", type=int, default=None, help="default: max-rows-pe")
     p.add_argument("--max-layers", type=int, default=1)
-    p.add_argument("--name", default="eie_top", help="top module name")
+    p.add_argument("--name", default=None, help="top module name (default eie_top, or sparsa_cnn)")
+    p.add_argument("--cnn", action="store_true", help="the CNN engine with the default CNNConfig (no pack)")
 
 
 def config_from_args(args):
@@ -61,12 +65,32 @@ CHANNELS_WHY = (
     "which sparsa does not generate yet. Instantiate the generated top C times for independent streams")
 
 
+def run_cnn(args):
+    from sparsa.hw.cnn.verilog import TOPLEVEL, generate_verilog
+    from sparsa.sw.cnn_isa import CNNConfig
+    if args.pack:
+        from sparsa.sw.cnn_pack import load_cnn_pack
+        _, cfg, _ = load_cnn_pack(args.pack)
+    else:
+        cfg = CNNConfig()
+    text = generate_verilog(cfg, args.name or TOPLEVEL)
+    with atomic_file(args.output) as tmp:
+        Path(tmp).write_text(text)
+    print(f"wrote {args.output}: CNN engine, {cfg.lanes} lanes, Winograd {'on' if cfg.winograd else 'off'}, "
+          f"ibuf {cfg.ibuf_bytes} B, wbuf {cfg.wbuf_words} words, obuf {cfg.obuf_depth} B/lane, "
+          f"{len(text.splitlines())} lines")
+    return 0
+
+
 def run(args):
     from sparsa.hw.eie.verilog import generate_verilog
+    from sparsa.sw.cnn_pack import is_cnn_pack
+    if args.cnn or (args.pack and is_cnn_pack(args.pack)):
+        return run_cnn(args)
     if args.channels != 1:
         raise UserError(CHANNELS_WHY.format(c=args.channels))
     cfg, mm = config_from_args(args)
-    text = generate_verilog(cfg, mm, name=args.name)
+    text = generate_verilog(cfg, mm, name=args.name or "eie_top")
     with atomic_file(args.output) as tmp:
         Path(tmp).write_text(text)
     print(f"wrote {args.output}: {cfg.pes} PEs, {cfg.macs} MAC(s)/PE, queue depth {cfg.queue_depth}, "

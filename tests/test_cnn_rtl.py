@@ -129,3 +129,19 @@ def test_cli_run_cnn_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "x.npy" in err and "input shape" in err and str(tuple(x.shape)) in err
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_cli_verilog_for_a_cnn_pack(tmp_path, capsys):
+    """`sparsa verilog PACK` on a CNN pack writes the engine for the pack's configuration."""
+    from sparsa.cli import main
+    from sparsa.sw.graph import save_graph
+    graph, _ = random_graph(2)
+    save_graph(tmp_path / "g.npz", graph)
+    assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "pk"), "--lanes", "4",
+                 "--conv-datapath", "direct"]) == 0
+    assert main(["verilog", str(tmp_path / "pk"), "-o", str(tmp_path / "cnn.v")]) == 0
+    text = (tmp_path / "cnn.v").read_text()
+    assert "module sparsa_cnn" in text
+    for port in ("m_axi_arvalid", "m_axi_rdata", "m_axi_awaddr", "m_axi_wstrb", "m_axi_bready", "prog_addr"):
+        assert port in text
+    assert "4 lanes, Winograd off" in capsys.readouterr().out
