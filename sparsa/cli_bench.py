@@ -15,6 +15,7 @@ BENCHES = {
     "pack": "sparsa.sw.bench_pack",
     "eie": "sparsa.sim.bench_eie",
     "ese": "sparsa.sim.bench_ese",
+    "cnn": "sparsa.sim.bench_cnn",
     "boards": "sparsa.boards.bench_boards",
 }
 
