@@ -28,6 +28,8 @@ _HERE = Path(__file__).resolve().parent
 
 def _key(cfg, engine):
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+    if engine == "verilator":     # the C++ optimisation level changes the model, not its behaviour
+        h.update(os.environ.get("SPARSA_VERILATOR_OPT", "-O1").encode())
     for p in sorted((_HERE.parent / "hw" / "cnn").glob("*.py")) + [_HERE.parent / "sw" / "cnn_isa.py",
                                                                    Path(__file__), _HERE / "cnn_tb.py"]:
         h.update(p.read_bytes())

@@ -156,6 +156,8 @@ class CNNConfig:
     def __post_init__(self):
         if self.lanes not in (4, 8, 16, 32):
             raise ValueError(f"lanes: expected 4, 8, 16 or 32, found {self.lanes}")
+        if self.obuf_depth % 8 or self.obuf_depth < 8:
+            raise ValueError(f"obuf_depth: expected a multiple of 8, found {self.obuf_depth}")
         if self.axi_data_bits != 64:
             raise ValueError(f"axi_data_bits: expected 64, found {self.axi_data_bits}")
 

@@ -7,8 +7,8 @@ latency once per 16 beats, which is small next to the compute it feeds.
 * :class:`AXIReader` turns R beats into a stream of :data:`beat_layout` items: the beat's data
   plus ``lo``/``hi``, the first and last byte lanes that belong to the command, and ``last``
   on the command's final beat.
-* :class:`AXIWriter` takes one byte a cycle from ``data`` and writes it to consecutive
-  addresses, merging bytes into beats with ``wstrb``; ``done`` pulses after the last B.
+* :class:`AXIWriter` writes DRAM-aligned beats with byte strobes from ``data`` to consecutive
+  addresses; ``done`` pulses after the last B.
 """
 
 from amaranth import *
@@ -119,29 +119,29 @@ class AXIReader(wiring.Component):
 
 
 class AXIWriter(wiring.Component):
-    """Write the bytes of ``data`` (one a cycle at most) to ``cmd.addr`` onwards.
+    """Write ``cmd.nbytes`` bytes to ``cmd.addr`` onwards from beats on ``data``.
 
-    ``done`` pulses once the last burst's write response has arrived. ``axi`` is the
-    AW/W/B half of the master.
+    The beats are DRAM-aligned: ``ceil(((addr & 7) + nbytes) / 8)`` of them, each with its
+    byte strobes (the caller masks the bytes before ``addr`` and after the end). ``done``
+    pulses once the last burst's write response has arrived. Throughput one beat a cycle
+    within a burst. ``axi`` is the AW/W/B half of the master.
     """
 
     cmd: In(stream.Signature(cmd_layout))
-    data: In(stream.Signature(8))
+    data: In(stream.Signature(data.StructLayout({"data": 64, "strb": 8})))
     done: Out(1)
     axi: Out(wiring.Signature(write_signature()))
 
     def elaborate(self, platform):
         m = Module()
-        addr = Signal(32)
-        remaining = Signal(20)
+        addr = Signal(32)           # byte address of the next burst (beat-aligned after the first)
+        remaining = Signal(21)      # bytes from addr to the end
         beats_left = Signal(range(MAX_BURST + 1))
-        wdata = Signal(64)
-        wstrb = Signal(8)
         n = _burst_beats(m, addr, remaining)
         axi = self.axi
         m.d.comb += [axi.awsize.eq(3), axi.awburst.eq(1), axi.awcache.eq(0b0011),
-                     axi.wdata.eq(wdata), axi.wstrb.eq(wstrb), axi.wlast.eq(beats_left == 1)]
-        lane = addr[:3]
+                     axi.wdata.eq(self.data.p.data), axi.wstrb.eq(self.data.p.strb),
+                     axi.wlast.eq(beats_left == 1)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -155,25 +155,18 @@ class AXIWriter(wiring.Component):
             with m.State("AW"):
                 m.d.comb += [axi.awvalid.eq(1), axi.awaddr.eq(Cat(C(0, 3), addr[3:])), axi.awlen.eq(n - 1)]
                 with m.If(axi.awready):
-                    m.d.sync += [beats_left.eq(n), wstrb.eq(0)]
-                    m.next = "FILL"
-            with m.State("FILL"):
-                m.d.comb += self.data.ready.eq(1)
-                with m.If(self.data.valid):
-                    for i in range(BEAT):
-                        with m.If(lane == i):
-                            m.d.sync += [wdata[8 * i:8 * i + 8].eq(self.data.p), wstrb[i].eq(1)]
-                    m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
-                    with m.If((lane == BEAT - 1) | (remaining == 1)):
-                        m.next = "W"
+                    # bytes this burst covers: from addr to the end of its last beat (or the end)
+                    covered = Signal(21)
+                    m.d.comb += covered.eq((n << 3) - addr[:3])
+                    m.d.sync += [beats_left.eq(n), addr.eq(Cat(C(0, 3), addr[3:] + n)),
+                                 remaining.eq(Mux(remaining > covered, remaining - covered, 0))]
+                    m.next = "W"
             with m.State("W"):
-                m.d.comb += axi.wvalid.eq(1)
-                with m.If(axi.wready):
-                    m.d.sync += [beats_left.eq(beats_left - 1), wstrb.eq(0)]
+                m.d.comb += [axi.wvalid.eq(self.data.valid), self.data.ready.eq(axi.wready)]
+                with m.If(self.data.valid & axi.wready):
+                    m.d.sync += beats_left.eq(beats_left - 1)
                     with m.If(beats_left == 1):
                         m.next = "B"
-                    with m.Else():
-                        m.next = "FILL"
             with m.State("B"):
                 m.d.comb += axi.bready.eq(1)
                 with m.If(axi.bvalid):

@@ -77,18 +77,25 @@ class CNNEngine(wiring.Component):
                 m.d.comb += (top.eq(inner) if port.flow == wiring.Out else inner.eq(top))
 
         # Buffers
-        m.submodules.ibuf = ibuf = Memory(shape=8, depth=cfg.ibuf_bytes, init=[])
-        ib_w = ibuf.write_port()
+        m.submodules.ibuf = ibuf = Memory(shape=64, depth=cfg.ibuf_bytes // 8, init=[])
+        # ibuf is 64 bits wide: LOAD writes a beat a cycle (byte enables), compute reads bytes
+        ib_w = ibuf.write_port(granularity=8)
         ib_a = ibuf.read_port()
         ib_b = ibuf.read_port()
+        ia_addr, ib_addr = Signal(20), Signal(20)          # byte addresses of the two reads
+        ia_lo, ib_lo = Signal(3), Signal(3)
+        m.d.comb += [ib_a.addr.eq(ia_addr[3:]), ib_b.addr.eq(ib_addr[3:])]
+        m.d.sync += [ia_lo.eq(ia_addr[:3]), ib_lo.eq(ib_addr[:3])]
+        ia_byte, ib_byte = ib_a.data.word_select(ia_lo, 8), ib_b.data.word_select(ib_lo, 8)
         m.submodules.wbuf = wbuf = Memory(shape=16 * P, depth=cfg.wbuf_words, init=[])
         wb_w = wbuf.write_port()
         wb_r = wbuf.read_port()
+        # obuf banks are 64 bits wide (byte writes, 8-byte reads) so that SAVE moves a beat a cycle
         ob_w, ob_r = [], []
         for lane in range(P):
-            mem = Memory(shape=8, depth=cfg.obuf_depth, init=[])
+            mem = Memory(shape=64, depth=cfg.obuf_depth // 8, init=[])
             m.submodules[f"obuf{lane}"] = mem
-            ob_w.append(mem.write_port())
+            ob_w.append(mem.write_port(granularity=8))
             ob_r.append(mem.read_port())
         bias = Signal(32 * P)
 
@@ -116,10 +123,13 @@ class CNNEngine(wiring.Component):
         dest = Signal(20)
         drain = Signal(range(DRAIN + 1))
 
-        # LOAD to ibuf: a one-beat holding register that writes one byte a cycle
-        s_beat = Signal(64)
-        s_pos, s_hi = Signal(3), Signal(3)
-        s_full, s_last = Signal(), Signal()
+        # LOAD to ibuf: each DRAM beat is rotated onto ibuf words; the part that spills into the
+        # next word waits in `carry` and is merged with the next beat (one word written a cycle)
+        ld_word = Signal(17)
+        ld_rot = Signal(3)
+        carry = Signal(64)
+        carry_en = Signal(8)
+        ld_flush = Signal()
         # LOAD to wbuf / bias: beats shifted into a word
         w_word = Signal(16 * P)
         w_cnt = Signal(range(max(2, 2 * P // 8)))
@@ -132,9 +142,16 @@ class CNNEngine(wiring.Component):
         sv_gbase = Signal(20)
         sv_bank = Signal(range(P))
         sv_bank_d = Signal(range(P))
-        sv_issued = Signal(20)
+        sv_word = Signal(17)            # next obuf word to read
+        sv_words = Signal(18)           # words still to read (beats + 1)
+        sv_rot = Signal(3)              # byte rotation from obuf words to DRAM beats
+        sv_beat = Signal(18)            # beats sent
+        sv_nbeats = Signal(18)
+        sv_first_strb, sv_last_strb = Signal(8), Signal(8)
+        sv_prev = Signal(64)
+        sv_have_prev = Signal()
         sv_inflight = Signal()
-        m.submodules.sv_fifo = sv_fifo = SyncFIFO(width=8, depth=4)
+        m.submodules.sv_fifo = sv_fifo = SyncFIFO(width=64, depth=4)
 
         # Compute units
         m.submodules.walker = walker = WindowWalker(cfg)
@@ -165,7 +182,7 @@ class CNNEngine(wiring.Component):
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.sync += [row.eq(0), row_dram.eq(f["dram"]), row_dest.eq(f["buf"]), dest.eq(f["buf"]),
-                             w_cnt.eq(0), b_cnt.eq(0), s_full.eq(0),
+                             w_cnt.eq(0), b_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0),
                              sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0),
                              drain.eq(DRAIN)]
                 with m.Switch(f["op"]):
@@ -190,7 +207,11 @@ class CNNEngine(wiring.Component):
                 with m.Else():
                     m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.p.addr.eq(row_dram), rd.cmd.p.nbytes.eq(f["length"])]
                     with m.If(rd.cmd.ready):
-                        m.d.sync += dest.eq(row_dest)
+                        # DRAM lane j of beat k goes to ibuf byte s + 8k + j, s = dest - (dram & 7)
+                        ld_start = Signal(signed(22))
+                        m.d.comb += ld_start.eq(row_dest - row_dram[:3])
+                        m.d.sync += [dest.eq(row_dest), ld_word.eq(ld_start >> 3), ld_rot.eq(ld_start[:3]),
+                                     carry.eq(0), carry_en.eq(0), ld_flush.eq(0)]
                         m.next = "LOAD_DATA"
                         with m.If(f["length"] == 0):
                             m.d.sync += row.eq(row + 1)
@@ -205,8 +226,16 @@ class CNNEngine(wiring.Component):
                     m.next = "RETIRE"
                 with m.Else():
                     m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.p.addr.eq(sv_dram), wr.cmd.p.nbytes.eq(f["length"])]
+                    # DRAM beat k holds bank bytes s + 8k .. s + 8k + 7, s = bank start - (dram & 7)
+                    d7 = sv_dram[:3]
+                    start = Signal(signed(22))
+                    nbeats = Signal(18)
+                    m.d.comb += [start.eq(sv_gbase - d7), nbeats.eq((d7 + f["length"] + 7) >> 3)]
                     with m.If(wr.cmd.ready):
-                        m.d.sync += sv_issued.eq(0)
+                        m.d.sync += [sv_word.eq(start >> 3), sv_rot.eq(start[:3]), sv_words.eq(nbeats + 1),
+                                     sv_nbeats.eq(nbeats), sv_beat.eq(0), sv_have_prev.eq(0),
+                                     sv_first_strb.eq(C(0xFF, 8) << d7),
+                                     sv_last_strb.eq(C(0xFF, 8) >> ~(d7 + f["length"] - 1)[:3])]  # 7 - last lane
                         m.next = "SAVE_DATA"
                         with m.If(f["length"] == 0):
                             m.next = "SAVE_NEXT"
@@ -235,17 +264,27 @@ class CNNEngine(wiring.Component):
         #
         tgt = f["target"]
         with m.If(in_load & (tgt == Target.IBUF)):
-            emit_last = s_full & (s_pos == s_hi)
-            m.d.comb += rd.o.ready.eq(~s_full | emit_last)
-            with m.If(s_full):
-                m.d.comb += [ib_w.addr.eq(dest), ib_w.data.eq(s_beat.word_select(s_pos, 8)), ib_w.en.eq(1)]
-                m.d.sync += [dest.eq(dest + 1), s_pos.eq(s_pos + 1)]
-                with m.If(emit_last):
-                    m.d.sync += s_full.eq(0)
-                    m.d.comb += load_row_done.eq(s_last)
-            with m.If(rd.o.valid & rd.o.ready):
-                m.d.sync += [s_beat.eq(rd.o.p.data), s_pos.eq(rd.o.p.lo), s_hi.eq(rd.o.p.hi),
-                             s_full.eq(1), s_last.eq(rd.o.p.last)]
+            with m.If(ld_flush):
+                m.d.comb += [ib_w.addr.eq(ld_word), ib_w.data.eq(carry), ib_w.en.eq(carry_en), load_row_done.eq(1)]
+                m.d.sync += [ld_flush.eq(0), carry_en.eq(0)]
+            with m.Else():
+                m.d.comb += rd.o.ready.eq(1)
+                lanes = Signal(8)
+                rot_d, rot_en = Signal(128), Signal(16)
+                m.d.comb += [
+                    lanes.eq((C(0xFF, 8) << rd.o.p.lo)[:8] & (C(0xFF, 8) >> ~rd.o.p.hi)),
+                    rot_d.eq(Cat(rd.o.p.data, C(0, 64)) << (ld_rot * 8)),
+                    rot_en.eq(Cat(lanes, C(0, 8)) << ld_rot),
+                ]
+                with m.If(rd.o.valid):
+                    m.d.comb += [ib_w.addr.eq(ld_word), ib_w.data.eq(rot_d[:64] | carry),
+                                 ib_w.en.eq(rot_en[:8] | carry_en)]
+                    m.d.sync += [ld_word.eq(ld_word + 1), carry.eq(rot_d[64:]), carry_en.eq(rot_en[8:])]
+                    with m.If(rd.o.p.last):
+                        with m.If(rot_en[8:] != 0):
+                            m.d.sync += ld_flush.eq(1)
+                        with m.Else():
+                            m.d.comb += load_row_done.eq(1)
         with m.If(in_load & (tgt == Target.WBUF)):
             m.d.comb += rd.o.ready.eq(1)
             with m.If(rd.o.valid):
@@ -262,21 +301,30 @@ class CNNEngine(wiring.Component):
                 m.d.comb += load_row_done.eq(rd.o.p.last)
 
         #
-        # SAVE data path: obuf bank reads -> 4-entry FIFO -> AXI writer
+        # SAVE data path: obuf word reads -> 4-entry FIFO -> pairs of words rotated into
+        # DRAM-aligned beats with strobes -> AXI writer (one beat a cycle)
         #
         in_save = fsm.ongoing("SAVE_DATA")
         room = sv_fifo.level + sv_inflight < 3
-        issue = in_save & (sv_issued < f["length"]) & room
+        issue = in_save & (sv_words != 0) & room
         for lane in range(P):
-            m.d.comb += [ob_r[lane].addr.eq(sv_gbase + sv_issued), ob_r[lane].en.eq(issue)]
+            m.d.comb += [ob_r[lane].addr.eq(sv_word), ob_r[lane].en.eq(issue)]
         m.d.sync += [sv_inflight.eq(issue), sv_bank_d.eq(sv_bank)]
         with m.If(issue):
-            m.d.sync += sv_issued.eq(sv_issued + 1)
-        m.d.comb += [
-            sv_fifo.w_en.eq(sv_inflight),
-            sv_fifo.w_data.eq(Array(r.data for r in ob_r)[sv_bank_d]),
-            wr.data.valid.eq(sv_fifo.r_rdy), wr.data.p.eq(sv_fifo.r_data), sv_fifo.r_en.eq(wr.data.ready),
-        ]
+            m.d.sync += [sv_word.eq(sv_word + 1), sv_words.eq(sv_words - 1)]
+        m.d.comb += [sv_fifo.w_en.eq(sv_inflight), sv_fifo.w_data.eq(Array(r.data for r in ob_r)[sv_bank_d])]
+        pair = Cat(sv_prev, sv_fifo.r_data)
+        strb = Signal(8)
+        m.d.comb += strb.eq(Mux(sv_beat == 0, sv_first_strb, 0xFF) & Mux(sv_beat == sv_nbeats - 1, sv_last_strb, 0xFF))
+        m.d.comb += [wr.data.valid.eq(in_save & sv_have_prev & sv_fifo.r_rdy),
+                     # bytes outside the strobes are zeroed: they may never have been written (X in simulation)
+                     wr.data.p.data.eq(pair.bit_select(sv_rot * 8, 64) & Cat(*[strb[i].replicate(8) for i in range(8)])),
+                     wr.data.p.strb.eq(strb)]
+        with m.If(in_save & sv_fifo.r_rdy & (~sv_have_prev | wr.data.ready)):
+            m.d.comb += sv_fifo.r_en.eq(1)
+            m.d.sync += [sv_prev.eq(sv_fifo.r_data), sv_have_prev.eq(1)]
+            with m.If(sv_have_prev):
+                m.d.sync += sv_beat.eq(sv_beat + 1)
 
         #
         # Compute: walker tokens (CONV, POOL) or the ADD counters
@@ -316,9 +364,9 @@ class CNNEngine(wiring.Component):
         seq_e = Signal(4)
         seq_base = Signal(16)
         with m.If(add_run):
-            m.d.comb += [ib_a.addr.eq(f["buf"] + a_base + a_i), ib_b.addr.eq(f["b"] + a_base + a_i)]
+            m.d.comb += [ia_addr.eq(f["buf"] + a_base + a_i), ib_addr.eq(f["b"] + a_base + a_i)]
         with m.Else():
-            m.d.comb += ib_a.addr.eq(tok.addr)
+            m.d.comb += ia_addr.eq(tok.addr)
         m.d.comb += wb_r.addr.eq(Mux(wino, seq_base + seq_e, tok.widx))
 
         # T1: tokens with their data
@@ -330,7 +378,7 @@ class CNNEngine(wiring.Component):
         m.d.sync += [t1.eq(tok), t1_valid.eq(walker.tok_valid), a1.eq(add_run),
                      a1_addr.eq(a_obase + a_i), a1_bank.eq(a_bank)]
         x1 = Signal(signed(8))
-        m.d.comb += x1.eq(Mux(t1.inb, ib_a.data, 0))
+        m.d.comb += x1.eq(Mux(t1.inb, ia_byte, 0))
         w_lane = [wb_r.data[16 * lane:16 * lane + 16].as_signed() for lane in range(P)]
 
         # Output-stage input (one source per instruction)
@@ -447,7 +495,7 @@ class CNNEngine(wiring.Component):
 
         # ADD at T1
         add_sum = Signal(signed(10))
-        m.d.comb += add_sum.eq(ib_a.data.as_signed() + ib_b.data.as_signed())
+        m.d.comb += add_sum.eq(ia_byte.as_signed() + ib_byte.as_signed())
 
         with m.If(fin):
             m.d.comb += [pi_valid.eq(1), pi_addr.eq(fin_addr), pi_all.eq(1), pi_bias.eq(1)]
@@ -483,8 +531,8 @@ class CNNEngine(wiring.Component):
             sat = Signal(signed(8), name=f"sat{lane}")
             m.d.comb += sat.eq(Mux(s2 > 127, 127, Mux(s2 < -128, -128, s2)))
             m.d.comb += [
-                ob_w[lane].addr.eq(o2_addr),
-                ob_w[lane].data.eq(Mux(do_relu & (sat < 0), 0, sat)),
-                ob_w[lane].en.eq(o2_valid & o2_we[lane]),
+                ob_w[lane].addr.eq(o2_addr[3:]),
+                ob_w[lane].data.eq(Cat(*[Mux(do_relu & (sat < 0), 0, sat)] * 8)),
+                ob_w[lane].en.eq(Mux(o2_valid & o2_we[lane], C(1, 8) << o2_addr[:3], 0)),
             ]
         return m
