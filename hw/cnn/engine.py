@@ -20,7 +20,8 @@ Datapath (``lanes`` = P output channels in parallel, one multiplier each):
 * Every result goes through the output stage: + bias, rounding shift, saturate, ReLU.
 
 Latency: an instruction costs its fetch (16 beats plus the slave's latency), then its
-data movement or compute (one input byte a cycle), plus a fixed drain of ``DRAIN`` cycles.
+data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute (one input
+element a cycle), plus a fixed drain of ``DRAIN`` cycles after compute.
 """
 
 from amaranth import *
@@ -133,7 +134,6 @@ class CNNEngine(wiring.Component):
         # LOAD to wbuf / bias: beats shifted into a word
         w_word = Signal(16 * P)
         w_cnt = Signal(range(max(2, 2 * P // 8)))
-        b_cnt = Signal(range(max(2, 4 * P // 8)))
         load_row_done = Signal()
 
         # SAVE
@@ -182,7 +182,7 @@ class CNNEngine(wiring.Component):
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.sync += [row.eq(0), row_dram.eq(f["dram"]), row_dest.eq(f["buf"]), dest.eq(f["buf"]),
-                             w_cnt.eq(0), b_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0),
+                             w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0),
                              sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0),
                              drain.eq(DRAIN)]
                 with m.Switch(f["op"]):
