@@ -99,13 +99,16 @@ def run_dram(cfg, dram, *, prog_addr, in_addr, inputs, out_addr, out_bytes, engi
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
+def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False):
     """Run a compiled :class:`~sparsa.sw.cnn_compile.Program` on x (C, H, W) or (B, C, H, W) int8.
 
     Returns ``{"y": outputs as cnn_golden.cnn_forward gives them (batch axis when x has one),
     "cycles": (B,), "mac_cycles": (B,), "layer_cycles": (B, n_layers), "overhead_cycles": (B,)}``;
     a layer's cycles run from the retirement of the instruction before its first one to the
     retirement of its last (fetch included); ``overhead_cycles`` is the final END's fetch.
+    Instructions retire in order, so the i-th retirement is instruction i (the layer field
+    of the instruction is only 8 bits). With ``layers`` the result also has ``"layer_outputs"``:
+    per input, every layer's (C, H, W) output read back from DRAM, by name.
     """
     x = np.asarray(x)
     batch = x.ndim == 4
@@ -113,20 +116,35 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
     if xs.shape[1:] != tuple(prog.input_shape):
         raise ValueError(f"input: expected (B,) + {tuple(prog.input_shape)}, found {x.shape}")
     xs = xs.astype(np.int8)
-    out_bytes = int(np.prod(prog.output_shape))
+    if layers:       # read back all of DRAM, every layer's output included
+        out_addr, out_bytes = 0, prog.dram_size
+    else:
+        out_addr, out_bytes = prog.output_addr, int(np.prod(prog.output_shape))
     res = run_dram(prog.cfg, prog.dram_image(), prog_addr=0, in_addr=prog.input_addr, inputs=list(xs),
-                   out_addr=prog.output_addr, out_bytes=out_bytes, engine=engine, pause=pause, seed=seed)
-    ys = res["y"].view(np.int8).reshape((len(xs),) + tuple(prog.output_shape))
+                   out_addr=out_addr, out_bytes=out_bytes, engine=engine, pause=pause, seed=seed)
+    if layers:
+        drams = [bytearray(r.tobytes()) for r in res["y"]]
+        ys = np.stack([prog.read(d, prog.output_addr, tuple(prog.output_shape)) for d in drams])
+    else:
+        ys = res["y"].view(np.int8).reshape((len(xs),) + tuple(prog.output_shape))
     if prog.output_flat:
         ys = ys.reshape(len(xs), -1)
-    n_layers = len(prog.layers)
-    layer_cycles = np.zeros((len(xs), n_layers), dtype=np.int64)
+    layer_of = np.zeros(prog.n_instructions, dtype=np.int64)
+    for i, meta in enumerate(prog.layers):
+        layer_of[meta["instr_start"]:meta["instr_end"]] = i
+    layer_cycles = np.zeros((len(xs), len(prog.layers)), dtype=np.int64)
     overhead = np.zeros(len(xs), dtype=np.int64)
     for b, ev in enumerate(res["retired"]):
+        if len(ev) != prog.n_instructions - 1:
+            raise RuntimeError(f"the engine retired {len(ev)} instructions, expected {prog.n_instructions - 1}")
         prev = 0
-        for layer, cyc in ev:
-            layer_cycles[b, layer] += cyc - prev
+        for i, (_, cyc) in enumerate(ev):
+            layer_cycles[b, layer_of[i]] += cyc - prev
             prev = cyc
         overhead[b] = int(res["cycles"][b]) - prev
-    return {"y": ys if batch else ys[0], "cycles": res["cycles"], "mac_cycles": res["mac_cycles"],
-            "layer_cycles": layer_cycles, "overhead_cycles": overhead}
+    out = {"y": ys if batch else ys[0], "cycles": res["cycles"], "mac_cycles": res["mac_cycles"],
+           "layer_cycles": layer_cycles, "overhead_cycles": overhead}
+    if layers:
+        out["layer_outputs"] = [{m["name"]: prog.read(d, m["out_addr"], tuple(m["shape"])) for m in prog.layers}
+                                for d in drams]
+    return out

@@ -156,8 +156,14 @@ class CNNConfig:
     def __post_init__(self):
         if self.lanes not in (4, 8, 16, 32):
             raise ValueError(f"lanes: expected 4, 8, 16 or 32, found {self.lanes}")
-        if self.obuf_depth % 8 or self.obuf_depth < 8:
-            raise ValueError(f"obuf_depth: expected a multiple of 8, found {self.obuf_depth}")
+        # ibuf/obuf are 64-bit words; their byte addresses and the weight-word index are the
+        # widths of the instruction fields and of the engine's address counters
+        for name, limit in (("ibuf_bytes", 1 << 20), ("obuf_depth", 1 << 20)):
+            v = getattr(self, name)
+            if v % 8 or not 8 <= v <= limit:
+                raise ValueError(f"{name}: expected a multiple of 8 in 8..{limit}, found {v}")
+        if not 1 <= self.wbuf_words <= 1 << 16:
+            raise ValueError(f"wbuf_words: expected 1..{1 << 16}, found {self.wbuf_words}")
         if self.axi_data_bits != 64:
             raise ValueError(f"axi_data_bits: expected 64, found {self.axi_data_bits}")
 

@@ -75,7 +75,7 @@ def test_one_row_tiles_at_the_padded_edges():
     b.conv(5, 5, pad=2)
     b.conv(4, 3, stride=2, pad=0)
     graph, x = b.graph(), np.random.default_rng(12).integers(-128, 128, (3, 7, 5)).astype(np.int8)
-    for cfg in (CNNConfig(lanes=4, ibuf_bytes=300, obuf_depth=16, wbuf_words=256), SMALL):
+    for cfg in (CNNConfig(lanes=4, ibuf_bytes=296, obuf_depth=16, wbuf_words=256), SMALL):
         check(graph, x, cfg, "direct")
         check(graph, x, cfg, "winograd")
 
@@ -100,7 +100,7 @@ def test_winograd_odd_output_sizes_and_linear_head():
         b.linear(6, relu=True)
         graph = b.graph()
         x = np.random.default_rng(14).integers(-128, 128, (2, h, w)).astype(np.int8)
-        for cfg in (CNNConfig(lanes=4, ibuf_bytes=512, obuf_depth=26, wbuf_words=512), CNNConfig()):
+        for cfg in (CNNConfig(lanes=4, ibuf_bytes=512, obuf_depth=32, wbuf_words=512), CNNConfig()):
             prog, _ = check(graph, x, cfg, "winograd")
             assert prog.layers[0]["datapath"] == "winograd" and prog.layers[1]["datapath"] == "direct"
             assert prog.read_output(prog.dram_image(x)).shape == (6,)

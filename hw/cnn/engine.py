@@ -19,9 +19,10 @@ Datapath (``lanes`` = P output channels in parallel, one multiplier each):
 * ADD: two ibuf reads a cycle, one output a cycle.
 * Every result goes through the output stage: + bias, rounding shift, saturate, ReLU.
 
-Latency: an instruction costs its fetch (16 beats plus the slave's latency), then its
-data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute (one input
-element a cycle), plus a fixed drain of ``DRAIN`` cycles after compute.
+Latency: an instruction costs its fetch (``FETCH_BEATS`` beats plus the slave's latency),
+then its data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute
+(one input element a cycle) until the last result is written to obuf: the engine tracks
+every pipeline stage's valid bit, so it retires a compute instruction as soon as it drains.
 """
 
 from amaranth import *
@@ -36,11 +37,11 @@ from .axi import AXIReader, AXIWriter, read_signature, write_signature
 from .window import WindowWalker, walk_layout
 from .winograd import input_transform, output_transform
 
-__all__ = ["CNNEngine", "DRAIN", "ACC_BITS"]
+__all__ = ["CNNEngine", "ACC_BITS"]
 
 ACC_BITS = 40      # accumulators: bias (32 bits) + up to 2^17 int8 products, Winograd Y with margin
-DRAIN = 32         # cycles after the last walker token until every result is in obuf
-INSTR_BEATS = 16   # 128-byte instructions over a 64-bit bus
+INSTR_BYTES = 128  # one instruction in DRAM (32 words) ...
+FETCH_BEATS = (len(FIELDS) + 1) // 2   # ... of which only the words holding fields are fetched
 
 
 def _axi_ports(prefix):
@@ -117,12 +118,12 @@ class CNNEngine(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
         pc_addr = Signal(32)
-        beat_no = Signal(range(INSTR_BEATS))
+        beat_no = Signal(range(FETCH_BEATS))
         row = Signal(16)
         row_dram = Signal(32)
         row_dest = Signal(20)
         dest = Signal(20)
-        drain = Signal(range(DRAIN + 1))
+        pipe_busy = Signal()       # some compute pipeline stage holds a result in flight
 
         # LOAD to ibuf: each DRAM beat is rotated onto ibuf words; the part that spills into the
         # next word waits in `carry` and is merged with the next beat (one word written a cycle)
@@ -165,7 +166,7 @@ class CNNEngine(wiring.Component):
                     m.d.sync += pc_addr.eq(self.prog_addr)
                     m.next = "FETCH_CMD"
             with m.State("FETCH_CMD"):
-                m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.p.addr.eq(pc_addr), rd.cmd.p.nbytes.eq(INSTR_BEATS * 8)]
+                m.d.comb += [rd.cmd.valid.eq(1), rd.cmd.p.addr.eq(pc_addr), rd.cmd.p.nbytes.eq(FETCH_BEATS * 8)]
                 with m.If(rd.cmd.ready):
                     m.d.sync += beat_no.eq(0)
                     m.next = "FETCH"
@@ -178,13 +179,12 @@ class CNNEngine(wiring.Component):
                             m.d.sync += f[name].eq(rd.o.p.data[lo:lo + FIELD_BITS[name]])
                     m.d.sync += beat_no.eq(beat_no + 1)
                     with m.If(rd.o.p.last):
-                        m.d.sync += pc_addr.eq(pc_addr + INSTR_BEATS * 8)
+                        m.d.sync += pc_addr.eq(pc_addr + INSTR_BYTES)
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.sync += [row.eq(0), row_dram.eq(f["dram"]), row_dest.eq(f["buf"]), dest.eq(f["buf"]),
                              w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0),
-                             sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0),
-                             drain.eq(DRAIN)]
+                             sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0)]
                 with m.Switch(f["op"]):
                     with m.Case(Op.END):
                         m.d.comb += self.done.eq(1)
@@ -248,10 +248,8 @@ class CNNEngine(wiring.Component):
                     m.d.sync += [sv_bank.eq(0), sv_gbase.eq(sv_gbase + f["ostride"])]
                 m.next = "SAVE_CMD"
             with m.State("COMPUTE"):
-                with m.If(~walker.busy & ~add_run & ~compute_start):
-                    m.d.sync += drain.eq(drain - 1)
-                    with m.If(drain == 0):
-                        m.next = "RETIRE"
+                with m.If(~walker.busy & ~add_run & ~compute_start & ~pipe_busy):
+                    m.next = "RETIRE"
             with m.State("RETIRE"):
                 m.d.comb += self.retire.eq(1)
                 m.next = "FETCH_CMD"
@@ -522,6 +520,10 @@ class CNNEngine(wiring.Component):
         m.d.sync += [o1_valid.eq(pi_valid), o1_addr.eq(pi_addr), o1_we.eq(we),
                      o2_valid.eq(o1_valid), o2_addr.eq(o1_addr), o2_we.eq(o1_we)]
         rnd = Mux(shift == 0, 0, (C(1, 33) << shift) >> 1)
+        # Every stage's valid bit: each stage sets the next one's in the same cycle it empties,
+        # so this stays high without a gap until the last obuf write (o2) has happened.
+        m.d.comb += pipe_busy.eq(walker.tok_valid | t1_valid | a1 | td | seq_run | q_valid | p_valid |
+                                 fin | fin_w | (y_cnt != 0) | o1_valid | o2_valid)
         for lane in range(P):
             s1 = Signal(signed(ACC_BITS + 1), name=f"s1_{lane}")
             s2 = Signal(signed(ACC_BITS + 1), name=f"s2_{lane}")

@@ -95,7 +95,7 @@ class WindowWalker(wiring.Component):
                 self.tok.x1_ok.eq(ox + 1 < p.wo),
             ]
 
-        step_w = Mux(p.step == 2, p.W << 1, p.W)
+        step_w = Mux(p.step == 3, p.W + (p.W << 1), Mux(p.step == 2, p.W << 1, p.W))   # step * W
         ostep = Mux(p.wino, 2, 1)
         orow_step = Mux(p.wino, p.wo << 1, p.wo)
 
