@@ -4,7 +4,7 @@
 the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
 place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
 ``dsps``, ``brams`` and the target clock. ``--no-build`` writes the sources, constraints and
-``build.sh`` only. ``--swappable`` (iCE40) keeps the whole model in block RAM and writes
+``build.sh`` only. ``--swappable`` (iCE40, ECP5) keeps the whole model in block RAM and writes
 ``bram_map.json`` for ``sparsa swap-weights``. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
 Verilog; a block design with the processing system for the Zynq parts) and a yosys
 ``synth_xilinx`` utilisation estimate (skipped with ``--no-build``).
@@ -27,9 +27,9 @@ def add_arguments(p):
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
     p.add_argument("--swappable", action="store_true",
-                   help="iCE40: keep every model-dependent bit in block RAM (layer table and codebooks "
-                        "in a boot ROM) and write bram_map.json, so that `sparsa swap-weights` can put "
-                        "another pack into the bitstream without re-synthesis")
+                   help="open flow (iCE40, ECP5): keep every model-dependent bit in block RAM (layer "
+                        "table and codebooks in a boot ROM) and write bram_map.json, so that "
+                        "`sparsa swap-weights` can put another pack into the bitstream without re-synthesis")
     p.add_argument("--spm-words", type=int, default=None, metavar="N",
                    help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
                         "for packs with more nonzeros (default: what PACKDIR needs)")
@@ -38,7 +38,7 @@ def add_arguments(p):
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
     if args.swappable and args.board in XILINX_BOARDS:
-        raise user_error(None, "--swappable", "an open-flow iCE40 board (the Vivado tree has mmi.tcl for updatemem)",
+        raise user_error(None, "--swappable", "an open-flow board (the Vivado tree has mmi.tcl for updatemem)",
                          args.board)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")

