@@ -59,6 +59,10 @@ def main(argv=None):
     except UserError as e:
         print(f"sparsa {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:          # a path that cannot be read or written: the user's to fix
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"sparsa {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sparsa: interrupted", file=sys.stderr)
         return 130

@@ -20,7 +20,7 @@ import numpy as np
 
 from .cnn_compile import DATAPATHS
 from .cnn_isa import CNNConfig
-from .errors import user_error
+from .errors import UserError, user_error
 from .fileio import load_npy
 from .pack import MAX_SHIFT, check_pes, check_shift, pack_compressed, pack_matrix, write_pack
 
@@ -83,8 +83,9 @@ def build_cnn(args):
         sizes["lanes"] = args.lanes
     try:
         cfg = CNNConfig(winograd=datapath == "winograd", **sizes)
-    except ValueError as e:
-        raise user_error(None, "--lanes", "4, 8, 16 or 32", repr(args.lanes)) from e
+    except ValueError as e:       # "<field>: expected ..., found ..." names the CNNConfig field
+        field, _, rest = str(e).partition(":")
+        raise UserError(f"--{field.replace('_', '-')}:{rest}") from None
     return compile_graph(load_graph(model), cfg, datapath, where=str(model))
 
 

@@ -131,6 +131,7 @@ class _Emitter:
         self.layer = 0
         self.name = ""
         self.stats = None
+        self.where = "graph"
 
     def emit(self, **f):
         f.setdefault("layer", self.layer & 0xFF)
@@ -144,7 +145,7 @@ class _Emitter:
         for k, v in f.items():
             lo, hi = field_range(k)
             if k != "dram" and not lo <= int(v) <= hi:
-                raise user_error(f"layer {self.name}", f"instruction field {k}",
+                raise user_error(f"{self.where}: layer {self.name}", f"instruction field {k}",
                                  f"{lo}..{hi} (the engine's {k} field)", f"{int(v)}")
         self.instrs.append(f)
 
@@ -418,6 +419,7 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
 
     # Pass 2: instructions.
     e = _Emitter(cfg)
+    e.where = where
     metas = []
     prev = "input"
     for idx, L in enumerate(graph.layers):

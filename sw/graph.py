@@ -86,9 +86,13 @@ def validate(graph, where):
         raise user_error(where, "format", "'sparsa-model'", repr(spec.get("format")))
     if spec.get("version") != 1:
         raise user_error(where, "version", "1", repr(spec.get("version")))
-    shape = spec.get("input", {}).get("shape")
+    if not isinstance(spec.get("input"), dict):
+        raise user_error(where, "input", 'an object {"shape": [C, H, W], "dtype": ...}', repr(spec.get("input"))[:60])
+    shape = spec["input"].get("shape")
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
         raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape))
+    if not isinstance(spec.get("layers"), list) or not all(isinstance(l, dict) for l in spec["layers"]):
+        raise user_error(where, "layers", "a list of layer objects", repr(spec.get("layers"))[:60])
     names = set()
     for k, layer in enumerate(spec.get("layers", [])):
         name = layer.get("name")
@@ -97,6 +101,13 @@ def validate(graph, where):
         names.add(name)
         if layer.get("op") not in OPS:
             raise user_error(where, f"{name}.op", f"one of {', '.join(OPS)}", repr(layer.get("op")))
+        # integer fields, checked before the shapes are worked out from them
+        for key, lo in (("stride", 1), ("padding", 0), ("size", 1), ("shift", 0)):
+            v = layer.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+                raise user_error(where, f"{name}.{key}", f"an integer >= {lo}", repr(v))
+        if "relu" in layer and not isinstance(layer["relu"], bool):
+            raise user_error(where, f"{name}.relu", "true or false", repr(layer["relu"]))
         for key in ("weight", "bias"):
             if layer["op"] in ("conv2d", "linear") and layer.get(key) not in graph.arrays:
                 raise user_error(where, f"{name}.{key}", "the name of an array in the file", repr(layer.get(key)))

@@ -265,3 +265,33 @@ def test_pack_cnn_bad_options(tmp_path, cnn_npz, capsys):
     fails(capsys, ["pack", str(tmp_path / "w.npy"), "--pes", "2", "--lanes", "4", "-o", str(out)],
           "--lanes", "CNN options only")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda sp: sp["layers"][0].update(stride=0), "stride: expected an integer >= 1, found 0"),
+    (lambda sp: sp["layers"][0].update(padding="1"), "padding: expected an integer >= 0, found '1'"),
+    (lambda sp: sp.update(layers=[1, 2]), "layers: expected a list of layer objects"),
+    (lambda sp: sp.update(input=3), "input: expected an object"),
+])
+def test_pack_refuses_malformed_graph_fields_in_one_line(tmp_path, capsys, change, field):
+    """Fields are checked before the shapes are worked out from them: no traceback."""
+    graph, _ = random_graph(0)
+    spec = json.loads(json.dumps(graph.spec))
+    change(spec)
+    np.savez(tmp_path / "bad.npz", graph=np.array(json.dumps(spec)), **graph.arrays)
+    assert main(["pack", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "pk")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.npz" in err and field in err
+    assert not (tmp_path / "pk").exists()
+
+
+def test_pack_names_the_bad_buffer_option_and_unwritable_output(tmp_path, capsys):
+    graph, _ = random_graph(0)
+    save_graph(tmp_path / "g.npz", graph)
+    assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "pk"), "--obuf-depth", "12"]) == 2
+    assert "--obuf-depth: expected a multiple of 8" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["pack", str(tmp_path / "g.npz"), "-o", str(blocker / "pk")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(blocker) in err
