@@ -40,7 +40,7 @@ def run_cnn_demo(out, *, seed=0, engine="verilator", quick=False, datapath="wino
     prog = compile_graph(igraph, CNNConfig(winograd=datapath == "winograd"), datapath, where="digits CNN")
     write_cnn_pack(prog, out / "pack")
     rep = {
-        "model": "conv3x3(8) relu, maxpool2, conv3x3(16) relu, maxpool2, linear(10); input 1x8x8",
+        "model": "1x8x8 -> conv3x3(8) -> pool -> conv3x3(16) -> pool -> fc(10)",
         "datapath": datapath, "lanes": prog.cfg.lanes,
         "float_accuracy": float(float_acc),
         "int8_accuracy": float(np.mean(np.argmax(gold, axis=1) == y_te)),
