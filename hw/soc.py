@@ -18,6 +18,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .axil import axil_ports, axil_read, axil_write, register_table_markdown
 from .eie.pe import COUNTERS
 from .eie.top import EIEArray
 
@@ -50,9 +51,7 @@ _OFF = {name: off for name, off, _, _ in REGISTERS}
 
 
 def register_map_markdown():
-    lines = ["| register | offset | access | meaning |", "|---|---|---|---|"]
-    lines += [f"| {n} | 0x{o:02X} | {a} | {d} |" for n, o, a, d in REGISTERS]
-    return "\n".join(lines) + "\n"
+    return register_table_markdown(REGISTERS)
 
 
 class EIESoC(wiring.Component):
@@ -63,11 +62,7 @@ class EIESoC(wiring.Component):
         self.cfg = cfg
         self.mm = memory_map
         super().__init__({
-            "s_axil_awaddr": In(8), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
-            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
-            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
-            "s_axil_araddr": In(8), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
-            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+            **axil_ports(8),
             "s_axis_tdata": In(16), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "m_axis_tdata": Out(16), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
             "irq": Out(1),
@@ -94,24 +89,8 @@ class EIESoC(wiring.Component):
         ld_go = Signal()
 
         # ---- AXI4-Lite write: take AW and W in any order, answer B, one at a time ---------------
-        aw_ok, w_ok = Signal(), Signal()
-        aw_addr = Signal(8)
-        w_data = Signal(32)
-        m.d.comb += [
-            self.s_axil_awready.eq(~aw_ok & ~self.s_axil_bvalid),
-            self.s_axil_wready.eq(~w_ok & ~self.s_axil_bvalid),
-            self.s_axil_bresp.eq(0),
-        ]
-        with m.If(self.s_axil_awvalid & self.s_axil_awready):
-            m.d.sync += [aw_ok.eq(1), aw_addr.eq(self.s_axil_awaddr)]
-        with m.If(self.s_axil_wvalid & self.s_axil_wready):
-            m.d.sync += [w_ok.eq(1), w_data.eq(self.s_axil_wdata)]
-        with m.If(self.s_axil_bvalid & self.s_axil_bready):
-            m.d.sync += self.s_axil_bvalid.eq(0)
-        write = Signal()
-        m.d.comb += write.eq(aw_ok & w_ok & ~self.s_axil_bvalid)
+        write, aw_addr, w_data = axil_write(m, self)
         with m.If(write):
-            m.d.sync += [aw_ok.eq(0), w_ok.eq(0), self.s_axil_bvalid.eq(1)]
             with m.Switch(aw_addr[2:]):
                 with m.Case(_OFF["CTRL"] >> 2):
                     m.d.sync += ctrl.eq(w_data[:3])
@@ -145,24 +124,14 @@ class EIESoC(wiring.Component):
         stat_val = Signal(32)
         m.d.comb += stat_val.eq(arr.stat.word_select(stat_sel[:max(1, (stat_words - 1).bit_length())], 32))
         config_word = n | (cfg.macs << 16) | (int(cfg.lstm) << 18) | (cfg.max_layers << 24)
-        m.d.comb += [self.s_axil_arready.eq(~self.s_axil_rvalid), self.s_axil_rresp.eq(0)]
-        with m.If(self.s_axil_rvalid & self.s_axil_rready):
-            m.d.sync += self.s_axil_rvalid.eq(0)
-        with m.If(self.s_axil_arvalid & self.s_axil_arready):
-            m.d.sync += self.s_axil_rvalid.eq(1)
-            regs = {
-                "ID": C(SOC_ID, 32), "CONFIG": C(config_word, 32), "CTRL": ctrl & 0b110,
-                "STATUS": Cat(arr.busy, done), "N_LAYERS": n_layers, "IRQ_EN": irq_en,
-                "CYCLES": arr.cycles, "STAT_SEL": stat_sel, "STAT": stat_val, "LD_KIND": ld_kind,
-                "LD_ADDR": ld_addr, "LD_PE": ld_pe, "LD_DATA_LO": ld_data[:32], "LD_DATA_HI": ld_data[32:],
-                "LD_GO": C(0, 32), "Y_COUNT": y_count,
-            }
-            with m.Switch(self.s_axil_araddr[2:]):
-                for name, val in regs.items():
-                    with m.Case(_OFF[name] >> 2):
-                        m.d.sync += self.s_axil_rdata.eq(val)
-                with m.Default():
-                    m.d.sync += self.s_axil_rdata.eq(0)
+        regs = {
+            "ID": C(SOC_ID, 32), "CONFIG": C(config_word, 32), "CTRL": ctrl & 0b110,
+            "STATUS": Cat(arr.busy, done), "N_LAYERS": n_layers, "IRQ_EN": irq_en,
+            "CYCLES": arr.cycles, "STAT_SEL": stat_sel, "STAT": stat_val, "LD_KIND": ld_kind,
+            "LD_ADDR": ld_addr, "LD_PE": ld_pe, "LD_DATA_LO": ld_data[:32], "LD_DATA_HI": ld_data[32:],
+            "LD_GO": C(0, 32), "Y_COUNT": y_count,
+        }
+        axil_read(m, self, {_OFF[name]: val for name, val in regs.items()})
 
         # ---- the array ------------------------------------------------------------------------
         all_pes = ld_pe == 0xFFFFFFFF

@@ -20,40 +20,53 @@ import numpy as np
 from .cocotb_job import run_cocotb_job
 from .eie_runner import _run_quietly, _tool_env, cache_root, icarus_fixup, verilator_makeflags
 
-__all__ = ["build_cnn", "run_dram", "run_program", "TOPLEVEL"]
+__all__ = ["build_cnn", "run_dram", "run_program", "run_soc_program", "TOPLEVEL", "SOC_TOPLEVEL"]
 
 TOPLEVEL = "sparsa_cnn"
+SOC_TOPLEVEL = "sparsa_cnn_soc"     # hw/cnn/soc.py: AXI4-Lite control around the engine
 _HERE = Path(__file__).resolve().parent
 
 
-def _key(cfg, engine):
-    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+def _key(cfg, engine, soc=False):
+    h = hashlib.sha256(json.dumps({**asdict(cfg), "soc": soc}, sort_keys=True).encode())
     if engine == "verilator":     # the C++ optimisation level changes the model, not its behaviour
         h.update(os.environ.get("SPARSA_VERILATOR_OPT", "-O1").encode())
     for p in sorted((_HERE.parent / "hw" / "cnn").glob("*.py")) + [_HERE.parent / "sw" / "cnn_isa.py",
-                                                                   Path(__file__), _HERE / "cnn_tb.py"]:
+                                                                   _HERE.parent / "hw" / "axil.py",
+                                                                   Path(__file__), _HERE / "cnn_tb.py",
+                                                                   _HERE / "cnn_soc_tb.py"]:
         h.update(p.read_bytes())
-    return f"cnn-{engine}-{h.hexdigest()[:16]}"
+    return f"cnn{'-soc' if soc else ''}-{engine}-{h.hexdigest()[:16]}"
 
 
-def build_cnn(cfg, engine="verilator", progress=False):
-    """Generate and compile the engine's Verilog for ``cfg``; returns the (cached) build directory."""
+def build_cnn(cfg, engine="verilator", progress=False, soc=False):
+    """Generate and compile the engine's Verilog for ``cfg`` (with ``soc``, the AXI4-Lite SoC
+    wrapper around it); returns the (cached) build directory."""
     from cocotb_tools.runner import get_runner
 
     from sparsa.hw.cnn.verilog import generate_verilog
     _tool_env()
-    bdir = cache_root() / _key(cfg, engine)
+    bdir = cache_root() / _key(cfg, engine, soc)
+    top = SOC_TOPLEVEL if soc else TOPLEVEL
     bdir.mkdir(parents=True, exist_ok=True)
     stamp = bdir / "built.json"
     with open(bdir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists():
             return bdir
-        text = generate_verilog(cfg, TOPLEVEL)
+        if soc:
+            from amaranth.back import verilog
+
+            from sparsa.hw.cnn.soc import CNNSoC
+            from sparsa.hw.eie.verilog import fast_memory_init
+            with fast_memory_init():
+                text = verilog.convert(CNNSoC(cfg), name=top, emit_src=False)
+        else:
+            text = generate_verilog(cfg, top)
         if engine == "icarus":
             text = icarus_fixup(text)
-        (bdir / f"{TOPLEVEL}.v").write_text(text)
-        kwargs = dict(sources=[bdir / f"{TOPLEVEL}.v"], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
+        (bdir / f"{top}.v").write_text(text)
+        kwargs = dict(sources=[bdir / f"{top}.v"], hdl_toplevel=top, build_dir=bdir, always=True)
         if engine == "verilator":
             kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
             verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", "-O1"))
@@ -148,3 +161,28 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
         out["layer_outputs"] = [{m["name"]: prog.read(d, m["out_addr"], tuple(m["shape"])) for m in prog.layers}
                                 for d in drams]
     return out
+
+
+def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
+    """Run a compiled program through the SoC wrapper (AXI4-Lite control, AXI RAM as DRAM):
+    x (B, C, H, W) int8. Returns ``{"y", "cycles", "mac_cycles"}`` (counters read over AXI4-Lite)."""
+    xs = np.asarray(x).astype(np.int8)
+    cfg = prog.cfg
+    bdir = build_cnn(cfg, engine, soc=True)
+    work = Path(tempfile.mkdtemp(prefix="cnn-soc-run-", dir=cache_root()))
+    try:
+        job, result = work / "job.npz", work / "result.npz"
+        out_bytes = int(np.prod(prog.output_shape))
+        opts = dict(prog_addr=0, in_addr=prog.input_addr, out_addr=prog.output_addr, out_bytes=out_bytes,
+                    pause=float(pause), seed=int(seed), config_word=cfg.lanes | (int(cfg.winograd) << 8))
+        np.savez(job, dram=np.frombuffer(bytes(prog.dram_image()), dtype=np.uint8),
+                 inputs=np.stack([np.frombuffer(xb.tobytes(), dtype=np.uint8) for xb in xs]),
+                 options=np.array(json.dumps(opts)))
+        run_cocotb_job(engine, SOC_TOPLEVEL, "sparsa.sim.cnn_soc_tb", bdir, work,
+                       {"SPARSA_CNN_JOB": str(job), "SPARSA_CNN_RESULT": str(result)}, "CNN SoC")
+        with np.load(result) as r:
+            ys = r["y"].view(np.int8).reshape((len(xs),) + tuple(prog.output_shape))
+            return {"y": ys.reshape(len(xs), -1) if prog.output_flat else ys,
+                    "cycles": r["cycles"], "mac_cycles": r["mac_cycles"]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -24,8 +24,10 @@ def _pauses(rng, p):
         yield rng.random() < p
 
 
-@cocotb.test()
-async def run_jobs(dut):
+def start_dram(dut, extra_channels=lambda ram: ()):
+    """Load the job, start the clock and the AXI RAM holding its DRAM image; with ``pause`` in
+    the options, random pauses on the RAM's channels and on ``extra_channels(ram)``.
+    Returns ``(job, opts, ram)``."""
     job = np.load(os.environ["SPARSA_CNN_JOB"])
     opts = json.loads(str(job["options"]))
     dram = job["dram"]
@@ -35,9 +37,15 @@ async def run_jobs(dut):
     if opts.get("pause"):
         rng = random.Random(opts.get("seed", 0))
         for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
-                   ram.read_if.ar_channel, ram.read_if.r_channel):
+                   ram.read_if.ar_channel, ram.read_if.r_channel, *extra_channels(ram)):
             ch.set_pause_generator(_pauses(rng, opts["pause"]))
     ram.write(0, dram.tobytes())
+    return job, opts, ram
+
+
+@cocotb.test()
+async def run_jobs(dut):
+    job, opts, ram = start_dram(dut)
     dut.start.value = 0
     dut.prog_addr.value = int(opts["prog_addr"])
     dut.rst.value = 1
