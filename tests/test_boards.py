@@ -70,3 +70,25 @@ def test_vivado_tree_smoke(small_pack, board, ps, capsys):
         assert "S_AXI_HP0" in bd and "accel/s_axis" in bd and "accel/m_axis" in bd
     else:
         assert "create_clock -period 5.000" in (out / "top.xdc").read_text()
+
+
+@pytest.mark.parametrize("board,ps", [("zynq7020", "processing_system7"), ("zu2cg", "zynq_ultra_ps_e"), ("ku060", None)])
+def test_vivado_tree_for_a_cnn_pack(tmp_path, board, ps, capsys):
+    """A CNN pack gets the CNN engine's SoC wrapper: registers on the GP port, its AXI4 master
+    on the HP port, no DMA and no updatemem (weights live in DDR)."""
+    from sparsa.sw.graph import save_graph
+    from cnn_cases import random_graph
+    graph, _ = random_graph(0)
+    save_graph(tmp_path / "g.npz", graph)
+    assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "pk"), "--lanes", "4"]) == 0
+    out = tmp_path / board
+    assert main(["build", str(tmp_path / "pk"), "--board", board, "-o", str(out), "--no-build"]) == 0
+    v = (out / "sparsa_soc.v").read_text()
+    assert "module sparsa_soc" in v and "m_axi_arvalid" in v and "s_axil_awvalid" in v
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["engine"] == "cnn" and rep["lanes"] == 4
+    assert "dram.bin" in (out / "build.tcl").read_text()
+    if ps:
+        bd = (out / "bd.tcl").read_text()
+        assert f"xilinx.com:ip:{ps}:" in bd and "accel/s_axil" in bd and "accel/m_axi]" in bd
+        assert ("S_AXI_HP0" in bd) and "axi_dma" not in bd and "accel/irq" in bd
