@@ -50,10 +50,12 @@ BOARDS = {
 }
 
 
-def board_top_verilog(pes, name="board_top", core="eie_top"):
-    """The harness top around the generated array (see the module docstring)."""
-    return f"""// sparsa board harness: serial in -> x_in/start, everything out XOR-folded onto two pins.
-module {name} (input wire clk, input wire rx, output reg tx, output reg led);
+def _harness(pes, name, core, *, head="", boot="", start_gate="", n_layers="7'd1",
+             load=".ld_valid(1'b0), .ld_kind(3'd0), .ld_addr(32'd0)", ld_data=None):
+    """The board harness text; the swappable variant adds a boot ROM block and its load-port
+    wiring (see :func:`boot_board_top_verilog`)."""
+    ld_data = ld_data or f"{64 * pes}'d0"
+    return f"""{head}module {name} (input wire clk, input wire rx, output reg tx, output reg led);
   reg [15:0] sh = 16'd0;
   reg [4:0] bit_cnt = 5'd0;
   reg word_valid = 1'b0, start = 1'b0, rst = 1'b1;
@@ -62,12 +64,12 @@ module {name} (input wire clk, input wire rx, output reg tx, output reg led);
   wire [15:0] y_payload;
   wire [{16 * pes - 1}:0] rb_data;
   wire [31:0] cycles;
-  always @(posedge clk) begin
+{boot}  always @(posedge clk) begin
     if (rst_cnt != 4'hf) rst_cnt <= rst_cnt + 4'd1; else rst <= 1'b0;
     sh <= {{sh[14:0], rx}};
     bit_cnt <= bit_cnt + 5'd1;
     word_valid <= (bit_cnt == 5'd15);
-    start <= (bit_cnt == 5'd31) & sh[0];
+    start <= (bit_cnt == 5'd31) & sh[0]{start_gate};
     tx <= ^y_payload ^ y_valid ^ done ^ ^rb_data ^ ^cycles;
     led <= busy ^ layer_done;
   end
@@ -75,14 +77,20 @@ module {name} (input wire clk, input wire rx, output reg tx, output reg led);
     .clk(clk), .rst(rst),
     .x_in__valid(word_valid), .x_in__ready(x_ready), .x_in__payload(sh),
     .y_out__valid(y_valid), .y_out__ready(1'b1), .y_out__payload(y_payload),
-    .start(start), .n_layers(7'd1), .y_skip(1'b0), .lstm_clear(1'b0),
+    .start(start), .n_layers({n_layers}), .y_skip(1'b0), .lstm_clear(1'b0),
     .rb_addr(sh[3:0]), .rb_data(rb_data),
     .busy(busy), .done(done), .layer_done(layer_done),
-    .ld_valid(1'b0), .ld_kind(3'd0), .ld_addr(32'd0), .ld_mask({pes}'d0), .ld_data({64 * pes}'d0),
+    {load}, .ld_mask({pes}'d0), .ld_data({ld_data}),
     .cycles(cycles)
   );
 endmodule
 """
+
+
+def board_top_verilog(pes, name="board_top", core="eie_top"):
+    """The harness top around the generated array (see the module docstring)."""
+    return _harness(pes, name, core,
+                    head="// sparsa board harness: serial in -> x_in/start, everything out XOR-folded onto two pins.\n")
 
 
 def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
@@ -98,18 +106,7 @@ def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
     ab = max(1, (depth - 1).bit_length())
     lb = max(1, ((depth - 1) // BOOT_FIELDS).bit_length())
     rom = "".join(f"    boot_rom[{i}] = 16'h{int(v) & 0xFFFF:04x};\n" for i, v in enumerate(boot))
-    return f"""// sparsa board harness: boot ROM -> layer table and codebooks; serial in -> x_in/start;
-// everything out XOR-folded onto two pins.
-module {name} (input wire clk, input wire rx, output reg tx, output reg led);
-  reg [15:0] sh = 16'd0;
-  reg [4:0] bit_cnt = 5'd0;
-  reg word_valid = 1'b0, start = 1'b0, rst = 1'b1;
-  reg [3:0] rst_cnt = 4'd0;
-  wire x_ready, y_valid, busy, done, layer_done;
-  wire [15:0] y_payload;
-  wire [{16 * pes - 1}:0] rb_data;
-  wire [31:0] cycles;
-
+    boot_block = f"""
   // Boot ROM (block RAM, swappable in the bitstream): replayed into the load port once.
   (* ram_style = "block" *)
   reg [15:0] boot_rom [0:{depth - 1}];
@@ -144,28 +141,13 @@ module {name} (input wire clk, input wire rx, output reg tx, output reg led);
     if (boot_v & boot_last_q) n_layers <= boot_q[6:0];
   end
 
-  always @(posedge clk) begin
-    if (rst_cnt != 4'hf) rst_cnt <= rst_cnt + 4'd1; else rst <= 1'b0;
-    sh <= {{sh[14:0], rx}};
-    bit_cnt <= bit_cnt + 5'd1;
-    word_valid <= (bit_cnt == 5'd15);
-    start <= (bit_cnt == 5'd31) & sh[0] & ~booting & ~boot_v;
-    tx <= ^y_payload ^ y_valid ^ done ^ ^rb_data ^ ^cycles;
-    led <= busy ^ layer_done;
-  end
-  {core} core (
-    .clk(clk), .rst(rst),
-    .x_in__valid(word_valid), .x_in__ready(x_ready), .x_in__payload(sh),
-    .y_out__valid(y_valid), .y_out__ready(1'b1), .y_out__payload(y_payload),
-    .start(start), .n_layers(n_layers), .y_skip(1'b0), .lstm_clear(1'b0),
-    .rb_addr(sh[3:0]), .rb_data(rb_data),
-    .busy(busy), .done(done), .layer_done(layer_done),
-    .ld_valid(ld_valid), .ld_kind({{2'b10, ld_is_layer}}), .ld_addr(ld_addr), .ld_mask({pes}'d0),
-    .ld_data({{{64 * pes - 16}'d0, boot_q}}),
-    .cycles(cycles)
-  );
-endmodule
 """
+    return _harness(pes, name, core,
+                    head="// sparsa board harness: boot ROM -> layer table and codebooks; serial in -> x_in/start;\n"
+                         "// everything out XOR-folded onto two pins.\n",
+                    boot=boot_block, start_gate=" & ~booting & ~boot_v", n_layers="n_layers",
+                    load=".ld_valid(ld_valid), .ld_kind({2'b10, ld_is_layer}), .ld_addr(ld_addr)",
+                    ld_data=f"{{{64 * pes - 16}'d0, boot_q}}")
 
 
 def _constraints(board):

@@ -6,7 +6,6 @@ program from :mod:`sparsa.sw.cnn_compile`. Builds are cached under
 ``build/sim/cnn-<engine>-<key>``; the key hashes the configuration and the generator sources.
 """
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cocotb_job import run_cocotb_job
-from .eie_runner import _run_quietly, _tool_env, cache_root, icarus_fixup, verilator_makeflags
+from .cocotb_job import cached_build, run_cocotb_job
+from .eie_runner import _tool_env, cache_root
 
 __all__ = ["build_cnn", "run_dram", "run_program", "run_soc_program", "TOPLEVEL", "SOC_TOPLEVEL"]
 
@@ -42,46 +41,21 @@ def _key(cfg, engine, soc=False):
 def build_cnn(cfg, engine="verilator", progress=False, soc=False):
     """Generate and compile the engine's Verilog for ``cfg`` (with ``soc``, the AXI4-Lite SoC
     wrapper around it); returns the (cached) build directory."""
-    from cocotb_tools.runner import get_runner
-
     from sparsa.hw.cnn.verilog import generate_verilog
     _tool_env()
-    bdir = cache_root() / _key(cfg, engine, soc)
     top = SOC_TOPLEVEL if soc else TOPLEVEL
-    bdir.mkdir(parents=True, exist_ok=True)
-    stamp = bdir / "built.json"
-    with open(bdir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return bdir
-        if soc:
-            from amaranth.back import verilog
 
-            from sparsa.hw.cnn.soc import CNNSoC
-            from sparsa.hw.eie.verilog import fast_memory_init
-            with fast_memory_init():
-                text = verilog.convert(CNNSoC(cfg), name=top, emit_src=False)
-        else:
-            text = generate_verilog(cfg, top)
-        if engine == "icarus":
-            text = icarus_fixup(text)
-        (bdir / f"{top}.v").write_text(text)
-        kwargs = dict(sources=[bdir / f"{top}.v"], hdl_toplevel=top, build_dir=bdir, always=True)
-        if engine == "verilator":
-            kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
-            verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", "-O1"))
-        else:
-            kwargs["timescale"] = ("1ns", "1ps")
+    def make_verilog():
+        if not soc:
+            return generate_verilog(cfg, top)
+        from amaranth.back import verilog
 
-        def go():
-            _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
-        if progress:
-            from sparsa.sw.progress import run_with_progress
-            run_with_progress(go, f"building the CNN engine ({engine})")
-        else:
-            go()
-        stamp.write_text(json.dumps(asdict(cfg)))
-    return bdir
+        from sparsa.hw.cnn.soc import CNNSoC
+        from sparsa.hw.eie.verilog import fast_memory_init
+        with fast_memory_init():
+            return verilog.convert(CNNSoC(cfg), name=top, emit_src=False)
+    return cached_build(cache_root() / _key(cfg, engine, soc), engine, top, make_verilog, asdict(cfg),
+                        progress=f"building the CNN engine ({engine})" if progress else None)
 
 
 def run_dram(cfg, dram, *, prog_addr, in_addr, inputs, out_addr, out_bytes, engine="verilator",

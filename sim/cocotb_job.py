@@ -1,11 +1,47 @@
-"""Run one cocotb test module on a built simulator and fail loudly with the log's tail."""
+"""Build a toplevel once per key (locked, cached) and run cocotb test modules on it."""
 
+import fcntl
+import json
 import os
 import sys
 
-from .eie_runner import _run_quietly
+from .eie_runner import _run_quietly, icarus_fixup, verilator_makeflags
 
-__all__ = ["run_cocotb_job"]
+__all__ = ["cached_build", "run_cocotb_job"]
+
+
+def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None):
+    """Compile ``make_verilog()`` (the text of ``toplevel``) for ``engine`` in ``bdir`` unless a
+    finished build is there. A file lock makes parallel test workers wait for one build;
+    ``stamp`` (JSON) marks it finished. ``opt`` is the Verilator C++ optimisation level
+    (``SPARSA_VERILATOR_OPT`` overrides it); ``progress`` labels a spinner. Returns ``bdir``."""
+    from cocotb_tools.runner import get_runner
+    bdir.mkdir(parents=True, exist_ok=True)
+    done = bdir / "built.json"
+    with open(bdir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return bdir
+        text = make_verilog()
+        if engine == "icarus":
+            text = icarus_fixup(text)
+        (bdir / f"{toplevel}.v").write_text(text)
+        kwargs = dict(sources=[bdir / f"{toplevel}.v"], hdl_toplevel=toplevel, build_dir=bdir, always=True)
+        if engine == "verilator":
+            kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+            verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", opt))
+        else:
+            kwargs["timescale"] = ("1ns", "1ps")
+
+        def go():
+            _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
+        if progress:
+            from sparsa.sw.progress import run_with_progress
+            run_with_progress(go, progress)
+        else:
+            go()
+        done.write_text(json.dumps(stamp))
+    return bdir
 
 
 def run_cocotb_job(engine, toplevel, test_module, bdir, work, env, what):

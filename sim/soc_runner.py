@@ -5,10 +5,8 @@ AXI4-Lite LD_* registers, streams each input through AXI-Stream and returns the 
 per-job cycles; builds are cached under ``build/sim/soc-<engine>-<key>`` like the array's.
 """
 
-import fcntl
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -16,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cocotb_job import run_cocotb_job
-from .eie_runner import (_job_arrays, _run_quietly, _tool_env, cache_root, icarus_fixup, rounded_config,
-                         verilator_makeflags)
+from .cocotb_job import cached_build, run_cocotb_job
+from .eie_runner import _job_arrays, _tool_env, cache_root, rounded_config
 
 __all__ = ["run_soc", "soc_verilog"]
 
@@ -40,30 +37,11 @@ def soc_verilog(cfg):
 
 
 def _build(cfg, engine):
-    from cocotb_tools.runner import get_runner
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
     for p in sorted((_HERE.parent / "hw").rglob("*.py")) + [Path(__file__)]:
         h.update(p.read_bytes())
-    bdir = cache_root() / f"soc-{engine}-{h.hexdigest()[:16]}"
-    bdir.mkdir(parents=True, exist_ok=True)
-    stamp = bdir / "built.json"
-    with open(bdir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return bdir
-        text = soc_verilog(cfg)
-        if engine == "icarus":
-            text = icarus_fixup(text)
-        (bdir / f"{TOPLEVEL}.v").write_text(text)
-        kwargs = dict(sources=[bdir / f"{TOPLEVEL}.v"], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
-        if engine == "verilator":
-            kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
-            verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", "-O0"))
-        else:
-            kwargs["timescale"] = ("1ns", "1ps")
-        _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
-        stamp.write_text(json.dumps(asdict(cfg)))
-    return bdir
+    return cached_build(cache_root() / f"soc-{engine}-{h.hexdigest()[:16]}", engine, TOPLEVEL,
+                        lambda: soc_verilog(cfg), asdict(cfg), opt="-O0")
 
 
 def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
