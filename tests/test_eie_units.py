@@ -276,7 +276,7 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs):
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
         await ctx.tick().repeat(2)
-        for r in range(rows + 1):
+        for r in range(rows + dut.OUT_LATENCY):
             ctx.set(dut.drain, r < rows); ctx.set(dut.drain_row, r); ctx.set(dut.bias_addr, r)
             if ctx.get(dut.y_valid):
                 got[ctx.get(dut.y_row)] = ctx.get(dut.y)

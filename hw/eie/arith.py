@@ -1,18 +1,21 @@
 """Arithmetic unit: codebook lookup, multiply by x_j, accumulate, and the output stage.
 
-Compute (two stages, up to ``cfg.macs`` entries per cycle): the accumulators are split into
+Compute (three stages, up to ``cfg.macs`` entries per cycle): the accumulators are split into
 ``cfg.macs`` banks by row (row r in bank ``r % macs`` at address ``r // macs``), each with
 its own multiplier; the sparse-matrix reader puts at most one entry per bank in a cycle.
 
-1. look up ``codebook[v]``, multiply by ``x_j``, and read the accumulator of ``row``;
-2. add and write the accumulator back.
+1. look up ``codebook[v]`` (a 16-way multiplexer) and register it with ``x_j``;
+2. multiply (registered operands and product: the multiplier block on its own), and read the
+   accumulator of ``row``;
+3. add and write the accumulator back.
 
 Back-to-back hits on the same row (the last row of column j and the first of column j+1)
 are handled by the accumulator read port being transparent for the write port: a read in the
 cycle of a write to the same address returns the value being written (EIE's bypass path).
 
-Output stage (driven by the central control, one row per cycle, latency 1): ``acc + bias``,
-rounding shift ``(a + 2^(S-1)) >> S``, saturation to int16, optional ReLU -- exactly
+Output stage (driven by the central control, one row per cycle, ``OUT_LATENCY`` = 4 cycles
+from ``drain`` to ``y_valid``, one stage per carry chain or shifter): ``acc + bias``, rounding
+shift ``(a + 2^(S-1)) >> S``, saturation to int16, optional ReLU -- exactly
 :mod:`sparsa.sw.golden_eie` -- and the accumulator is cleared behind it for the next layer.
 """
 
@@ -57,11 +60,13 @@ class ArithmeticUnit(wiring.Component):
         Bias word for ``drain_row`` (layer table ``bias_base`` + row).
     shift : In(6), relu : In(1)
     y_valid : Out(1), y_row : Out, y : Out(signed(16))
-        The finished activation of a row, one cycle after ``drain``.
+        The finished activation of a row, ``OUT_LATENCY`` cycles after ``drain``.
     ld_bias, ld_addr, ld_data : In
         Load port of the bias memory.
     busy : Out(1)
     """
+
+    OUT_LATENCY = 4
 
     def __init__(self, cfg, *, init_bias=()):
         self.cfg = cfg
@@ -108,18 +113,26 @@ class ArithmeticUnit(wiring.Component):
             acc_wr = acc.write_port()
             # Transparent: same-row read in the write cycle sees the new sum (the bypass).
             acc_rd = acc.read_port(transparent_for=(acc_wr,))
+            c_valid = Signal(name=f"c_valid{b}")
+            c_row = Signal(self.rb, name=f"c_row{b}")
+            c_cb = Signal(signed(16), name=f"c_cb{b}")
+            c_x = Signal(signed(16), name=f"c_x{b}")
+            m.d.sync += [
+                c_valid.eq(self.i.valid & slot.valid), c_row.eq(slot.row),
+                c_cb.eq(self.codebook[slot.v]), c_x.eq(self.i.p.x),
+            ]
             p_valid = Signal(name=f"p_valid{b}")
             p_addr = Signal(self.rb, name=f"p_addr{b}")
             p_prod = Signal(signed(32), name=f"p_prod{b}")
             m.d.sync += [
-                p_valid.eq(self.i.valid & slot.valid),
-                p_addr.eq(slot.row >> sel_bits),
-                p_prod.eq(self.codebook[slot.v] * self.i.p.x),
+                p_valid.eq(c_valid),
+                p_addr.eq(c_row >> sel_bits),
+                p_prod.eq(c_cb * c_x),
             ]
             with m.If(self.drain):
                 m.d.comb += acc_rd.addr.eq(self.drain_row >> sel_bits)
             with m.Else():
-                m.d.comb += acc_rd.addr.eq(slot.row >> sel_bits)
+                m.d.comb += acc_rd.addr.eq(c_row >> sel_bits)
             mine = (d_row[:sel_bits] == b) if sel_bits else C(1)
             with m.If(d_valid & mine):
                 # Clear behind the output stage so the next layer starts from zero.
@@ -128,25 +141,28 @@ class ArithmeticUnit(wiring.Component):
                 m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(acc_rd.data + p_prod),
                              acc_wr.en.eq(p_valid)]
             acc_out.append(acc_rd.data)
-            p_valids.append(p_valid)
+            p_valids += [c_valid, p_valid]
 
         # |total| < 2^acc_bits, so a shift beyond acc_bits rounds everything to 0 exactly.
+        # Three registered steps (add bias, add the rounding constant, shift), then saturate.
         acc_row = Signal(acc_shape)
         m.d.comb += acc_row.eq(Mux(d_row[0], acc_out[1], acc_out[0]) if sel_bits else acc_out[0])
+        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
+        s1_row, s2_row, s3_row = Signal(self.rb), Signal(self.rb), Signal(self.rb)
         total = Signal(signed(cfg.acc_bits + 1))
+        rounded = Signal(signed(cfg.acc_bits + 2))
         rounding = Signal(cfg.acc_bits + 1)
         shifted = Signal(signed(cfg.acc_bits + 2))
-        m.d.comb += [
-            total.eq(acc_row + bias_rd.data),
-            rounding.eq((C(1, cfg.acc_bits + 2) << self.shift) >> 1),
+        m.d.comb += rounding.eq((C(1, cfg.acc_bits + 2) << self.shift) >> 1)
+        m.d.sync += [
+            s1_valid.eq(d_valid), s1_row.eq(d_row), total.eq(acc_row + bias_rd.data),
+            s2_valid.eq(s1_valid), s2_row.eq(s1_row), rounded.eq(total + rounding),
+            s3_valid.eq(s2_valid), s3_row.eq(s2_row),
+            shifted.eq(Mux(self.shift > cfg.acc_bits, 0, rounded >> self.shift)),
         ]
-        with m.If(self.shift > cfg.acc_bits):
-            m.d.comb += shifted.eq(0)
-        with m.Else():
-            m.d.comb += shifted.eq((total + rounding) >> self.shift)
         sat = saturate(m, shifted, ACT.width, "sat")
         m.d.comb += [
-            self.y_valid.eq(d_valid), self.y_row.eq(d_row),
+            self.y_valid.eq(s3_valid), self.y_row.eq(s3_row),
             self.y.eq(Mux(self.relu & sat[-1], 0, sat)),
             self.busy.eq(Cat(*p_valids).any()),
         ]

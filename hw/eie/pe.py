@@ -70,6 +70,9 @@ class ProcessingElement(wiring.Component):
     cnt_<name> : Out(32) for name in COUNTERS
     idle : Out(1)
         Nothing queued or in flight.
+    bcast_room : Out(1)
+        The activation queue can take a broadcast one cycle from now (registered and ANDed
+        over all PEs by the central control).
     """
 
     JOB_FIFO_DEPTH = 3
@@ -92,7 +95,7 @@ class ProcessingElement(wiring.Component):
             "ld_en": In(1), "ld_kind": In(3), "ld_addr": In(32), "ld_data": In(64),
             "counting": In(1), "stall": In(1), "count_clear": In(1),
             "ew": In(1), "c_clear": In(1),
-            "idle": Out(1),
+            "idle": Out(1), "bcast_room": Out(1),
         }
         for name in COUNTERS:
             ports[f"cnt_{name}"] = Out(32)
@@ -104,7 +107,8 @@ class ProcessingElement(wiring.Component):
         init = self._init
 
         # ---- activation queue ------------------------------------------------------------
-        m.submodules.queue = queue = ActivationQueue(cfg)
+        # One entry of slack for the broadcast already on its way when `room` falls.
+        m.submodules.queue = queue = ActivationQueue(cfg, depth=cfg.queue_depth + 1)
         connect(m, flipped(self.bcast), queue.i)
 
         # ---- pointer unit, job FIFO, sparse-matrix reader, arithmetic ------------------------
@@ -144,8 +148,15 @@ class ProcessingElement(wiring.Component):
         if cfg.lstm:
             from .lstm_ew import LSTMElementwise
             m.submodules.ew = ew = LSTMElementwise(cfg, init_peep=init.get("peep", ()))
+            # The element-wise unit reads its memories one cycle before the output stage's
+            # result arrives: give it the drain request delayed to match.
+            drain_d, row_d = self.drain, self.drain_row
+            for k in range(ArithmeticUnit.OUT_LATENCY - 1):
+                drain_q, row_q = Signal(name=f"ew_drain{k}"), Signal.like(self.drain_row, name=f"ew_row{k}")
+                m.d.sync += [drain_q.eq(drain_d), row_q.eq(row_d)]
+                drain_d, row_d = drain_q, row_q
             m.d.comb += [
-                ew.drain.eq(self.drain), ew.drain_row.eq(self.drain_row),
+                ew.drain.eq(drain_d), ew.drain_row.eq(row_d),
                 ew.y_valid.eq(arith.y_valid & self.drain_write), ew.y.eq(arith.y), ew.y_row.eq(arith.y_row),
                 ew.enable.eq(self.ew), ew.clear.eq(self.c_clear),
                 ew.ld_peep.eq(self.ld_en & (self.ld_kind == LoadKind.PEEP)),
@@ -188,12 +199,13 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             in_flight.eq(ptr.busy | (jobs.level != 0) | spm.busy | arith.busy),
             self.idle.eq(~queue.o.valid & ~in_flight),
+            self.bcast_room.eq(queue.room),
         ]
         counters = {name: getattr(self, f"cnt_{name}") for name in COUNTERS}
         incr = {
             "busy": spm.emit != 0,
             "starved": ~queue.o.valid & ~in_flight,
-            "stalled": self.stall & ~queue.i.ready,
+            "stalled": self.stall & ~queue.room,
             "pad": spm.pads,
             "macs": spm.emit,
         }

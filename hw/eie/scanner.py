@@ -9,7 +9,15 @@ that the tree never waits on the memories.
 
 Order: ascending j. Cost: one cycle per nonzero activation, plus one per all-zero group.
 The broadcast holds (valid stays up, nothing is lost) while any PE's queue is full.
+
+Timing: each group is stored with its nonzero-and-in-range flags (worked out as it is read),
+so the picking loop is only the flags, the cleared mask and a carry-chain lowest-set-bit; the
+LNZD tree's index and the value (selected by the one-hot pick) go straight into the output
+register ``o``, which decouples the broadcast wires to the PEs from the picker.
 """
+
+from functools import reduce
+from operator import or_
 
 from amaranth import *
 from amaranth.lib import wiring, stream
@@ -57,50 +65,56 @@ class ActivationScanner(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.n
+        cfg = self.cfg
         groups = Signal(self.addr_bits + 1)       # groups left to read
         addr = Signal(self.addr_bits + 1)
+        left = Signal(cfg.col_bits + 1)           # columns from this group's first one to the end
+        base = Signal(cfg.col_bits + 1)           # column of this group's first activation
         inflight = Signal()
-        inflight_addr = Signal(self.addr_bits + 1)
-        m.submodules.groups = fifo = SyncFIFOBuffered(width=n * 16 + self.addr_bits + 1,
-                                                      depth=self.FIFO_DEPTH)
+        inflight_base = Signal.like(base)
+        inflight_in = Signal(n)                   # lanes of the group before the end of the vector
+        # FIFO entry: values | column of lane 0 | nonzero-and-in-range flags
+        m.submodules.groups = fifo = SyncFIFOBuffered(width=n * 16 + len(base) + n, depth=self.FIFO_DEPTH)
+
         issue = Signal()
         m.d.comb += [
             issue.eq((groups != 0) & (fifo.level + inflight < self.FIFO_DEPTH)),
             self.rd_addr.eq(addr), self.rd_sel.eq(self.src_sel),
         ]
         with m.If(self.start):
-            m.d.sync += [groups.eq((self.cols + n - 1) // n), addr.eq(0)]
+            m.d.sync += [groups.eq((self.cols + n - 1) // n), addr.eq(0), left.eq(self.cols), base.eq(0)]
         with m.Elif(issue):
-            m.d.sync += [groups.eq(groups - 1), addr.eq(addr + 1)]
-        m.d.sync += [inflight.eq(issue & ~self.start), inflight_addr.eq(addr)]
-        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.rd_data, inflight_addr))]
+            m.d.sync += [groups.eq(groups - 1), addr.eq(addr + 1), left.eq(left - n), base.eq(base + n)]
+        m.d.sync += [inflight.eq(issue & ~self.start), inflight_base.eq(base),
+                     inflight_in.eq(Cat(*[left > k for k in range(n)]))]
+        rd_values = [self.rd_data[16 * k:16 * (k + 1)] for k in range(n)]
+        nz = Cat(*[rd_values[k] != 0 for k in range(n)]) & inflight_in
+        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.rd_data, inflight_base, nz))]
 
         # ---- picker over the head group ------------------------------------------------------
         values = [fifo.r_data[16 * k:16 * (k + 1)] for k in range(n)]
-        g_addr = fifo.r_data[16 * n:]
-        base = Signal(self.cfg.col_bits + 8)
-        m.d.comb += base.eq(g_addr * n)
+        g_base = fifo.r_data[16 * n:16 * n + len(base)]
+        g_nz = fifo.r_data[16 * n + len(base):]
         cleared = Signal(n)
         flags = Signal(n)
-        m.d.comb += flags.eq(Cat(*[(values[k] != 0) & (base + k < self.cols) for k in range(n)]) & ~cleared)
+        m.d.comb += flags.eq(g_nz & ~cleared)
         m.submodules.lnzd = lnzd = LNZDTree(n)
         m.d.comb += lnzd.flags.eq(flags)
-        pick = Signal(n)
-        m.d.comb += pick.eq(C(1, n) << lnzd.index)
+        pick = Signal(n)                                   # one-hot lowest flag (carry chain)
+        rest = Signal(n)                                   # the flags after this pick
+        m.d.comb += [pick.eq(flags & (~flags + 1)), rest.eq(flags & (flags - 1))]
         x = Signal(ACT)
-        m.d.comb += x.eq(Array(values)[lnzd.index] if n > 1 else values[0])
-        m.d.comb += [
-            self.o.valid.eq(fifo.r_rdy & lnzd.any),
-            self.o.p.col.eq(base + lnzd.index),
-            self.o.p.x.eq(x),
-        ]
-        last = Signal()
-        m.d.comb += last.eq((flags & ~pick) == 0)
+        m.d.comb += x.eq(reduce(or_, [Mux(pick[k], values[k], 0) for k in range(n)]))
+        adv = Signal()                                     # the output register can take a pick
+        m.d.comb += adv.eq(~self.o.valid | self.o.ready)
+        with m.If(adv):
+            m.d.sync += [self.o.valid.eq(fifo.r_rdy & lnzd.any),
+                         self.o.p.col.eq(g_base + lnzd.index), self.o.p.x.eq(x)]
         with m.If(fifo.r_rdy & ~lnzd.any):
             m.d.comb += fifo.r_en.eq(1)                      # nothing (left) in this group
             m.d.sync += cleared.eq(0)
-        with m.Elif(self.o.valid & self.o.ready):
-            with m.If(last):
+        with m.Elif(fifo.r_rdy & adv):
+            with m.If(rest == 0):
                 m.d.comb += fifo.r_en.eq(1)
                 m.d.sync += cleared.eq(0)
             with m.Else():
@@ -109,5 +123,5 @@ class ActivationScanner(wiring.Component):
             m.d.sync += cleared.eq(0)
         # fifo.level, not r_rdy: the buffered FIFO holds a group a cycle before showing it
         # (found by the formal proof in tests/test_eie_formal.py).
-        m.d.comb += self.busy.eq((groups != 0) | inflight | (fifo.level != 0))
+        m.d.comb += self.busy.eq((groups != 0) | inflight | (fifo.level != 0) | self.o.valid)
         return m

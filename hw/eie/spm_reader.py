@@ -1,27 +1,39 @@
 """Sparse-matrix read unit: column jobs in, up to ``cfg.macs`` real (v, row) entries per cycle out.
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
-(layout from :mod:`sparsa.sw.eie_format`). Two stages:
+(layout from :mod:`sparsa.sw.eie_format`). The unit is a pipeline whose only loop is a
+three-bit step counter, so that it closes timing at 100 MHz and more on an ECP5:
 
 * the **word fetcher** walks the words of each column job [start, end) and reads one word per
-  cycle into a 4-deep word FIFO, tagging each with the lanes that belong to the job;
-* the **lane picker** takes the lowest remaining lane holding a real entry (v != 0), adds
-  ``z + 1`` of every lane up to it to the running row position, and emits that entry. With
-  ``cfg.macs == 2`` it also emits the next real entry of the same word in the same cycle
-  when that entry's row has the other parity, i.e. belongs to the other accumulator bank.
+  cycle, tagging it with the lanes that belong to the job;
+* the **word decoder** (two registered stages, no feedback) turns a word into its issue
+  schedule: each lane's row offset inside the word (a prefix sum of ``z + 1`` over the job's
+  lanes), the real entries (v != 0) compacted to the front in lane order, and for every step
+  whether two entries go out together. With ``cfg.macs == 2`` an entry is paired with the next
+  real entry of the word when their rows have different parity (they belong to different
+  accumulator banks), greedily from the lowest lane -- the rule of EIE's dual-issue
+  variant. Decoded words wait in a FIFO; the fetcher issues a word only when the FIFO has
+  room for every word already in flight (credits), so nothing needs a stall path backwards;
+* the **issue stage** steps through the schedule of the word at the FIFO's head, one step
+  (one or two entries) a cycle, and adds the row offsets to the word's base row (the running
+  row position of the column) in a registered stage of its own.
 
-Padding entries (v = 0, z = 15) between real entries of the same word are skipped in the same
-cycle: they only move the row address. A padding entry costs a cycle only when the rest of a
-word is nothing but padding (then all of it is consumed in one cycle). EIE spends a cycle on
+Padding entries (v = 0, z = 15) cost no cycle: they only move the row offsets of the lanes
+after them. A word of nothing but padding is dropped in one cycle. EIE spends a cycle on
 every padding entry; this is the main reason sparsa beats its cycle counts.
 
-Why two: a PE whose rows average about one entry per column (NT-We: 600 rows over 64 PEs)
-is as fast as the broadcast at one entry a cycle, so its queue fills at every column heavier
-than average and the whole array stalls. Retiring up to two entries a cycle gives it slack.
+Why two entries a cycle: a PE whose rows average about one entry per column (NT-We: 600 rows
+over 64 PEs) is as fast as the broadcast at one entry a cycle, so its queue fills at every
+column heavier than average and the whole array stalls. Retiring up to two entries a cycle
+gives it slack.
 
-Throughput: one word per cycle; one real entry per cycle, or two when they pair.
-Latency: job to first entry 3 cycles.
+Throughput: one word per cycle into the FIFO; one step (one real entry, or two that pair) per
+cycle out. Latency: job to first entry 6 cycles. ``o`` honours ``ready`` (the arithmetic unit
+holds it high).
 """
+
+from functools import reduce
+from operator import or_
 
 from amaranth import *
 from amaranth.lib import wiring, stream
@@ -29,17 +41,27 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.eie_format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, Z_BITS, WORD_BITS
+from sparsa.sw.eie_format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, WORD_BITS
 
 from .layouts import column_job_layout, issue_layout, row_bits
 
 __all__ = ["SparseMatrixReader"]
 
 _LANES = ENTRIES_PER_WORD
+_OFF_BITS = (_LANES * 16).bit_length()       # a row offset inside one word: 1 .. 8 * 16
+
+
+def _prefix_sums(values):
+    """Inclusive prefix sums by a log-depth (Kogge-Stone) network: 3 adder levels for 8 lanes."""
+    sums, d = list(values), 1
+    while d < len(sums):
+        sums = [sums[l] + sums[l - d] if l >= d else sums[l] for l in range(len(sums))]
+        d *= 2
+    return sums
 
 
 class SparseMatrixReader(wiring.Component):
-    """Word fetcher + lane picker over one PE's sparse-matrix memory.
+    """Word fetcher + word decoder + issue stage over one PE's sparse-matrix memory.
 
     Members
     -------
@@ -52,10 +74,10 @@ class SparseMatrixReader(wiring.Component):
     emit : Out(2)
         Real entries issued this cycle (0..macs), for the ``busy`` and ``macs`` counters.
     pads : Out(4)
-        Padding entries consumed this cycle (0..8).
+        Padding entries retired this cycle (0..8; a word's padding counts when it retires).
     """
 
-    FIFO_DEPTH = 4
+    FIFO_DEPTH = 8     # decoded words; covers the fetch-to-FIFO latency at one word a cycle
 
     def __init__(self, cfg, *, init=()):
         self.cfg = cfg
@@ -71,37 +93,49 @@ class SparseMatrixReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        rb = row_bits(cfg)
         m.submodules.spm = spm = Memory(shape=WORD_BITS, depth=cfg.spm_words, init=self._init)
         wp = spm.write_port()
         m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data), wp.en.eq(self.ld_en)]
         rd = spm.read_port()   # loads only while idle: no transparency needed
 
-        # ---- word fetcher ---------------------------------------------------------------
-        # FIFO entry: word | lo lane | hi lane | first word of column | x
-        fifo_w = WORD_BITS + 3 + 3 + 1 + 16
+        # ---- decoded-word FIFO entry ------------------------------------------------------
+        # per step s (compacted order): v, offset; pair[s], last1[s] (done after a single),
+        # last2[s] (done after a pair), has[s] (s < real count); then pads, total, first, x
+        fields = [("v", V_BITS * _LANES), ("off", _OFF_BITS * _LANES), ("pair", _LANES),
+                  ("last1", _LANES), ("last2", _LANES), ("has", _LANES), ("pads", 4),
+                  ("total", _OFF_BITS), ("first", 1), ("x", 16)]
+        fifo_w = sum(w for _, w in fields)
         m.submodules.words = words = SyncFIFOBuffered(width=fifo_w, depth=self.FIFO_DEPTH)
+
+        def unpack(value):
+            out, at = {}, 0
+            for name, w in fields:
+                out[name] = value[at:at + w]
+                at += w
+            return out
+
+        # ---- word fetcher -----------------------------------------------------------------
         job_valid = Signal()
         job = Signal.like(self.i.p)
         word = Signal(cfg.pointer_bits - 3 + 1)
         last_word = Signal.like(word)
         first = Signal()
-        inflight = Signal()
-        inflight_lo = Signal(3)
-        inflight_hi = Signal(3)
-        inflight_first = Signal()
-        inflight_x = Signal(16)
-        # Room for the word being read and the one already in flight.
+        # Stages in flight towards the FIFO: F1 (memory read), F2 (word registered), D1 (decoded).
+        f1_valid, f2_valid, d1_valid = Signal(), Signal(), Signal()
+        in_flight = Signal(3)
+        m.d.comb += in_flight.eq(f1_valid + f2_valid + d1_valid)
         room = Signal()
-        m.d.comb += room.eq(words.level + inflight < self.FIFO_DEPTH)
+        m.d.comb += room.eq(words.level + in_flight < self.FIFO_DEPTH)
         issue = Signal()
+        is_last = Signal()
         m.d.comb += [
             issue.eq(job_valid & room),
+            is_last.eq(word == last_word),
             rd.addr.eq(word), rd.en.eq(1),
+            # Take a new job when none is held or the held one issues its last word now.
+            self.i.ready.eq(~job_valid | (issue & is_last)),
         ]
-        is_last = Signal()
-        m.d.comb += is_last.eq(word == last_word)
-        # Take a new job when none is held or the held one issues its last word now.
-        m.d.comb += self.i.ready.eq(~job_valid | (issue & is_last))
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
                 job_valid.eq(1), job.eq(self.i.p),
@@ -113,114 +147,122 @@ class SparseMatrixReader(wiring.Component):
             m.d.sync += [word.eq(word + 1), first.eq(0)]
             with m.If(is_last):
                 m.d.sync += job_valid.eq(0)
+        f1_lo, f1_hi, f1_first, f1_x = Signal(3), Signal(3), Signal(), Signal(16)
         m.d.sync += [
-            inflight.eq(issue),
-            inflight_lo.eq(Mux(first, job.start[0:3], 0)),
-            inflight_hi.eq(Mux(is_last, (job.end - 1)[0:3], 7)),
-            inflight_first.eq(first),
-            inflight_x.eq(job.x),
-        ]
-        m.d.comb += [
-            words.w_en.eq(inflight),
-            words.w_data.eq(Cat(rd.data, inflight_lo, inflight_hi, inflight_first, inflight_x)),
+            f1_valid.eq(issue),
+            f1_lo.eq(Mux(first, job.start[0:3], 0)),
+            f1_hi.eq(Mux(is_last, (job.end - 1)[0:3], 7)),
+            f1_first.eq(first),
+            f1_x.eq(job.x),
         ]
 
-        # ---- lane picker ----------------------------------------------------------------
-        h_word = words.r_data[0:WORD_BITS]
-        h_lo = words.r_data[WORD_BITS:WORD_BITS + 3]
-        h_hi = words.r_data[WORD_BITS + 3:WORD_BITS + 6]
-        h_first = words.r_data[WORD_BITS + 6]
-        h_x = words.r_data[WORD_BITS + 7:WORD_BITS + 7 + 16]
-        v = [h_word[ENTRY_BITS * l:ENTRY_BITS * l + V_BITS] for l in range(_LANES)]
-        z = [h_word[ENTRY_BITS * l + V_BITS:ENTRY_BITS * (l + 1)] for l in range(_LANES)]
-
-        consumed = Signal(_LANES)
-        pos = Signal(row_bits(cfg))
-        pos_in = Signal.like(pos)
-        m.d.comb += pos_in.eq(Mux(h_first & (consumed == 0), 0, pos))
+        # ---- word decoder, stage 1: row offsets and real lanes -------------------------------
+        f2_word, f2_lo, f2_hi, f2_first, f2_x = Signal(WORD_BITS), Signal(3), Signal(3), Signal(), Signal(16)
+        m.d.sync += [f2_valid.eq(f1_valid), f2_word.eq(rd.data), f2_lo.eq(f1_lo), f2_hi.eq(f1_hi),
+                     f2_first.eq(f1_first), f2_x.eq(f1_x)]
+        v = [f2_word[ENTRY_BITS * l:ENTRY_BITS * l + V_BITS] for l in range(_LANES)]
+        z = [f2_word[ENTRY_BITS * l + V_BITS:ENTRY_BITS * (l + 1)] for l in range(_LANES)]
         in_range = Signal(_LANES)
-        remaining = Signal(_LANES)
-        real = Signal(_LANES)
-        m.d.comb += [
-            in_range.eq(((C(0xFF, 8) << h_lo)[0:8]) & (C(0xFF, 8) >> ~h_hi)),
-            remaining.eq(in_range & ~consumed),
-            real.eq(remaining & Cat(*[vl != 0 for vl in v])),
+        m.d.comb += in_range.eq(((C(0xFF, 8) << f2_lo)[0:8]) & (C(0xFF, 8) >> ~f2_hi))
+        # Lane l's row is (row position before the word) + off[l] - 1.
+        step = [Mux(in_range[l], z[l] + 1, 0) for l in range(_LANES)]
+        off = _prefix_sums(step)
+        d1 = {"real": Signal(_LANES), "n_in": Signal(4), "n_real": Signal(4), "first": Signal(),
+              "x": Signal(16)}
+        d1_v = [Signal(V_BITS, name=f"d1_v{l}") for l in range(_LANES)]
+        d1_off = [Signal(_OFF_BITS, name=f"d1_off{l}") for l in range(_LANES)]
+        d1_rank = [Signal(3, name=f"d1_rank{l}") for l in range(_LANES)]
+        real = Cat(*[in_range[l] & (v[l] != 0) for l in range(_LANES)])
+        m.d.sync += [
+            d1_valid.eq(f2_valid), d1["real"].eq(real), d1["first"].eq(f2_first), d1["x"].eq(f2_x),
+            d1["n_in"].eq(sum(in_range[l] for l in range(_LANES))),
+            d1["n_real"].eq(sum(real[l] for l in range(_LANES))),
         ]
+        for l in range(_LANES):
+            m.d.sync += [d1_v[l].eq(v[l]), d1_off[l].eq(off[l]),
+                         # rank = real lanes below l: where l goes in the compacted list
+                         d1_rank[l].eq(sum(real[i] for i in range(l)) if l else 0)]
 
-        def through(lane_onehot):
-            """Remaining lanes up to and including ``lane_onehot``."""
-            return remaining & (lane_onehot | (lane_onehot - 1)[0:_LANES])
-
-        def advance(mask):
-            """Row-position advance over the lanes in ``mask`` (each moves it by z + 1)."""
-            return sum(Mux(mask[l], z[l] + 1, 0) for l in range(_LANES))
-
-        def pick(lane_onehot):
-            pv = Signal(V_BITS)
-            for l in range(_LANES):
-                with m.If(lane_onehot[l]):
-                    m.d.comb += pv.eq(v[l])
-            return pv
-
-        # Entry A: the lowest remaining real lane. Entry B (cfg.macs == 2): the next one,
-        # issued in the same cycle when its row has the other parity (other accumulator bank).
-        lsb_a = Signal(_LANES)
-        m.d.comb += lsb_a.eq(real & (~real + 1))
-        upto_a = Signal(_LANES)
-        m.d.comb += upto_a.eq(through(lsb_a))
-        row_a = Signal.like(pos)
-        m.d.comb += row_a.eq(pos_in + advance(upto_a) - 1)
-        pair = Signal()
-        upto_b = Signal(_LANES)
-        row_b = Signal.like(pos)
-        if cfg.macs == 2:
-            rest = Signal(_LANES)
-            lsb_b = Signal(_LANES)
+        # ---- word decoder, stage 2: compact the real lanes and plan the steps ----------------
+        n_real = d1["n_real"]
+        c_v = [Signal(V_BITS, name=f"c_v{s}") for s in range(_LANES)]
+        c_off = [Signal(_OFF_BITS, name=f"c_off{s}") for s in range(_LANES)]
+        for s in range(_LANES):
+            # Lane l lands in slot rank[l] (<= l): an AND-OR over the lanes that can.
+            sel = [d1["real"][l] & (d1_rank[l] == s) for l in range(s, _LANES)]
             m.d.comb += [
-                rest.eq(real & ~lsb_a),
-                lsb_b.eq(rest & (~rest + 1)),
-                upto_b.eq(through(lsb_b)),
-                row_b.eq(pos_in + advance(upto_b) - 1),
-                pair.eq(rest.any() & (row_a[0] != row_b[0])),
+                c_v[s].eq(reduce(or_, [Mux(sel[i], d1_v[l], 0) for i, l in enumerate(range(s, _LANES))])),
+                c_off[s].eq(reduce(or_, [Mux(sel[i], d1_off[l], 0) for i, l in enumerate(range(s, _LANES))])),
             ]
-            v_b = pick(lsb_b)
-        any_real = Signal()
-        upto = Signal(_LANES)
-        m.d.comb += [
-            any_real.eq(real.any()),
-            # Lanes consumed this cycle: through the last entry issued, or all remaining lanes
-            # when they are only padding.
-            upto.eq(Mux(pair, upto_b, Mux(any_real, upto_a, remaining))),
-        ]
-        new_pos = Signal.like(pos)
-        m.d.comb += new_pos.eq(pos_in + advance(upto))
-        v_a = pick(lsb_a)
+        pair = Signal(_LANES)
+        if cfg.macs == 2:
+            m.d.comb += pair.eq(Cat(*[(s + 1 < n_real) & (c_off[s][0] != c_off[s + 1][0]) if s + 1 < _LANES
+                                      else C(0, 1) for s in range(_LANES)]))
+        total = d1_off[-1]          # out-of-range lanes add nothing: the last prefix is the total
+        entry = {
+            "v": Cat(*c_v), "off": Cat(*c_off), "pair": pair,
+            "last1": Cat(*[n_real <= s + 1 for s in range(_LANES)]),
+            "last2": Cat(*[n_real <= s + 2 for s in range(_LANES)]),
+            "has": Cat(*[n_real > s for s in range(_LANES)]),
+            "pads": d1["n_in"] - n_real, "total": total, "first": d1["first"], "x": d1["x"],
+        }
+        m.d.comb += [words.w_en.eq(d1_valid), words.w_data.eq(Cat(*[entry[n][:w] for n, w in fields]))]
 
-        step = Signal()
-        done_word = Signal()
+        # ---- issue stage ------------------------------------------------------------------
+        h = unpack(words.r_data)
+        h_v = [h["v"][V_BITS * s:V_BITS * (s + 1)] for s in range(_LANES)]
+        h_off = [h["off"][_OFF_BITS * s:_OFF_BITS * (s + 1)] for s in range(_LANES)]
+        s_at = Signal(3)            # the step of the head word
+        base = Signal(rb)           # row position before the head word, unless it starts a column
+        h_base = Signal(rb)
+        m.d.comb += h_base.eq(Mux(h["first"], 0, base))
+        adv = Signal()              # the output pipeline moves
+        go = Signal()
+        p_pair, p_done, p_has = Signal(), Signal(), Signal()
         m.d.comb += [
-            step.eq(words.r_rdy & (self.o.ready | ~self.o.valid)),
-            done_word.eq((remaining & ~upto) == 0),
-            words.r_en.eq(step & done_word),
+            adv.eq(self.o.ready | ~self.o.valid),
+            go.eq(words.r_rdy & adv),
+            p_has.eq(h["has"].bit_select(s_at, 1)),
+            p_pair.eq(h["pair"].bit_select(s_at, 1)),
+            p_done.eq(Mux(p_pair, h["last2"].bit_select(s_at, 1), h["last1"].bit_select(s_at, 1))),
+            words.r_en.eq(go & p_done),
         ]
-        with m.If(self.o.ready | ~self.o.valid):
-            m.d.sync += [self.o.valid.eq(words.r_rdy & any_real), self.o.p.x.eq(h_x)]
+        with m.If(go):
+            m.d.sync += s_at.eq(Mux(p_done, 0, s_at + 1 + p_pair))
+            with m.If(p_done):
+                m.d.sync += base.eq(h_base + h["total"])
+
+        # Stage I: the entries of this step; stage O (= self.o): their rows, steered to banks.
+        i_valid, i_pair = Signal(), Signal()
+        i_base = Signal(rb)
+        i_x = Signal(16)
+        i_v = [Signal(V_BITS, name=f"i_v{k}") for k in range(2)]
+        i_off = [Signal(_OFF_BITS, name=f"i_off{k}") for k in range(2)]
+        with m.If(adv):
+            m.d.sync += [
+                i_valid.eq(go & p_has), i_pair.eq(p_pair), i_base.eq(h_base), i_x.eq(h["x"]),
+                i_v[0].eq(Array(h_v)[s_at]), i_off[0].eq(Array(h_off)[s_at]),
+                i_v[1].eq(Array(h_v[1:] + [C(0, V_BITS)])[s_at]),
+                i_off[1].eq(Array(h_off[1:] + [C(0, _OFF_BITS)])[s_at]),
+            ]
+        row_a, row_b = Signal(rb), Signal(rb)
+        m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base + i_off[1] - 1)]
+        with m.If(adv):
+            m.d.sync += [self.o.valid.eq(i_valid), self.o.p.x.eq(i_x)]
             for b in range(cfg.macs):
                 slot = self.o.p.slot[b]
                 a_here = row_a[0] == b if cfg.macs == 2 else C(1)
                 m.d.sync += [
-                    slot.valid.eq(words.r_rdy & any_real & (a_here | pair)),
+                    slot.valid.eq(i_valid & (a_here | i_pair)),
                     slot.row.eq(Mux(a_here, row_a, row_b)),
-                    slot.v.eq(Mux(a_here, v_a, v_b) if cfg.macs == 2 else v_a),
+                    slot.v.eq(Mux(a_here, i_v[0], i_v[1])),
                 ]
-        with m.If(step):
-            m.d.sync += [pos.eq(new_pos), consumed.eq(Mux(done_word, 0, consumed | upto))]
         issued = Signal(2)
         m.d.comb += [
-            issued.eq(Mux(step & any_real, 1 + pair, 0)),
+            issued.eq(Mux(go & p_has, 1 + p_pair, 0)),
             self.emit.eq(issued),
-            self.pads.eq(Mux(step, sum(upto[l] for l in range(_LANES)) - issued, 0)),
+            self.pads.eq(Mux(go & p_done, h["pads"], 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
-            self.busy.eq(job_valid | inflight | (words.level != 0) | self.o.valid),
+            self.busy.eq(job_valid | (in_flight != 0) | (words.level != 0) | i_valid | self.o.valid),
         ]
         return m

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.sw.eie_memmap import LAYER_FIELDS
 
+from .arith import ArithmeticUnit
 from .layouts import ACT, row_bits
 from .pe import COUNTERS, LoadKind, ProcessingElement
 from .scanner import ActivationScanner
@@ -168,8 +169,10 @@ class EIEArray(wiring.Component):
                 m.submodules[f"pe{k}"] = pe
             pes.append(pe)
         m.submodules.scanner = scan = ActivationScanner(cfg)
+        # The broadcast goes when every queue had room a cycle ago (registered: see
+        # ActivationQueue); the scanner's output register holds it otherwise.
         all_ready = Signal()
-        m.d.comb += all_ready.eq(Cat(*[pe.bcast.ready for pe in pes]).all())
+        m.d.sync += all_ready.eq(Cat(*[pe.bcast_room for pe in pes]).all())
         m.d.comb += scan.o.ready.eq(all_ready)
         m.d.comb += scan.rd_data.eq(Cat(*[pe.act_rd_data for pe in pes]))
         m.d.comb += self.rb_data.eq(scan.rd_data)
@@ -289,9 +292,9 @@ class EIEArray(wiring.Component):
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += [drain.eq(row < cur["rows_pe"]), drain_row.eq(row), drain_write.eq(1)]
                 m.d.sync += row.eq(row + 1)
-                # One more cycle for the last row's write into the destination file (two
-                # through the LSTM element-wise unit).
-                with m.If(row == cur["rows_pe"] + cur["ew"]):
+                # The output stage's latency for the last row's write into the destination
+                # file (one more through the LSTM element-wise unit).
+                with m.If(row == cur["rows_pe"] + cur["ew"] + (ArithmeticUnit.OUT_LATENCY - 1)):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
                     m.next = "LAYER"
