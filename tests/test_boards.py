@@ -15,7 +15,7 @@ def small_pack(tmp_path):
     print("seed=77")
     w = ((rng.random((24, 20)) < 0.3) * rng.choice([-9, -3, 2, 5, 11], (24, 20))).astype(np.int16)
     np.save(tmp_path / "w.npy", w)
-    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "--shift", "2", "-o", str(tmp_path / "pk")]) == 0
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "1", "--shift", "2", "-o", str(tmp_path / "pk")]) == 0
     # YoWASP tools cannot open absolute /tmp paths: work relative to tmp_path.
     cwd = os.getcwd()
     os.chdir(tmp_path)

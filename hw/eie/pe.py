@@ -21,7 +21,6 @@ broadcast), ``pad`` (padding entries consumed), ``macs`` (real entries multiplie
 
 from amaranth import *
 from amaranth.lib import wiring, stream
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -69,13 +68,11 @@ class ProcessingElement(wiring.Component):
     count_clear : In(1)
     cnt_<name> : Out(32) for name in COUNTERS
     idle : Out(1)
-        Nothing queued or in flight.
+        Nothing was queued or in flight in the previous cycle (registered).
     bcast_room : Out(1)
         The activation queue can take a broadcast one cycle from now (registered and ANDed
         over all PEs by the central control).
     """
-
-    JOB_FIFO_DEPTH = 3
 
     def __init__(self, cfg, *, init=None):
         self.cfg = cfg
@@ -118,13 +115,8 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             ptr.ptr_base.eq(self.ptr_base),
         ]
-        m.submodules.jobs = jobs = SyncFIFOBuffered(width=len(ptr.o.p.as_value()),
-                                                    depth=self.JOB_FIFO_DEPTH)
         m.submodules.spm = spm = SparseMatrixReader(cfg, init=init.get("spm", ()))
-        m.d.comb += [jobs.w_data.eq(ptr.o.p.as_value()), jobs.w_en.eq(ptr.o.valid),
-                     ptr.o.ready.eq(jobs.w_rdy)]
-        m.d.comb += [spm.i.valid.eq(jobs.r_rdy), spm.i.p.eq(jobs.r_data),
-                     jobs.r_en.eq(spm.i.ready)]
+        connect(m, ptr.o, spm.i)
         m.submodules.arith = arith = ArithmeticUnit(cfg, init_bias=init.get("bias", ()))
         connect(m, spm.o, arith.i)
         m.d.comb += [
@@ -197,10 +189,12 @@ class ProcessingElement(wiring.Component):
         # ---- status and counters -------------------------------------------------------------
         in_flight = Signal()
         m.d.comb += [
-            in_flight.eq(ptr.busy | (jobs.level != 0) | spm.busy | arith.busy),
-            self.idle.eq(~queue.o.valid & ~in_flight),
+            in_flight.eq(ptr.busy | spm.busy | arith.busy),
             self.bcast_room.eq(queue.room),
         ]
+        # Registered: the central control ANDs 16 of these across the chip.
+        m.d.sync += self.idle.eq(~queue.o.valid & ~in_flight)
+
         counters = {name: getattr(self, f"cnt_{name}") for name in COUNTERS}
         incr = {
             "busy": spm.emit != 0,

@@ -3,13 +3,18 @@
 The pointers of a layer live in two banks, even (p_0, p_2, ...) and odd (p_1, p_3, ...), so
 p_j and p_j+1 are always in different banks and come out in the same cycle (EIE, III-C).
 
-Throughput one column per cycle; latency 1 cycle (synchronous pointer memories). Columns with
-no entries for this PE never reach the sparse-matrix reader, so they cost this PE nothing
-but the pointer cycle, which overlaps the arithmetic on earlier columns.
+Throughput one column per cycle; latency 2 cycles (synchronous pointer memories, then the job
+FIFO). Columns with no entries for this PE never reach the sparse-matrix reader, so they cost
+this PE nothing but the pointer cycle, which overlaps the arithmetic on earlier columns.
+
+The column jobs wait in a FIFO of ``JOB_FIFO_DEPTH``. A column is read only when a FIFO entry
+is free for it (a registered credit count; an empty column gives its credit back), so the
+input handshake starts from flip-flops instead of from the pointer comparison.
 """
 
 from amaranth import *
 from amaranth.lib import wiring, stream
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -34,8 +39,10 @@ class PointerUnit(wiring.Component):
     ld_addr, ld_data : In
         Load-port address and data (low ``pointer_bits`` bits used).
     busy : Out(1)
-        A column is in flight.
+        A column is in flight or a job waits in the FIFO.
     """
+
+    JOB_FIFO_DEPTH = 4
 
     def __init__(self, cfg, *, init_even=(), init_odd=()):
         self.cfg = cfg
@@ -69,25 +76,32 @@ class PointerUnit(wiring.Component):
         s_valid = Signal()
         s_odd = Signal()
         s_x = Signal.like(self.i.p.x)
-        advance = Signal()
         start = Signal(cfg.pointer_bits)
         end = Signal(cfg.pointer_bits)
+        m.submodules.jobs = jobs = SyncFIFO(width=len(self.o.p.as_value()), depth=self.JOB_FIFO_DEPTH)
+        credits = Signal(range(self.JOB_FIFO_DEPTH + 1), init=self.JOB_FIFO_DEPTH)
+        advance = Signal()
+        nonempty = Signal()
         m.d.comb += [
             start.eq(Mux(s_odd, rd_odd.data, rd_even.data)),
             end.eq(Mux(s_odd, rd_even.data, rd_odd.data)),
-            self.o.valid.eq(s_valid & (end > start)),
-            self.o.p.start.eq(start), self.o.p.end.eq(end), self.o.p.x.eq(s_x),
-            # Empty columns leave at once; others wait for the reader.
-            advance.eq(~self.o.valid | self.o.ready),
+            nonempty.eq(end > start),
+            jobs.w_en.eq(s_valid & nonempty),
+            jobs.w_data.eq(Cat(start, end, s_x)),
+            self.o.valid.eq(jobs.r_rdy), self.o.p.eq(jobs.r_data), jobs.r_en.eq(self.o.ready),
+            advance.eq(credits != 0),
             self.i.ready.eq(advance),
         ]
+        took = Signal()
+        m.d.comb += took.eq(self.i.valid & advance)
+        # A column takes a credit; the reader taking a job or an empty column gives one back.
+        m.d.sync += credits.eq(credits - took + (self.o.valid & self.o.ready) + (s_valid & ~nonempty))
         q = Signal(cfg.col_bits + self.addr_bits + 2)
         m.d.comb += [
             q.eq((self.ptr_base << 1) + self.i.p.col),
             rd_even.addr.eq((q + 1) >> 1), rd_odd.addr.eq(q >> 1),
-            rd_even.en.eq(advance), rd_odd.en.eq(advance),
+            rd_even.en.eq(1), rd_odd.en.eq(1),
         ]
-        with m.If(advance):
-            m.d.sync += [s_valid.eq(self.i.valid), s_odd.eq(q[0]), s_x.eq(self.i.p.x)]
-        m.d.comb += self.busy.eq(s_valid)
+        m.d.sync += [s_valid.eq(took), s_odd.eq(q[0]), s_x.eq(self.i.p.x)]
+        m.d.comb += self.busy.eq(s_valid | (jobs.level != 0))
         return m

@@ -2,21 +2,22 @@
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 (layout from :mod:`sparsa.sw.eie_format`). The unit is a pipeline whose only loop is a
-three-bit step counter, so that it closes timing at 100 MHz and more on an ECP5:
+three-bit step counter, so that it closes timing at 100 MHz on an ECP5:
 
-* the **word fetcher** walks the words of each column job [start, end) and reads one word per
-  cycle, tagging it with the lanes that belong to the job;
-* the **word decoder** (two registered stages, no feedback) turns a word into its issue
+* the **word fetcher** walks the words of each column job [start, end), reads one word per
+  cycle and tags it with the lanes that belong to the job. Words wait in a 4-entry FIFO; the
+  fetcher reads a word only when a FIFO entry is free for it (a registered credit count), so
+  its handshake with the job FIFO starts from flip-flops;
+* the **word decoder** (two registered stages after the FIFO) turns a word into its issue
   schedule: each lane's row offset inside the word (a prefix sum of ``z + 1`` over the job's
-  lanes), the real entries (v != 0) compacted to the front in lane order, and for every step
-  whether two entries go out together. With ``cfg.macs == 2`` an entry is paired with the next
-  real entry of the word when their rows have different parity (they belong to different
-  accumulator banks), greedily from the lowest lane -- the rule of EIE's dual-issue
-  variant. Decoded words wait in a FIFO; the fetcher issues a word only when the FIFO has
-  room for every word already in flight (credits), so nothing needs a stall path backwards;
-* the **issue stage** steps through the schedule of the word at the FIFO's head, one step
-  (one or two entries) a cycle, and adds the row offsets to the word's base row (the running
-  row position of the column) in a registered stage of its own.
+  lanes, three adder levels), the real entries (v != 0) compacted to the front in lane order,
+  and for every step whether two entries go out together. With ``cfg.macs == 2`` an entry is
+  paired with the next real entry of the word when their rows have different parity (they
+  belong to different accumulator banks), greedily from the lowest lane;
+* the **issue stage** steps through the schedule of the decoded word, one step (one or two
+  entries) a cycle, and adds the row offsets to the word's base row (the running row position
+  of the column) in a registered stage of its own. The decoder stages move up when it takes
+  the next word.
 
 Padding entries (v = 0, z = 15) cost no cycle: they only move the row offsets of the lanes
 after them. A word of nothing but padding is dropped in one cycle. EIE spends a cycle on
@@ -27,8 +28,8 @@ over 64 PEs) is as fast as the broadcast at one entry a cycle, so its queue fill
 column heavier than average and the whole array stalls. Retiring up to two entries a cycle
 gives it slack.
 
-Throughput: one word per cycle into the FIFO; one step (one real entry, or two that pair) per
-cycle out. Latency: job to first entry 6 cycles. ``o`` honours ``ready`` (the arithmetic unit
+Throughput: one word a cycle; one step (one real entry, or two that pair) a cycle out.
+Latency: job to first entry 7 cycles. ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
 """
 
@@ -77,7 +78,7 @@ class SparseMatrixReader(wiring.Component):
         Padding entries retired this cycle (0..8; a word's padding counts when it retires).
     """
 
-    FIFO_DEPTH = 8     # decoded words; covers the fetch-to-FIFO latency at one word a cycle
+    FIFO_DEPTH = 4     # raw words fetched ahead
 
     def __init__(self, cfg, *, init=()):
         self.cfg = cfg
@@ -99,21 +100,13 @@ class SparseMatrixReader(wiring.Component):
         m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data), wp.en.eq(self.ld_en)]
         rd = spm.read_port()   # loads only while idle: no transparency needed
 
-        # ---- decoded-word FIFO entry ------------------------------------------------------
-        # per step s (compacted order): v, offset; pair[s], last1[s] (done after a single),
-        # last2[s] (done after a pair), has[s] (s < real count); then pads, total, first, x
+        # Decoded word: per step s (compacted order) v and row offset; pair[s], last1[s] (done
+        # after a single), last2[s] (done after a pair), has[s] (s < real count); pads, total.
         fields = [("v", V_BITS * _LANES), ("off", _OFF_BITS * _LANES), ("pair", _LANES),
                   ("last1", _LANES), ("last2", _LANES), ("has", _LANES), ("pads", 4),
                   ("total", _OFF_BITS), ("first", 1), ("x", 16)]
-        fifo_w = sum(w for _, w in fields)
-        m.submodules.words = words = SyncFIFOBuffered(width=fifo_w, depth=self.FIFO_DEPTH)
-
-        def unpack(value):
-            out, at = {}, 0
-            for name, w in fields:
-                out[name] = value[at:at + w]
-                at += w
-            return out
+        # Raw-word FIFO entry: word | lo lane | hi lane | first word of column | x
+        m.submodules.words = words = SyncFIFOBuffered(width=WORD_BITS + 3 + 3 + 1 + 16, depth=self.FIFO_DEPTH)
 
         # ---- word fetcher -----------------------------------------------------------------
         job_valid = Signal()
@@ -121,30 +114,31 @@ class SparseMatrixReader(wiring.Component):
         word = Signal(cfg.pointer_bits - 3 + 1)
         last_word = Signal.like(word)
         first = Signal()
-        # Stages in flight towards the FIFO: F1 (memory read), F2 (word registered), D1 (decoded).
-        f1_valid, f2_valid, d1_valid = Signal(), Signal(), Signal()
-        in_flight = Signal(3)
-        m.d.comb += in_flight.eq(f1_valid + f2_valid + d1_valid)
+        f1_valid = Signal()         # a word read from the memory, on its way into the FIFO
+        # Credits: FIFO entries neither filled nor promised to a word in flight (a register,
+        # so that the fetcher's handshake with the job FIFO starts from flip-flops).
+        credits = Signal(range(self.FIFO_DEPTH + 1), init=self.FIFO_DEPTH)
         room = Signal()
-        m.d.comb += room.eq(words.level + in_flight < self.FIFO_DEPTH)
+        m.d.comb += room.eq(credits != 0)
         issue = Signal()
-        is_last = Signal()
+        is_last = Signal()          # `word` is the job's last word (registered)
         m.d.comb += [
             issue.eq(job_valid & room),
-            is_last.eq(word == last_word),
             rd.addr.eq(word), rd.en.eq(1),
             # Take a new job when none is held or the held one issues its last word now.
             self.i.ready.eq(~job_valid | (issue & is_last)),
         ]
+        m.d.sync += credits.eq(credits - issue + words.r_en)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
                 job_valid.eq(1), job.eq(self.i.p),
                 word.eq(self.i.p.start >> 3),
                 last_word.eq((self.i.p.end - 1) >> 3),
+                is_last.eq((self.i.p.start >> 3) == ((self.i.p.end - 1) >> 3)),
                 first.eq(1),
             ]
         with m.Elif(issue):
-            m.d.sync += [word.eq(word + 1), first.eq(0)]
+            m.d.sync += [word.eq(word + 1), first.eq(0), is_last.eq(word + 1 == last_word)]
             with m.If(is_last):
                 m.d.sync += job_valid.eq(0)
         f1_lo, f1_hi, f1_first, f1_x = Signal(3), Signal(3), Signal(), Signal(16)
@@ -156,10 +150,21 @@ class SparseMatrixReader(wiring.Component):
             f1_x.eq(job.x),
         ]
 
-        # ---- word decoder, stage 1: row offsets and real lanes -------------------------------
-        f2_word, f2_lo, f2_hi, f2_first, f2_x = Signal(WORD_BITS), Signal(3), Signal(3), Signal(), Signal(16)
-        m.d.sync += [f2_valid.eq(f1_valid), f2_word.eq(rd.data), f2_lo.eq(f1_lo), f2_hi.eq(f1_hi),
-                     f2_first.eq(f1_first), f2_x.eq(f1_x)]
+        m.d.comb += [words.w_en.eq(f1_valid), words.w_data.eq(Cat(rd.data, f1_lo, f1_hi, f1_first, f1_x))]
+
+        # ---- word decoder (two stages after the FIFO; they move when the issue stage takes) --
+        d1_valid, d2_valid = Signal(), Signal()
+        d1_adv, d2_load, pop = Signal(), Signal(), Signal()
+        m.d.comb += [
+            d2_load.eq(~d2_valid | pop),
+            d1_adv.eq(~d1_valid | d2_load),
+            words.r_en.eq(words.r_rdy & d1_adv),
+        ]
+        f2_word = words.r_data[0:WORD_BITS]
+        f2_lo = words.r_data[WORD_BITS:WORD_BITS + 3]
+        f2_hi = words.r_data[WORD_BITS + 3:WORD_BITS + 6]
+        f2_first = words.r_data[WORD_BITS + 6]
+        f2_x = words.r_data[WORD_BITS + 7:WORD_BITS + 23]
         v = [f2_word[ENTRY_BITS * l:ENTRY_BITS * l + V_BITS] for l in range(_LANES)]
         z = [f2_word[ENTRY_BITS * l + V_BITS:ENTRY_BITS * (l + 1)] for l in range(_LANES)]
         in_range = Signal(_LANES)
@@ -173,15 +178,16 @@ class SparseMatrixReader(wiring.Component):
         d1_off = [Signal(_OFF_BITS, name=f"d1_off{l}") for l in range(_LANES)]
         d1_rank = [Signal(3, name=f"d1_rank{l}") for l in range(_LANES)]
         real = Cat(*[in_range[l] & (v[l] != 0) for l in range(_LANES)])
-        m.d.sync += [
-            d1_valid.eq(f2_valid), d1["real"].eq(real), d1["first"].eq(f2_first), d1["x"].eq(f2_x),
-            d1["n_in"].eq(sum(in_range[l] for l in range(_LANES))),
-            d1["n_real"].eq(sum(real[l] for l in range(_LANES))),
-        ]
-        for l in range(_LANES):
-            m.d.sync += [d1_v[l].eq(v[l]), d1_off[l].eq(off[l]),
-                         # rank = real lanes below l: where l goes in the compacted list
-                         d1_rank[l].eq(sum(real[i] for i in range(l)) if l else 0)]
+        with m.If(d1_adv):
+            m.d.sync += [
+                d1_valid.eq(words.r_rdy), d1["real"].eq(real), d1["first"].eq(f2_first), d1["x"].eq(f2_x),
+                d1["n_in"].eq(sum(in_range[l] for l in range(_LANES))),
+                d1["n_real"].eq(sum(real[l] for l in range(_LANES))),
+            ]
+            for l in range(_LANES):
+                m.d.sync += [d1_v[l].eq(v[l]), d1_off[l].eq(off[l]),
+                             # rank = real lanes below l: where l goes in the compacted list
+                             d1_rank[l].eq(sum(real[i] for i in range(l)) if l else 0)]
 
         # ---- word decoder, stage 2: compact the real lanes and plan the steps ----------------
         n_real = d1["n_real"]
@@ -206,10 +212,12 @@ class SparseMatrixReader(wiring.Component):
             "has": Cat(*[n_real > s for s in range(_LANES)]),
             "pads": d1["n_in"] - n_real, "total": total, "first": d1["first"], "x": d1["x"],
         }
-        m.d.comb += [words.w_en.eq(d1_valid), words.w_data.eq(Cat(*[entry[n][:w] for n, w in fields]))]
+        h = {n: Signal(w, name=f"d2_{n}") for n, w in fields}
+        with m.If(d2_load):
+            m.d.sync += d2_valid.eq(d1_valid)
+            m.d.sync += [h[n].eq(entry[n][:w]) for n, w in fields]
 
         # ---- issue stage ------------------------------------------------------------------
-        h = unpack(words.r_data)
         h_v = [h["v"][V_BITS * s:V_BITS * (s + 1)] for s in range(_LANES)]
         h_off = [h["off"][_OFF_BITS * s:_OFF_BITS * (s + 1)] for s in range(_LANES)]
         s_at = Signal(3)            # the step of the head word
@@ -221,11 +229,11 @@ class SparseMatrixReader(wiring.Component):
         p_pair, p_done, p_has = Signal(), Signal(), Signal()
         m.d.comb += [
             adv.eq(self.o.ready | ~self.o.valid),
-            go.eq(words.r_rdy & adv),
+            go.eq(d2_valid & adv),
             p_has.eq(h["has"].bit_select(s_at, 1)),
             p_pair.eq(h["pair"].bit_select(s_at, 1)),
             p_done.eq(Mux(p_pair, h["last2"].bit_select(s_at, 1), h["last1"].bit_select(s_at, 1))),
-            words.r_en.eq(go & p_done),
+            pop.eq(go & p_done),
         ]
         with m.If(go):
             m.d.sync += s_at.eq(Mux(p_done, 0, s_at + 1 + p_pair))
@@ -263,6 +271,6 @@ class SparseMatrixReader(wiring.Component):
             self.emit.eq(issued),
             self.pads.eq(Mux(go & p_done, h["pads"], 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
-            self.busy.eq(job_valid | (in_flight != 0) | (words.level != 0) | i_valid | self.o.valid),
+            self.busy.eq(job_valid | f1_valid | (words.level != 0) | d1_valid | d2_valid | i_valid | self.o.valid),
         ]
         return m

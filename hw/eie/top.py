@@ -176,8 +176,10 @@ class EIEArray(wiring.Component):
         m.d.comb += scan.o.ready.eq(all_ready)
         m.d.comb += scan.rd_data.eq(Cat(*[pe.act_rd_data for pe in pes]))
         m.d.comb += self.rb_data.eq(scan.rd_data)
+        # Registered (as each PE's `idle` is): it reads "idle two cycles ago", which is idle
+        # now too once the scan is over and its last broadcast has reached the queues.
         all_idle = Signal()
-        m.d.comb += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
+        m.d.sync += all_idle.eq(Cat(*[pe.idle for pe in pes]).all())
 
         # Control signals shared by every PE.
         c_clear = Signal()         # LSTM: this run starts from c = 0 (latched at start)
