@@ -74,6 +74,8 @@ class ProcessingElement(wiring.Component):
         over all PEs by the central control).
     """
 
+    CONTROL_LATENCY = 1     # drain controls in -> output stage
+
     def __init__(self, cfg, *, init=None):
         self.cfg = cfg
         self._init = init or {}
@@ -117,12 +119,18 @@ class ProcessingElement(wiring.Component):
         ]
         m.submodules.spm = spm = SparseMatrixReader(cfg, init=init.get("spm", ()))
         connect(m, ptr.o, spm.i)
+        # The output-stage controls come from the central control to every PE: registered
+        # here (CONTROL_LATENCY) so that the wires across the chip get a cycle of their own.
+        drain, drain_row = Signal(), Signal.like(self.drain_row)
+        drain_write, bias_addr = Signal(), Signal.like(self.bias_addr)
+        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row),
+                     drain_write.eq(self.drain_write), bias_addr.eq(self.bias_addr)]
         m.submodules.arith = arith = ArithmeticUnit(cfg, init_bias=init.get("bias", ()))
         connect(m, spm.o, arith.i)
         m.d.comb += [
             arith.codebook.eq(self.codebook), arith.shift.eq(self.shift), arith.relu.eq(self.relu),
-            arith.drain.eq(self.drain), arith.drain_row.eq(self.drain_row),
-            arith.bias_addr.eq(self.bias_addr),
+            arith.drain.eq(drain), arith.drain_row.eq(drain_row),
+            arith.bias_addr.eq(bias_addr),
         ]
 
         # ---- loads -------------------------------------------------------------------------
@@ -142,14 +150,14 @@ class ProcessingElement(wiring.Component):
             m.submodules.ew = ew = LSTMElementwise(cfg, init_peep=init.get("peep", ()))
             # The element-wise unit reads its memories one cycle before the output stage's
             # result arrives: give it the drain request delayed to match.
-            drain_d, row_d = self.drain, self.drain_row
+            drain_d, row_d = drain, drain_row
             for k in range(ArithmeticUnit.OUT_LATENCY - 1):
                 drain_q, row_q = Signal(name=f"ew_drain{k}"), Signal.like(self.drain_row, name=f"ew_row{k}")
                 m.d.sync += [drain_q.eq(drain_d), row_q.eq(row_d)]
                 drain_d, row_d = drain_q, row_q
             m.d.comb += [
                 ew.drain.eq(drain_d), ew.drain_row.eq(row_d),
-                ew.y_valid.eq(arith.y_valid & self.drain_write), ew.y.eq(arith.y), ew.y_row.eq(arith.y_row),
+                ew.y_valid.eq(arith.y_valid & drain_write), ew.y.eq(arith.y), ew.y_row.eq(arith.y_row),
                 ew.enable.eq(self.ew), ew.clear.eq(self.c_clear),
                 ew.ld_peep.eq(self.ld_en & (self.ld_kind == LoadKind.PEEP)),
                 ew.ld_addr.eq(self.ld_addr), ew.ld_data.eq(self.ld_data),
@@ -170,7 +178,7 @@ class ProcessingElement(wiring.Component):
             m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(1)]
             rdata.append(rp.data)
             mine = self.dest_sel == idx
-            out_write = arith.y_valid & self.drain_write & mine
+            out_write = arith.y_valid & drain_write & mine
             result = [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
             if ew is not None:
                 # An LSTM gates layer writes m_h (one per cell), not the gate values.

@@ -296,7 +296,8 @@ class EIEArray(wiring.Component):
                 m.d.sync += row.eq(row + 1)
                 # The output stage's latency for the last row's write into the destination
                 # file (one more through the LSTM element-wise unit).
-                with m.If(row == cur["rows_pe"] + cur["ew"] + (ArithmeticUnit.OUT_LATENCY - 1)):
+                with m.If(row == cur["rows_pe"] + cur["ew"] + ProcessingElement.CONTROL_LATENCY
+                          + (ArithmeticUnit.OUT_LATENCY - 1)):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
                     m.next = "LAYER"
