@@ -6,7 +6,8 @@ three-bit step counter, so that it is short enough for 100 MHz on an ECP5 (the w
 16-PE array measured 95.37 MHz on the ULX3S-85F):
 
 * the **word fetcher** walks the words of each column job [start, end), reads one word per
-  cycle and tags it with the lanes that belong to the job. Words wait in a 4-entry FIFO; the
+  cycle (a registered memory read, then one more register) and tags it with the lanes that
+  belong to the job. Words wait in a 5-entry FIFO; the
   fetcher reads a word only when a FIFO entry is free for it (a registered credit count), so
   its handshake with the job FIFO starts from flip-flops;
 * the **word decoder** (two registered stages after the FIFO) turns a word into its issue
@@ -30,7 +31,7 @@ column heavier than average and the whole array stalls. Retiring up to two entri
 gives it slack.
 
 Throughput: one word a cycle; one step (one real entry, or two that pair) a cycle out.
-Latency: job to first entry 7 cycles. ``o`` honours ``ready`` (the arithmetic unit
+Latency: job to first entry 8 cycles. ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
 """
 
@@ -79,7 +80,7 @@ class SparseMatrixReader(wiring.Component):
         Padding entries retired this cycle (0..8; a word's padding counts when it retires).
     """
 
-    FIFO_DEPTH = 4     # raw words fetched ahead
+    FIFO_DEPTH = 5     # raw words fetched ahead: covers the credit loop (issue, F1, F2, FIFO, pop)
 
     def __init__(self, cfg, *, init=()):
         self.cfg = cfg
@@ -151,7 +152,14 @@ class SparseMatrixReader(wiring.Component):
             f1_x.eq(job.x),
         ]
 
-        m.d.comb += [words.w_en.eq(f1_valid), words.w_data.eq(Cat(rd.data, f1_lo, f1_hi, f1_first, f1_x))]
+        # F2: the word read registered once more before the FIFO. When the memory is small
+        # enough for LUT RAM, yosys moves the read port's register to the address side; without
+        # this stage the address increment, the LUT-RAM read mux and the FIFO write all fell in
+        # one cycle (the 10.5 ns critical path of the 16-PE ULX3S build).
+        f2_valid = Signal()
+        f2_data = Signal(len(words.w_data))
+        m.d.sync += [f2_valid.eq(f1_valid), f2_data.eq(Cat(rd.data, f1_lo, f1_hi, f1_first, f1_x))]
+        m.d.comb += [words.w_en.eq(f2_valid), words.w_data.eq(f2_data)]
 
         # ---- word decoder (two stages after the FIFO; they move when the issue stage takes) --
         d1_valid, d2_valid = Signal(), Signal()
@@ -272,6 +280,6 @@ class SparseMatrixReader(wiring.Component):
             self.emit.eq(issued),
             self.pads.eq(Mux(go & p_done, h["pads"], 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
-            self.busy.eq(job_valid | f1_valid | (words.level != 0) | d1_valid | d2_valid | i_valid | self.o.valid),
+            self.busy.eq(job_valid | f1_valid | f2_valid | (words.level != 0) | d1_valid | d2_valid | i_valid | self.o.valid),
         ]
         return m
