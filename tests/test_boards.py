@@ -46,6 +46,23 @@ def test_ulx3s_no_build_writes_sources_constraints_and_script(small_pack, capsys
     assert not json.loads((out / "report.json").read_text())["built"]
 
 
+def test_ulx3s_pnr_target_reaches_constraints_and_script(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecp110", "--no-build", "--pnr-mhz", "110"]) == 0
+    out = small_pack / "ecp110"
+    assert 'FREQUENCY PORT "clk" 110 MHZ;' in (out / "board.lpf").read_text()
+    script = (out / "build.sh").read_text()
+    assert "--freq 110 --timing-allow-fail" in script
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["target_clock_mhz"] == 25 and rep["pnr_target_mhz"] == 110
+
+
+def test_pnr_target_out_of_range_is_a_clear_error(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "bad", "--no-build", "--pnr-mhz", "0.5"]) != 0
+    err = capsys.readouterr().err
+    assert "--pnr-mhz" in err and "0.5" in err and "Traceback" not in err
+    assert not (small_pack / "bad").exists()
+
+
 def test_unknown_board_is_a_clear_error(small_pack, capsys):
     with pytest.raises(SystemExit) as e:
         main(["build", "pk", "--board", "zedboard", "-o", "z"])
