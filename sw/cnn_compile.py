@@ -260,7 +260,9 @@ def _plan_lb(cfg, in_shape, out_shape, k, s):
     channel's input rows in ibuf. Channels per chunk: as many of those row sets as ibuf and
     wbuf (9 words a channel) hold. With several chunks, each output group runs one CONV per
     chunk, accumulating in psum (flags ACC/HOLD), so every weight word is loaded once per tile
-    and group however deep the layer; the input chunk is reloaded per group.
+    and group however deep the layer; each input chunk is loaded once for as many output
+    groups as psum holds side by side (``psum_depth // (rows x Wo)``), so a deep layer's input
+    is read from DRAM about once per tile.
     """
     cin, h, wd = in_shape
     _, ho, wo = out_shape
@@ -301,25 +303,46 @@ def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
         def load(c0, n):
             if nrows > 0:
                 e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
-        if cc == cin:
-            load(0, cin)
-        for g in range(groups):
+
+        def conv(c0, n, pbase):
+            flags = Flag.LB | (Flag.ACC if c0 else 0) | (Flag.HOLD if c0 + n < cin else relu)
+            e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
+                   shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
+                   out_rows=rr, wo=wo)
+
+        def save(g):
             co0 = g * P
-            ga = w_addr + g * gbytes
-            if groups > 1 or oy0 == 0 or cc < cin:
-                e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-            for c0 in range(0, cin, cc):
-                n = min(cc, cin - c0)
-                if cc < cin:
-                    load(c0, n)
-                if cc < cin or groups > 1 or oy0 == 0:
-                    e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
-                flags = Flag.LB | (Flag.ACC if c0 else 0) | (Flag.HOLD if c0 + n < cin else relu)
-                e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, k=3, step=s,
-                       shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                       out_rows=rr, wo=wo)
             e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
                    dstride=ho * wo, length=rr * wo, buf=0, ostride=rr * wo)
+
+        if cc == cin:
+            # every channel in ibuf at once: one LOAD of the tile, then each group in turn
+            load(0, cin)
+            for g in range(groups):
+                ga = w_addr + g * gbytes
+                if groups > 1 or oy0 == 0:
+                    e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
+                    e.load_weights(ga + 4 * P, nwords)
+                conv(0, cin, 0)
+                save(g)
+            continue
+        # channel chunks: each chunk is loaded once and used by `gp` groups, whose partial sums
+        # sit side by side in psum (CONV field b = the group's psum base)
+        npix = rr * wo
+        gp = max(1, min(groups, cfg.psum_depth // npix))
+        for g0 in range(0, groups, gp):
+            gs = range(g0, min(groups, g0 + gp))
+            for c0 in range(0, cin, cc):
+                n = min(cc, cin - c0)
+                load(c0, n)
+                for g in gs:
+                    ga = w_addr + g * gbytes
+                    e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
+                    if c0 + n == cin:
+                        e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
+                    conv(c0, n, (g - g0) * npix)
+                    if c0 + n == cin:
+                        save(g)
     return tiles, groups
 
 

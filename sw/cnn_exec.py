@@ -227,16 +227,17 @@ class _Engine:
                 self.fail("LB CONV on an engine built without the window convolver")
             if f["k"] != 3 or step not in (1, 2) or f["flags"] & Flag.WINO:
                 self.fail(f"LB CONV needs k 3, step 1 or 2, no WINO; found k {f['k']}, step {step}")
-            if gw != f["wo"] or gh * gw > self.cfg.psum_depth:
-                self.fail(f"LB CONV grid {gh}x{gw} (wo {f['wo']}): needs gw == wo and "
-                          f"gh*gw <= psum_depth {self.cfg.psum_depth}")
+            pb = f["b"]
+            if gw != f["wo"] or pb + gh * gw > self.cfg.psum_depth:
+                self.fail(f"LB CONV grid {gh}x{gw} (wo {f['wo']}) at psum {pb}: needs gw == wo and "
+                          f"b + gh*gw <= psum_depth {self.cfg.psum_depth}")
             st["mac_cycles"] = gh * gw * count
             st["mults"] = st["mac_cycles"] * 9 * P
             acc = acc.reshape(P, gh * gw)
             if f["flags"] & Flag.ACC:
-                acc = acc + self.psum[:, :gh * gw]
+                acc = acc + self.psum[:, pb:pb + gh * gw]
             if f["flags"] & Flag.HOLD:
-                self.psum[:, :gh * gw] = acc
+                self.psum[:, pb:pb + gh * gw] = acc
                 return
             acc = acc.reshape(P, gh, gw)
         elif f["flags"] & (Flag.ACC | Flag.HOLD):

@@ -33,11 +33,12 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     *Winograd F(2x2,3x3)* (WINO set; k = 4, step = 2): ``V = B^T d B``; for e < 16
     ``M[l][e] += wbuf[ci*16 + e][l] * V[e]``; ``Y = A^T M A / 4`` (exact); pixel (2py+a, 2px+b)
     -> ``obuf[l][(2py+a)*wo + 2px+b]`` if 2py+a < out_rows and 2px+b < wo.
-    *Window convolver* (flag LB; k = 3, step 1 or 2, ``gh*gw <= psum_depth``, ``gw == wo``):
-    the sums of the direct case over this instruction's channels, per pixel ``q = py*gw + px``:
+    *Window convolver* (flag LB; k = 3, step 1 or 2, ``b + gh*gw <= psum_depth``, ``gw == wo``):
+    the sums of the direct case over this instruction's channels, per pixel ``q = b + py*gw + px``
+    (field ``b`` is the psum base, so that several output groups' sums can sit side by side):
     ``s[l][q] = (psum[l][q] if flag ACC else 0) + sum_ci sum_ky,kx w * d``; with flag HOLD
     ``psum[l][q] = s`` and nothing is written to obuf, else ``s`` goes through ``post`` to
-    ``obuf[l][q]`` (psum is then undefined). ACC/HOLD split one layer's input channels over
+    ``obuf[l][q - b]`` (psum is then undefined). ACC/HOLD split one layer's input channels over
     several CONVs (the compiler's channel chunks); the weight words are those of the chunk.
     Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
     ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.

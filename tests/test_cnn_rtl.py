@@ -108,7 +108,8 @@ def test_window_convolver_edge_cases():
     """The 3x3 window convolver on: a 3x3 map with padding 0 (one window per channel), a 4x4
     map, maps narrower than one 8-byte ibuf word, stride 2 with and without padding, Cin 1,
     Cout not a multiple of the lanes, and a layer too deep for ibuf in one piece (channel
-    chunks accumulated in psum with ACC/HOLD) over several row tiles."""
+    chunks accumulated in psum with ACC/HOLD) over several row tiles, and chunks shared by
+    several output groups at different psum bases."""
     print("seed", 31)
     rng = np.random.default_rng(31)
     graphs = []
@@ -127,13 +128,19 @@ def test_window_convolver_edge_cases():
     b.conv(6, 3, pad=1)
     b.conv(5, 3, stride=2, pad=1)
     graphs.append(b.graph())
+    b = Builder(rng, (60, 7, 6))         # chunks shared by 3 output groups side by side in psum
+    b.conv(10, 3, pad=1)
+    graphs.append(b.graph())
     for graph in graphs:
         x = rng.integers(-128, 128, graph.input_shape).astype(np.int8)
         prog, res = run_and_check(graph, x, "direct")
         assert all(m["datapath"] == "convolver" for m in prog.layers)
         assert int(res["mac_cycles"][0]) == sum(m["mac_cycles"] for m in prog.layers)
-    convs = [i for i in decode_program(prog.program) if i["op"] == Op.CONV and i["layer"] == 0]
-    assert any(c["flags"] & Flag.ACC for c in convs) and prog.layers[0]["row_tiles"] > 1
+        convs = [i for i in decode_program(prog.program) if i["op"] == Op.CONV and i["layer"] == 0]
+        if graph.input_shape[0] == 40:
+            assert any(c["flags"] & Flag.ACC for c in convs) and prog.layers[0]["row_tiles"] > 1
+        if graph.input_shape[0] == 60:
+            assert any(c["flags"] & Flag.ACC for c in convs) and any(c["b"] > 0 for c in convs)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -387,7 +387,7 @@ class CNNEngine(wiring.Component):
                 conv3.acc_in.eq(f["flags"][4]), conv3.hold.eq(f["flags"][5]),
                 sw.count.eq(f["count"]), sw.step.eq(f["step"]), sw.gh.eq(f["gh"]), sw.gw.eq(f["gw"]),
                 sw.y0.eq(f["y0"]), sw.x0.eq(f["x0"]), sw.row0.eq(f["row0"]), sw.H.eq(f["H"]), sw.W.eq(f["W"]),
-                sw.buf.eq(f["buf"]), sw.bstride.eq(f["bstride"]), sw.wo.eq(f["wo"]),
+                sw.buf.eq(f["buf"]), sw.bstride.eq(f["bstride"]), sw.wo.eq(f["wo"]), sw.pbase.eq(f["b"]),
                 ib_c.addr.eq(sweep.rd2_addr), sweep.rd0_data.eq(ib_a.data), sweep.rd1_data.eq(ib_b.data),
                 sweep.rd2_data.eq(ib_c.data), conv3.wb_data.eq(wb_r.data),
             ]

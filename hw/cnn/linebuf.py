@@ -42,13 +42,13 @@ def stream_layout():
 def sweep_layout():
     return data.StructLayout({
         "count": 16, "step": 2, "gh": 12, "gw": 12, "y0": signed(14), "x0": signed(5),
-        "row0": 12, "H": 12, "W": 12, "buf": 20, "bstride": 20, "wo": 12,
+        "row0": 12, "H": 12, "W": 12, "buf": 20, "bstride": 20, "wo": 12, "pbase": 16,
     })
 
 
 def window_layout():
     """One window: ``x[ky*3 + kx]`` (0 outside the image), its psum address ``pix`` =
-    py*gw + px, obuf address ``opix`` = py*wo + px, ``first``/``last`` channel of the CONV,
+    pbase + py*gw + px, obuf address ``opix`` = py*wo + px, ``first``/``last`` channel of the CONV,
     ``chan_first`` (first window of a channel: its weights must be loaded)."""
     return data.StructLayout({"x": data.ArrayLayout(signed(8), 9), "pix": 16, "opix": 20,
                               "first": 1, "last": 1, "chan_first": 1})
@@ -236,13 +236,13 @@ class WindowSweep(wiring.Component):
 
         with m.If(self.start):
             m.d.sync += [p.eq(sp), run.eq((sp.count != 0) & (sp.gh != 0) & (sp.gw != 0)),
-                         px.eq(0), py.eq(0), c.eq(0), ix0.eq(sp.x0), iy0.eq(sp.y0), pix.eq(0), orow.eq(0)]
+                         px.eq(0), py.eq(0), c.eq(0), ix0.eq(sp.x0), iy0.eq(sp.y0), pix.eq(sp.pbase), orow.eq(0)]
         with m.Elif(adv):
             m.d.sync += [px.eq(px + 1), ix0.eq(ix0 + p.step), pix.eq(pix + 1)]
             with m.If(seg_end):
                 m.d.sync += [px.eq(0), ix0.eq(p.x0), py.eq(py + 1), iy0.eq(iy0 + p.step), orow.eq(orow + p.wo)]
                 with m.If(py == p.gh - 1):
-                    m.d.sync += [py.eq(0), iy0.eq(p.y0), c.eq(c + 1), pix.eq(0), orow.eq(0)]
+                    m.d.sync += [py.eq(0), iy0.eq(p.y0), c.eq(c + 1), pix.eq(p.pbase), orow.eq(0)]
                     with m.If(c == p.count - 1):
                         m.d.sync += run.eq(0)
         return m
