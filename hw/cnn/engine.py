@@ -1,16 +1,22 @@
-"""The CNN engine: instruction fetch and sequencing, on-chip buffers, the convolver lanes,
-the Winograd F(2x2,3x3) path, pooling, element-wise add, and the AXI4 master.
+"""The CNN engine: instruction fetch and sequencing, on-chip buffers, the one-multiplier lanes,
+the 3x3 window convolver, the Winograd F(2x2,3x3) path, pooling, element-wise add, and the
+AXI4 master.
 
 Start it with ``start`` and the program's DRAM address in ``prog_addr``; it fetches 128-byte
 instructions (see :mod:`sparsa.sw.cnn_isa`) through the AXI4 master and runs them in order
 until END, then raises ``done`` for one cycle. Everything lives in the one DRAM: program,
 weights and activations.
 
-Datapath (``lanes`` = P output channels in parallel, one multiplier each):
+Datapath (``lanes`` = P output channels in parallel):
 
 * CONV direct: the window walker (:mod:`.window`) reads one input byte a cycle; it is
   broadcast to P lanes, each multiplying it by its weight from the same wbuf word and
   accumulating. One MAC per lane per cycle, no bubbles inside an instruction.
+* CONV with flag LB (3x3, stride 1 or 2): the window convolver (``cfg.convolver``). The
+  window generator (:mod:`.linebuf`) streams the tile's three input rows from ibuf (ports a,
+  b and a third port c) and emits one 3x3 window a cycle; each lane multiplies it by its 9
+  weights and sums them in an adder tree into its partial-sum bank (:mod:`.convolver`):
+  9 MACs per lane per cycle, results through the output stage after the last channel.
 * CONV Winograd: the walker reads a 4x4 tile per input channel (16 cycles); the tile is
   transformed (``V = B^T d B``, adders only) and each lane does 16 multiplies
   ``U[e] * V[e]`` into 16 accumulators while the next tile is read. After the last channel,
@@ -21,7 +27,8 @@ Datapath (``lanes`` = P output channels in parallel, one multiplier each):
 
 Latency: an instruction costs its fetch (``FETCH_BEATS`` beats plus the slave's latency),
 then its data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute
-(one input element a cycle) until the last result is written to obuf: the engine tracks
+(one input element, or one 3x3 window on the convolver, a cycle) until the last result is
+written to obuf: the engine tracks
 every pipeline stage's valid bit, so it retires a compute instruction as soon as it drains.
 """
 
