@@ -12,11 +12,15 @@ the default ``CNNConfig()`` (8 lanes) run each layer; the outputs must equal
 
 Per layer: cycles (the whole one-layer job: every instruction's fetch, loads, compute, drain
 and saves, and the final END), MACs = Ho*Wo*Cout*Cin*9 (nominal, the same for both
-datapaths), MAC utilisation = MACs / (lanes x cycles) (for Winograd an *effective* figure
-that can exceed 1), multiplier utilisation = multiplies issued / (lanes x cycles) with
-multiplies = the engine's ``mac_cycles`` counter x lanes, and GOP/s = 2 MACs / cycles x f at
+datapaths). The "direct" datapath runs these 3x3 layers on the window convolver (9
+multipliers per lane, peak 9 x lanes MACs a cycle); Winograd on its one multiplier per lane.
+MAC utilisation = MACs / (multipliers x cycles) with multipliers = 9 x lanes (convolver) or
+lanes (Winograd: an *effective* figure that can exceed 1), multiplier utilisation =
+multiplies issued / (multipliers x cycles) with multiplies = the engine's ``mac_cycles``
+counter x multipliers, and GOP/s = 2 MACs / cycles x f at
 f = 150 MHz, Angel-Eye's (Going Deeper) ZC706 clock, against its 187.8 GOP/s on VGG16's conv
-layers. Target: direct datapath >= 80% MAC utilisation on every 3x3 layer.
+layers. Target: direct datapath (convolver) >= 80% MAC utilisation (against 9 x lanes) on
+every 3x3 layer.
 
 **Digits CNN**: ``train_digits_cnn(seed=0)`` -> ``compress_cnn`` calibrated on the training
 images -> compile -> a batch of test images on both datapaths: cycles per image, per-layer
@@ -106,17 +110,19 @@ def _vgg_layer(name, cin, cout_vgg, hw_vgg, crop, cfg, idx):
             raise RuntimeError(f"bench cnn: {name} ({dp}) differs from the golden model "
                                f"({int(np.count_nonzero(res['y'] != ref))} of {ref.size} outputs)")
         cyc, macc = int(res["cycles"][0]), int(res["mac_cycles"][0])
-        r = {"datapath": meta["datapath"], "cycles": cyc, "layer_cycles": int(res["layer_cycles"][0, 0]),
+        mp = meta["multipliers"]          # 9 x lanes on the window convolver, else lanes
+        r = {"datapath": meta["datapath"], "multipliers": mp, "cycles": cyc,
+             "layer_cycles": int(res["layer_cycles"][0, 0]),
              "mac_cycles": macc, "mac_cycles_compiler": int(meta["mac_cycles"]),
-             "multiplies": macc * P, "multiplies_model": multiplies(cin, cout, hw, hw, meta["datapath"]),
-             "mac_util": round(row["macs"] / (P * cyc), 4), "mult_util": round(macc / cyc, 4),
-             "gops": round(_gops(row["macs"], cyc), 3), "gops_per_multiplier": round(_gops(row["macs"], cyc) / P, 4),
+             "multiplies": macc * mp, "multiplies_model": multiplies(cin, cout, hw, hw, meta["datapath"]),
+             "mac_util": round(row["macs"] / (mp * cyc), 4), "mult_util": round(macc / cyc, 4),
+             "gops": round(_gops(row["macs"], cyc), 3), "gops_per_multiplier": round(_gops(row["macs"], cyc) / mp, 4),
              "row_tiles": meta["row_tiles"], "groups": meta["groups"], "instructions": meta["instr_end"] - meta["instr_start"],
              "bit_exact": exact, "sim_s": round(dt, 1)}
         if dp == "direct":
             r["meets_target"] = r["mac_util"] >= UTIL_TARGET
         row[dp] = r
-        print(f"[bench cnn] {name:8s} {dp:8s} Cin {cin:3d} Cout {cout:3d} {hw}x{hw}: {cyc:9,d} cycles, "
+        print(f"[bench cnn] {name:8s} {meta['datapath']:9s} ({mp} mult) Cin {cin:3d} Cout {cout:3d} {hw}x{hw}: {cyc:9,d} cycles, "
               f"MAC util {r['mac_util']:.3f}, mult util {r['mult_util']:.3f}, {r['gops']:.2f} GOP/s @{MHZ} MHz, "
               f"bit-exact, {dt:.1f} s", flush=True)
     return row
@@ -126,12 +132,15 @@ def _summary(rows, dp, P):
     macs = sum(r["macs"] for r in rows)
     cyc = sum(r[dp]["cycles"] for r in rows)
     mults = sum(r[dp]["multiplies"] for r in rows)
+    peak = sum(r[dp]["multipliers"] * r[dp]["cycles"] for r in rows)     # multiplier-cycles
+    mp = max(r[dp]["multipliers"] for r in rows)
     g = _gops(macs, cyc)
-    s = {"macs": macs, "cycles": cyc, "multiplies": mults, "mac_util": round(macs / (P * cyc), 4),
-         "mult_util": round(mults / (P * cyc), 4), "gops": round(g, 3), "gops_per_multiplier": round(g / P, 4),
-         "multipliers_for_angel_eye_gops": int(np.ceil(ANGEL_EYE["conv_gops"] / (g / P)))}
+    s = {"macs": macs, "cycles": cyc, "multiplies": mults, "multipliers": mp,
+         "mac_util": round(macs / peak, 4), "mult_util": round(mults / peak, 4), "gops": round(g, 3),
+         "gops_per_multiplier": round(g / mp, 4),
+         "multipliers_for_angel_eye_gops": int(np.ceil(ANGEL_EYE["conv_gops"] / (g / mp)))}
     if ANGEL_EYE["multipliers"]:
-        s["per_multiplier_vs_angel_eye"] = round((g / P) / (ANGEL_EYE["conv_gops"] / ANGEL_EYE["multipliers"]), 3)
+        s["per_multiplier_vs_angel_eye"] = round((g / mp) / (ANGEL_EYE["conv_gops"] / ANGEL_EYE["multipliers"]), 3)
     return s
 
 
@@ -164,14 +173,18 @@ def _digits(cfg, n_images):
         layers = []
         for m, c in zip(prog.layers, lc):
             layers.append({"layer": m["name"], "op": m["op"], "shape": m["shape"], "datapath": m["datapath"],
+                           "multipliers": m["multipliers"],
                            "macs": int(m["macs"]), "mac_cycles": int(m["mac_cycles"]), "cycles": round(float(c), 1),
-                           "mac_util": round(m["macs"] / (P * c), 4) if m["macs"] else None,
+                           "mac_util": round(m["macs"] / (m["multipliers"] * c), 4) if m["macs"] else None,
                            "mult_util": round(m["mac_cycles"] / c, 4) if m["macs"] else None})
         cyc = float(np.mean(res["cycles"]))
         macs = sum(m["macs"] for m in prog.layers)
+        # whole net against the engine's peak: 9 x lanes when a layer runs on the convolver
+        mp = max(m["multipliers"] for m in prog.layers)
+        mults = sum(m["mac_cycles"] * m["multipliers"] for m in prog.layers)
         out[dp] = {"cycles_per_image": round(cyc, 1), "overhead_cycles": round(float(np.mean(res["overhead_cycles"])), 1),
-                   "macs": macs, "mac_util": round(macs / (P * cyc), 4),
-                   "mult_util": round(float(np.mean(res["mac_cycles"])) / cyc, 4),
+                   "multipliers": mp, "macs": macs, "mac_util": round(macs / (mp * cyc), 4),
+                   "mult_util": round(mults / (mp * cyc), 4),
                    "mac_cycles_match_compiler": bool(np.all(res["mac_cycles"] == sum(m["mac_cycles"] for m in prog.layers))),
                    "us_per_image_at_150mhz": round(cyc / MHZ, 2), "images_per_s_at_150mhz": round(MHZ * 1e6 / cyc),
                    "accuracy": round(float(np.mean(np.argmax(res["y"], axis=1) == y)), 4),
@@ -201,7 +214,8 @@ def run_bench(out_dir, args):
     direct = [r["direct"] for r in rows]
     result = {
         "config": {"lanes": P, "ibuf_bytes": cfg.ibuf_bytes, "wbuf_words": cfg.wbuf_words,
-                   "obuf_depth": cfg.obuf_depth, "winograd": cfg.winograd},
+                   "obuf_depth": cfg.obuf_depth, "winograd": cfg.winograd, "convolver": cfg.convolver,
+                   "psum_depth": cfg.psum_depth},
         "quick": quick, "mhz": MHZ, "angel_eye": ANGEL_EYE, "util_target": UTIL_TARGET,
         "crop": {"hw": crop["hw"], "cout": crop["cout"], "layers": list(crop["layers"] or [r["layer"] for r in rows])},
         "vgg16": rows,
@@ -224,13 +238,16 @@ def _markdown(r):
     P, f = r["config"]["lanes"], r["mhz"]
     ae = r["angel_eye"]
     crop = r["crop"]
-    lines = [f"# sparsa CNN benchmark (CNN engine, {P} lanes = {P} multipliers, Verilator)", "",
+    lines = [f"# sparsa CNN benchmark (CNN engine, {P} lanes, Verilator)", "",
+             f"direct = the 3x3 window convolver ({9 * P} multipliers: 9 per lane); Winograd = "
+             f"F(2x2,3x3) on one multiplier per lane ({P}).", "",
              f"VGG16 conv layers (3x3, pad 1, stride 1), each cropped to H = W = {crop['hw']} and Cout = "
              f"{crop['cout']} ({crop['cout'] // P} group{'s' if crop['cout'] > P else ''} of {P} lanes); Cin as in VGG16. "
              f"Random seeded int8 "
              f"data. Cycles are the whole one-layer job (fetch, loads, compute, drain, saves). "
-             f"MAC util = MACs / ({P} x cycles); Winograd's is effective (it does 16 multiplies per 36 MACs); "
-             f"mult util = multiplies issued / ({P} x cycles). GOP/s = 2 x MACs / cycles x {f} MHz "
+             f"MAC util = MACs / (multipliers x cycles): {9 * P} for direct, {P} for Winograd, whose figure is "
+             f"effective (it does 16 multiplies per 36 MACs); "
+             f"mult util = multiplies issued / (multipliers x cycles). GOP/s = 2 x MACs / cycles x {f} MHz "
              f"(Angel-Eye's ZC706 clock; its 187.8 GOP/s is for the full-size layers in 16-bit fixed point). "
              f"Target: direct MAC util >= {r['util_target']:.0%}.", "",
              "| layer | Cin | Cout run (VGG16) | HxW run (VGG16) | MACs | direct cycles | direct MAC util | "
@@ -281,11 +298,13 @@ def _markdown(r):
              f"{g['golden_test_accuracy']:.3f} / {g['float_test_accuracy']:.3f}", ""),
             ("bit-exact vs golden", "yes" if d["bit_exact"] else "NO", "yes" if w["bit_exact"] else "NO")]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    lines += ["", "| layer | op | output shape | MACs | direct cycles | direct MAC util | Winograd datapath | "
+    lines += ["", "MAC util per layer against that layer's multipliers (9 x lanes on the convolver, lanes "
+              "otherwise); whole net against the engine's peak (9 x lanes).", "",
+              "| layer | op | output shape | MACs | direct cycles | direct MAC util | Winograd datapath | "
               "Winograd cycles | Winograd MAC util | Winograd mult util |", "|---|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "" if v is None else f"{v:.3f}"
     for a, b in zip(d["layers"], w["layers"]):
-        lines.append(f"| {a['layer']} | {a['op']} | {'x'.join(map(str, a['shape']))} | {a['macs']:,} | "
+        lines.append(f"| {a['layer']} | {a['op']} ({a['datapath'] or '-'}) | {'x'.join(map(str, a['shape']))} | {a['macs']:,} | "
                      f"{a['cycles']:,.0f} | {fmt(a['mac_util'])} | {b['datapath'] or ''} | {b['cycles']:,.0f} | "
                      f"{fmt(b['mac_util'])} | {fmt(b['mult_util'])} |")
     lines += ["", f"All outputs bit-exact vs golden: {'yes' if r['bit_exact'] else 'NO'}."]

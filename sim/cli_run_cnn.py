@@ -64,17 +64,22 @@ def run_cnn(args):
         lanes = cfg.lanes
         lc = res["layer_cycles"]
         layers = []
+        # utilisation against the multipliers of the layer's datapath (9 x lanes on the 3x3
+        # window convolver, lanes otherwise); the whole run against the engine's peak
+        mults = [m.get("multipliers") or lanes for m in prog.layers]
+        peak = max(mults + [lanes])
         for i, meta in enumerate(prog.layers):
             cyc = [int(c) for c in lc[:, i]]
             mean = float(np.mean(cyc))
             layers.append({"name": meta["name"], "op": meta["op"], "datapath": meta["datapath"],
                            "cycles": cyc[0] if len(cyc) == 1 else cyc, "macs": meta["macs"],
-                           "mac_utilisation": round(meta["macs"] / (lanes * mean), 4) if mean else None})
+                           "multipliers": mults[i],
+                           "mac_utilisation": round(meta["macs"] / (mults[i] * mean), 4) if mean else None})
         cycles = [int(c) for c in res["cycles"]]
         extra = {"cycles": cycles[0] if x.ndim == 3 else cycles,
                  "cycles_per_input": float(np.mean(cycles)),
                  "mac_cycles": [int(c) for c in res["mac_cycles"]],
-                 "mac_utilisation": round(sum(m["macs"] for m in prog.layers) / (lanes * float(np.mean(cycles))), 4),
+                 "mac_utilisation": round(sum(m["macs"] for m in prog.layers) / (peak * float(np.mean(cycles))), 4),
                  "overhead_cycles": int(res["overhead_cycles"][0]), "layers": layers}
     elapsed = time.perf_counter() - t0
     y = np.asarray(y).astype(np.int8)

@@ -41,12 +41,13 @@ def add_arguments(p):
                    f"4, 8, 16 or 32 (default {c.lanes})")
     p.add_argument("--conv-datapath", choices=DATAPATHS, help="CNN graph only: 3x3 stride-1 convs on the "
                    "direct or the Winograd F(2x2,3x3) datapath (default direct)")
-    for opt, name in (("--ibuf-bytes", "ibuf_bytes"), ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth")):
+    for opt, name in (("--ibuf-bytes", "ibuf_bytes"), ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"),
+                      ("--psum-depth", "psum_depth")):
         p.add_argument(opt, type=int, metavar="N", help=f"CNN graph only: {name} (default {getattr(c, name)})")
 
 
 CNN_OPTIONS = (("--lanes", "lanes"), ("--conv-datapath", "conv_datapath"), ("--ibuf-bytes", "ibuf_bytes"),
-               ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"))
+               ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"), ("--psum-depth", "psum_depth"))
 
 
 def _given(args, options):

@@ -140,7 +140,7 @@ class _Emitter:
             key = "dram_read" if op == Op.LOAD else "dram_write"
             self.stats[key] += f["count"] * f["length"]
         if op == Op.CONV:
-            words = 16 if f["flags"] & Flag.WINO else f["k"] * f["k"]
+            words = 16 if f["flags"] & Flag.WINO else 1 if f["flags"] & Flag.LB else f["k"] * f["k"]
             self.stats["mac_cycles"] += f["gh"] * f["gw"] * f["count"] * words
         for k, v in f.items():
             lo, hi = field_range(k)
@@ -251,8 +251,105 @@ def _plan_conv(cfg, name, in_shape, out_shape, k, s, wino):
     return _balance(ho, r, wino)
 
 
+def _plan_lb(cfg, in_shape, out_shape, k, s):
+    """``(rows per tile, channels per chunk)`` of a layer on the 3x3 window convolver, or None
+    when it cannot run there (not 3x3 stride 1/2, no convolver, or not even one output row of
+    one channel fits psum/obuf/ibuf).
+
+    Rows per tile: as many as psum and obuf hold (whole maps for VGG-sized crops), with one
+    channel's input rows in ibuf. Channels per chunk: as many of those row sets as ibuf and
+    wbuf (9 words a channel) hold. With several chunks, each output group runs one CONV per
+    chunk, accumulating in psum (flags ACC/HOLD), so every weight word is loaded once per tile
+    and group however deep the layer; each input chunk is loaded once for as many output
+    groups as psum holds side by side (``psum_depth // (rows x Wo)``), so a deep layer's input
+    is read from DRAM about once per tile.
+    """
+    cin, h, wd = in_shape
+    _, ho, wo = out_shape
+    if not (cfg.convolver and k == 3 and s in (1, 2)):
+        return None
+    r = min(ho, cfg.psum_depth // wo, cfg.obuf_depth // wo)
+    if r >= 1 and min(h, (r - 1) * s + 3) * wd > cfg.ibuf_bytes:
+        r = min(r, _max_rows(ho, h, cfg.ibuf_bytes // wd, k, s, False))
+    if r < 1 or cfg.wbuf_words < 9:
+        return None
+    r = _balance(ho, r, False)
+    nrows = min(h, (r - 1) * s + 3)
+    cc = min(cin, cfg.ibuf_bytes // (nrows * wd), cfg.wbuf_words // 9)
+    chunks = -(-cin // cc)
+    return r, -(-cin // chunks)
+
+
+def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
+    """Emit a 3x3 conv layer for the window convolver (see :func:`_plan_lb`)."""
+    P = cfg.lanes
+    cin, h, wd = in_shape
+    cout, ho, wo = out_shape
+    s, p, nwords = wdat["stride"], wdat["pad"], wdat["nwords"]
+    r, cc = wdat["lb"]
+    groups = -(-cout // P)
+    gbytes = 4 * P + nwords * 2 * P
+    relu = Flag.RELU if L.get("relu") else 0
+    tiles = 0
+    for oy0 in range(0, ho, r):
+        rr = min(r, ho - oy0)
+        tiles += 1
+        y0 = oy0 * s - p
+        r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + 2)
+        nrows = r1 - r0 + 1
+        if nrows <= 0:              # every row this tile reads is padding
+            r0, nrows = 0, 0
+
+        def load(c0, n):
+            if nrows > 0:
+                e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
+
+        def conv(c0, n, pbase):
+            flags = Flag.LB | (Flag.ACC if c0 else 0) | (Flag.HOLD if c0 + n < cin else relu)
+            e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
+                   shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
+                   out_rows=rr, wo=wo)
+
+        def save(g):
+            co0 = g * P
+            e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
+                   dstride=ho * wo, length=rr * wo, buf=0, ostride=rr * wo)
+
+        if cc == cin:
+            # every channel in ibuf at once: one LOAD of the tile, then each group in turn
+            load(0, cin)
+            for g in range(groups):
+                ga = w_addr + g * gbytes
+                if groups > 1 or oy0 == 0:
+                    e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
+                    e.load_weights(ga + 4 * P, nwords)
+                conv(0, cin, 0)
+                save(g)
+            continue
+        # channel chunks: each chunk is loaded once and used by `gp` groups, whose partial sums
+        # sit side by side in psum (CONV field b = the group's psum base)
+        npix = rr * wo
+        gp = max(1, min(groups, cfg.psum_depth // npix))
+        for g0 in range(0, groups, gp):
+            gs = range(g0, min(groups, g0 + gp))
+            for c0 in range(0, cin, cc):
+                n = min(cc, cin - c0)
+                load(c0, n)
+                for g in gs:
+                    ga = w_addr + g * gbytes
+                    e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
+                    if c0 + n == cin:
+                        e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
+                    conv(c0, n, (g - g0) * npix)
+                    if c0 + n == cin:
+                        save(g)
+    return tiles, groups
+
+
 def _conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
     """Emit a conv (or linear-as-1x1-conv) layer. ``wdat``: dict of the layer parameters."""
+    if wdat.get("lb"):
+        return _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape)
     P = cfg.lanes
     cin, h, wd = in_shape
     cout, ho, wo = out_shape
@@ -405,10 +502,11 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
                 _plan_conv(cfg, L["name"], shapes[src], shapes[L["name"]], k, stride, True)
             except UserError:
                 wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
+        lb = None if wino or L["op"] != "conv2d" else _plan_lb(cfg, shapes[src], shapes[L["name"]], k, stride)
         blob, nwords = _weight_block(w, b, P, wino)
         addr = _align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
-        wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, nwords=nwords, shift=shift,
+        wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,
                                 addr=addr, nbytes=len(blob), acc_bound=_acc_bound(w, wino),
                                 macs=int(w.size) * int(np.prod(shapes[L["name"]][1:])))
     acts = {"input": _align(len(wblob))}
@@ -430,14 +528,15 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         start = len(e.instrs)
         meta = {"index": idx, "name": name, "op": op, "inputs": srcs,
                 "shape": list(shapes[name]), "out_addr": acts[name], "datapath": None, "macs": 0,
-                "weight_addr": None, "weight_bytes": 0, "acc_bound": None}
+                "weight_addr": None, "weight_bytes": 0, "acc_bound": None, "multipliers": 0}
         if op in ("conv2d", "linear"):
             wd = wdats[name]
             in_shape = shapes[srcs[0]]
             if op == "linear":
                 in_shape = (int(np.prod(in_shape)), 1, 1)
             tiles, groups = _conv(e, cfg, L, acts[srcs[0]], in_shape, wd["addr"], wd, acts[name], shapes[name])
-            meta.update(datapath="winograd" if wd["wino"] else "direct", macs=wd["macs"],
+            meta.update(datapath="winograd" if wd["wino"] else "convolver" if wd["lb"] else "direct",
+                        macs=wd["macs"], multipliers=cfg.lanes * (9 if wd["lb"] else 1),
                         weight_addr=wd["addr"], weight_bytes=wd["nbytes"], acc_bound=wd["acc_bound"])
         elif op in ("maxpool2d", "avgpool2d"):
             tiles, groups = _pool(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])

@@ -10,7 +10,10 @@ numpy; the products are summed in float64 matmuls, exact because every sum stays
 
 :func:`execute` returns :class:`ExecStats`: per instruction its op, layer, DRAM bytes and the
 *ideal* compute: a CONV issues ``lanes`` multiplies per MAC cycle, with
-``gh*gw*count*k*k`` MAC cycles (direct) or ``gh*gw*count*16`` (Winograd).
+``gh*gw*count*k*k`` MAC cycles (direct) or ``gh*gw*count*16`` (Winograd); the 3x3 window
+convolver (flag LB) issues ``9*lanes`` multiplies per MAC cycle, ``gh*gw*count`` MAC cycles.
+The convolver's partial-sum banks (``psum``, ``(lanes, psum_depth)`` int64) persist between
+instructions, as in the hardware.
 """
 
 from dataclasses import dataclass, field
@@ -34,7 +37,8 @@ class ExecStats:
     ----------
     instructions : list of dict
         One per executed instruction (END included): ``index``, ``op`` (name), ``layer``,
-        ``mac_cycles`` (CONV), ``mults`` (``mac_cycles * lanes``), ``elems`` (POOL/ADD outputs
+        ``mac_cycles`` (CONV), ``mults`` (``mac_cycles * lanes``, ``* 9 * lanes`` on the
+        convolver), ``elems`` (POOL/ADD outputs
         times window), ``dram_read`` / ``dram_write`` (bytes).
     lanes : int
     """
@@ -97,6 +101,7 @@ class _Engine:
         self.wbuf = np.zeros((cfg.wbuf_words, cfg.lanes), dtype=np.int16)
         self.bias = np.zeros(cfg.lanes, dtype=np.int32)
         self.obuf = np.zeros((cfg.lanes, cfg.obuf_depth), dtype=np.int8)
+        self.psum = np.zeros((cfg.lanes, cfg.psum_depth), dtype=np.int64)
         self.where = ""
 
     def fail(self, msg):
@@ -217,6 +222,26 @@ class _Engine:
             nr, nc = gh, gw
             st["mac_cycles"] = gh * gw * nwords
         st["mults"] = st["mac_cycles"] * P
+        if f["flags"] & Flag.LB:
+            if not self.cfg.convolver:
+                self.fail("LB CONV on an engine built without the window convolver")
+            if f["k"] != 3 or step not in (1, 2) or f["flags"] & Flag.WINO:
+                self.fail(f"LB CONV needs k 3, step 1 or 2, no WINO; found k {f['k']}, step {step}")
+            pb = f["b"]
+            if gw != f["wo"] or pb + gh * gw > self.cfg.psum_depth:
+                self.fail(f"LB CONV grid {gh}x{gw} (wo {f['wo']}) at psum {pb}: needs gw == wo and "
+                          f"b + gh*gw <= psum_depth {self.cfg.psum_depth}")
+            st["mac_cycles"] = gh * gw * count
+            st["mults"] = st["mac_cycles"] * 9 * P
+            acc = acc.reshape(P, gh * gw)
+            if f["flags"] & Flag.ACC:
+                acc = acc + self.psum[:, pb:pb + gh * gw]
+            if f["flags"] & Flag.HOLD:
+                self.psum[:, pb:pb + gh * gw] = acc
+                return
+            acc = acc.reshape(P, gh, gw)
+        elif f["flags"] & (Flag.ACC | Flag.HOLD):
+            self.fail("ACC/HOLD without LB")
         out = post(acc, self.bias[:, None, None], f["shift"], relu)
         idx = self.obuf_index(range(nr), range(nc), f["wo"])
         self.obuf[:, idx] = out

@@ -11,6 +11,8 @@ Buffers (sizes from :class:`CNNConfig`):
 * **wbuf**: words of ``lanes`` int16 weights (lane l in bytes 2l, 2l+1, little endian).
 * **bias**: ``lanes`` int32 registers.
 * **obuf**: ``lanes`` banks of int8, ``obuf_depth`` each; bank l holds lane l's outputs.
+* **psum**: ``lanes`` banks of ``psum_depth`` partial sums (wide integers), used by the 3x3
+  window convolver (flag LB) only.
 
 Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
 
@@ -31,6 +33,13 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     *Winograd F(2x2,3x3)* (WINO set; k = 4, step = 2): ``V = B^T d B``; for e < 16
     ``M[l][e] += wbuf[ci*16 + e][l] * V[e]``; ``Y = A^T M A / 4`` (exact); pixel (2py+a, 2px+b)
     -> ``obuf[l][(2py+a)*wo + 2px+b]`` if 2py+a < out_rows and 2px+b < wo.
+    *Window convolver* (flag LB; k = 3, step 1 or 2, ``b + gh*gw <= psum_depth``, ``gw == wo``):
+    the sums of the direct case over this instruction's channels, per pixel ``q = b + py*gw + px``
+    (field ``b`` is the psum base, so that several output groups' sums can sit side by side):
+    ``s[l][q] = (psum[l][q] if flag ACC else 0) + sum_ci sum_ky,kx w * d``; with flag HOLD
+    ``psum[l][q] = s`` and nothing is written to obuf, else ``s`` goes through ``post`` to
+    ``obuf[l][q - b]`` (psum is then undefined). ACC/HOLD split one layer's input channels over
+    several CONVs (the compiler's channel chunks); the weight words are those of the chunk.
     Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
     ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.
 ``POOL``
@@ -73,6 +82,9 @@ class Flag(enum.IntFlag):
     RELU = 1
     WINO = 2
     AVG = 4
+    LB = 8        # CONV on the 3x3 window convolver (line-buffered rows, 9 multipliers per lane)
+    ACC = 16      # LB: start from the partial sums a previous CONV left in psum
+    HOLD = 32     # LB: leave the sums in psum (no output)
 
 
 # Field name -> word index. Order is the encoding; do not reorder (it is the binary format).
@@ -86,7 +98,7 @@ INSTR_BYTES = WORDS * 4
 
 # Bits the hardware keeps of each field (the compiler refuses values that do not fit).
 FIELD_BITS = {
-    "op": 3, "flags": 3, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
+    "op": 3, "flags": 6, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
     "length": 20, "buf": 20, "bstride": 20, "b": 20, "ostride": 20, "k": 3, "step": 2,
     "shift": 5, "gh": 12, "gw": 12, "y0": 14, "x0": 5, "row0": 12, "H": 12, "W": 12,
     "out_rows": 12, "wo": 12,
@@ -144,7 +156,9 @@ class CNNConfig:
 
     ``lanes`` output channels are computed in parallel (one multiplier each); ``ibuf_bytes``,
     ``wbuf_words`` and ``obuf_depth`` size the on-chip buffers. ``winograd`` generates the
-    F(2x2,3x3) datapath next to the direct one. The AXI4 master has ``axi_data_bits`` data.
+    F(2x2,3x3) datapath next to the direct one. ``convolver`` generates the 3x3 window
+    convolver (9 multipliers and an adder tree per lane) with ``psum_depth`` partial sums per
+    lane (the most output pixels of one 3x3 CONV). The AXI4 master has ``axi_data_bits`` data.
     """
     lanes: int = 8
     ibuf_bytes: int = 32768
@@ -152,6 +166,8 @@ class CNNConfig:
     obuf_depth: int = 4096
     winograd: bool = True
     axi_data_bits: int = 64
+    convolver: bool = True
+    psum_depth: int = 1024
 
     def __post_init__(self):
         if self.lanes not in (4, 8, 16, 32):
@@ -164,6 +180,8 @@ class CNNConfig:
                 raise ValueError(f"{name}: expected a multiple of 8 in 8..{limit}, found {v}")
         if not 1 <= self.wbuf_words <= 1 << 16:
             raise ValueError(f"wbuf_words: expected 1..{1 << 16}, found {self.wbuf_words}")
+        if not 16 <= self.psum_depth <= 1 << 16:
+            raise ValueError(f"psum_depth: expected 16..{1 << 16}, found {self.psum_depth}")
         if self.axi_data_bits != 64:
             raise ValueError(f"axi_data_bits: expected 64, found {self.axi_data_bits}")
 

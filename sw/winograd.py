@@ -70,8 +70,9 @@ def winograd_conv2d(x, w, b, pad):
 
 def multiplies(cin, cout, ho, wo, datapath):
     """Multiplications of one stride-1 3x3 layer: ``direct`` 9 per output pixel per input
-    channel; ``winograd`` 16 per 2x2 output tile (ceil(Ho/2) * ceil(Wo/2) tiles) per input channel."""
-    if datapath == "direct":
+    channel (also on the window ``convolver``, which does the 9 in one cycle); ``winograd`` 16 per
+    2x2 output tile (ceil(Ho/2) * ceil(Wo/2) tiles) per input channel."""
+    if datapath in ("direct", "convolver"):
         return 9 * cin * cout * ho * wo
     if datapath == "winograd":
         return 16 * cin * cout * (-(-ho // 2)) * (-(-wo // 2))

@@ -1,6 +1,7 @@
 """CNN compiler + instruction-level model against the golden model, and `sparsa pack` of a CNN graph."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from sparsa.cli import main
 from sparsa.sw.cnn_compile import compile_graph
 from sparsa.sw.cnn_exec import CNNExecError, execute
 from sparsa.sw.cnn_golden import cnn_forward
-from sparsa.sw.cnn_isa import CNNConfig, Op, Target, encode_program
+from sparsa.sw.cnn_isa import CNNConfig, Flag, Op, Target, decode_program, encode_program
 from sparsa.sw.cnn_pack import load_cnn_pack
 from sparsa.sw.errors import UserError
 from sparsa.sw.graph import Graph, save_graph
@@ -53,16 +54,21 @@ def test_small_buffers_tile_rows_and_groups():
     b.conv(7, 3, stride=2, pad=2)
     b.pool(2, avg=True)
     graph, x = b.graph(), np.random.default_rng(11).integers(-128, 128, (6, 21, 19)).astype(np.int8)
-    for datapath in ("direct", "winograd"):
-        prog, stats = check(graph, x, SMALL, datapath)
+    one_mult = replace(SMALL, convolver=False)
+    for cfg, datapath, want in ((one_mult, "direct", "direct"), (one_mult, "winograd", "winograd"),
+                                (SMALL, "direct", "convolver")):
+        prog, stats = check(graph, x, cfg, datapath)
         conv = prog.layers[0]
         assert conv["row_tiles"] > 1 and conv["groups"] == 3
         assert prog.layers[1]["row_tiles"] > 1
-        assert conv["datapath"] == datapath
+        assert conv["datapath"] == want
         per = stats.by_layer()
         assert per[0]["mac_cycles"] == conv["mac_cycles"]
-        if datapath == "direct":
+        if want == "direct":
             assert conv["mac_cycles"] == 3 * 21 * 19 * 6 * 9       # 3 groups, each pixel, Cin*k*k
+        elif want == "convolver":
+            assert conv["mac_cycles"] == 3 * 21 * 19 * 6           # a whole 3x3 window a cycle
+            assert per[0]["mults"] == 3 * 21 * 19 * 6 * 9 * 4
         else:
             assert conv["mac_cycles"] < 3 * 21 * 19 * 6 * 9
 
@@ -137,17 +143,41 @@ def test_layer_too_big_for_buffers_names_layer_buffer_and_numbers():
     b.conv(8, 3, pad=1)
     graph = b.graph()
     with pytest.raises(UserError) as e:
-        compile_graph(graph, CNNConfig(lanes=4, ibuf_bytes=4096, obuf_depth=4096, wbuf_words=8192))
+        compile_graph(graph, CNNConfig(lanes=4, ibuf_bytes=4096, obuf_depth=4096, wbuf_words=8192, convolver=False))
     msg = str(e.value)
     # one output row needs 64 channels x 3 rows x 40 columns = 7680 bytes
     assert "layer l0" in msg and "ibuf" in msg and "7680" in msg and "4096" in msg and "3584 too many" in msg, msg
     with pytest.raises(UserError, match=r"layer l0: wbuf: expected at most 512 words .* 576 words .*64 too many"):
-        compile_graph(graph, CNNConfig(lanes=4, wbuf_words=512))
+        compile_graph(graph, CNNConfig(lanes=4, wbuf_words=512, convolver=False))
     with pytest.raises(UserError, match=r"layer l0: obuf: expected at most 32 entries .* 40 entries .*8 too many"):
         compile_graph(graph, CNNConfig(lanes=4, obuf_depth=32))
-    # Winograd needs 64 x 16 = 1024 words: with 1000 the layer falls back to direct (576)
+    # Winograd needs 64 x 16 = 1024 words: with 1000 the layer falls back to the convolver
+    # (576 words), or without it to the direct path
     prog = compile_graph(graph, CNNConfig(lanes=4, wbuf_words=1000), "winograd")
+    assert prog.layers[0]["datapath"] == "convolver"
+    prog = compile_graph(graph, CNNConfig(lanes=4, wbuf_words=1000, convolver=False), "winograd")
     assert prog.layers[0]["datapath"] == "direct"
+
+
+def test_convolver_splits_deep_layers_into_channel_chunks():
+    """The convolver keeps partial sums on chip, so a layer whose input rows or weights do not
+    fit ibuf/wbuf in one piece runs as several CONVs over chunks of input channels (ACC/HOLD)."""
+    print("seed", 17)
+    rng = np.random.default_rng(17)
+    b = Builder(rng, (40, 9, 11))
+    b.conv(6, 3, pad=1)
+    b.conv(5, 3, stride=2)
+    graph, x = b.graph(), rng.integers(-128, 128, (40, 9, 11)).astype(np.int8)
+    cfg = CNNConfig(lanes=4, ibuf_bytes=1024, obuf_depth=256, wbuf_words=128, psum_depth=64)
+    prog, stats = check(graph, x, cfg, "direct")
+    assert [m["datapath"] for m in prog.layers] == ["convolver", "convolver"]
+    convs = [i for i in decode_program(prog.program) if i["op"] == Op.CONV]
+    first = [c for c in convs if c["layer"] == 0]
+    assert any(c["flags"] & Flag.HOLD for c in first) and any(c["flags"] & Flag.ACC for c in first)
+    assert all(c["gh"] * c["gw"] <= 64 for c in convs) and prog.layers[0]["row_tiles"] > 1
+    # the same graph without the convolver does not fit (40 channels x 9 weight words > 128)
+    with pytest.raises(UserError, match="wbuf"):
+        compile_graph(graph, replace(cfg, convolver=False))
 
 
 def test_float_graph_and_bad_weights_refused():

@@ -14,12 +14,13 @@ import pytest
 
 from sparsa.sw.cnn_compile import compile_graph
 from sparsa.sw.cnn_golden import cnn_forward, int_layer_outputs
-from sparsa.sw.cnn_isa import CNNConfig
+from sparsa.sw.cnn_isa import CNNConfig, Flag, Op, decode_program
 from sparsa.sim.cnn_runner import run_program
 
 from cnn_cases import Builder, random_graph
 
-HW = CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256)
+# psum_depth 128 cuts the window convolver's layers into several row tiles
+HW = CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256, psum_depth=128)
 
 
 def run_and_check(graph, x, datapath, engine="verilator", **kw):
@@ -46,6 +47,8 @@ def test_random_graph_matches_golden(seed, datapath):
     print("seed", seed)
     graph, x = random_graph(seed)
     prog, res = run_and_check(graph, x, datapath)
+    if datapath == "direct":     # every random graph has 3x3 layers: they run on the convolver
+        assert prog.layers[0]["datapath"] == "convolver"
     # the engine's multiplier-cycle counter equals the compiler's count of CONV work
     assert int(res["mac_cycles"][0]) == sum(m["mac_cycles"] for m in prog.layers)
     assert int(res["layer_cycles"].sum()) + int(res["overhead_cycles"][0]) == int(res["cycles"][0])
@@ -98,6 +101,46 @@ def test_kernel_7_padding_2_winograd_avgpool_and_pool_stride_3():
         prog, _ = run_and_check(graph, x, dp)
         if dp == "winograd":
             assert [m["datapath"] for m in prog.layers if m["op"] == "conv2d"] == ["direct", "winograd", "winograd"]
+
+
+@pytest.mark.xdist_group("cnn_verilator")
+def test_window_convolver_edge_cases():
+    """The 3x3 window convolver on: a 3x3 map with padding 0 (one window per channel), a 4x4
+    map, maps narrower than one 8-byte ibuf word, stride 2 with and without padding, Cin 1,
+    Cout not a multiple of the lanes, and a layer too deep for ibuf in one piece (channel
+    chunks accumulated in psum with ACC/HOLD) over several row tiles, and chunks shared by
+    several output groups at different psum bases."""
+    print("seed", 31)
+    rng = np.random.default_rng(31)
+    graphs = []
+    b = Builder(rng, (1, 3, 3))
+    b.conv(5, 3, pad=0)
+    graphs.append(b.graph())
+    b = Builder(rng, (1, 4, 4))
+    b.conv(6, 3, pad=1)
+    b.conv(5, 3, stride=2, pad=1)
+    b.conv(3, 3, pad=1, saturate=True)
+    graphs.append(b.graph())
+    b = Builder(rng, (2, 7, 5))
+    b.conv(4, 3, stride=2, pad=0)
+    graphs.append(b.graph())
+    b = Builder(rng, (40, 13, 11))
+    b.conv(6, 3, pad=1)
+    b.conv(5, 3, stride=2, pad=1)
+    graphs.append(b.graph())
+    b = Builder(rng, (60, 7, 6))         # chunks shared by 3 output groups side by side in psum
+    b.conv(10, 3, pad=1)
+    graphs.append(b.graph())
+    for graph in graphs:
+        x = rng.integers(-128, 128, graph.input_shape).astype(np.int8)
+        prog, res = run_and_check(graph, x, "direct")
+        assert all(m["datapath"] == "convolver" for m in prog.layers)
+        assert int(res["mac_cycles"][0]) == sum(m["mac_cycles"] for m in prog.layers)
+        convs = [i for i in decode_program(prog.program) if i["op"] == Op.CONV and i["layer"] == 0]
+        if graph.input_shape[0] == 40:
+            assert any(c["flags"] & Flag.ACC for c in convs) and prog.layers[0]["row_tiles"] > 1
+        if graph.input_shape[0] == 60:
+            assert any(c["flags"] & Flag.ACC for c in convs) and any(c["b"] > 0 for c in convs)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -1,16 +1,22 @@
-"""The CNN engine: instruction fetch and sequencing, on-chip buffers, the convolver lanes,
-the Winograd F(2x2,3x3) path, pooling, element-wise add, and the AXI4 master.
+"""The CNN engine: instruction fetch and sequencing, on-chip buffers, the one-multiplier lanes,
+the 3x3 window convolver, the Winograd F(2x2,3x3) path, pooling, element-wise add, and the
+AXI4 master.
 
 Start it with ``start`` and the program's DRAM address in ``prog_addr``; it fetches 128-byte
 instructions (see :mod:`sparsa.sw.cnn_isa`) through the AXI4 master and runs them in order
 until END, then raises ``done`` for one cycle. Everything lives in the one DRAM: program,
 weights and activations.
 
-Datapath (``lanes`` = P output channels in parallel, one multiplier each):
+Datapath (``lanes`` = P output channels in parallel):
 
 * CONV direct: the window walker (:mod:`.window`) reads one input byte a cycle; it is
   broadcast to P lanes, each multiplying it by its weight from the same wbuf word and
   accumulating. One MAC per lane per cycle, no bubbles inside an instruction.
+* CONV with flag LB (3x3, stride 1 or 2): the window convolver (``cfg.convolver``). The
+  window generator (:mod:`.linebuf`) streams the tile's three input rows from ibuf (ports a,
+  b and a third port c) and emits one 3x3 window a cycle; each lane multiplies it by its 9
+  weights and sums them in an adder tree into its partial-sum bank (:mod:`.convolver`):
+  9 MACs per lane per cycle, results through the output stage after the last channel.
 * CONV Winograd: the walker reads a 4x4 tile per input channel (16 cycles); the tile is
   transformed (``V = B^T d B``, adders only) and each lane does 16 multiplies
   ``U[e] * V[e]`` into 16 accumulators while the next tile is read. After the last channel,
@@ -21,7 +27,8 @@ Datapath (``lanes`` = P output channels in parallel, one multiplier each):
 
 Latency: an instruction costs its fetch (``FETCH_BEATS`` beats plus the slave's latency),
 then its data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute
-(one input element a cycle) until the last result is written to obuf: the engine tracks
+(one input element, or one 3x3 window on the convolver, a cycle) until the last result is
+written to obuf: the engine tracks
 every pipeline stage's valid bit, so it retires a compute instruction as soon as it drains.
 """
 
@@ -34,6 +41,8 @@ from amaranth.lib.wiring import In, Out
 from sparsa.sw.cnn_isa import FIELD_BITS, FIELDS, SIGNED, Flag, Op, Target
 
 from .axi import AXIReader, AXIWriter, read_signature, write_signature
+from .convolver import WindowConvolver
+from .linebuf import WindowSweep
 from .window import WindowWalker, walk_layout
 from .winograd import input_transform, output_transform
 
@@ -84,6 +93,8 @@ class CNNEngine(wiring.Component):
         ib_w = ibuf.write_port(granularity=8)
         ib_a = ibuf.read_port()
         ib_b = ibuf.read_port()
+        # the window convolver's three row streams use ports a, b and c (c only exists for it)
+        ib_c = ibuf.read_port() if cfg.convolver else None
         ia_addr, ib_addr = Signal(20), Signal(20)          # byte addresses of the two reads
         ia_lo, ib_lo = Signal(3), Signal(3)
         m.d.comb += [ib_a.addr.eq(ia_addr[3:]), ib_b.addr.eq(ib_addr[3:])]
@@ -110,6 +121,8 @@ class CNNEngine(wiring.Component):
         wino = f["flags"][1] if cfg.winograd else C(0, 1)
         n_acc = 16 if cfg.winograd else 1
         avg = f["flags"][2]
+        # Without the window convolver (cfg.convolver False) LB reads as 0 and it is not generated.
+        lb = f["flags"][3] if cfg.convolver else C(0, 1)
 
         # Counters visible to the host
         with m.If(self.start & ~self.busy):
@@ -331,7 +344,7 @@ class CNNEngine(wiring.Component):
         is_pool = f["op"] == Op.POOL
         wp = walker.params
         m.d.comb += [
-            walker.start.eq(compute_start & (is_conv | is_pool)),
+            walker.start.eq(compute_start & ((is_conv & ~lb) | is_pool)),
             wp.pool.eq(is_pool), wp.wino.eq(is_conv & wino), wp.count.eq(f["count"]), wp.k.eq(f["k"]),
             wp.step.eq(f["step"]), wp.gh.eq(f["gh"]), wp.gw.eq(f["gw"]), wp.y0.eq(f["y0"]), wp.x0.eq(f["x0"]),
             wp.row0.eq(f["row0"]), wp.H.eq(f["H"]), wp.W.eq(f["W"]), wp.buf.eq(f["buf"]),
@@ -366,6 +379,29 @@ class CNNEngine(wiring.Component):
         with m.Else():
             m.d.comb += ia_addr.eq(tok.addr)
         m.d.comb += wb_r.addr.eq(Mux(wino, seq_base + seq_e, tok.widx))
+
+        # 3x3 window convolver: the sweep's row streams read ibuf words, the lanes read wbuf
+        cv_valid = C(0, 1)
+        cv_busy = C(0, 1)
+        cv_mac = C(0, 1)
+        if cfg.convolver:
+            m.submodules.sweep = sweep = WindowSweep()
+            m.submodules.conv3 = conv3 = WindowConvolver(cfg, ACC_BITS)
+            wiring.connect(m, sweep.o, conv3.i)
+            sw = sweep.params
+            m.d.comb += [
+                sweep.start.eq(compute_start & is_conv & lb), conv3.start.eq(compute_start & is_conv & lb),
+                conv3.acc_in.eq(f["flags"][4]), conv3.hold.eq(f["flags"][5]),
+                sw.count.eq(f["count"]), sw.step.eq(f["step"]), sw.gh.eq(f["gh"]), sw.gw.eq(f["gw"]),
+                sw.y0.eq(f["y0"]), sw.x0.eq(f["x0"]), sw.row0.eq(f["row0"]), sw.H.eq(f["H"]), sw.W.eq(f["W"]),
+                sw.buf.eq(f["buf"]), sw.bstride.eq(f["bstride"]), sw.wo.eq(f["wo"]), sw.pbase.eq(f["b"]),
+                ib_c.addr.eq(sweep.rd2_addr), sweep.rd0_data.eq(ib_a.data), sweep.rd1_data.eq(ib_b.data),
+                sweep.rd2_data.eq(ib_c.data), conv3.wb_data.eq(wb_r.data),
+            ]
+            with m.If(is_conv & lb):
+                m.d.comb += [ib_a.addr.eq(sweep.rd0_addr), ib_b.addr.eq(sweep.rd1_addr),
+                             wb_r.addr.eq(conv3.wb_addr)]
+            cv_valid, cv_busy, cv_mac = conv3.o_valid, sweep.busy | conv3.busy, conv3.mac
 
         # T1: tokens with their data
         t1 = Signal.like(tok)
@@ -449,7 +485,7 @@ class CNNEngine(wiring.Component):
                          p_e.eq(0), p_addr.eq(t1.opix)]
         for lane in range(P):
             m.d.sync += prod[lane].eq(w_lane[lane] * mul_b)
-        mac_now = Mux(wino, q_valid & is_conv, t1_valid & conv_direct)
+        mac_now = Mux(wino, q_valid & is_conv, t1_valid & conv_direct) | cv_mac
         with m.If(mac_now):
             m.d.sync += self.mac_cycles.eq(self.mac_cycles + 1)
 
@@ -495,7 +531,11 @@ class CNNEngine(wiring.Component):
         add_sum = Signal(signed(10))
         m.d.comb += add_sum.eq(ia_byte.as_signed() + ib_byte.as_signed())
 
-        with m.If(fin):
+        with m.If(cv_valid):
+            if cfg.convolver:
+                m.d.comb += [pi_valid.eq(1), pi_addr.eq(conv3.o_addr), pi_all.eq(1), pi_bias.eq(1)]
+                m.d.comb += [pi_vals[lane].eq(conv3.o_vals[lane]) for lane in range(P)]
+        with m.Elif(fin):
             m.d.comb += [pi_valid.eq(1), pi_addr.eq(fin_addr), pi_all.eq(1), pi_bias.eq(1)]
             m.d.comb += [pi_vals[lane].eq(macc[lane][0]) for lane in range(P)]
         with m.Elif(y_cnt != 0):
@@ -523,7 +563,7 @@ class CNNEngine(wiring.Component):
         # Every stage's valid bit: each stage sets the next one's in the same cycle it empties,
         # so this stays high without a gap until the last obuf write (o2) has happened.
         m.d.comb += pipe_busy.eq(walker.tok_valid | t1_valid | a1 | td | seq_run | q_valid | p_valid |
-                                 fin | fin_w | (y_cnt != 0) | o1_valid | o2_valid)
+                                 fin | fin_w | (y_cnt != 0) | o1_valid | o2_valid | cv_busy)
         for lane in range(P):
             s1 = Signal(signed(ACC_BITS + 1), name=f"s1_{lane}")
             s2 = Signal(signed(ACC_BITS + 1), name=f"s2_{lane}")

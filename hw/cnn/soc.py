@@ -22,7 +22,7 @@ CNN_SOC_ID = 0x53434E4E          # "SCNN"
 # name, byte offset, access, description
 CNN_REGISTERS = [
     ("ID", 0x00, "RO", "0x53434E4E ('SCNN')"),
-    ("CONFIG", 0x04, "RO", "[7:0] lanes, [8] Winograd datapath generated"),
+    ("CONFIG", 0x04, "RO", "[7:0] lanes, [8] Winograd datapath generated, [9] 3x3 window convolver generated"),
     ("CTRL", 0x08, "WO", "[0] START: run the program at PROG_ADDR"),
     ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO), [1] DONE (set at END; write 1 to clear)"),
     ("PROG_ADDR", 0x10, "RW", "DRAM byte address of the program (the pack's dram.bin starts with it)"),
@@ -69,7 +69,7 @@ class CNNSoC(wiring.Component):
                     m.d.sync += prog_addr.eq(w_data)
                 with m.Case(_OFF["IRQ_EN"] >> 2):
                     m.d.sync += irq_en.eq(w_data[0])
-        config_word = cfg.lanes | (int(cfg.winograd) << 8)
+        config_word = cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9)
         axil_read(m, self, {
             _OFF["ID"]: C(CNN_SOC_ID, 32), _OFF["CONFIG"]: C(config_word, 32),
             _OFF["STATUS"]: Cat(eng.busy, done), _OFF["PROG_ADDR"]: prog_addr, _OFF["IRQ_EN"]: irq_en,
