@@ -156,6 +156,9 @@ def test_cli_run_verilator_reports_cycles_per_step(tmp_path, capsys):
         assert set(layer["per_pe"]) == {"busy", "starved", "stalled", "pad", "macs"}
         assert all(len(v) == 2 for v in layer["per_pe"].values())
         assert sum(layer["per_pe"]["macs"]) > 0
+    # ... which `sparsa report --run` takes (it refuses a report without per-layer cycles).
+    assert main(["report", str(tmp_path / "pk"), "-o", str(tmp_path / "r.html"),
+                 "--run", str(tmp_path / "verilator.json")]) == 0
 
 
 # ---- the overlapped-schedule study (sim/bench_ese_overlap.py) -----------------------------------
