@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_bench", "ESE", "memory_estimate"]
+__all__ = ["run_bench", "ESE", "memory_estimate", "random_ese_weights"]
 
 ESE = {"inputs": 153, "hidden": 1024, "outputs": 512, "density": 0.112, "pes": 32, "mhz": 200,
        "actual_us": 82.7, "theoretical_us": 57.0}
@@ -83,11 +83,22 @@ def _cpu_times(w, steps=20):
     return run(wg, wp), run(sg, spp)
 
 
+def random_ese_weights(rng, i, h, p):
+    """Random LSTMP weights with peepholes, ~N(0, 1/fan-in)."""
+    from sparsa.sw.lstm_model import LSTMWeights
+    s_in, s_h = 1 / np.sqrt(i + p), 1 / np.sqrt(h)
+    # Pruning to 11.2% keeps the largest weights, so scale the kept ones down to keep the gate
+    # pre-activations in the sigmoid's active range.
+    return LSTMWeights(w_ih=rng.normal(size=(4 * h, i)) * s_in * 0.5, w_hh=rng.normal(size=(4 * h, p)) * s_in * 0.5,
+                       b_ih=rng.normal(size=4 * h) * 0.1, b_hh=np.zeros(4 * h),
+                       w_hr=rng.normal(size=(p, h)) * s_h, w_ic=rng.normal(size=h) * 0.1,
+                       w_fc=rng.normal(size=h) * 0.1, w_oc=rng.normal(size=h) * 0.1)
+
+
 def run_bench(out_dir, args):
     from sparsa.sim.eie_runner import rounded_config, run_lstm
     from sparsa.sw.eie_memmap import build_memory_map
     from sparsa.sw.fixedpoint import quantize
-    from sparsa.sw.lstm_model import LSTMWeights
     from sparsa.sw.lstm_pack import compress_lstm, lstm_golden, pack_lstm
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,13 +108,7 @@ def run_bench(out_dir, args):
         e.update(inputs=40, hidden=128, outputs=64)
     i, h, p, n = e["inputs"], e["hidden"], e["outputs"], e["pes"]
     rng = np.random.default_rng(2017)
-    s_in, s_h = 1 / np.sqrt(i + p), 1 / np.sqrt(h)
-    # Dense weights ~ N(0, 1/fan-in); pruning to 11.2% keeps the largest, so scale the kept
-    # ones down to keep the gate pre-activations in the sigmoid's active range.
-    w = LSTMWeights(w_ih=rng.normal(size=(4 * h, i)) * s_in * 0.5, w_hh=rng.normal(size=(4 * h, p)) * s_in * 0.5,
-                    b_ih=rng.normal(size=4 * h) * 0.1, b_hh=np.zeros(4 * h),
-                    w_hr=rng.normal(size=(p, h)) * s_h, w_ic=rng.normal(size=h) * 0.1,
-                    w_fc=rng.normal(size=h) * 0.1, w_oc=rng.normal(size=h) * 0.1)
+    w = random_ese_weights(rng, i, h, p)
     steps = 3
     x = rng.uniform(-1, 1, (steps, i))
     print(f"[bench ese] compressing I={i} H={h} P={p} to {e['density']:.1%} over {n} PEs ...", flush=True)
@@ -137,11 +142,17 @@ def run_bench(out_dir, args):
         mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"]}
     mem["by_pes"] = mem_by_pes
     layer_cycles = res["layer_cycles"].astype(int).tolist()
+    # Where the cycles of step 1 go, per layer (PE means): busy = issued at least one entry,
+    # starved = idle with an empty queue, stalled = its full queue held up the broadcast.
+    from sparsa.hw.eie.pe import COUNTERS
+    st = res["layer_stats"][min(1, steps - 1)]          # (layers, PEs, counters)
+    pe_time = [{c: round(float(st[li, :, ci].mean()), 1) for ci, c in enumerate(COUNTERS)}
+               for li in range(st.shape[0])]
     result = {
         "model": {"inputs": i, "hidden": h, "outputs": p, "density": e["density"], "dense_weights": dense_weights,
                   "nonzeros": nnz_real, "pes": n, "peepholes": True, "quick": quick},
         "steps": steps, "cycles_per_step": cyc, "cycles_per_step_steady": round(mean, 1),
-        "layer_cycles_per_step": layer_cycles,
+        "layer_cycles_per_step": layer_cycles, "layer_pe_counters_step1": pe_time,
         "ideal_cycles": round(ideal, 1), "efficiency": round(ideal / mean, 3),
         "ese_actual_cycles": round(ese_cycles), "ese_theoretical_cycles": round(e["theoretical_us"] * e["mhz"]),
         "ratio_vs_ese": round(mean / ese_cycles, 3),
@@ -168,6 +179,9 @@ def _markdown(r):
     rows = [("nonzeros (real)", f"{m['nonzeros']:,}"),
             ("cycles per step (each step)", ", ".join(f"{c:,}" for c in r["cycles_per_step"])),
             ("  gates layer / projection layer (step 1)", " / ".join(f"{c:,}" for c in r["layer_cycles_per_step"][1])),
+            ("  PE busy / starved / stalled, gates; projection (step 1, mean)",
+             "; ".join(" / ".join(f"{c[k]:,.0f}" for k in ("busy", "starved", "stalled"))
+                       for c in r.get("layer_pe_counters_step1", []))),
             ("cycles per step, steady state (steps 1..)", f"{r['cycles_per_step_steady']:,.0f}"),
             ("ideal = nonzeros / PEs", f"{r['ideal_cycles']:,.0f}"),
             ("efficiency (ideal / measured)", f"{r['efficiency']:.3f}"),

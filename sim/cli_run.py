@@ -32,11 +32,20 @@ def _hardware(engine):
     def run_hw(pack_dir, pack, x, report):
         if pack.lstm:
             from sparsa.sim.eie_runner import run_lstm
+            from sparsa.hw.eie.pe import COUNTERS
             res = run_lstm(pack, x, engine=engine, progress=True)
             cyc = [int(c) for c in res["cycles"]]
+            # Per layer (gates, projection), summed over the steps: cycles and every PE's
+            # counters, as for an MLP. `starved` is the time a PE sat idle with nothing queued.
+            stats = res["layer_stats"]          # (steps, layers, PEs, counters)
+            layers = [{"cycles": int(res["layer_cycles"][:, li].sum()),
+                       "per_pe": {name: stats[:, li, :, c].sum(axis=0).astype(int).tolist()
+                                  for c, name in enumerate(COUNTERS)}}
+                      for li in range(stats.shape[1])]
             return res["y"], {"cycles": int(sum(cyc)), "cycles_per_step": cyc,
                               "cycles_per_step_mean": float(np.mean(cyc)),
                               "per_step_layer_cycles": res["layer_cycles"].astype(int).tolist(),
+                              "layers": layers,
                               "config": res["config"], "build_s": round(res["build_s"], 2),
                               "sim_s": round(res["sim_s"], 2)}
         try:

@@ -1,4 +1,4 @@
-"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|boards|all`).
+"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|boards|all`).
 
 Each benchmark is a module with ``NAME``, ``add_arguments`` (optional) and
 ``run_bench(out_dir, args) -> dict``; results go to ``OUT/<name>.json`` and ``OUT/<name>.md``.
@@ -15,6 +15,7 @@ BENCHES = {
     "pack": "sparsa.sw.bench_pack",
     "eie": "sparsa.sim.bench_eie",
     "ese": "sparsa.sim.bench_ese",
+    "ese-overlap": "sparsa.sim.bench_ese_overlap",
     "cnn": "sparsa.sim.bench_cnn",
     "boards": "sparsa.boards.bench_boards",
 }

@@ -148,3 +148,57 @@ def test_cli_run_verilator_reports_cycles_per_step(tmp_path, capsys):
     rep = json.loads((tmp_path / "verilator.json").read_text())
     assert len(rep["cycles_per_step"]) == 10 and rep["cycles"] == sum(rep["cycles_per_step"])
     assert rep["lstm"]["hidden"] == 8 and rep["lstm"]["outputs"] == 4
+    # Per layer (gates, projection): cycles over all steps and each PE's counters.
+    assert [l["name"] for l in rep["layers"]] == ["gates", "projection"]
+    per_layer = np.array(rep["per_step_layer_cycles"]).sum(axis=0)
+    assert [l["cycles"] for l in rep["layers"]] == per_layer.tolist()
+    for layer in rep["layers"]:
+        assert set(layer["per_pe"]) == {"busy", "starved", "stalled", "pad", "macs"}
+        assert all(len(v) == 2 for v in layer["per_pe"].values())
+        assert sum(layer["per_pe"]["macs"]) > 0
+    # ... which `sparsa report --run` takes (it refuses a report without per-layer cycles).
+    assert main(["report", str(tmp_path / "pk"), "-o", str(tmp_path / "r.html"),
+                 "--run", str(tmp_path / "verilator.json")]) == 0
+
+
+# ---- the overlapped-schedule study (sim/bench_ese_overlap.py) -----------------------------------
+
+def test_overlap_study_layout_matches_the_compressed_lstm():
+    """B = [W_hr rows; W_ih in the gate rows from P' on] over [m; x], A = W_hh, computed here
+    from the compressed model's PyTorch-order indices."""
+    from sparsa.sim.bench_ese_overlap import overlap_layers
+    from sparsa.sw.lstm_pack import gate_layout
+    rng = np.random.default_rng(7)
+    i, h, p, n = 5, 10, 6, 4
+    comp = compress_lstm(random_lstm(rng, i, h, p), 0.5, 4, n)
+    pack = pack_lstm(comp, n)
+    hp, pp = 12, 8                                   # H, P rounded up to a multiple of N
+    b, a = overlap_layers(pack)
+    gate, cell, real = gate_layout(h, n)
+    want_b = np.zeros((pp + 4 * hp, hp + i), np.int64)
+    want_b[:p, :h] = comp.proj_index
+    want_a = np.zeros((4 * hp, pp), np.int64)
+    for r in np.flatnonzero(real):
+        src = gate[r] * h + cell[r]
+        want_b[pp + r, hp:] = comp.gate_index[src, p:]
+        want_a[r, :p] = comp.gate_index[src, :p]
+    for layer, want in ((b, want_b), (a, want_a)):
+        r, c, v = layer.coo()
+        got = np.zeros(want.shape, np.int64)
+        got[r, c] = v
+        np.testing.assert_array_equal(got, want)
+    # Every PE holds W_hr in local rows 0..P'/N-1 and W_ih from local row P'/N on.
+    r, c, _ = b.coo()
+    assert np.all((r // n >= pp // n) == (c >= hp))
+
+
+def test_pe_issue_cycle_model_on_a_hand_made_slice():
+    from sparsa.sim.bench_ese_overlap import pe_issue_cycles
+    from sparsa.sw.pack import make_layer
+    # One PE. Column 0: rows 0-3 (parities 0 1 0 1: two pairs); column 1: rows 0, 2, 4 (one
+    # parity: three steps); column 2 empty; column 3: rows 0-9, entries 7..16 of the stream,
+    # so it touches three words: row 0 alone, rows 1-8 (four pairs), row 9 alone.
+    rows = [0, 1, 2, 3, 0, 2, 4] + list(range(10))
+    cols = [0] * 4 + [1] * 3 + [3] * 10
+    layer = make_layer("t", 10, 4, rows, cols, np.ones(len(rows), int), np.arange(16), 1)
+    assert pe_issue_cycles(layer.slices[0]) == 2 + 3 + (1 + 4 + 1)
