@@ -33,6 +33,9 @@ def add_arguments(p):
     p.add_argument("--spm-words", type=int, default=None, metavar="N",
                    help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
                         "for packs with more nonzeros (default: what PACKDIR needs)")
+    p.add_argument("--memories", choices=("auto", "block"), default="auto",
+                   help="open flow: where the weight, pointer and bias memories go: auto (yosys picks LUT "
+                        "RAM or block RAM by size) or block (block RAM however small; shorter read paths)")
     p.add_argument("--pnr-mhz", type=float, default=None, metavar="MHZ",
                    help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
                         "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "
@@ -55,7 +58,7 @@ def run(args):
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
         return 0
     rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
-                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz)
+                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories)
     if rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
               f"P&R target {rep['pnr_target_mhz']:g} MHz), "

@@ -182,7 +182,7 @@ def _run(cmd, cwd, log):
 
 
 def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, swappable=False,
-          spm_words=None, pnr_mhz=None):
+          spm_words=None, pnr_mhz=None, memories="auto"):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -192,6 +192,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     routes for (default: the board oscillator). A target above the oscillator makes placement
     timing-driven where it matters; the bitstream still runs from the oscillator, and a target
     that is missed is reported (``fmax_mhz`` below ``pnr_target_mhz``), not an error.
+    ``memories``: ``"auto"`` lets yosys choose LUT RAM or block RAM for each model memory;
+    ``"block"`` puts the weight, pointer and bias memories in block RAM however small they are
+    (a LUT-RAM read is an address decode plus a read-mux tree in one cycle; a block RAM read
+    is one hard-block clock-to-out). Swappable builds always use block RAM.
     """
     from sparsa.hw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -204,6 +208,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     if pnr_mhz is not None and not 1 <= pnr_mhz <= 500:
         raise user_error(None, "--pnr-mhz", "1 to 500 MHz", pnr_mhz)
     pnr_mhz = pnr_mhz or b["clock_mhz"]
+    if memories not in ("auto", "block"):
+        raise user_error(None, "--memories", "auto or block", repr(memories))
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
     cfg = cfg or EIEConfig.for_memory_map(mm)
@@ -231,8 +237,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
             generate_verilog(cfg, swap.placeholder_memory_map(cfg, ph), name="eie_top")))
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
     else:
-        say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents)")
-        (out / "eie_top.v").write_text(generate_verilog(cfg, mm, name="eie_top"))
+        say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
+            f"{', model memories in block RAM' if memories == 'block' else ''})")
+        verilog = generate_verilog(cfg, mm, name="eie_top")
+        (out / "eie_top.v").write_text(swap.mark_block_ram(verilog) if memories == "block" else verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board, pnr_mhz)
     (out / cname).write_text(ctext)
@@ -264,7 +272,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
-              "pnr_target_mhz": pnr_mhz,
+              "pnr_target_mhz": pnr_mhz, "memories": "block" if swappable else memories,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
               "swappable": swappable}
     if do_build:

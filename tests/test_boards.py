@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -54,6 +55,16 @@ def test_ulx3s_pnr_target_reaches_constraints_and_script(small_pack, capsys):
     assert "--freq 110 --timing-allow-fail" in script
     rep = json.loads((out / "report.json").read_text())
     assert rep["target_clock_mhz"] == 25 and rep["pnr_target_mhz"] == 110
+    assert 'ram_style' not in (out / "eie_top.v").read_text() and rep["memories"] == "auto"
+
+
+def test_ulx3s_block_memories_are_marked_for_block_ram(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecpb", "--no-build", "--memories", "block"]) == 0
+    v = (small_pack / "ecpb" / "eie_top.v").read_text()
+    # every PE's sparse-matrix memory carries the attribute on the line above its declaration
+    lines = v.splitlines()
+    decls = [i for i, l in enumerate(lines) if re.match(r"\s*reg \[\d+:0\] spm \[\d+:0\];", l)]
+    assert decls and all('ram_style = "block"' in lines[i - 1] for i in decls)
 
 
 def test_pnr_target_out_of_range_is_a_clear_error(small_pack, capsys):
