@@ -17,9 +17,7 @@ import numpy as np
 
 __all__ = ["run_bench"]
 
-# board, PEs, layer size, build options
-CASES = [("ulx3s-85f", 16, 256, {}), ("icebreaker", 1, 64, {}), ("icebreaker", 2, 64, {}),
-         ("icebreaker", 4, 64, {})]
+CASES = [("ulx3s-85f", 16, 256), ("icebreaker", 1, 64), ("icebreaker", 2, 64), ("icebreaker", 4, 64)]
 
 
 def _pack(out, pes, size, seed):
@@ -41,12 +39,12 @@ def run_bench(out_dir, args):
     cwd = os.getcwd()
     os.chdir(work)                  # YoWASP tools: relative paths only
     try:
-        for board, pes, size, options in cases:
+        for board, pes, size in cases:
             name = f"{board}-{pes}pe"
             _pack(f"{name}-pack", pes, size, seed=pes)
             print(f"[bench boards] {name}: {size}x{size} layer ...", flush=True)
             try:
-                rep = build(f"{name}-pack", board, name, **options)
+                rep = build(f"{name}-pack", board, name)
                 row = {k: rep.get(k) for k in ("board", "pes", "fmax_mhz", "target_clock_mhz", "pnr_target_mhz",
                                                "memories", "luts", "ffs", "dsps", "brams", "fits", "times_s")}
                 row["layer"] = f"{size}x{size}, 10%"

