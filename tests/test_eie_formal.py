@@ -32,7 +32,7 @@ def queue_cfg(depth):
 
 # 4 PEs, up to 8 columns (2 groups); values restricted to 2 bits (-2..1) so zeros are common.
 SCAN_CFG = EIEConfig(pes=4, max_cols=8, max_rows_pe=1, spm_words=4, ptr_words=4, bias_words=4)
-SCAN_DEPTH = 24          # a full 8-nonzero scan ends at step 14: 9 steps left for stalls
+SCAN_DEPTH = 26          # a full 8-nonzero scan ends at step 16: 9 steps left for stalls
 
 
 def prove(harness, name, tmp_path, monkeypatch, **kw):

@@ -4,16 +4,26 @@ The input vector of a layer is distributed over the PEs' source activation files
 PE ``j % N`` at local address ``j // N`` (it is the previous layer's output row j, or the
 loaded input). The scanner reads local address ``a`` of every PE at once -- a *group* of N
 activations, x_{aN} .. x_{aN+N-1} -- and an :class:`~.lnzd.LNZDTree` picks the leading nonzero
-of the group each cycle, which goes out as (j, x_j). Groups are read ahead into a 3-deep FIFO so
+of the group each cycle, which goes out as (j, x_j). Groups are read ahead into a 4-deep FIFO so
 that the tree never waits on the memories.
 
-Order: ascending j. Cost: one cycle per nonzero activation, plus one per all-zero group.
+Order: ascending j. Cost: one cycle per nonzero activation, plus one per all-zero group, plus
+a fixed 4 cycles from ``start`` to the first broadcast (read, stage, FIFO, output register).
 The broadcast holds (valid stays up, nothing is lost) while any PE's queue is full.
 
-Timing: each group is stored with its nonzero-and-in-range flags (worked out as it is read),
-so the picking loop is only the flags, the cleared mask and a carry-chain lowest-set-bit; the
-LNZD tree's index and the value (selected by the one-hot pick) go straight into the output
-register ``o``, which decouples the broadcast wires to the PEs from the picker.
+Timing (the 16-PE array on an ECP5 is the case that matters):
+
+- The group read from the PEs' activation files crosses the whole chip, so it lands in a
+  register (``stage``) before anything is worked out from it.
+- From the staged group the FIFO entry gets its nonzero-and-in-range flags, whether it is
+  empty, and the index of its last nonzero counted from the first (a popcount minus one).
+- Retiring the head group (``fifo.r_en``, which enables every bit of the FIFO's output register)
+  is then only a compare of the ``picked`` counter with that stored index: no carry chain and
+  no LNZD tree sit in front of the wide enable. (Retiring on ``rest == 0`` put a 16-bit carry
+  chain there: 79.81 MHz on the ULX3S at 110 MHz targeted.)
+- The picking loop is the flags, the cleared mask and a carry-chain lowest-set-bit; the LNZD
+  tree's index and the value (selected by the one-hot pick) go straight into the output
+  register ``o``, which decouples the broadcast wires to the PEs from the picker.
 """
 
 from functools import reduce
@@ -48,7 +58,7 @@ class ActivationScanner(wiring.Component):
     busy : Out(1)
     """
 
-    FIFO_DEPTH = 3
+    FIFO_DEPTH = 4
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -70,15 +80,22 @@ class ActivationScanner(wiring.Component):
         addr = Signal(self.addr_bits + 1)
         left = Signal(cfg.col_bits + 1)           # columns from this group's first one to the end
         base = Signal(cfg.col_bits + 1)           # column of this group's first activation
+        # Read in flight (the memories answer a cycle after rd_addr), then the staged group.
         inflight = Signal()
         inflight_base = Signal.like(base)
         inflight_in = Signal(n)                   # lanes of the group before the end of the vector
-        # FIFO entry: values | column of lane 0 | nonzero-and-in-range flags
-        m.submodules.groups = fifo = SyncFIFOBuffered(width=n * 16 + len(base) + n, depth=self.FIFO_DEPTH)
+        staged = Signal()
+        stage_values = Signal(n * 16)
+        stage_base = Signal.like(base)
+        stage_nz = Signal(n)                      # nonzero and before the end of the vector
+        # FIFO entry: values | column of lane 0 | flags | empty | index of the last flag
+        last_bits = max(1, (n - 1).bit_length())
+        m.submodules.groups = fifo = SyncFIFOBuffered(
+            width=n * 16 + len(base) + n + 1 + last_bits, depth=self.FIFO_DEPTH)
 
         issue = Signal()
         m.d.comb += [
-            issue.eq((groups != 0) & (fifo.level + inflight < self.FIFO_DEPTH)),
+            issue.eq((groups != 0) & (fifo.level + inflight + staged < self.FIFO_DEPTH)),
             self.rd_addr.eq(addr), self.rd_sel.eq(self.src_sel),
         ]
         with m.If(self.start):
@@ -88,40 +105,44 @@ class ActivationScanner(wiring.Component):
         m.d.sync += [inflight.eq(issue & ~self.start), inflight_base.eq(base),
                      inflight_in.eq(Cat(*[left > k for k in range(n)]))]
         rd_values = [self.rd_data[16 * k:16 * (k + 1)] for k in range(n)]
-        nz = Cat(*[rd_values[k] != 0 for k in range(n)]) & inflight_in
-        m.d.comb += [fifo.w_en.eq(inflight), fifo.w_data.eq(Cat(self.rd_data, inflight_base, nz))]
+        m.d.sync += [staged.eq(inflight), stage_values.eq(self.rd_data), stage_base.eq(inflight_base),
+                     stage_nz.eq(Cat(*[rd_values[k] != 0 for k in range(n)]) & inflight_in)]
+        count = sum(stage_nz[k] for k in range(n))
+        m.d.comb += [fifo.w_en.eq(staged),
+                     fifo.w_data.eq(Cat(stage_values, stage_base, stage_nz, stage_nz == 0,
+                                        (count - 1)[:last_bits]))]
 
         # ---- picker over the head group ------------------------------------------------------
-        values = [fifo.r_data[16 * k:16 * (k + 1)] for k in range(n)]
-        g_base = fifo.r_data[16 * n:16 * n + len(base)]
-        g_nz = fifo.r_data[16 * n + len(base):]
+        fields = fifo.r_data
+        values = [fields[16 * k:16 * (k + 1)] for k in range(n)]
+        fields = fields[16 * n:]
+        g_base, fields = fields[:len(base)], fields[len(base):]
+        g_nz, g_empty, g_last = fields[:n], fields[n], fields[n + 1:]
         cleared = Signal(n)
+        picked = Signal(last_bits)                         # flags of the head group already sent
         flags = Signal(n)
         m.d.comb += flags.eq(g_nz & ~cleared)
         m.submodules.lnzd = lnzd = LNZDTree(n)
         m.d.comb += lnzd.flags.eq(flags)
         pick = Signal(n)                                   # one-hot lowest flag (carry chain)
-        rest = Signal(n)                                   # the flags after this pick
-        m.d.comb += [pick.eq(flags & (~flags + 1)), rest.eq(flags & (flags - 1))]
+        m.d.comb += pick.eq(flags & (~flags + 1))
         x = Signal(ACT)
         m.d.comb += x.eq(reduce(or_, [Mux(pick[k], values[k], 0) for k in range(n)]))
         adv = Signal()                                     # the output register can take a pick
         m.d.comb += adv.eq(~self.o.valid | self.o.ready)
         with m.If(adv):
-            m.d.sync += [self.o.valid.eq(fifo.r_rdy & lnzd.any),
+            m.d.sync += [self.o.valid.eq(fifo.r_rdy & ~g_empty),
                          self.o.p.col.eq(g_base + lnzd.index), self.o.p.x.eq(x)]
-        with m.If(fifo.r_rdy & ~lnzd.any):
-            m.d.comb += fifo.r_en.eq(1)                      # nothing (left) in this group
-            m.d.sync += cleared.eq(0)
+        with m.If(fifo.r_rdy & g_empty):
+            m.d.comb += fifo.r_en.eq(1)                      # an all-zero group costs a cycle
         with m.Elif(fifo.r_rdy & adv):
-            with m.If(rest == 0):
-                m.d.comb += fifo.r_en.eq(1)
-                m.d.sync += cleared.eq(0)
+            with m.If(picked == g_last):
+                m.d.comb += fifo.r_en.eq(1)                  # this pick is the group's last
             with m.Else():
-                m.d.sync += cleared.eq(cleared | pick)
-        with m.If(self.start):
-            m.d.sync += cleared.eq(0)
+                m.d.sync += [cleared.eq(cleared | pick), picked.eq(picked + 1)]
+        with m.If(fifo.r_en | self.start):
+            m.d.sync += [cleared.eq(0), picked.eq(0)]
         # fifo.level, not r_rdy: the buffered FIFO holds a group a cycle before showing it
         # (found by the formal proof in tests/test_eie_formal.py).
-        m.d.comb += self.busy.eq((groups != 0) | inflight | (fifo.level != 0) | self.o.valid)
+        m.d.comb += self.busy.eq((groups != 0) | inflight | staged | (fifo.level != 0) | self.o.valid)
         return m
