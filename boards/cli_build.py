@@ -40,6 +40,9 @@ def add_arguments(p):
                    help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
                         "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "
                         "timing-driven; Fmax is reported either way and a missed target is not an error")
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="open flow: nextpnr's router (default router1; router2 finishes the 16-PE ULX3S "
+                        "build at --pnr-mhz 110 where router1 can fail to converge)")
 
 
 def run(args):
@@ -58,10 +61,11 @@ def run(args):
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
         return 0
     rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
-                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories)
+                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories,
+                router=args.router)
     if rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
-              f"P&R target {rep['pnr_target_mhz']:g} MHz), "
+              f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}), "
               f"{rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, {rep['brams']} BRAMs "
               f"-> {rep['bitstream']}")
     else:

@@ -58,6 +58,22 @@ def test_ulx3s_pnr_target_reaches_constraints_and_script(small_pack, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert rep["target_clock_mhz"] == 25 and rep["pnr_target_mhz"] == 110
     assert 'ram_style' not in (out / "eie_top.v").read_text() and rep["memories"] == "auto"
+    assert "--router router1" in script and rep["router"] == "router1"      # nextpnr's default
+
+
+def test_ulx3s_router_choice_reaches_script_and_report(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecpr2", "--no-build", "--router", "router2"]) == 0
+    out = small_pack / "ecpr2"
+    assert "--router router2" in (out / "build.sh").read_text()
+    assert json.loads((out / "report.json").read_text())["router"] == "router2"
+
+
+def test_unknown_router_from_the_python_api_is_a_clear_error(small_pack):
+    from sparsa.boards.openflow import build
+    from sparsa.sw.errors import UserError
+    with pytest.raises(UserError, match="--router.*router1 or router2.*'router3'"):
+        build(small_pack / "pk", "ulx3s-85f", small_pack / "r3", do_build=False, router="router3")
+    assert not (small_pack / "r3").exists()
 
 
 def test_ulx3s_block_memories_are_marked_for_block_ram(small_pack, capsys):
