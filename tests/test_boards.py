@@ -62,10 +62,12 @@ def test_ulx3s_pnr_target_reaches_constraints_and_script(small_pack, capsys):
 
 
 def test_ulx3s_router_choice_reaches_script_and_report(small_pack, capsys):
-    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecpr2", "--no-build", "--router", "router2"]) == 0
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecpr2", "--no-build", "--router", "router2",
+                 "--seed", "3"]) == 0
     out = small_pack / "ecpr2"
-    assert "--router router2" in (out / "build.sh").read_text()
-    assert json.loads((out / "report.json").read_text())["router"] == "router2"
+    assert "--seed 3 --router router2" in (out / "build.sh").read_text()
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["router"] == "router2" and rep["seed"] == 3
 
 
 def test_unknown_router_from_the_python_api_is_a_clear_error(small_pack):
