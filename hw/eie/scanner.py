@@ -8,7 +8,9 @@ of the group each cycle, which goes out as (j, x_j). Groups are read ahead into 
 that the tree never waits on the memories.
 
 Order: ascending j. Cost: one cycle per nonzero activation, plus one per all-zero group, plus
-a fixed 4 cycles from ``start`` to the first broadcast (read, stage, FIFO, output register).
+a fixed 5: the first broadcast is valid in the 6th cycle after ``start`` (address, read,
+stage, FIFO write, FIFO output register, broadcast register), and ``busy`` falls after
+5 + nonzeros + all-zero groups cycles (measured by ``test_scanner_order_and_cycle_cost``).
 The broadcast holds (valid stays up, nothing is lost) while any PE's queue is full.
 
 Timing (the 16-PE array on an ECP5 is the case that matters):
@@ -17,6 +19,8 @@ Timing (the 16-PE array on an ECP5 is the case that matters):
   register (``stage``) before anything is worked out from it.
 - From the staged group the FIFO entry gets its nonzero-and-in-range flags, whether it is
   empty, and the index of its last nonzero counted from the first (a popcount minus one).
+  ``empty`` could be worked out from the flags at the head, but stored it keeps an N-input OR
+  out of the path to the wide enable below.
 - Retiring the head group (``fifo.r_en``, which enables every bit of the FIFO's output register)
   is then only a compare of the ``picked`` counter with that stored index: no carry chain and
   no LNZD tree sit in front of the wide enable. (Retiring on ``rest == 0`` put a 16-bit carry
