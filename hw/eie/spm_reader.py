@@ -32,7 +32,8 @@ column heavier than average and the whole array stalls. Retiring up to two entri
 gives it slack.
 
 Throughput: one word a cycle; one step (one real entry, or two that pair) a cycle out.
-Latency: job to first entry 9 cycles. ``o`` honours ``ready`` (the arithmetic unit
+Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 10 (measured by
+``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
 """
 
