@@ -51,6 +51,30 @@ def saturate(m, value, bits, name):
     return out
 
 
+def _ecp5_registered_multiplier(a, b, product):
+    """ECP5 MULT18X18D computing ``product = a * b`` (signed 16 x 16) two cycles later.
+
+    The block's own input registers hold ``a`` and ``b`` and its output register the
+    product, so the multiplier needs no wires to fabric flip-flops, which the placer
+    left up to 30 rows away (operand register -> MULT18X18D -> product register, 10.69 ns on
+    the 16-PE ULX3S build). Same timing as the generic ``m`` and ``q`` registers. For ECP5
+    builds only: yosys has no simulation model of the block.
+    """
+    a18, b18, p = Cat(a, a[-1], a[-1]), Cat(b, b[-1], b[-1]), Signal(36)
+    ports = {**{f"i_A{i}": a18[i] for i in range(18)}, **{f"i_B{i}": b18[i] for i in range(18)},
+             **{f"o_P{i}": p[i] for i in range(36)}}
+    inst = Instance("MULT18X18D",
+                    p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_OUTPUT_CLK="CLK0",
+                    p_REG_PIPELINE_CLK="NONE", p_GSR="DISABLED",
+                    i_CLK0=ClockSignal(), i_CE0=C(1, 1), i_RST0=C(0, 1),
+                    i_SIGNEDA=C(1, 1), i_SIGNEDB=C(1, 1), i_SOURCEA=C(0, 1), i_SOURCEB=C(0, 1),
+                    **ports)
+    m = Module()
+    m.submodules.dsp = inst
+    m.d.comb += product.eq(p[:32])
+    return m
+
+
 class ArithmeticUnit(wiring.Component):
     """Multiply-accumulate into the PE's accumulators, then the bias/shift/saturate stage.
 
@@ -132,11 +156,15 @@ class ArithmeticUnit(wiring.Component):
             m_row = Signal(self.rb, name=f"m_row{b}")
             m_cb = Signal(signed(16), name=f"m_cb{b}")
             m_x = Signal(signed(16), name=f"m_x{b}")
-            m.d.sync += [m_valid.eq(c_valid), m_row.eq(c_row), m_cb.eq(c_cb), m_x.eq(c_x)]
+            m.d.sync += [m_valid.eq(c_valid), m_row.eq(c_row)]
             q_valid = Signal(name=f"q_valid{b}")
             q_row = Signal(self.rb, name=f"q_row{b}")
             q_prod = Signal(signed(32), name=f"q_prod{b}")
-            m.d.sync += [q_valid.eq(m_valid), q_row.eq(m_row), q_prod.eq(m_cb * m_x)]
+            m.d.sync += [q_valid.eq(m_valid), q_row.eq(m_row)]
+            if cfg.multiplier == "ecp5":
+                m.submodules[f"mult{b}"] = _ecp5_registered_multiplier(c_cb, c_x, q_prod)
+            else:
+                m.d.sync += [m_cb.eq(c_cb), m_x.eq(c_x), q_prod.eq(m_cb * m_x)]
             p_valid = Signal(name=f"p_valid{b}")
             p_addr = Signal(self.rb, name=f"p_addr{b}")
             p_prod = Signal(signed(32), name=f"p_prod{b}")

@@ -43,6 +43,10 @@ class EIEConfig:
         Multiply-accumulates per PE per cycle (1 or 2). With 2, the sparse-matrix reader
         retires two real entries of a column in one cycle when their rows fall in different
         accumulator banks (row parity); EIE has 1. Costs one more multiplier per PE.
+    multiplier : str
+        ``"generic"`` (a ``*`` between registers, for every target and simulator) or
+        ``"ecp5"`` (MULT18X18D blocks with their own input and output registers, for ECP5
+        builds; yosys cannot simulate them).
     lstm : bool
         Add the ESE element-wise unit to every PE (cell state, peephole memory, sigmoid and
         tanh tables) so that a gates layer (layer-table field ``ew``) drains into m_t.
@@ -58,6 +62,7 @@ class EIEConfig:
     pointer_bits: int = 16
     macs: int = 2
     lstm: bool = False
+    multiplier: str = "generic"
 
     def __post_init__(self):
         def need(name, ok, limit):
@@ -72,6 +77,7 @@ class EIEConfig:
         need("bias_words", self.bias_words >= 1, ">= 1")
         need("max_layers", 1 <= self.max_layers <= 64, "1..64")
         need("macs", self.macs in (1, 2), "1 or 2")
+        need("multiplier", self.multiplier in ("generic", "ecp5"), "generic or ecp5")
         need("pointer_bits", _bits(self.spm_words * 8) <= self.pointer_bits <= 32,
              f"{_bits(self.spm_words * 8)}..32 (enough for {self.spm_words} words)")
 
