@@ -2,8 +2,9 @@
 
 * ULX3S-85F (ECP5): the 16-PE EIE array on a 256 x 256 layer at 10% density (the issue's Fmax
   configuration; target >= 100 MHz, goal 150 MHz), with the options of the best build so far:
-  sparse-matrix memories in block RAM, placed and routed for 110 MHz, nextpnr seed 3 (router1
-  with seeds 1 and 2 did not converge on this RTL; see the README);
+  sparse-matrix memories in block RAM, the multipliers in MULT18X18D blocks with their own
+  registers (``--multiplier ecp5``, the default on ECP5), placed and routed for 110 MHz,
+  nextpnr seed 5 (router1 does not converge on every placement of this design; see the README);
 * iCEBreaker (UP5K): 1, 2 and 4 PEs on a 64 x 64 layer, to find the largest array that fits.
 
 Each build is a real bitstream (YoWASP yosys + nextpnr); results in ``boards.json`` / ``boards.md``.
@@ -17,7 +18,7 @@ import numpy as np
 
 __all__ = ["run_bench", "markdown_table"]
 
-ULX3S_OPTIONS = {"memories": "block", "pnr_mhz": 110, "seed": 3}
+ULX3S_OPTIONS = {"memories": "block", "pnr_mhz": 110, "seed": 5}
 CASES = [("ulx3s-85f", 16, 256, ULX3S_OPTIONS),
          ("icebreaker", 1, 64, {}), ("icebreaker", 2, 64, {}), ("icebreaker", 4, 64, {})]
 
@@ -48,7 +49,7 @@ def run_bench(out_dir, args):
             try:
                 rep = build(f"{name}-pack", board, name, **options)
                 row = {k: rep.get(k) for k in ("board", "pes", "fmax_mhz", "target_clock_mhz", "pnr_target_mhz",
-                                               "memories", "router", "seed", "luts", "ffs", "dsps", "brams", "fits", "times_s")}
+                                               "memories", "multiplier", "router", "seed", "luts", "ffs", "dsps", "brams", "fits", "times_s")}
                 row["layer"] = f"{size}x{size}, 10%"
             except RuntimeError as e:        # does not fit / does not route: say so, go on
                 row = {"board": board, "pes": pes, "layer": f"{size}x{size}, 10%", "fits": False,
@@ -68,11 +69,11 @@ def run_bench(out_dir, args):
 def markdown_table(rows):
     """``boards.md``: one line per build; the first line of each failed build's error below."""
     lines = ["# sparsa open-flow builds (YoWASP yosys + nextpnr)", "",
-             "| board | PEs | layer | nextpnr | P&R target MHz | Fmax MHz | LUTs | FFs | DSPs | BRAMs | fits |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| board | PEs | layer | multipliers | nextpnr | P&R target MHz | Fmax MHz | LUTs | FFs | DSPs | BRAMs | fits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pnr = f"{r['router']}, seed {r['seed']}" if r.get("router") else "-"
-        lines.append(f"| {r['board']} | {r['pes']} | {r['layer']} | {pnr} | {r.get('pnr_target_mhz', '-')} | "
+        lines.append(f"| {r['board']} | {r['pes']} | {r['layer']} | {r.get('multiplier') or '-'} | {pnr} | {r.get('pnr_target_mhz', '-')} | "
                      f"{r.get('fmax_mhz', '-')} | {r.get('luts', '-')} | "
                      f"{r.get('ffs', '-')} | {r.get('dsps', '-')} | {r.get('brams', '-')} | {'yes' if r['fits'] else 'no'} |")
     errors = [f"- {r['board']}, {r['pes']} PEs: {r['error']}" for r in rows if r.get("error")]

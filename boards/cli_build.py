@@ -43,6 +43,10 @@ def add_arguments(p):
     p.add_argument("--router", choices=("router1", "router2"), default="router1",
                    help="open flow: nextpnr's router (default router1; router2 finishes the 16-PE ULX3S "
                         "build at --pnr-mhz 110 where router1 can fail to converge)")
+    p.add_argument("--multiplier", choices=("auto", "generic", "ecp5"), default="auto",
+                   help="open flow: the PE multipliers: ecp5 (MULT18X18D blocks with their own input and "
+                        "output registers, the faster ECP5 build), generic (a * that yosys maps), or auto "
+                        "(default: ecp5 on ECP5 boards, generic on iCE40)")
     p.add_argument("--seed", type=int, default=1, metavar="N",
                    help="open flow: nextpnr's placement seed (default 1); Fmax varies by several percent with it")
 
@@ -64,7 +68,7 @@ def run(args):
         return 0
     rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
                 swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories,
-                router=args.router, seed=args.seed)
+                router=args.router, seed=args.seed, multiplier=args.multiplier)
     if rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
               f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}, seed {rep['seed']}), "

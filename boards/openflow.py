@@ -186,7 +186,7 @@ def _run(cmd, cwd, log):
 
 
 def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, swappable=False,
-          spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1):
+          spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto"):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -205,6 +205,12 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     block RAM. ``router``: nextpnr's ``router1`` (its default) or ``router2``; on the
     16-PE ULX3S build at 110 MHz router1 can fail to converge where router2 finishes.
     ``seed``: nextpnr's placement seed; Fmax differs by several percent from seed to seed.
+    ``multiplier``: the PEs' codebook x activation multipliers. ``"ecp5"`` instantiates
+    MULT18X18D blocks with their own input and output registers; ``"generic"`` writes a
+    multiply between fabric registers and lets yosys map it (on ECP5 to a MULT18X18D without
+    its registers, which the placer can leave rows away from the block: the critical path of
+    the 16-PE ULX3S build until the registers moved inside). ``"auto"``: ``ecp5`` on ECP5
+    boards, ``generic`` on iCE40. Both are the same arithmetic with the same latency.
     """
     from sparsa.hw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -223,9 +229,14 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         raise user_error(None, "--router", "router1 or router2", repr(router))
     if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
         raise user_error(None, "--seed", "an integer from 0 to 2^31 - 1", repr(seed))
+    if multiplier == "auto":
+        multiplier = "ecp5" if b["family"] == "ecp5" else "generic"
+    if multiplier not in ("generic", "ecp5") or (multiplier == "ecp5" and b["family"] != "ecp5"):
+        raise user_error(None, "--multiplier", "auto, generic or ecp5 (ecp5 on ECP5 boards only)",
+                         f"{multiplier!r} for {board}")
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
-    cfg = cfg or EIEConfig.for_memory_map(mm)
+    cfg = (cfg or EIEConfig.for_memory_map(mm)).replace(multiplier=multiplier)
     if spm_words is not None:
         if spm_words < cfg.spm_words:
             raise user_error(pack_dir, "--spm-words", f"at least {cfg.spm_words} (what the pack needs)", spm_words)
@@ -284,6 +295,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
+              "multiplier": multiplier,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
               "swappable": swappable}
     if do_build:

@@ -29,11 +29,24 @@ from sparsa.sw.eie_memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.progress import run_with_progress
 from sparsa.sw.errors import UserError
 
-__all__ = ["ENGINES", "build", "run_memory_map", "run", "run_lstm", "rounded_config", "cache_root"]
+__all__ = ["ENGINES", "build", "run_memory_map", "run", "run_lstm", "rounded_config", "cache_root",
+           "primitive_models"]
 
 ENGINES = ("verilator", "icarus")
 TOPLEVEL = "eie_top"
 _HERE = Path(__file__).resolve().parent
+
+
+_MODELS = _HERE / "models"
+
+
+def primitive_models(verilog):
+    """Simulation models (paths) of the vendor primitives that ``verilog`` instantiates.
+
+    With ``EIEConfig(multiplier="ecp5")`` the Verilog holds MULT18X18D instances; yosys has no
+    model of them, so sparsa ships a behavioural one (``sim/models/MULT18X18D.v``).
+    """
+    return [p for p in sorted(_MODELS.glob("*.v")) if re.search(rf"^\s*{p.stem}\b", verilog, re.M)]
 
 
 def cache_root():
@@ -44,7 +57,8 @@ def _source_hash():
     h = hashlib.sha256()
     hw = _HERE.parent / "hw" / "eie"
     for p in sorted(hw.glob("*.py")) + [_HERE.parent / "sw" / "eie_format.py",
-                                        _HERE.parent / "sw" / "eie_memmap.py", Path(__file__)]:
+                                        _HERE.parent / "sw" / "eie_memmap.py", Path(__file__)] \
+            + sorted(_MODELS.glob("*.v")):
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
@@ -117,7 +131,8 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     vfile.write_text(text)
     t1 = time.perf_counter()
     runner = get_runner(engine)
-    kwargs = dict(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=bdir, always=True)
+    kwargs = dict(sources=[vfile, *primitive_models(text)], hdl_toplevel=TOPLEVEL, build_dir=bdir,
+                  always=True)
     if engine == "verilator":
         kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
         verilator_makeflags(opt)

@@ -70,6 +70,28 @@ def test_ulx3s_router_choice_reaches_script_and_report(small_pack, capsys):
     assert rep["router"] == "router2" and rep["seed"] == 3
 
 
+def test_multiplier_choice_reaches_verilog_and_report(small_pack, capsys):
+    # ECP5 boards default to MULT18X18D blocks with their own registers; --multiplier generic
+    # writes the fabric multiply; iCE40 has no MULT18X18D and refuses ecp5.
+    for opts, want in (([], "ecp5"), (["--multiplier", "generic"], "generic")):
+        out = small_pack / f"ecpm-{want}"
+        assert main(["build", "pk", "--board", "ulx3s-85f", "-o", str(out.name), "--no-build", *opts]) == 0
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["multiplier"] == rep["config"]["multiplier"] == want
+        verilog = (out / "eie_top.v").read_text()
+        dsps = verilog.count("MULT18X18D #(")
+        assert dsps == (rep["pes"] * rep["macs_per_pe"] if want == "ecp5" else 0)
+        if want == "ecp5":
+            assert verilog.count('.REG_INPUTA_CLK("CLK0")') == verilog.count('.REG_OUTPUT_CLK("CLK0")') == dsps
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "icem", "--no-build"]) == 0
+    assert json.loads((small_pack / "icem" / "report.json").read_text())["multiplier"] == "generic"
+    capsys.readouterr()
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "icem2", "--no-build", "--multiplier", "ecp5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--multiplier" in err[0] and "'ecp5' for icebreaker" in err[0]
+    assert not (small_pack / "icem2").exists()
+
+
 def test_unknown_router_from_the_python_api_is_a_clear_error(small_pack):
     from sparsa.boards.openflow import build
     from sparsa.sw.errors import UserError
@@ -155,7 +177,7 @@ def test_failed_place_and_route_says_by_how_much_it_does_not_fit(tmp_path):
 
 def test_bench_boards_table_names_the_nextpnr_settings_and_failures():
     from sparsa.boards.bench_boards import markdown_table
-    rows = [{"board": "ulx3s-85f", "pes": 16, "layer": "256x256, 10%", "router": "router1", "seed": 3,
+    rows = [{"board": "ulx3s-85f", "pes": 16, "layer": "256x256, 10%", "multiplier": "ecp5", "router": "router1", "seed": 3,
              "pnr_target_mhz": 110, "fmax_mhz": 101.5, "luts": 25000, "ffs": 17000, "dsps": 32,
              "brams": 32, "fits": True},
             {"board": "icebreaker", "pes": 2, "layer": "64x64, 10%", "fits": False,
@@ -163,6 +185,6 @@ def test_bench_boards_table_names_the_nextpnr_settings_and_failures():
     md = markdown_table(rows).splitlines()
     table = [l for l in md if l.startswith("|")]
     assert len({l.count("|") for l in table}) == 1          # every row has every column
-    assert "| router1, seed 3 | 110 | 101.5 | 25000 | 17000 | 32 | 32 | yes |" in table[2]
-    assert table[3].endswith("| - | - | - | - | - | - | - | no |")
+    assert "| ecp5 | router1, seed 3 | 110 | 101.5 | 25000 | 17000 | 32 | 32 | yes |" in table[2]
+    assert table[3].endswith("| - | - | - | - | - | - | - | - | no |")
     assert md[-1] == "- icebreaker, 2 PEs: ICESTORM_LC 7358/5280 (139%)"

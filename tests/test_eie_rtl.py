@@ -206,6 +206,42 @@ def test_memory_init_build_runs_without_load_port():
     run_and_check(pack, random_input(30, rng), init=True)
 
 
+# ---- the ECP5 DSP multiplier (EIEConfig.multiplier = "ecp5") ---------------------------------
+# MULT18X18D instances with their own input and output registers replace the fabric multiply;
+# simulated with sparsa's behavioural model of the block (tests/test_primitive_models.py).
+
+def _extreme_pack(pes, rng):
+    # Codebook and inputs at the int16 limits, so the products' signs and the 32-bit
+    # accumulation are exercised at their edges; shift 15 keeps most outputs in range.
+    rows, cols = 40, 30
+    idx = ((rng.random((rows, cols)) < 0.4) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
+    cb = np.zeros(16, dtype=np.int16)
+    cb[1:] = [32767, -32768, -32767, 1, -1, 16384, -16384, 12345, -12345, 2, -2, 255, -256, 7, -7]
+    pack = pack_from_indices([idx], [cb], pes, shifts=[15])
+    x = rng.choice([32767, -32768, -32767, 1, -1, 0, 4096, -4097], (2, cols)).astype(np.int16)
+    return pack, x
+
+
+@pytest.mark.xdist_group("eie_verilator_ecp5")
+@pytest.mark.parametrize("density", [0.1, 1.0])
+def test_ecp5_dsp_multiplier_matches_golden(density):
+    seed = 5500 + int(density * 100)
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    pack = random_pack([(int(rng.integers(4, 90)), int(rng.integers(1, 90)))], 4, density, rng)
+    run_and_check(pack, random_input(pack.layers[0].cols, rng, batch=2),
+                  cfg=hw_config(4).replace(multiplier="ecp5"), stream_io=True,
+                  idle=0.2, backpressure=0.3, seed=seed)
+
+
+@pytest.mark.xdist_group("eie_verilator_ecp5")
+def test_ecp5_dsp_multiplier_extreme_operands():
+    seed = 5599
+    print(f"seed={seed}")
+    pack, x = _extreme_pack(4, np.random.default_rng(seed))
+    run_and_check(pack, x, cfg=hw_config(4).replace(multiplier="ecp5"))
+
+
 # ---- Icarus: a short pass so both simulators stay green ----------------------------------------
 
 @pytest.mark.xdist_group("eie_icarus")
@@ -227,3 +263,11 @@ def test_icarus_padding_and_saturation():
     pack = pack_from_indices([idx], [cb], pes, shifts=[0])
     x = np.array([[32767, 32767, 2, -3]], dtype=np.int16)
     run_and_check(pack, x, engine="icarus")
+
+
+@pytest.mark.xdist_group("eie_icarus_ecp5")
+def test_icarus_ecp5_dsp_multiplier():
+    seed = 5598
+    print(f"seed={seed}")
+    pack, x = _extreme_pack(2, np.random.default_rng(seed))
+    run_and_check(pack, x, engine="icarus", cfg=hw_config(2).replace(multiplier="ecp5"))

@@ -84,7 +84,7 @@ def _simulate_board(images, cfg, x, work):
     """The swappable board harness (boot ROM replay, then x over the serial pin) under Icarus."""
     from sparsa.boards.openflow import boot_board_top_verilog
     from sparsa.hw.eie.verilog import generate_verilog
-    from sparsa.sim.eie_runner import icarus_fixup
+    from sparsa.sim.eie_runner import icarus_fixup, primitive_models
     work.mkdir(parents=True, exist_ok=True)
     # The same generator path as the build, with the read-back images as memory contents.
     core = generate_verilog(cfg, swap.placeholder_memory_map(cfg, images), name="eie_top")
@@ -123,7 +123,8 @@ module tb;
 endmodule
 """
     (work / "tb.v").write_text(tb)
-    subprocess.run(["iverilog", "-g2012", "-o", "sim.vvp", "tb.v", "board_top.v", "eie_top.v"], cwd=work,
+    models = [str(p) for p in primitive_models(core)]      # MULT18X18D on ECP5 builds
+    subprocess.run(["iverilog", "-g2012", "-o", "sim.vvp", "tb.v", "board_top.v", "eie_top.v", *models], cwd=work,
                    check=True, capture_output=True)
     out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=work, check=True, capture_output=True, text=True).stdout
     assert "TIMEOUT" not in out, out[-2000:]

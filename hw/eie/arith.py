@@ -16,6 +16,14 @@ without them the operand and product wires crossed half of it (codebook register
 product register: 11.09 ns, 6.64 ns of it routing; 90.19 MHz for 16 PEs on the ULX3S-85F).
 They add two cycles of latency per layer, not per entry.
 
+``cfg.multiplier`` says where the ``m`` operand registers and the ``q`` product register
+are. ``"generic"``: fabric flip-flops around a ``*`` (any target; yosys maps the multiply).
+That was not enough on its own: nextpnr left those flip-flops 25 to 30 rows from the DSP
+(10.69 ns, 93.50 MHz). ``"ecp5"``: a MULT18X18D instance whose own input registers are
+``m`` and whose output register is ``q`` (same latency, same arithmetic), so that path stays
+inside the block (104.31 MHz; see the README). Simulation uses sparsa's behavioural model of
+the block, ``sim/models/MULT18X18D.v``.
+
 Back-to-back hits on the same row (the last row of column j and the first of column j+1)
 are handled by the accumulator read port being transparent for the write port: a read in the
 cycle of a write to the same address returns the value being written (EIE's bypass path).
@@ -57,8 +65,12 @@ def _ecp5_registered_multiplier(a, b, product):
     The block's own input registers hold ``a`` and ``b`` and its output register the
     product, so the multiplier needs no wires to fabric flip-flops, which the placer
     left up to 30 rows away (operand register -> MULT18X18D -> product register, 10.69 ns on
-    the 16-PE ULX3S build). Same timing as the generic ``m`` and ``q`` registers. For ECP5
-    builds only: yosys has no simulation model of the block.
+    the 16-PE ULX3S build). Same timing as the generic ``m`` and ``q`` registers. The 16-bit
+    operands are sign-extended to the block's 18 bits and SIGNEDA/SIGNEDB are tied high, as
+    yosys's own mapping of a signed multiply does; the registers are always enabled (CE0 = 1)
+    and never reset (RST0 = 0): their contents only matter under the stages' valid bits,
+    which are reset. Yosys ships only a blackbox of the block: simulations
+    add ``sim/models/MULT18X18D.v`` (:func:`sparsa.sim.eie_runner.primitive_models`).
     """
     a18, b18, p = Cat(a, a[-1], a[-1]), Cat(b, b[-1], b[-1]), Signal(36)
     ports = {**{f"i_A{i}": a18[i] for i in range(18)}, **{f"i_B{i}": b18[i] for i in range(18)},
@@ -154,8 +166,6 @@ class ArithmeticUnit(wiring.Component):
             ]
             m_valid = Signal(name=f"m_valid{b}")
             m_row = Signal(self.rb, name=f"m_row{b}")
-            m_cb = Signal(signed(16), name=f"m_cb{b}")
-            m_x = Signal(signed(16), name=f"m_x{b}")
             m.d.sync += [m_valid.eq(c_valid), m_row.eq(c_row)]
             q_valid = Signal(name=f"q_valid{b}")
             q_row = Signal(self.rb, name=f"q_row{b}")
@@ -164,6 +174,8 @@ class ArithmeticUnit(wiring.Component):
             if cfg.multiplier == "ecp5":
                 m.submodules[f"mult{b}"] = _ecp5_registered_multiplier(c_cb, c_x, q_prod)
             else:
+                m_cb = Signal(signed(16), name=f"m_cb{b}")
+                m_x = Signal(signed(16), name=f"m_x{b}")
                 m.d.sync += [m_cb.eq(c_cb), m_x.eq(c_x), q_prod.eq(m_cb * m_x)]
             p_valid = Signal(name=f"p_valid{b}")
             p_addr = Signal(self.rb, name=f"p_addr{b}")
