@@ -112,7 +112,7 @@ class ArithmeticUnit(wiring.Component):
 
         # ---- one accumulator bank (and its multiplier) per MAC -------------------------------
         acc_out = []
-        p_valids = []
+        stage_valids = []
         for b in range(banks):
             slot = self.i.p.slot[b]
             acc = Memory(shape=acc_shape, depth=-(-cfg.max_rows_pe // banks), init=[])
@@ -159,7 +159,7 @@ class ArithmeticUnit(wiring.Component):
                 m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(acc_rd.data + p_prod),
                              acc_wr.en.eq(p_valid)]
             acc_out.append(acc_rd.data)
-            p_valids += [c_valid, m_valid, q_valid, p_valid]
+            stage_valids += [c_valid, m_valid, q_valid, p_valid]
 
         # |total| < 2^acc_bits, so a shift beyond acc_bits rounds everything to 0 exactly.
         # Three registered steps (add bias, add the rounding constant, shift), then saturate.
@@ -182,6 +182,6 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += [
             self.y_valid.eq(s3_valid), self.y_row.eq(s3_row),
             self.y.eq(Mux(self.relu & sat[-1], 0, sat)),
-            self.busy.eq(Cat(*p_valids).any()),
+            self.busy.eq(Cat(*stage_valids).any()),
         ]
         return m
