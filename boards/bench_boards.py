@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_bench"]
+__all__ = ["run_bench", "markdown_table"]
 
 ULX3S_OPTIONS = {"memories": "block", "pnr_mhz": 110, "seed": 3}
 CASES = [("ulx3s-85f", 16, 256, ULX3S_OPTIONS),
@@ -59,14 +59,21 @@ def run_bench(out_dir, args):
         os.chdir(cwd)
     result = {"builds": rows, "fmax_target_mhz": 100, "fmax_goal_mhz": 150}
     (out / "boards.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# sparsa open-flow builds (YoWASP yosys + nextpnr)", "",
-             "| board | PEs | layer | P&R target MHz | Fmax MHz | LUTs | FFs | DSPs | BRAMs | fits |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['board']} | {r['pes']} | {r['layer']} | {r.get('pnr_target_mhz', '-')} | "
-                     f"{r.get('fmax_mhz', '-')} | {r.get('luts', '-')} | "
-                     f"{r.get('ffs', '-')} | {r.get('dsps', '-')} | {r.get('brams', '-')} | {'yes' if r['fits'] else 'no'} |")
-    md = "\n".join(lines) + "\n"
+    md = markdown_table(rows)
     (out / "boards.md").write_text(md)
     print(md)
     return result
+
+
+def markdown_table(rows):
+    """``boards.md``: one line per build; the first line of each failed build's error below."""
+    lines = ["# sparsa open-flow builds (YoWASP yosys + nextpnr)", "",
+             "| board | PEs | layer | nextpnr | P&R target MHz | Fmax MHz | LUTs | FFs | DSPs | BRAMs | fits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pnr = f"{r['router']}, seed {r['seed']}" if r.get("router") else "-"
+        lines.append(f"| {r['board']} | {r['pes']} | {r['layer']} | {pnr} | {r.get('pnr_target_mhz', '-')} | "
+                     f"{r.get('fmax_mhz', '-')} | {r.get('luts', '-')} | "
+                     f"{r.get('ffs', '-')} | {r.get('dsps', '-')} | {r.get('brams', '-')} | {'yes' if r['fits'] else 'no'} |")
+    errors = [f"- {r['board']}, {r['pes']} PEs: {r['error']}" for r in rows if r.get("error")]
+    return "\n".join(lines + ([""] + errors if errors else [])) + "\n"

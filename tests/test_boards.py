@@ -151,3 +151,18 @@ def test_failed_place_and_route_says_by_how_much_it_does_not_fit(tmp_path):
         _run([sys.executable, "-c", script], tmp_path, "pnr.log")
     first = str(e.value).splitlines()[0]
     assert "exit 125" in first and "ICESTORM_LC 7358/5280 (139%)" in first and "ICESTORM_RAM" not in first
+
+
+def test_bench_boards_table_names_the_nextpnr_settings_and_failures():
+    from sparsa.boards.bench_boards import markdown_table
+    rows = [{"board": "ulx3s-85f", "pes": 16, "layer": "256x256, 10%", "router": "router1", "seed": 3,
+             "pnr_target_mhz": 110, "fmax_mhz": 101.5, "luts": 25000, "ffs": 17000, "dsps": 32,
+             "brams": 32, "fits": True},
+            {"board": "icebreaker", "pes": 2, "layer": "64x64, 10%", "fits": False,
+             "error": "ICESTORM_LC 7358/5280 (139%)"}]
+    md = markdown_table(rows).splitlines()
+    table = [l for l in md if l.startswith("|")]
+    assert len({l.count("|") for l in table}) == 1          # every row has every column
+    assert "| router1, seed 3 | 110 | 101.5 | 25000 | 17000 | 32 | 32 | yes |" in table[2]
+    assert table[3].endswith("| - | - | - | - | - | - | - | no |")
+    assert md[-1] == "- icebreaker, 2 PEs: ICESTORM_LC 7358/5280 (139%)"
