@@ -185,6 +185,30 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
         assert sum(len(beat) == 2 for beat in beats) > len(want) // 8
 
 
+def test_spm_reader_latency_job_to_first_entry():
+    """The docstring's figure: a column job taken in cycle 0 shows its first entry on ``o`` in cycle 9."""
+    cfg = hw_config(1, max_cols=200)
+    # one word: lane 0 padding-free entry v=5 at row offset z=2 -> row 2
+    word = 5 | (2 << 4)
+    dut = SparseMatrixReader(cfg, init=[word])
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.i.p.start, 0); ctx.set(dut.i.p.end, 1); ctx.set(dut.i.p.x, 7)
+        ctx.set(dut.i.valid, 1)
+        assert ctx.get(dut.i.ready)
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        for cycle in range(1, 20):
+            if ctx.get(dut.o.valid):
+                break
+            await ctx.tick()
+        assert cycle == 9
+        slot = dut.o.p.slot[0]
+        assert (ctx.get(slot.valid), ctx.get(slot.row), ctx.get(slot.v), ctx.get(dut.o.p.x)) == (1, 2, 5, 7)
+    simulate(dut, bench)
+
+
 # ---- whole array, pure-Python simulation (many small random cases) ---------------------------
 
 @pytest.mark.parametrize("seed", range(6))

@@ -2,9 +2,10 @@
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 (layout from :mod:`sparsa.sw.eie_format`). The unit is a pipeline whose only loop is a
-three-bit step counter, so that it is short enough for 100 MHz on an ECP5 (the whole
-16-PE array measured 87.08 MHz on the ULX3S-85F, nextpnr seed 1; the last critical path is
-the read of this memory when yosys puts it in LUT RAM):
+three-bit step counter, aimed at 100 MHz on an ECP5. It is not there yet: the whole 16-PE
+array measured 94.06 MHz on the ULX3S-85F (memory in block RAM, nextpnr seed 3), and its
+critical path is decoder stage D1 below, from the FIFO word through the prefix sums and
+ranks (10.63 ns; branch ``spm-d0`` registers the lane steps first):
 
 * the **word fetcher** walks the words of each column job [start, end), reads one word per
   cycle (a registered memory read, then one more register) and tags it with the lanes that
@@ -32,7 +33,8 @@ column heavier than average and the whole array stalls. Retiring up to two entri
 gives it slack.
 
 Throughput: one word a cycle; one step (one real entry, or two that pair) a cycle out.
-Latency: job to first entry 8 cycles. ``o`` honours ``ready`` (the arithmetic unit
+Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 9 (measured by
+``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
 """
 
