@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from sparsa.hw.eie.act_queue import ActivationQueue
 from sparsa.hw.eie.lnzd import LNZDTree
 from sparsa.hw.eie.pointer import PointerUnit
+from sparsa.hw.eie.scanner import ActivationScanner
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
 from sparsa.hw.eie.top import EIEArray
 from sparsa.sw.eie_format import encode_layer, entries_to_words, pointer_banks
@@ -188,9 +189,9 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
 def test_spm_reader_latency_job_to_first_entry():
     """The docstring's figure: a column job taken in cycle 0 shows its first entry on ``o`` in cycle 10."""
     cfg = hw_config(1, max_cols=200)
-    # one word: lane 0 padding-free entry v=5 at row offset z=2 -> row 2
-    word = 5 | (2 << 4)
-    dut = SparseMatrixReader(cfg, init=[word])
+    # one entry, v = 5 with z = 2 zero rows before it: row 2
+    words = entries_to_words(np.array([5]), np.array([2]))
+    dut = SparseMatrixReader(cfg, init=[int(w) for w in words])
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 1)
@@ -321,7 +322,6 @@ def test_scanner_order_and_cycle_cost(pes, cols, density):
     """The scanner broadcasts every nonzero in ascending j, holds under backpressure, and costs
     what its docstring says: the first broadcast in the 6th cycle after ``start``, then one cycle
     per nonzero and one per all-zero group (with the broadcast always ready)."""
-    from sparsa.hw.eie.scanner import ActivationScanner
     seed = 700 + pes + cols
     print(f"seed={seed}")
     rng = random.Random(seed)

@@ -2,9 +2,10 @@
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 (layout from :mod:`sparsa.sw.eie_format`). The unit is a pipeline whose only loop is a
-three-bit step counter, so that it is short enough for 100 MHz on an ECP5 (the whole
-16-PE array measured 87.08 MHz on the ULX3S-85F, nextpnr seed 1; the last critical path is
-the read of this memory when yosys puts it in LUT RAM):
+three-bit step counter, aimed at 100 MHz on an ECP5: the whole 16-PE array measured
+104.31 MHz on the ULX3S-85F (memory in block RAM, DSP multipliers, nextpnr seed 5). Decoder
+stage D0 below was added for that: without it, D1's prefix sums and ranks started at the
+FIFO output and were the critical path (10.63 ns, 94.06 MHz):
 
 * the **word fetcher** walks the words of each column job [start, end), reads one word per
   cycle (a registered memory read, then one more register) and tags it with the lanes that
