@@ -16,6 +16,11 @@ obuf); per tile: LOAD the input rows, then per output group LOAD BIAS, LOAD WBUF
 layer when there is only one group), CONV, SAVE. Pools tile rows (and channels), ``add`` tiles
 channels and spans of each channel, ``linear`` is a 1x1 conv on the (C*H*W, 1, 1) input.
 A layer that cannot fit even as one output row raises a one-line :class:`UserError`.
+
+SAVEs run in the background of the engine. Successive computes write the two halves of obuf
+in turn when a group's outputs fit half of it (field ``obase``), so that each SAVE drains one
+half while the next compute fills the other; :func:`order_saves` then sets flag SYNC wherever
+an instruction would touch what a running SAVE still reads or writes.
 """
 
 from dataclasses import dataclass, field
@@ -27,7 +32,7 @@ from .errors import UserError, user_error
 from .cnn_golden import validate_int_graph
 from .graph import _sources
 
-__all__ = ["Program", "compile_graph", "DATAPATHS", "ALIGN"]
+__all__ = ["Program", "compile_graph", "order_saves", "DATAPATHS", "ALIGN"]
 
 DATAPATHS = ("direct", "winograd")
 ALIGN = 64
@@ -132,6 +137,17 @@ class _Emitter:
         self.name = ""
         self.stats = None
         self.where = "graph"
+        self.half = 0
+
+    def obuf_base(self, need):
+        """obuf base for the next compute's outputs, ``need`` words per bank: the two halves
+        of obuf in turn when the outputs fit half, so that the compute can fill one half while
+        the previous SAVE drains the other; else 0 (and :func:`order_saves` makes it wait)."""
+        half = self.cfg.obuf_depth // 2 // 8 * 8
+        if need > half:
+            return 0
+        self.half ^= 1
+        return half * (1 - self.half)
 
     def emit(self, **f):
         f.setdefault("layer", self.layer & 0xFF)
@@ -305,15 +321,19 @@ def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
                 e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
 
         def conv(c0, n, pbase):
-            flags = Flag.LB | (Flag.ACC if c0 else 0) | (Flag.HOLD if c0 + n < cin else relu)
+            """The CONV of channels c0..c0+n; returns its obuf base (None: HOLD, no output)."""
+            last = c0 + n == cin
+            ob = e.obuf_base(rr * wo) if last else 0
+            flags = Flag.LB | (Flag.ACC if c0 else 0) | (relu if last else Flag.HOLD)
             e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
                    shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo)
+                   out_rows=rr, wo=wo, obase=ob)
+            return ob if last else None
 
-        def save(g):
+        def save(g, ob):
             co0 = g * P
             e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
-                   dstride=ho * wo, length=rr * wo, buf=0, ostride=rr * wo)
+                   dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
 
         if cc == cin:
             # every channel in ibuf at once: one LOAD of the tile, then each group in turn
@@ -323,8 +343,7 @@ def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
                 if groups > 1 or oy0 == 0:
                     e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
                     e.load_weights(ga + 4 * P, nwords)
-                conv(0, cin, 0)
-                save(g)
+                save(g, conv(0, cin, 0))
             continue
         # channel chunks: each chunk is loaded once and used by `gp` groups, whose partial sums
         # sit side by side in psum (CONV field b = the group's psum base)
@@ -340,9 +359,9 @@ def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
                     e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
                     if c0 + n == cin:
                         e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-                    conv(c0, n, (g - g0) * npix)
-                    if c0 + n == cin:
-                        save(g)
+                    ob = conv(c0, n, (g - g0) * npix)
+                    if ob is not None:
+                        save(g, ob)
     return tiles, groups
 
 
@@ -381,11 +400,12 @@ def _conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
                 ga = w_addr + g * gbytes
                 e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
                 e.load_weights(ga + 4 * P, nwords)
+            ob = e.obuf_base(rr * wo)
             e.emit(op=Op.CONV, flags=flags, count=cin, buf=0, bstride=nrows * wd, k=kk, step=step,
                    shift=wdat["shift"], gh=gh, gw=gw, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo)
+                   out_rows=rr, wo=wo, obase=ob)
             e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
-                   dstride=ho * wo, length=rr * wo, buf=0, ostride=rr * wo)
+                   dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
     return tiles, groups
 
 
@@ -426,11 +446,12 @@ def _pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
         for c0 in range(0, c, cc):
             n = min(cc, c - c0)
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
+            ob = e.obuf_base(-(-n // P) * rr * wo)
             e.emit(op=Op.POOL, flags=Flag.AVG if avg else 0, count=n, buf=0, bstride=nrows * wd,
                    ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=r0, x0=0,
-                   row0=r0, H=h, W=wd, out_rows=rr, wo=wo)
+                   row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
             e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,
-                   length=rr * wo, buf=0, ostride=rr * wo)
+                   length=rr * wo, buf=ob, ostride=rr * wo)
     return tiles, -(-c // cc)
 
 
@@ -457,9 +478,61 @@ def _add(e, cfg, L, a_addr, b_addr, shape, out_addr):
             tiles += 1
             e.load_rows(a_addr + c0 * n + off, m, ln, n, 0, ln)
             e.load_rows(b_addr + c0 * n + off, m, ln, n, m * ln, ln)
-            e.emit(op=Op.ADD, flags=flags, count=m, length=ln, buf=0, b=m * ln, bstride=ln, ostride=ln)
-            e.emit(op=Op.SAVE, count=m, dram=out_addr + c0 * n + off, dstride=n, length=ln, buf=0, ostride=ln)
+            ob = e.obuf_base(-(-m // P) * ln)
+            e.emit(op=Op.ADD, flags=flags, count=m, length=ln, buf=0, b=m * ln, bstride=ln, ostride=ln, obase=ob)
+            e.emit(op=Op.SAVE, count=m, dram=out_addr + c0 * n + off, dstride=n, length=ln, buf=ob, ostride=ln)
     return tiles, -(-c // cc)
+
+
+def _span(lo, count, stride, length):
+    """[lo, hi) of ``lo + r*stride + j``, r < count, j < length (empty: None)."""
+    return (lo, lo + (count - 1) * stride + length) if count > 0 and length > 0 else None
+
+
+def _obuf_writes(f, P):
+    """The obuf words (any bank) a CONV, POOL or ADD writes, as one [lo, hi) span."""
+    op, ob = f["op"], f.get("obase", 0)
+    if op == Op.CONV:
+        if f.get("flags", 0) & Flag.HOLD:
+            return None
+        rows = min(f["out_rows"], 2 * f["gh"]) if f.get("flags", 0) & Flag.WINO else f["gh"]
+        cols = min(f["wo"], 2 * f["gw"]) if f.get("flags", 0) & Flag.WINO else f["gw"]
+        return _span(ob, rows, f["wo"], cols)
+    if op == Op.POOL:
+        return _span(ob, -(-f["count"] // P), f["ostride"], (f["gh"] - 1) * f["wo"] + f["gw"])
+    if op == Op.ADD:
+        return _span(ob, -(-f["count"] // P), f["ostride"], f["length"])
+    return None
+
+
+def _overlap(a, b):
+    return a is not None and b is not None and a[0] < b[1] and b[0] < a[1]
+
+
+def order_saves(instrs, P):
+    """Set flag SYNC on the instructions that must wait for a SAVE still running (in place).
+
+    A SAVE without SYNC runs in the background (see :mod:`sparsa.sw.cnn_isa`). An instruction
+    gets SYNC when it would write obuf words that SAVE reads, or read DRAM bytes it writes,
+    and each layer's last SAVE gets SYNC, so that the layer's cycles end with its output in
+    DRAM. The next SAVE waits for the previous one anyway (one store unit).
+    """
+    pending = None                  # (obuf span, DRAM span) of a SAVE that may be running
+    for i, f in enumerate(instrs):
+        op = f["op"]
+        if pending is not None:
+            reads = _span(f["dram"], f["count"], f.get("dstride", 0), f["length"]) if op == Op.LOAD else None
+            if _overlap(_obuf_writes(f, P), pending[0]) or _overlap(reads, pending[1]):
+                f["flags"] = f.get("flags", 0) | Flag.SYNC
+                pending = None
+        if op == Op.SAVE:
+            if i + 1 == len(instrs) or instrs[i + 1]["layer"] != f["layer"]:
+                f["flags"] = f.get("flags", 0) | Flag.SYNC
+                pending = None
+            else:
+                pending = (_span(f["buf"], -(-f["count"] // P), f["ostride"], f["length"]),
+                           _span(f["dram"], f["count"], f["dstride"], f["length"]))
+    return instrs
 
 
 def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
@@ -546,6 +619,7 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         metas.append(meta)
         prev = name
 
+    order_saves(e.instrs, P)
     # Place: instructions at 0, the data base after them (END included).
     base = _align((len(e.instrs) + 1) * INSTR_BYTES)
     dram_size = base + _align(top)

@@ -14,6 +14,12 @@ numpy; the products are summed in float64 matmuls, exact because every sum stays
 convolver (flag LB) issues ``9*lanes`` multiplies per MAC cycle, ``gh*gw*count`` MAC cycles.
 The convolver's partial-sum banks (``psum``, ``(lanes, psum_depth)`` int64) persist between
 instructions, as in the hardware.
+
+A SAVE without flag SYNC runs in the background on the engine, so this model runs it as late
+as the engine may: when the next SAVE, an instruction with SYNC, or END starts. Its obuf
+words are read and its DRAM bytes written then. A program that overwrites those obuf words,
+or loads those DRAM bytes, before then without SYNC (a compiler bug the hardware might only
+show sometimes) gives different results here every time.
 """
 
 from dataclasses import dataclass, field
@@ -103,6 +109,7 @@ class _Engine:
         self.obuf = np.zeros((cfg.lanes, cfg.obuf_depth), dtype=np.int8)
         self.psum = np.zeros((cfg.lanes, cfg.psum_depth), dtype=np.int64)
         self.where = ""
+        self.pending = None         # a SAVE the engine may still be running: (fields, where)
 
     def fail(self, msg):
         raise CNNExecError(f"{self.where}: {msg}")
@@ -147,6 +154,22 @@ class _Engine:
             self.fail(f"LOAD: unknown target {t}")
 
     def save(self, f, st):
+        """Start a SAVE: the previous one finishes first; SYNC finishes this one too."""
+        self.finish_save()
+        st["dram_write"] = f["count"] * f["length"]
+        self.pending = (f, self.where)
+        if f["flags"] & Flag.SYNC:
+            self.finish_save()
+
+    def finish_save(self):
+        if self.pending is None:
+            return
+        (f, where), self.pending = self.pending, None
+        here, self.where = self.where, where
+        self.do_save(f)
+        self.where = here
+
+    def do_save(self, f):
         P = self.P
         count, length = f["count"], f["length"]
         c = np.arange(count, dtype=np.int64)
@@ -155,7 +178,6 @@ class _Engine:
         dst = self.span(f["dram"], count, f["dstride"], length)
         self.check(dst, self.dram.size, "DRAM")
         self.dram[dst] = self.obuf[(c % P)[:, None], src].view(np.uint8)
-        st["dram_write"] = count * length
 
     # Input windows
 
@@ -176,6 +198,11 @@ class _Engine:
             self.check(addr, self.ibuf.size, "ibuf")
             X[np.ix_(np.arange(count), np.flatnonzero(ry), np.flatnonzero(rx))] = self.ibuf[addr]
         return X
+
+    def obase(self, f):
+        if f["obase"] % 8:
+            self.fail(f"obase {f['obase']} is not a multiple of 8")
+        return f["obase"]
 
     def obuf_index(self, rows, cols, wo, base=0):
         """obuf offsets ``base + r*wo + c`` for an output grid, checked."""
@@ -243,7 +270,7 @@ class _Engine:
         elif f["flags"] & (Flag.ACC | Flag.HOLD):
             self.fail("ACC/HOLD without LB")
         out = post(acc, self.bias[:, None, None], f["shift"], relu)
-        idx = self.obuf_index(range(nr), range(nc), f["wo"])
+        idx = self.obuf_index(range(nr), range(nc), f["wo"], self.obase(f))
         self.obuf[:, idx] = out
 
     # POOL / ADD
@@ -269,7 +296,7 @@ class _Engine:
             y = win.max(axis=0).astype(np.int8)
         c = np.arange(count, dtype=np.int64)
         pix = (np.arange(gh)[:, None] * f["wo"] + np.arange(gw)[None, :]).reshape(1, -1)
-        idx = (c // P)[:, None] * f["ostride"] + pix
+        idx = self.obase(f) + (c // P)[:, None] * f["ostride"] + pix
         self.check(idx, self.cfg.obuf_depth, "obuf")
         self.obuf[(c % P)[:, None], idx] = y.reshape(count, -1)
         st["elems"] = count * gh * gw * k * k
@@ -285,7 +312,7 @@ class _Engine:
         if f["flags"] & Flag.RELU:
             y = np.maximum(y, 0)
         c = np.arange(count, dtype=np.int64)
-        idx = (c // P)[:, None] * f["ostride"] + np.arange(length, dtype=np.int64)[None, :]
+        idx = self.obase(f) + (c // P)[:, None] * f["ostride"] + np.arange(length, dtype=np.int64)[None, :]
         self.check(idx, self.cfg.obuf_depth, "obuf")
         self.obuf[(c % P)[:, None], idx] = y.astype(np.int8)
         st["elems"] = count * length
@@ -313,6 +340,9 @@ def execute(program, dram, cfg):
               "dram_read": 0, "dram_write": 0}
         stats.instructions.append(st)
         if op == Op.END:
+            eng.finish_save()
             return stats
+        if f["flags"] & Flag.SYNC and op != Op.SAVE:
+            eng.finish_save()
         handlers[op](f, st)
     raise CNNExecError("program: no END instruction")

@@ -24,6 +24,9 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     multiple of 2P, DRAM address 8-aligned); BIAS: count 1, length 4P, 8-aligned, lane l = int32 at 4l.
 ``SAVE``
     for c < count: ``DRAM[dram + c*dstride + j] = obuf[c % P][buf + (c // P)*ostride + j]``, j < length.
+    A SAVE runs in the background: the engine hands it to its store unit and goes on to the
+    next instruction, so that it overlaps the next loads and compute. One SAVE runs at a time
+    (a SAVE waits for the one before). Flag SYNC orders it against what follows (below).
 ``CONV``
     for py < gh, px < gw (grid points): accumulators = 0; for ci < count: the k x k window
     ``d[ky][kx]`` at input row ``iy = y0 + py*step + ky`` and column ``ix = x0 + px*step + kx``
@@ -42,6 +45,8 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     several CONVs (the compiler's channel chunks); the weight words are those of the chunk.
     Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
     ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.
+    Every obuf address a CONV, POOL or ADD writes is offset by field ``obase`` (a multiple of
+    8), so that a compute can fill one part of obuf while a SAVE drains another.
 ``POOL``
     for c < count, py < gh, px < gw: the k x k window (no padding) as in CONV at channel c
     reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
@@ -49,6 +54,13 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
 ``ADD``
     for c < count, i < length: ``sat8(ibuf[buf + c*bstride + i] + ibuf[b + c*bstride + i])``,
     ReLU if flag RELU -> ``obuf[c % P][(c // P)*ostride + i]``.
+
+Ordering (flag SYNC, any instruction): the instruction starts only when every earlier SAVE
+has finished (its last write acknowledged); a SAVE with SYNC also retires only when it has
+finished itself. Without SYNC a later instruction may run while a SAVE is still reading obuf
+and writing DRAM, so the compiler sets SYNC on any instruction that writes obuf words, or
+reads DRAM bytes, of a SAVE that may still be running (:func:`sparsa.sw.cnn_compile.order_saves`),
+and on each layer's last SAVE, so that a layer's cycles are its own. END waits for every SAVE.
 """
 
 import enum
@@ -85,23 +97,24 @@ class Flag(enum.IntFlag):
     LB = 8        # CONV on the 3x3 window convolver (line-buffered rows, 9 multipliers per lane)
     ACC = 16      # LB: start from the partial sums a previous CONV left in psum
     HOLD = 32     # LB: leave the sums in psum (no output)
+    SYNC = 64     # start after every earlier SAVE has finished (a SAVE: also retire after itself)
 
 
 # Field name -> word index. Order is the encoding; do not reorder (it is the binary format).
 FIELDS = (
     "op", "flags", "layer", "target", "dram", "dstride", "count", "length", "buf", "bstride",
     "b", "ostride", "k", "step", "shift", "gh", "gw", "y0", "x0", "row0", "H", "W",
-    "out_rows", "wo",
+    "out_rows", "wo", "obase",
 )
 WORDS = 32
 INSTR_BYTES = WORDS * 4
 
 # Bits the hardware keeps of each field (the compiler refuses values that do not fit).
 FIELD_BITS = {
-    "op": 3, "flags": 6, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
+    "op": 3, "flags": 7, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
     "length": 20, "buf": 20, "bstride": 20, "b": 20, "ostride": 20, "k": 3, "step": 2,
     "shift": 5, "gh": 12, "gw": 12, "y0": 14, "x0": 5, "row0": 12, "H": 12, "W": 12,
-    "out_rows": 12, "wo": 12,
+    "out_rows": 12, "wo": 12, "obase": 20,
 }
 SIGNED = frozenset({"y0", "x0"})
 

@@ -73,6 +73,40 @@ def test_small_buffers_tile_rows_and_groups():
             assert conv["mac_cycles"] < 3 * 21 * 19 * 6 * 9
 
 
+def test_saves_run_in_the_background_and_sync_only_where_needed():
+    # Cout 16 on 4 lanes: 4 groups per tile. Each group's CONV writes the other obuf half from
+    # the one the previous SAVE drains, so that SAVE needs no SYNC; each layer's last SAVE
+    # has SYNC. The instruction-level model runs a background SAVE as late as the engine may,
+    # so a missing SYNC changes its results: without the flags the program is wrong.
+    seed = 31
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    b = Builder(rng, (3, 9, 10))
+    b.conv(16, 3, pad=1, relu=True)
+    b.pool(2)
+    b.conv(8, 3, pad=1)
+    graph, x = b.graph(), rng.integers(-128, 128, (3, 9, 10)).astype(np.int8)
+    for cfg in (SMALL, replace(SMALL, convolver=False)):
+        prog, _ = check(graph, x, cfg, "direct")
+        instrs = decode_program(prog.program)
+        half = cfg.obuf_depth // 2
+        convs = [f for f in instrs if f["op"] == Op.CONV]
+        assert [f["obase"] for f in convs[:4]] == [0, half, 0, half]
+        saves = [(n, f) for n, f in enumerate(instrs) if f["op"] == Op.SAVE]
+        background = [f for _, f in saves if not f["flags"] & Flag.SYNC]
+        assert len(background) >= 3
+        for n, f in saves:
+            if instrs[n + 1]["layer"] != f["layer"] or instrs[n + 1]["op"] == Op.END:
+                assert f["flags"] & Flag.SYNC
+        # the same program without its SYNC flags (and also with every obase 0) is wrong
+        no_sync = [dict(f, flags=f["flags"] & ~Flag.SYNC) for f in instrs]
+        one_half = [dict(f, obase=0, buf=0 if f["op"] == Op.SAVE else f["buf"]) for f in no_sync]
+        for bad in (no_sync, one_half):
+            dram = prog.dram_image(x)
+            execute(encode_program(bad), dram, cfg)
+            assert not np.array_equal(prog.read_output(dram), cnn_forward(graph, x))
+
+
 def test_one_row_tiles_at_the_padded_edges():
     """Tiles of one output row: the edge rows of a pad-2 conv read mostly padding."""
     print("seed", 12)

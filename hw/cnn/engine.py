@@ -26,10 +26,16 @@ Datapath (``lanes`` = P output channels in parallel):
 * Every result goes through the output stage: + bias, rounding shift, saturate, ReLU.
 
 Latency: an instruction costs its fetch (``FETCH_BEATS`` beats plus the slave's latency),
-then its data movement (LOAD and SAVE: one 64-bit beat a cycle within a burst) or compute
-(one input element, or one 3x3 window on the convolver, a cycle) until the last result is
-written to obuf: the engine tracks
-every pipeline stage's valid bit, so it retires a compute instruction as soon as it drains.
+then its data movement (LOAD: one 64-bit beat a cycle within a burst) or compute (one input
+element, or one 3x3 window on the convolver, a cycle) until the last result is written to
+obuf: the engine tracks every pipeline stage's valid bit, so it retires a compute
+instruction as soon as it drains.
+
+A SAVE costs only its fetch: the **store unit** takes a copy of its fields and moves obuf to
+DRAM (a beat a cycle, on the AXI write channel, which nothing else uses) while the sequencer
+goes on. The compiler puts successive outputs in alternate halves of obuf (field ``obase``)
+and sets flag SYNC on an instruction that must wait for the running SAVE (see
+:mod:`sparsa.sw.cnn_isa`); a SAVE waits for the one before, END for the last.
 """
 
 from amaranth import *
@@ -116,6 +122,7 @@ class CNNEngine(wiring.Component):
         f = {name: Signal(signed(FIELD_BITS[name]) if name in SIGNED else FIELD_BITS[name], name=f"i_{name}")
              for name in FIELDS}
         relu = f["flags"][0]
+        sync = f["flags"][6]
         # Without the Winograd datapath (cfg.winograd False) the flag reads as 0 and the
         # tile, sequencer and output-transform logic below is not generated.
         wino = f["flags"][1] if cfg.winograd else C(0, 1)
@@ -150,7 +157,11 @@ class CNNEngine(wiring.Component):
         w_cnt = Signal(range(max(2, 2 * P // 8)))
         load_row_done = Signal()
 
-        # SAVE
+        # SAVE (the store unit: its own copy of the instruction's fields, so that it can run
+        # while the next instructions are fetched and executed)
+        st_start, st_busy = Signal(), Signal()
+        st_count, st_length = Signal(FIELD_BITS["count"]), Signal(FIELD_BITS["length"])
+        st_dstride, st_ostride = Signal(FIELD_BITS["dstride"]), Signal(FIELD_BITS["ostride"])
         sv_c = Signal(16)
         sv_dram = Signal(32)
         sv_gbase = Signal(20)
@@ -196,24 +207,28 @@ class CNNEngine(wiring.Component):
                         m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 m.d.sync += [row.eq(0), row_dram.eq(f["dram"]), row_dest.eq(f["buf"]), dest.eq(f["buf"]),
-                             w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0),
-                             sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0)]
-                with m.Switch(f["op"]):
-                    with m.Case(Op.END):
-                        m.d.comb += self.done.eq(1)
-                        m.next = "IDLE"
-                    with m.Case(Op.LOAD):
-                        m.next = "LOAD_CMD"
-                    with m.Case(Op.SAVE):
-                        m.next = "SAVE_CMD"
-                    with m.Case(Op.CONV, Op.POOL):
-                        m.d.comb += compute_start.eq(1)
-                        m.next = "COMPUTE"
-                    with m.Case(Op.ADD):
-                        m.d.comb += compute_start.eq(1)
-                        m.next = "COMPUTE"
-                    with m.Default():
-                        m.next = "RETIRE"
+                             w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0)]
+                # Wait for the store unit here on flag SYNC, END, and a SAVE (one runs at a time).
+                with m.If(~st_busy | ~(sync | (f["op"] == Op.END) | (f["op"] == Op.SAVE))):
+                    with m.Switch(f["op"]):
+                        with m.Case(Op.END):
+                            m.d.comb += self.done.eq(1)
+                            m.next = "IDLE"
+                        with m.Case(Op.LOAD):
+                            m.next = "LOAD_CMD"
+                        with m.Case(Op.SAVE):
+                            m.d.comb += st_start.eq(1)
+                            m.next = "RETIRE"
+                            with m.If(sync):
+                                m.next = "SAVE_SYNC"
+                        with m.Case(Op.CONV, Op.POOL):
+                            m.d.comb += compute_start.eq(1)
+                            m.next = "COMPUTE"
+                        with m.Case(Op.ADD):
+                            m.d.comb += compute_start.eq(1)
+                            m.next = "COMPUTE"
+                        with m.Default():
+                            m.next = "RETIRE"
             with m.State("LOAD_CMD"):
                 with m.If(row == f["count"]):
                     m.next = "RETIRE"
@@ -234,38 +249,51 @@ class CNNEngine(wiring.Component):
                     m.d.sync += [row.eq(row + 1), row_dram.eq(row_dram + f["dstride"]),
                                  row_dest.eq(row_dest + f["bstride"])]
                     m.next = "LOAD_CMD"
-            with m.State("SAVE_CMD"):
-                with m.If(sv_c == f["count"]):
+            with m.State("SAVE_SYNC"):          # a SAVE with SYNC retires when it has finished
+                with m.If(~st_busy):
                     m.next = "RETIRE"
-                with m.Else():
-                    m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.p.addr.eq(sv_dram), wr.cmd.p.nbytes.eq(f["length"])]
-                    # DRAM beat k holds bank bytes s + 8k .. s + 8k + 7, s = bank start - (dram & 7)
-                    d7 = sv_dram[:3]
-                    start = Signal(signed(22))
-                    nbeats = Signal(18)
-                    m.d.comb += [start.eq(sv_gbase - d7), nbeats.eq((d7 + f["length"] + 7) >> 3)]
-                    with m.If(wr.cmd.ready):
-                        m.d.sync += [sv_word.eq(start >> 3), sv_rot.eq(start[:3]), sv_words.eq(nbeats + 1),
-                                     sv_nbeats.eq(nbeats), sv_beat.eq(0), sv_have_prev.eq(0),
-                                     sv_first_strb.eq(C(0xFF, 8) << d7),
-                                     sv_last_strb.eq(C(0xFF, 8) >> ~(d7 + f["length"] - 1)[:3])]  # 7 - last lane
-                        m.next = "SAVE_DATA"
-                        with m.If(f["length"] == 0):
-                            m.next = "SAVE_NEXT"
-            with m.State("SAVE_DATA"):
-                with m.If(wr.done):
-                    m.next = "SAVE_NEXT"
-            with m.State("SAVE_NEXT"):
-                m.d.sync += [sv_c.eq(sv_c + 1), sv_dram.eq(sv_dram + f["dstride"]), sv_bank.eq(sv_bank + 1)]
-                with m.If(sv_bank == P - 1):
-                    m.d.sync += [sv_bank.eq(0), sv_gbase.eq(sv_gbase + f["ostride"])]
-                m.next = "SAVE_CMD"
             with m.State("COMPUTE"):
                 with m.If(~walker.busy & ~add_run & ~compute_start & ~pipe_busy):
                     m.next = "RETIRE"
             with m.State("RETIRE"):
                 m.d.comb += self.retire.eq(1)
                 m.next = "FETCH_CMD"
+
+        # The store unit: runs one SAVE at a time, in the background of the main sequencer.
+        with m.FSM(name="store") as store:
+            m.d.comb += st_busy.eq(~store.ongoing("S_IDLE"))
+            with m.State("S_IDLE"):
+                with m.If(st_start):
+                    m.d.sync += [sv_c.eq(0), sv_dram.eq(f["dram"]), sv_gbase.eq(f["buf"]), sv_bank.eq(0),
+                                 st_count.eq(f["count"]), st_length.eq(f["length"]),
+                                 st_dstride.eq(f["dstride"]), st_ostride.eq(f["ostride"])]
+                    m.next = "S_CMD"
+            with m.State("S_CMD"):
+                with m.If(sv_c == st_count):
+                    m.next = "S_IDLE"
+                with m.Else():
+                    m.d.comb += [wr.cmd.valid.eq(1), wr.cmd.p.addr.eq(sv_dram), wr.cmd.p.nbytes.eq(st_length)]
+                    # DRAM beat k holds bank bytes s + 8k .. s + 8k + 7, s = bank start - (dram & 7)
+                    d7 = sv_dram[:3]
+                    start = Signal(signed(22))
+                    nbeats = Signal(18)
+                    m.d.comb += [start.eq(sv_gbase - d7), nbeats.eq((d7 + st_length + 7) >> 3)]
+                    with m.If(wr.cmd.ready):
+                        m.d.sync += [sv_word.eq(start >> 3), sv_rot.eq(start[:3]), sv_words.eq(nbeats + 1),
+                                     sv_nbeats.eq(nbeats), sv_beat.eq(0), sv_have_prev.eq(0),
+                                     sv_first_strb.eq(C(0xFF, 8) << d7),
+                                     sv_last_strb.eq(C(0xFF, 8) >> ~(d7 + st_length - 1)[:3])]  # 7 - last lane
+                        m.next = "S_DATA"
+                        with m.If(st_length == 0):
+                            m.next = "S_NEXT"
+            with m.State("S_DATA"):
+                with m.If(wr.done):
+                    m.next = "S_NEXT"
+            with m.State("S_NEXT"):
+                m.d.sync += [sv_c.eq(sv_c + 1), sv_dram.eq(sv_dram + st_dstride), sv_bank.eq(sv_bank + 1)]
+                with m.If(sv_bank == P - 1):
+                    m.d.sync += [sv_bank.eq(0), sv_gbase.eq(sv_gbase + st_ostride)]
+                m.next = "S_CMD"
 
         in_load = fsm.ongoing("LOAD_DATA")
         m.d.comb += self.retire_layer.eq(f["layer"])
@@ -315,7 +343,7 @@ class CNNEngine(wiring.Component):
         # SAVE data path: obuf word reads -> 4-entry FIFO -> pairs of words rotated into
         # DRAM-aligned beats with strobes -> AXI writer (one beat a cycle)
         #
-        in_save = fsm.ongoing("SAVE_DATA")
+        in_save = store.ongoing("S_DATA")
         room = sv_fifo.level + sv_inflight < 3
         issue = in_save & (sv_words != 0) & room
         for lane in range(P):
@@ -557,8 +585,9 @@ class CNNEngine(wiring.Component):
         o1_addr, o2_addr = Signal(20), Signal(20)
         o1_we, o2_we = Signal(P), Signal(P)
         we = Mux(pi_all, C((1 << P) - 1, P), C(1, P) << pi_bank)
+        # obuf addresses are offset by the instruction's obase (a stage of its own for the adder)
         m.d.sync += [o1_valid.eq(pi_valid), o1_addr.eq(pi_addr), o1_we.eq(we),
-                     o2_valid.eq(o1_valid), o2_addr.eq(o1_addr), o2_we.eq(o1_we)]
+                     o2_valid.eq(o1_valid), o2_addr.eq(o1_addr + f["obase"]), o2_we.eq(o1_we)]
         rnd = Mux(shift == 0, 0, (C(1, 33) << shift) >> 1)
         # Every stage's valid bit: each stage sets the next one's in the same cycle it empties,
         # so this stays high without a gap until the last obuf write (o2) has happened.
