@@ -8,7 +8,7 @@ with its full Cout of 64 (``CROP_OVERRIDES``): cropped to 14 x 14 x 16, a group'
 only 3 x 196 = 588 cycles against about 200 cycles of fetches, LOADs and pipeline fill per
 group, which says little about the full-size layer (four 224-pixel rows of compute per group
 and row tile, 2,688 cycles) and with two groups the last SAVE, which nothing can overlap,
-is a fifth of the layer. Random seeded int8 weights and inputs; the shift is the smallest that brings the 99th
+is a tenth of the layer. Random seeded int8 weights and inputs; the shift is the smallest that brings the 99th
 percentile of |acc| within 127 (at most ~1% of outputs saturate), ReLU on. Both datapaths of
 the default ``CNNConfig()`` (8 lanes) run each layer; the outputs must equal
 ``cnn_golden.cnn_forward`` bit for bit.

@@ -19,7 +19,8 @@ A SAVE without flag SYNC runs in the background on the engine, so this model run
 as the engine may: when the next SAVE, an instruction with SYNC, or END starts. Its obuf
 words are read and its DRAM bytes written then. A program that overwrites those obuf words,
 or loads those DRAM bytes, before then without SYNC (a compiler bug the hardware might only
-show sometimes) gives different results here every time.
+show sometimes) gives the results of that worst case here, which differ from the correct ones
+whenever the overwritten or stale bytes do.
 """
 
 from dataclasses import dataclass, field

@@ -46,7 +46,7 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
     ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.
     Every obuf address a CONV, POOL or ADD writes is offset by field ``obase`` (a multiple of
-    8), so that a compute can fill one part of obuf while a SAVE drains another.
+    8: the compiler's choice, checked by the instruction-level model), so that a compute can fill one part of obuf while a SAVE drains another.
 ``POOL``
     for c < count, py < gh, px < gw: the k x k window (no padding) as in CONV at channel c
     reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
