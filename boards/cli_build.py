@@ -33,9 +33,11 @@ def add_arguments(p):
     p.add_argument("--spm-words", type=int, default=None, metavar="N",
                    help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
                         "for packs with more nonzeros (default: what PACKDIR needs)")
-    p.add_argument("--memories", choices=("auto", "block"), default="auto",
-                   help="open flow: where the sparse-matrix (weight) memories go: auto (yosys picks LUT "
-                        "RAM or block RAM by size) or block (block RAM however small; a shorter read path)")
+    p.add_argument("--memories", choices=("auto", "block", "fit"), default="auto",
+                   help="open flow: where the PE memories go: auto (yosys picks LUT RAM or block RAM by "
+                        "size), block (the weight memories in block RAM however small; a shorter read "
+                        "path) or fit (weights and accumulators in block RAM, other memories moved to LUT "
+                        "RAM only as far as needed to fit the device's block RAM: the largest models)")
     p.add_argument("--pnr-mhz", type=float, default=None, metavar="MHZ",
                    help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
                         "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "

@@ -201,7 +201,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     a wide LUT-RAM read is an address decode plus a read-mux tree in one cycle, while the
     reader registers a block RAM's output straight away. The pointer memories stay where yosys
     puts them: their read data feeds the job arithmetic in the same cycle, which a block RAM's
-    5.6 ns clock-to-out (ECP5) would lengthen. Swappable builds put every model memory in
+    5.6 ns clock-to-out (ECP5) would lengthen. ``"fit"``: the sparse-matrix and accumulator
+    memories in block RAM and, only while the array needs more blocks than the device has,
+    the other memories in LUT RAM, the cheapest per block freed first
+    (:func:`sparsa.boards.memplan.plan`; the report's ``memory_plan``). For models that fill
+    the device, such as the ESE-size LSTM on 4 PEs. Swappable builds put every model memory in
     block RAM. ``router``: nextpnr's ``router1`` (its default) or ``router2``; on the
     16-PE ULX3S build at 110 MHz router1 can fail to converge where router2 finishes.
     ``seed``: nextpnr's placement seed; Fmax differs by several percent from seed to seed.
@@ -223,8 +227,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     if pnr_mhz is not None and not 1 <= pnr_mhz <= 500:
         raise user_error(None, "--pnr-mhz", "1 to 500 MHz", pnr_mhz)
     pnr_mhz = pnr_mhz or b["clock_mhz"]
-    if memories not in ("auto", "block"):
-        raise user_error(None, "--memories", "auto or block", repr(memories))
+    if memories not in ("auto", "block", "fit"):
+        raise user_error(None, "--memories", "auto, block or fit", repr(memories))
+    if memories == "fit" and swappable:
+        raise user_error(None, "--memories", "auto or block with --swappable (it keeps every model memory "
+                         "in block RAM)", "fit")
     if router not in ("router1", "router2"):
         raise user_error(None, "--router", "router1 or router2", repr(router))
     if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
@@ -242,6 +249,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
             raise user_error(pack_dir, "--spm-words", f"at least {cfg.spm_words} (what the pack needs)", spm_words)
         cfg = cfg.replace(spm_words=spm_words, pointer_bits=max(cfg.pointer_bits, (spm_words * 8).bit_length()))
     cfg.check_fits(mm, where=str(pack_dir))
+    mem_plan = None
+    if memories == "fit":
+        from .memplan import plan
+        mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
@@ -262,9 +273,15 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
     else:
         say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
-            f"{', weight memories in block RAM' if memories == 'block' else ''})")
+            f"{', weight memories in block RAM' if memories == 'block' else ''}"
+            f"{'; memory plan: ' + _plan_text(mem_plan) if mem_plan else ''})")
         verilog = generate_verilog(cfg, mm, name="eie_top")
-        (out / "eie_top.v").write_text(swap.mark_block_ram(verilog, ("spm",)) if memories == "block" else verilog)
+        if memories == "block":
+            verilog = swap.mark_block_ram(verilog, ("spm",))
+        elif mem_plan:
+            from .memplan import mark_ram_style
+            verilog = mark_ram_style(verilog, mem_plan["styles"])
+        (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board, pnr_mhz)
     (out / cname).write_text(ctext)
@@ -295,7 +312,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
-              "multiplier": multiplier,
+              "multiplier": multiplier, "memory_plan": mem_plan,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
               "swappable": swappable}
     if do_build:
@@ -313,6 +330,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
     write_json(out / "report.json", report)
     return report
+
+
+def _plan_text(p):
+    lut = [k for k, v in p["styles"].items() if v == "distributed"]
+    return f"{p['blocks']} block RAMs, LUT RAM for {', '.join(lut) or 'nothing'} ({p['lutram_bits'] // 1024} Kbit)"
 
 
 def _utilisation(out, fam):

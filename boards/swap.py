@@ -186,6 +186,7 @@ def check_fits(mm, cfg, where):
         ("sparse-matrix words per PE", mm.spm_words, cfg.spm_words, "<="),
         ("pointer words per bank", mm.ptr_words, cfg.ptr_words, "<="),
         ("bias words per PE", mm.bias_words, cfg.bias_words, "<="),
+        ("activation words per PE", mm.act_words, cfg.act_depth, "<="),
         ("pointer_bits", mm.pointer_bits, cfg.pointer_bits, "<="),
         ("lstm (peephole memory)", int(mm.peep is not None), int(cfg.lstm), "=="),
     ]

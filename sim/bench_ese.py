@@ -5,11 +5,14 @@ P = 512 outputs, 11.2% density (3,248,128 weights), 32 PEs per channel at 200 MH
 (16,540 cycles) per step measured, 57.0 us theoretical (= nonzeros / 32 PEs).
 
 Here: random weights scaled ~1/sqrt(fan-in) (gates mostly out of saturation), pruned to 11.2%
-load-balanced over 32 PEs, 4-bit sharing, calibrated formats; a few steps of random inputs in
-[-1, 1] on Verilator, bit-exact against the golden model. Reports cycles per step (the first
-step starts from y = 0 and is cheaper; the steady state is the mean of steps 1..), ideal = nonzeros / 32, GOP/s-equivalent at
-200 MHz (2 ops per dense weight, as ESE counts), numpy dense and scipy sparse time per step on
-this CPU, and the on-chip memory with an ECP5-85F block-RAM estimate.
+load-balanced over 32 PEs without padding entries (``--pad-free``), 4-bit sharing, calibrated
+formats; a few steps of random inputs in [-1, 1] on Verilator, bit-exact against the golden
+model. Reports cycles per step (the first step starts from y = 0 and is cheaper; the steady
+state is the mean of steps 1..), ideal = nonzeros / 32, GOP/s-equivalent at 200 MHz (2 ops per
+dense weight, as ESE counts), numpy dense and scipy sparse time per step on this CPU, and the
+on-chip memory: ECP5 block RAMs with every memory in block RAM, and whether the model fits an
+ECP5-85F with ``sparsa build --memories fit`` (:mod:`sparsa.boards.memplan`), at 4 to 32 PEs,
+each compressed for its own PE count.
 """
 
 import json
@@ -23,39 +26,30 @@ __all__ = ["run_bench", "ESE", "memory_estimate", "random_ese_weights"]
 ESE = {"inputs": 153, "hidden": 1024, "outputs": 512, "density": 0.112, "pes": 32, "mhz": 200,
        "actual_us": 82.7, "theoretical_us": 57.0}
 ECP5_85F_BRAMS = 208            # DP16KD, 18 Kbit each
-_DP16KD_MODES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 
 
-def _brams(width, depth):
-    """DP16KD blocks for one width x depth memory (best aspect ratio)."""
-    return min(-(-width // w) * -(-depth // d) for w, d in _DP16KD_MODES)
-
-
-def memory_estimate(cfg, lstm=True):
-    """On-chip memory of one PE array: bits and ECP5 DP16KD blocks (memories under 1 Kbit are
-    counted as distributed RAM, as yosys maps them)."""
+def memory_estimate(cfg):
+    """On-chip memory of one PE array: bits, ECP5 DP16KD blocks with every memory in block RAM
+    (memories under 1 Kbit counted as LUT RAM, as yosys maps them), and the
+    ``--memories fit`` plan for an ECP5-85F (block RAM and LUT RAM, or why it does not fit)."""
+    from sparsa.boards.memplan import blocks, pe_memories, plan
     from sparsa.hw.eie.layouts import row_bits
-    per_pe = {
-        "sparse matrix": (64, cfg.spm_words),
-        "pointers (even)": (cfg.pointer_bits, cfg.ptr_words),
-        "pointers (odd)": (cfg.pointer_bits, cfg.ptr_words),
-        "bias": (32, cfg.bias_words),
-        "activation file A": (16, cfg.act_depth),
-        "activation file B": (16, cfg.act_depth),
-        "accumulators": (cfg.acc_bits, cfg.max_rows_pe),
-    }
-    if lstm:
-        per_pe["cell state"] = (24, -(-cfg.max_rows_pe // 4))
-        per_pe["peepholes"] = (16, cfg.max_rows_pe)
+    from sparsa.sw.errors import UserError
     rows, bits, brams = [], 0, 0
-    for name, (w, d) in per_pe.items():
-        b = w * d
-        blocks = _brams(w, d) if b >= 1024 else 0
-        rows.append({"memory": name, "width": w, "depth": d, "bits_per_pe": b, "brams_per_pe": blocks})
-        bits += b * cfg.pes
-        brams += blocks * cfg.pes
+    for m in pe_memories(cfg):
+        n = blocks(m, "ecp5") if m.bits >= 1024 else 0
+        rows.append({"memory": m.name, "width": m.width, "depth": m.depth, "bits_per_pe": m.bits, "brams_per_pe": n})
+        bits += m.bits * cfg.pes
+        brams += n * cfg.pes
+    try:
+        p = plan(cfg, "ecp5", ECP5_85F_BRAMS)
+        fit = {"fits": True, "brams": p["blocks"], "lutram_kbit": p["lutram_bits"] // 1024,
+               "lutram": [k for k, v in p["styles"].items() if v == "distributed"]}
+    except UserError as e:
+        fit = {"fits": False, "why": str(e).split(": ", 1)[-1]}
     return {"per_pe": rows, "total_bits": bits, "total_kib": round(bits / 8192, 1), "ecp5_brams": brams,
-            "ecp5_85f_brams": ECP5_85F_BRAMS, "fits_ecp5_85f": brams <= ECP5_85F_BRAMS, "row_bits": row_bits(cfg)}
+            "ecp5_85f_brams": ECP5_85F_BRAMS, "fits_ecp5_85f": fit["fits"], "fit_plan": fit,
+            "row_bits": row_bits(cfg)}
 
 
 def _cpu_times(w, steps=20):
@@ -113,9 +107,10 @@ def run_bench(out_dir, args):
     x = rng.uniform(-1, 1, (steps, i))
     print(f"[bench ese] compressing I={i} H={h} P={p} to {e['density']:.1%} over {n} PEs ...", flush=True)
     t0 = time.perf_counter()
-    comp = compress_lstm(w, e["density"], 4, n, calib=x)
+    comp = compress_lstm(w, e["density"], 4, n, calib=x, pad_free=True)
     pack = pack_lstm(comp, n)
     t_comp = time.perf_counter() - t0
+    plain = pack_lstm(compress_lstm(w, e["density"], 4, n, calib=x), n)   # with padding, for comparison
     xq = quantize(x, comp.in_frac)
     mm = build_memory_map(pack)
     cfg = rounded_config(mm)
@@ -125,7 +120,7 @@ def run_bench(out_dir, args):
     t_sim = time.perf_counter() - t0
     exact = bool(np.array_equal(res["y"], lstm_golden(pack, xq)))
     cyc = [int(c) for c in res["cycles"]]
-    nnz = sum(l.nnz for l in pack.layers)
+    nnz = sum(sum(l.entries_per_pe) for l in pack.layers)
     nnz_real = int(np.count_nonzero(comp.gate_index)) + int(np.count_nonzero(comp.proj_index))
     dense_weights = 4 * h * (i + p) + p * h
     ideal = nnz_real / n
@@ -138,9 +133,13 @@ def run_bench(out_dir, args):
     mem = memory_estimate(EIEConfig.for_memory_map(mm))
     mem_by_pes = {}
     for k in (4, 8, 16, 32):
-        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(comp, k))))
-        mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"]}
+        ck = comp if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
+        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))))
+        mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"],
+                         "fit_plan": mk["fit_plan"]}
     mem["by_pes"] = mem_by_pes
+    padding = {"standard": sum(sum(l.padding_per_pe) for l in plain.layers),
+               "pad_free": sum(sum(l.padding_per_pe) for l in pack.layers)}
     layer_cycles = res["layer_cycles"].astype(int).tolist()
     # Where the cycles of step 1 go, per layer (PE means): busy = issued at least one entry,
     # starved = idle with an empty queue, stalled = its full queue held up the broadcast.
@@ -160,7 +159,7 @@ def run_bench(out_dir, args):
         "gops_dense_equivalent_at_200mhz": round(2 * dense_weights / (mean / (e["mhz"] * 1e6)) / 1e9, 1),
         "gops_sparse_at_200mhz": round(2 * nnz_real / (mean / (e["mhz"] * 1e6)) / 1e9, 1),
         "numpy_dense_us_per_step": round(dense_s * 1e6, 1), "scipy_sparse_us_per_step": round(sparse_s * 1e6, 1),
-        "bit_exact": exact, "memory": mem, "entries_with_padding": nnz,
+        "bit_exact": exact, "memory": mem, "entries_with_padding": nnz, "padding_entries": padding,
         "compress_s": round(t_comp, 1), "sim_s": round(t_sim, 1),
         "targets": {"fewer_cycles_than_ese": mean < ese_cycles, "within_10pct_of_ideal": mean <= 1.1 * ideal},
     }
@@ -169,6 +168,12 @@ def run_bench(out_dir, args):
     (out / "ese.md").write_text(md)
     print(md)
     return result
+
+
+def _fit_text(p):
+    if not p["fits"]:
+        return "no: " + p["why"]
+    return f"yes: {p['brams']} blocks, {p['lutram_kbit']} Kbit LUT RAM ({', '.join(p['lutram']) or 'none'})"
 
 
 def _markdown(r):
@@ -191,10 +196,12 @@ def _markdown(r):
             ("GOP/s dense-equivalent at 200 MHz", f"{r['gops_dense_equivalent_at_200mhz']}"),
             ("numpy dense, us per step (this CPU)", f"{r['numpy_dense_us_per_step']}"),
             ("scipy sparse, us per step (this CPU)", f"{r['scipy_sparse_us_per_step']}"),
+            ("padding entries, standard / --pad-free", " / ".join(f"{r['padding_entries'][k]:,}" for k in ("standard", "pad_free"))),
             ("on-chip memory", f"{r['memory']['total_kib']} KiB"),
-            ("ECP5 DP16KD blocks (estimate)", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
-            ("fits an ECP5-85F", "yes" if r["memory"]["fits_ecp5_85f"] else "no"),
-            ("ECP5 blocks at 4 / 8 / 16 / 32 PEs", " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
+            ("ECP5 DP16KD blocks, all memories in block RAM", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
+            ("  the same at 4 / 8 / 16 / 32 PEs", " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
+            *((f"fits an ECP5-85F at {k} PEs (--memories fit)", _fit_text(v["fit_plan"]))
+              for k, v in r["memory"]["by_pes"].items()),
             ("bit-exact vs golden", "yes" if r["bit_exact"] else "NO")]
     lines += [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines) + "\n"

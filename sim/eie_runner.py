@@ -305,6 +305,7 @@ def rounded_config(mm, queue_depth=8):
     return exact.replace(max_cols=p2(exact.max_cols), max_rows_pe=p2(exact.max_rows_pe),
                          spm_words=spm, ptr_words=p2(exact.ptr_words), bias_words=p2(exact.bias_words),
                          max_layers=max(4, exact.max_layers),
+                         act_words=exact.act_words and p2(exact.act_words),
                          pointer_bits=max(exact.pointer_bits, (spm * 8).bit_length()))
 
 

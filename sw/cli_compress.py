@@ -42,6 +42,11 @@ def add_arguments(p):
                    help="index bits 1..4: at most 2**bits - 1 shared values per layer (MLPs and LSTMs, required)")
     p.add_argument("--balance-pes", type=int, default=None, metavar="N",
                    help="load-balance-aware pruning: equal nonzeros for each of N PEs")
+    p.add_argument("--pad-free", action="store_true",
+                   help="with --balance-pes (MLPs and LSTMs): keep, in place of every padding entry EIE's "
+                        "format would need on N PEs, the largest pruned weight of its gap, and drop as many "
+                        "of the smallest kept weights: the same nonzeros per PE and no padding (about 17%% "
+                        "less weight memory at 11%% density)")
     p.add_argument("--calib", default=None, metavar="X.npy",
                    help="calibration inputs (n, cols of layer 0), or (n, C, H, W) for a CNN, for the "
                         "activation formats (CNN default: 64 inputs uniform in [-1, 1), seed 0)")
@@ -79,7 +84,8 @@ def _run_lstm(args, arrays):
     from .lstm_pack import compress_lstm, save_compressed_lstm
     w = lstm_from_arrays(arrays, args.model)
     calib = _load_calib(args.calib, w.inputs) if args.calib else None
-    comp = compress_lstm(w, args.density, args.bits, args.balance_pes, calib=calib, source=str(args.model))
+    comp = compress_lstm(w, args.density, args.bits, args.balance_pes, calib=calib, source=str(args.model),
+                         pad_free=args.pad_free)
     deq = comp.dequantized()
     rel = lambda a, b: float(np.sqrt(np.sum((a - b) ** 2)) / max(np.sqrt(np.sum(b ** 2)), 1e-300))
     report = {"source": str(args.model), "kind": "lstm", "inputs": w.inputs, "hidden": w.hidden,
@@ -91,6 +97,9 @@ def _run_lstm(args, arrays):
     if w.w_hr is not None:
         report["proj_nonzeros"] = int(np.count_nonzero(comp.proj_index))
         report["proj_weight_rel_rms"] = rel(deq.w_hr, w.w_hr)
+    # What the format adds on the PEs the model was balanced for (with --pad-free: ~0).
+    from .lstm_pack import pack_lstm
+    report["padding_entries"] = sum(sum(l.padding_per_pe) for l in pack_lstm(comp, args.balance_pes or 1).layers)
     if calib is not None:
         report["output_rel_rms_on_calib"] = rel(lstm_forward(deq, calib), lstm_forward(w, calib))
     save_compressed_lstm(args.output, comp)
@@ -124,7 +133,7 @@ def _run_cnn(args, graph):
     """A float CNN graph -> an int8 graph for the CNN engine (sw/cnn_compress.py)."""
     from .cnn_compress import DEFAULT_CALIB_COUNT, compress_cnn, default_calib, quant_error
     from .graph import save_graph
-    for opt, value in (("--bits", args.bits), ("--balance-pes", args.balance_pes)):
+    for opt, value in (("--bits", args.bits), ("--balance-pes", args.balance_pes), ("--pad-free", args.pad_free or None)):
         if value is not None:
             raise user_error(None, opt, "not given for a CNN (int8 weights, no weight sharing or PE balancing)",
                              value)
@@ -182,7 +191,7 @@ def run(args):
     # Range checks first (with neutral stand-ins for options not given); which options a model
     # needs is checked once its kind is known.
     check_options(1.0 if args.density is None else args.density, 1 if args.bits is None else args.bits,
-                  args.balance_pes)
+                  args.balance_pes, args.pad_free)
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
     suffix = Path(args.model).suffix.lower()
@@ -213,7 +222,7 @@ def run(args):
     calib = _load_calib(args.calib, layers[0].cols) if args.calib else None
     with _layer_progress(layers) as on_layer:
         model = compress_model(layers, args.density, args.bits, pes=args.balance_pes,
-                               calib=calib, source=str(args.model), on_layer=on_layer)
+                               calib=calib, source=str(args.model), on_layer=on_layer, pad_free=args.pad_free)
     report = compression_report(model, layers, args.balance_pes or 1)
     report.update(source=str(args.model), density_target=args.density, bits=args.bits,
                   calibrated=calib is not None)

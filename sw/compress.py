@@ -30,7 +30,7 @@ from .eie_format import encode_layer, pointer_bits_for
 from .golden_eie import GoldenLayer, run_layers
 from .huffman import coded_bits
 from .models import float_forward
-from .prune import balanced_mask, magnitude_mask
+from .prune import balanced_mask, fill_padding, magnitude_mask
 from .share import MAX_BITS, kmeans_share, shared_weights
 
 __all__ = [
@@ -110,7 +110,7 @@ class CompressedModel:
 # Pruning and sharing
 #
 
-def check_options(density, bits, pes=None):
+def check_options(density, bits, pes=None, pad_free=False):
     """Validate the compression options (clear one-line UserErrors)."""
     if not 0.0 < density <= 1.0:
         raise user_error(None, "--density", "a fraction in (0, 1]", f"{density}")
@@ -118,21 +118,28 @@ def check_options(density, bits, pes=None):
         raise user_error(None, "--bits", f"an integer in 1..{MAX_BITS} (EIE index is 4 bits)", f"{bits}")
     if pes is not None and pes < 1:
         raise user_error(None, "--balance-pes", "an integer >= 1", f"{pes}")
+    if pad_free and pes is None:
+        raise user_error(None, "--pad-free", "--balance-pes N as well (padding depends on the PE count)",
+                         "--pad-free alone")
 
 
-def prune_and_share(layers, density, bits, pes=None, *, on_layer=None):
+def prune_and_share(layers, density, bits, pes=None, *, on_layer=None, pad_free=False):
     """Prune every layer to ``density`` and share its weights in ``2**bits - 1`` values.
 
+    ``pad_free`` (needs ``pes``): also :func:`~sparsa.sw.prune.fill_padding`, so that the
+    layer needs no padding entries on ``pes`` PEs.
     ``on_layer(layer)``, if given, is called after each layer (progress reporting).
     Returns a list of ``(centroids (16,) float64, index uint8 (rows, cols))``.
     """
-    check_options(density, bits, pes)
+    check_options(density, bits, pes, pad_free)
     out = []
     for layer in layers:
         if pes is None:
             mask = magnitude_mask(layer.weight, density)
         else:
             mask = balanced_mask(layer.weight, density, pes)
+            if pad_free:
+                mask = fill_padding(layer.weight, mask, pes)
         out.append(kmeans_share(layer.weight, mask, bits))
         if on_layer is not None:
             on_layer(layer)
@@ -242,11 +249,11 @@ def to_fixed_point(layers, shared, bits, *, calib=None, source=""):
     return model
 
 
-def compress_model(layers, density, bits, *, pes=None, calib=None, source="", on_layer=None):
+def compress_model(layers, density, bits, *, pes=None, calib=None, source="", on_layer=None, pad_free=False):
     """The whole pipeline: prune (balanced over ``pes`` if given), share, fixed point."""
     if calib is not None and (calib.ndim != 2 or calib.shape[1] != layers[0].cols):
         raise user_error("--calib", "calibration data", f"shape (n, {layers[0].cols})", f"shape {calib.shape}")
-    shared = prune_and_share(layers, density, bits, pes, on_layer=on_layer)
+    shared = prune_and_share(layers, density, bits, pes, on_layer=on_layer, pad_free=pad_free)
     return to_fixed_point(layers, shared, bits, calib=calib, source=source)
 
 

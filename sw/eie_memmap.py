@@ -90,6 +90,12 @@ class MemoryMap:
     def max_rows_pe(self):
         return max(l.rows_pe for l in self.layers)
 
+    @property
+    def act_words(self):
+        """Activation-file words per PE: every layer's input slots and the outputs it writes
+        back (an LSTM gates layer writes one m per cell, a quarter of its rows)."""
+        return max(max(-(-l.cols // self.pes), l.rows_pe // 4 if l.ew else l.rows_pe) for l in self.layers)
+
 
 def build_memory_map(pack):
     """Lay out every layer of ``pack`` (a :class:`sparsa.sw.pack.Pack`) in PE memories."""

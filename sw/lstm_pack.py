@@ -33,7 +33,7 @@ from .fileio import load_npz, save_npz
 from .golden_eie import layer_forward
 from .lstm_fixed import GATE_FRAC, PEEP_FRAC, Q, cell_update
 from .lstm_model import LSTMWeights, lstm_forward
-from .prune import balanced_mask
+from .prune import balanced_mask, fill_padding
 from .share import kmeans_share
 
 __all__ = ["CompressedLSTM", "compress_lstm", "save_compressed_lstm", "load_compressed_lstm",
@@ -100,8 +100,9 @@ class CompressedLSTM:
         return w
 
 
-def _prune_share(w, density, bits, pes, hw_rows):
-    """Balanced pruning in the hardware row layout, then k-means sharing.
+def _prune_share(w, density, bits, pes, hw_rows, pad_free=False):
+    """Balanced pruning in the hardware row layout (without padding entries if ``pad_free``),
+    then k-means sharing.
 
     ``hw_rows[R]`` is the row of ``w`` at hardware row R, or -1 for a padding row."""
     hw = np.zeros((hw_rows.size, w.shape[1]))
@@ -109,23 +110,29 @@ def _prune_share(w, density, bits, pes, hw_rows):
     hw[real] = w[hw_rows[real]]
     # The budget is the real matrix's: padding rows are empty and take none of it.
     mask_hw = balanced_mask(hw, density * w.size / hw.size, pes)
+    if pad_free:
+        mask_hw = fill_padding(hw, mask_hw, pes)
     mask = np.zeros(w.shape, dtype=bool)
     mask[hw_rows[real]] = mask_hw[real]
     return kmeans_share(w, mask, bits)
 
 
-def compress_lstm(w, density, bits, pes=None, *, calib=None, source=""):
-    """Prune (balanced over ``pes`` PEs), share and quantize ``w`` (:class:`LSTMWeights`)."""
+def compress_lstm(w, density, bits, pes=None, *, calib=None, source="", pad_free=False):
+    """Prune (balanced over ``pes`` PEs), share and quantize ``w`` (:class:`LSTMWeights`).
+
+    ``pad_free``: move the budget of EIE's padding entries into real weights
+    (:func:`~sparsa.sw.prune.fill_padding`), so the pack on ``pes`` PEs has no padding."""
     from .compress import act_frac_bits, quantize_codebook, weight_frac_bits
     h, i, p = w.hidden, w.inputs, w.outputs
     n = pes or 1
     # Balance over the gate rows in hardware order (padding cells take no budget).
     g, cell, real = gate_layout(h, n)
-    cg, ig = _prune_share(np.hstack([w.w_hh, w.w_ih]), density, bits, n, np.where(real, g * h + cell, -1))
+    cg, ig = _prune_share(np.hstack([w.w_hh, w.w_ih]), density, bits, n, np.where(real, g * h + cell, -1),
+                          pad_free)
     proj = None
     if w.w_hr is not None:
         prow = np.arange(_round_up(p, n))
-        proj = _prune_share(w.w_hr, density, bits, n, np.where(prow < p, prow, -1))
+        proj = _prune_share(w.w_hr, density, bits, n, np.where(prow < p, prow, -1), pad_free)
     # Formats.
     shared = replace(w, w_ih=cg[ig][:, p:], w_hh=cg[ig][:, :p], w_hr=proj[0][proj[1]] if proj else None)
     if calib is not None:

@@ -109,6 +109,39 @@ def test_ulx3s_block_memories_are_marked_for_block_ram(small_pack, capsys):
     assert decls and all('ram_style = "block"' in lines[i - 1] for i in decls)
 
 
+def test_memories_fit_plans_and_marks_every_pe_memory(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecpf", "--no-build", "--memories", "fit"]) == 0
+    rep = json.loads((small_pack / "ecpf" / "report.json").read_text())
+    plan = rep["memory_plan"]
+    # A small model fits the 85F's block RAM as it is: nothing moves to LUT RAM.
+    assert set(plan["styles"].values()) == {"block"} and plan["lutram_bits"] == 0
+    lines = (small_pack / "ecpf" / "eie_top.v").read_text().splitlines()
+    for name in plan["styles"]:
+        decls = [i for i, l in enumerate(lines) if re.match(r"\s*reg \[\d+:0\] %s \[\d+:0\];" % name, l)]
+        assert decls and all('ram_style = "block"' in lines[i - 1] for i in decls), name
+
+
+def test_memories_fit_says_by_how_much_a_model_is_too_large(small_pack, capsys):
+    # 400 x 400 at 10% on one PE: ~2,000 sparse-matrix words, 32 iCE40 blocks for the weights
+    # alone (64 bits = four 16 x 256 blocks, 8 deep); the UP5K has 30 and no LUT RAM.
+    rng = np.random.default_rng(78)
+    print("seed=78")
+    w = ((rng.random((400, 400)) < 0.1) * rng.integers(1, 9, (400, 400))).astype(np.int16)
+    np.save("big.npy", w)
+    assert main(["pack", "big.npy", "--pes", "1", "-o", "bigpk"]) == 0
+    capsys.readouterr()
+    assert main(["build", "bigpk", "--board", "icebreaker", "-o", "bigb", "--no-build", "--memories", "fit"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--memories fit" in err[0] and "too large by" in err[0] and "has 30" in err[0]
+    assert not (small_pack / "bigb").exists()
+
+
+def test_memories_fit_with_swappable_is_refused(small_pack, capsys):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "fs", "--no-build", "--memories", "fit",
+                 "--swappable"]) == 2
+    assert "--memories" in capsys.readouterr().err
+
+
 def test_pnr_target_out_of_range_is_a_clear_error(small_pack, capsys):
     assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "bad", "--no-build", "--pnr-mhz", "0.5"]) != 0
     err = capsys.readouterr().err

@@ -137,6 +137,26 @@ def test_balance_pes_below_1(mlp, tmp_path, capsys):
     _fails(capsys, _args(mlp, out, "--balance-pes", "0"), "--balance-pes", ">= 1", out=out)
 
 
+def test_pad_free_without_balance_pes(mlp, tmp_path, capsys):
+    out = tmp_path / "c.npz"
+    _fails(capsys, _args(mlp, out, "--pad-free"), "--pad-free", "--balance-pes N as well", out=out)
+
+
+def test_pad_free_leaves_no_padding_entries(tmp_path, capsys):
+    # 200 x 40 at 5% on 2 PEs: 100 local rows a PE, so plain pruning needs padding entries.
+    rng = np.random.default_rng(SEED)
+    print("seed", SEED)
+    np.save(tmp_path / "w.npy", rng.normal(size=(200, 40)))
+    reports = {}
+    for flag in ((), ("--pad-free",)):
+        rep = tmp_path / f"r{len(flag)}.json"
+        assert main(["compress", str(tmp_path / "w.npy"), "--density", "0.05", "--bits", "4", "--balance-pes", "2",
+                     *flag, "-o", str(tmp_path / "c.npz"), "--report", str(rep)]) == 0
+        reports[bool(flag)] = json.loads(rep.read_text())["layers"][0]
+    assert reports[False]["padding_entries"] > 0 and reports[True]["padding_entries"] == 0
+    assert reports[True]["nonzeros"] == reports[False]["nonzeros"] == 400
+
+
 def test_calib_wrong_shape(mlp, tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.ones((10, 7)))
     out = tmp_path / "c.npz"

@@ -221,6 +221,7 @@ def test_cli_cnn_refuses_bits_and_balance(tmp_path, cnn_files, capsys):
     out = tmp_path / "q.npz"
     _fails(capsys, ["compress", str(model), "--bits", "4", "-o", str(out)], "--bits", "CNN", out=out)
     _fails(capsys, ["compress", str(model), "--balance-pes", "2", "-o", str(out)], "--balance-pes", out=out)
+    _fails(capsys, ["compress", str(model), "--pad-free", "-o", str(out)], "--pad-free", out=out)
 
 
 def test_cli_cnn_calibration_of_the_wrong_shape(tmp_path, cnn_files, capsys):

@@ -84,13 +84,30 @@ def test_cli_compress_pack_run_unpack(tmp_path, capsys):
     assert np.sqrt(np.mean((y - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)) < 0.03
 
 
+def test_pad_free_compression_stores_no_padding_and_stays_balanced_and_accurate():
+    seed = 16
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    w = random_lstm(rng, 20, 64, 24, peepholes=True)
+    x = rng.uniform(-1, 1, (50, 20))
+    packs = {pf: pack_lstm(compress_lstm(w, 0.1, 4, 4, calib=x, pad_free=pf), 4) for pf in (False, True)}
+    assert sum(sum(l.padding_per_pe) for l in packs[False].layers) > 0
+    for plain, free in zip(packs[False].layers, packs[True].layers):
+        assert sum(free.padding_per_pe) == 0
+        assert free.real_per_pe == plain.real_per_pe          # the same nonzeros on every PE
+    comp = compress_lstm(w, 0.1, 4, 4, calib=x, pad_free=True)
+    y = dequantize(lstm_golden(packs[True], quantize(x, comp.in_frac)), comp.in_frac)
+    ref = lstm_forward(comp.dequantized(), x)
+    assert np.sqrt(np.mean((y - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)) < 0.03
+
+
 # ---- the generated Verilog -----------------------------------------------------------------------
 
-def _hw_case(seed, i, h, p, pes, *, bias=True, peep=False, density=0.4, steps=10):
+def _hw_case(seed, i, h, p, pes, *, bias=True, peep=False, density=0.4, steps=10, pad_free=False):
     rng = np.random.default_rng(seed)
     w = random_lstm(rng, i, h, p, bias=bias, peepholes=peep)
     x = rng.uniform(-1, 1, (steps, i))
-    comp = compress_lstm(w, density, 4, pes, calib=x)
+    comp = compress_lstm(w, density, 4, pes, calib=x, pad_free=pad_free)
     return pack_lstm(comp, pes), quantize(x, comp.in_frac)
 
 
@@ -107,6 +124,7 @@ def _check(pack, xq, engine="verilator"):
     dict(seed=12, i=20, h=37, p=13, pes=4, bias=True, peep=True),
     dict(seed=13, i=12, h=16, p=None, pes=4, bias=True, peep=False),
     dict(seed=14, i=9, h=30, p=7, pes=8, bias=True, peep=True, density=0.15),
+    dict(seed=16, i=20, h=37, p=13, pes=4, bias=True, peep=True, density=0.1, pad_free=True),
 ])
 def test_rtl_equals_golden_on_random_lstms(case):
     print(f"seed={case['seed']}")

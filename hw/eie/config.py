@@ -50,6 +50,10 @@ class EIEConfig:
     lstm : bool
         Add the ESE element-wise unit to every PE (cell state, peephole memory, sigmoid and
         tanh tables) so that a gates layer (layer-table field ``ew``) drains into m_t.
+    act_words : int or None
+        Depth of each activation file. ``None``: enough for any layer within ``max_cols`` and
+        ``max_rows_pe``. An LSTM's gates layer writes a quarter of its rows (one m per cell),
+        so its exact depth (:attr:`MemoryMap.act_words`) is a quarter of that.
     """
     pes: int
     max_cols: int
@@ -63,6 +67,7 @@ class EIEConfig:
     macs: int = 2
     lstm: bool = False
     multiplier: str = "generic"
+    act_words: int = None
 
     def __post_init__(self):
         def need(name, ok, limit):
@@ -78,6 +83,7 @@ class EIEConfig:
         need("max_layers", 1 <= self.max_layers <= 64, "1..64")
         need("macs", self.macs in (1, 2), "1 or 2")
         need("multiplier", self.multiplier in ("generic", "ecp5"), "generic or ecp5")
+        need("act_words", self.act_words is None or self.act_words >= 1, "None or >= 1")
         need("pointer_bits", _bits(self.spm_words * 8) <= self.pointer_bits <= 32,
              f"{_bits(self.spm_words * 8)}..32 (enough for {self.spm_words} words)")
 
@@ -88,7 +94,9 @@ class EIEConfig:
 
     @property
     def act_depth(self):
-        """Words per activation file: local slots for the longest vector."""
+        """Words per activation file: local slots for the longest vector (or ``act_words``)."""
+        if self.act_words is not None:
+            return self.act_words
         return max(self.max_rows_pe, -(-self.max_cols // self.pes))
 
     @property
@@ -111,7 +119,8 @@ class EIEConfig:
                    max_cols=mm.max_cols,
                    max_rows_pe=mm.max_rows_pe, spm_words=max(1, mm.spm_words),
                    ptr_words=max(1, mm.ptr_words), bias_words=max(1, mm.bias_words),
-                   max_layers=len(mm.layers), pointer_bits=mm.pointer_bits)
+                   max_layers=len(mm.layers), pointer_bits=mm.pointer_bits,
+                   act_words=mm.act_words if mm.peep is not None else None)
 
     def check_fits(self, mm, where="pack"):
         """Raise a UserError saying by how much ``mm`` does not fit this hardware."""
@@ -123,6 +132,7 @@ class EIEConfig:
             ("sparse-matrix words per PE", mm.spm_words, self.spm_words, "<="),
             ("pointer words per bank", mm.ptr_words, self.ptr_words, "<="),
             ("bias words per PE", mm.bias_words, self.bias_words, "<="),
+            ("activation words per PE", mm.act_words, self.act_depth, "<="),
         ]
         if mm.peep is not None and not self.lstm:
             raise UserError(f"{where}: an LSTM pack needs hardware built with the element-wise unit (lstm=True)")
