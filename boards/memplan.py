@@ -95,9 +95,17 @@ def plan(cfg, family, capacity, *, where="--memories fit"):
     return {"styles": style, "blocks": used(), "lutram_bits": lut_bits(), "memories": rows}
 
 
-def mark_ram_style(verilog_text, styles):
-    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style})."""
+# Memories that only the load port writes. The open-flow harness ties the load port off, so
+# synthesis sees them as ROMs, and yosys maps no ROM to ECP5 LUT RAM (its DPR16X4 is marked
+# for RAMs only): "no valid mapping found" if asked to. Out of block RAM they become logic.
+LOAD_ONLY = ("spm", "ptr_even", "ptr_odd", "bias", "peep")
+
+
+def mark_ram_style(verilog_text, styles, *, roms=()):
+    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style});
+    memories in ``roms`` (read-only in the design) that are not in block RAM go to logic."""
     import re
+    styles = {k: "logic" if k in roms and v == "distributed" else v for k, v in styles.items()}
     out = verilog_text
     for style in sorted(set(styles.values())):
         names = [k for k, v in styles.items() if v == style]

@@ -279,8 +279,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         if memories == "block":
             verilog = swap.mark_block_ram(verilog, ("spm",))
         elif mem_plan:
-            from .memplan import mark_ram_style
-            verilog = mark_ram_style(verilog, mem_plan["styles"])
+            from .memplan import LOAD_ONLY, mark_ram_style
+            verilog = mark_ram_style(verilog, mem_plan["styles"], roms=LOAD_ONLY)
         (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board, pnr_mhz)

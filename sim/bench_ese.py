@@ -5,9 +5,9 @@ P = 512 outputs, 11.2% density (3,248,128 weights), 32 PEs per channel at 200 MH
 (16,540 cycles) per step measured, 57.0 us theoretical (= nonzeros / 32 PEs).
 
 Here: random weights scaled ~1/sqrt(fan-in) (gates mostly out of saturation), pruned to 11.2%
-load-balanced over 32 PEs without padding entries (``--pad-free``), 4-bit sharing, calibrated
-formats; a few steps of random inputs in [-1, 1] on Verilator, bit-exact against the golden
-model. Reports cycles per step (the first step starts from y = 0 and is cheaper; the steady
+load-balanced over 32 PEs, 4-bit sharing, calibrated formats; a few steps of random inputs in
+[-1, 1] on Verilator, bit-exact against the golden model; and the same compressed without
+padding entries (``--pad-free``), which needs less memory but a few more cycles. Reports cycles per step (the first step starts from y = 0 and is cheaper; the steady
 state is the mean of steps 1..), ideal = nonzeros / 32, GOP/s-equivalent at 200 MHz (2 ops per
 dense weight, as ESE counts), numpy dense and scipy sparse time per step on this CPU, and the
 on-chip memory: ECP5 block RAMs with every memory in block RAM, and whether the model fits an
@@ -107,10 +107,11 @@ def run_bench(out_dir, args):
     x = rng.uniform(-1, 1, (steps, i))
     print(f"[bench ese] compressing I={i} H={h} P={p} to {e['density']:.1%} over {n} PEs ...", flush=True)
     t0 = time.perf_counter()
-    comp = compress_lstm(w, e["density"], 4, n, calib=x, pad_free=True)
+    comp = compress_lstm(w, e["density"], 4, n, calib=x)
     pack = pack_lstm(comp, n)
     t_comp = time.perf_counter() - t0
-    plain = pack_lstm(compress_lstm(w, e["density"], 4, n, calib=x), n)   # with padding, for comparison
+    comp_pf = compress_lstm(w, e["density"], 4, n, calib=x, pad_free=True)
+    pack_pf = pack_lstm(comp_pf, n)
     xq = quantize(x, comp.in_frac)
     mm = build_memory_map(pack)
     cfg = rounded_config(mm)
@@ -120,6 +121,11 @@ def run_bench(out_dir, args):
     t_sim = time.perf_counter() - t0
     exact = bool(np.array_equal(res["y"], lstm_golden(pack, xq)))
     cyc = [int(c) for c in res["cycles"]]
+    print("[bench ese] the same model compressed with --pad-free", flush=True)
+    xq_pf = quantize(x, comp_pf.in_frac)
+    res_pf = run_lstm(pack_pf, xq_pf, engine="verilator", cfg=rounded_config(build_memory_map(pack_pf)), progress=True)
+    exact = exact and bool(np.array_equal(res_pf["y"], lstm_golden(pack_pf, xq_pf)))
+    cyc_pf = [int(c) for c in res_pf["cycles"]]
     nnz = sum(sum(l.entries_per_pe) for l in pack.layers)
     nnz_real = int(np.count_nonzero(comp.gate_index)) + int(np.count_nonzero(comp.proj_index))
     dense_weights = 4 * h * (i + p) + p * h
@@ -133,13 +139,13 @@ def run_bench(out_dir, args):
     mem = memory_estimate(EIEConfig.for_memory_map(mm))
     mem_by_pes = {}
     for k in (4, 8, 16, 32):
-        ck = comp if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
+        ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
         mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))))
         mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"],
                          "fit_plan": mk["fit_plan"]}
     mem["by_pes"] = mem_by_pes
-    padding = {"standard": sum(sum(l.padding_per_pe) for l in plain.layers),
-               "pad_free": sum(sum(l.padding_per_pe) for l in pack.layers)}
+    padding = {"standard": sum(sum(l.padding_per_pe) for l in pack.layers),
+               "pad_free": sum(sum(l.padding_per_pe) for l in pack_pf.layers)}
     layer_cycles = res["layer_cycles"].astype(int).tolist()
     # Where the cycles of step 1 go, per layer (PE means): busy = issued at least one entry,
     # starved = idle with an empty queue, stalled = its full queue held up the broadcast.
@@ -151,6 +157,7 @@ def run_bench(out_dir, args):
         "model": {"inputs": i, "hidden": h, "outputs": p, "density": e["density"], "dense_weights": dense_weights,
                   "nonzeros": nnz_real, "pes": n, "peepholes": True, "quick": quick},
         "steps": steps, "cycles_per_step": cyc, "cycles_per_step_steady": round(mean, 1),
+        "pad_free_cycles_per_step": cyc_pf, "pad_free_cycles_per_step_steady": round(float(np.mean(cyc_pf[1:])), 1),
         "layer_cycles_per_step": layer_cycles, "layer_pe_counters_step1": pe_time,
         "ideal_cycles": round(ideal, 1), "efficiency": round(ideal / mean, 3),
         "ese_actual_cycles": round(ese_cycles), "ese_theoretical_cycles": round(e["theoretical_us"] * e["mhz"]),
@@ -188,6 +195,7 @@ def _markdown(r):
              "; ".join(" / ".join(f"{c[k]:,.0f}" for k in ("busy", "starved", "stalled"))
                        for c in r.get("layer_pe_counters_step1", []))),
             ("cycles per step, steady state (steps 1..)", f"{r['cycles_per_step_steady']:,.0f}"),
+            ("  the same compressed with --pad-free", f"{r['pad_free_cycles_per_step_steady']:,.0f}"),
             ("ideal = nonzeros / PEs", f"{r['ideal_cycles']:,.0f}"),
             ("efficiency (ideal / measured)", f"{r['efficiency']:.3f}"),
             ("ESE measured (82.7 us x 200 MHz)", f"{r['ese_actual_cycles']:,}"),
@@ -199,8 +207,9 @@ def _markdown(r):
             ("padding entries, standard / --pad-free", " / ".join(f"{r['padding_entries'][k]:,}" for k in ("standard", "pad_free"))),
             ("on-chip memory", f"{r['memory']['total_kib']} KiB"),
             ("ECP5 DP16KD blocks, all memories in block RAM", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
-            ("  the same at 4 / 8 / 16 / 32 PEs", " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
-            *((f"fits an ECP5-85F at {k} PEs (--memories fit)", _fit_text(v["fit_plan"]))
+            ("  the same with --pad-free at 4 / 8 / 16 / 32 PEs",
+             " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
+            *((f"fits an ECP5-85F at {k} PEs (--pad-free, --memories fit)", _fit_text(v["fit_plan"]))
               for k, v in r["memory"]["by_pes"].items()),
             ("bit-exact vs golden", "yes" if r["bit_exact"] else "NO")]
     lines += [f"| {a} | {b} |" for a, b in rows]

@@ -80,3 +80,7 @@ def test_mark_ram_style_puts_one_attribute_on_each_named_memory():
     out = mark_ram_style(v, {"act_a": "distributed", "spm": "block"})
     assert out == ('  (* ram_style = "distributed" *)\n  reg [15:0] act_a [255:0];\n'
                    '  (* ram_style = "block" *)\n  reg [63:0] spm [99:0];\n  reg [15:0] act_ab [3:0];\n')
+    # A memory the design only reads (the board harness ties the load port off) cannot be LUT
+    # RAM in yosys: it becomes logic.
+    rom = mark_ram_style("  reg [31:0] bias [9:0];\n", {"bias": "distributed"}, roms=("bias",))
+    assert rom == '  (* ram_style = "logic" *)\n  reg [31:0] bias [9:0];\n'
