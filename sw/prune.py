@@ -22,7 +22,6 @@ __all__ = ["keep_count", "magnitude_mask", "balanced_mask", "fill_padding", "pad
            "apply_mask", "pe_counts"]
 
 
-
 def keep_count(size, density):
     """Number of weights a ``density`` budget allows out of ``size``: ``floor(density * size)``.
 
