@@ -166,9 +166,8 @@ def placeholder_memory_map(cfg, images):
 def mark_block_ram(verilog_text, names=MODEL_MEMORIES):
     """Ask yosys to put the memories ``names`` (default: every model memory) in block RAM,
     however small they are."""
-    import re
-    pat = re.compile(r"^(\s*)(reg \[\d+:0\] (?:%s) \[\d+:0\];)$" % "|".join(names), re.M)
-    return pat.sub(lambda m: f'{m.group(1)}(* ram_style = "block" *)\n{m.group(1)}{m.group(2)}', verilog_text)
+    from .memplan import mark_ram_style
+    return mark_ram_style(verilog_text, dict.fromkeys(names, "block"))
 
 
 #

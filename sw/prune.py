@@ -18,8 +18,7 @@ import numpy as np
 
 from .eie_format import PAD_SPAN
 
-__all__ = ["keep_count", "magnitude_mask", "balanced_mask", "fill_padding", "padding_entries",
-           "apply_mask", "pe_counts"]
+__all__ = ["keep_count", "magnitude_mask", "balanced_mask", "fill_padding", "apply_mask", "pe_counts"]
 
 
 def keep_count(size, density):
@@ -204,16 +203,6 @@ def _fill_pe(a, m, span):
             heapq.heappush(heap, (float(mag[p]), int(-order[p]), p))
     m[rows_c[removed], cols_c[removed]] = False
     return m
-
-
-def padding_entries(mask, pes, span=PAD_SPAN):
-    """Padding entries EIE's format needs for ``mask`` on ``pes`` PEs (rows interleaved)."""
-    total = 0
-    for k in range(min(pes, mask.shape[0])):
-        cols_c, rows_c = np.nonzero(np.asarray(mask[k::pes]).T)
-        prev_row = np.where(np.r_[True, cols_c[1:] != cols_c[:-1]], -1, np.r_[-1, rows_c[:-1]])
-        total += int(np.sum((rows_c - prev_row - 1) // span))
-    return total
 
 
 def _water_fill(budget, capacity):
