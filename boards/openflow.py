@@ -203,7 +203,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     puts them: their read data feeds the job arithmetic in the same cycle, which a block RAM's
     5.6 ns clock-to-out (ECP5) would lengthen. ``"fit"``: the sparse-matrix and accumulator
     memories in block RAM and, only while the array needs more blocks than the device has,
-    the other memories in LUT RAM, the cheapest per block freed first
+    the fewest bits of the other memories out of it, counting blocks as yosys maps each memory
     (:func:`sparsa.boards.memplan.plan`; the report's ``memory_plan``). For models that fill
     the device, such as the ESE-size LSTM on 4 PEs. Swappable builds put every model memory in
     block RAM. ``router``: nextpnr's ``router1`` (its default) or ``router2``; on the
@@ -249,13 +249,17 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
             raise user_error(pack_dir, "--spm-words", f"at least {cfg.spm_words} (what the pack needs)", spm_words)
         cfg = cfg.replace(spm_words=spm_words, pointer_bits=max(cfg.pointer_bits, (spm_words * 8).bit_length()))
     cfg.check_fits(mm, where=str(pack_dir))
+    say = progress or (lambda msg: None)
     mem_plan = None
     if memories == "fit":
-        from .memplan import plan
-        mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit")
+        import tempfile
+        from .memplan import harness_count, plan
+        say("counting the block RAMs yosys maps each PE memory to")
+        with tempfile.TemporaryDirectory() as probe:
+            mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit",
+                            count=harness_count(b["family"], probe))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda msg: None)
     fam = b["family"]
     if swappable:
         if fam not in swap.FAMILIES:

@@ -28,21 +28,23 @@ ESE = {"inputs": 153, "hidden": 1024, "outputs": 512, "density": 0.112, "pes": 3
 ECP5_85F_BRAMS = 208            # DP16KD, 18 Kbit each
 
 
-def memory_estimate(cfg):
+def memory_estimate(cfg, count=None):
     """On-chip memory of one PE array: bits, ECP5 DP16KD blocks with every memory in block RAM
     (memories under 1 Kbit counted as LUT RAM, as yosys maps them), and the
-    ``--memories fit`` plan for an ECP5-85F (block RAM and LUT RAM, or why it does not fit)."""
+    ``--memories fit`` plan for an ECP5-85F (block RAM and LUT RAM, or why it does not fit).
+    ``count(mem)``: blocks per memory (default the aspect-ratio estimate, memplan.blocks)."""
     from sparsa.boards.memplan import blocks, pe_memories, plan
     from sparsa.hw.eie.layouts import row_bits
     from sparsa.sw.errors import UserError
+    count = count or (lambda m: blocks(m, "ecp5"))
     rows, bits, brams = [], 0, 0
     for m in pe_memories(cfg):
-        n = blocks(m, "ecp5") if m.bits >= 1024 else 0
+        n = count(m) if m.bits >= 1024 else 0
         rows.append({"memory": m.name, "width": m.width, "depth": m.depth, "bits_per_pe": m.bits, "brams_per_pe": n})
         bits += m.bits * cfg.pes
         brams += n * cfg.pes
     try:
-        p = plan(cfg, "ecp5", ECP5_85F_BRAMS)
+        p = plan(cfg, "ecp5", ECP5_85F_BRAMS, count=count)
         fit = {"fits": True, "brams": p["blocks"], "lutram_kbit": p["lutram_bits"] // 1024,
                "lutram": [k for k, v in p["styles"].items() if v == "distributed"]}
     except UserError as e:
@@ -136,13 +138,21 @@ def run_bench(out_dir, args):
     dense_s, sparse_s = _cpu_times(w)
     # Memory for the exact sizes (not the power-of-two simulation build), at this and fewer PEs.
     from sparsa.hw.eie.config import EIEConfig
-    mem = memory_estimate(EIEConfig.for_memory_map(mm))
+    # Blocks as yosys maps each memory in the board harness (memories only the load port
+    # writes are ROMs there), the count `sparsa build --memories fit` plans with.
+    import tempfile
+    from sparsa.boards.memplan import harness_count
+    probe = tempfile.TemporaryDirectory()
+    count = harness_count("ecp5", probe.name)
+    print("[bench ese] counting block RAMs with yosys", flush=True)
+    mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
     mem_by_pes = {}
     for k in (4, 8, 16, 32):
         ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
-        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))))
+        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
         mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"],
                          "fit_plan": mk["fit_plan"]}
+    probe.cleanup()
     mem["by_pes"] = mem_by_pes
     padding = {"standard": sum(sum(l.padding_per_pe) for l in pack.layers),
                "pad_free": sum(sum(l.padding_per_pe) for l in pack_pf.layers)}
