@@ -57,7 +57,7 @@ def test_elementwise_unit_equals_cell_update(peepholes):
             ctx.set(dut.clear, t == 0)
             out = {}
             rows = 4 * cells
-            for cyc in range(rows + 3):
+            for cyc in range(rows + 1 + dut.LATENCY):
                 ctx.set(dut.drain, cyc < rows); ctx.set(dut.drain_row, min(cyc, rows - 1))
                 prev = cyc - 1
                 ctx.set(dut.y_valid, 0 <= prev < rows)

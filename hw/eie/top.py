@@ -28,6 +28,7 @@ from sparsa.sw.eie_memmap import LAYER_FIELDS
 
 from .arith import ArithmeticUnit
 from .layouts import ACT, row_bits
+from .lstm_ew import LSTMElementwise
 from .pe import COUNTERS, LoadKind, ProcessingElement
 from .scanner import ActivationScanner
 
@@ -311,9 +312,9 @@ class EIEArray(wiring.Component):
                 m.d.comb += [drain.eq(row < cur["rows_pe"]), drain_row.eq(row), drain_write.eq(1)]
                 m.d.sync += row.eq(row + 1)
                 # The output stage's latency for the last row's write into the destination
-                # file (one more through the LSTM element-wise unit).
-                with m.If(row == cur["rows_pe"] + cur["ew"] + ProcessingElement.CONTROL_LATENCY
-                          + (ArithmeticUnit.OUT_LATENCY - 1)):
+                # file (more through the LSTM element-wise unit's pipeline).
+                with m.If(row == cur["rows_pe"] + cur["ew"] * LSTMElementwise.LATENCY
+                          + ProcessingElement.CONTROL_LATENCY + (ArithmeticUnit.OUT_LATENCY - 1)):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
                     m.next = "LAYER"
