@@ -65,15 +65,18 @@ def blocks(mem, family):
     return min(-(-mem.width // w) * -(-mem.depth // d) for w, d in BLOCK_MODES[family])
 
 
-def plan(cfg, family, capacity, *, where="--memories fit", count=None):
+def plan(cfg, family, capacity, *, where="--memories fit", count=None, roms=()):
     """Choose block or LUT RAM for every PE memory so that the array fits ``capacity`` blocks.
 
     ``count(mem)`` gives the blocks a memory takes (default :func:`blocks`; ``sparsa build``
     passes :func:`yosys_blocks`, what synthesis will really use). Of all the sets of movable
     memories whose move makes the array fit, the plan moves the one with the fewest bits (ties:
-    the fewest memories); nothing moves when everything fits. Returns ``{"styles": {name:
-    "block" | "distributed"}, "blocks": total blocks, "lutram_bits": total bits out of block
-    RAM, "memories": [per-memory rows]}``. Raises a one-line :class:`UserError` saying by how
+    the fewest memories); nothing moves when everything fits. A moved memory goes to LUT RAM
+    ("distributed"), or to logic if it is in ``roms`` (memories the design only reads: yosys
+    maps no ROM to LUT RAM). The bits moved out may not exceed the family's LUT RAM (for ROMs
+    a stand-in: a LUT4 holds 16 bits of a ROM at best). Returns ``{"styles": {name: "block" |
+    "distributed" | "logic"}, "blocks": total blocks, "lutram_bits": bits in LUT RAM,
+    "logic_bits": bits of ROM in logic, "memories": [per-memory rows]}``. Raises a one-line :class:`UserError` saying by how
     much the model is too large when even moving every movable memory does not make it fit.
     """
     from itertools import combinations
@@ -92,16 +95,18 @@ def plan(cfg, family, capacity, *, where="--memories fit", count=None):
         fixed = n * sum(cost[k] for k in _FIXED)
         if used(everything) > capacity:
             raise UserError(f"{where}: the model needs {used(everything)} block RAMs with {bits(everything) // 1024} "
-                            f"Kbit in LUT RAM ({fixed} for the weights and accumulators alone); the {family} device "
+                            f"Kbit out of them ({fixed} for the weights and accumulators alone); the {family} device "
                             f"has {capacity} (too large by {used(everything) - capacity} blocks)")
         least = min((s for s in options if used(s) <= capacity), key=bits)
-        raise UserError(f"{where}: the model needs {bits(least) // 1024} Kbit of LUT RAM besides {used(least)} block "
-                        f"RAMs; the device has {LUTRAM_BITS[family] // 1024} Kbit")
+        raise UserError(f"{where}: the model needs {bits(least) // 1024} Kbit out of block RAM besides {used(least)} "
+                        f"block RAMs; the device has {LUTRAM_BITS[family] // 1024} Kbit of LUT RAM")
     moved = min(fitting, key=lambda s: (bits(s), len(s)))
-    style = {m.name: "distributed" if m.name in moved else "block" for m in mems}
+    style = {m.name: "block" if m.name not in moved else "logic" if m.name in roms else "distributed"
+             for m in mems}
     rows = [{"memory": m.name, "width": m.width, "depth": m.depth, "style": style[m.name],
              "blocks_per_pe": cost[m.name] if style[m.name] == "block" else 0} for m in mems]
-    return {"styles": style, "blocks": used(moved), "lutram_bits": bits(moved), "memories": rows}
+    return {"styles": style, "blocks": used(moved), "lutram_bits": bits(moved - set(roms)),
+            "logic_bits": bits(moved & set(roms)), "memories": rows}
 
 
 _PRIMITIVE = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K"}
@@ -157,11 +162,9 @@ def harness_count(family, workdir):
     return lambda m: yosys_blocks(m, family, rom=m.name in LOAD_ONLY, workdir=workdir)
 
 
-def mark_ram_style(verilog_text, styles, *, roms=()):
-    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style});
-    memories in ``roms`` (read-only in the design) that are not in block RAM go to logic."""
+def mark_ram_style(verilog_text, styles):
+    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style})."""
     import re
-    styles = {k: "logic" if k in roms and v == "distributed" else v for k, v in styles.items()}
     out = verilog_text
     for style in sorted(set(styles.values())):
         names = [k for k, v in styles.items() if v == style]

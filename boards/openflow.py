@@ -253,11 +253,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     mem_plan = None
     if memories == "fit":
         import tempfile
-        from .memplan import harness_count, plan
+        from .memplan import LOAD_ONLY, harness_count, plan
         say("counting the block RAMs yosys maps each PE memory to")
         with tempfile.TemporaryDirectory() as probe:
             mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit",
-                            count=harness_count(b["family"], probe))
+                            count=harness_count(b["family"], probe), roms=LOAD_ONLY)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fam = b["family"]
@@ -283,8 +283,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         if memories == "block":
             verilog = swap.mark_block_ram(verilog, ("spm",))
         elif mem_plan:
-            from .memplan import LOAD_ONLY, mark_ram_style
-            verilog = mark_ram_style(verilog, mem_plan["styles"], roms=LOAD_ONLY)
+            from .memplan import mark_ram_style
+            verilog = mark_ram_style(verilog, mem_plan["styles"])
         (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     cname, ctext = _constraints(board, pnr_mhz)
@@ -337,8 +337,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
 
 
 def _plan_text(p):
-    lut = [k for k, v in p["styles"].items() if v == "distributed"]
-    return f"{p['blocks']} block RAMs, LUT RAM for {', '.join(lut) or 'nothing'} ({p['lutram_bits'] // 1024} Kbit)"
+    out = lambda style: [k for k, v in p["styles"].items() if v == style]
+    return (f"{p['blocks']} block RAMs, LUT RAM for {', '.join(out('distributed')) or 'nothing'} "
+            f"({p['lutram_bits'] // 1024} Kbit), logic for {', '.join(out('logic')) or 'nothing'} "
+            f"({p['logic_bits'] // 1024} Kbit)")
 
 
 def _utilisation(out, fam):

@@ -33,7 +33,7 @@ def memory_estimate(cfg, count=None):
     (memories under 1 Kbit counted as LUT RAM, as yosys maps them), and the
     ``--memories fit`` plan for an ECP5-85F (block RAM and LUT RAM, or why it does not fit).
     ``count(mem)``: blocks per memory (default the aspect-ratio estimate, memplan.blocks)."""
-    from sparsa.boards.memplan import blocks, pe_memories, plan
+    from sparsa.boards.memplan import LOAD_ONLY, blocks, pe_memories, plan
     from sparsa.hw.eie.layouts import row_bits
     from sparsa.sw.errors import UserError
     count = count or (lambda m: blocks(m, "ecp5"))
@@ -44,9 +44,10 @@ def memory_estimate(cfg, count=None):
         bits += m.bits * cfg.pes
         brams += n * cfg.pes
     try:
-        p = plan(cfg, "ecp5", ECP5_85F_BRAMS, count=count)
+        p = plan(cfg, "ecp5", ECP5_85F_BRAMS, count=count, roms=LOAD_ONLY)
         fit = {"fits": True, "brams": p["blocks"], "lutram_kbit": p["lutram_bits"] // 1024,
-               "lutram": [k for k, v in p["styles"].items() if v == "distributed"]}
+               "lutram": [k for k, v in p["styles"].items() if v == "distributed"],
+               "logic_kbit": p["logic_bits"] // 1024, "logic": [k for k, v in p["styles"].items() if v == "logic"]}
     except UserError as e:
         fit = {"fits": False, "why": str(e).split(": ", 1)[-1]}
     return {"per_pe": rows, "total_bits": bits, "total_kib": round(bits / 8192, 1), "ecp5_brams": brams,
@@ -190,7 +191,8 @@ def run_bench(out_dir, args):
 def _fit_text(p):
     if not p["fits"]:
         return "no: " + p["why"]
-    return f"yes: {p['brams']} blocks, {p['lutram_kbit']} Kbit LUT RAM ({', '.join(p['lutram']) or 'none'})"
+    return (f"yes: {p['brams']} blocks, {p['lutram_kbit']} Kbit LUT RAM ({', '.join(p['lutram']) or 'none'}), "
+            f"{p['logic_kbit']} Kbit of ROM in logic ({', '.join(p['logic']) or 'none'})")
 
 
 def _markdown(r):

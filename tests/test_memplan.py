@@ -64,6 +64,10 @@ def test_a_smaller_count_for_the_weights_keeps_the_bias_in_block_ram():
     assert p["styles"]["bias"] == "block" and p["blocks"] == 208
     assert p["lutram_bits"] == 4 * (2 * 16 * 256 + 24 * 256 + 17 * 846)
     assert next(r for r in p["memories"] if r["memory"] == "spm")["blocks_per_pe"] == 43
+    # The pointer banks are ROMs in the board harness (yosys maps no ROM to LUT RAM): logic.
+    p = plan(cfg, "ecp5", 208, count=count, roms=("spm", "ptr_even", "ptr_odd", "bias", "peep"))
+    assert p["styles"]["ptr_even"] == "logic" and p["styles"]["act_a"] == "distributed"
+    assert p["lutram_bits"] == 4 * (2 * 16 * 256 + 24 * 256) and p["logic_bits"] == 4 * 17 * 846
 
 
 def test_yosys_blocks_counts_what_yosys_maps(tmp_path):
@@ -107,7 +111,6 @@ def test_mark_ram_style_puts_one_attribute_on_each_named_memory():
     out = mark_ram_style(v, {"act_a": "distributed", "spm": "block"})
     assert out == ('  (* ram_style = "distributed" *)\n  reg [15:0] act_a [255:0];\n'
                    '  (* ram_style = "block" *)\n  reg [63:0] spm [99:0];\n  reg [15:0] act_ab [3:0];\n')
-    # A memory the design only reads (the board harness ties the load port off) cannot be LUT
-    # RAM in yosys: it becomes logic.
-    rom = mark_ram_style("  reg [31:0] bias [9:0];\n", {"bias": "distributed"}, roms=("bias",))
+    # A ROM out of block RAM (plan's "logic": yosys maps no ROM to LUT RAM).
+    rom = mark_ram_style("  reg [31:0] bias [9:0];\n", {"bias": "logic"})
     assert rom == '  (* ram_style = "logic" *)\n  reg [31:0] bias [9:0];\n'
