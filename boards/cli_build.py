@@ -36,8 +36,9 @@ def add_arguments(p):
     p.add_argument("--memories", choices=("auto", "block", "fit"), default="auto",
                    help="open flow: where the PE memories go: auto (yosys picks LUT RAM or block RAM by "
                         "size), block (the weight memories in block RAM however small; a shorter read "
-                        "path) or fit (weights and accumulators in block RAM, other memories moved to LUT "
-                        "RAM only as far as needed to fit the device's block RAM: the largest models)")
+                        "path) or fit (weights and accumulators in block RAM; blocks counted as yosys maps each "
+                        "memory, and the fewest bits of the other memories moved out that make the array "
+                        "fit: to LUT RAM, or to logic for memories the design only reads; the largest models)")
     p.add_argument("--pnr-mhz", type=float, default=None, metavar="MHZ",
                    help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
                         "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "
