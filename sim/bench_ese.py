@@ -29,8 +29,8 @@ ECP5_85F_BRAMS = 208            # DP16KD, 18 Kbit each
 
 
 def memory_estimate(cfg, count=None):
-    """On-chip memory of one PE array: bits, ECP5 DP16KD blocks with every memory in block RAM
-    (memories under 1 Kbit counted as LUT RAM, as yosys maps them), and the
+    """On-chip memory of one PE array: bits, ECP5 DP16KD blocks with nothing moved out of block
+    RAM (memories under 1 Kbit counted as LUT RAM, as yosys maps them), and the
     ``--memories fit`` plan for an ECP5-85F (block RAM and LUT RAM, or why it does not fit).
     ``count(mem)``: blocks per memory (default the aspect-ratio estimate, memplan.blocks)."""
     from sparsa.boards.memplan import LOAD_ONLY, blocks, pe_memories, plan
@@ -143,17 +143,16 @@ def run_bench(out_dir, args):
     # writes are ROMs there), the count `sparsa build --memories fit` plans with.
     import tempfile
     from sparsa.boards.memplan import harness_count
-    probe = tempfile.TemporaryDirectory()
-    count = harness_count("ecp5", probe.name)
     print("[bench ese] counting block RAMs with yosys", flush=True)
-    mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
     mem_by_pes = {}
-    for k in (4, 8, 16, 32):
-        ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
-        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
-        mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"], "fits_ecp5_85f": mk["fits_ecp5_85f"],
-                         "fit_plan": mk["fit_plan"]}
-    probe.cleanup()
+    with tempfile.TemporaryDirectory() as probe:
+        count = harness_count("ecp5", probe)
+        mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
+        for k in (4, 8, 16, 32):
+            ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
+            mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
+            mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"],
+                             "fits_ecp5_85f": mk["fits_ecp5_85f"], "fit_plan": mk["fit_plan"]}
     mem["by_pes"] = mem_by_pes
     padding = {"standard": sum(sum(l.padding_per_pe) for l in pack.layers),
                "pad_free": sum(sum(l.padding_per_pe) for l in pack_pf.layers)}
@@ -218,7 +217,7 @@ def _markdown(r):
             ("scipy sparse, us per step (this CPU)", f"{r['scipy_sparse_us_per_step']}"),
             ("padding entries, standard / --pad-free", " / ".join(f"{r['padding_entries'][k]:,}" for k in ("standard", "pad_free"))),
             ("on-chip memory", f"{r['memory']['total_kib']} KiB"),
-            ("ECP5 DP16KD blocks, all memories in block RAM", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
+            ("ECP5 DP16KD blocks, nothing moved (as yosys maps each memory)", f"{r['memory']['ecp5_brams']} of {r['memory']['ecp5_85f_brams']}"),
             ("  the same with --pad-free at 4 / 8 / 16 / 32 PEs",
              " / ".join(str(v["ecp5_brams"]) for v in r["memory"]["by_pes"].values())),
             *((f"fits an ECP5-85F at {k} PEs (--pad-free, --memories fit)", _fit_text(v["fit_plan"]))

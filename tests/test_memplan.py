@@ -70,6 +70,20 @@ def test_a_smaller_count_for_the_weights_keeps_the_bias_in_block_ram():
     assert p["lutram_bits"] == 4 * (2 * 16 * 256 + 24 * 256) and p["logic_bits"] == 4 * 17 * 846
 
 
+def test_a_memory_yosys_keeps_out_of_block_ram_gets_no_attribute():
+    # Counted 0 blocks (yosys maps the activation files to LUT RAM by itself): "auto", so that
+    # no ram_style attribute forces it into block RAM, and it never counts as moved.
+    cfg = EIEConfig(**ESE4)
+    count = lambda m: 0 if m.name in ("act_a", "act_b") else 43 if m.name == "spm" else blocks(m, "ecp5")
+    p = plan(cfg, "ecp5", 208, count=count)
+    assert p["styles"]["act_a"] == p["styles"]["act_b"] == "auto"
+    # 54 a PE, 216 in all: 8 too many, 2 a PE: cstate and a pointer bank (20,526 bits) beat bias.
+    moved = {k for k, v in p["styles"].items() if v == "distributed"}
+    assert len(moved) == 2 and "cstate" in moved and moved & {"ptr_even", "ptr_odd"} and p["blocks"] == 208
+    v = mark_ram_style("  reg [15:0] act_a [255:0];\n  reg [23:0] cstate [255:0];\n", p["styles"])
+    assert v == '  reg [15:0] act_a [255:0];\n  (* ram_style = "distributed" *)\n  reg [23:0] cstate [255:0];\n'
+
+
 def test_yosys_blocks_counts_what_yosys_maps(tmp_path):
     # Shapes with one obvious mapping: a 16 x 256 RAM in one block, a 46 x 512 RAM in two 36 x 512
     # blocks, a 32 x 1,152 ROM in three 36 x 512 blocks; iCE40: a 16 x 512 RAM in two 16 x 256.

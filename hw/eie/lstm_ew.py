@@ -15,7 +15,7 @@ word per local gate row: w_ic, w_fc, 0, w_oc), both read in the drain cycle (lat
 
 Pipelined so that each stage holds at most one multiply or one half of a table lookup (the
 unit was the slowest logic of the 4-PE ESE build on an ECP5 when it did a gate in one cycle
-and o and m in the next: three multiplies and two table lookups in series). Throughput: one
+and o and m in the next: three multiplies and a table lookup in series). Throughput: one
 gate a cycle. Latency: ``LATENCY`` = 10 cycles from gate o's pre-activation to ``m_valid``.
 Gates i, f and g reach their registers 4 cycles after they arrive, and gate o, which arrives
 after them, uses those registers 4 cycles after it arrives; every value a gate needs travels
@@ -132,7 +132,7 @@ class LSTMElementwise(wiring.Component):
         # 1: the gate as it arrives, with the cell state and peephole weight read for it.
         s1 = _stage(m, "ew1", valid=self.y_valid & self.enable, gate=self.y_row[:2], cell=self.y_row >> 2,
                     y=self.y, c=Mux(self.clear, 0, crd.data), w=prd.data)
-        # 2: the peephole product w * c_{t-1} (zero weights for gates g and o).
+        # 2: the peephole product w * c_{t-1} (g's weight is 0; o's product is unused: o needs c_t).
         s2 = _stage(m, "ew2", valid=s1.valid, gate=s1.gate, cell=s1.cell, y=s1.y, c=s1.c, w=s1.w,
                     peep=s1.w * s1.c)
         # 3: the pre-activation with its peephole term, saturated; the tables' segments (the

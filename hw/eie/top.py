@@ -312,8 +312,9 @@ class EIEArray(wiring.Component):
                 m.d.comb += [drain.eq(row < cur["rows_pe"]), drain_row.eq(row), drain_write.eq(1)]
                 m.d.sync += row.eq(row + 1)
                 # The output stage's latency for the last row's write into the destination
-                # file (more through the LSTM element-wise unit's pipeline).
-                with m.If(row == cur["rows_pe"] + cur["ew"] * LSTMElementwise.LATENCY
+                # file (more through the LSTM element-wise unit's pipeline, in LSTM builds).
+                ew_wait = cur["ew"] * LSTMElementwise.LATENCY if cfg.lstm else 0
+                with m.If(row == cur["rows_pe"] + ew_wait
                           + ProcessingElement.CONTROL_LATENCY + (ArithmeticUnit.OUT_LATENCY - 1)):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
