@@ -118,7 +118,7 @@ _PRIMITIVE = {"ecp5": "DP16KD", "ice40": "SB_RAM40_4K"}
 _PROBED = {}            # (family, width, depth, rom) -> blocks, for this process
 
 
-def yosys_blocks(mem, family, *, rom, workdir):
+def yosys_blocks(mem, family, *, rom):
     """Block RAMs yosys maps ``mem`` to, asked of yosys itself (about a second a shape).
 
     The analytic :func:`blocks` is an estimate: yosys reads a ROM through both ports of a
@@ -126,20 +126,23 @@ def yosys_blocks(mem, family, *, rom, workdir):
     needs 46, yet maps the same memory with a write port to 48. So ``sparsa build --memories
     fit`` synthesises a module holding just this memory, with random contents (no constant bits
     for yosys to drop), a registered read port and, unless ``rom``, a write port, as the
-    board harness will have it, and counts the blocks. yosys runs in ``workdir`` on relative
-    paths (YoWASP cannot open absolute paths under /tmp); results are kept for the process.
+    board harness will have it, and counts the blocks. yosys runs in a temporary directory on
+    relative paths (YoWASP cannot open absolute paths under /tmp); results are kept for the
+    process.
     """
     import json
     import random
     import subprocess
+    import tempfile
     from pathlib import Path
     key = (family, mem.width, mem.depth, rom)
-    if key not in _PROBED:
-        w, d = mem.width, mem.depth
-        ab = max(1, (d - 1).bit_length())
-        rng = random.Random(1)
-        wd = Path(workdir)
-        wd.mkdir(parents=True, exist_ok=True)
+    if key in _PROBED:
+        return _PROBED[key]
+    w, d = mem.width, mem.depth
+    ab = max(1, (d - 1).bit_length())
+    rng = random.Random(1)
+    with tempfile.TemporaryDirectory(prefix="sparsa-memprobe-") as tmp:
+        wd = Path(tmp)
         (wd / "probe.hex").write_text("\n".join(f"{rng.getrandbits(w):x}" for _ in range(d)) + "\n")
         write = "" if rom else f"input we, input [{ab - 1}:0] wa, input [{w - 1}:0] wd, "
         (wd / "probe.v").write_text(
@@ -164,10 +167,10 @@ def yosys_blocks(mem, family, *, rom, workdir):
 LOAD_ONLY = ("spm", "ptr_even", "ptr_odd", "bias", "peep")
 
 
-def harness_count(family, workdir):
+def harness_count(family):
     """``count`` for :func:`plan`: blocks per memory as yosys maps it in the open-flow board
     harness, where the load port is tied off and memories only it writes are ROMs."""
-    return lambda m: yosys_blocks(m, family, rom=m.name in LOAD_ONLY, workdir=workdir)
+    return lambda m: yosys_blocks(m, family, rom=m.name in LOAD_ONLY)
 
 
 def mark_ram_style(verilog_text, styles):

@@ -252,12 +252,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     say = progress or (lambda msg: None)
     mem_plan = None
     if memories == "fit":
-        import tempfile
         from .memplan import LOAD_ONLY, harness_count, plan
         say("counting the block RAMs yosys maps each PE memory to")
-        with tempfile.TemporaryDirectory() as probe:
-            mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit",
-                            count=harness_count(b["family"], probe), roms=LOAD_ONLY)
+        mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit",
+                        count=harness_count(b["family"]), roms=LOAD_ONLY)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fam = b["family"]

@@ -141,18 +141,16 @@ def run_bench(out_dir, args):
     from sparsa.hw.eie.config import EIEConfig
     # Blocks as yosys maps each memory in the board harness (memories only the load port
     # writes are ROMs there), the count `sparsa build --memories fit` plans with.
-    import tempfile
     from sparsa.boards.memplan import harness_count
     print("[bench ese] counting block RAMs with yosys", flush=True)
+    count = harness_count("ecp5")
+    mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
     mem_by_pes = {}
-    with tempfile.TemporaryDirectory() as probe:
-        count = harness_count("ecp5", probe)
-        mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
-        for k in (4, 8, 16, 32):
-            ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
-            mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
-            mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"],
-                             "fits_ecp5_85f": mk["fits_ecp5_85f"], "fit_plan": mk["fit_plan"]}
+    for k in (4, 8, 16, 32):
+        ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
+        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
+        mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"],
+                         "fits_ecp5_85f": mk["fits_ecp5_85f"], "fit_plan": mk["fit_plan"]}
     mem["by_pes"] = mem_by_pes
     padding = {"standard": sum(sum(l.padding_per_pe) for l in pack.layers),
                "pad_free": sum(sum(l.padding_per_pe) for l in pack_pf.layers)}

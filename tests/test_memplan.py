@@ -84,16 +84,16 @@ def test_a_memory_yosys_keeps_out_of_block_ram_gets_no_attribute():
     assert v == '  reg [15:0] act_a [255:0];\n  (* ram_style = "distributed" *)\n  reg [23:0] cstate [255:0];\n'
 
 
-def test_yosys_blocks_counts_what_yosys_maps(tmp_path):
+def test_yosys_blocks_counts_what_yosys_maps():
     # Shapes with one obvious mapping: a 16 x 256 RAM in one block, a 46 x 512 RAM in two 36 x 512
     # blocks, a 32 x 1,152 ROM in three 36 x 512 blocks; iCE40: a 16 x 512 RAM in two 16 x 256.
-    assert yosys_blocks(PEMemory("a", 16, 256), "ecp5", rom=False, workdir=tmp_path) == 1
-    assert yosys_blocks(PEMemory("b", 46, 512), "ecp5", rom=False, workdir=tmp_path) == 2
-    assert yosys_blocks(PEMemory("c", 32, 1152), "ecp5", rom=True, workdir=tmp_path) == 3
-    assert yosys_blocks(PEMemory("d", 16, 512), "ice40", rom=False, workdir=tmp_path) == 2
+    assert yosys_blocks(PEMemory("a", 16, 256), "ecp5", rom=False) == 1
+    assert yosys_blocks(PEMemory("b", 46, 512), "ecp5", rom=False) == 2
+    assert yosys_blocks(PEMemory("c", 32, 1152), "ecp5", rom=True) == 3
+    assert yosys_blocks(PEMemory("d", 16, 512), "ice40", rom=False) == 2
     # The ESE weights on 4 PEs as a ROM: no fewer blocks than its 727,616 bits need (40 of
     # 18,432 bits), and no more than the widest aspect ratio's 46.
-    n = yosys_blocks(PEMemory("spm", 64, 11369), "ecp5", rom=True, workdir=tmp_path)
+    n = yosys_blocks(PEMemory("spm", 64, 11369), "ecp5", rom=True)
     assert 40 <= n <= blocks(PEMemory("spm", 64, 11369), "ecp5")
 
 
