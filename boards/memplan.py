@@ -46,7 +46,7 @@ class PEMemory:
 
 def pe_memories(cfg):
     """Every memory of one PE of ``cfg`` (an EIEConfig) that synthesis may put in block RAM."""
-    from sparsa.sw.eie_format import ACT_BITS, BIAS_BITS
+    from sparsa.sw.eie.format import ACT_BITS, BIAS_BITS
     mems = [PEMemory("spm", 64, cfg.spm_words),
             PEMemory("ptr_even", cfg.pointer_bits, cfg.ptr_words),
             PEMemory("ptr_odd", cfg.pointer_bits, cfg.ptr_words),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
 
-from . import swap
+from sparsa.boards import swap
 
 __all__ = ["BOARDS", "build", "board_top_verilog", "boot_board_top_verilog"]
 
@@ -111,7 +111,7 @@ def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
     writes them through the load port (kinds LAYER and CODEBOOK only, so the PE memories keep
     no write port) and then accepts ``start``.
     """
-    from .swap import BOOT_FIELDS
+    from sparsa.boards.swap import BOOT_FIELDS
     depth = len(boot)
     ab = max(1, (depth - 1).bit_length())
     lb = max(1, ((depth - 1) // BOOT_FIELDS).bit_length())
@@ -216,11 +216,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     the 16-PE ULX3S build until the registers moved inside). ``"auto"``: ``ecp5`` on ECP5
     boards, ``generic`` on iCE40. Both are the same arithmetic with the same latency.
     """
-    from sparsa.hw.eie.config import EIEConfig
+    from sparsa.sw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
-    from sparsa.sw.eie_memmap import build_memory_map
+    from sparsa.sw.eie.memmap import build_memory_map
     from sparsa.sw.fileio import write_json
-    from sparsa.sw.pack import load_pack
+    from sparsa.sw.eie.pack import load_pack
     if board not in BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(BOARDS)}", repr(board))
     b = BOARDS[board]
@@ -252,7 +252,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     say = progress or (lambda msg: None)
     mem_plan = None
     if memories == "fit":
-        from .memplan import LOAD_ONLY, harness_count, plan
+        from sparsa.boards.memplan import LOAD_ONLY, harness_count, plan
         say("counting the block RAMs yosys maps each PE memory to")
         mem_plan = plan(cfg, b["family"], b["capacity"]["brams"], where=f"{pack_dir}: --memories fit",
                         count=harness_count(b["family"]), roms=LOAD_ONLY)
@@ -281,7 +281,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
         if memories == "block":
             verilog = swap.mark_block_ram(verilog, ("spm",))
         elif mem_plan:
-            from .memplan import mark_ram_style
+            from sparsa.boards.memplan import mark_ram_style
             verilog = mark_ram_style(verilog, mem_plan["styles"])
         (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))

@@ -3,7 +3,7 @@
 Every model-dependent bit of an open-flow build lives in block RAM:
 
 ``spm<k>``, ``ptr_even<k>``, ``ptr_odd<k>``, ``bias<k>`` (and ``peep<k>`` for LSTM packs)
-    PE ``k``'s memories, exactly the arrays of :mod:`sparsa.sw.eie_memmap`, zero-padded to
+    PE ``k``'s memories, exactly the arrays of :mod:`sparsa.sw.eie.memmap`, zero-padded to
     the depths the hardware was built with.
 ``boot``
     The board harness's boot ROM (:func:`boot_image`): per layer the 8 layer-table fields
@@ -63,7 +63,7 @@ MODEL_MEMORIES = ("spm", "ptr_even", "ptr_odd", "bias", "peep")
 
 def memory_shapes(cfg):
     """``{name: (depth, width)}`` of every swappable memory of a build with config ``cfg``."""
-    from sparsa.sw.eie_format import BIAS_BITS
+    from sparsa.sw.eie.format import BIAS_BITS
     shapes = {}
     for k in range(cfg.pes):
         shapes[f"spm{k}"] = (cfg.spm_words, 64)
@@ -127,13 +127,13 @@ def _signed(v, width):
 
 
 def images_to_memory_map(images, cfg):
-    """A :class:`~sparsa.sw.eie_memmap.MemoryMap` from memory images (inverse of :func:`memory_images`).
+    """A :class:`~sparsa.sw.eie.memmap.MemoryMap` from memory images (inverse of :func:`memory_images`).
 
     The layers come from the boot ROM (its last word is the layer count); every memory keeps
     the hardware depth.
     """
-    from sparsa.sw.eie_format import BIAS_BITS
-    from sparsa.sw.eie_memmap import LAYER_FIELDS, LayerEntry, MemoryMap
+    from sparsa.sw.eie.format import BIAS_BITS
+    from sparsa.sw.eie.memmap import LAYER_FIELDS, LayerEntry, MemoryMap
     boot = images["boot"].astype(np.int64)
     n_layers = int(boot[-1])
     layers = []
@@ -157,7 +157,7 @@ def placeholder_memory_map(cfg, images):
     The layer table and codebook registers power up as zero (their values arrive from the
     boot ROM), so the logic around them does not depend on the model either.
     """
-    from sparsa.sw.eie_memmap import LayerEntry
+    from sparsa.sw.eie.memmap import LayerEntry
     mm = images_to_memory_map({**images, "boot": np.zeros_like(images["boot"])}, cfg)
     mm.layers = [LayerEntry(0, 0, 0, 0, 0, 0, 0, codebook=np.zeros(16, np.int16)) for _ in range(cfg.max_layers)]
     return mm
@@ -166,7 +166,7 @@ def placeholder_memory_map(cfg, images):
 def mark_block_ram(verilog_text, names=MODEL_MEMORIES):
     """Ask yosys to put the memories ``names`` (default: every model memory) in block RAM,
     however small they are."""
-    from .memplan import mark_ram_style
+    from sparsa.boards.memplan import mark_ram_style
     return mark_ram_style(verilog_text, dict.fromkeys(names, "block"))
 
 
@@ -176,7 +176,7 @@ def mark_block_ram(verilog_text, names=MODEL_MEMORIES):
 
 def check_fits(mm, cfg, where):
     """Refuse (one-line :class:`UserError`) a memory map that does not fit the built hardware."""
-    from sparsa.sw.eie_format import BIAS_BITS
+    from sparsa.sw.eie.format import BIAS_BITS
     checks = [
         ("pes", mm.pes, cfg.pes, "=="),
         ("layers", len(mm.layers), cfg.max_layers, "<="),
@@ -560,7 +560,7 @@ def load_map(path, bitstream):
 
 
 def _map_config(m):
-    from sparsa.hw.eie.config import EIEConfig
+    from sparsa.sw.eie.config import EIEConfig
     return EIEConfig(**m["config"])
 
 
@@ -587,8 +587,8 @@ def _open_bitstream(bitstream, m):
 
 def memory_map_for(pack_dir, m):
     """Load ``pack_dir``, check it fits the build of map ``m``; returns (memory map, images)."""
-    from sparsa.sw.eie_memmap import build_memory_map
-    from sparsa.sw.pack import load_pack
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.eie.pack import load_pack
     cfg = _map_config(m)
     mm = build_memory_map(load_pack(pack_dir))
     check_fits(mm, cfg, where=str(pack_dir))

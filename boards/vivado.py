@@ -200,12 +200,12 @@ def _estimate(out, family):
 
 def write_tree(pack_dir, board, out_dir, *, estimate=True):
     """Write the Vivado tree for ``board`` (see the module docstring); returns the report."""
-    from sparsa.sw.cnn_pack import is_cnn_pack
+    from sparsa.sw.cnn.pack import is_cnn_pack
     if is_cnn_pack(pack_dir):
         return _write_cnn_tree(pack_dir, board, out_dir, estimate=estimate)
-    from sparsa.hw.eie.config import EIEConfig
-    from sparsa.sw.eie_memmap import build_memory_map
-    from sparsa.sw.pack import load_pack
+    from sparsa.sw.eie.config import EIEConfig
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.eie.pack import load_pack
     if board not in XILINX_BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(XILINX_BOARDS)}", repr(board))
     b = XILINX_BOARDS[board]
@@ -250,7 +250,7 @@ def _write_cnn_tree(pack_dir, board, out_dir, *, estimate=True):
 
     from sparsa.hw.cnn.soc import CNNSoC
     from sparsa.hw.eie.verilog import fast_memory_init
-    from sparsa.sw.cnn_pack import load_cnn_pack
+    from sparsa.sw.cnn.pack import load_cnn_pack
     if board not in XILINX_BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(XILINX_BOARDS)}", repr(board))
     b = XILINX_BOARDS[board]

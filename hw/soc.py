@@ -18,9 +18,9 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axil import axil_ports, axil_read, axil_write, register_table_markdown
-from .eie.pe import COUNTERS
-from .eie.top import EIEArray
+from sparsa.hw.axil import axil_ports, axil_read, axil_write, register_table_markdown
+from sparsa.hw.eie.pe import COUNTERS
+from sparsa.hw.eie.top import EIEArray
 
 __all__ = ["EIESoC", "REGISTERS", "SOC_ID", "register_map_markdown"]
 

@@ -1,13 +1,31 @@
 """Build a toplevel once per key (locked, cached) and run cocotb test modules on it."""
 
 import fcntl
+import hashlib
+import importlib
 import json
 import os
 import sys
+from pathlib import Path
 
-from .eie_runner import _run_quietly, icarus_fixup, verilator_makeflags
+from sparsa.sim.eie.runner import _run_quietly, icarus_fixup, verilator_makeflags
 
-__all__ = ["cached_build", "run_cocotb_job"]
+__all__ = ["cached_build", "run_cocotb_job", "source_digest"]
+
+
+def source_digest(*specs):
+    """SHA-256 (hex) of the source files a build depends on, so a cached build is redone when
+    any of them changes. Each spec is ``"package.module"`` (that module's file) or
+    ``"package:glob"`` (files of that package's directory matching ``glob``, recursively with
+    ``**``); packages are found by import, so the digest follows the code wherever it lives."""
+    h = hashlib.sha256()
+    for spec in specs:
+        name, _, pattern = spec.partition(":")
+        mod = importlib.import_module(name)
+        files = sorted(Path(mod.__file__).parent.glob(pattern)) if pattern else [Path(mod.__file__)]
+        for f in files:
+            h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, user_error
+from sparsa.sw.errors import UserError, user_error
 
 __all__ = [
     "atomic_file", "atomic_dir", "load_npy", "load_npz", "save_npy", "save_npz",

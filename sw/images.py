@@ -19,7 +19,7 @@ complement). The four formats hold the same words:
 Writers are vectorised (one ``bytes.hex()`` and a few numpy copies per image, no per-word
 Python formatting); they return the bytes so the caller can hash them without re-reading
 the file. The text readers are for checks and tools and favour simplicity over speed;
-:func:`parse_bin` is the fast path that :func:`sparsa.sw.pack.load_pack` uses.
+:func:`parse_bin` is the fast path that :func:`sparsa.sw.eie.pack.load_pack` uses.
 """
 
 from pathlib import Path

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from sparsa.sw.cnn_isa import CNNConfig
-from sparsa.sw.graph import Graph
+from sparsa.sw.cnn.isa import CNNConfig
+from sparsa.sw.model.graph import Graph
 
 SMALL = CNNConfig(lanes=4, ibuf_bytes=2048, obuf_depth=256, wbuf_words=512, psum_depth=128)
 TINY = CNNConfig(lanes=4, ibuf_bytes=1024, obuf_depth=48, wbuf_words=256, psum_depth=32)

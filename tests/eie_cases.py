@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from sparsa.hw.eie.config import EIEConfig
-from sparsa.sw.golden_eie import GoldenLayer, run_layers
-from sparsa.sw.pack import Pack, make_layer
+from sparsa.sw.eie.config import EIEConfig
+from sparsa.sw.eie.golden import GoldenLayer, run_layers
+from sparsa.sw.eie.pack import Pack, make_layer
 
 
 def random_index(rows, cols, density, rng):
@@ -43,7 +43,7 @@ def random_pack(shapes, pes, density, rng, *, shift=9, relu_hidden=True, bias_sc
 
 def independent_golden(pack, x):
     """The golden model rebuilt from the dense index matrices (not from the pack's slices)."""
-    from sparsa.sw.eie_format import decode_layer
+    from sparsa.sw.eie.format import decode_layer
     layers = []
     for l in pack.layers:
         idx = decode_layer(l.slices, l.rows, l.cols)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sparsa.sim.bench_cnn import run_bench
+from sparsa.bench.cnn import run_bench
 
 
 @pytest.mark.slow

@@ -186,7 +186,7 @@ def test_vivado_tree_smoke(small_pack, board, ps, capsys):
 def test_vivado_tree_for_a_cnn_pack(tmp_path, board, ps, capsys):
     """A CNN pack gets the CNN engine's SoC wrapper: registers on the GP port, its AXI4 master
     on the HP port, no DMA and no updatemem (weights live in DDR)."""
-    from sparsa.sw.graph import save_graph
+    from sparsa.sw.model.graph import save_graph
     from cnn_cases import random_graph
     graph, _ = random_graph(0)
     save_graph(tmp_path / "g.npz", graph)
@@ -216,7 +216,7 @@ def test_failed_place_and_route_says_by_how_much_it_does_not_fit(tmp_path):
 
 
 def test_bench_boards_table_names_the_nextpnr_settings_and_failures():
-    from sparsa.boards.bench_boards import markdown_table
+    from sparsa.bench.boards import markdown_table
     rows = [{"board": "ulx3s-85f", "pes": 16, "layer": "256x256, 10%", "multiplier": "ecp5", "router": "router1", "seed": 3,
              "pnr_target_mhz": 110, "fmax_mhz": 101.5, "luts": 25000, "ffs": 17000, "dsps": 32,
              "brams": 32, "fits": True},

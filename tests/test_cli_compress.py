@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sparsa.cli import main
-from sparsa.sw.compress import load_compressed
+from sparsa.sw.compress.mlp import load_compressed
 
 SEED = 11
 

@@ -11,7 +11,7 @@ from test_golden_eie import bigint_layer
 from test_pack import compressed_arrays
 
 from sparsa.cli import main
-from sparsa.sim import cli_run
+from sparsa.cli import run as cli_run
 from sparsa.sw.fixedpoint import quantize
 
 
@@ -92,7 +92,7 @@ def test_hardware_engines_go_through_eie_runner(tmp_path, case, monkeypatch):
         calls.append((str(pack_dir), engine, x.dtype, report))
         return pack.run_golden(x), {"cycles": 123}
 
-    monkeypatch.setitem(sys.modules, "sparsa.sim.eie_runner", types.SimpleNamespace(run=fake_run))
+    monkeypatch.setitem(sys.modules, "sparsa.sim.eie.runner", types.SimpleNamespace(run=fake_run))
     assert main(args(tmp_path, "--engine", "icarus", "--report", str(tmp_path / "r.json"))) == 0
     assert calls == [(str(tmp_path / "pk"), "icarus", np.int16, True)]
     assert json.loads((tmp_path / "r.json").read_text())["cycles"] == 123
@@ -102,7 +102,7 @@ def test_single_vector_output_keeps_rank_when_engine_returns_a_batch(tmp_path, c
     w, b, x = case
     np.save(tmp_path / "x1.npy", x[0])
     fake = types.SimpleNamespace(run=lambda pack_dir, pack, x, engine, report: (pack.run_golden(x[None]), {}))
-    monkeypatch.setitem(sys.modules, "sparsa.sim.eie_runner", fake)
+    monkeypatch.setitem(sys.modules, "sparsa.sim.eie.runner", fake)
     assert main(args(tmp_path, "--engine", "verilator", x="x1.npy")) == 0
     assert np.load(tmp_path / "y.npy").shape == (30,)
 
@@ -129,7 +129,7 @@ def test_run_unknown_engine(tmp_path, case, capsys):
 
 
 def test_run_hardware_engine_not_in_this_build(tmp_path, case, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "sparsa.sim.eie_runner", None)     # import fails as if absent
+    monkeypatch.setitem(sys.modules, "sparsa.sim.eie.runner", None)     # import fails as if absent
     fails(capsys, tmp_path, args(tmp_path, "--engine", "verilator", "--report", str(tmp_path / "r.json")),
           "engine 'verilator' arrives with the EIE PE array (not in this build)")
 
@@ -183,7 +183,7 @@ def test_run_dequantize_without_output_scale(tmp_path, case, capsys):
 
 def test_compress_pack_run_agrees_with_the_compressed_model(tmp_path):
     """End to end: `sparsa compress` -> `sparsa pack` -> `sparsa run` = compress's own golden run."""
-    from sparsa.sw.compress import load_compressed, run_compressed
+    from sparsa.sw.compress.mlp import load_compressed, run_compressed
     print("seed", 11)
     rng = np.random.default_rng(11)
     np.savez(tmp_path / "mlp.npz", **{"l0.weight": rng.normal(0, 0.3, (40, 64)), "l0.bias": rng.normal(0, 0.1, 40),

@@ -50,7 +50,7 @@ def test_run_on_verilator_equals_bigint_reference_and_reports_counters(tmp_path,
 @pytest.mark.xdist_group("eie_cli_verilator")
 def test_run_report_ideal_cycles_and_html_report_in_chromium(tmp_path, packed):
     from browser import dump_dom
-    from sparsa.sw.report import SECTIONS
+    from sparsa.report import SECTIONS
     w, b, x = packed
     assert run_cli(tmp_path, "verilator") == 0
     layer = json.loads((tmp_path / "r.json").read_text())["layers"][0]

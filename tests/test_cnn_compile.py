@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from sparsa.cli import main
-from sparsa.sw.cnn_compile import compile_graph
-from sparsa.sw.cnn_exec import CNNExecError, execute
-from sparsa.sw.cnn_golden import cnn_forward
-from sparsa.sw.cnn_isa import CNNConfig, Flag, Op, Target, decode_program, encode_program
-from sparsa.sw.cnn_pack import load_cnn_pack
+from sparsa.sw.cnn.compiler import compile_graph
+from sparsa.sw.cnn.executor import CNNExecError, execute
+from sparsa.sw.cnn.golden import cnn_forward
+from sparsa.sw.cnn.isa import CNNConfig, Flag, Op, Target, decode_program, encode_program
+from sparsa.sw.cnn.pack import load_cnn_pack
 from sparsa.sw.errors import UserError
-from sparsa.sw.graph import Graph, save_graph
+from sparsa.sw.model.graph import Graph, save_graph
 
 from cnn_cases import CONFIGS, SMALL, TINY, Builder, random_graph
 
@@ -36,7 +36,7 @@ def test_random_graph_matches_golden(seed, datapath, cfg_name):
     prog, stats = check(graph, x, CONFIGS[cfg_name], datapath)
     assert {m["op"] for m in prog.layers} >= {"conv2d", "add"}
     # every intermediate layer too, not only the output
-    from sparsa.sw.cnn_golden import int_layer_outputs
+    from sparsa.sw.cnn.golden import int_layer_outputs
     dram = prog.dram_image(x)
     execute(prog.program, dram, prog.cfg)
     ref = int_layer_outputs(graph, x)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from sparsa.cli import main
-from sparsa.sw.cnn_compress import (compress_cnn, default_calib, dequantize_output, float_layer_outputs,
+from sparsa.sw.cnn.compress import (compress_cnn, default_calib, dequantize_output, float_layer_outputs,
                                     quant_error, quantize_input)
-from sparsa.sw.cnn_golden import cnn_forward, validate_int_graph
+from sparsa.sw.cnn.golden import cnn_forward, validate_int_graph
 from sparsa.sw.errors import UserError
-from sparsa.sw.graph import Graph, graph_forward, load_graph, save_graph
-from sparsa.sw.prune import magnitude_mask
+from sparsa.sw.model.graph import Graph, graph_forward, load_graph, save_graph
+from sparsa.sw.compress.prune import magnitude_mask
 
 SEED = 5
 REL_RMS_BOUND = 0.05

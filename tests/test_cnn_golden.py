@@ -15,9 +15,9 @@ import math
 import numpy as np
 import pytest
 
-from sparsa.sw.cnn_golden import cnn_forward, conv2d_int, int_layer_outputs, validate_int_graph
+from sparsa.sw.cnn.golden import cnn_forward, conv2d_int, int_layer_outputs, validate_int_graph
 from sparsa.sw.errors import UserError
-from sparsa.sw.graph import Graph, _conv, _pool, _sources
+from sparsa.sw.model.graph import Graph, _conv, _pool, _sources
 
 SEED = 31
 

@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from sparsa.sw.cnn_compress import compress_cnn, quantize_input
-from sparsa.sw.cnn_golden import cnn_forward, validate_int_graph
-from sparsa.sw.cnn_models import digits_images, train_digits_cnn
-from sparsa.sw.graph import graph_forward
+from sparsa.sw.cnn.compress import compress_cnn, quantize_input
+from sparsa.sw.cnn.golden import cnn_forward, validate_int_graph
+from sparsa.sw.model.digits import digits_images
+from sparsa.sw.model.digits_cnn import train_digits_cnn
+from sparsa.sw.model.graph import graph_forward
 
 SEED = 0
 

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from sparsa.sw.cnn_compile import compile_graph
-from sparsa.sw.cnn_golden import cnn_forward, int_layer_outputs
-from sparsa.sw.cnn_isa import CNNConfig, Flag, Op, decode_program
-from sparsa.sim.cnn_runner import run_program
+from sparsa.sw.cnn.compiler import compile_graph
+from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
+from sparsa.sw.cnn.isa import CNNConfig, Flag, Op, decode_program
+from sparsa.sim.cnn.runner import run_program
 
 from cnn_cases import Builder, random_graph
 
@@ -167,7 +167,7 @@ def test_icarus_small_graph():
 @pytest.mark.xdist_group("cnn_verilator")
 def test_cli_run_cnn_pack(tmp_path):
     """sparsa pack + sparsa run --engine verilator|golden on a CNN graph, with a report."""
-    from sparsa.sw.graph import save_graph
+    from sparsa.sw.model.graph import save_graph
     graph, x = random_graph(1)
     save_graph(tmp_path / "g.npz", graph)
     np.save(tmp_path / "x.npy", x)
@@ -189,7 +189,7 @@ def test_cli_run_cnn_pack(tmp_path):
 
 def test_cli_run_cnn_bad_input(tmp_path, capsys):
     from sparsa.cli import main
-    from sparsa.sw.graph import save_graph
+    from sparsa.sw.model.graph import save_graph
     graph, x = random_graph(1)
     save_graph(tmp_path / "g.npz", graph)
     assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "pk")]) == 0
@@ -204,7 +204,7 @@ def test_cli_run_cnn_bad_input(tmp_path, capsys):
 def test_cli_verilog_for_a_cnn_pack(tmp_path, capsys):
     """`sparsa verilog PACK` on a CNN pack writes the engine for the pack's configuration."""
     from sparsa.cli import main
-    from sparsa.sw.graph import save_graph
+    from sparsa.sw.model.graph import save_graph
     graph, _ = random_graph(2)
     save_graph(tmp_path / "g.npz", graph)
     assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "pk"), "--lanes", "4",
@@ -222,7 +222,7 @@ def test_soc_wrapper_registers_irq_and_backpressure():
     """The AXI4-Lite SoC wrapper: ID/CONFIG/PROG_ADDR read back, START, irq, STATUS.DONE and
     its clear, CYCLES; two inputs back to back with random pauses on all ten channels; the
     outputs equal golden and the counters equal the bare engine's."""
-    from sparsa.sim.cnn_runner import run_soc_program
+    from sparsa.sim.cnn.runner import run_soc_program
     print("seed", 4)
     graph, x = random_graph(4)
     xs = np.stack([x, np.random.default_rng(4).integers(-128, 128, x.shape).astype(np.int8)])

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from sparsa.sw.compress import (
+from sparsa.sw.compress.mlp import (
     FORMAT, VERSION, act_frac_bits, compress_model, compression_report, golden_layers,
     load_compressed, quantize_codebook, run_compressed, save_compressed, weight_frac_bits)
-from sparsa.sw.eie_format import encode_layer
+from sparsa.sw.eie.format import encode_layer
 from sparsa.sw.errors import UserError
 from sparsa.sw.fixedpoint import round_shift, saturate
-from sparsa.sw.models import FloatLayer, float_forward
-from sparsa.sw.share import shared_weights
+from sparsa.sw.model.mlp import FloatLayer, float_forward
+from sparsa.sw.compress.share import shared_weights
 
 SEED = 2024
 
@@ -89,7 +89,7 @@ def test_golden_layers_follow_the_documented_arithmetic(model):
         acc = l.bias.astype(np.int64) + x @ l.codebook.astype(np.int64)[l.index].T
         y = saturate(round_shift(acc, l.shift))
         y = np.maximum(y, 0) if l.relu else y
-        from sparsa.sw.golden_eie import layer_forward
+        from sparsa.sw.eie.golden import layer_forward
         assert np.array_equal(layer_forward(g, x), y)
         x = y
 

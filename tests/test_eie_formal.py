@@ -16,7 +16,7 @@ from amaranth.lib.fifo import SyncFIFO
 
 from sparsa.hw.eie import formal
 from sparsa.hw.eie.act_queue import ActivationQueue
-from sparsa.hw.eie.config import EIEConfig
+from sparsa.sw.eie.config import EIEConfig
 from sparsa.hw.eie.formal import ActivationQueueHarness, ActivationScannerHarness, run_sby
 from sparsa.hw.eie.scanner import ActivationScanner
 

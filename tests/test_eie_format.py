@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsa.sw import eie_format as ef
-from sparsa.sw.eie_format import (decode_layer, encode_layer, encode_layer_coo, entries_to_words,
+from sparsa.sw.eie import format as ef
+from sparsa.sw.eie.format import (decode_layer, encode_layer, encode_layer_coo, entries_to_words,
                                   pointer_banks, pointer_bits_for, words_to_entries)
 
 

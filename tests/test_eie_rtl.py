@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sparsa.hw.eie.pe import COUNTERS
-from sparsa.sw.eie_memmap import build_memory_map
-from sparsa.sim.eie_runner import run_memory_map
+from sparsa.sw.eie.memmap import build_memory_map
+from sparsa.sim.eie.runner import run_memory_map
 
 from eie_cases import (hw_config, independent_golden, pack_from_indices, random_codebook,
                        random_index, random_input, random_pack)

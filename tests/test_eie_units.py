@@ -14,8 +14,8 @@ from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.scanner import ActivationScanner
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
 from sparsa.hw.eie.top import EIEArray
-from sparsa.sw.eie_format import encode_layer, entries_to_words, pointer_banks
-from sparsa.sw.eie_memmap import build_memory_map
+from sparsa.sw.eie.format import encode_layer, entries_to_words, pointer_banks
+from sparsa.sw.eie.memmap import build_memory_map
 
 from eie_cases import hw_config, independent_golden, random_input, random_pack
 

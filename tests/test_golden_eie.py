@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsa.sw.golden_eie import GoldenLayer, layer_forward, run_layers
-from sparsa.sw.pack import pack_matrix
+from sparsa.sw.eie.golden import GoldenLayer, layer_forward, run_layers
+from sparsa.sw.eie.pack import pack_matrix
 
 
 def bigint_layer(w, bias, shift, relu, x):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sparsa.sw.huffman import TABLE_BITS_PER_SYMBOL, code_lengths, coded_bits
+from sparsa.sw.compress.huffman import TABLE_BITS_PER_SYMBOL, code_lengths, coded_bits
 
 
 def test_textbook_example():

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from sparsa.sw.errors import UserError
-from sparsa.sw.importer import import_model
+from sparsa.sw.model.importer import import_model
 
 OPSET = 17
 
@@ -98,7 +98,7 @@ def test_conv_pool_flatten_gemm_cnn(tmp_path):
     x = rng.normal(size=(1, 2, 11, 11))
     check_close(model.forward(x), onnxruntime_run(path, x))
     # Saved in sparsa's graph format and loaded back: same outputs.
-    from sparsa.sw.graph import load_graph
+    from sparsa.sw.model.graph import load_graph
     model.save(tmp_path / "cnn.npz")
     check_close(load_graph(tmp_path / "cnn.npz").forward(x), onnxruntime_run(path, x))
 
@@ -204,7 +204,7 @@ def _mlp_onnx(tmp_path, rng):
 
 def test_cli_compress_and_run_an_onnx_mlp(tmp_path, capsys):
     from sparsa.cli import main
-    from sparsa.sw.compress import load_compressed
+    from sparsa.sw.compress.mlp import load_compressed
     rng = np.random.default_rng(12)
     print("seed=12")
     path, inits = _mlp_onnx(tmp_path, rng)
@@ -215,7 +215,7 @@ def test_cli_compress_and_run_an_onnx_mlp(tmp_path, capsys):
                  "-o", str(out)]) == 0
     m = load_compressed(out)
     assert [l.index.shape for l in m.layers] == [(16, 10), (4, 16)] and [l.relu for l in m.layers] == [True, False]
-    from sparsa.sw.compress import run_compressed
+    from sparsa.sw.compress.mlp import run_compressed
     x = rng.uniform(-1, 1, (20, 10))
     ref = onnxruntime_run(path, x)
     err = np.sqrt(np.mean((run_compressed(m, x) - ref) ** 2)) / np.sqrt(np.mean(ref ** 2))
@@ -226,7 +226,7 @@ def test_cli_compress_and_run_an_onnx_mlp(tmp_path, capsys):
 
 def test_cli_import_writes_sparsa_formats(tmp_path, capsys):
     from sparsa.cli import main
-    from sparsa.sw.models import load_mlp
+    from sparsa.sw.model.mlp import load_mlp
     rng = np.random.default_rng(13)
     path, inits = _mlp_onnx(tmp_path, rng)
     assert main(["import", str(path), "-o", str(tmp_path / "m.npz")]) == 0
@@ -248,8 +248,8 @@ def test_cli_import_unsupported_op_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_cli_compress_takes_a_cnn_onnx_for_the_cnn_engine(tmp_path, capsys):
     from sparsa.cli import main
-    from sparsa.sw.cnn_compress import quant_error
-    from sparsa.sw.graph import load_graph
+    from sparsa.sw.cnn.compress import quant_error
+    from sparsa.sw.model.graph import load_graph
     rng = np.random.default_rng(15)
     print("seed=15")
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3])]

@@ -8,8 +8,8 @@ import pytest
 
 from sparsa.cli import main
 from sparsa.sw.fixedpoint import dequantize, quantize
-from sparsa.sw.lstm_model import LSTMWeights, lstm_forward
-from sparsa.sw.lstm_pack import compress_lstm, hw_gate_rows, lstm_golden, pack_lstm
+from sparsa.sw.lstm.model import LSTMWeights, lstm_forward
+from sparsa.sw.lstm.pack import compress_lstm, hw_gate_rows, lstm_golden, pack_lstm
 
 
 def random_lstm(rng, i, h, p=None, *, bias=True, peepholes=False):
@@ -112,7 +112,7 @@ def _hw_case(seed, i, h, p, pes, *, bias=True, peep=False, density=0.4, steps=10
 
 
 def _check(pack, xq, engine="verilator"):
-    from sparsa.sim.eie_runner import run_lstm
+    from sparsa.sim.eie.runner import run_lstm
     res = run_lstm(pack, xq, engine=engine)
     np.testing.assert_array_equal(res["y"], lstm_golden(pack, xq))
     return res
@@ -184,8 +184,8 @@ def test_cli_run_verilator_reports_cycles_per_step(tmp_path, capsys):
 def test_overlap_study_layout_matches_the_compressed_lstm():
     """B = [W_hr rows; W_ih in the gate rows from P' on] over [m; x], A = W_hh, computed here
     from the compressed model's PyTorch-order indices."""
-    from sparsa.sim.bench_ese_overlap import overlap_layers
-    from sparsa.sw.lstm_pack import gate_layout
+    from sparsa.bench.ese_overlap import overlap_layers
+    from sparsa.sw.lstm.pack import gate_layout
     rng = np.random.default_rng(7)
     i, h, p, n = 5, 10, 6, 4
     comp = compress_lstm(random_lstm(rng, i, h, p), 0.5, 4, n)
@@ -211,8 +211,8 @@ def test_overlap_study_layout_matches_the_compressed_lstm():
 
 
 def test_pe_issue_cycle_model_on_a_hand_made_slice():
-    from sparsa.sim.bench_ese_overlap import pe_issue_cycles
-    from sparsa.sw.pack import make_layer
+    from sparsa.bench.ese_overlap import pe_issue_cycles
+    from sparsa.sw.eie.pack import make_layer
     # One PE. Column 0: rows 0-3 (parities 0 1 0 1: two pairs); column 1: rows 0, 2, 4 (one
     # parity: three steps); column 2 empty; column 3: rows 0-9, entries 7..16 of the stream,
     # so it touches three words: row 0 alone, rows 1-8 (four pairs), row 9 alone.

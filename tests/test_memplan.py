@@ -7,7 +7,7 @@ taken from the planner.
 import pytest
 
 from sparsa.boards.memplan import PEMemory, blocks, mark_ram_style, pe_memories, plan, yosys_blocks
-from sparsa.hw.eie.config import EIEConfig
+from sparsa.sw.eie.config import EIEConfig
 from sparsa.sw.errors import UserError
 
 # The ESE-size LSTM (I=153, H=1024, P=512, 11.2%) on 4 PEs, compressed with --pad-free:

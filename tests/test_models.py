@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sparsa.sw.errors import UserError
-from sparsa.sw.models import float_forward, load_mlp
+from sparsa.sw.model.mlp import float_forward, load_mlp
 
 
 def test_npy_matrix_is_one_layer_without_relu(tmp_path):
@@ -37,7 +37,7 @@ def test_missing_bias_is_zero(tmp_path):
 
 
 def test_float_forward_applies_relu_except_last():
-    from sparsa.sw.models import FloatLayer
+    from sparsa.sw.model.mlp import FloatLayer
     l0 = FloatLayer("a", np.array([[1.0], [-1.0]]), np.zeros(2), True)
     l1 = FloatLayer("b", np.array([[1.0, 1.0]]), np.array([-5.0]), False)
     assert float_forward([l0, l1], np.array([[2.0]]))[0, 0] == pytest.approx(-3.0)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sparsa.sw import images
-from sparsa.sw import pack as P
+from sparsa.sw.eie import pack as P
 from sparsa.sw.errors import UserError
-from sparsa.sw.golden_eie import GoldenLayer, run_layers
+from sparsa.sw.eie.golden import GoldenLayer, run_layers
 
 
 def random_matrix(rng, rows, cols, density=0.2, values=(-7, -1, 2, 3, 100, -32768, 32767)):

@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sparsa.sw import eie_format as ef
-from sparsa.sw.pack import load_pack, pack_matrix, unpack, write_pack
+from sparsa.sw.eie import format as ef
+from sparsa.sw.eie.pack import load_pack, pack_matrix, unpack, write_pack
 
 
 @st.composite

@@ -1,13 +1,13 @@
-"""Padding-free pruning (sparsa.sw.prune.fill_padding): no padding entries, same balance.
+"""Padding-free pruning (sparsa.sw.compress.prune.fill_padding): no padding entries, same balance.
 
-The padding a mask needs is counted by the format's own encoder (sparsa.sw.eie_format).
+The padding a mask needs is counted by the format's own encoder (sparsa.sw.eie.format).
 """
 
 import numpy as np
 import pytest
 
-from sparsa.sw.eie_format import PAD_SPAN, encode_layer
-from sparsa.sw.prune import balanced_mask, fill_padding, pe_counts
+from sparsa.sw.eie.format import PAD_SPAN, encode_layer
+from sparsa.sw.compress.prune import balanced_mask, fill_padding, pe_counts
 
 
 def _encoded_padding(mask, pes):

@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from sparsa.sim.eie_runner import primitive_models
+from sparsa.sim.eie.runner import primitive_models
 
 SEED = 1818
 EXTREMES = [0, 1, 2, 0x1FFFF, 0x20000, 0x3FFFF, 0x3FFFE, 0x00FFF, 0x2AAAA, 0x15555]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sparsa.sw.prune import apply_mask, balanced_mask, keep_count, magnitude_mask, pe_counts
+from sparsa.sw.compress.prune import apply_mask, balanced_mask, keep_count, magnitude_mask, pe_counts
 
 SEED = 1234
 

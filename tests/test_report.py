@@ -6,9 +6,9 @@ import numpy as np
 from browser import dump_dom
 
 from sparsa.cli import main
-from sparsa.sw.huffman import coded_bits
-from sparsa.sw.pack import load_pack
-from sparsa.sw.report import SECTIONS, compression_stages
+from sparsa.sw.compress.huffman import coded_bits
+from sparsa.sw.eie.pack import load_pack
+from sparsa.report import SECTIONS, compression_stages
 
 
 def _pack(tmp_path, seed=41, pes=3):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsa.sw.prune import pe_counts
-from sparsa.sw.retrain import RetrainConfig, accuracy, deep_compress_mlp, mlp_layers
+from sparsa.sw.compress.prune import pe_counts
+from sparsa.sw.compress.retrain import RetrainConfig, accuracy, deep_compress_mlp, mlp_layers
 
 # One module-scoped training run: keep its tests on one xdist worker (--dist loadgroup).
 pytestmark = pytest.mark.xdist_group("sw_retrain")

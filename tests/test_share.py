@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsa.sw.prune import magnitude_mask
-from sparsa.sw.share import kmeans_1d, kmeans_share, recentre, shared_weights
+from sparsa.sw.compress.prune import magnitude_mask
+from sparsa.sw.compress.share import kmeans_1d, kmeans_share, recentre, shared_weights
 
 SEED = 99
 

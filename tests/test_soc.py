@@ -6,7 +6,7 @@ import pytest
 from eie_cases import independent_golden, random_input, random_pack
 
 from sparsa.hw.soc import register_map_markdown
-from sparsa.sim.soc_runner import run_soc
+from sparsa.sim.eie.soc_runner import run_soc
 
 
 def _case(seed, batch=3):

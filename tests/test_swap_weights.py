@@ -19,8 +19,8 @@ import pytest
 
 from sparsa.boards import swap
 from sparsa.cli import main
-from sparsa.sw.eie_memmap import build_memory_map
-from sparsa.sw.pack import load_pack
+from sparsa.sw.eie.memmap import build_memory_map
+from sparsa.sw.eie.pack import load_pack
 
 SEED = 1234
 
@@ -84,7 +84,7 @@ def _simulate_board(images, cfg, x, work):
     """The swappable board harness (boot ROM replay, then x over the serial pin) under Icarus."""
     from sparsa.boards.openflow import boot_board_top_verilog
     from sparsa.hw.eie.verilog import generate_verilog
-    from sparsa.sim.eie_runner import icarus_fixup, primitive_models
+    from sparsa.sim.eie.runner import icarus_fixup, primitive_models
     work.mkdir(parents=True, exist_ok=True)
     # The same generator path as the build, with the read-back images as memory contents.
     core = generate_verilog(cfg, swap.placeholder_memory_map(cfg, images), name="eie_top")
@@ -133,7 +133,7 @@ endmodule
 
 @pytest.mark.xdist_group("boards_ice40")
 def test_swapped_bitstream_contents_run_the_new_model(built):
-    from sparsa.sim.eie_runner import run_memory_map
+    from sparsa.sim.eie.runner import run_memory_map
     if not (built / "b.bin").exists():
         assert main(["swap-weights", "ice/top.bin", "pb", "-o", "b.bin"]) == 0
     img, cfg = swap.read_back_ice40("b.bin", "ice/" + swap.MAP_NAME)
@@ -173,7 +173,7 @@ def test_not_a_bitstream_of_this_build_is_refused(built, capsys):
 
 def test_images_round_trip_through_memory_map_and_asc_tiles():
     """No build: boot ROM and memory images of a 2-layer pack invert; an .asc tile reads back."""
-    from sparsa.hw.eie.config import EIEConfig
+    from sparsa.sw.eie.config import EIEConfig
     from eie_cases import random_pack
     rng = np.random.default_rng(SEED)
     pk = random_pack([(10, 8), (6, 10)], 2, 0.5, rng)

@@ -5,9 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from sparsa.sw.cnn_golden import conv2d_int
-from sparsa.sw.cnn_isa import WINO_BT, WINO_G2
-from sparsa.sw.winograd import (input_transform, multiplies, output_transform, weight_transform,
+from sparsa.sw.cnn.golden import conv2d_int
+from sparsa.sw.cnn.isa import WINO_BT, WINO_G2
+from sparsa.sw.cnn.winograd import (input_transform, multiplies, output_transform, weight_transform,
                                 winograd_conv2d)
 
 SEED = 2024

@@ -24,7 +24,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .linebuf import window_layout
+from sparsa.hw.cnn.linebuf import window_layout
 
 __all__ = ["WindowConvolver", "LATENCY"]
 

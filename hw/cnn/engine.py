@@ -3,7 +3,7 @@ the 3x3 window convolver, the Winograd F(2x2,3x3) path, pooling, element-wise ad
 AXI4 master.
 
 Start it with ``start`` and the program's DRAM address in ``prog_addr``; it fetches 128-byte
-instructions (see :mod:`sparsa.sw.cnn_isa`) through the AXI4 master and runs them in order
+instructions (see :mod:`sparsa.sw.cnn.isa`) through the AXI4 master and runs them in order
 until END, then raises ``done`` for one cycle. Everything lives in the one DRAM: program,
 weights and activations.
 
@@ -35,7 +35,7 @@ A SAVE costs only its fetch: the **store unit** takes a copy of its fields and m
 DRAM (a beat a cycle, on the AXI write channel, which nothing else uses) while the sequencer
 goes on. The compiler puts successive outputs in alternate halves of obuf (field ``obase``)
 and sets flag SYNC on an instruction that must wait for the running SAVE (see
-:mod:`sparsa.sw.cnn_isa`); a SAVE waits for the one before, END for the last.
+:mod:`sparsa.sw.cnn.isa`); a SAVE waits for the one before, END for the last.
 """
 
 from amaranth import *
@@ -44,13 +44,13 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.cnn_isa import FIELD_BITS, FIELDS, SIGNED, Flag, Op, Target
+from sparsa.sw.cnn.isa import FIELD_BITS, FIELDS, SIGNED, Flag, Op, Target
 
-from .axi import AXIReader, AXIWriter, read_signature, write_signature
-from .convolver import WindowConvolver
-from .linebuf import WindowSweep
-from .window import WindowWalker, walk_layout
-from .winograd import input_transform, output_transform
+from sparsa.hw.cnn.axi import AXIReader, AXIWriter, read_signature, write_signature
+from sparsa.hw.cnn.convolver import WindowConvolver
+from sparsa.hw.cnn.linebuf import WindowSweep
+from sparsa.hw.cnn.window import WindowWalker, walk_layout
+from sparsa.hw.cnn.winograd import input_transform, output_transform
 
 __all__ = ["CNNEngine", "ACC_BITS"]
 

@@ -12,8 +12,8 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from ..axil import axil_ports, axil_read, axil_write, register_table_markdown
-from .engine import CNNEngine, _axi_ports
+from sparsa.hw.axil import axil_ports, axil_read, axil_write, register_table_markdown
+from sparsa.hw.cnn.engine import CNNEngine, _axi_ports
 
 __all__ = ["CNNSoC", "CNN_REGISTERS", "CNN_SOC_ID", "cnn_register_map_markdown"]
 

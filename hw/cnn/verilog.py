@@ -2,8 +2,8 @@
 
 from amaranth.back import verilog
 
-from ..eie.verilog import fast_memory_init
-from .engine import CNNEngine
+from sparsa.hw.eie.verilog import fast_memory_init
+from sparsa.hw.cnn.engine import CNNEngine
 
 __all__ = ["TOPLEVEL", "generate_verilog"]
 

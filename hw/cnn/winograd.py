@@ -2,14 +2,14 @@
 
 ``input_transform(d)``: V = B^T d B for a 4x4 tile of int8 (16 expressions of 11 bits).
 ``output_transform(M)``: Y = A^T M A for the 16 accumulated products (4 expressions).
-The matrices are :data:`sparsa.sw.cnn_isa.WINO_BT` and :data:`~sparsa.sw.cnn_isa.WINO_AT`,
+The matrices are :data:`sparsa.sw.cnn.isa.WINO_BT` and :data:`~sparsa.sw.cnn.isa.WINO_AT`,
 so the hardware and the golden model cannot drift apart. Both are combinational; the engine
 registers their results.
 """
 
 from amaranth import *
 
-from sparsa.sw.cnn_isa import WINO_AT, WINO_BT
+from sparsa.sw.cnn.isa import WINO_AT, WINO_BT
 
 __all__ = ["input_transform", "output_transform"]
 

@@ -16,7 +16,7 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .layouts import activation_layout
+from sparsa.hw.eie.layouts import activation_layout
 
 __all__ = ["ActivationQueue"]
 

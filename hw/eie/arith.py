@@ -31,7 +31,7 @@ cycle of a write to the same address returns the value being written (EIE's bypa
 Output stage (driven by the central control, one row per cycle, ``OUT_LATENCY`` = 5 cycles
 from ``drain`` to ``y_valid``, one stage per carry chain or shifter): ``acc + bias``, rounding
 shift ``(a + 2^(S-1)) >> S``, saturation to int16 and optional ReLU, each registered -- exactly
-:mod:`sparsa.sw.golden_eie` -- and the accumulator is cleared behind it for the next layer.
+:mod:`sparsa.sw.eie.golden` -- and the accumulator is cleared behind it for the next layer.
 """
 
 from amaranth import *
@@ -39,9 +39,9 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.eie_format import BIAS_BITS
+from sparsa.sw.eie.format import BIAS_BITS
 
-from .layouts import ACT, codebook_layout, issue_layout, row_bits
+from sparsa.hw.eie.layouts import ACT, codebook_layout, issue_layout, row_bits
 
 __all__ = ["ArithmeticUnit", "saturate"]
 
@@ -70,7 +70,7 @@ def _ecp5_registered_multiplier(a, b, product):
     yosys's own mapping of a signed multiply does; the registers are always enabled (CE0 = 1)
     and never reset (RST0 = 0): their contents only matter under the stages' valid bits,
     which are reset. Yosys ships only a blackbox of the block: simulations
-    add ``sim/models/MULT18X18D.v`` (:func:`sparsa.sim.eie_runner.primitive_models`).
+    add ``sim/models/MULT18X18D.v`` (:func:`sparsa.sim.eie.runner.primitive_models`).
     """
     a18, b18, p = Cat(a, a[-1], a[-1]), Cat(b, b[-1], b[-1]), Signal(36)
     ports = {**{f"i_A{i}": a18[i] for i in range(18)}, **{f"i_B{i}": b18[i] for i in range(18)},

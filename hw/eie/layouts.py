@@ -3,7 +3,7 @@
 from amaranth import signed, unsigned
 from amaranth.lib import data
 
-from sparsa.sw.eie_format import ACT_BITS, CODEBOOK_BITS, V_BITS
+from sparsa.sw.eie.format import ACT_BITS, CODEBOOK_BITS, V_BITS
 
 __all__ = ["activation_layout", "column_job_layout", "slot_layout", "issue_layout",
            "codebook_layout", "row_bits", "ACT"]

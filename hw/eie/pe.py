@@ -24,11 +24,11 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out, connect, flipped
 
-from .act_queue import ActivationQueue
-from .arith import ArithmeticUnit
-from .layouts import ACT, activation_layout, codebook_layout, row_bits
-from .pointer import PointerUnit
-from .spm_reader import SparseMatrixReader
+from sparsa.hw.eie.act_queue import ActivationQueue
+from sparsa.hw.eie.arith import ArithmeticUnit
+from sparsa.hw.eie.layouts import ACT, activation_layout, codebook_layout, row_bits
+from sparsa.hw.eie.pointer import PointerUnit
+from sparsa.hw.eie.spm_reader import SparseMatrixReader
 
 __all__ = ["ProcessingElement", "LoadKind", "COUNTERS"]
 
@@ -146,7 +146,7 @@ class ProcessingElement(wiring.Component):
         # ---- LSTM element-wise unit (gates layer drains into m_t) --------------------------
         ew = None
         if cfg.lstm:
-            from .lstm_ew import LSTMElementwise
+            from sparsa.hw.eie.lstm_ew import LSTMElementwise
             m.submodules.ew = ew = LSTMElementwise(cfg, init_peep=init.get("peep", ()))
             # The element-wise unit reads its memories one cycle before the output stage's
             # result arrives: give it the drain request delayed to match.

@@ -18,7 +18,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import activation_layout, column_job_layout
+from sparsa.hw.eie.layouts import activation_layout, column_job_layout
 
 __all__ = ["PointerUnit"]
 

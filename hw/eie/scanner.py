@@ -38,8 +38,8 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from .layouts import ACT, activation_layout
-from .lnzd import LNZDTree
+from sparsa.hw.eie.layouts import ACT, activation_layout
+from sparsa.hw.eie.lnzd import LNZDTree
 
 __all__ = ["ActivationScanner"]
 

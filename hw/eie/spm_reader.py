@@ -1,7 +1,7 @@
 """Sparse-matrix read unit: column jobs in, up to ``cfg.macs`` real (v, row) entries per cycle out.
 
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
-(layout from :mod:`sparsa.sw.eie_format`). The unit is a pipeline whose only loop is a
+(layout from :mod:`sparsa.sw.eie.format`). The unit is a pipeline whose only loop is a
 three-bit step counter, aimed at 100 MHz on an ECP5: the whole 16-PE array measured
 104.31 MHz on the ULX3S-85F (memory in block RAM, DSP multipliers, nextpnr seed 5). Decoder
 stage D0 below was added for that: without it, D1's prefix sums and ranks started at the
@@ -47,9 +47,9 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.eie_format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, WORD_BITS
+from sparsa.sw.eie.format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, WORD_BITS
 
-from .layouts import column_job_layout, issue_layout, row_bits
+from sparsa.hw.eie.layouts import column_job_layout, issue_layout, row_bits
 
 __all__ = ["SparseMatrixReader"]
 

@@ -24,13 +24,13 @@ from amaranth import *
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.eie_memmap import LAYER_FIELDS
+from sparsa.sw.eie.memmap import LAYER_FIELDS
 
-from .arith import ArithmeticUnit
-from .layouts import ACT, row_bits
-from .lstm_ew import LSTMElementwise
-from .pe import COUNTERS, LoadKind, ProcessingElement
-from .scanner import ActivationScanner
+from sparsa.hw.eie.arith import ArithmeticUnit
+from sparsa.hw.eie.layouts import ACT, row_bits
+from sparsa.hw.eie.lstm_ew import LSTMElementwise
+from sparsa.hw.eie.pe import COUNTERS, LoadKind, ProcessingElement
+from sparsa.hw.eie.scanner import ActivationScanner
 
 __all__ = ["EIEArray"]
 
@@ -41,7 +41,7 @@ class EIEArray(wiring.Component):
     Parameters
     ----------
     cfg : EIEConfig
-    memory_map : sparsa.sw.eie_memmap.MemoryMap, optional
+    memory_map : sparsa.sw.eie.memmap.MemoryMap, optional
         Initial contents of every memory and of the layer table (e.g. from a pack).
 
     Members

@@ -5,9 +5,9 @@ import contextlib
 from amaranth.back import rtlil, verilog
 from amaranth.hdl import _nir
 
-from .config import EIEConfig
-from .pe import ProcessingElement
-from .top import EIEArray
+from sparsa.sw.eie.config import EIEConfig
+from sparsa.hw.eie.pe import ProcessingElement
+from sparsa.hw.eie.top import EIEArray
 
 __all__ = ["TOPLEVEL", "generate_verilog", "fast_memory_init"]
 

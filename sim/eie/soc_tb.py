@@ -1,0 +1,129 @@
+"""cocotb testbench of the SoC wrapper (hw/soc.py) with cocotbext-axi.
+
+Job (``SPARSA_SOC_JOB``, an .npz from :mod:`sparsa.sim.eie.soc_runner`): the memory map to load
+through the LD_* registers, the inputs, the expected outputs (golden model) and options:
+random pauses on every AXI channel (``pause``), a reset in the middle of a transfer
+(``reset_mid``). Each input is one job: stream x in, START, wait for the interrupt, read
+y (ending in tlast) and CYCLES. Results go to ``SPARSA_SOC_RESULT``.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+
+from sparsa.hw.eie.pe import LoadKind
+from sparsa.hw.soc import REGISTERS, SOC_ID
+from sparsa.sw.eie.memmap import LAYER_FIELDS
+
+REG = {name: off for name, off, _, _ in REGISTERS}
+
+
+def _pauses(rng, p):
+    while True:
+        yield rng.random() < p
+
+
+class SoCTB:
+    def __init__(self, dut, pause, seed):
+        self.dut = dut
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
+        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
+        if pause:
+            rng = random.Random(seed)
+            for ch in (self.axil.write_if.aw_channel, self.axil.write_if.w_channel, self.axil.write_if.b_channel,
+                       self.axil.read_if.ar_channel, self.axil.read_if.r_channel, self.src, self.sink):
+                ch.set_pause_generator(_pauses(rng, pause))
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    async def wr(self, name, value):
+        await self.axil.write_dword(REG[name], int(value) & 0xFFFFFFFF)
+
+    async def rd(self, name):
+        return await self.axil.read_dword(REG[name])
+
+    async def load(self, kind, pe, addr, value):
+        await self.wr("LD_KIND", kind)
+        await self.wr("LD_PE", pe)
+        await self.wr("LD_ADDR", addr)
+        v = int(value) & ((1 << 64) - 1)
+        await self.wr("LD_DATA_LO", v & 0xFFFFFFFF)
+        await self.wr("LD_DATA_HI", v >> 32)
+        await self.wr("LD_GO", 1)
+
+    async def load_model(self, job, pes):
+        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
+                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
+            for k in range(pes):
+                for addr, word in enumerate(job[f"{key}{k}"]):
+                    await self.load(kind, k, addr, int(np.int64(word)))
+        table, cbs = job["layer_table"], job["codebooks"]
+        for li in range(table.shape[0]):
+            for fi in range(len(LAYER_FIELDS)):
+                await self.load(LoadKind.LAYER, 0xFFFFFFFF, li * 8 + fi, int(table[li, fi]))
+            for e in range(16):
+                await self.load(LoadKind.CODEBOOK, 0xFFFFFFFF, li * 16 + e, int(cbs[li, e]) & 0xFFFF)
+
+    async def run_one(self, x, rows):
+        # 16-bit tdata = two byte lanes: frames are little-endian int16 bytes.
+        await self.src.send(AxiStreamFrame(np.asarray(x, dtype="<i2").tobytes()))
+        await self.src.wait()
+        await self.wr("Y_COUNT", rows)
+        await self.wr("CTRL", 1)
+        frame = await self.sink.recv()
+        while not self.dut.irq.value:
+            await RisingEdge(self.dut.clk)
+        status = await self.rd("STATUS")
+        assert status & 2, f"DONE not set after a run (STATUS {status:#x})"
+        cycles = await self.rd("CYCLES")
+        await self.wr("STATUS", 2)                  # clear DONE: irq falls
+        assert not (await self.rd("STATUS")) & 2
+        return np.frombuffer(bytes(frame.tdata), dtype="<i2").astype(np.int16), cycles
+
+
+@cocotb.test()
+async def run_job(dut):
+    job = dict(np.load(os.environ["SPARSA_SOC_JOB"], allow_pickle=False))
+    opts = json.loads(str(job["options"]))
+    pes = int(opts["pes"])
+    tb = SoCTB(dut, float(opts.get("pause", 0)), int(opts.get("seed", 0)))
+    await tb.reset()
+    # Register read-back.
+    assert await tb.rd("ID") == SOC_ID
+    assert (await tb.rd("CONFIG")) & 0xFFFF == pes
+    for name, value in (("N_LAYERS", 3), ("STAT_SEL", 7), ("LD_ADDR", 0x12345678), ("Y_COUNT", 99)):
+        await tb.wr(name, value)
+        assert await tb.rd(name) == value, name
+    await tb.load_model(job, pes)
+    await tb.wr("N_LAYERS", int(opts["n_layers"]))
+    await tb.wr("IRQ_EN", 1)
+    rows = int(opts["rows_out"])
+    if opts.get("reset_mid"):
+        # Reset in the middle of streaming an input; the model stays loaded (memories and the
+        # layer table are not reset), and the next jobs must run clean.
+        send = cocotb.start_soon(tb.src.send(AxiStreamFrame(np.ones(len(job["x"][0]), "<i2").tobytes())))
+        await ClockCycles(dut.clk, 3)
+        await tb.reset()
+        await send
+        tb.src.clear()
+        await ClockCycles(dut.clk, 5)
+        await tb.wr("N_LAYERS", int(opts["n_layers"]))
+        await tb.wr("IRQ_EN", 1)
+    ys, cycles = [], []
+    for x in job["x"]:
+        y, c = await tb.run_one(x, rows)
+        ys.append(y)
+        cycles.append(c)
+    np.savez(os.environ["SPARSA_SOC_RESULT"], y=np.array(ys, dtype=np.int16), cycles=np.array(cycles))

@@ -1,0 +1,284 @@
+"""cocotb testbench for the generated EIE PE array Verilog.
+
+The test reads a *job* (``.npz`` named by ``SPARSA_EIE_JOB``): the memory map to load (unless
+the Verilog was built with it as initial contents), the input vectors, and options. It writes
+the outputs and the counters to ``SPARSA_EIE_RESULT``. :mod:`sparsa.sim.eie.runner` builds the
+Verilog, writes jobs and reads results; pytest tests and ``sparsa run`` go through it.
+
+Structure as in STYLE.md: a ``TB`` class owning the clock, ``reset()``, the load-port driver,
+the input-stream source and the output-stream sink.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from sparsa.hw.eie.pe import COUNTERS, LoadKind
+from sparsa.sw.eie.memmap import LAYER_FIELDS
+
+COUNTER_MASK = (1 << 32) - 1
+
+
+def _words_to_int(words):
+    """Concatenate per-PE 64-bit words (PE 0 lowest) into one wide integer."""
+    return int.from_bytes(np.ascontiguousarray(words, dtype="<u8").tobytes(), "little")
+
+
+class TB:
+    def __init__(self, dut, pes, *, idle=0.0, backpressure=0.0, seed=0):
+        self.dut = dut
+        self.pes = pes
+        # Random pauses on the host streams (STYLE: idle / backpressure generators): the
+        # source holds valid low, the sink holds ready low, with these probabilities.
+        self.rng = np.random.default_rng(seed)
+        self.idle = idle
+        self.backpressure = backpressure
+        self.log = dut._log
+        Clock(dut.clk, 10, unit="ns").start(start_high=False)
+        dut.x_in__valid.value = 0
+        dut.y_out__ready.value = 0
+        dut.start.value = 0
+        dut.ld_valid.value = 0
+        dut.n_layers.value = 0
+        dut.y_skip.value = 0
+        dut.rb_addr.value = 0
+        dut.lstm_clear.value = 0
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 2)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    async def load_words(self, kind, per_pe, base=0):
+        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once,
+        from address ``base``."""
+        dut = self.dut
+        depth = max((a.size for a in per_pe), default=0)
+        if depth == 0:
+            return
+        table = np.zeros((depth, self.pes), dtype=np.uint64)
+        mask = np.zeros((depth, self.pes), dtype=bool)
+        for k, a in enumerate(per_pe):
+            table[:a.size, k] = np.asarray(a).astype(np.int64).astype(np.uint64)
+            mask[:a.size, k] = True
+        dut.ld_kind.value = kind
+        full = (1 << self.pes) - 1
+        for addr in range(depth):
+            dut.ld_valid.value = 1
+            dut.ld_addr.value = base + addr
+            dut.ld_mask.value = full if mask[addr].all() else sum(1 << int(k) for k in np.flatnonzero(mask[addr]))
+            dut.ld_data.value = _words_to_int(table[addr])
+            await RisingEdge(dut.clk)
+        dut.ld_valid.value = 0
+
+    async def load_scalar(self, kind, addr, value):
+        dut = self.dut
+        dut.ld_kind.value = kind
+        dut.ld_valid.value = 1
+        dut.ld_addr.value = addr
+        dut.ld_mask.value = 1
+        dut.ld_data.value = int(value) & ((1 << 64) - 1)
+        await RisingEdge(dut.clk)
+        dut.ld_valid.value = 0
+
+    async def load_memory_map(self, job):
+        """Everything a model needs: PE memories, the layer table and the codebooks."""
+        n = self.pes
+        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
+                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
+            await self.load_words(kind, [job[f"{key}{k}"] for k in range(n)])
+        if "peep0" in job:
+            await self.load_words(LoadKind.PEEP, [job[f"peep{k}"] for k in range(n)])
+        table = job["layer_table"]
+        codebooks = job["codebooks"]
+        for li in range(table.shape[0]):
+            for fi in range(len(LAYER_FIELDS)):
+                await self.load_scalar(LoadKind.LAYER, li * 8 + fi, int(table[li, fi]))
+            for e in range(16):
+                await self.load_scalar(LoadKind.CODEBOOK, li * 16 + e, int(codebooks[li, e]) & 0xFFFF)
+
+    def read_stat(self):
+        v = self.dut.stat.value.to_unsigned()
+        return np.array([[(v >> ((len(COUNTERS) * k + c) * 32)) & COUNTER_MASK
+                          for c in range(len(COUNTERS))] for k in range(self.pes)], dtype=np.int64)
+
+    async def send_input(self, x):
+        """Stream x into ``x_in``, honouring ``ready`` (the array takes input only when idle).
+
+        Handshakes are sampled in the ReadOnly phase before an edge: valid & ready there means
+        the beat transfers at that edge.
+        """
+        dut = self.dut
+        for v in x:
+            while self.idle and self.rng.random() < self.idle:
+                dut.x_in__valid.value = 0
+                await RisingEdge(dut.clk)
+            dut.x_in__valid.value = 1
+            dut.x_in__payload.value = int(v) & 0xFFFF
+            while True:
+                await ReadOnly()
+                taken = bool(dut.x_in__ready.value)
+                await RisingEdge(dut.clk)
+                if taken:
+                    break
+        dut.x_in__valid.value = 0
+
+    async def load_input(self, x, base=0):
+        """Write x into the PEs' input files N activations a cycle (load kind ACT): x_j goes
+        to PE j % N at local address base + j // N."""
+        n = self.pes
+        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)
+        xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
+        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)], base=base)
+
+    async def read_result(self, count):
+        """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""
+        dut, n = self.dut, self.pes
+        y = []
+        for a in range(-(-count // n)):
+            dut.rb_addr.value = a
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            v = dut.rb_data.value.to_unsigned()
+            y += [((v >> (16 * k)) & 0xFFFF) for k in range(n)]
+            await RisingEdge(dut.clk)       # leave ReadOnly before driving the next address
+        y = np.array(y[:count], dtype=np.int64)
+        return np.where(y >= 1 << 15, y - (1 << 16), y).astype(np.int16)
+
+    async def recv_output(self, count):
+        """Collect ``count`` beats from ``y_out``; also returns ``cycles`` at the first beat."""
+        dut = self.dut
+        y, total = [], None
+        while len(y) < count:
+            dut.y_out__ready.value = int(not (self.backpressure and self.rng.random() < self.backpressure))
+            await ReadOnly()
+            if total is None and dut.y_out__valid.value:
+                total = int(dut.cycles.value.to_unsigned())   # frozen after `done`
+            if dut.y_out__valid.value and dut.y_out__ready.value:
+                y.append(dut.y_out__payload.value.to_signed())
+            await RisingEdge(dut.clk)
+        dut.y_out__ready.value = 0
+        return y, total
+
+    async def wait_idle(self):
+        while True:
+            await ReadOnly()
+            if not self.dut.busy.value:
+                break
+            await RisingEdge(self.dut.clk)
+        await RisingEdge(self.dut.clk)
+
+    async def lstm_step(self, x, t, lstm):
+        """One LSTM step: x_t into the x slots (step 0: the whole vector, y_{-1} = 0 and c = 0),
+        a two-layer run, y_t read back. Returns (y, layer snapshots, cycles)."""
+        dut = self.dut
+        await self.wait_idle()
+        if t == 0:
+            await self.load_input(np.concatenate([np.zeros(lstm["x_base"] * self.pes, np.int64), x]))
+        else:
+            await self.load_input(x, base=lstm["x_base"])
+        dut.lstm_clear.value = int(t == 0)
+        dut.n_layers.value = 2
+        dut.y_skip.value = 1
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        snaps = []
+        for _ in range(2):
+            await RisingEdge(dut.layer_done)
+            await ReadOnly()
+            snaps.append((int(dut.cycles.value.to_unsigned()), self.read_stat()))
+            await RisingEdge(dut.clk)
+        await self.wait_idle()
+        total = int(dut.cycles.value.to_unsigned())
+        y = await self.read_result(lstm["y_rows"])
+        return y, snaps, total
+
+    async def infer(self, x, n_layers, rows_out, stream_io=True):
+        """One input vector through ``n_layers`` layers; returns (y, layer snapshots, cycles).
+
+        ``stream_io``: x over the ``x_in`` stream and y over ``y_out`` (the host interface);
+        otherwise through the wide load/read-back ports (N values a cycle: big layers).
+        """
+        dut = self.dut
+        if stream_io:
+            await self.send_input(x)
+        else:
+            await self.wait_idle()
+            await self.load_input(x)
+        dut.n_layers.value = n_layers
+        dut.y_skip.value = 0 if stream_io else 1
+        await self.wait_idle()
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        snaps = []
+        for _ in range(n_layers):
+            await RisingEdge(dut.layer_done)
+            await ReadOnly()
+            snaps.append((int(dut.cycles.value.to_unsigned()), self.read_stat()))
+            await RisingEdge(dut.clk)
+        if stream_io:
+            # `done` is a one-cycle pulse; the output stream starting is the level to wait for.
+            y, total = await self.recv_output(rows_out)
+        else:
+            await self.wait_idle()
+            total = int(dut.cycles.value.to_unsigned())
+            y = await self.read_result(rows_out)
+        return np.array(y, dtype=np.int16), snaps, total
+
+
+@cocotb.test()
+async def run_job(dut):
+    job = dict(np.load(os.environ["SPARSA_EIE_JOB"], allow_pickle=False))
+    opts = json.loads(str(job["options"]))
+    pes = int(opts["pes"])
+    tb = TB(dut, pes, idle=float(opts.get("idle", 0)), backpressure=float(opts.get("backpressure", 0)),
+            seed=int(opts.get("seed", 0)))
+    await tb.reset()
+    if opts["load"]:
+        await tb.load_memory_map(job)
+        tb.log.info("model loaded")
+    n_layers = int(opts["n_layers"])
+    rows_out = int(opts["rows_out"])
+    if opts.get("reset_mid_run"):
+        # Start a run, reset in the middle of it, then carry on with the real job.
+        x0 = job["x"][0]
+        await tb.send_input(x0)
+        dut.n_layers.value = n_layers
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        await ClockCycles(dut.clk, int(opts["reset_mid_run"]))
+        assert dut.busy.value, "the run under test finished before the mid-run reset"
+        await tb.reset()
+    ys, cycles, layer_cycles, stats = [], [], [], []
+    for t, x in enumerate(job["x"]):
+        if opts.get("lstm"):
+            y, snaps, total = await tb.lstm_step(x, t, opts["lstm"])
+        else:
+            y, snaps, total = await tb.infer(x, n_layers, rows_out, stream_io=opts.get("stream_io", True))
+        ys.append(y)
+        cycles.append(total)
+        prev_c, prev_s = 0, np.zeros((pes, len(COUNTERS)), dtype=np.int64)
+        lc, ls = [], []
+        for c, s in snaps:
+            lc.append(c - prev_c)
+            ls.append(s - prev_s)
+            prev_c, prev_s = c, s
+        layer_cycles.append(lc)
+        stats.append(ls)
+        if os.environ.get("SPARSA_EIE_PROGRESS"):
+            # Inputs finished so far, for the parent's progress bar.
+            Path(os.environ["SPARSA_EIE_PROGRESS"]).write_text(str(len(ys)))
+    np.savez(os.environ["SPARSA_EIE_RESULT"], y=np.array(ys, dtype=np.int16),
+             cycles=np.array(cycles, dtype=np.int64),
+             layer_cycles=np.array(layer_cycles, dtype=np.int64),
+             layer_stats=np.array(stats, dtype=np.int64))

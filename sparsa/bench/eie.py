@@ -1,0 +1,240 @@
+"""`sparsa bench eie`: EIE's Table III layers on the generated PE array (Verilator).
+
+For each layer (sizes, weight and activation densities from the EIE paper; random seeded
+data), at 64 PEs and queue depth 8:
+
+* measured cycles (the array's own ``cycles`` counter for a one-layer job: broadcast and
+  compute, pipeline drain, output stage; measured on the second of two identical inputs,
+  since the first after a reset also spends ``max_rows_pe`` cycles clearing accumulators),
+* ideal cycles = max(entries in the active columns / PEs, nonzero activations) -- entries
+  include EIE's padding, as in the paper's model,
+* efficiency = ideal / measured, EIE's actual time x 800 MHz, and our/EIE ratio,
+* scipy.sparse CSR matvec time on this CPU for the same layer.
+
+Then a queue-depth sweep (1, 2, 4, 8, 16) and a PE sweep (16, 32, 64, 128) on Alex-7.
+Writes ``eie.json``, ``eie.md`` and PNG plots to the output directory.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TABLE3", "run_bench", "make_layer_pack"]
+
+# name, inputs (cols), outputs (rows), weight density, activation density, EIE theor. us, actual us
+TABLE3 = [
+    ("Alex-6", 9216, 4096, 0.09, 0.351, 28.1, 30.3),
+    ("Alex-7", 4096, 4096, 0.09, 0.353, 11.7, 12.2),
+    ("Alex-8", 4096, 1000, 0.25, 0.375, 8.9, 9.9),
+    ("VGG-6", 25088, 4096, 0.04, 0.183, 28.1, 34.4),
+    ("VGG-7", 4096, 4096, 0.04, 0.375, 7.9, 8.7),
+    ("VGG-8", 4096, 1000, 0.23, 0.411, 7.3, 8.4),
+    ("NT-We", 4096, 600, 0.10, 1.00, 5.2, 8.0),
+    ("NT-Wd", 600, 8791, 0.11, 1.00, 13.0, 13.9),
+    ("NT-LSTM", 1201, 2400, 0.10, 1.00, 6.5, 7.5),
+]
+EIE_MHZ = 800
+
+
+def make_layer_pack(cols, rows, wdens, adens, pes, seed):
+    """A random one-layer pack with exactly round(wdens * rows * cols) nonzeros, and an input."""
+    from sparsa.sw.eie.pack import Pack, make_layer
+    rng = np.random.default_rng(seed)
+    nnz = int(round(wdens * rows * cols))
+    lin = rng.choice(rows * cols, nnz, replace=False)
+    i, j = np.divmod(lin, cols)
+    index = rng.integers(1, 16, nnz)
+    cb = np.zeros(16, dtype=np.int16)
+    cb[1:] = rng.integers(-2000, 2001, 15)
+    cb[1:][cb[1:] == 0] = 1
+    layer = make_layer("layer0", rows, cols, i, j, index, cb, pes, shift=12)
+    x = np.zeros(cols, dtype=np.int16)
+    nz = rng.choice(cols, int(round(adens * cols)), replace=False)
+    x[nz] = rng.integers(1, 2000, nz.size) * rng.choice([-1, 1], nz.size)
+    return Pack(pes=pes, layers=[layer]), x, (i, j, cb[index])
+
+
+def ideal_cycles(pack, x):
+    """(ideal, ideal without padding, entries, real entries, nonzero activations) of a
+    one-layer pack on one input (:func:`sparsa.sw.eie.work.layer_work`)."""
+    from sparsa.sw.eie.work import layer_work
+    (w,) = layer_work(pack, x)
+    return (w["ideal_cycles"], w["ideal_no_padding"], sum(w["entries_per_pe"]), sum(w["real_per_pe"]),
+            w["nonzero_activations"])
+
+
+def scipy_time(coo, rows, cols, x, repeat=20):
+    import scipy.sparse as sp
+    i, j, v = coo
+    a = sp.csr_matrix((v.astype(np.float32), (i, j)), shape=(rows, cols))
+    xf = x.astype(np.float32)
+    a @ xf
+    t = time.perf_counter()
+    for _ in range(repeat):
+        a @ xf
+    return (time.perf_counter() - t) / repeat
+
+
+def _config_for(packs, pes, queue_depth):
+    from sparsa.sw.eie.config import EIEConfig
+    from sparsa.sw.eie.memmap import build_memory_map
+    mms = [build_memory_map(p) for p in packs]
+    base = EIEConfig.for_memory_map(mms[0], queue_depth=queue_depth)
+    fields = dict(max_cols=max(m.max_cols for m in mms), max_rows_pe=max(m.max_rows_pe for m in mms),
+                  spm_words=max(m.spm_words for m in mms), ptr_words=max(m.ptr_words for m in mms),
+                  bias_words=max(m.bias_words for m in mms),
+                  pointer_bits=max(m.pointer_bits for m in mms))
+    return base.replace(**fields), mms
+
+
+def _run(cfg, mm, x):
+    """Run x twice; report the second run (the first after a reset also clears accumulators)."""
+    from sparsa.sim.eie.runner import run_memory_map
+    res = run_memory_map(mm, np.vstack([x, x]), engine="verilator", cfg=cfg, progress=True)
+    for key in ("y", "cycles", "layer_cycles", "layer_stats"):
+        res[key] = res[key][1:]
+    res["y"] = res["y"][0]
+    return res
+
+
+def run_bench(out_dir, args):
+    from sparsa.hw.eie.pe import COUNTERS
+    from sparsa.sw.eie.golden import layer_forward
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    quick = bool(getattr(args, "quick", False))
+    pes = 64
+    layers = TABLE3 if not quick else [t for t in TABLE3 if t[0] in ("Alex-7", "NT-We")]
+    print(f"[bench eie] generating {len(layers)} layers at {pes} PEs ...", flush=True)
+    cases = [make_layer_pack(c, r, wd, ad, pes, seed=k) for k, (_, c, r, wd, ad, _, _) in enumerate(layers)]
+    cfg, mms = _config_for([p for p, _, _ in cases], pes, 8)
+    print(f"[bench eie] one build for all layers: {cfg}", flush=True)
+    rows_out = []
+    for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm in zip(layers, cases, mms):
+        t0 = time.perf_counter()
+        res = _run(cfg, mm, x)
+        want = layer_forward(pack.golden_layers()[0], x)
+        exact = bool(np.array_equal(res["y"], want))
+        measured = int(res["cycles"][0])
+        ideal, ideal_free, entries, real, nact = ideal_cycles(pack, x)
+        stats = res["layer_stats"][0, 0]
+        eie_cycles = act_us * EIE_MHZ
+        row = {
+            "layer": name, "inputs": cols, "outputs": rows, "weight_density": wd,
+            "activation_density": ad, "nonzero_activations": nact,
+            "entries_active": entries, "real_entries_active": real,
+            "measured_cycles": measured, "ideal_cycles": round(ideal, 1),
+            "ideal_cycles_no_padding": round(ideal_free, 1),
+            "efficiency": round(ideal / measured, 3),
+            "eie_actual_cycles": round(eie_cycles), "eie_theoretical_cycles": round(th_us * EIE_MHZ),
+            "ratio_vs_eie": round(measured / eie_cycles, 3),
+            "max_pe_busy": int(stats[:, COUNTERS.index("busy")].max()),
+            "stall_cycles_max": int(stats[:, COUNTERS.index("stalled")].max()),
+            "padding_skipped": int(stats[:, COUNTERS.index("pad")].sum()),
+            "bit_exact": exact,
+            "scipy_csr_us": round(scipy_time(coo, rows, cols, x) * 1e6, 1),
+            "sim_s": round(time.perf_counter() - t0, 1),
+        }
+        rows_out.append(row)
+        print(f"[bench eie] {name:8s} measured {measured:6d}  ideal {ideal:8.1f}  eff {row['efficiency']:.3f}"
+              f"  EIE {eie_cycles:6.0f}  ratio {row['ratio_vs_eie']:.3f}  exact={exact}", flush=True)
+
+    sweeps = {}
+    if not quick:
+        k7 = [t[0] for t in TABLE3].index("Alex-7")
+        name, cols, rows, wd, ad = TABLE3[k7][:5]
+        sweeps["queue_depth"] = []
+        pack, x, _ = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
+        for qd in (1, 2, 4, 8, 16):
+            c, (mm,) = _config_for([pack], 64, qd)
+            res = _run(c, mm, x)
+            ideal = ideal_cycles(pack, x)[0]
+            sweeps["queue_depth"].append({"queue_depth": qd, "cycles": int(res["cycles"][0]),
+                                          "efficiency": round(ideal / int(res["cycles"][0]), 3)})
+            print(f"[bench eie] Alex-7 queue depth {qd:3d}: {int(res['cycles'][0])} cycles", flush=True)
+        sweeps["pes"] = []
+        for n in (16, 32, 64, 128):
+            pack, x, _ = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
+            c, (mm,) = _config_for([pack], n, 8)
+            res = _run(c, mm, x)
+            ideal = ideal_cycles(pack, x)[0]
+            sweeps["pes"].append({"pes": n, "cycles": int(res["cycles"][0]),
+                                  "efficiency": round(ideal / int(res["cycles"][0]), 3),
+                                  "speedup_vs_16": None})
+            print(f"[bench eie] Alex-7 {n:3d} PEs: {int(res['cycles'][0])} cycles", flush=True)
+        base = sweeps["pes"][0]["cycles"]
+        for s in sweeps["pes"]:
+            s["speedup_vs_16"] = round(base / s["cycles"], 2)
+
+    result = {"pes": pes, "queue_depth": 8, "config": cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg),
+              "layers": rows_out, "sweeps": sweeps,
+              "summary": {
+                  "min_efficiency": min(r["efficiency"] for r in rows_out),
+                  "mean_efficiency": round(float(np.mean([r["efficiency"] for r in rows_out])), 3),
+                  "all_faster_than_eie": all(r["ratio_vs_eie"] <= 1 for r in rows_out),
+                  "all_bit_exact": all(r["bit_exact"] for r in rows_out)}}
+    (out / "eie.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    md = _markdown(result)
+    (out / "eie.md").write_text(md)
+    _plots(result, out)
+    print(md)
+    return result
+
+
+def _markdown(r):
+    lines = ["# sparsa EIE benchmark (64 PEs, queue depth 8, Verilator)", "",
+             "| layer | size (in x out) | W dens | A dens | measured | ideal | efficiency | EIE actual | ours/EIE | scipy CSR us | exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for x in r["layers"]:
+        lines.append(f"| {x['layer']} | {x['inputs']} x {x['outputs']} | {x['weight_density']:.0%} | "
+                     f"{x['activation_density']:.1%} | {x['measured_cycles']} | {x['ideal_cycles']:.0f} | "
+                     f"{x['efficiency']:.3f} | {x['eie_actual_cycles']} | {x['ratio_vs_eie']:.3f} | "
+                     f"{x['scipy_csr_us']} | {'yes' if x['bit_exact'] else 'NO'} |")
+    s = r["summary"]
+    lines += ["", f"min efficiency {s['min_efficiency']:.3f}, mean {s['mean_efficiency']:.3f}; "
+              f"faster than EIE on every layer: {s['all_faster_than_eie']}; bit-exact: {s['all_bit_exact']}", ""]
+    if r["sweeps"]:
+        lines += ["## Alex-7 queue-depth sweep (64 PEs)", "", "| depth | cycles | efficiency |", "|---|---|---|"]
+        lines += [f"| {q['queue_depth']} | {q['cycles']} | {q['efficiency']:.3f} |" for q in r["sweeps"]["queue_depth"]]
+        lines += ["", "## Alex-7 PE sweep (queue depth 8)", "", "| PEs | cycles | efficiency | speed-up vs 16 |",
+                  "|---|---|---|---|"]
+        lines += [f"| {q['pes']} | {q['cycles']} | {q['efficiency']:.3f} | {q['speedup_vs_16']} |" for q in r["sweeps"]["pes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(r, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [x["layer"] for x in r["layers"]]
+    pos = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(pos - 0.27, [x["ideal_cycles"] for x in r["layers"]], 0.27, label="ideal (EIE model)")
+    ax.bar(pos, [x["measured_cycles"] for x in r["layers"]], 0.27, label="sparsa measured")
+    ax.bar(pos + 0.27, [x["eie_actual_cycles"] for x in r["layers"]], 0.27, label="EIE actual")
+    ax.set_xticks(pos, names, rotation=30)
+    ax.set_ylabel("cycles")
+    ax.set_title("EIE Table III layers, 64 PEs")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "eie_cycles.png", dpi=110)
+    plt.close(fig)
+    if r["sweeps"]:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+        q = r["sweeps"]["queue_depth"]
+        a1.plot([x["queue_depth"] for x in q], [x["cycles"] for x in q], "o-")
+        a1.set_xscale("log", base=2)
+        a1.set_xlabel("queue depth")
+        a1.set_ylabel("cycles (Alex-7)")
+        p = r["sweeps"]["pes"]
+        a2.plot([x["pes"] for x in p], [x["speedup_vs_16"] for x in p], "o-", label="measured")
+        a2.plot([x["pes"] for x in p], [x["pes"] / 16 for x in p], "--", label="linear")
+        a2.set_xscale("log", base=2)
+        a2.set_xlabel("PEs")
+        a2.set_ylabel("speed-up vs 16 PEs")
+        a2.legend()
+        fig.tight_layout()
+        fig.savefig(out / "eie_sweeps.png", dpi=110)
+        plt.close(fig)

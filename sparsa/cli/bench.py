@@ -1,0 +1,41 @@
+"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|boards|all`).
+
+Each benchmark is a module with ``NAME``, ``add_arguments`` (optional) and
+``run_bench(out_dir, args) -> dict``; results go to ``OUT/<name>.json`` and ``OUT/<name>.md``.
+"""
+
+import importlib
+import time
+from pathlib import Path
+
+from sparsa.sw.errors import UserError
+
+# benchmark name -> module
+BENCHES = {
+    "pack": "sparsa.bench.pack",
+    "eie": "sparsa.bench.eie",
+    "ese": "sparsa.bench.ese",
+    "ese-overlap": "sparsa.bench.ese_overlap",
+    "cnn": "sparsa.bench.cnn",
+    "boards": "sparsa.bench.boards",
+}
+
+
+def add_arguments(p):
+    p.add_argument("which", choices=[*BENCHES, "all"], help="benchmark to run")
+    p.add_argument("-o", "--out", default="build/bench", help="output directory (default build/bench)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+
+
+def run(args):
+    names = list(BENCHES) if args.which == "all" else [args.which]
+    out = Path(args.out)
+    for name in names:
+        try:
+            mod = importlib.import_module(BENCHES[name])
+        except ModuleNotFoundError as e:
+            raise UserError(f"bench {name}: not available yet ({e.name} missing)")
+        t0 = time.perf_counter()
+        mod.run_bench(out, args)
+        print(f"[bench {name}] done in {time.perf_counter() - t0:.1f} s -> {out}/{name}.json, {out}/{name}.md")
+    return 0

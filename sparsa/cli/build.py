@@ -1,0 +1,82 @@
+"""Build a bitstream for a board through the open flow (YoWASP yosys + nextpnr).
+
+``sparsa build PACKDIR --board icebreaker|ulx3s-85f -o OUT`` generates the EIE array with
+the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
+place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
+``dsps``, ``brams`` and the target clock. ``--no-build`` writes the sources, constraints and
+``build.sh`` only. ``--swappable`` (iCE40, ECP5) keeps the whole model in block RAM and writes
+``bram_map.json`` for ``sparsa swap-weights``. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
+Verilog; a block design with the processing system for the Zynq parts) and a yosys
+``synth_xilinx`` utilisation estimate (skipped with ``--no-build``).
+"""
+
+import sys
+
+from sparsa.sw.errors import user_error
+
+from sparsa.boards.openflow import BOARDS, build
+from sparsa.boards.vivado import XILINX_BOARDS, write_tree
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p):
+    p.add_argument("pack", metavar="PACKDIR", help="pack directory (from sparsa pack)")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS) + sorted(XILINX_BOARDS),
+                   help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
+    p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
+    p.add_argument("--swappable", action="store_true",
+                   help="open flow (iCE40, ECP5): keep every model-dependent bit in block RAM (layer "
+                        "table and codebooks in a boot ROM) and write bram_map.json, so that "
+                        "`sparsa swap-weights` can put another pack into the bitstream without re-synthesis")
+    p.add_argument("--spm-words", type=int, default=None, metavar="N",
+                   help="with --swappable: sparse-matrix memory depth per PE (64-bit words), as headroom "
+                        "for packs with more nonzeros (default: what PACKDIR needs)")
+    p.add_argument("--memories", choices=("auto", "block", "fit"), default="auto",
+                   help="open flow: where the PE memories go: auto (yosys picks LUT RAM or block RAM by "
+                        "size), block (the weight memories in block RAM however small; a shorter read "
+                        "path) or fit (weights and accumulators in block RAM; blocks counted as yosys maps each "
+                        "memory, and the fewest bits of the other memories moved out that make the array "
+                        "fit: to LUT RAM, or to logic for memories the design only reads; the largest models)")
+    p.add_argument("--pnr-mhz", type=float, default=None, metavar="MHZ",
+                   help="open flow: the clock nextpnr places and routes for (default: the board oscillator, "
+                        "25 MHz on ULX3S, 12 MHz on iCEBreaker); a higher target makes placement "
+                        "timing-driven; Fmax is reported either way and a missed target is not an error")
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="open flow: nextpnr's router (default router1; router2 finishes the 16-PE ULX3S "
+                        "build at --pnr-mhz 110 where router1 can fail to converge)")
+    p.add_argument("--multiplier", choices=("auto", "generic", "ecp5"), default="auto",
+                   help="open flow: the PE multipliers: ecp5 (MULT18X18D blocks with their own input and "
+                        "output registers, the faster ECP5 build), generic (a * that yosys maps), or auto "
+                        "(default: ecp5 on ECP5 boards, generic on iCE40)")
+    p.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="open flow: nextpnr's placement seed (default 1); Fmax varies by several percent with it")
+
+
+def run(args):
+    say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
+    if args.swappable and args.board in XILINX_BOARDS:
+        raise user_error(None, "--swappable", "an open-flow board (the Vivado tree has mmi.tcl for updatemem)",
+                         args.board)
+    if args.spm_words is not None and not args.swappable:
+        raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
+    if args.board in XILINX_BOARDS:
+        say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
+        rep = write_tree(args.pack, args.board, args.out, estimate=not args.no_build)
+        est = rep["estimate"]
+        extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
+                 f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
+        print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
+        return 0
+    rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
+                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories,
+                router=args.router, seed=args.seed, multiplier=args.multiplier)
+    if rep["built"]:
+        print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
+              f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}, seed {rep['seed']}), "
+              f"{rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, {rep['brams']} BRAMs "
+              f"-> {rep['bitstream']}")
+    else:
+        print(f"wrote the {args.board} build tree to {args.out} (run build.sh there)")
+    return 0

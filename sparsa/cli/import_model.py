@@ -1,0 +1,53 @@
+"""Import a float model (ONNX, or a PyTorch state dict saved as .npz) into sparsa's formats.
+
+``sparsa import model.onnx -o model.npz`` prints the layers it found and writes: a float MLP
+``.npz`` (``<name>.weight``/``.bias``, what ``sparsa compress`` takes), a sparsa-model graph
+for CNNs, or ``nn.LSTM`` state-dict arrays for an LSTM. Unsupported ops are an error naming
+the node and the op. Supported ONNX ops: Gemm, MatMul, Relu, Flatten, Conv, MaxPool,
+AveragePool, Add, LSTM (details: docs/import.md).
+"""
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sparsa.sw.errors import user_error
+from sparsa.sw.model.importer import import_model
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p):
+    p.add_argument("model", help="model file: .onnx, or a state-dict .npz")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="where to write sparsa's format")
+    p.add_argument("--input-shape", default=None, metavar="C,H,W",
+                   help="input shape, for a Conv2d state dict or an ONNX file without static sizes")
+
+
+def _shape(text):
+    try:
+        dims = [int(d) for d in text.split(",")]
+    except ValueError:
+        dims = []
+    if len(dims) != 3 or min(dims) < 1:
+        raise user_error(None, "--input-shape", "three positive integers C,H,W", repr(text))
+    return dims
+
+
+def run(args):
+    if Path(args.output).suffix.lower() != ".npz":
+        raise user_error(None, "-o", "an output path ending in .npz", args.output)
+    shape = _shape(args.input_shape) if args.input_shape else None
+    model = import_model(args.model, input_shape=shape)
+    table = Table(title=f"{args.model}: {model.kind}")
+    for col in ("layer", "op", "output", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for name, op, out, n in model.summary():
+        table.add_row(name, op, out, f"{n:,}")
+    Console(highlight=False).print(table)
+    model.save(args.output)
+    nxt = {"mlp": f"sparsa compress {args.output} --density D --bits 4",
+           "cnn": "the CNN engine (sparsa's graph format)", "lstm": "the LSTM engine (nn.LSTM state dict)"}
+    print(f"wrote {args.output} ({model.kind}); next: {nxt[model.kind]}")
+    return 0

@@ -1,0 +1,26 @@
+"""Write an HTML report (with PNG figures) about a pack and, optionally, its hardware runs.
+
+``sparsa report DIR -o report.html [--run R.json] [--bench eie.json]``: compression by stage
+per layer, per-PE load, measured vs ideal cycles with stall and starve counts (from
+``sparsa run --engine verilator --report R.json``), and a roofline view of ops/cycle against
+the PE count (with the PE sweep of ``sparsa bench eie`` if given). Figures go to
+``report_files/`` next to the HTML.
+"""
+
+from sparsa.report import build_report, write_report
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p):
+    p.add_argument("pack", metavar="DIR", help="pack directory (from sparsa pack)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.html", help="HTML file to write")
+    p.add_argument("--run", default=None, metavar="R.json", help="hardware run report (sparsa run --report)")
+    p.add_argument("--bench", default=None, metavar="eie.json", help="EIE benchmark results (sparsa bench eie)")
+
+
+def run(args):
+    data = build_report(args.pack, run=args.run, bench=args.bench)
+    html_path, files = write_report(data, args.output)
+    print(f"wrote {html_path} (figures in {files})")
+    return 0

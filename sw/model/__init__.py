@@ -1,0 +1,8 @@
+"""Models as they come in: the graph format, the ONNX/state-dict importer, float MLPs, the digits data.
+
+* :mod:`.graph` -- sparsa's model graph (CNN layers) and its float forward pass.
+* :mod:`.importer` -- ONNX and PyTorch state-dict import.
+* :mod:`.mlp` -- float MLP layers: loading and forward pass.
+* :mod:`.digits` -- scikit-learn's bundled 8x8 digits, split as the demos split them.
+* :mod:`.digits_cnn` -- the digits CNN, trained with numpy only.
+"""

@@ -1,0 +1,220 @@
+"""sparsa's own model format for CNN-style graphs (``"format": "sparsa-model"``) and its float
+reference executor.
+
+A model is an ``.npz`` holding the arrays and one JSON string under key ``graph``::
+
+    {"format": "sparsa-model", "version": 1,
+     "input": {"shape": [C, H, W], "dtype": "float32" | "int8"},
+     "layers": [{"name": "conv1", "op": "conv2d", "weight": "conv1.weight", "bias": "conv1.bias",
+                 "stride": 1, "padding": 1, "relu": true}, ...]}
+
+Each layer has a unique ``name`` and takes the previous layer's output unless it names
+``inputs`` (a list of layer names, or ``"input"`` for the model input). Ops:
+
+* ``conv2d``: ``weight`` (Cout, Cin, k, k), ``bias`` (Cout), ``stride``, ``padding`` (zeros),
+  ``relu``; integer models also carry ``shift``.
+* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``, no padding.
+* ``add``: ``inputs`` [a, b], optional ``relu``.
+* ``linear``: ``weight`` (out, in) on the flattened (C, H, W) input, ``bias``, ``relu``.
+
+``weight`` and ``bias`` name arrays in the same ``.npz``. This module checks the structure and
+runs float models (``dtype`` float32) in float64 numpy; the integer semantics (int8
+activations, shifts, saturation) belong to the CNN engine's golden model.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sparsa.sw.errors import user_error
+from sparsa.sw.fileio import atomic_file, load_npz
+
+__all__ = ["Graph", "OPS", "load_graph", "save_graph", "graph_forward"]
+
+OPS = ("conv2d", "maxpool2d", "avgpool2d", "add", "linear")
+
+
+@dataclass
+class Graph:
+    """A sparsa-model graph: ``spec`` is the JSON dict, ``arrays`` the named weight arrays."""
+    spec: dict
+    arrays: dict = field(default_factory=dict)
+
+    @property
+    def layers(self):
+        return self.spec["layers"]
+
+    @property
+    def input_shape(self):
+        return tuple(self.spec["input"]["shape"])
+
+    def shapes(self):
+        """Output shape of every layer, by name (also checks that the shapes chain)."""
+        return _infer_shapes(self, "graph")
+
+    def forward(self, x):
+        return graph_forward(self, x)
+
+
+def save_graph(path, graph):
+    """Write ``graph`` as ``.npz`` (atomically)."""
+    validate(graph, str(path))
+    arrays = dict(graph.arrays)
+    arrays["graph"] = np.array(json.dumps(graph.spec))
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def load_graph(path):
+    arrays = load_npz(path, what="sparsa-model graph")
+    if "graph" not in arrays:
+        raise user_error(path, "graph", "a JSON string under key 'graph'", "no such key")
+    try:
+        spec = json.loads(str(arrays.pop("graph")))
+    except json.JSONDecodeError as e:
+        raise user_error(path, "graph", "valid JSON", f"a parse error ({e.msg} at {e.pos})") from None
+    g = Graph(spec, arrays)
+    validate(g, str(path))
+    return g
+
+
+def validate(graph, where):
+    spec = graph.spec
+    if spec.get("format") != "sparsa-model":
+        raise user_error(where, "format", "'sparsa-model'", repr(spec.get("format")))
+    if spec.get("version") != 1:
+        raise user_error(where, "version", "1", repr(spec.get("version")))
+    if not isinstance(spec.get("input"), dict):
+        raise user_error(where, "input", 'an object {"shape": [C, H, W], "dtype": ...}', repr(spec.get("input"))[:60])
+    shape = spec["input"].get("shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+        raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape))
+    if not isinstance(spec.get("layers"), list) or not all(isinstance(l, dict) for l in spec["layers"]):
+        raise user_error(where, "layers", "a list of layer objects", repr(spec.get("layers"))[:60])
+    names = set()
+    for k, layer in enumerate(spec.get("layers", [])):
+        name = layer.get("name")
+        if not isinstance(name, str) or not name or name in names or name == "input":
+            raise user_error(where, f"layers[{k}].name", "a unique non-empty name (not 'input')", repr(name))
+        names.add(name)
+        if layer.get("op") not in OPS:
+            raise user_error(where, f"{name}.op", f"one of {', '.join(OPS)}", repr(layer.get("op")))
+        # integer fields, checked before the shapes are worked out from them
+        for key, lo in (("stride", 1), ("padding", 0), ("size", 1), ("shift", 0)):
+            v = layer.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+                raise user_error(where, f"{name}.{key}", f"an integer >= {lo}", repr(v))
+        if "relu" in layer and not isinstance(layer["relu"], bool):
+            raise user_error(where, f"{name}.relu", "true or false", repr(layer["relu"]))
+        for key in ("weight", "bias"):
+            if layer["op"] in ("conv2d", "linear") and layer.get(key) not in graph.arrays:
+                raise user_error(where, f"{name}.{key}", "the name of an array in the file", repr(layer.get(key)))
+    if not names:
+        raise user_error(where, "layers", "at least one layer", "none")
+    _infer_shapes(graph, where)
+
+
+def _sources(layer, prev):
+    ins = layer.get("inputs")
+    if ins is None:
+        return [prev]
+    return list(ins) if isinstance(ins, list) else [ins]
+
+
+def _infer_shapes(graph, where):
+    shapes = {"input": graph.input_shape}
+    prev = "input"
+    for layer in graph.layers:
+        name, op = layer["name"], layer["op"]
+        srcs = _sources(layer, prev)
+        for s in srcs:
+            if s not in shapes:
+                raise user_error(where, f"{name}.inputs", "names of earlier layers or 'input'", repr(s))
+        c, h, w = shapes[srcs[0]]
+        if op == "conv2d":
+            wt = graph.arrays[layer["weight"]]
+            if wt.ndim != 4 or wt.shape[1] != c or wt.shape[2] != wt.shape[3]:
+                raise user_error(where, f"{layer['weight']}", f"shape (Cout, {c}, k, k)", f"shape {wt.shape}")
+            if graph.arrays[layer["bias"]].shape != (wt.shape[0],):
+                raise user_error(where, f"{layer['bias']}", f"shape ({wt.shape[0]},)",
+                                 f"shape {graph.arrays[layer['bias']].shape}")
+            k, s, p = wt.shape[2], layer.get("stride", 1), layer.get("padding", 0)
+            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            if ho < 1 or wo < 1:
+                raise user_error(where, name, f"a kernel ({k}) that fits the padded input {h}x{w}", f"output {ho}x{wo}")
+            shapes[name] = (wt.shape[0], ho, wo)
+        elif op in ("maxpool2d", "avgpool2d"):
+            k, s = layer.get("size", 2), layer.get("stride", layer.get("size", 2))
+            ho, wo = (h - k) // s + 1, (w - k) // s + 1
+            if ho < 1 or wo < 1:
+                raise user_error(where, name, f"a window ({k}) that fits the input {h}x{w}", f"output {ho}x{wo}")
+            shapes[name] = (c, ho, wo)
+        elif op == "add":
+            if len(srcs) != 2 or shapes[srcs[0]] != shapes[srcs[1]]:
+                raise user_error(where, f"{name}.inputs", "two inputs of the same shape",
+                                 ", ".join(f"{s} {shapes.get(s)}" for s in srcs))
+            shapes[name] = shapes[srcs[0]]
+        else:  # linear
+            wt = graph.arrays[layer["weight"]]
+            if wt.ndim != 2 or wt.shape[1] != c * h * w:
+                raise user_error(where, f"{layer['weight']}", f"shape (out, {c * h * w})", f"shape {wt.shape}")
+            shapes[name] = (wt.shape[0], 1, 1)
+        prev = name
+    return shapes
+
+
+def _conv(x, w, b, stride, pad):
+    """x (C, H, W), w (Cout, C, k, k): direct convolution by im2col in float64."""
+    c, h, wd = x.shape
+    k = w.shape[2]
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    ho, wo = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    cols = np.empty((c, k, k, ho, wo))
+    for dy in range(k):
+        for dx in range(k):
+            cols[:, dy, dx] = xp[:, dy:dy + stride * ho:stride, dx:dx + stride * wo:stride]
+    return np.tensordot(w, cols, axes=([1, 2, 3], [0, 1, 2])) + b[:, None, None]
+
+
+def _pool(x, k, s, reduce):
+    c, h, w = x.shape
+    ho, wo = (h - k) // s + 1, (w - k) // s + 1
+    win = np.stack([x[:, dy:dy + s * ho:s, dx:dx + s * wo:s] for dy in range(k) for dx in range(k)])
+    return reduce(win, axis=0)
+
+
+def graph_forward(graph, x):
+    """Float64 forward of a float graph on x (C, H, W) or (B, C, H, W); returns the last layer's output
+    ((B,) + shape; a ``linear`` output is (out,))."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 3:
+        return graph_forward(graph, x[None])[0]
+    outs = []
+    for xb in x:
+        vals = {"input": xb}
+        prev = "input"
+        for layer in graph.layers:
+            op = layer["op"]
+            srcs = [vals[s] for s in _sources(layer, prev)]
+            a = srcs[0]
+            if op == "conv2d":
+                y = _conv(a, graph.arrays[layer["weight"]].astype(np.float64),
+                          graph.arrays[layer["bias"]].astype(np.float64),
+                          layer.get("stride", 1), layer.get("padding", 0))
+            elif op in ("maxpool2d", "avgpool2d"):
+                k = layer.get("size", 2)
+                y = _pool(a, k, layer.get("stride", k), np.max if op == "maxpool2d" else np.mean)
+            elif op == "add":
+                y = srcs[0] + srcs[1]
+            else:
+                y = (graph.arrays[layer["weight"]].astype(np.float64) @ a.reshape(-1)
+                     + graph.arrays[layer["bias"]].astype(np.float64)).reshape(-1, 1, 1)
+            if layer.get("relu"):
+                y = np.maximum(y, 0.0)
+            vals[layer["name"]] = y
+            prev = layer["name"]
+        y = vals[prev]
+        outs.append(y.reshape(-1) if graph.layers[-1]["op"] == "linear" else y)
+    return np.stack(outs)
