@@ -220,7 +220,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
     from sparsa.hw.eie.verilog import generate_verilog
     from sparsa.sw.eie.memmap import build_memory_map
     from sparsa.sw.fileio import write_json
-    from sparsa.sw.eie.pack import load_pack
+    from sparsa.sw.eie.pack_dir import load_pack
     if board not in BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(BOARDS)}", repr(board))
     b = BOARDS[board]

@@ -588,7 +588,7 @@ def _open_bitstream(bitstream, m):
 def memory_map_for(pack_dir, m):
     """Load ``pack_dir``, check it fits the build of map ``m``; returns (memory map, images)."""
     from sparsa.sw.eie.memmap import build_memory_map
-    from sparsa.sw.eie.pack import load_pack
+    from sparsa.sw.eie.pack_dir import load_pack
     cfg = _map_config(m)
     mm = build_memory_map(load_pack(pack_dir))
     check_fits(mm, cfg, where=str(pack_dir))

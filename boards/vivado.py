@@ -205,7 +205,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True):
         return _write_cnn_tree(pack_dir, board, out_dir, estimate=estimate)
     from sparsa.sw.eie.config import EIEConfig
     from sparsa.sw.eie.memmap import build_memory_map
-    from sparsa.sw.eie.pack import load_pack
+    from sparsa.sw.eie.pack_dir import load_pack
     if board not in XILINX_BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(XILINX_BOARDS)}", repr(board))
     b = XILINX_BOARDS[board]

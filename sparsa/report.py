@@ -28,7 +28,7 @@ import numpy as np
 from sparsa.sw.compress.mlp import storage_bits
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, atomic_file
-from sparsa.sw.eie.pack import load_pack
+from sparsa.sw.eie.pack_dir import load_pack
 
 __all__ = ["compression_stages", "build_report", "write_report", "SECTIONS"]
 

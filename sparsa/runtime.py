@@ -22,7 +22,7 @@ import numpy as np
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.errors import UserError
-from sparsa.sw.eie.pack import load_pack
+from sparsa.sw.eie.pack_dir import load_pack
 
 __all__ = ["Accelerator", "LinuxBackend", "MmioRegisters"]
 

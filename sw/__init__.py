@@ -4,7 +4,8 @@
   user errors, atomic file I/O, progress, fixed-point rounding, memory-image formats.
 * :mod:`.compress` -- Deep Compression (pruning, weight sharing, retraining, Huffman).
 * :mod:`.model` -- models as they come in (graph format, ONNX import, float models, digits data).
-* :mod:`.eie` -- the EIE engine: format, configuration, memory map, packer, golden model.
-* :mod:`.lstm` -- the ESE LSTM on the EIE array: cell arithmetic, packer, step schedule.
+* :mod:`.eie` -- the EIE engine: format, configuration, memory map, packer, golden model, and
+  the LSTM mode of the array (cell arithmetic, step scheduler).
+* :mod:`.lstm` -- the ESE LSTM front-end: float model, compression and packing.
 * :mod:`.cnn` -- the CNN engine: ISA, compiler, instruction-level model, golden model, packs.
 """

@@ -63,7 +63,7 @@ def test_demo_writes_the_pack_when_the_packer_is_there(full_demo):
     if r["pack"] is not None:
         # The packed images, decoded by the packer, classify exactly like the compressed model.
         from sparsa.sw.fixedpoint import quantize
-        from sparsa.sw.eie.pack import load_pack
+        from sparsa.sw.eie.pack_dir import load_pack
         _, x_te, _, _ = load_data(r["seed"])
         model = load_compressed(out / "model.npz")
         logits = load_pack(out / "pack").run_golden(quantize(x_te, model.input_frac_bits))

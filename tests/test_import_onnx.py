@@ -226,7 +226,7 @@ def test_cli_compress_and_run_an_onnx_mlp(tmp_path, capsys):
 
 def test_cli_import_writes_sparsa_formats(tmp_path, capsys):
     from sparsa.cli import main
-    from sparsa.sw.model.mlp import load_mlp
+    from sparsa.sw.model.importer import load_mlp
     rng = np.random.default_rng(13)
     path, inits = _mlp_onnx(tmp_path, rng)
     assert main(["import", str(path), "-o", str(tmp_path / "m.npz")]) == 0

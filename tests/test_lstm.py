@@ -8,8 +8,9 @@ import pytest
 
 from sparsa.cli import main
 from sparsa.sw.fixedpoint import dequantize, quantize
-from sparsa.sw.lstm.model import LSTMWeights, lstm_forward
-from sparsa.sw.lstm.pack import compress_lstm, hw_gate_rows, lstm_golden, pack_lstm
+from sparsa.sw.model.lstm import LSTMWeights, lstm_forward
+from sparsa.sw.eie.lstm_step import hw_gate_rows, lstm_golden
+from sparsa.sw.lstm.pack import compress_lstm, pack_lstm
 
 
 def random_lstm(rng, i, h, p=None, *, bias=True, peepholes=False):
@@ -185,7 +186,7 @@ def test_overlap_study_layout_matches_the_compressed_lstm():
     """B = [W_hr rows; W_ih in the gate rows from P' on] over [m; x], A = W_hh, computed here
     from the compressed model's PyTorch-order indices."""
     from sparsa.bench.ese_overlap import overlap_layers
-    from sparsa.sw.lstm.pack import gate_layout
+    from sparsa.sw.eie.lstm_step import gate_layout
     rng = np.random.default_rng(7)
     i, h, p, n = 5, 10, 6, 4
     comp = compress_lstm(random_lstm(rng, i, h, p), 0.5, 4, n)

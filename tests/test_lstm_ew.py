@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from sparsa.hw.eie.lstm_ew import LSTMElementwise
-from sparsa.sw.lstm.fixed import GATE_FRAC, PWL_MAX_ERROR, Q, cell_update, sigmoid_q, tanh_q
+from sparsa.sw.eie.lstm_cell import GATE_FRAC, PWL_MAX_ERROR, Q, cell_update, sigmoid_q, tanh_q
 
 from eie_cases import hw_config
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from sparsa.sw.errors import UserError
-from sparsa.sw.model.mlp import float_forward, load_mlp
+from sparsa.sw.model.importer import load_mlp
+from sparsa.sw.model.mlp import float_forward
 
 
 def test_npy_matrix_is_one_layer_without_relu(tmp_path):

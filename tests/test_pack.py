@@ -8,6 +8,7 @@ import pytest
 
 from sparsa.sw import images
 from sparsa.sw.eie import pack as P
+from sparsa.sw.eie.pack_dir import load_pack, write_pack
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.golden import GoldenLayer, run_layers
 
@@ -157,8 +158,8 @@ def test_layer_chain_mismatch_is_refused(rng):
 
 def test_write_and_load_round_trip(rng, tmp_path):
     p = P.pack_compressed(compressed_arrays(rng, [12, 20, 7]), 3)
-    P.write_pack(p, tmp_path / "pk")
-    q = P.load_pack(tmp_path / "pk")
+    write_pack(p, tmp_path / "pk")
+    q = load_pack(tmp_path / "pk")
     assert q.pes == 3 and q.pointer_bits == 16 and q.input_frac_bits == 6
     for a, b in zip(p.layers, q.layers):
         assert (a.name, a.rows, a.cols, a.nnz, a.shift, a.relu) == (b.name, b.rows, b.cols, b.nnz, b.shift, b.relu)
@@ -172,7 +173,7 @@ def test_write_and_load_round_trip(rng, tmp_path):
 
 def test_manifest_lists_every_file_with_its_sha256(rng, tmp_path):
     p = P.pack_matrix(random_matrix(rng, 9, 5), 2)
-    man = P.write_pack(p, tmp_path / "pk")
+    man = write_pack(p, tmp_path / "pk")
     on_disk = {str(f.relative_to(tmp_path / "pk")) for f in (tmp_path / "pk").rglob("*") if f.is_file()}
     assert set(man["files"]) | {"manifest.json"} == on_disk
     for name, digest in man["files"].items():
@@ -182,7 +183,7 @@ def test_manifest_lists_every_file_with_its_sha256(rng, tmp_path):
 
 def test_manifest_fields(rng, tmp_path):
     w = random_matrix(rng, 9, 5)
-    man = P.write_pack(P.pack_matrix(w, 2, shift=4, relu=True), tmp_path / "pk")
+    man = write_pack(P.pack_matrix(w, 2, shift=4, relu=True), tmp_path / "pk")
     assert (man["format"], man["version"], man["pes"], man["pointer_bits"]) == ("sparsa-eie-pack", 1, 2, 16)
     assert man["input"] == {"cols": 5, "frac_bits": None}
     assert man["layout"]["entry_v_bits"] == [3, 0] and man["layout"]["entry_z_bits"] == [7, 4]
@@ -196,7 +197,7 @@ def test_manifest_fields(rng, tmp_path):
 
 def test_all_four_formats_hold_the_same_words(rng, tmp_path):
     p = P.pack_matrix(random_matrix(rng, 40, 9), 3, bias=rng.integers(-9, 9, 40))
-    man = P.write_pack(p, tmp_path / "pk")
+    man = write_pack(p, tmp_path / "pk")
     bits = man["image_bits"]
     for im in man["layers"][0]["pe_images"]:
         for kind in ("spm", "ptr_even", "ptr_odd", "bias"):
@@ -209,7 +210,7 @@ def test_all_four_formats_hold_the_same_words(rng, tmp_path):
 
 
 def test_hex_lines_have_fixed_width(rng, tmp_path):
-    P.write_pack(P.pack_matrix(random_matrix(rng, 30, 9), 2), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 30, 9), 2), tmp_path / "pk")
     lines = (tmp_path / "pk/layer0/pe000.spm.hex").read_text().splitlines()
     assert lines and all(len(l) == 16 for l in lines)
     assert all(len(l) == 4 for l in (tmp_path / "pk/layer0/pe000.ptr_odd.hex").read_text().splitlines())
@@ -220,16 +221,16 @@ def test_pointers_wider_than_16_bits_when_a_pe_holds_over_65535_entries(tmp_path
     w = np.ones((70000, 1), np.int16)
     p = P.pack_matrix(w, 1)
     assert p.pointer_bits == 17
-    P.write_pack(p, tmp_path / "pk")
+    write_pack(p, tmp_path / "pk")
     assert (tmp_path / "pk/layer0/pe000.ptr_odd.hex").read_text() == "11170\n"   # 70000 entries
-    assert np.array_equal(P.unpack(P.load_pack(tmp_path / "pk"))["layer0.weight"], w)
+    assert np.array_equal(P.unpack(load_pack(tmp_path / "pk"))["layer0.weight"], w)
 
 
 def test_existing_pack_is_replaced_whole(rng, tmp_path):
-    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 4), tmp_path / "pk")
-    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 1), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 4), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 1), tmp_path / "pk")
     assert not (tmp_path / "pk/layer0/pe003.spm.hex").exists()
-    assert P.load_pack(tmp_path / "pk").pes == 1
+    assert load_pack(tmp_path / "pk").pes == 1
 
 
 def test_failed_write_leaves_nothing_behind(rng, tmp_path, monkeypatch):
@@ -245,36 +246,36 @@ def test_failed_write_leaves_nothing_behind(rng, tmp_path, monkeypatch):
 
     monkeypatch.setattr(images, "render_all", failing)
     with pytest.raises(OSError):
-        P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
+        write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_changed_file_fails_its_sha256(rng, tmp_path):
-    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
     f = tmp_path / "pk/layer0/pe001.spm.coe"
     f.write_bytes(f.read_bytes() + b"\n")
     with pytest.raises(UserError, match=r"pe001\.spm\.coe: sha256"):
-        P.load_pack(tmp_path / "pk")
-    P.load_pack(tmp_path / "pk", verify=False)          # the .bin images are intact
+        load_pack(tmp_path / "pk")
+    load_pack(tmp_path / "pk", verify=False)          # the .bin images are intact
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "pk").mkdir()
     with pytest.raises(UserError, match="manifest.json"):
-        P.load_pack(tmp_path / "pk")
+        load_pack(tmp_path / "pk")
 
 
 def test_missing_image_is_named(rng, tmp_path):
-    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
     (tmp_path / "pk/layer0/pe000.bias.bin").unlink()
     with pytest.raises(UserError, match=r"pe000\.bias\.bin: file: expected present"):
-        P.load_pack(tmp_path / "pk")
+        load_pack(tmp_path / "pk")
 
 
 def test_manifest_with_a_malformed_field_is_refused(rng, tmp_path):
-    P.write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
+    write_pack(P.pack_matrix(random_matrix(rng, 9, 5), 2), tmp_path / "pk")
     man = json.loads((tmp_path / "pk/manifest.json").read_text())
     man["files"] = ["layer0/codebook.hex"]
     (tmp_path / "pk/manifest.json").write_text(json.dumps(man))
     with pytest.raises(UserError, match="manifest.json: files: expected a manifest field of type dict"):
-        P.load_pack(tmp_path / "pk")
+        load_pack(tmp_path / "pk")

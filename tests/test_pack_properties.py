@@ -5,7 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparsa.sw.eie import format as ef
-from sparsa.sw.eie.pack import load_pack, pack_matrix, unpack, write_pack
+from sparsa.sw.eie.pack import pack_matrix, unpack
+from sparsa.sw.eie.pack_dir import load_pack, write_pack
 
 
 @st.composite

@@ -7,7 +7,7 @@ from browser import dump_dom
 
 from sparsa.cli import main
 from sparsa.sw.compress.huffman import coded_bits
-from sparsa.sw.eie.pack import load_pack
+from sparsa.sw.eie.pack_dir import load_pack
 from sparsa.report import SECTIONS, compression_stages
 
 

@@ -10,7 +10,7 @@ from eie_cases import independent_golden, random_input, random_pack
 from sparsa.hw.eie.pe import LoadKind
 from sparsa.hw.soc import REGISTERS
 from sparsa.sw.errors import UserError
-from sparsa.sw.eie.pack import write_pack
+from sparsa.sw.eie.pack_dir import write_pack
 from sparsa.runtime import Accelerator, LinuxBackend
 
 REG = {n: o for n, o, _, _ in REGISTERS}

@@ -20,7 +20,7 @@ import pytest
 from sparsa.boards import swap
 from sparsa.cli import main
 from sparsa.sw.eie.memmap import build_memory_map
-from sparsa.sw.eie.pack import load_pack
+from sparsa.sw.eie.pack_dir import load_pack
 
 SEED = 1234
 

@@ -3,7 +3,7 @@
 It sits behind a PE's output stage while the gates layer drains. The gates layer's rows are
 laid out so that local rows 4l, 4l+1, 4l+2, 4l+3 are gates i, f, g, o of the PE's cell l
 (:mod:`sparsa.sw.lstm.pack`), so the four pre-activations of a cell arrive in that order. The
-arithmetic is exactly :func:`sparsa.sw.lstm.fixed.cell_update`:
+arithmetic is exactly :func:`sparsa.sw.eie.lstm_cell.cell_update`:
 
 * i, f: sigmoid of the pre-activation plus the peephole term ``w * c_{t-1}``; g: tanh;
 * with o: ``c_t = f c_{t-1} + i g`` (written back to the cell-state memory), then
@@ -29,7 +29,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from sparsa.sw.lstm.fixed import C_BITS, GATE_FRAC, PEEP_FRAC, Q, SIG_TABLE, TANH_TABLE
+from sparsa.sw.eie.lstm_cell import C_BITS, GATE_FRAC, PEEP_FRAC, Q, SIG_TABLE, TANH_TABLE
 
 from sparsa.hw.eie.arith import saturate
 from sparsa.hw.eie.layouts import ACT

@@ -57,7 +57,7 @@ def _source_hash():
     # Everything the generated Verilog depends on: the generator, the specifications it
     # imports (formats, memory map, configuration, LSTM arithmetic) and the primitive models.
     from sparsa.sim.cocotb_job import source_digest
-    return source_digest("sparsa.hw.eie:*.py", "sparsa.sw.eie:*.py", "sparsa.sw.lstm.fixed",
+    return source_digest("sparsa.hw.eie:*.py", "sparsa.sw.eie:*.py", "sparsa.sw.eie.lstm_cell",
                          "sparsa.sim.eie.runner", "sparsa.sim:models/*.v")[:12]
 
 

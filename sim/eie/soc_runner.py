@@ -37,7 +37,7 @@ def soc_verilog(cfg):
 
 def _build(cfg, engine):
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
-    h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.lstm.fixed",
+    h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.eie.lstm_cell",
                            "sparsa.sim.eie.soc_runner").encode())
     return cached_build(cache_root() / f"soc-{engine}-{h.hexdigest()[:16]}", engine, TOPLEVEL,
                         lambda: soc_verilog(cfg), asdict(cfg), opt="-O0")

@@ -24,7 +24,8 @@ CASES = [("ulx3s-85f", 16, 256, ULX3S_OPTIONS),
 
 
 def _pack(out, pes, size, seed):
-    from sparsa.sw.eie.pack import pack_matrix, write_pack
+    from sparsa.sw.eie.pack import pack_matrix
+    from sparsa.sw.eie.pack_dir import write_pack
     rng = np.random.default_rng(seed)
     values = np.array([-90, -31, -9, -3, 2, 5, 11, 40, 77])
     w = ((rng.random((size, size)) < 0.1) * rng.choice(values, (size, size))).astype(np.int16)

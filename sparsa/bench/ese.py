@@ -82,7 +82,7 @@ def _cpu_times(w, steps=20):
 
 def random_ese_weights(rng, i, h, p):
     """Random LSTMP weights with peepholes, ~N(0, 1/fan-in)."""
-    from sparsa.sw.lstm.model import LSTMWeights
+    from sparsa.sw.model.lstm import LSTMWeights
     s_in, s_h = 1 / np.sqrt(i + p), 1 / np.sqrt(h)
     # Pruning to 11.2% keeps the largest weights, so scale the kept ones down to keep the gate
     # pre-activations in the sigmoid's active range.
@@ -96,7 +96,8 @@ def run_bench(out_dir, args):
     from sparsa.sim.eie.runner import rounded_config, run_lstm
     from sparsa.sw.eie.memmap import build_memory_map
     from sparsa.sw.fixedpoint import quantize
-    from sparsa.sw.lstm.pack import compress_lstm, lstm_golden, pack_lstm
+    from sparsa.sw.eie.lstm_step import lstm_golden
+    from sparsa.sw.lstm.pack import compress_lstm, pack_lstm
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     quick = bool(getattr(args, "quick", False))

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.fileio import atomic_file, write_json
-from sparsa.sw.eie.pack import Pack, load_pack, make_layer, unpack, write_pack
+from sparsa.sw.eie.pack import Pack, make_layer, unpack
+from sparsa.sw.eie.pack_dir import load_pack, write_pack
 
 __all__ = ["NAME", "run_bench", "random_layer_coo"]
 

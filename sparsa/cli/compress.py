@@ -25,7 +25,7 @@ from rich.table import Table
 from sparsa.sw.compress.mlp import check_options, compress_model, compression_report, save_compressed
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_finite, load_npy, write_json
-from sparsa.sw.model.mlp import load_mlp
+from sparsa.sw.model.importer import load_mlp
 
 __all__ = ["add_arguments", "run", "print_report", "print_cnn_report"]
 
@@ -80,7 +80,7 @@ def _layer_progress(layers):
 
 def _run_lstm(args, arrays):
     """An nn.LSTM state dict: balanced pruning per matrix, sharing, the ESE fixed-point formats."""
-    from sparsa.sw.lstm.model import lstm_forward, lstm_from_arrays
+    from sparsa.sw.model.lstm import lstm_forward, lstm_from_arrays
     from sparsa.sw.lstm.pack import compress_lstm, save_compressed_lstm
     w = lstm_from_arrays(arrays, args.model)
     calib = _load_calib(args.calib, w.inputs) if args.calib else None
@@ -197,7 +197,7 @@ def run(args):
     suffix = Path(args.model).suffix.lower()
     if suffix == ".npz":
         from sparsa.sw.fileio import load_npz
-        from sparsa.sw.lstm.model import LSTM_KEYS
+        from sparsa.sw.model.lstm import LSTM_KEYS
         arrays = load_npz(args.model, what="model")
         if "graph" in arrays:
             from sparsa.sw.model.graph import load_graph

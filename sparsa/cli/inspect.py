@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from sparsa.sw.eie.pack import read_manifest
+from sparsa.sw.eie.pack_dir import read_manifest
 
 __all__ = ["add_arguments", "run", "load_table"]
 

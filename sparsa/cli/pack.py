@@ -22,7 +22,8 @@ from sparsa.sw.cnn.compiler import DATAPATHS
 from sparsa.sw.cnn.isa import CNNConfig
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import load_npy
-from sparsa.sw.eie.pack import MAX_SHIFT, check_pes, check_shift, pack_compressed, pack_matrix, write_pack
+from sparsa.sw.eie.pack import MAX_SHIFT, check_pes, check_shift, pack_compressed, pack_matrix
+from sparsa.sw.eie.pack_dir import write_pack
 
 __all__ = ["add_arguments", "run"]
 

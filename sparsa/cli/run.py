@@ -19,7 +19,7 @@ import numpy as np
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import check_finite, check_int_range, load_npy, save_npy, write_json
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
-from sparsa.sw.eie.pack import load_pack
+from sparsa.sw.eie.pack_dir import load_pack
 
 __all__ = ["add_arguments", "run", "ENGINES", "prepare_input", "run_engine"]
 

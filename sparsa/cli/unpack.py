@@ -10,7 +10,8 @@ import numpy as np
 
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import save_npz
-from sparsa.sw.eie.pack import load_pack, unpack
+from sparsa.sw.eie.pack import unpack
+from sparsa.sw.eie.pack_dir import load_pack
 
 __all__ = ["add_arguments", "run", "dequantize_arrays"]
 
@@ -37,8 +38,8 @@ def dequantize_arrays(pack, arrays, where):
 
 def unpack_lstm(pack, dequantize, where):
     """An LSTM pack back to nn.LSTM state-dict names (PyTorch row order, padding removed)."""
-    from sparsa.sw.lstm.fixed import PEEP_FRAC
-    from sparsa.sw.lstm.pack import gate_layout
+    from sparsa.sw.eie.lstm_cell import PEEP_FRAC
+    from sparsa.sw.eie.lstm_step import gate_layout
     meta = pack.lstm
     h, i, p, pp = (meta[k] for k in ("hidden", "inputs", "outputs", "outputs_pad"))
     gates, proj = pack.layers

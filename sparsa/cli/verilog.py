@@ -43,7 +43,7 @@ def config_from_args(args):
     from sparsa.sw.eie.config import EIEConfig
     if args.pack:
         from sparsa.sw.eie.memmap import build_memory_map
-        from sparsa.sw.eie.pack import load_pack
+        from sparsa.sw.eie.pack_dir import load_pack
         mm = build_memory_map(load_pack(args.pack))
         return EIEConfig.for_memory_map(mm, queue_depth=args.queue_depth, macs=args.macs), (None if args.no_init else mm)
     if args.pes is None:

@@ -107,7 +107,7 @@ def _run_hardware(pack_dir, model, x_te, y_te, engine, run_json):
     """The held-out split on the generated Verilog; logits must equal the golden model's.
     The run report (cycles, per-PE counters, ideal cycles) goes to ``run_json``."""
     from sparsa.sim.eie import runner as eie_runner
-    from sparsa.sw.eie.pack import load_pack
+    from sparsa.sw.eie.pack_dir import load_pack
     pack = load_pack(pack_dir)
     xq = quantize(x_te, model.input_frac_bits)
     y, rep = eie_runner.run(pack_dir, pack, xq, engine=engine)
@@ -126,6 +126,7 @@ def _run_hardware(pack_dir, model, x_te, y_te, engine, run_json):
 
 def _write_pack(model_path, pack_dir, pes):
     """Pack the compressed model for the EIE engine; returns the pack directory (str)."""
-    from sparsa.sw.eie import pack
-    pack.write_pack(pack.pack_compressed(model_path, pes), pack_dir)
+    from sparsa.sw.eie.pack import pack_compressed
+    from sparsa.sw.eie.pack_dir import write_pack
+    write_pack(pack_compressed(model_path, pes), pack_dir)
     return str(pack_dir)

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparsa.sw.cnn.isa import WINO_G2, CNNConfig, Flag, INSTR_BYTES, Op, Target, encode_program, field_range
+from sparsa.sw.cnn.isa import CNNConfig, Flag, INSTR_BYTES, Op, encode_program
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
+from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool
+from sparsa.sw.cnn.plan import acc_bound, plan_conv, plan_linebuffer, weight_block
 from sparsa.sw.model.graph import _sources
 
 __all__ = ["Program", "compile_graph", "order_saves", "DATAPATHS", "ALIGN"]
@@ -38,7 +40,7 @@ DATAPATHS = ("direct", "winograd")
 ALIGN = 64
 
 
-def _align(n, a=ALIGN):
+def align(n, a=ALIGN):
     return -(-n // a) * a
 
 
@@ -125,363 +127,6 @@ class Program:
         dram = self.dram_image(x)
         stats = execute(self.program, dram, self.cfg)
         return self.read_output(dram), stats
-
-
-class _Emitter:
-    """Instructions with DRAM addresses relative to the data base (fixed at the end)."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.instrs = []
-        self.layer = 0
-        self.name = ""
-        self.stats = None
-        self.where = "graph"
-        self.half = 0
-
-    def obuf_base(self, need):
-        """obuf base for the next compute's outputs, ``need`` words per bank: the two halves
-        of obuf in turn when the outputs fit half, so that the compute can fill one half while
-        the previous SAVE drains the other; else 0 (and :func:`order_saves` makes it wait)."""
-        half = self.cfg.obuf_depth // 2 // 8 * 8
-        if need > half:
-            return 0
-        self.half ^= 1
-        return half * (1 - self.half)
-
-    def emit(self, **f):
-        f.setdefault("layer", self.layer & 0xFF)
-        op = f["op"]
-        if op in (Op.LOAD, Op.SAVE):
-            key = "dram_read" if op == Op.LOAD else "dram_write"
-            self.stats[key] += f["count"] * f["length"]
-        if op == Op.CONV:
-            words = 16 if f["flags"] & Flag.WINO else 1 if f["flags"] & Flag.LB else f["k"] * f["k"]
-            self.stats["mac_cycles"] += f["gh"] * f["gw"] * f["count"] * words
-        for k, v in f.items():
-            lo, hi = field_range(k)
-            if k != "dram" and not lo <= int(v) <= hi:
-                raise user_error(f"{self.where}: layer {self.name}", f"instruction field {k}",
-                                 f"{lo}..{hi} (the engine's {k} field)", f"{int(v)}")
-        self.instrs.append(f)
-
-    def load_rows(self, dram, count, length, dstride, buf, bstride):
-        """LOAD IBUF of ``count`` chunks; one contiguous LOAD when the chunks are adjacent in
-        both DRAM and ibuf (whole channels)."""
-        if count > 1 and length == dstride == bstride and count * length <= field_range("length")[1]:
-            count, length = 1, count * length
-        self.emit(op=Op.LOAD, target=Target.IBUF, dram=dram, count=count, length=length,
-                  dstride=dstride if count > 1 else 0, buf=buf, bstride=bstride if count > 1 else 0)
-
-    def load_weights(self, dram, nwords):
-        P = self.cfg.lanes
-        per = (field_range("length")[1] // (2 * P))          # words per LOAD (length field)
-        for w0 in range(0, nwords, per):
-            n = min(per, nwords - w0)
-            self.emit(op=Op.LOAD, target=Target.WBUF, dram=dram + w0 * 2 * P, count=1,
-                      length=n * 2 * P, buf=w0)
-
-
-def _too_big(name, buf, need, have, what, setting):
-    return user_error(f"layer {name}", buf, f"at most {have} {setting[1]} (CNNConfig.{setting[0]})",
-                      f"{need} {setting[1]} for {what} ({need - have} too many)")
-
-
-def _rows_fit(budget, per_row):
-    return budget // per_row if per_row else 1 << 30
-
-
-def _max_rows(ho, h, rows_fit, k, s, wino):
-    """Most output rows per tile whose input rows (clipped to the image) fit ``rows_fit``."""
-    if rows_fit >= h:
-        return ho
-    if wino:
-        r = (rows_fit - 2) // 2 * 2      # 2*ceil(R/2) + 2 rows for R output rows
-        return r if r >= 2 else 0
-    return (rows_fit - k) // s + 1 if rows_fit >= k else 0
-
-
-def _balance(ho, r, wino):
-    """Same tile count, tiles as even as possible (even rows for Winograd)."""
-    tiles = -(-ho // r)
-    rb = -(-ho // tiles)
-    if wino and rb % 2 and rb < ho:
-        rb += 1                          # r is even here, so still rb <= r
-    return min(rb, r)
-
-
-def _weight_block(w, b, P, wino):
-    """Bytes of one conv layer's weights (per group: bias then words) and the words per group."""
-    cout = w.shape[0]
-    if wino:
-        u = WINO_G2 @ w @ WINO_G2.T                      # (cout, cin, 4, 4)
-        words = u.reshape(cout, -1)                      # column ci*16 + e
-    else:
-        words = w.reshape(cout, -1)                      # column ci*k*k + ky*k + kx
-    nwords = words.shape[1]
-    out = bytearray()
-    for co0 in range(0, cout, P):
-        n = min(P, cout - co0)
-        bias = np.zeros(P, "<i4")
-        bias[:n] = b[co0:co0 + n]
-        wg = np.zeros((nwords, P), "<i2")
-        wg[:, :n] = words[co0:co0 + n].T
-        out += bias.tobytes() + wg.tobytes()
-    return bytes(out), nwords
-
-
-def _acc_bound(w, wino):
-    if not wino:
-        return int(np.abs(w).reshape(w.shape[0], -1).sum(axis=1).max()) * 128
-    u = np.abs(WINO_G2 @ w @ WINO_G2.T)                  # M = sum_ci U V, |V| <= 4 * 128
-    return 9 * int(u.sum(axis=1).max()) * 512            # Y = A^T M A sums up to 9 M's
-
-
-def _plan_conv(cfg, name, in_shape, out_shape, k, s, wino):
-    """Output rows per tile of a conv layer, or a :class:`UserError` naming the buffer that
-    cannot hold even one output row (two for Winograd)."""
-    cin, h, wd = in_shape
-    _, ho, wo = out_shape
-    nwords = cin * (16 if wino else k * k)
-    if nwords > cfg.wbuf_words:
-        raise _too_big(name, "wbuf", nwords, cfg.wbuf_words,
-                       f"{cin} input channels x {16 if wino else k * k} words per channel",
-                       ("wbuf_words", "words"))
-    r_obuf = cfg.obuf_depth // wo
-    if r_obuf < 1:
-        raise _too_big(name, "obuf", wo, cfg.obuf_depth, f"one output row of {wo} pixels",
-                       ("obuf_depth", "entries"))
-    rows_fit = _rows_fit(cfg.ibuf_bytes, cin * wd)
-    r_ibuf = _max_rows(ho, h, rows_fit, k, s, wino)
-    if r_ibuf < 1:
-        span = min(h, 4 if wino else k)
-        raise _too_big(name, "ibuf", cin * span * wd, cfg.ibuf_bytes,
-                       f"{cin} channels x {span} input rows x {wd} columns (one output row)",
-                       ("ibuf_bytes", "bytes"))
-    r = min(ho, r_obuf, r_ibuf)
-    if wino and r < ho and r % 2:
-        r -= 1
-        if r < 1:
-            raise _too_big(name, "obuf", 2 * wo, cfg.obuf_depth,
-                           f"two output rows of {wo} pixels (Winograd)", ("obuf_depth", "entries"))
-    return _balance(ho, r, wino)
-
-
-def _plan_lb(cfg, in_shape, out_shape, k, s):
-    """``(rows per tile, channels per chunk)`` of a layer on the 3x3 window convolver, or None
-    when it cannot run there (not 3x3 stride 1/2, no convolver, or not even one output row of
-    one channel fits psum/obuf/ibuf).
-
-    Rows per tile: as many as psum and obuf hold (whole maps for VGG-sized crops), with one
-    channel's input rows in ibuf. Channels per chunk: as many of those row sets as ibuf and
-    wbuf (9 words a channel) hold. With several chunks, each output group runs one CONV per
-    chunk, accumulating in psum (flags ACC/HOLD), so every weight word is loaded once per tile
-    and group however deep the layer; each input chunk is loaded once for as many output
-    groups as psum holds side by side (``psum_depth // (rows x Wo)``), so a deep layer's input
-    is read from DRAM about once per tile.
-    """
-    cin, h, wd = in_shape
-    _, ho, wo = out_shape
-    if not (cfg.convolver and k == 3 and s in (1, 2)):
-        return None
-    r = min(ho, cfg.psum_depth // wo, cfg.obuf_depth // wo)
-    if r >= 1 and min(h, (r - 1) * s + 3) * wd > cfg.ibuf_bytes:
-        r = min(r, _max_rows(ho, h, cfg.ibuf_bytes // wd, k, s, False))
-    if r < 1 or cfg.wbuf_words < 9:
-        return None
-    r = _balance(ho, r, False)
-    nrows = min(h, (r - 1) * s + 3)
-    cc = min(cin, cfg.ibuf_bytes // (nrows * wd), cfg.wbuf_words // 9)
-    chunks = -(-cin // cc)
-    return r, -(-cin // chunks)
-
-
-def _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
-    """Emit a 3x3 conv layer for the window convolver (see :func:`_plan_lb`)."""
-    P = cfg.lanes
-    cin, h, wd = in_shape
-    cout, ho, wo = out_shape
-    s, p, nwords = wdat["stride"], wdat["pad"], wdat["nwords"]
-    r, cc = wdat["lb"]
-    groups = -(-cout // P)
-    gbytes = 4 * P + nwords * 2 * P
-    relu = Flag.RELU if L.get("relu") else 0
-    tiles = 0
-    for oy0 in range(0, ho, r):
-        rr = min(r, ho - oy0)
-        tiles += 1
-        y0 = oy0 * s - p
-        r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + 2)
-        nrows = r1 - r0 + 1
-        if nrows <= 0:              # every row this tile reads is padding
-            r0, nrows = 0, 0
-
-        def load(c0, n):
-            if nrows > 0:
-                e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
-
-        def conv(c0, n, pbase):
-            """The CONV of channels c0..c0+n; returns its obuf base (None: HOLD, no output)."""
-            last = c0 + n == cin
-            ob = e.obuf_base(rr * wo) if last else 0
-            flags = Flag.LB | (Flag.ACC if c0 else 0) | (relu if last else Flag.HOLD)
-            e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
-                   shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo, obase=ob)
-            return ob if last else None
-
-        def save(g, ob):
-            co0 = g * P
-            e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
-                   dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
-
-        if cc == cin:
-            # every channel in ibuf at once: one LOAD of the tile, then each group in turn
-            load(0, cin)
-            for g in range(groups):
-                ga = w_addr + g * gbytes
-                if groups > 1 or oy0 == 0:
-                    e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-                    e.load_weights(ga + 4 * P, nwords)
-                save(g, conv(0, cin, 0))
-            continue
-        # channel chunks: each chunk is loaded once and used by `gp` groups, whose partial sums
-        # sit side by side in psum (CONV field b = the group's psum base)
-        npix = rr * wo
-        gp = max(1, min(groups, cfg.psum_depth // npix))
-        for g0 in range(0, groups, gp):
-            gs = range(g0, min(groups, g0 + gp))
-            for c0 in range(0, cin, cc):
-                n = min(cc, cin - c0)
-                load(c0, n)
-                for g in gs:
-                    ga = w_addr + g * gbytes
-                    e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
-                    if c0 + n == cin:
-                        e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-                    ob = conv(c0, n, (g - g0) * npix)
-                    if ob is not None:
-                        save(g, ob)
-    return tiles, groups
-
-
-def _conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
-    """Emit a conv (or linear-as-1x1-conv) layer. ``wdat``: dict of the layer parameters."""
-    if wdat.get("lb"):
-        return _conv_lb(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape)
-    P = cfg.lanes
-    cin, h, wd = in_shape
-    cout, ho, wo = out_shape
-    k, s, p, wino = wdat["k"], wdat["stride"], wdat["pad"], wdat["wino"]
-    nwords = wdat["nwords"]
-    r = _plan_conv(cfg, L["name"], in_shape, out_shape, k, s, wino)
-    groups = -(-cout // P)
-    gbytes = 4 * P + nwords * 2 * P
-    flags = (Flag.RELU if L.get("relu") else 0) | (Flag.WINO if wino else 0)
-    tiles = 0
-    for oy0 in range(0, ho, r):
-        rr = min(r, ho - oy0)
-        tiles += 1
-        if wino:
-            y0, gh, gw, kk, step = oy0 - p, -(-rr // 2), -(-wo // 2), 4, 2
-            last = y0 + 2 * gh + 1
-        else:
-            y0, gh, gw, kk, step = oy0 * s - p, rr, wo, k, s
-            last = y0 + (rr - 1) * s + k - 1
-        r0, r1 = max(0, y0), min(h - 1, last)
-        nrows = r1 - r0 + 1
-        if nrows > 0:
-            e.load_rows(x_addr + r0 * wd, cin, nrows * wd, h * wd, 0, nrows * wd)
-        else:                       # every row this tile reads is padding
-            r0, nrows = 0, 0
-        for g in range(groups):
-            co0 = g * P
-            if groups > 1 or oy0 == 0:
-                ga = w_addr + g * gbytes
-                e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-                e.load_weights(ga + 4 * P, nwords)
-            ob = e.obuf_base(rr * wo)
-            e.emit(op=Op.CONV, flags=flags, count=cin, buf=0, bstride=nrows * wd, k=kk, step=step,
-                   shift=wdat["shift"], gh=gh, gw=gw, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo, obase=ob)
-            e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
-                   dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
-    return tiles, groups
-
-
-def _pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
-    P = cfg.lanes
-    name = L["name"]
-    c, h, wd = in_shape
-    _, ho, wo = out_shape
-    k = L.get("size", 2)
-    s = L.get("stride", k)
-    avg = L["op"] == "avgpool2d"
-    shift = (k * k).bit_length() - 1
-    if avg and k * k > 1 and k * k // 2 != 1 << (shift - 1):
-        # validate_int_graph allows only power-of-two windows, where the golden model's + n/2
-        # equals the engine's + 2^(shift-1)
-        raise user_error(f"layer {name}", "size", "an average-pool window of a power of two elements", f"{k}")
-    chosen = None
-    for cc in range(c, 0, -1):
-        r_obuf = cfg.obuf_depth // (-(-cc // P) * wo)
-        r_ibuf = _max_rows(ho, h, _rows_fit(cfg.ibuf_bytes, cc * wd), k, s, False)
-        if min(r_obuf, r_ibuf) >= 1:
-            chosen = cc, min(ho, r_obuf, r_ibuf)
-            break
-    if chosen is None:
-        if wo > cfg.obuf_depth:
-            raise _too_big(name, "obuf", wo, cfg.obuf_depth, f"one output row of {wo} pixels",
-                           ("obuf_depth", "entries"))
-        raise _too_big(name, "ibuf", k * wd, cfg.ibuf_bytes, f"{k} input rows x {wd} columns of one channel",
-                       ("ibuf_bytes", "bytes"))
-    cc, r = chosen
-    r = _balance(ho, r, False)
-    tiles = 0
-    for oy0 in range(0, ho, r):
-        rr = min(r, ho - oy0)
-        tiles += 1
-        r0 = oy0 * s
-        nrows = (rr - 1) * s + k
-        for c0 in range(0, c, cc):
-            n = min(cc, c - c0)
-            e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
-            ob = e.obuf_base(-(-n // P) * rr * wo)
-            e.emit(op=Op.POOL, flags=Flag.AVG if avg else 0, count=n, buf=0, bstride=nrows * wd,
-                   ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=r0, x0=0,
-                   row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
-            e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,
-                   length=rr * wo, buf=ob, ostride=rr * wo)
-    return tiles, -(-c // cc)
-
-
-def _add(e, cfg, L, a_addr, b_addr, shape, out_addr):
-    P = cfg.lanes
-    c, h, wd = shape
-    n = h * wd
-    cc = min(c, cfg.ibuf_bytes // (2 * n), P * (cfg.obuf_depth // n))
-    if cc >= 1:
-        span = n
-    else:
-        cc = min(c, P)
-        span = min(n, cfg.obuf_depth, cfg.ibuf_bytes // (2 * cc))
-        if span < 1:
-            cc, span = 1, min(n, cfg.obuf_depth, cfg.ibuf_bytes // 2)
-    if span < 1:
-        raise _too_big(L["name"], "ibuf", 2, cfg.ibuf_bytes, "one element of each input", ("ibuf_bytes", "bytes"))
-    flags = Flag.RELU if L.get("relu") else 0
-    tiles = 0
-    for c0 in range(0, c, cc):
-        m = min(cc, c - c0)
-        for off in range(0, n, span):
-            ln = min(span, n - off)
-            tiles += 1
-            e.load_rows(a_addr + c0 * n + off, m, ln, n, 0, ln)
-            e.load_rows(b_addr + c0 * n + off, m, ln, n, m * ln, ln)
-            ob = e.obuf_base(-(-m // P) * ln)
-            e.emit(op=Op.ADD, flags=flags, count=m, length=ln, buf=0, b=m * ln, bstride=ln, ostride=ln, obase=ob)
-            e.emit(op=Op.SAVE, count=m, dram=out_addr + c0 * n + off, dstride=n, length=ln, buf=ob, ostride=ln)
-    return tiles, -(-c // cc)
 
 
 def _span(lo, count, stride, length):
@@ -572,24 +217,24 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         wino = datapath == "winograd" and L["op"] == "conv2d" and k == 3 and stride == 1
         if wino:
             try:
-                _plan_conv(cfg, L["name"], shapes[src], shapes[L["name"]], k, stride, True)
+                plan_conv(cfg, L["name"], shapes[src], shapes[L["name"]], k, stride, True)
             except UserError:
                 wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
-        lb = None if wino or L["op"] != "conv2d" else _plan_lb(cfg, shapes[src], shapes[L["name"]], k, stride)
-        blob, nwords = _weight_block(w, b, P, wino)
-        addr = _align(len(wblob))
+        lb = None if wino or L["op"] != "conv2d" else plan_linebuffer(cfg, shapes[src], shapes[L["name"]], k, stride)
+        blob, nwords = weight_block(w, b, P, wino)
+        addr = align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
         wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,
-                                addr=addr, nbytes=len(blob), acc_bound=_acc_bound(w, wino),
+                                addr=addr, nbytes=len(blob), acc_bound=acc_bound(w, wino),
                                 macs=int(w.size) * int(np.prod(shapes[L["name"]][1:])))
-    acts = {"input": _align(len(wblob))}
+    acts = {"input": align(len(wblob))}
     top = acts["input"] + int(np.prod(graph.input_shape))
     for L in graph.layers:
-        acts[L["name"]] = _align(top)
+        acts[L["name"]] = align(top)
         top = acts[L["name"]] + int(np.prod(shapes[L["name"]]))
 
     # Pass 2: instructions.
-    e = _Emitter(cfg)
+    e = Emitter(cfg)
     e.where = where
     metas = []
     prev = "input"
@@ -607,22 +252,22 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
             in_shape = shapes[srcs[0]]
             if op == "linear":
                 in_shape = (int(np.prod(in_shape)), 1, 1)
-            tiles, groups = _conv(e, cfg, L, acts[srcs[0]], in_shape, wd["addr"], wd, acts[name], shapes[name])
+            tiles, groups = emit_conv(e, cfg, L, acts[srcs[0]], in_shape, wd["addr"], wd, acts[name], shapes[name])
             meta.update(datapath="winograd" if wd["wino"] else "convolver" if wd["lb"] else "direct",
                         macs=wd["macs"], multipliers=cfg.lanes * (9 if wd["lb"] else 1),
                         weight_addr=wd["addr"], weight_bytes=wd["nbytes"], acc_bound=wd["acc_bound"])
         elif op in ("maxpool2d", "avgpool2d"):
-            tiles, groups = _pool(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
+            tiles, groups = emit_pool(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
         else:
-            tiles, groups = _add(e, cfg, L, acts[srcs[0]], acts[srcs[1]], shapes[name], acts[name])
+            tiles, groups = emit_add(e, cfg, L, acts[srcs[0]], acts[srcs[1]], shapes[name], acts[name])
         meta.update(instr_start=start, instr_end=len(e.instrs), row_tiles=tiles, groups=groups, **e.stats)
         metas.append(meta)
         prev = name
 
     order_saves(e.instrs, P)
     # Place: instructions at 0, the data base after them (END included).
-    base = _align((len(e.instrs) + 1) * INSTR_BYTES)
-    dram_size = base + _align(top)
+    base = align((len(e.instrs) + 1) * INSTR_BYTES)
+    dram_size = base + align(top)
     if dram_size > 1 << 32:
         raise user_error(where, "DRAM", "at most 4 GiB (32-bit addresses)", f"{dram_size} bytes")
     for f in e.instrs:

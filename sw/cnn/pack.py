@@ -26,7 +26,7 @@ from sparsa.sw.cnn.compiler import Program
 from sparsa.sw.cnn.isa import INSTR_BYTES, CNNConfig
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, sha256_file
-from sparsa.sw.eie.pack import _dumps, read_manifest
+from sparsa.sw.manifest import dumps_manifest, manifest_digest, read_manifest
 
 __all__ = ["CNN_PACK_FORMAT", "CNN_PACK_VERSION", "write_cnn_pack", "load_cnn_pack",
            "read_cnn_manifest", "is_cnn_pack", "cnn_table"]
@@ -44,11 +44,6 @@ def save_graph_to(f, graph):
     np.savez_compressed(f, **arrays)
 
 
-def _digest(man):
-    body = {k: v for k, v in man.items() if k != "manifest_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def manifest_of(prog, files=None):
     """The manifest dict of a :class:`Program` (``files``: name -> sha256)."""
     man = {
@@ -64,7 +59,7 @@ def manifest_of(prog, files=None):
         "layers": prog.layers,
         "files": dict(files or {}),
     }
-    man["manifest_sha256"] = _digest(man)
+    man["manifest_sha256"] = manifest_digest(man)
     return man
 
 
@@ -80,7 +75,7 @@ def write_cnn_pack(prog, out_dir):
         for name, data in blobs.items():
             (tmp / name).write_bytes(data)
         man = manifest_of(prog, {n: hashlib.sha256(d).hexdigest() for n, d in blobs.items()})
-        (tmp / "manifest.json").write_text(_dumps(man))
+        (tmp / "manifest.json").write_text(dumps_manifest(man))
     return man
 
 
@@ -98,7 +93,7 @@ def read_cnn_manifest(pack_dir):
                         fields=(("config", dict), ("layers", list), ("files", dict), ("input", dict),
                                 ("output", dict), ("dram_size", int)))
     m = Path(pack_dir) / "manifest.json"
-    if man.get("manifest_sha256") != _digest(man):
+    if man.get("manifest_sha256") != manifest_digest(man):
         raise user_error(m, "manifest_sha256", "the digest of the manifest's content",
                          "a mismatch: the manifest changed after packing")
     return man

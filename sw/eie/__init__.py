@@ -5,5 +5,7 @@
 * :mod:`.memmap` -- a pack flattened to the per-PE memory images and the layer table the hardware loads.
 * :mod:`.pack` -- the EIE packer: a compressed model to a pack directory (images + manifest).
 * :mod:`.golden` -- the bit-exact numpy golden model of the PE array.
+* :mod:`.lstm_cell` -- the bit-exact LSTM cell arithmetic of the element-wise unit (ESE).
+* :mod:`.lstm_step` -- the LSTM step scheduler: gate row order, one step as two layers, golden model.
 * :mod:`.work` -- per-PE work and ideal cycles of a layer (load balance, predicted cycles).
 """

@@ -1,6 +1,11 @@
-"""The ESE sparse LSTM on the EIE array: fixed-point cell arithmetic, float model, packer and step schedule.
+"""The ESE sparse LSTM front-end: compression and packing onto the EIE array.
 
-* :mod:`.fixed` -- the bit-exact LSTM cell arithmetic (sigmoid/tanh tables, peepholes, saturation).
-* :mod:`.model` -- the float LSTM (the reference) and its loading.
-* :mod:`.pack` -- the LSTM packer and its step scheduler: each time step as EIE layers (gates, projection).
+* :mod:`.pack` -- load-balanced compression of an LSTM and its packing as two EIE layers a step.
+
+The float LSTM (the reference) is :mod:`sparsa.sw.model.lstm`.
+
+What the array runs each step, and the bit-exact arithmetic of its element-wise unit, belong to
+the EIE engine: :mod:`sparsa.sw.eie.lstm_step` (the step scheduler and its golden model) and
+:mod:`sparsa.sw.eie.lstm_cell` (the cell arithmetic, the specification of
+:mod:`sparsa.hw.eie.lstm_ew`).
 """

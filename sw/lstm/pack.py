@@ -1,15 +1,18 @@
-"""Compress an LSTM for the ESE engine, pack it onto the EIE PE array, and its golden model.
+"""Compress an LSTM for the ESE engine and pack it onto the EIE PE array.
 
 The engine runs one LSTM step as two EIE layers on the same PE array:
 
 1. **gates**: ``z = [W_hh | W_ih] [y_{t-1}; x_t] + b`` (4H' x (P' + I)), output in Q4.11.
    Its rows are reordered for the hardware: PE ``k``'s local row ``4l + g`` holds gate ``g``
    (i, f, g, o) of cell ``h = l * N + k``, so the output stage walks the four gates of one cell
-   in four consecutive cycles and the element-wise unit (:mod:`sparsa.sw.lstm.fixed`) turns
+   in four consecutive cycles and the element-wise unit (:mod:`sparsa.sw.eie.lstm_cell`) turns
    them into ``m_h`` (written at local address ``l``: exactly where the next layer's scanner
    looks for input ``h``) and the new cell state.
 2. **projection**: ``y_t = W_hr m_t`` (P' x H'), output in the input format, written where
    the next step's gates layer reads ``y`` (columns 0..P'-1; ``x_t`` sits at P'..P'+I-1).
+
+The step itself (row order, what each step runs, its golden model) is
+:mod:`sparsa.sw.eie.lstm_step`.
    Without ``weight_hr_l0`` it is the identity (P = H).
 
 H' and P' are H and P rounded up to a multiple of the PE count N; the extra cells have no
@@ -30,38 +33,19 @@ import numpy as np
 
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import load_npz, save_npz
-from sparsa.sw.eie.golden import layer_forward
-from sparsa.sw.lstm.fixed import GATE_FRAC, PEEP_FRAC, Q, cell_update
-from sparsa.sw.lstm.model import LSTMWeights, lstm_forward
+from sparsa.sw.eie.pack import Pack, make_layer
+from sparsa.sw.eie.lstm_cell import GATE_FRAC, PEEP_FRAC, Q
+from sparsa.sw.eie.lstm_step import gate_layout, round_up
+from sparsa.sw.model.lstm import LSTMWeights, lstm_forward
 from sparsa.sw.compress.prune import balanced_mask, fill_padding
 from sparsa.sw.compress.share import kmeans_share
 
 __all__ = ["CompressedLSTM", "compress_lstm", "save_compressed_lstm", "load_compressed_lstm",
-           "pack_lstm", "lstm_golden", "hw_gate_rows", "gate_layout", "DEFAULT_IN_FRAC", "LSTM_FORMAT"]
+           "pack_lstm", "DEFAULT_IN_FRAC", "LSTM_FORMAT"]
 
 LSTM_FORMAT = "sparsa-compressed-lstm"
 DEFAULT_IN_FRAC = 12
 _INT16 = (-(1 << 15), (1 << 15) - 1)
-
-
-def hw_gate_rows(hidden_pad, pes):
-    """PyTorch gate row (g * H' + h) of every hardware row R (see the module docstring)."""
-    r = np.arange(4 * hidden_pad)
-    local, k = np.divmod(r, pes)
-    l, g = np.divmod(local, 4)
-    return g * hidden_pad + l * pes + k
-
-
-def gate_layout(hidden, pes):
-    """For every hardware row of the gates layer: its gate (0..3), its cell, and whether the
-    cell is real (not padding up to H'). Returns ``(gate, cell, real)`` arrays of length 4H'."""
-    hp = _round_up(hidden, pes)
-    gate, cell = np.divmod(hw_gate_rows(hp, pes), hp)
-    return gate, cell, cell < hidden
-
-
-def _round_up(n, pes):
-    return -(-n // pes) * pes
 
 
 @dataclass
@@ -131,7 +115,7 @@ def compress_lstm(w, density, bits, pes=None, *, calib=None, source="", pad_free
                           pad_free)
     proj = None
     if w.w_hr is not None:
-        prow = np.arange(_round_up(p, n))
+        prow = np.arange(round_up(p, n))
         proj = _prune_share(w.w_hr, density, bits, n, np.where(prow < p, prow, -1), pad_free)
     # Formats.
     shared = replace(w, w_ih=cg[ig][:, p:], w_hh=cg[ig][:, :p], w_hr=proj[0][proj[1]] if proj else None)
@@ -201,9 +185,8 @@ def load_compressed_lstm(path, arrays=None):
 
 def pack_lstm(comp, pes):
     """Lay ``comp`` out on ``pes`` PEs as a two-layer :class:`~sparsa.sw.eie.pack.Pack` with ``lstm`` set."""
-    from sparsa.sw.eie.pack import Pack, make_layer
     h, i, p, n = comp.hidden, comp.inputs, comp.outputs, pes
-    hp, pp = _round_up(h, n), _round_up(p, n)
+    hp, pp = round_up(h, n), round_up(p, n)
     g, cell, real = gate_layout(h, n)
     src_row = np.where(real, g * h + np.minimum(cell, h - 1), 0)
     # Gates layer: hardware rows, columns [y (P' slots); x (I)].
@@ -239,29 +222,3 @@ def pack_lstm(comp, pes):
                  "peepholes": comp.peep is not None, "projection": comp.proj_index is not None,
                  "peep": peep}
     return pack
-
-
-def lstm_golden(pack, x, *, keep_state=False):
-    """Bit-exact run of an LSTM pack over int16 x (T, I) from zero state -> y (T, P) int16."""
-    meta = pack.lstm
-    hp, pp, p = meta["hidden_pad"], meta["outputs_pad"], meta["outputs"]
-    gates, proj = pack.golden_layers()
-    g, cell, _ = gate_layout(meta["hidden"], pack.pes)
-    peep = meta["peep"].astype(np.int64)
-    w = [np.zeros(hp, np.int64) for _ in range(4)]
-    for gate in range(4):
-        w[gate][cell[g == gate]] = peep[g == gate]
-    vec = np.zeros(pp + meta["inputs"], dtype=np.int16)
-    c = np.zeros(hp, dtype=np.int64)
-    out = []
-    for xt in np.atleast_2d(x):
-        vec[pp:] = xt
-        z_hw = layer_forward(gates, vec).astype(np.int64)
-        z = np.zeros((4, hp), np.int64)
-        z[g, cell] = z_hw
-        m, c = cell_update(z[0], z[1], z[2], z[3], c, w[0], w[1], w[3])
-        y = layer_forward(proj, m.astype(np.int16))
-        vec[:pp] = y
-        out.append(y[:p])
-    y = np.array(out, dtype=np.int16)
-    return (y, c) if keep_state else y

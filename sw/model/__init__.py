@@ -2,7 +2,8 @@
 
 * :mod:`.graph` -- sparsa's model graph (CNN layers) and its float forward pass.
 * :mod:`.importer` -- ONNX and PyTorch state-dict import.
-* :mod:`.mlp` -- float MLP layers: loading and forward pass.
+* :mod:`.mlp` -- float MLP layers and their forward pass.
+* :mod:`.lstm` -- the float LSTM (PyTorch's equations, peepholes, projection): the reference.
 * :mod:`.digits` -- scikit-learn's bundled 8x8 digits, split as the demos split them.
 * :mod:`.digits_cnn` -- the digits CNN, trained with numpy only.
 """

@@ -21,7 +21,7 @@ LSTM           one layer, forward, default activations, no clip (gate order beco
   ``sparsa compress`` and the EIE engine.
 * ``cnn``: anything with Conv, pooling, a residual Add or an image input: saved in sparsa's
   graph format (:mod:`sparsa.sw.model.graph`).
-* ``lstm``: one LSTM: saved as PyTorch ``nn.LSTM`` state-dict arrays (:mod:`sparsa.sw.lstm.model`).
+* ``lstm``: one LSTM: saved as PyTorch ``nn.LSTM`` state-dict arrays (:mod:`sparsa.sw.model.lstm`).
 
 State dicts (``.npz``): ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` (see
 :mod:`sparsa.sw.model.mlp`); ``nn.LSTM(..., proj_size=P)`` (its keys); a stack of ``nn.Conv2d``
@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import atomic_file, load_npz, save_npz
+from sparsa.sw.fileio import atomic_file, load_npy, load_npz, save_npz
 from sparsa.sw.model.graph import Graph, graph_forward, save_graph, validate
-from sparsa.sw.lstm.model import LSTM_KEYS, LSTMWeights, lstm_forward, lstm_from_arrays
+from sparsa.sw.model.lstm import LSTM_KEYS, LSTMWeights, lstm_forward, lstm_from_arrays
 from sparsa.sw.model.mlp import FloatLayer, float_forward, layers_from_arrays
 
-__all__ = ["ImportedModel", "import_model", "load_onnx", "SUPPORTED_OPS"]
+__all__ = ["ImportedModel", "import_model", "load_onnx", "load_mlp", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Relu", "Flatten", "Conv", "MaxPool", "AveragePool", "Add", "LSTM")
 
@@ -409,3 +409,43 @@ class _OnnxConverter:
                    "layers": spec_layers}, dict(self.arrays))
         validate(g, str(self.path))
         return ImportedModel("cnn", str(self.path), graph=g)
+
+
+def load_mlp(path, *, relu=True):
+    """Load a float model from a ``.npy`` matrix or an ``.npz`` MLP.
+
+    Parameters
+    ----------
+    path : str or Path
+    relu : bool
+        Put a ReLU after every layer but the last (``False``: no ReLU anywhere).
+
+    Returns
+    -------
+    list of :class:`FloatLayer`
+
+    Raises
+    ------
+    UserError
+        Missing or unreadable file, wrong rank, non-finite values, no layers, a bias of the
+        wrong shape, an unknown array name, or layers whose shapes do not chain.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arrays = {"layer0.weight": load_npy(path, what="weight matrix")}
+    elif suffix == ".npz":
+        arrays = load_npz(path, what="model")
+    elif suffix == ".onnx":
+        model = load_onnx(path)
+        if model.kind != "mlp":
+            raise user_error(path, "model", "an MLP (Gemm/MatMul layers, a Relu after each but the last) "
+                             "for the EIE engine", f"a {model.kind} model; `sparsa import` converts it to "
+                             "sparsa's graph format, and `sparsa compress` takes it for the CNN engine")
+        if not relu:
+            raise user_error(path, "--no-relu", "not given for an ONNX model (its Relu nodes say where)", "given")
+        return model.mlp
+    else:
+        raise user_error(path, "model file", "a .npy matrix, an .npz MLP or an .onnx file",
+                         f"suffix '{path.suffix}'")
+    return layers_from_arrays(arrays, where=path, relu=relu)

@@ -1,4 +1,4 @@
-"""Float input models: one weight matrix (``.npy``) or a multi-layer perceptron (``.npz``).
+"""Float MLPs: layers, their checks and forward pass; :func:`sparsa.sw.model.importer.load_mlp` loads them from files.
 
 Accepted inputs
     * ``.npy``: one 2-D float or int matrix, rows = outputs, cols = inputs. A single layer
@@ -15,14 +15,13 @@ an ``nn.Sequential(Linear, ReLU, Linear, ReLU, ..., Linear)``.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import check_finite, load_npy, load_npz
+from sparsa.sw.fileio import check_finite
 
-__all__ = ["FloatLayer", "load_mlp", "layers_from_arrays", "float_forward"]
+__all__ = ["FloatLayer", "layers_from_arrays", "float_forward"]
 
 
 @dataclass
@@ -52,47 +51,6 @@ class FloatLayer:
     @property
     def cols(self):
         return self.weight.shape[1]
-
-
-def load_mlp(path, *, relu=True):
-    """Load a float model from a ``.npy`` matrix or an ``.npz`` MLP.
-
-    Parameters
-    ----------
-    path : str or Path
-    relu : bool
-        Put a ReLU after every layer but the last (``False``: no ReLU anywhere).
-
-    Returns
-    -------
-    list of :class:`FloatLayer`
-
-    Raises
-    ------
-    UserError
-        Missing or unreadable file, wrong rank, non-finite values, no layers, a bias of the
-        wrong shape, an unknown array name, or layers whose shapes do not chain.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        arrays = {"layer0.weight": load_npy(path, what="weight matrix")}
-    elif suffix == ".npz":
-        arrays = load_npz(path, what="model")
-    elif suffix == ".onnx":
-        from sparsa.sw.model.importer import load_onnx
-        model = load_onnx(path)
-        if model.kind != "mlp":
-            raise user_error(path, "model", "an MLP (Gemm/MatMul layers, a Relu after each but the last) "
-                             "for the EIE engine", f"a {model.kind} model; `sparsa import` converts it to "
-                             "sparsa's graph format, and `sparsa compress` takes it for the CNN engine")
-        if not relu:
-            raise user_error(path, "--no-relu", "not given for an ONNX model (its Relu nodes say where)", "given")
-        return model.mlp
-    else:
-        raise user_error(path, "model file", "a .npy matrix, an .npz MLP or an .onnx file",
-                         f"suffix '{path.suffix}'")
-    return layers_from_arrays(arrays, where=path, relu=relu)
 
 
 def layers_from_arrays(arrays, *, where="", relu=True):

@@ -1,0 +1,74 @@
+"""Pack manifests (``manifest.json``): canonical JSON, the self-digest, reading and file checks.
+
+Every pack directory, whatever the engine, carries a ``manifest.json`` that names its format
+and version, lists every file with its sha256 (``files``) and covers its own content with
+``manifest_sha256``. The engines' packers (:mod:`sparsa.sw.eie.pack_dir`,
+:mod:`sparsa.sw.cnn.pack`) write and read theirs with these functions.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.fileio import sha256_file
+
+__all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files"]
+
+
+def manifest_digest(man):
+    """sha256 of the manifest's own content (all fields but this one, canonical JSON).
+
+    The image files are covered by ``files``; this covers the layer metadata (shift, relu,
+    rows, cols, codebook, ...) that lives only in the manifest.
+    """
+    body = {k: v for k, v in man.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def dumps_manifest(obj):
+    """JSON with one field per line but lists of numbers on one line (64-PE lists stay short)."""
+    text = json.dumps(obj, indent=1)
+    # A raw newline never occurs inside a JSON string, so only multi-line lists are joined.
+    return re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]",
+                  lambda m: "[" + ", ".join(t.strip() for t in m.group(1).split(",")) + "]", text) + "\n"
+
+
+def read_manifest(pack_dir, *, fmt, version, fields=()):
+    """Read and sanity-check ``pack_dir/manifest.json`` (no image is opened): its ``format``
+    and ``version`` and the types of ``fields`` ((key, type) pairs)."""
+    d = Path(pack_dir)
+    if not d.exists():
+        raise UserError(f"{d}: pack directory not found")
+    if not d.is_dir():
+        raise user_error(d, "pack", "a pack directory written by 'sparsa pack'", "a file")
+    m = d / "manifest.json"
+    if not m.is_file():
+        raise user_error(m, "manifest", "manifest.json of a 'sparsa pack' directory", "no such file")
+    try:
+        man = json.loads(m.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise user_error(m, "manifest", "JSON", f"unparsable text ({str(e)[:80]})")
+    if not isinstance(man, dict) or man.get("format") != fmt:
+        raise user_error(m, "format", repr(fmt), repr(man.get("format") if isinstance(man, dict) else man))
+    if man.get("version") != version:
+        raise user_error(m, "version", version, repr(man.get("version")))
+    for key, kind in fields:
+        if not isinstance(man.get(key), kind):
+            raise user_error(m, key, f"a manifest field of type {kind.__name__}", repr(man.get(key))[:60])
+    return man
+
+
+def verify_files(d, files):
+    """Check every file of ``files`` (name -> sha256) under ``d``: inside it, present, unchanged."""
+    for name, digest in files.items():
+        path = d / name
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise user_error(d / "manifest.json", "files", "paths inside the pack", repr(name))
+        if not path.is_file():
+            raise user_error(path, "file", "present (listed in manifest.json)", "missing")
+        got = sha256_file(path)
+        if got != digest:
+            raise user_error(path, "sha256", f"{digest[:16]}... (as packed)",
+                             f"{got[:16]}...: the file changed after packing")
