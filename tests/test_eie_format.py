@@ -1,4 +1,4 @@
-"""The EIE format (sw/eie_format.py): entries, padding, pointers, words, against a loop reference."""
+"""The EIE format (sw/eie/format.py): entries, padding, pointers, words, against a loop reference."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The EIE golden model (sw/golden_eie.py) against an independent Python-integer computation."""
+"""The EIE golden model (sw/eie/golden.py) against an independent Python-integer computation."""
 
 import numpy as np
 import pytest

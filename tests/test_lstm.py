@@ -180,7 +180,7 @@ def test_cli_run_verilator_reports_cycles_per_step(tmp_path, capsys):
                  "--run", str(tmp_path / "verilator.json")]) == 0
 
 
-# ---- the overlapped-schedule study (sim/bench_ese_overlap.py) -----------------------------------
+# ---- the overlapped-schedule study (sparsa/bench/ese_overlap.py) -----------------------------------
 
 def test_overlap_study_layout_matches_the_compressed_lstm():
     """B = [W_hr rows; W_ih in the gate rows from P' on] over [m; x], A = W_hh, computed here

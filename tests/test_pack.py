@@ -1,4 +1,4 @@
-"""Packing (sw/pack.py): exact matrices, compressed models, the pack directory and its checks."""
+"""Packing (sw/eie/pack.py): exact matrices, compressed models, the pack directory and its checks."""
 
 import hashlib
 import json

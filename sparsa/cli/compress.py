@@ -130,7 +130,7 @@ def _load_cnn_calib(path, graph):
 
 
 def _run_cnn(args, graph):
-    """A float CNN graph -> an int8 graph for the CNN engine (sw/cnn_compress.py)."""
+    """A float CNN graph -> an int8 graph for the CNN engine (sw/cnn/compress.py)."""
     from sparsa.sw.cnn.compress import DEFAULT_CALIB_COUNT, compress_cnn, default_calib, quant_error
     from sparsa.sw.model.graph import save_graph
     for opt, value in (("--bits", args.bits), ("--balance-pes", args.balance_pes), ("--pad-free", args.pad_free or None)):

@@ -4,7 +4,7 @@ X is a ``.npy`` of shape (cols,) or (batch, cols): int16 values, or floats, whic
 quantised with the pack's input fractional bits (round half up, saturate); a pack made from
 an integer matrix has none, so it accepts only integer-valued X. Y holds the last layer's
 rows as int16, or float32 real values with ``--dequantize`` (needs the last layer's
-``out_frac_bits``). Engines: ``golden`` (the bit-exact numpy model of sw/golden_eie.py);
+``out_frac_bits``). Engines: ``golden`` (the bit-exact numpy model of sw/eie/golden.py);
 ``verilator`` and ``icarus`` run the generated EIE PE array through
 ``sparsa.sim.eie.runner`` when that is part of the build. ``--report`` writes a JSON
 summary (engine, batch, layers, output checksum, time, and any engine counters).

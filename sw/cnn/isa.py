@@ -1,7 +1,7 @@
 """The CNN engine's instruction set: one instruction = 32 little-endian 32-bit words (128 bytes).
 
-This module is the contract between the compiler (``sw/cnn_compile.py``), the instruction-level
-model (``sw/cnn_exec.py``) and the hardware (``hw/cnn/``). Every field has its own word so a
+This module is the contract between the compiler (``sw/cnn/compiler.py``), the instruction-level
+model (``sw/cnn/executor.py``) and the hardware (``hw/cnn/``). Every field has its own word so a
 hex dump of a program is readable; the hardware keeps only the low bits it needs (widths below).
 Signed fields are two's complement.
 

@@ -32,8 +32,10 @@ WRITE_THREADS = 4
 
 
 def _layout():
-    """The word layouts, as numbers a reader can check (the definitions are in eie_format.py)."""
+    """The word layouts, as numbers a reader can check (the definitions are in sw/eie/format.py)."""
     return {
+        # Frozen with pack format version 1: packs stay byte-identical across the move of the
+        # format module to sw/eie/format.py. The numbers below are what a reader checks.
         "defined_in": "sw/eie_format.py",
         "row_interleave": "row i -> PE i % pes, local row i // pes",
         "entry_bits": ef.ENTRY_BITS,
