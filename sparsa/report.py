@@ -20,7 +20,6 @@ names and renamed at the end, so a failure leaves no half-written report.
 
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -282,13 +281,20 @@ def _html(data, figs, files):
             + "".join(parts) + "</body></html>\n")
 
 
+def _owned_files_dir(path):
+    """An earlier report's figures directory: its data file, and nothing but PNG figures."""
+    path = Path(path)
+    return (path / _FILES_MARKER).is_file() and all(
+        f.is_file() and not f.is_symlink() and (f.name == _FILES_MARKER or f.suffix == ".png") for f in path.iterdir())
+
+
 def write_report(data, out_html):
     """Write ``out_html`` and its figures directory ``<stem>_files`` (atomically, both)."""
     out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
         raise user_error(None, "-o", "an output path ending in .html", str(out_html))
     files_dir = out_html.with_name(out_html.stem + "_files")
-    with atomic_dir(files_dir, marker=_FILES_MARKER) as tmp:
+    with atomic_dir(files_dir, owned=_owned_files_dir) as tmp:
         figs = _figures(data, Path(tmp))
         (Path(tmp) / _FILES_MARKER).write_text(json.dumps(data, indent=1, default=str) + "\n")
         text = _html(data, figs, files_dir.name)

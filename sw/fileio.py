@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -19,49 +20,181 @@ import numpy as np
 from sparsa.sw.errors import UserError, user_error
 
 __all__ = [
-    "atomic_file", "atomic_dir", "load_npy", "load_npz", "save_npy", "save_npz",
+    "atomic_file", "atomic_dir", "owned_by_manifest", "check_outputs", "remove_stale_temporaries", "load_npy", "load_npz", "save_npy", "save_npz",
     "write_json", "sha256_file", "check_finite", "check_int_range",
 ]
 
 
+_TMP_TAG = "sparsa"
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_prefix(path):
+    """Hidden temporary names next to ``path`` carry our tag and PID, so that a later run can
+    tell its own stale temporaries (from a killed process) from anybody else's files."""
+    return f".{path.name}.{_TMP_TAG}-{os.getpid()}-"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete ``.NAME.sparsa-PID-*.tmp`` / ``.NAME.sparsa-PID-old`` next to ``path`` left by a
+    sparsa process that no longer runs (SIGKILL, power loss). Nothing else is touched."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return
+    head = f".{path.name}.{_TMP_TAG}-"
+    for entry in parent.iterdir():
+        name = entry.name
+        if not name.startswith(head) or not (name.endswith(".tmp") or name.endswith("-old")):
+            continue
+        pid = name[len(head):].split("-", 1)[0]
+        if not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def _describe(st):
+    for test, what in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(st.st_mode):
+            return what
+    return "a file"
+
+
 @contextlib.contextmanager
 def atomic_file(path):
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path; when the block succeeds its content becomes ``path``.
+
+    * A regular file (or none) is replaced by rename, so a failure leaves the old file or
+      nothing; a replaced file keeps its permission bits, a new one gets ``0666 & ~umask``.
+    * A symlink is followed: the file it points to is written, the link stays.
+    * A character device or a FIFO (``/dev/null``, ``/dev/stdout``, a named pipe) is written
+      through, never replaced. A directory, block device or socket is refused.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    st = None
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(path)
+    through = st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode))
+    if st is not None and not through and not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path}: output file: expected a new or regular file, found {_describe(st)}")
+    if through:
+        fd, tmp = tempfile.mkstemp(prefix=f"sparsa-{os.getpid()}-", suffix=".tmp")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if through:
+            with open(tmp, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def _inside(a, b):
+    """True when path ``a`` is ``b`` or lies inside directory ``b`` (symlinks resolved)."""
+    a, b = Path(os.path.realpath(a)), Path(os.path.realpath(b))
+    return a == b or b in a.parents
+
+
+def check_outputs(outputs, inputs=()):
+    """Refuse a command whose outputs collide: an output that is an input, holds one (an output
+    directory) or lies inside an input directory, or two outputs at one path. ``outputs`` and
+    ``inputs`` are ``(label, path)`` pairs, the label being the option that named the path."""
+    outputs = [(label, Path(p)) for label, p in outputs if p is not None]
+    inputs = [(label, Path(p)) for label, p in inputs if p is not None]
+    for i, (lo, po) in enumerate(outputs):
+        for li, pi in inputs:
+            if _inside(pi, po) or _inside(po, pi):
+                how = ("the same path" if _inside(pi, po) and _inside(po, pi) else
+                       "the input inside it" if _inside(pi, po) else "it inside the input")
+                raise UserError(f"{po}: {lo}: expected a path apart from the input {li} ({pi}), found "
+                                f"{how}; refusing to overwrite the input")
+        for lo2, po2 in outputs[i + 1:]:
+            if _inside(po, po2) or _inside(po2, po):
+                raise UserError(f"{po}: {lo}: expected a path apart from the output {lo2} ({po2}), found "
+                                f"the same path; one would overwrite the other")
+
+
+def owned_by_manifest(path, formats, *, marker="manifest.json"):
+    """True when directory ``path`` is provably a sparsa output: its ``marker`` is JSON naming
+    one of ``formats`` with an integer version, and every file in it is the marker or listed in
+    the marker's ``files``. Anything else (a user's folder that happens to hold a
+    manifest.json, a pack with a file added by hand) is not ours to delete."""
+    path = Path(path)
+    try:
+        man = json.loads((path / marker).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    if not isinstance(man, dict) or man.get("format") not in formats or type(man.get("version")) is not int:
+        return False
+    listed = man.get("files") if isinstance(man.get("files"), dict) else {}
+    for entry in path.rglob("*"):
+        if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+            return False
+        if entry.is_file() and entry.relative_to(path).as_posix() not in listed and entry.name != marker:
+            return False
+    return True
+
+
 @contextlib.contextmanager
-def atomic_dir(path, *, marker="manifest.json"):
+def atomic_dir(path, *, owned, inputs=()):
     """Yield a temporary directory next to ``path``; swap it in for ``path`` on success.
 
     An existing ``path`` is replaced only once the new directory is complete, and only if it
-    is empty or an earlier output of the same kind (it holds ``marker``): sparsa never
-    deletes a user's file or directory it did not write.
+    is empty or ``owned(path)`` proves it an earlier output of the same kind (see
+    :func:`owned_by_manifest`), and it holds none of ``inputs``: sparsa never deletes a user's
+    file or directory it did not write. A file, symlink, device or FIFO at ``path`` is refused.
     """
     path = Path(path)
-    if path.is_file() or path.is_symlink():
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+        what = "a symlink" if path.is_symlink() else _describe(os.stat(path))
         raise UserError(f"{path}: output directory: expected a new or earlier output directory, "
-                        f"found an existing file")
-    if path.is_dir() and any(path.iterdir()) and not (path / marker).exists():
-        raise UserError(f"{path}: output directory: expected a new, empty or earlier output "
-                        f"directory (with {marker}), found a directory with other files; "
-                        f"refusing to replace it")
+                        f"found {what}; refusing to replace it")
+    for label, p in inputs:
+        if p is not None and _inside(p, path):
+            raise UserError(f"{path}: output directory: expected a directory apart from the inputs, "
+                            f"found the input {label} {p} inside it; refusing to replace it")
+    if path.is_dir() and any(path.iterdir()) and not owned(path):
+        raise UserError(f"{path}: output directory: expected a new, empty or earlier sparsa output "
+                        f"directory, found a directory with other files; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f"{_tmp_prefix(path)}old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

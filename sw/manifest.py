@@ -12,9 +12,20 @@ import re
 from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import sha256_file
+from sparsa.sw.fileio import owned_by_manifest, sha256_file
 
-__all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files"]
+__all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files", "owned_pack_dir",
+           "EIE_PACK_FORMAT", "CNN_PACK_FORMAT", "PACK_FORMATS"]
+
+EIE_PACK_FORMAT = "sparsa-eie-pack"
+CNN_PACK_FORMAT = "sparsa-cnn-pack"
+PACK_FORMATS = (EIE_PACK_FORMAT, CNN_PACK_FORMAT)
+
+
+def owned_pack_dir(path):
+    """True when ``path`` is provably a sparsa pack that ``sparsa pack -o`` may replace (either
+    engine's: a manifest naming a pack format, and no file in it that the manifest does not list)."""
+    return owned_by_manifest(path, PACK_FORMATS)
 
 
 def manifest_digest(man):

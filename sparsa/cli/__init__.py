@@ -7,7 +7,9 @@ User errors (:class:`sparsa.sw.errors.UserError`) print one line and exit with s
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from sparsa.sw.errors import UserError
 
@@ -48,7 +50,17 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` runs (temporaries go)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -66,6 +78,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("sparsa: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("sparsa: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from sparsa.sw.compress.mlp import check_options, compress_model, compression_report, save_compressed
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import check_finite, load_npy, write_json
+from sparsa.sw.fileio import check_finite, check_outputs, load_npy, write_json
 from sparsa.sw.model.importer import load_mlp
 
 __all__ = ["add_arguments", "run", "print_report", "print_cnn_report"]
@@ -188,6 +188,7 @@ def print_cnn_report(report, console=None):
 
 
 def run(args):
+    check_outputs([("-o", args.output), ("--report", args.report)], [("MODEL", args.model), ("--calib", args.calib)])
     # Range checks first (with neutral stand-ins for options not given); which options a model
     # needs is checked once its kind is known.
     check_options(1.0 if args.density is None else args.density, 1 if args.bits is None else args.bits,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from sparsa.sw.errors import user_error
 from sparsa.sw.model.importer import import_model
+from sparsa.sw.fileio import check_outputs
 
 __all__ = ["add_arguments", "run"]
 
@@ -36,6 +37,7 @@ def _shape(text):
 
 
 def run(args):
+    check_outputs([("-o", args.output)], [("MODEL", args.model)])
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
     shape = _shape(args.input_shape) if args.input_shape else None

@@ -21,7 +21,7 @@ import numpy as np
 from sparsa.sw.cnn.compiler import DATAPATHS
 from sparsa.sw.cnn.isa import CNNConfig
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import load_npy
+from sparsa.sw.fileio import check_outputs, load_npy
 from sparsa.sw.eie.pack import MAX_SHIFT, check_pes, check_shift, pack_compressed, pack_matrix
 from sparsa.sw.eie.pack_dir import write_pack
 
@@ -123,16 +123,18 @@ def build(args):
 
 
 def run(args):
+    inputs = [("MODEL", args.model), ("--bias", getattr(args, "bias", None))]
+    check_outputs([("-o", args.out)], inputs)
     if is_cnn_model(args.model):
         from sparsa.sw.cnn.pack import write_cnn_pack
         prog = build_cnn(args)
-        man = write_cnn_pack(prog, args.out)
+        man = write_cnn_pack(prog, args.out, inputs=inputs)
         print(f"compiled {len(prog.layers)} layer(s) for {prog.cfg.lanes} lanes ({prog.datapath} conv "
               f"datapath): {prog.n_instructions} instructions, {man['macs']:,} MACs in {man['mac_cycles']:,} "
               f"MAC cycles, DRAM {prog.dram_size:,} bytes, {len(man['files']) + 1} files -> {args.out}")
         return 0
     pack = build(args)
-    man = write_pack(pack, args.out)
+    man = write_pack(pack, args.out, inputs=inputs)
     total = sum(l.nnz for l in pack.layers)
     entries = sum(sum(l.entries_per_pe) for l in pack.layers)
     print(f"packed {len(pack.layers)} layer(s), {total} nonzeros -> {entries} entries on {pack.pes} PEs, "

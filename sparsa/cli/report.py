@@ -7,7 +7,10 @@ the PE count (with the PE sweep of ``sparsa bench eie`` if given). Figures go to
 ``report_files/`` next to the HTML.
 """
 
+from pathlib import Path
+
 from sparsa.report import build_report, write_report
+from sparsa.sw.fileio import check_outputs
 
 __all__ = ["add_arguments", "run"]
 
@@ -20,6 +23,9 @@ def add_arguments(p):
 
 
 def run(args):
+    out = Path(args.output)
+    check_outputs([("-o", out), ("-o (figures)", out.with_name(out.stem + "_files"))],
+                  [("DIR", args.pack), ("--run", args.run), ("--bench", args.bench)])
     data = build_report(args.pack, run=args.run, bench=args.bench)
     html_path, files = write_report(data, args.output)
     print(f"wrote {html_path} (figures in {files})")

@@ -9,7 +9,7 @@ needs a pack made from a compressed model (a packed ``.npy`` matrix has no scale
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import save_npz
+from sparsa.sw.fileio import check_outputs, save_npz
 from sparsa.sw.eie.pack import unpack
 from sparsa.sw.eie.pack_dir import load_pack
 
@@ -71,6 +71,7 @@ def unpack_lstm(pack, dequantize, where):
 
 
 def run(args):
+    check_outputs([("-o", args.out)], [("DIR", args.pack)])
     pack = load_pack(args.pack)
     if pack.lstm:
         save_npz(args.out, unpack_lstm(pack, args.dequantize, f"{args.pack}/manifest.json"))

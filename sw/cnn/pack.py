@@ -26,12 +26,11 @@ from sparsa.sw.cnn.compiler import Program
 from sparsa.sw.cnn.isa import INSTR_BYTES, CNNConfig
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, sha256_file
-from sparsa.sw.manifest import dumps_manifest, manifest_digest, read_manifest
+from sparsa.sw.manifest import CNN_PACK_FORMAT, dumps_manifest, manifest_digest, owned_pack_dir, read_manifest
 
 __all__ = ["CNN_PACK_FORMAT", "CNN_PACK_VERSION", "write_cnn_pack", "load_cnn_pack",
            "read_cnn_manifest", "is_cnn_pack", "cnn_table"]
 
-CNN_PACK_FORMAT = "sparsa-cnn-pack"
 CNN_PACK_VERSION = 1
 FILES = ("program.bin", "dram.bin")
 
@@ -63,15 +62,16 @@ def manifest_of(prog, files=None):
     return man
 
 
-def write_cnn_pack(prog, out_dir):
-    """Write ``prog`` as a CNN pack directory (atomically); returns the manifest dict."""
+def write_cnn_pack(prog, out_dir, *, inputs=()):
+    """Write ``prog`` as a CNN pack directory (atomically); returns the manifest dict. An existing
+    ``out_dir`` is replaced only if it is a sparsa pack holding none of ``inputs``."""
     blobs = {"program.bin": prog.program, "dram.bin": prog.image}
     if prog.graph is not None:
         import io
         buf = io.BytesIO()
         save_graph_to(buf, prog.graph)
         blobs["model.npz"] = buf.getvalue()
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, owned=owned_pack_dir, inputs=inputs) as tmp:
         for name, data in blobs.items():
             (tmp / name).write_bytes(data)
         man = manifest_of(prog, {n: hashlib.sha256(d).hexdigest() for n, d in blobs.items()})

@@ -18,12 +18,12 @@ from sparsa.sw.eie import format as ef
 from sparsa.sw.eie.pack import Pack, PackLayer
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir
-from sparsa.sw.manifest import dumps_manifest, manifest_digest, verify_files
+from sparsa.sw.manifest import EIE_PACK_FORMAT, dumps_manifest, manifest_digest, owned_pack_dir, verify_files
 from sparsa.sw.manifest import read_manifest as _read_manifest
 
 __all__ = ["write_pack", "load_pack", "read_manifest", "PACK_FORMAT", "PACK_VERSION", "IMAGE_KINDS"]
 
-PACK_FORMAT = "sparsa-eie-pack"
+PACK_FORMAT = EIE_PACK_FORMAT
 PACK_VERSION = 1
 IMAGE_KINDS = ("spm", "ptr_even", "ptr_odd", "bias")
 # Creating a file costs ~0.35 ms here (ext4), and open/write/sha256 release the GIL: a few
@@ -66,18 +66,20 @@ def _pe_images(layer, k):
             "bias": layer.bias[k::layer.pes]}
 
 
-def write_pack(pack, out_dir, formats=None):
+def write_pack(pack, out_dir, formats=None, *, inputs=()):
     """Write ``pack`` as a pack directory (atomically); returns the manifest dict.
 
     Every image is written in each of ``formats`` (default all of :data:`images.FORMATS`);
     ``manifest.json`` lists them all with their sha256 (hashed from memory, not re-read).
+    An existing ``out_dir`` is replaced only if it is a sparsa pack holding none of ``inputs``
+    (``(label, path)`` pairs): see :func:`sparsa.sw.fileio.atomic_dir`.
     """
     formats = tuple(formats or images.FORMATS)
     widths = _widths(pack.pointer_bits)
     pe_digits = max(3, len(str(pack.pes - 1)))
     man_layers = []
     jobs = []               # futures of (name, sha256), in file order
-    with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(WRITE_THREADS) as pool:
+    with atomic_dir(out_dir, owned=owned_pack_dir, inputs=inputs) as tmp, ThreadPoolExecutor(WRITE_THREADS) as pool:
         def write_one(stem, words, bits):
             out = []
             for fmt, data in images.render_all(words, bits, formats).items():
