@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparsa.sw.cnn.isa import WINO_G2, CNNConfig, Flag, INSTR_BYTES, Op, Target, encode_program, field_range
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import WINO_G2, Flag, INSTR_BYTES, Op, Target, encode_program, field_range
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
 from sparsa.sw.model.graph import _sources
