@@ -191,9 +191,11 @@ class EIEConfig:
 
     # The fits check ------------------------------------------------------------------------------
     def check_fits(self, mm, where="pack"):
-        """Raise a one-line UserError saying by how much memory map ``mm`` does not fit this hardware."""
+        """Raise a one-line UserError saying by how much memory map ``mm`` does not fit this hardware
+        (``sparsa run``, ``sparsa build``, ``sparsa swap-weights`` and the generator all ask here)."""
         if mm.peep is not None and not self.lstm:
-            raise UserError(f"{where}: an LSTM pack needs hardware built with the element-wise unit (lstm=True)")
+            raise user_error(where, "lstm", "hardware built with the element-wise unit (lstm=True) for an LSTM pack",
+                             "hardware without it")
         checks = [
             ("pes", mm.pes, self.pes, "=="),
             ("layers", len(mm.layers), self.max_layers, "<="),
@@ -207,10 +209,9 @@ class EIEConfig:
         ]
         for name, have, cap, op in checks:
             if op == "==" and have != cap:
-                raise UserError(f"{where}: {name}: the hardware was built for {cap}, the pack needs {have}")
+                raise user_error(where, name, f"{cap} (as built)", have)
             if op == "<=" and have > cap:
-                raise UserError(f"{where}: {name}: hardware limit {cap}, the pack needs {have} "
-                                f"(too large by {have - cap})")
+                raise user_error(where, name, f"at most {cap} (as built)", f"{have} (too large by {have - cap})")
         # Layer-table and bias fields the hardware holds at a fixed width.
         for li, layer in enumerate(mm.layers):
             if not 0 <= layer.shift < 64:
