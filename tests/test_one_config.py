@@ -120,3 +120,33 @@ def test_cnn_pack_options_and_manifest_errors_are_one_line(tmp_path, capsys):
     assert CNNConfig.from_dict({"lanes": 4, "later_field": 1}, "m") == CNNConfig(lanes=4)
     with pytest.raises(UserError, match=r"^CNNConfig: lanes: expected 4, 8, 16 or 32, found 6$"):
         CNNConfig(lanes=6)
+
+
+def test_sizing_policies_and_the_one_fits_check():
+    """No simulation: the named constructors and EIEConfig.check_fits."""
+    from eie_cases import random_pack
+    from sparsa.sw.eie.config import EIEConfig
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.errors import UserError
+    rng = np.random.default_rng(SEED)
+    small, big = random_pack([(10, 8)], 2, 0.5, rng), random_pack([(40, 30), (12, 40)], 2, 0.5, rng)
+    mb = build_memory_map(big)
+    exact = EIEConfig.for_pack(big)
+    assert (exact.max_cols, exact.max_rows_pe, exact.max_layers) == (40, 20, 2)   # 40 rows on 2 PEs
+    assert EIEConfig.for_pack(small, big) == exact          # the smallest config holding both
+    r = EIEConfig.reusable_for(big)
+    assert (r.max_cols, r.max_rows_pe, r.max_layers) == (64, 32, 4) and r.spm_words >= 16
+    # The pointer width rule: 8192 words of 8 entries = 65536 entries, and the end pointer
+    # 65536 needs 17 bits; fewer words keep EIE's 16.
+    assert EIEConfig.from_args(4, spm_words=8192).pointer_bits == 17
+    assert EIEConfig.from_args(4, spm_words=8191).pointer_bits == 16
+    assert EIEConfig.for_pack(big, spm_words=8192).pointer_bits == 17
+    with pytest.raises(UserError, match=r"^pk: --spm-words: expected at least \d+ \(what the pack needs\), found 1$"):
+        EIEConfig.for_pack(big, spm_words=1, where="pk")
+    assert EIEConfig.for_pack(small).max_cols == 10                 # 10 rows, 8 columns
+    with pytest.raises(UserError, match=r"^pk: vector length \(max cols/rows\): expected at most 10 \(as built\), "
+                                        r"found 40 \(too large by 30\)$"):
+        EIEConfig.for_pack(small).replace(max_layers=2).check_fits(mb, where="pk")
+    with pytest.raises(UserError, match=r"^pk: pes: expected 4 \(as built\), found 2$"):
+        EIEConfig.from_args(4, max_cols=64).check_fits(mb, where="pk")
+    exact.check_fits(mb)
