@@ -185,7 +185,7 @@ def _run(cmd, cwd, log):
     return time.perf_counter() - t0
 
 
-def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, swappable=False,
+def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto"):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
@@ -243,11 +243,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, cfg=None, progress=None, s
                          f"{multiplier!r} for {board}")
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
-    cfg = (cfg or EIEConfig.for_memory_map(mm)).replace(multiplier=multiplier)
-    if spm_words is not None:
-        if spm_words < cfg.spm_words:
-            raise user_error(pack_dir, "--spm-words", f"at least {cfg.spm_words} (what the pack needs)", spm_words)
-        cfg = cfg.replace(spm_words=spm_words, pointer_bits=max(cfg.pointer_bits, (spm_words * 8).bit_length()))
+    cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir))
     cfg.check_fits(mm, where=str(pack_dir))
     say = progress or (lambda msg: None)
     mem_plan = None

@@ -211,7 +211,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True):
     b = XILINX_BOARDS[board]
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
-    cfg = EIEConfig.for_memory_map(mm)
+    cfg = EIEConfig.for_pack(mm, where=str(pack_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     from amaranth.back import verilog

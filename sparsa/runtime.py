@@ -133,9 +133,10 @@ class Accelerator:
         if isinstance(self.backend, LinuxBackend):
             y, self.cycles = self.backend.run(x, self.pack.output_rows)
             return y if x.ndim == 2 else y[0]
-        from sparsa.sim.eie.runner import rounded_config, run_memory_map
+        from sparsa.sim.eie.runner import run_memory_map
+        from sparsa.sw.eie.config import EIEConfig
         engine = "verilator" if self.backend == "sim" else "icarus"
-        res = run_memory_map(self.mm, x, engine=engine, cfg=rounded_config(self.mm))
+        res = run_memory_map(self.mm, x, engine=engine, cfg=EIEConfig.reusable_for(self.mm))
         self.cycles = res["cycles"]
         self.stats = res["layer_stats"]
         return res["y"]

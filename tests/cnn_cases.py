@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sparsa.sw.cnn.isa import CNNConfig
+from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.model.graph import Graph
 
 SMALL = CNNConfig(lanes=4, ibuf_bytes=2048, obuf_depth=256, wbuf_words=512, psum_depth=128)

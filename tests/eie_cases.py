@@ -61,7 +61,6 @@ def hw_config(pes, *, queue_depth=8, max_cols=100, max_layers=3):
     """One hardware size per PE count, big enough for every test pack of that PE count."""
     rows_pe = -(-max_cols // pes)
     spm = 1024
-    return EIEConfig(pes=pes, queue_depth=queue_depth, max_cols=max_cols, max_rows_pe=rows_pe,
-                     spm_words=spm, ptr_words=max_layers * (max_cols // 2 + 1),
-                     bias_words=max_layers * rows_pe, max_layers=max_layers,
-                     pointer_bits=max(16, (spm * 8).bit_length()))
+    return EIEConfig.from_args(pes, queue_depth=queue_depth, max_cols=max_cols, max_rows_pe=rows_pe,
+                               spm_words=spm, ptr_words=max_layers * (max_cols // 2 + 1),
+                               bias_words=max_layers * rows_pe, max_layers=max_layers)

@@ -88,20 +88,23 @@ def test_integer_valued_float_input_accepted_without_frac_bits(tmp_path, case):
 def test_hardware_engines_go_through_eie_runner(tmp_path, case, monkeypatch):
     calls = []
 
-    def fake_run(pack_dir, pack, x, engine, report):
-        calls.append((str(pack_dir), engine, x.dtype, report))
+    def fake_run(pack_dir, pack, x, engine, report, reusable):
+        calls.append((str(pack_dir), engine, x.dtype, report, reusable))
         return pack.run_golden(x), {"cycles": 123}
 
     monkeypatch.setitem(sys.modules, "sparsa.sim.eie.runner", types.SimpleNamespace(run=fake_run))
     assert main(args(tmp_path, "--engine", "icarus", "--report", str(tmp_path / "r.json"))) == 0
-    assert calls == [(str(tmp_path / "pk"), "icarus", np.int16, True)]
+    assert calls == [(str(tmp_path / "pk"), "icarus", np.int16, True, False)]
     assert json.loads((tmp_path / "r.json").read_text())["cycles"] == 123
+    # --reusable-build asks the runner for the rounded, shared build instead of the exact one.
+    assert main(args(tmp_path, "--engine", "verilator", "--reusable-build")) == 0
+    assert calls[1] == (str(tmp_path / "pk"), "verilator", np.int16, False, True)
 
 
 def test_single_vector_output_keeps_rank_when_engine_returns_a_batch(tmp_path, case, monkeypatch):
     w, b, x = case
     np.save(tmp_path / "x1.npy", x[0])
-    fake = types.SimpleNamespace(run=lambda pack_dir, pack, x, engine, report: (pack.run_golden(x[None]), {}))
+    fake = types.SimpleNamespace(run=lambda pack_dir, pack, x, engine, report, reusable: (pack.run_golden(x[None]), {}))
     monkeypatch.setitem(sys.modules, "sparsa.sim.eie.runner", fake)
     assert main(args(tmp_path, "--engine", "verilator", x="x1.npy")) == 0
     assert np.load(tmp_path / "y.npy").shape == (30,)

@@ -10,7 +10,8 @@ from sparsa.cli import main
 from sparsa.sw.cnn.compiler import compile_graph
 from sparsa.sw.cnn.executor import CNNExecError, execute
 from sparsa.sw.cnn.golden import cnn_forward
-from sparsa.sw.cnn.isa import CNNConfig, Flag, Op, Target, decode_program, encode_program
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import Flag, Op, Target, decode_program, encode_program
 from sparsa.sw.cnn.pack import load_cnn_pack
 from sparsa.sw.errors import UserError
 from sparsa.sw.model.graph import Graph, save_graph

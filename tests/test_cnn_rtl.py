@@ -14,7 +14,8 @@ import pytest
 
 from sparsa.sw.cnn.compiler import compile_graph
 from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
-from sparsa.sw.cnn.isa import CNNConfig, Flag, Op, decode_program
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import Flag, Op, decode_program
 from sparsa.sim.cnn.runner import run_program
 
 from cnn_cases import Builder, random_graph

@@ -18,7 +18,8 @@ from sparsa.hw.cnn.axi import AXIReader, AXIWriter
 from sparsa.hw.cnn.convolver import WindowConvolver
 from sparsa.hw.cnn.linebuf import WindowSweep
 from sparsa.hw.cnn.winograd import input_transform, output_transform
-from sparsa.sw.cnn.isa import WINO_AT, WINO_BT, CNNConfig
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import WINO_AT, WINO_BT
 
 MEM = 3 * 4096
 

@@ -157,6 +157,7 @@ def test_pack_that_does_not_fit_is_refused_and_nothing_written(built, pack, fiel
     assert main(["swap-weights", "ice/top.bin", pack, "-o", f"{pack}.bin"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{pack}: {field}" in err and "expected" in err and "found" in err
+    assert "(as built)" in err and (field == "pes" or "too large by" in err)   # says by how much
     assert not (built / f"{pack}.bin").exists()
     assert not [p for p in os.listdir(built) if p.endswith(".tmp")]
 
@@ -178,7 +179,7 @@ def test_images_round_trip_through_memory_map_and_asc_tiles():
     rng = np.random.default_rng(SEED)
     pk = random_pack([(10, 8), (6, 10)], 2, 0.5, rng)
     mm = build_memory_map(pk)
-    cfg = EIEConfig.for_memory_map(mm).replace(max_layers=3, spm_words=32, pointer_bits=16)
+    cfg = EIEConfig.for_pack(mm).replace(max_layers=3, spm_words=32, pointer_bits=16)
     img = swap.memory_images(mm, cfg)
     assert img["boot"].size == 3 * swap.BOOT_FIELDS + 1 and img["boot"][-1] == 2
     back = swap.images_to_memory_map(img, cfg)

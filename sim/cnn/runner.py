@@ -29,7 +29,7 @@ def _key(cfg, engine, soc=False):
     h = hashlib.sha256(json.dumps({**asdict(cfg), "soc": soc}, sort_keys=True).encode())
     if engine == "verilator":     # the C++ optimisation level changes the model, not its behaviour
         h.update(os.environ.get("SPARSA_VERILATOR_OPT", "-O1").encode())
-    h.update(source_digest("sparsa.hw.cnn:*.py", "sparsa.hw.axil", "sparsa.sw.cnn.isa",
+    h.update(source_digest("sparsa.hw.cnn:*.py", "sparsa.hw.axil", "sparsa.sw.cnn.isa", "sparsa.sw.cnn.config",
                            "sparsa.sim.cnn:*.py").encode())
     return f"cnn{'-soc' if soc else ''}-{engine}-{h.hexdigest()[:16]}"
 

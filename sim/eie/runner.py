@@ -2,7 +2,9 @@
 
 ``run(...)`` is what ``sparsa run --engine verilator|icarus`` and the tests call:
 
-1. size an :class:`~sparsa.sw.eie.config.EIEConfig` for the pack (or take one given);
+1. size an :class:`~sparsa.sw.eie.config.EIEConfig` for the pack: exactly the hardware that
+   ``sparsa verilog`` writes and ``sparsa build`` synthesises (:meth:`EIEConfig.for_pack`), or
+   rounded up so that one build serves many packs (:meth:`EIEConfig.reusable_for`), or one given;
 2. generate the Verilog (memories empty: the model arrives through the load port) and build
    it with the simulator, cached under ``build/sim/<engine>-<key>`` where the key hashes the
    configuration and the generator's source; Verilator objects go through ccache;
@@ -29,7 +31,7 @@ from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.progress import run_with_progress
 from sparsa.sw.errors import UserError
 
-__all__ = ["ENGINES", "build", "run_memory_map", "run", "run_lstm", "rounded_config", "cache_root",
+__all__ = ["ENGINES", "build", "run_memory_map", "run", "run_lstm", "cache_root",
            "primitive_models"]
 
 ENGINES = ("verilator", "icarus")
@@ -222,7 +224,7 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
     from cocotb_tools.check_results import get_results
     from sparsa.sw.eie.config import EIEConfig
     if cfg is None:
-        cfg = EIEConfig.for_memory_map(mm)
+        cfg = EIEConfig.for_pack(mm)
     cfg.check_fits(mm)
     n_layers = n_layers or len(mm.layers)
     t0 = time.perf_counter()
@@ -280,37 +282,31 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
 def run_lstm(pack, x, *, engine="verilator", cfg=None, quiet=True, progress=False):
     """Run an LSTM pack (:mod:`sparsa.sw.lstm.pack`) over int16 x (T, I) from zero state.
 
-    Returns the :func:`run_memory_map` dict with ``y`` (T, P) and per-step ``cycles``.
+    ``cfg`` defaults to :meth:`EIEConfig.reusable_for` the pack (one build for packs of similar
+    size). Returns the :func:`run_memory_map` dict with ``y`` (T, P) and per-step ``cycles``.
     """
+    from sparsa.sw.eie.config import EIEConfig
     mm = build_memory_map(pack)
     meta = pack.lstm
     lstm = {"x_base": meta["outputs_pad"] // pack.pes, "y_rows": meta["outputs_pad"]}
-    res = run_memory_map(mm, np.atleast_2d(x), engine=engine, cfg=cfg or rounded_config(mm), quiet=quiet,
+    res = run_memory_map(mm, np.atleast_2d(x), engine=engine, cfg=cfg or EIEConfig.reusable_for(mm), quiet=quiet,
                          progress=progress, lstm=lstm)
     res["y"] = np.atleast_2d(res["y"])[:, :meta["outputs"]]
     return res
 
 
-def rounded_config(mm, queue_depth=8):
-    """A config for ``mm`` with every size rounded up to a power of two (at least 16).
-
-    Packs of similar size then share one build instead of compiling a model each.
-    """
+def cli_config(mm, reusable=False):
+    """The hardware ``sparsa run --engine verilator|icarus`` simulates: exactly what ``sparsa
+    verilog`` writes and ``sparsa build`` synthesises, or with ``--reusable-build`` the
+    power-of-two sizes that one build shares between packs."""
     from sparsa.sw.eie.config import EIEConfig
-    p2 = lambda n: max(16, 1 << (int(n) - 1).bit_length())
-    exact = EIEConfig.for_memory_map(mm, queue_depth=queue_depth)
-    spm = p2(exact.spm_words)
-    return exact.replace(max_cols=p2(exact.max_cols), max_rows_pe=p2(exact.max_rows_pe),
-                         spm_words=spm, ptr_words=p2(exact.ptr_words), bias_words=p2(exact.bias_words),
-                         max_layers=max(4, exact.max_layers),
-                         act_words=exact.act_words and p2(exact.act_words),
-                         pointer_bits=max(exact.pointer_bits, (spm * 8).bit_length()))
+    return EIEConfig.reusable_for(mm) if reusable else EIEConfig.for_pack(mm)
 
 
-def run(pack_dir, pack, x, *, engine="verilator", report=None):
+def run(pack_dir, pack, x, *, engine="verilator", report=None, reusable=False):
     """Entry point of ``sparsa run --engine verilator|icarus``: returns (y, report dict)."""
     mm = build_memory_map(pack)
-    res = run_memory_map(mm, x, engine=engine, cfg=rounded_config(mm), quiet=True, progress=True)
+    res = run_memory_map(mm, x, engine=engine, cfg=cli_config(mm, reusable), quiet=True, progress=True)
     from sparsa.hw.eie.pe import COUNTERS
     from sparsa.sw.eie.work import layer_work
     stats = res["layer_stats"]          # (batch, layers, pes, counters)

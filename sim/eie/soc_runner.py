@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sim.cocotb_job import cached_build, run_cocotb_job, source_digest
-from sparsa.sim.eie.runner import _job_arrays, _tool_env, cache_root, rounded_config
+from sparsa.sim.eie.runner import _job_arrays, _tool_env, cache_root
+from sparsa.sw.eie.config import EIEConfig
 
 __all__ = ["run_soc", "soc_verilog"]
 
@@ -48,7 +49,7 @@ def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
     from sparsa.sw.eie.memmap import build_memory_map
     _tool_env()
     mm = build_memory_map(pack)
-    cfg = rounded_config(mm)
+    cfg = EIEConfig.reusable_for(mm)
     bdir = _build(cfg, engine)
     work = Path(tempfile.mkdtemp(prefix="soc-run-", dir=cache_root()))
     try:

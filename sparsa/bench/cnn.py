@@ -207,7 +207,7 @@ def _digits(cfg, n_images):
 
 def run_bench(out_dir, args):
     from sparsa.sim.cnn.runner import build_cnn
-    from sparsa.sw.cnn.isa import CNNConfig
+    from sparsa.sw.cnn.config import CNNConfig
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     quick = bool(getattr(args, "quick", False))

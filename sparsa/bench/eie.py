@@ -81,12 +81,7 @@ def _config_for(packs, pes, queue_depth):
     from sparsa.sw.eie.config import EIEConfig
     from sparsa.sw.eie.memmap import build_memory_map
     mms = [build_memory_map(p) for p in packs]
-    base = EIEConfig.for_memory_map(mms[0], queue_depth=queue_depth)
-    fields = dict(max_cols=max(m.max_cols for m in mms), max_rows_pe=max(m.max_rows_pe for m in mms),
-                  spm_words=max(m.spm_words for m in mms), ptr_words=max(m.ptr_words for m in mms),
-                  bias_words=max(m.bias_words for m in mms),
-                  pointer_bits=max(m.pointer_bits for m in mms))
-    return base.replace(**fields), mms
+    return EIEConfig.for_pack(*mms, queue_depth=queue_depth), mms
 
 
 def _run(cfg, mm, x):

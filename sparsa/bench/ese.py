@@ -93,7 +93,8 @@ def random_ese_weights(rng, i, h, p):
 
 
 def run_bench(out_dir, args):
-    from sparsa.sim.eie.runner import rounded_config, run_lstm
+    from sparsa.sim.eie.runner import run_lstm
+    from sparsa.sw.eie.config import EIEConfig
     from sparsa.sw.eie.memmap import build_memory_map
     from sparsa.sw.fixedpoint import quantize
     from sparsa.sw.eie.lstm_step import lstm_golden
@@ -118,7 +119,7 @@ def run_bench(out_dir, args):
     pack_pf = pack_lstm(comp_pf, n)
     xq = quantize(x, comp.in_frac)
     mm = build_memory_map(pack)
-    cfg = rounded_config(mm)
+    cfg = EIEConfig.reusable_for(mm)
     print(f"[bench ese] {cfg}", flush=True)
     t0 = time.perf_counter()
     res = run_lstm(pack, xq, engine="verilator", cfg=cfg, progress=True)
@@ -127,7 +128,7 @@ def run_bench(out_dir, args):
     cyc = [int(c) for c in res["cycles"]]
     print("[bench ese] the same model compressed with --pad-free", flush=True)
     xq_pf = quantize(x, comp_pf.in_frac)
-    res_pf = run_lstm(pack_pf, xq_pf, engine="verilator", cfg=rounded_config(build_memory_map(pack_pf)), progress=True)
+    res_pf = run_lstm(pack_pf, xq_pf, engine="verilator", cfg=EIEConfig.reusable_for(pack_pf), progress=True)
     exact = exact and bool(np.array_equal(res_pf["y"], lstm_golden(pack_pf, xq_pf)))
     cyc_pf = [int(c) for c in res_pf["cycles"]]
     nnz = sum(sum(l.entries_per_pe) for l in pack.layers)
@@ -139,17 +140,16 @@ def run_bench(out_dir, args):
     ese_cycles = e["actual_us"] * e["mhz"]
     dense_s, sparse_s = _cpu_times(w)
     # Memory for the exact sizes (not the power-of-two simulation build), at this and fewer PEs.
-    from sparsa.sw.eie.config import EIEConfig
     # Blocks as yosys maps each memory in the board harness (memories only the load port
     # writes are ROMs there), the count `sparsa build --memories fit` plans with.
     from sparsa.boards.memplan import harness_count
     print("[bench ese] counting block RAMs with yosys", flush=True)
     count = harness_count("ecp5")
-    mem = memory_estimate(EIEConfig.for_memory_map(mm), count)
+    mem = memory_estimate(EIEConfig.for_pack(mm), count)
     mem_by_pes = {}
     for k in (4, 8, 16, 32):
         ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
-        mk = memory_estimate(EIEConfig.for_memory_map(build_memory_map(pack_lstm(ck, k))), count)
+        mk = memory_estimate(EIEConfig.for_pack(pack_lstm(ck, k)), count)
         mem_by_pes[k] = {"ecp5_brams": mk["ecp5_brams"], "total_kib": mk["total_kib"],
                          "fits_ecp5_85f": mk["fits_ecp5_85f"], "fit_plan": mk["fit_plan"]}
     mem["by_pes"] = mem_by_pes

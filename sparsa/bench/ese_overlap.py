@@ -83,7 +83,8 @@ def overlap_layers(pack):
 def run_bench(out_dir, args):
     from sparsa.hw.eie.pe import COUNTERS
     from sparsa.bench.ese import ESE, random_ese_weights
-    from sparsa.sim.eie.runner import rounded_config, run_memory_map
+    from sparsa.sim.eie.runner import run_memory_map
+    from sparsa.sw.eie.config import EIEConfig
     from sparsa.sw.eie.memmap import build_memory_map
     from sparsa.sw.lstm.pack import compress_lstm, pack_lstm
     from sparsa.sw.eie.pack import Pack
@@ -101,12 +102,8 @@ def run_bench(out_dir, args):
     b, a = overlap_layers(pack)
     layers = {"gates": gates, "projection": proj, "B": b, "A": a}
     mms = {k: build_memory_map(Pack(pes=n, layers=[l])) for k, l in layers.items()}
-    # One build serves all four runs: the largest of every size.
-    cfg = None
-    for mm in mms.values():
-        c = rounded_config(mm)
-        cfg = c if cfg is None else cfg.replace(**{f: max(getattr(cfg, f), getattr(c, f)) for f in (
-            "max_cols", "max_rows_pe", "spm_words", "ptr_words", "bias_words", "pointer_bits")})
+    # One build serves all four runs: every size rounded up from the largest of the four.
+    cfg = EIEConfig.reusable_for(*mms.values())
     print(f"[bench ese-overlap] I={i} H={h} P={p} on {n} PEs; {cfg}", flush=True)
     t0 = time.perf_counter()
     res = {}

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.cnn.compiler import DATAPATHS
-from sparsa.sw.cnn.isa import CNNConfig
-from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_outputs, load_npy
 from sparsa.sw.eie.pack import MAX_SHIFT, check_pes, check_shift, pack_compressed, pack_matrix
 from sparsa.sw.eie.pack_dir import write_pack
@@ -81,13 +81,7 @@ def build_cnn(args):
     for name, v in sizes.items():
         if v < 1:
             raise user_error(None, "--" + name.replace("_", "-"), "a positive size", repr(v))
-    if args.lanes is not None:
-        sizes["lanes"] = args.lanes
-    try:
-        cfg = CNNConfig(winograd=datapath == "winograd", **sizes)
-    except ValueError as e:       # "<field>: expected ..., found ..." names the CNNConfig field
-        field, _, rest = str(e).partition(":")
-        raise UserError(f"--{field.replace('_', '-')}:{rest}") from None
+    cfg = CNNConfig.from_args(datapath=datapath, lanes=args.lanes, **sizes)
     return compile_graph(load_graph(model), cfg, datapath, where=str(model))
 
 

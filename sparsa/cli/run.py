@@ -6,7 +6,10 @@ an integer matrix has none, so it accepts only integer-valued X. Y holds the las
 rows as int16, or float32 real values with ``--dequantize`` (needs the last layer's
 ``out_frac_bits``). Engines: ``golden`` (the bit-exact numpy model of sw/eie/golden.py);
 ``verilator`` and ``icarus`` run the generated EIE PE array through
-``sparsa.sim.eie.runner`` when that is part of the build. ``--report`` writes a JSON
+``sparsa.sim.eie.runner`` when that is part of the build: exactly the hardware that ``sparsa
+verilog PACK`` writes and ``sparsa build PACK`` synthesises, or with ``--reusable-build`` every
+size rounded up to a power of two, so that one compiled model serves many packs of similar
+size (a second pack then skips the 1-2 minute Verilator build). ``--report`` writes a JSON
 summary (engine, batch, layers, output checksum, time, and any engine counters).
 """
 
@@ -24,16 +27,17 @@ from sparsa.sw.eie.pack_dir import load_pack
 __all__ = ["add_arguments", "run", "ENGINES", "prepare_input", "run_engine"]
 
 
-def _golden(pack_dir, pack, x, report):
+def _golden(pack_dir, pack, x, report, reusable=False):
     return pack.run_golden(x), {}
 
 
 def _hardware(engine):
-    def run_hw(pack_dir, pack, x, report):
+    def run_hw(pack_dir, pack, x, report, reusable=False):
         if pack.lstm:
-            from sparsa.sim.eie.runner import run_lstm
+            from sparsa.sim.eie.runner import cli_config, run_lstm
+            from sparsa.sw.eie.memmap import build_memory_map
             from sparsa.hw.eie.pe import COUNTERS
-            res = run_lstm(pack, x, engine=engine, progress=True)
+            res = run_lstm(pack, x, engine=engine, cfg=cli_config(build_memory_map(pack), reusable), progress=True)
             cyc = [int(c) for c in res["cycles"]]
             # Per layer (gates, projection), summed over the steps: cycles and every PE's
             # counters, as for an MLP. `starved` is the time a PE sat idle with nothing queued.
@@ -54,12 +58,12 @@ def _hardware(engine):
             if e.name != "sparsa.sim.eie.runner":      # a missing dependency of the runner is a bug
                 raise
             raise UserError(f"engine '{engine}' arrives with the EIE PE array (not in this build)")
-        y, rep = eie_runner.run(pack_dir, pack, x, engine=engine, report=report)
+        y, rep = eie_runner.run(pack_dir, pack, x, engine=engine, report=report, reusable=reusable)
         return np.asarray(y), dict(rep or {})
     return run_hw
 
 
-# engine name -> callable(pack_dir, pack, x int16, report: bool) -> (y int16, report dict)
+# engine name -> callable(pack_dir, pack, x int16, report: bool, reusable: bool) -> (y int16, report dict)
 ENGINES = {"golden": _golden, "verilator": _hardware("verilator"), "icarus": _hardware("icarus")}
 
 
@@ -71,6 +75,10 @@ def add_arguments(p):
                    help=f"one of {', '.join(ENGINES)} (default golden)")
     p.add_argument("--report", metavar="R.json", help="write a JSON run report")
     p.add_argument("--dequantize", action="store_true", help="write Y as float32 real values")
+    p.add_argument("--reusable-build", action="store_true",
+                   help="verilator/icarus, EIE packs: simulate every size rounded up to a power of two, so "
+                        "that one compiled model serves many packs of similar size (default: exactly the "
+                        "hardware `sparsa verilog` writes and `sparsa build` synthesises for the pack)")
 
 
 def prepare_input(x, pack, where):
@@ -94,16 +102,19 @@ def prepare_input(x, pack, where):
     return x.astype(np.int16)
 
 
-def run_engine(engine, pack_dir, pack, x, report=False):
+def run_engine(engine, pack_dir, pack, x, report=False, reusable=False):
     if engine not in ENGINES:
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(engine))
-    return ENGINES[engine](pack_dir, pack, x, report)
+    return ENGINES[engine](pack_dir, pack, x, report, reusable)
 
 
 def run(args):
     from sparsa.sw.cnn.pack import is_cnn_pack
     if is_cnn_pack(args.pack):
         from sparsa.cli.run_cnn import run_cnn
+        if getattr(args, "reusable_build", False):
+            raise user_error(args.pack, "--reusable-build", "an EIE pack (a CNN pack fixes its engine's sizes)",
+                             "a CNN pack")
         return run_cnn(args)
     if args.engine not in ENGINES:
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
@@ -114,7 +125,8 @@ def run(args):
         raise user_error(f"{args.pack}/manifest.json", "out_frac_bits",
                          "the last layer's output scale for --dequantize", "none (packed from an integer matrix)")
     t0 = time.perf_counter()
-    y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report))
+    y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
+                          reusable=getattr(args, "reusable_build", False))
     elapsed = time.perf_counter() - t0
     y = np.asarray(y).astype(np.int16)
     # Engines may return (1, rows) for a single vector: give Y the rank of X.

@@ -45,16 +45,13 @@ def config_from_args(args):
         from sparsa.sw.eie.memmap import build_memory_map
         from sparsa.sw.eie.pack_dir import load_pack
         mm = build_memory_map(load_pack(args.pack))
-        return EIEConfig.for_memory_map(mm, queue_depth=args.queue_depth, macs=args.macs), (None if args.no_init else mm)
+        cfg = EIEConfig.for_pack(mm, queue_depth=args.queue_depth, macs=args.macs, where=args.pack)
+        return cfg, (None if args.no_init else mm)
     if args.pes is None:
         raise UserError("verilog: give a pack directory, or --pes N and the sizes")
-    spm = args.spm_words
-    cfg = EIEConfig(pes=args.pes, queue_depth=args.queue_depth, macs=args.macs, max_cols=args.max_cols,
-                    max_rows_pe=args.max_rows_pe, spm_words=spm,
-                    ptr_words=args.ptr_words or args.max_cols // 2 + 1,
-                    bias_words=args.bias_words or args.max_rows_pe,
-                    max_layers=args.max_layers,
-                    pointer_bits=max(16, (spm * 8).bit_length()))
+    cfg = EIEConfig.from_args(args.pes, queue_depth=args.queue_depth, macs=args.macs, max_cols=args.max_cols,
+                              max_rows_pe=args.max_rows_pe, spm_words=args.spm_words, ptr_words=args.ptr_words,
+                              bias_words=args.bias_words, max_layers=args.max_layers)
     return cfg, None
 
 
@@ -67,7 +64,7 @@ CHANNELS_WHY = (
 
 def run_cnn(args):
     from sparsa.hw.cnn.verilog import TOPLEVEL, generate_verilog
-    from sparsa.sw.cnn.isa import CNNConfig
+    from sparsa.sw.cnn.config import CNNConfig
     if args.pack:
         from sparsa.sw.cnn.pack import load_cnn_pack
         _, cfg, _ = load_cnn_pack(args.pack)

@@ -19,7 +19,7 @@ def run_cnn_demo(out, *, seed=0, engine="verilator", quick=False, datapath="wino
     from sparsa.sw.cnn.compiler import compile_graph
     from sparsa.sw.cnn.compress import compress_cnn, quantize_input
     from sparsa.sw.cnn.golden import cnn_forward
-    from sparsa.sw.cnn.isa import CNNConfig
+    from sparsa.sw.cnn.config import CNNConfig
     from sparsa.sw.model.digits import digits_images
     from sparsa.sw.model.digits_cnn import train_digits_cnn
     from sparsa.sw.cnn.pack import write_cnn_pack

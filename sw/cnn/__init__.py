@@ -1,6 +1,7 @@
 """The CNN engine's specification and software: ISA, compiler, instruction-level model, golden model.
 
-* :mod:`.isa` -- the instruction set and :class:`CNNConfig` (shared with the hardware generator).
+* :mod:`.config` -- :class:`CNNConfig`, the engine's hardware parameters (shared with the hardware generator).
+* :mod:`.isa` -- the instruction set.
 * :mod:`.compiler` -- the CNN compiler: an int8 graph to a program of instructions and a DRAM image.
 * :mod:`.executor` -- the instruction-level model (cycle counts, background SAVEs).
 * :mod:`.golden` -- the bit-exact numpy golden model of a quantised CNN graph.

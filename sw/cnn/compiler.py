@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparsa.sw.cnn.isa import CNNConfig, Flag, INSTR_BYTES, Op, encode_program
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import Flag, INSTR_BYTES, Op, encode_program
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
 from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool

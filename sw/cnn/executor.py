@@ -1,7 +1,7 @@
 """Instruction-level model of the CNN engine: runs a program on a DRAM image, exactly per
 :mod:`sparsa.sw.cnn.isa`.
 
-The engine state is the four buffers of :class:`~sparsa.sw.cnn.isa.CNNConfig` (ibuf int8,
+The engine state is the four buffers of :class:`~sparsa.sw.cnn.config.CNNConfig` (ibuf int8,
 wbuf ``(wbuf_words, lanes)`` int16, bias int32 per lane, obuf ``(lanes, obuf_depth)`` int8).
 Every access is bounds-checked: an address outside a buffer or outside DRAM raises
 :class:`CNNExecError` (the compiler emitted a bad program). CONV and POOL are vectorised with

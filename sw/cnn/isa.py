@@ -5,7 +5,7 @@ model (``sw/cnn/executor.py``) and the hardware (``hw/cnn/``). Every field has i
 hex dump of a program is readable; the hardware keeps only the low bits it needs (widths below).
 Signed fields are two's complement.
 
-Buffers (sizes from :class:`CNNConfig`):
+Buffers (sizes from :class:`~sparsa.sw.cnn.config.CNNConfig`):
 
 * **ibuf**: bytes (int8), one read per cycle; holds input rows of every channel.
 * **wbuf**: words of ``lanes`` int16 weights (lane l in bytes 2l, 2l+1, little endian).
@@ -64,13 +64,12 @@ and on each layer's last SAVE, so that a layer's cycles are its own. END waits f
 """
 
 import enum
-from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "Op", "Target", "Flag", "FIELDS", "FIELD_BITS", "SIGNED", "WORDS", "INSTR_BYTES",
-    "CNNConfig", "encode", "decode", "encode_program", "decode_program",
+    "encode", "decode", "encode_program", "decode_program",
     "WINO_BT", "WINO_G2", "WINO_AT",
 ]
 
@@ -161,46 +160,6 @@ def encode_program(instrs):
 def decode_program(blob):
     words = np.frombuffer(blob, dtype="<u4").reshape(-1, WORDS)
     return [decode(w) for w in words]
-
-
-@dataclass(frozen=True)
-class CNNConfig:
-    """Hardware parameters of the CNN engine.
-
-    ``lanes`` output channels are computed in parallel (one multiplier each); ``ibuf_bytes``,
-    ``wbuf_words`` and ``obuf_depth`` size the on-chip buffers. ``winograd`` generates the
-    F(2x2,3x3) datapath next to the direct one. ``convolver`` generates the 3x3 window
-    convolver (9 multipliers and an adder tree per lane) with ``psum_depth`` partial sums per
-    lane (the most output pixels of one 3x3 CONV). The AXI4 master has ``axi_data_bits`` data.
-    """
-    lanes: int = 8
-    ibuf_bytes: int = 32768
-    wbuf_words: int = 8192
-    obuf_depth: int = 4096
-    winograd: bool = True
-    axi_data_bits: int = 64
-    convolver: bool = True
-    psum_depth: int = 1024
-
-    def __post_init__(self):
-        if self.lanes not in (4, 8, 16, 32):
-            raise ValueError(f"lanes: expected 4, 8, 16 or 32, found {self.lanes}")
-        # ibuf/obuf are 64-bit words; their byte addresses and the weight-word index are the
-        # widths of the instruction fields and of the engine's address counters
-        for name, limit in (("ibuf_bytes", 1 << 20), ("obuf_depth", 1 << 20)):
-            v = getattr(self, name)
-            if v % 8 or not 8 <= v <= limit:
-                raise ValueError(f"{name}: expected a multiple of 8 in 8..{limit}, found {v}")
-        if not 1 <= self.wbuf_words <= 1 << 16:
-            raise ValueError(f"wbuf_words: expected 1..{1 << 16}, found {self.wbuf_words}")
-        if not 16 <= self.psum_depth <= 1 << 16:
-            raise ValueError(f"psum_depth: expected 16..{1 << 16}, found {self.psum_depth}")
-        if self.axi_data_bits != 64:
-            raise ValueError(f"axi_data_bits: expected 64, found {self.axi_data_bits}")
-
-    @property
-    def weight_word_bytes(self):
-        return 2 * self.lanes
 
 
 # Winograd F(2x2,3x3) with integer matrices: U = G2 g G2^T is 4x the usual U = G g G^T,

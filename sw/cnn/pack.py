@@ -17,13 +17,14 @@ To run: DRAM = ``dram.bin`` zero-extended to ``dram_size``, the int8 input (C, H
 
 import hashlib
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from sparsa import __version__
 
 from sparsa.sw.cnn.compiler import Program
-from sparsa.sw.cnn.isa import INSTR_BYTES, CNNConfig
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.isa import INSTR_BYTES
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, sha256_file
 from sparsa.sw.manifest import CNN_PACK_FORMAT, dumps_manifest, manifest_digest, owned_pack_dir, read_manifest
@@ -114,11 +115,7 @@ def load_cnn_pack(pack_dir, verify=True):
             if got != man["files"][name]:
                 raise user_error(path, "sha256", f"{man['files'][name][:16]}... (as packed)",
                                  f"{got[:16]}...: the file changed after packing")
-    known = {f.name for f in fields(CNNConfig)}
-    try:
-        cfg = CNNConfig(**{k: v for k, v in man["config"].items() if k in known})
-    except (TypeError, ValueError) as e:
-        raise user_error(d / "manifest.json", "config", "CNNConfig fields", str(e)) from None
+    cfg = CNNConfig.from_dict(man["config"], d / "manifest.json")
     program = (d / "program.bin").read_bytes()
     image = (d / "dram.bin").read_bytes()
     if image[:len(program)] != program:

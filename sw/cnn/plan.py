@@ -3,7 +3,7 @@ the engine's buffers (ibuf, wbuf, obuf) at once, and the weight blocks as the la
 
 Every function here is pure: it sizes, it does not emit. A layer that cannot fit even as one
 output row raises a one-line :class:`~sparsa.sw.errors.UserError` naming the buffer, what it
-needed and the :class:`~sparsa.sw.cnn.isa.CNNConfig` setting to raise.
+needed and the :class:`~sparsa.sw.cnn.config.CNNConfig` setting to raise.
 """
 
 import numpy as np

@@ -1,11 +1,21 @@
 """EIEConfig: the parameters of one generated PE array, validated once.
 
-Pure Python (no Amaranth import) so that sw/ and sim/ can use it too.
+Pure Python (no Amaranth import) so that sw/ and sim/ can use it too. Every sizing policy is
+a named constructor here, so that every tool builds the same hardware for the same pack:
+
+* :meth:`EIEConfig.for_pack` -- exact: the smallest sizes that hold one or more packs (what
+  ``sparsa verilog PACK``, ``sparsa build PACK`` and ``sparsa run --engine verilator PACK`` use);
+* :meth:`EIEConfig.reusable_for` -- every size rounded up to a power of two, so that one
+  simulation build serves many packs (tests, benchmarks, ``sparsa run --reusable-build``);
+* :meth:`EIEConfig.from_args` -- sized from explicit command-line numbers (``sparsa verilog --pes``).
+
+:meth:`EIEConfig.check_fits` is the one check that a pack fits built hardware.
 """
 
 from dataclasses import dataclass, replace
 
-from sparsa.sw.errors import UserError
+from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.eie.format import BIAS_BITS, ENTRIES_PER_WORD, pointer_bits_for
 
 __all__ = ["EIEConfig"]
 
@@ -37,8 +47,9 @@ class EIEConfig:
         Depth of each PE's bias memory (all layers).
     max_layers : int
         Entries in the layer table.
-    pointer_bits : int
-        Width of a pointer word (absolute entry index).
+    pointer_bits : int or None
+        Width of a pointer word (absolute entry index). ``None``: the narrowest that
+        addresses ``spm_words`` (:meth:`pointer_bits_for_words`, at least EIE's 16).
     macs : int
         Multiply-accumulates per PE per cycle (1 or 2). With 2, the sparse-matrix reader
         retires two real entries of a column in one cycle when their rows fall in different
@@ -63,13 +74,16 @@ class EIEConfig:
     bias_words: int
     max_layers: int = 1
     queue_depth: int = 8
-    pointer_bits: int = 16
+    pointer_bits: int = None
     macs: int = 2
     lstm: bool = False
     multiplier: str = "generic"
     act_words: int = None
 
     def __post_init__(self):
+        if self.pointer_bits is None and isinstance(self.spm_words, int) and self.spm_words >= 1:
+            object.__setattr__(self, "pointer_bits", self.pointer_bits_for_words(self.spm_words))
+
         def need(name, ok, limit):
             if not ok:
                 raise UserError(f"EIEConfig: {name}: expected {limit}, found {getattr(self, name)}")
@@ -111,19 +125,77 @@ class EIEConfig:
     def replace(self, **kw):
         return replace(self, **kw)
 
-    # Construction from a pack ---------------------------------------------------------------
-    @classmethod
-    def for_memory_map(cls, mm, *, queue_depth=8, macs=2, headroom=None):
-        """The smallest config that holds memory map ``mm`` (see sparsa.sw.eie.memmap)."""
-        return cls(pes=mm.pes, queue_depth=queue_depth, macs=macs, lstm=mm.peep is not None,
-                   max_cols=mm.max_cols,
-                   max_rows_pe=mm.max_rows_pe, spm_words=max(1, mm.spm_words),
-                   ptr_words=max(1, mm.ptr_words), bias_words=max(1, mm.bias_words),
-                   max_layers=len(mm.layers), pointer_bits=mm.pointer_bits,
-                   act_words=mm.act_words if mm.peep is not None else None)
+    @staticmethod
+    def pointer_bits_for_words(spm_words):
+        """The pointer width rule: enough to address every entry of ``spm_words`` words."""
+        return pointer_bits_for(max(1, int(spm_words)) * ENTRIES_PER_WORD)
 
+    # Named constructors: the sizing policies -------------------------------------------------
+    @classmethod
+    def for_pack(cls, *packs, queue_depth=8, macs=2, multiplier="generic", spm_words=None, where="pack"):
+        """Exact: the smallest config that holds every pack given.
+
+        Each of ``packs`` is a :class:`~sparsa.sw.eie.pack.Pack` or its
+        :class:`~sparsa.sw.eie.memmap.MemoryMap`. ``spm_words``: a deeper sparse-matrix memory
+        than the packs need (headroom for packs swapped in later); a :class:`UserError` naming
+        ``where`` if it is shallower.
+        """
+        mms = [_memory_map(p) for p in packs]
+        if not mms:
+            raise TypeError("EIEConfig.for_pack: give at least one pack or memory map")
+        if len({m.pes for m in mms}) != 1:
+            raise user_error(where, "pes", "the same PE count in every pack", sorted({m.pes for m in mms}))
+        lstm = any(m.peep is not None for m in mms)
+        need_spm = max(1, max(m.spm_words for m in mms))
+        if spm_words is not None and spm_words < need_spm:
+            raise user_error(where, "--spm-words", f"at least {need_spm} (what the pack needs)", spm_words)
+        spm = need_spm if spm_words is None else spm_words
+        return cls(pes=mms[0].pes, queue_depth=queue_depth, macs=macs, multiplier=multiplier, lstm=lstm,
+                   max_cols=max(m.max_cols for m in mms), max_rows_pe=max(m.max_rows_pe for m in mms),
+                   spm_words=spm, ptr_words=max(1, max(m.ptr_words for m in mms)),
+                   bias_words=max(1, max(m.bias_words for m in mms)),
+                   max_layers=max(len(m.layers) for m in mms),
+                   pointer_bits=cls.pointer_bits_for_words(spm),
+                   act_words=max(m.act_words for m in mms) if lstm else None)
+
+    @classmethod
+    def reusable_for(cls, *packs, queue_depth=8):
+        """:meth:`for_pack` with every size rounded up to a power of two (at least 16) and room
+        for 4 layers, so that packs of similar size share one simulation build."""
+        exact = cls.for_pack(*packs, queue_depth=queue_depth)
+        p2 = lambda n: max(16, 1 << (int(n) - 1).bit_length())
+        spm = p2(exact.spm_words)
+        return exact.replace(max_cols=p2(exact.max_cols), max_rows_pe=p2(exact.max_rows_pe),
+                             spm_words=spm, ptr_words=p2(exact.ptr_words), bias_words=p2(exact.bias_words),
+                             max_layers=max(4, exact.max_layers),
+                             act_words=exact.act_words and p2(exact.act_words),
+                             pointer_bits=cls.pointer_bits_for_words(spm))
+
+    @classmethod
+    def from_args(cls, pes, *, max_cols=1024, max_rows_pe=64, spm_words=1024, ptr_words=None, bias_words=None,
+                  max_layers=1, queue_depth=8, macs=2):
+        """Sized from explicit numbers (``sparsa verilog --pes N ...``): pointer banks of
+        ``max_cols // 2 + 1`` words and ``max_rows_pe`` biases unless given."""
+        return cls(pes=pes, queue_depth=queue_depth, macs=macs, max_cols=max_cols, max_rows_pe=max_rows_pe,
+                   spm_words=spm_words, ptr_words=ptr_words or max_cols // 2 + 1,
+                   bias_words=bias_words or max_rows_pe, max_layers=max_layers,
+                   pointer_bits=cls.pointer_bits_for_words(spm_words))
+
+    @classmethod
+    def from_dict(cls, d, where):
+        """The config saved as a dict (``asdict``) in ``where`` (e.g. a ``bram_map.json``)."""
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise user_error(where, "config", "EIEConfig fields", str(e)) from None
+
+    # The fits check ------------------------------------------------------------------------------
     def check_fits(self, mm, where="pack"):
-        """Raise a UserError saying by how much ``mm`` does not fit this hardware."""
+        """Raise a one-line UserError saying by how much memory map ``mm`` does not fit this hardware
+        (``sparsa run``, ``sparsa build``, ``sparsa swap-weights`` and the generator all ask here)."""
+        if mm.peep is not None and not self.lstm:
+            raise user_error(where, "lstm", "hardware built with the element-wise unit (lstm=True) for an LSTM pack",
+                             "hardware without it")
         checks = [
             ("pes", mm.pes, self.pes, "=="),
             ("layers", len(mm.layers), self.max_layers, "<="),
@@ -133,16 +205,24 @@ class EIEConfig:
             ("pointer words per bank", mm.ptr_words, self.ptr_words, "<="),
             ("bias words per PE", mm.bias_words, self.bias_words, "<="),
             ("activation words per PE", mm.act_words, self.act_depth, "<="),
+            ("pointer_bits", mm.pointer_bits, self.pointer_bits, "<="),
         ]
-        if mm.peep is not None and not self.lstm:
-            raise UserError(f"{where}: an LSTM pack needs hardware built with the element-wise unit (lstm=True)")
         for name, have, cap, op in checks:
-            ok = have == cap if op == "==" else have <= cap
-            if not ok:
-                if op == "==":
-                    raise UserError(f"{where}: {name}: the hardware was built for {cap}, the pack needs {have}")
-                raise UserError(f"{where}: {name}: hardware limit {cap}, the pack needs {have} "
-                                f"(too large by {have - cap})")
-        if mm.pointer_bits > self.pointer_bits:
-            raise UserError(f"{where}: pointer_bits: hardware limit {self.pointer_bits}, "
-                            f"the pack needs {mm.pointer_bits}")
+            if op == "==" and have != cap:
+                raise user_error(where, name, f"{cap} (as built)", have)
+            if op == "<=" and have > cap:
+                raise user_error(where, name, f"at most {cap} (as built)", f"{have} (too large by {have - cap})")
+        # Layer-table and bias fields the hardware holds at a fixed width.
+        for li, layer in enumerate(mm.layers):
+            if not 0 <= layer.shift < 64:
+                raise user_error(where, f"layer {li} shift", "0..63", layer.shift)
+        limit = 1 << BIAS_BITS - 1
+        for k, b in enumerate(mm.bias):
+            if b.size and (b.min() < -limit or b.max() >= limit):
+                raise user_error(where, f"bias (PE {k})", f"{BIAS_BITS}-bit values", int(abs(b).max()))
+
+
+def _memory_map(p):
+    """A pack's memory map (a memory map is returned as it is)."""
+    from sparsa.sw.eie.memmap import MemoryMap, build_memory_map
+    return p if isinstance(p, MemoryMap) else build_memory_map(p)

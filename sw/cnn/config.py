@@ -1,0 +1,85 @@
+"""CNNConfig: the hardware parameters of the CNN engine, validated once.
+
+Pure Python (no Amaranth import), shared by the compiler, the pack format and the hardware
+generator. The sizing policies are named constructors: :meth:`CNNConfig.from_args` (the sizes
+``sparsa pack --lanes ... --ibuf-bytes ...`` gives, defaults for the rest) and
+:meth:`CNNConfig.from_dict` (the configuration a CNN pack's manifest records).
+"""
+
+from dataclasses import dataclass, fields
+
+from sparsa.sw.errors import UserError, user_error
+
+__all__ = ["CNNConfig"]
+
+
+class _BadField(UserError):
+    """A CNNConfig field out of range; keeps the parts so that callers can name their option."""
+
+    def __init__(self, field, limit, found):
+        super().__init__(f"CNNConfig: {field}: expected {limit}, found {found}")
+        self.field, self.limit, self.found = field, limit, found
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Hardware parameters of the CNN engine.
+
+    ``lanes`` output channels are computed in parallel (one multiplier each); ``ibuf_bytes``,
+    ``wbuf_words`` and ``obuf_depth`` size the on-chip buffers. ``winograd`` generates the
+    F(2x2,3x3) datapath next to the direct one. ``convolver`` generates the 3x3 window
+    convolver (9 multipliers and an adder tree per lane) with ``psum_depth`` partial sums per
+    lane (the most output pixels of one 3x3 CONV). The AXI4 master has ``axi_data_bits`` data.
+    An out-of-range field is a one-line :class:`UserError` naming the field, the limit and the value.
+    """
+    lanes: int = 8
+    ibuf_bytes: int = 32768
+    wbuf_words: int = 8192
+    obuf_depth: int = 4096
+    winograd: bool = True
+    axi_data_bits: int = 64
+    convolver: bool = True
+    psum_depth: int = 1024
+
+    def __post_init__(self):
+        def need(name, ok, limit):
+            if not ok:
+                raise _BadField(name, limit, getattr(self, name))
+        isint = lambda name: isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool)
+        need("lanes", self.lanes in (4, 8, 16, 32), "4, 8, 16 or 32")
+        # ibuf/obuf are 64-bit words; their byte addresses and the weight-word index are the
+        # widths of the instruction fields and of the engine's address counters
+        for name, limit in (("ibuf_bytes", 1 << 20), ("obuf_depth", 1 << 20)):
+            v = getattr(self, name)
+            need(name, isint(name) and v % 8 == 0 and 8 <= v <= limit, f"a multiple of 8 in 8..{limit}")
+        need("wbuf_words", isint("wbuf_words") and 1 <= self.wbuf_words <= 1 << 16, f"1..{1 << 16}")
+        need("psum_depth", isint("psum_depth") and 16 <= self.psum_depth <= 1 << 16, f"16..{1 << 16}")
+        need("axi_data_bits", self.axi_data_bits == 64, "64")
+
+    @property
+    def weight_word_bytes(self):
+        return 2 * self.lanes
+
+    # Named constructors ------------------------------------------------------------------------
+    @classmethod
+    def from_args(cls, *, datapath="direct", lanes=None, **sizes):
+        """The engine for ``sparsa pack``'s options: ``datapath`` (``"winograd"`` generates the
+        Winograd datapath), ``lanes`` and buffer ``sizes`` (``None``: the default). An
+        out-of-range value is a UserError naming the option (``--ibuf-bytes``)."""
+        given = {k: v for k, v in {"lanes": lanes, **sizes}.items() if v is not None}
+        try:
+            return cls(winograd=datapath == "winograd", **given)
+        except _BadField as e:
+            raise user_error(None, "--" + e.field.replace("_", "-"), e.limit, e.found) from None
+
+    @classmethod
+    def from_dict(cls, d, where):
+        """The configuration recorded in ``where`` (a pack manifest's ``config``); unknown keys
+        are ignored (written by a later sparsa), a bad value is a UserError naming ``where``."""
+        if not isinstance(d, dict):
+            raise user_error(where, "config", "an object of CNNConfig fields", type(d).__name__)
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except _BadField as e:
+            raise user_error(where, f"config.{e.field}", e.limit, e.found) from None
