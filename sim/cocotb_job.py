@@ -1,16 +1,89 @@
-"""Build a toplevel once per key (locked, cached) and run cocotb test modules on it."""
+"""Simulator plumbing shared by every runner: tool environment, build cache, cached builds, cocotb jobs.
+
+A toplevel is built once per key (locked, cached under :func:`cache_root`) and cocotb test
+modules run on it; the runners of each engine (:mod:`sparsa.sim.eie.runner`,
+:mod:`sparsa.sim.cnn.runner`) build on these.
+"""
 
 import fcntl
 import hashlib
 import importlib
 import json
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
-from sparsa.sim.eie.runner import _run_quietly, icarus_fixup, verilator_makeflags
 
-__all__ = ["cached_build", "run_cocotb_job", "source_digest"]
+__all__ = ["cached_build", "run_cocotb_job", "source_digest", "cache_root", "tool_env", "verilator_makeflags",
+           "icarus_fixup", "run_quietly"]
+
+
+def cache_root():
+    return Path(os.environ.get("SPARSA_SIM_CACHE", Path.cwd() / "build" / "sim"))
+
+
+def tool_env():
+    """PATH with the venv's bin (verilator symlink) and ccache for Verilator objects."""
+    env_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if env_bin not in path.split(os.pathsep):
+        os.environ["PATH"] = env_bin + os.pathsep + path
+    if shutil.which("ccache"):
+        os.environ.setdefault("OBJCACHE", "ccache")
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+
+def verilator_makeflags(opt):
+    """Set MAKEFLAGS for a Verilator build: no precompiled headers, C++ optimisation ``opt``.
+
+    Precompiled headers are off. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I
+    empty, so the "-include <pch>" flag becomes a stray input file; and with it supplied,
+    parallel make sometimes builds the same .gch twice at once, which crashed gcc reading it.
+    Every generated .cpp #includes its header anyway: the PCH is only a speed-up. A variable
+    in MAKEFLAGS acts like a make command-line override.
+    """
+    names = ("CFG_CXXFLAGS_PCH_I=", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL=")
+    flags = [f for f in os.environ.get("MAKEFLAGS", "").split() if not f.startswith(names)]
+    # The "slow" files are one-time construction code (the VPI symbol table): -O0 there. At
+    # -O1, g++ spent over 15 minutes on that table's constructor for the 8-lane engine with
+    # the 3x3 window convolver (thousands of statements in one function).
+    flags += ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", f"OPT_FAST={opt}", "OPT_SLOW=-O0", f"OPT_GLOBAL={opt}"]
+    os.environ["MAKEFLAGS"] = " ".join(flags)
+
+
+_KICK = re.compile(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +(= 0)?;")
+
+
+def icarus_fixup(text):
+    """Make Icarus evaluate every ``always @*`` block once at time 0.
+
+    Yosys gives each module a dummy register, initialised in its declaration, that every
+    combinational block reads so that the blocks run at time 0. Icarus 11 applies declaration
+    initialisers without an event, so blocks whose inputs never change (an FSM that stays in
+    its reset state, say) keep X outputs. Assigning the register from ``initial #0`` instead
+    produces the X -> 0 event.
+    """
+    return _KICK.sub(lambda m: f"reg {m.group(1)} ;\n  initial #0 {m.group(1)} = 1'b0;", text)
+
+
+def run_quietly(fn, quiet, log):
+    """Run ``fn`` with stdout/stderr (including the simulator's) sent to ``log`` when quiet."""
+    if not quiet:
+        return fn()
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            return fn()
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
 
 
 def source_digest(*specs):
@@ -52,7 +125,7 @@ def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", prog
             kwargs["timescale"] = ("1ns", "1ps")
 
         def go():
-            _run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
+            run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")
         if progress:
             from sparsa.sw.progress import run_with_progress
             run_with_progress(go, progress)
@@ -70,7 +143,7 @@ def run_cocotb_job(engine, toplevel, test_module, bdir, work, env, what):
     xml = work / "results.xml"
     env = {**env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        _run_quietly(lambda: get_runner(engine).test(
+        run_quietly(lambda: get_runner(engine).test(
             hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
             build_dir=bdir, test_dir=work, results_xml=str(xml), extra_env=env), True, work / "sim.log")
     except SystemExit:

@@ -9,7 +9,7 @@ import pytest
 from test_golden_eie import bigint_layer
 
 from sparsa.cli import main
-from sparsa.sim.eie.runner import icarus_fixup
+from sparsa.sim.cocotb_job import icarus_fixup
 
 SEED = 2203
 

@@ -84,7 +84,8 @@ def _simulate_board(images, cfg, x, work):
     """The swappable board harness (boot ROM replay, then x over the serial pin) under Icarus."""
     from sparsa.boards.openflow import boot_board_top_verilog
     from sparsa.hw.eie.verilog import generate_verilog
-    from sparsa.sim.eie.runner import icarus_fixup, primitive_models
+    from sparsa.sim.cocotb_job import icarus_fixup
+    from sparsa.sim.eie.runner import primitive_models
     work.mkdir(parents=True, exist_ok=True)
     # The same generator path as the build, with the read-back images as memory contents.
     core = generate_verilog(cfg, swap.placeholder_memory_map(cfg, images), name="eie_top")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsa.sim.cocotb_job import cached_build, run_cocotb_job, source_digest
-from sparsa.sim.eie.runner import _tool_env, cache_root
+from sparsa.sim.cocotb_job import cache_root, cached_build, run_cocotb_job, source_digest, tool_env
 
 __all__ = ["build_cnn", "run_dram", "run_program", "run_soc_program", "TOPLEVEL", "SOC_TOPLEVEL"]
 
@@ -38,7 +37,7 @@ def build_cnn(cfg, engine="verilator", progress=False, soc=False):
     """Generate and compile the engine's Verilog for ``cfg`` (with ``soc``, the AXI4-Lite SoC
     wrapper around it); returns the (cached) build directory."""
     from sparsa.hw.cnn.verilog import generate_verilog
-    _tool_env()
+    tool_env()
     top = SOC_TOPLEVEL if soc else TOPLEVEL
 
     def make_verilog():

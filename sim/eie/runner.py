@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
+from sparsa.sim.cocotb_job import cache_root, source_digest, icarus_fixup, run_quietly, tool_env, verilator_makeflags
+from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.progress import run_with_progress
 from sparsa.sw.errors import UserError
 
@@ -51,34 +52,18 @@ def primitive_models(verilog):
     return [p for p in sorted(_MODELS.glob("*.v")) if re.search(rf"^\s*{p.stem}\b", verilog, re.M)]
 
 
-def cache_root():
-    return Path(os.environ.get("SPARSA_SIM_CACHE", Path.cwd() / "build" / "sim"))
-
-
 def _source_hash():
     # Everything the generated Verilog depends on: the generator, the specifications it
     # imports (formats, memory map, configuration, LSTM arithmetic) and the primitive models.
-    from sparsa.sim.cocotb_job import source_digest
     return source_digest("sparsa.hw.eie:*.py", "sparsa.sw.eie:*.py", "sparsa.sw.eie.lstm_cell",
                          "sparsa.sim.eie.runner", "sparsa.sim:models/*.v")[:12]
-
-
-def _tool_env():
-    """PATH with the venv's bin (verilator symlink) and ccache for Verilator objects."""
-    env_bin = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if env_bin not in path.split(os.pathsep):
-        os.environ["PATH"] = env_bin + os.pathsep + path
-    if shutil.which("ccache"):
-        os.environ.setdefault("OBJCACHE", "ccache")
-    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
 
 def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=False):
     """Generate and compile the Verilog for ``cfg``; returns the build directory (cached)."""
     if engine not in ENGINES:
         raise UserError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
-    _tool_env()
+    tool_env()
     # C++ optimisation of the Verilator model. Compiling dominates for the sizes sparsa runs
     # (a 16-PE model: ~1 min at -O0, several at -Os), so -O0 is the default; set
     # SPARSA_VERILATOR_OPT=-Os for very long simulations.
@@ -102,24 +87,6 @@ def build(cfg, engine="verilator", *, memory_map=None, quiet=True, progress=Fals
         return _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt)
 
 
-def verilator_makeflags(opt):
-    """Set MAKEFLAGS for a Verilator build: no precompiled headers, C++ optimisation ``opt``.
-
-    Precompiled headers are off. The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I
-    empty, so the "-include <pch>" flag becomes a stray input file; and with it supplied,
-    parallel make sometimes builds the same .gch twice at once, which crashed gcc reading it.
-    Every generated .cpp #includes its header anyway: the PCH is only a speed-up. A variable
-    in MAKEFLAGS acts like a make command-line override.
-    """
-    names = ("CFG_CXXFLAGS_PCH_I=", "VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "OPT_FAST=", "OPT_SLOW=", "OPT_GLOBAL=")
-    flags = [f for f in os.environ.get("MAKEFLAGS", "").split() if not f.startswith(names)]
-    # The "slow" files are one-time construction code (the VPI symbol table): -O0 there. At
-    # -O1, g++ spent over 15 minutes on that table's constructor for the 8-lane engine with
-    # the 3x3 window convolver (thousands of statements in one function).
-    flags += ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", f"OPT_FAST={opt}", "OPT_SLOW=-O0", f"OPT_GLOBAL={opt}"]
-    os.environ["MAKEFLAGS"] = " ".join(flags)
-
-
 def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     from cocotb_tools.runner import get_runner
     from sparsa.hw.eie.verilog import generate_verilog
@@ -141,7 +108,7 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     if progress or not quiet:
         print(f"[sparsa] first run at this size: generating and compiling the {engine} model "
               f"({cfg.pes} PEs) in {bdir} ...", file=sys.stderr, flush=True)
-    run_with_progress(lambda: _run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log"),
+    run_with_progress(lambda: run_quietly(lambda: runner.build(**kwargs), quiet, bdir / "build.log"),
                       f"compiling the {engine} model ({cfg.pes} PEs)", show=progress)
     t2 = time.perf_counter()
     if progress or not quiet:
@@ -150,39 +117,6 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
     stamp.write_text(json.dumps({"config": asdict(cfg), "verilog_s": round(t1 - t0, 2),
                                  "compile_s": round(t2 - t1, 2)}, indent=2))
     return bdir
-
-
-_KICK = re.compile(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +(= 0)?;")
-
-
-def icarus_fixup(text):
-    """Make Icarus evaluate every ``always @*`` block once at time 0.
-
-    Yosys gives each module a dummy register, initialised in its declaration, that every
-    combinational block reads so that the blocks run at time 0. Icarus 11 applies declaration
-    initialisers without an event, so blocks whose inputs never change (an FSM that stays in
-    its reset state, say) keep X outputs. Assigning the register from ``initial #0`` instead
-    produces the X -> 0 event.
-    """
-    return _KICK.sub(lambda m: f"reg {m.group(1)} ;\n  initial #0 {m.group(1)} = 1'b0;", text)
-
-
-def _run_quietly(fn, quiet, log):
-    """Run ``fn`` with stdout/stderr (including the simulator's) sent to ``log`` when quiet."""
-    if not quiet:
-        return fn()
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log, "ab") as f:
-        os.dup2(f.fileno(), 1)
-        os.dup2(f.fileno(), 2)
-        try:
-            return fn()
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
 
 
 def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False, pauses=(0.0, 0.0, 0),
@@ -248,7 +182,7 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
                       test_dir=work, results_xml=str(xml), extra_env=env)
         def simulate():
             try:
-                _run_quietly(lambda: runner.test(**kwargs), quiet, work / "sim.log")
+                run_quietly(lambda: runner.test(**kwargs), quiet, work / "sim.log")
             except SystemExit:
                 pass        # inside pytest cocotb raises on failure; the results file says why
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsa.sim.cocotb_job import cached_build, run_cocotb_job, source_digest
-from sparsa.sim.eie.runner import _job_arrays, _tool_env, cache_root
+from sparsa.sim.cocotb_job import cache_root, cached_build, run_cocotb_job, source_digest, tool_env
+from sparsa.sim.eie.runner import _job_arrays
 from sparsa.sw.eie.config import EIEConfig
 
 __all__ = ["run_soc", "soc_verilog"]
@@ -47,7 +47,7 @@ def _build(cfg, engine):
 def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
     """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``."""
     from sparsa.sw.eie.memmap import build_memory_map
-    _tool_env()
+    tool_env()
     mm = build_memory_map(pack)
     cfg = EIEConfig.reusable_for(mm)
     bdir = _build(cfg, engine)
