@@ -14,7 +14,7 @@ from pathlib import Path
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import owned_by_manifest, sha256_file
 
-__all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files", "owned_pack_dir",
+__all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files", "owned_pack_dir", "validate_schema",
            "EIE_PACK_FORMAT", "CNN_PACK_FORMAT", "PACK_FORMATS"]
 
 EIE_PACK_FORMAT = "sparsa-eie-pack"
@@ -83,3 +83,34 @@ def verify_files(d, files):
         if got != digest:
             raise user_error(path, "sha256", f"{digest[:16]}... (as packed)",
                              f"{got[:16]}...: the file changed after packing")
+
+
+def _expected(err):
+    """What a JSON Schema error wanted, in the words of sparsa's one-line errors."""
+    v, val = err.validator, err.validator_value
+    return {
+        "type": lambda: f"a JSON {' or '.join(val) if isinstance(val, list) else val}",
+        "minimum": lambda: f"a value >= {val}", "maximum": lambda: f"a value <= {val}",
+        "const": lambda: repr(val), "enum": lambda: "one of " + ", ".join(map(repr, val)),
+        "minItems": lambda: f"at least {val} item(s)", "maxItems": lambda: f"at most {val} item(s)",
+        "minLength": lambda: f"at least {val} character(s)", "maxLength": lambda: f"at most {val} characters",
+        "pattern": lambda: f"a string matching {val}", "minProperties": lambda: f"at least {val} entry",
+        "required": lambda: "the field present",
+    }.get(v, lambda: err.message)()
+
+
+def validate_schema(doc, schema, where):
+    """Validate ``doc`` against a JSON Schema; the first error becomes a one-line UserError that
+    names the file, the field's path, what was expected and what was found (types are checked,
+    never coerced)."""
+    import jsonschema
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    if not errors:
+        return
+    err = errors[0]
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path).lstrip(".") or "manifest"
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        raise user_error(where, f"{field}.{missing}" if field != "manifest" else missing, "the field present", "none")
+    found = repr(err.instance)
+    raise user_error(where, field, _expected(err), found if len(found) <= 60 else found[:57] + "...")

@@ -277,5 +277,5 @@ def test_manifest_with_a_malformed_field_is_refused(rng, tmp_path):
     man = json.loads((tmp_path / "pk/manifest.json").read_text())
     man["files"] = ["layer0/codebook.hex"]
     (tmp_path / "pk/manifest.json").write_text(json.dumps(man))
-    with pytest.raises(UserError, match="manifest.json: files: expected a manifest field of type dict"):
+    with pytest.raises(UserError, match="manifest.json: files: expected a JSON object, found"):
         load_pack(tmp_path / "pk")

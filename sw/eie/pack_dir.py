@@ -15,6 +15,7 @@ import numpy as np
 from sparsa import __version__
 from sparsa.sw import images
 from sparsa.sw.eie import format as ef
+from sparsa.sw.eie.manifest_schema import check_eie_manifest
 from sparsa.sw.eie.pack import Pack, PackLayer
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir
@@ -29,7 +30,6 @@ IMAGE_KINDS = ("spm", "ptr_even", "ptr_odd", "bias")
 # Creating a file costs ~0.35 ms here (ext4), and open/write/sha256 release the GIL: a few
 # threads overlap the ~1000 files of a 64-PE layer. 4 beat 1 and 2 in A/B runs of bench pack.
 WRITE_THREADS = 4
-
 
 def _layout():
     """The word layouts, as numbers a reader can check (the definitions are in sw/eie/format.py)."""
@@ -52,11 +52,9 @@ def _layout():
         "activation_bits": ef.ACT_BITS,
     }
 
-
 def _widths(pointer_bits):
     return {"spm": ef.WORD_BITS, "ptr_even": pointer_bits, "ptr_odd": pointer_bits,
             "bias": ef.BIAS_BITS, "codebook": ef.CODEBOOK_BITS, "peep": 16}
-
 
 def _pe_images(layer, k):
     """The words of PE ``k``'s four images of ``layer``."""
@@ -64,7 +62,6 @@ def _pe_images(layer, k):
     even, odd = ef.pointer_banks(s.ptr)
     return {"spm": ef.entries_to_words(s.v, s.z), "ptr_even": even, "ptr_odd": odd,
             "bias": layer.bias[k::layer.pes]}
-
 
 def write_pack(pack, out_dir, formats=None, *, inputs=()):
     """Write ``pack`` as a pack directory (atomically); returns the manifest dict.
@@ -142,28 +139,27 @@ def write_pack(pack, out_dir, formats=None, *, inputs=()):
         (tmp / "manifest.json").write_text(dumps_manifest(manifest))
     return manifest
 
-
-_EIE_MANIFEST_FIELDS = (("pes", int), ("pointer_bits", int), ("layers", list), ("files", dict), ("input", dict))
-
-
 def read_manifest(pack_dir):
-    """Read and sanity-check an EIE pack's ``manifest.json`` (no image is opened)."""
-    return _read_manifest(pack_dir, fmt=PACK_FORMAT, version=PACK_VERSION, fields=_EIE_MANIFEST_FIELDS)
-
+    """Read an EIE pack's ``manifest.json`` and validate it (types, ranges, consistency, every
+    image listed: :mod:`sparsa.sw.eie.manifest_schema`) and its own digest; no image is opened."""
+    man = _read_manifest(pack_dir, fmt=PACK_FORMAT, version=PACK_VERSION)
+    mpath = Path(pack_dir) / "manifest.json"
+    check_eie_manifest(man, mpath)
+    if man["manifest_sha256"] != manifest_digest(man):
+        raise user_error(mpath, "manifest_sha256", f"{man['manifest_sha256'][:16]}... (as packed)",
+                         "a different digest: manifest.json changed after packing")
+    return man
 
 def load_pack(pack_dir, verify=True):
     """Read a pack directory back into a :class:`Pack` (from its ``.bin`` images).
 
-    With ``verify`` every file listed in the manifest is checked against its sha256 first.
+    The manifest is always validated (schema, digest, every image listed); with ``verify``
+    every file listed is also checked against its sha256 first.
     """
     d = Path(pack_dir)
     man = read_manifest(d)
     mpath = d / "manifest.json"
     if verify:
-        want = man.get("manifest_sha256")
-        if want is not None and want != manifest_digest(man):
-            raise user_error(mpath, "manifest_sha256", f"{str(want)[:16]}... (as packed)",
-                             "a different digest: manifest.json changed after packing")
         verify_files(d, man["files"])
     try:
         pes, pbits = int(man["pes"]), int(man["pointer_bits"])
