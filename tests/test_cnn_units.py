@@ -83,21 +83,21 @@ def test_axi_reader_bursts_and_byte_ranges(seed):
     async def slave(ctx):
         axi = dut.axi
         while True:
-            ctx.set(axi.arready, rng.random() < 0.5)
+            ctx.set(axi.ar.ready, rng.random() < 0.5)
             await ctx.delay(1e-9)
-            if ctx.get(axi.arvalid) and ctx.get(axi.arready):
-                addr, length = ctx.get(axi.araddr), ctx.get(axi.arlen)
+            if ctx.get(axi.ar.valid) and ctx.get(axi.ar.ready):
+                addr, length = ctx.get(axi.ar.addr), ctx.get(axi.ar.len)
                 check_burst(addr, length)
                 await ctx.tick()
-                ctx.set(axi.arready, 0)
+                ctx.set(axi.ar.ready, 0)
                 for k in range(length + 1):
                     while rng.random() < 0.3:
                         await ctx.tick()
-                    ctx.set(axi.rvalid, 1)
-                    ctx.set(axi.rdata, int.from_bytes(mem[addr + 8 * k:addr + 8 * k + 8], "little"))
-                    ctx.set(axi.rlast, k == length)
-                    await ctx.tick().until(axi.rready)
-                    ctx.set(axi.rvalid, 0)
+                    ctx.set(axi.r.valid, 1)
+                    ctx.set(axi.r.data, int.from_bytes(mem[addr + 8 * k:addr + 8 * k + 8], "little"))
+                    ctx.set(axi.r.last, k == length)
+                    await ctx.tick().until(axi.r.ready)
+                    ctx.set(axi.r.valid, 0)
             else:
                 await ctx.tick()
 
@@ -157,30 +157,30 @@ def test_axi_writer_bursts_and_strobes(seed):
     async def slave(ctx):
         axi = dut.axi
         while True:
-            ctx.set(axi.awready, rng.random() < 0.5)
+            ctx.set(axi.aw.ready, rng.random() < 0.5)
             await ctx.delay(1e-9)
-            if ctx.get(axi.awvalid) and ctx.get(axi.awready):
-                addr, length = ctx.get(axi.awaddr), ctx.get(axi.awlen)
+            if ctx.get(axi.aw.valid) and ctx.get(axi.aw.ready):
+                addr, length = ctx.get(axi.aw.addr), ctx.get(axi.aw.len)
                 check_burst(addr, length)
                 await ctx.tick()
-                ctx.set(axi.awready, 0)
+                ctx.set(axi.aw.ready, 0)
                 for k in range(length + 1):
-                    ctx.set(axi.wready, rng.random() < 0.7)
+                    ctx.set(axi.w.ready, rng.random() < 0.7)
                     await ctx.delay(1e-9)
-                    while not (ctx.get(axi.wvalid) and ctx.get(axi.wready)):
+                    while not (ctx.get(axi.w.valid) and ctx.get(axi.w.ready)):
                         await ctx.tick()
-                        ctx.set(axi.wready, rng.random() < 0.7)
+                        ctx.set(axi.w.ready, rng.random() < 0.7)
                         await ctx.delay(1e-9)
-                    assert ctx.get(axi.wlast) == (k == length)
-                    data, strb = ctx.get(axi.wdata).to_bytes(8, "little"), ctx.get(axi.wstrb)
+                    assert ctx.get(axi.w.last) == (k == length)
+                    data, strb = ctx.get(axi.w.data).to_bytes(8, "little"), ctx.get(axi.w.strb)
                     for j in range(8):
                         if strb >> j & 1:
                             mem[addr + 8 * k + j] = data[j]
                     await ctx.tick()
-                ctx.set(axi.wready, 0)
-                ctx.set(axi.bvalid, 1)
-                await ctx.tick().until(axi.bready)
-                ctx.set(axi.bvalid, 0)
+                ctx.set(axi.w.ready, 0)
+                ctx.set(axi.b.valid, 1)
+                await ctx.tick().until(axi.b.ready)
+                ctx.set(axi.b.valid, 0)
             else:
                 await ctx.tick()
 

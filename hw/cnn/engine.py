@@ -42,11 +42,11 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect, flipped
 
 from sparsa.sw.cnn.isa import FIELD_BITS, FIELDS, SIGNED, Flag, Op, Target
 
-from sparsa.hw.cnn.axi import AXIReader, AXIWriter, read_signature, write_signature
+from sparsa.hw.cnn.axi import AXI4Signature, AXIReader, AXIWriter, axi4_flat_members, axi4_flat_view
 from sparsa.hw.cnn.convolver import WindowConvolver
 from sparsa.hw.cnn.linebuf import WindowSweep
 from sparsa.hw.cnn.window import WindowWalker, walk_layout
@@ -60,10 +60,8 @@ FETCH_BEATS = (len(FIELDS) + 1) // 2   # ... of which only the words holding fie
 
 
 def _axi_ports(prefix):
-    sig = {}
-    for name, port in {**read_signature(), **write_signature()}.items():
-        sig[prefix + name] = port
-    return sig
+    """The flat AXI4 master ports (``m_axi_arvalid``...): kept for :mod:`.soc`."""
+    return axi4_flat_members(prefix)
 
 
 class CNNEngine(wiring.Component):
@@ -85,13 +83,11 @@ class CNNEngine(wiring.Component):
         cfg = self.cfg
         P = cfg.lanes
 
-        # AXI engines, wired to the flat ports
+        # AXI engines, joined to the flat top-level ports
         m.submodules.rd = rd = AXIReader()
         m.submodules.wr = wr = AXIWriter()
-        for unit, sig in ((rd, read_signature()), (wr, write_signature())):
-            for name, port in sig.items():
-                top, inner = getattr(self, "m_axi_" + name), getattr(unit.axi, name)
-                m.d.comb += (top.eq(inner) if port.flow == wiring.Out else inner.eq(top))
+        connect(m, flipped(axi4_flat_view(self, "m_axi_", AXI4Signature(write=False))), rd.axi)
+        connect(m, flipped(axi4_flat_view(self, "m_axi_", AXI4Signature(read=False))), wr.axi)
 
         # Buffers
         m.submodules.ibuf = ibuf = Memory(shape=64, depth=cfg.ibuf_bytes // 8, init=[])
