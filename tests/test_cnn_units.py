@@ -420,3 +420,20 @@ def test_window_convolver_lanes_sum_9_products_per_lane_exactly(seed):
     assert sorted(got) == list(range(ho * wo))
     for q, vals in got.items():
         assert vals == want[:, q // wo, q % wo].tolist(), q
+
+
+def test_engine_axi_ports_keep_the_flat_names_cocotbext_axi_binds():
+    """The nested AXI4 signature is flattened at the engine's top to ``m_axi_<channel><signal>``
+    with the AXI directions of a master (cocotbext-axi's ``AxiBus.from_prefix(dut, "m_axi")``)."""
+    from amaranth.lib.wiring import In, Out
+
+    from sparsa.hw.cnn.engine import CNNEngine
+    outs = ("araddr arlen arsize arburst arvalid arid arprot arcache arlock rready "
+            "awaddr awlen awsize awburst awvalid awid awprot awcache awlock wdata wstrb wlast wvalid bready").split()
+    ins = "arready rdata rresp rlast rvalid rid awready wready bresp bvalid bid".split()
+    members = {name: m for name, m in CNNEngine(CNNConfig(lanes=4)).signature.members.items()
+               if name.startswith("m_axi_")}
+    assert set(members) == {"m_axi_" + n for n in outs + ins}
+    assert all(members["m_axi_" + n].flow == Out for n in outs)
+    assert all(members["m_axi_" + n].flow == In for n in ins)
+    assert members["m_axi_rdata"].shape.width == 64 and members["m_axi_araddr"].shape.width == 32
