@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth import Elaboratable, Module, Signal, signed
+from amaranth import Elaboratable, Module, Shape, Signal, signed
 from amaranth.sim import Simulator
 
 from amaranth.lib.memory import Memory
@@ -84,21 +84,21 @@ def test_axi_reader_bursts_and_byte_ranges(seed):
     async def slave(ctx):
         axi = dut.axi
         while True:
-            ctx.set(axi.arready, rng.random() < 0.5)
+            ctx.set(axi.ar.ready, rng.random() < 0.5)
             await ctx.delay(1e-9)
-            if ctx.get(axi.arvalid) and ctx.get(axi.arready):
-                addr, length = ctx.get(axi.araddr), ctx.get(axi.arlen)
+            if ctx.get(axi.ar.valid) and ctx.get(axi.ar.ready):
+                addr, length = ctx.get(axi.ar.addr), ctx.get(axi.ar.len)
                 check_burst(addr, length)
                 await ctx.tick()
-                ctx.set(axi.arready, 0)
+                ctx.set(axi.ar.ready, 0)
                 for k in range(length + 1):
                     while rng.random() < 0.3:
                         await ctx.tick()
-                    ctx.set(axi.rvalid, 1)
-                    ctx.set(axi.rdata, int.from_bytes(mem[addr + 8 * k:addr + 8 * k + 8], "little"))
-                    ctx.set(axi.rlast, k == length)
-                    await ctx.tick().until(axi.rready)
-                    ctx.set(axi.rvalid, 0)
+                    ctx.set(axi.r.valid, 1)
+                    ctx.set(axi.r.data, int.from_bytes(mem[addr + 8 * k:addr + 8 * k + 8], "little"))
+                    ctx.set(axi.r.last, k == length)
+                    await ctx.tick().until(axi.r.ready)
+                    ctx.set(axi.r.valid, 0)
             else:
                 await ctx.tick()
 
@@ -158,30 +158,30 @@ def test_axi_writer_bursts_and_strobes(seed):
     async def slave(ctx):
         axi = dut.axi
         while True:
-            ctx.set(axi.awready, rng.random() < 0.5)
+            ctx.set(axi.aw.ready, rng.random() < 0.5)
             await ctx.delay(1e-9)
-            if ctx.get(axi.awvalid) and ctx.get(axi.awready):
-                addr, length = ctx.get(axi.awaddr), ctx.get(axi.awlen)
+            if ctx.get(axi.aw.valid) and ctx.get(axi.aw.ready):
+                addr, length = ctx.get(axi.aw.addr), ctx.get(axi.aw.len)
                 check_burst(addr, length)
                 await ctx.tick()
-                ctx.set(axi.awready, 0)
+                ctx.set(axi.aw.ready, 0)
                 for k in range(length + 1):
-                    ctx.set(axi.wready, rng.random() < 0.7)
+                    ctx.set(axi.w.ready, rng.random() < 0.7)
                     await ctx.delay(1e-9)
-                    while not (ctx.get(axi.wvalid) and ctx.get(axi.wready)):
+                    while not (ctx.get(axi.w.valid) and ctx.get(axi.w.ready)):
                         await ctx.tick()
-                        ctx.set(axi.wready, rng.random() < 0.7)
+                        ctx.set(axi.w.ready, rng.random() < 0.7)
                         await ctx.delay(1e-9)
-                    assert ctx.get(axi.wlast) == (k == length)
-                    data, strb = ctx.get(axi.wdata).to_bytes(8, "little"), ctx.get(axi.wstrb)
+                    assert ctx.get(axi.w.last) == (k == length)
+                    data, strb = ctx.get(axi.w.data).to_bytes(8, "little"), ctx.get(axi.w.strb)
                     for j in range(8):
                         if strb >> j & 1:
                             mem[addr + 8 * k + j] = data[j]
                     await ctx.tick()
-                ctx.set(axi.wready, 0)
-                ctx.set(axi.bvalid, 1)
-                await ctx.tick().until(axi.bready)
-                ctx.set(axi.bvalid, 0)
+                ctx.set(axi.w.ready, 0)
+                ctx.set(axi.b.valid, 1)
+                await ctx.tick().until(axi.b.ready)
+                ctx.set(axi.b.valid, 0)
             else:
                 await ctx.tick()
 
@@ -421,3 +421,21 @@ def test_window_convolver_lanes_sum_9_products_per_lane_exactly(seed):
     assert sorted(got) == list(range(ho * wo))
     for q, vals in got.items():
         assert vals == want[:, q // wo, q % wo].tolist(), q
+
+
+def test_engine_axi_ports_keep_the_flat_names_cocotbext_axi_binds():
+    """The nested AXI4 signature is flattened at the engine's top to ``m_axi_<channel><signal>``
+    with the AXI directions of a master (cocotbext-axi's ``AxiBus.from_prefix(dut, "m_axi")``)."""
+    from amaranth.lib.wiring import In, Out
+
+    from sparsa.hw.cnn.engine import CNNEngine
+    outs = ("araddr arlen arsize arburst arvalid arid arprot arcache arlock rready "
+            "awaddr awlen awsize awburst awvalid awid awprot awcache awlock wdata wstrb wlast wvalid bready").split()
+    ins = "arready rdata rresp rlast rvalid rid awready wready bresp bvalid bid".split()
+    members = {name: m for name, m in CNNEngine(CNNConfig(lanes=4)).signature.members.items()
+               if name.startswith("m_axi_")}
+    assert set(members) == {"m_axi_" + n for n in outs + ins}
+    assert all(members["m_axi_" + n].flow == Out for n in outs)
+    assert all(members["m_axi_" + n].flow == In for n in ins)
+    assert Shape.cast(members["m_axi_rdata"].shape).width == 64
+    assert Shape.cast(members["m_axi_araddr"].shape).width == 32

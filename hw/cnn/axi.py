@@ -9,39 +9,101 @@ latency once per 16 beats, which is small next to the compute it feeds.
   on the command's final beat.
 * :class:`AXIWriter` writes DRAM-aligned beats with byte strobes from ``data`` to consecutive
   addresses; ``done`` pulses after the last B.
+
+The bus is :class:`AXI4Signature`: the five channels (:class:`AddressChannel` for AR and AW,
+:class:`RChannel`, :class:`WChannel`, :class:`BChannel`), each a signature seen from the
+channel's source, so that a master is ``Out(AXI4Signature())`` and a slave ``In(...)``.
+Nested members would become Verilog ports ``m_axi__ar__valid``; cocotbext-axi and Vivado want
+``m_axi_arvalid``, so a top level declares :func:`axi4_flat_members` (``prefix`` + channel +
+member, the AXI names) and joins them to a nested interface with :func:`axi4_flat_view`
+and ``connect``.
 """
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXIReader", "AXIWriter", "beat_layout", "read_signature", "write_signature"]
+__all__ = ["AXIReader", "AXIWriter", "AddressChannel", "RChannel", "WChannel", "BChannel",
+           "AXI4Signature", "axi4_flat_members", "axi4_flat_view", "beat_layout", "cmd_layout"]
 
 BEAT = 8             # bytes per beat
 MAX_BURST = 16       # beats
 PAGE_BEATS = 4096 // BEAT
+ADDR_BITS, DATA_BITS, ID_BITS = 32, 64, 4
 
 beat_layout = data.StructLayout({"data": 64, "lo": 3, "hi": 3, "last": 1})
 cmd_layout = data.StructLayout({"addr": 32, "nbytes": 20})
 
 
-def read_signature():
-    """The AR and R channels of a 64-bit AXI4 master (flat names after the prefix)."""
-    return {
-        "araddr": Out(32), "arlen": Out(8), "arsize": Out(3), "arburst": Out(2), "arvalid": Out(1),
-        "arready": In(1), "arid": Out(4), "arprot": Out(3), "arcache": Out(4), "arlock": Out(1),
-        "rdata": In(64), "rresp": In(2), "rlast": In(1), "rvalid": In(1), "rready": Out(1), "rid": In(4),
-    }
+class AddressChannel(wiring.Signature):
+    """AR or AW, from the master's side: ``addr len size burst valid`` out, ``ready`` in."""
+
+    def __init__(self):
+        super().__init__({
+            "addr": Out(ADDR_BITS), "len": Out(8), "size": Out(3), "burst": Out(2), "valid": Out(1),
+            "ready": In(1), "id": Out(ID_BITS), "prot": Out(3), "cache": Out(4), "lock": Out(1),
+        })
 
 
-def write_signature():
-    """The AW, W and B channels of a 64-bit AXI4 master."""
-    return {
-        "awaddr": Out(32), "awlen": Out(8), "awsize": Out(3), "awburst": Out(2), "awvalid": Out(1),
-        "awready": In(1), "awid": Out(4), "awprot": Out(3), "awcache": Out(4), "awlock": Out(1),
-        "wdata": Out(64), "wstrb": Out(8), "wlast": Out(1), "wvalid": Out(1), "wready": In(1),
-        "bresp": In(2), "bvalid": In(1), "bready": Out(1), "bid": In(4),
-    }
+class RChannel(wiring.Signature):
+    """R, from the slave's side (a master has ``In(RChannel())``)."""
+
+    def __init__(self):
+        super().__init__({"data": Out(DATA_BITS), "resp": Out(2), "last": Out(1), "valid": Out(1),
+                          "ready": In(1), "id": Out(ID_BITS)})
+
+
+class WChannel(wiring.Signature):
+    """W, from the master's side."""
+
+    def __init__(self):
+        super().__init__({"data": Out(DATA_BITS), "strb": Out(DATA_BITS // 8), "last": Out(1),
+                          "valid": Out(1), "ready": In(1)})
+
+
+class BChannel(wiring.Signature):
+    """B, from the slave's side."""
+
+    def __init__(self):
+        super().__init__({"resp": Out(2), "valid": Out(1), "ready": In(1), "id": Out(ID_BITS)})
+
+
+class AXI4Signature(wiring.Signature):
+    """A 64-bit AXI4 bus from the master's side: ``ar``, ``r`` (with ``read``) and ``aw``,
+    ``w``, ``b`` (with ``write``)."""
+
+    def __init__(self, *, read=True, write=True):
+        members = {}
+        if read:
+            members.update(ar=Out(AddressChannel()), r=In(RChannel()))
+        if write:
+            members.update(aw=Out(AddressChannel()), w=Out(WChannel()), b=In(BChannel()))
+        super().__init__(members)
+
+
+def axi4_flat_members(prefix, signature=None):
+    """The ports of ``signature`` (default: a whole AXI4 master) as flat members named
+    ``prefix + channel + member`` (``m_axi_arvalid``), for a top level's signature."""
+    signature = AXI4Signature() if signature is None else signature
+    return {prefix + "".join(path): wiring.Member(member.flow, member.shape, init=member.init)
+            for path, member in signature.members.flatten() if member.is_port}
+
+
+class _FlatView:
+    def __init__(self, signature, obj, prefix):
+        self.signature = signature
+        for name, member in signature.members.items():
+            if member.is_port:
+                setattr(self, name, getattr(obj, prefix + name))
+            else:
+                setattr(self, name, _FlatView(member.signature, obj, prefix + name))
+
+
+def axi4_flat_view(obj, prefix, signature=None):
+    """An interface with ``signature`` whose signals are ``obj``'s flat ports (see
+    :func:`axi4_flat_members`): ``connect(m, flipped(axi4_flat_view(self, "m_axi_")), inner.axi)``
+    forwards a component's flat AXI ports to an inner nested bus."""
+    return _FlatView(AXI4Signature() if signature is None else signature, obj, prefix)
 
 
 def _burst_beats(m, addr, remaining):
@@ -66,12 +128,12 @@ class AXIReader(wiring.Component):
     """Read ``cmd.nbytes`` bytes from ``cmd.addr``; beats come out of ``o`` in order.
 
     Throughput: one beat a cycle within a burst; a burst costs the slave's AR-to-R latency.
-    ``axi`` is the AR/R half of the master (flat names ``m_axi_ar*``/``m_axi_r*`` at the top).
+    ``axi`` is the AR/R half of the master.
     """
 
     cmd: In(stream.Signature(cmd_layout))
     o: Out(stream.Signature(beat_layout))
-    axi: Out(wiring.Signature(read_signature()))
+    axi: Out(AXI4Signature(write=False))
 
     def elaborate(self, platform):
         m = Module()
@@ -80,7 +142,7 @@ class AXIReader(wiring.Component):
         beats_left = Signal(range(MAX_BURST + 1))
         n = _burst_beats(m, addr, remaining)
         axi = self.axi
-        m.d.comb += [axi.arsize.eq(3), axi.arburst.eq(1), axi.arcache.eq(0b0011)]
+        m.d.comb += [axi.ar.size.eq(3), axi.ar.burst.eq(1), axi.ar.cache.eq(0b0011)]
 
         lo = addr[:3]
         take = Signal(4)
@@ -93,20 +155,20 @@ class AXIReader(wiring.Component):
                     m.d.sync += [addr.eq(self.cmd.p.addr), remaining.eq(self.cmd.p.nbytes)]
                     m.next = "AR"
             with m.State("AR"):
-                m.d.comb += [axi.arvalid.eq(1), axi.araddr.eq(Cat(C(0, 3), addr[3:])), axi.arlen.eq(n - 1)]
-                with m.If(axi.arready):
+                m.d.comb += [axi.ar.valid.eq(1), axi.ar.addr.eq(Cat(C(0, 3), addr[3:])), axi.ar.len.eq(n - 1)]
+                with m.If(axi.ar.ready):
                     m.d.sync += beats_left.eq(n)
                     m.next = "R"
             with m.State("R"):
                 m.d.comb += [
-                    self.o.valid.eq(axi.rvalid),
-                    self.o.p.data.eq(axi.rdata),
+                    self.o.valid.eq(axi.r.valid),
+                    self.o.p.data.eq(axi.r.data),
                     self.o.p.lo.eq(lo),
                     self.o.p.hi.eq(lo + take - 1),
                     self.o.p.last.eq(remaining == take),
-                    axi.rready.eq(self.o.ready),
+                    axi.r.ready.eq(self.o.ready),
                 ]
-                with m.If(axi.rvalid & self.o.ready):
+                with m.If(axi.r.valid & self.o.ready):
                     m.d.sync += [addr.eq(addr + take), remaining.eq(remaining - take),
                                  beats_left.eq(beats_left - 1)]
                     with m.If(beats_left == 1):
@@ -130,7 +192,7 @@ class AXIWriter(wiring.Component):
     cmd: In(stream.Signature(cmd_layout))
     data: In(stream.Signature(data.StructLayout({"data": 64, "strb": 8})))
     done: Out(1)
-    axi: Out(wiring.Signature(write_signature()))
+    axi: Out(AXI4Signature(read=False))
 
     def elaborate(self, platform):
         m = Module()
@@ -139,9 +201,9 @@ class AXIWriter(wiring.Component):
         beats_left = Signal(range(MAX_BURST + 1))
         n = _burst_beats(m, addr, remaining)
         axi = self.axi
-        m.d.comb += [axi.awsize.eq(3), axi.awburst.eq(1), axi.awcache.eq(0b0011),
-                     axi.wdata.eq(self.data.p.data), axi.wstrb.eq(self.data.p.strb),
-                     axi.wlast.eq(beats_left == 1)]
+        m.d.comb += [axi.aw.size.eq(3), axi.aw.burst.eq(1), axi.aw.cache.eq(0b0011),
+                     axi.w.data.eq(self.data.p.data), axi.w.strb.eq(self.data.p.strb),
+                     axi.w.last.eq(beats_left == 1)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -153,8 +215,8 @@ class AXIWriter(wiring.Component):
                     with m.Else():
                         m.next = "AW"
             with m.State("AW"):
-                m.d.comb += [axi.awvalid.eq(1), axi.awaddr.eq(Cat(C(0, 3), addr[3:])), axi.awlen.eq(n - 1)]
-                with m.If(axi.awready):
+                m.d.comb += [axi.aw.valid.eq(1), axi.aw.addr.eq(Cat(C(0, 3), addr[3:])), axi.aw.len.eq(n - 1)]
+                with m.If(axi.aw.ready):
                     # bytes this burst covers: from addr to the end of its last beat (or the end)
                     covered = Signal(21)
                     m.d.comb += covered.eq((n << 3) - addr[:3])
@@ -162,14 +224,14 @@ class AXIWriter(wiring.Component):
                                  remaining.eq(Mux(remaining > covered, remaining - covered, 0))]
                     m.next = "W"
             with m.State("W"):
-                m.d.comb += [axi.wvalid.eq(self.data.valid), self.data.ready.eq(axi.wready)]
-                with m.If(self.data.valid & axi.wready):
+                m.d.comb += [axi.w.valid.eq(self.data.valid), self.data.ready.eq(axi.w.ready)]
+                with m.If(self.data.valid & axi.w.ready):
                     m.d.sync += beats_left.eq(beats_left - 1)
                     with m.If(beats_left == 1):
                         m.next = "B"
             with m.State("B"):
-                m.d.comb += axi.bready.eq(1)
-                with m.If(axi.bvalid):
+                m.d.comb += axi.b.ready.eq(1)
+                with m.If(axi.b.valid):
                     with m.If(remaining == 0):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
