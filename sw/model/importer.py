@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import atomic_file, load_npy, load_npz, save_npz
+from sparsa.sw.fileio import load_npy, load_npz, save_npz
 from sparsa.sw.model.graph import Graph, graph_forward, save_graph, validate
 from sparsa.sw.model.lstm import LSTM_KEYS, LSTMWeights, lstm_forward, lstm_from_arrays
 from sparsa.sw.model.mlp import FloatLayer, float_forward, layers_from_arrays
