@@ -1,10 +1,14 @@
 """`sparsa demo`: the digits MLP, compressed, on the golden EIE model."""
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
+from sparsa.cli import demo as demo_cli
 from sparsa.cli import main
 from sparsa.sw.compress.mlp import load_compressed
 from sparsa.demo.mlp import golden_predict
@@ -105,3 +109,55 @@ def test_demo_runs_the_digits_cnn_on_the_cnn_engine(full_demo):
     assert cnn["hardware_accuracy"] == pytest.approx(cnn["int8_accuracy"])
     assert cnn["test_samples"] == r["test_samples"]
     assert (out / "cnn" / "pack" / "manifest.json").is_file() and (out / "cnn" / "run.json").is_file()
+
+
+# ---- the README's demo numbers are the ones this run prints ---------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _table_rows(text, title):
+    """{metric: value} of the rich table whose title starts with ``title`` in ``text``."""
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if title in l)
+    rows = {}
+    for line in lines[start:]:
+        if line.startswith("└"):
+            break
+        if line.startswith("│"):
+            metric, value = (c.strip() for c in line.strip().strip("│").split("│"))
+            rows[metric] = value
+    return rows
+
+
+def _printed(report):
+    """The demo's tables exactly as `sparsa demo` prints them, rendered from this run's report."""
+    buf = io.StringIO()
+    demo_cli._print(report, Console(file=buf, width=132, highlight=False))
+    return buf.getvalue()
+
+
+def test_readme_demo_table_is_what_the_demo_prints_now(full_demo):
+    # Every deterministic row (all but the wall-clock times): accuracies, density, ratios,
+    # sample count, hardware accuracy and mismatches, cycles per inference.
+    _, r = full_demo
+    title = "sparsa demo: digits MLP"
+    printed = _table_rows(_printed(r), title)
+    readme = _table_rows(README.read_text(), title)
+    for metric in ("float accuracy", "compressed accuracy (golden EIE, int16)",
+                   "cycles per inference", "hardware mismatches vs golden (must be 0)"):
+        assert metric in printed
+    want = {k: v for k, v in printed.items() if not k.startswith("time:")}
+    got = {k: v for k, v in readme.items() if not k.startswith("time:")}
+    assert got == want
+
+
+def test_readme_cnn_demo_sentence_is_what_the_demo_prints_now(full_demo):
+    _, r = full_demo
+    cnn = _table_rows(_printed(r), "sparsa demo: digits CNN")
+    cycles = next(v for k, v in cnn.items() if k.startswith("cycles per inference"))
+    sentence = (f"float {cnn['float accuracy']}, int8 golden {cnn['int8 accuracy (golden model)']}, "
+                f"hardware {next(v for k, v in cnn.items() if k.startswith('hardware accuracy'))} "
+                f"with {cnn['hardware mismatches vs golden (must be 0)']} mismatches,\n"
+                f"{cycles} cycles per image ({cnn['MAC utilisation (MACs / lanes / cycles)']} MAC utilisation")
+    assert sentence in README.read_text()

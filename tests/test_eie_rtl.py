@@ -105,6 +105,44 @@ def test_padding_for_gaps_over_15_and_31():
 
 
 @pytest.mark.xdist_group("eie_verilator")
+def test_gaps_of_exactly_15_zero_rows_fit_and_16_need_a_padding_entry():
+    # EIE's 4-bit z counts at most 15 zero rows before an entry; 16 need a padding entry
+    # (v = 0, z = 15) first. PE-local rows on 2 PEs (global row = 2 * local + PE):
+    pes, rows, cols = 2, 2 * 70, 5
+    local = {  # (column, PE): local rows; padding entries counted by hand in the comment
+        (0, 0): [0, 16],              # gap 15: none
+        (0, 1): [3, 20],              # gap 16: 1
+        (1, 0): [16],                 # 16 zero rows before the first entry: 1
+        (1, 1): [15],                 # 15 before the first entry: none
+        (2, 0): [0, 33],              # gap 32: 2
+        (2, 1): [0, 32],              # gap 31: 1
+        (3, 0): [15, 31, 47, 63],     # 15, 15, 15, 15: none
+        (3, 1): [16, 33, 50, 67],     # 16, 16, 16, 16: 4
+        (4, 0): [0, 1, 17, 18, 34],   # 0, 15, 0, 15: none
+        (4, 1): [2, 19, 20, 37],      # 2, 16, 0, 16: 2
+    }
+    hand_padding = 0 + 1 + 1 + 0 + 2 + 1 + 0 + 4 + 0 + 2
+    rng = np.random.default_rng(23)
+    print("seed=23")
+    idx = np.zeros((rows, cols), dtype=np.uint8)
+    for (j, k), locs in local.items():
+        for r in locs:
+            idx[pes * r + k, j] = rng.integers(1, 16)
+    cb = random_codebook(rng)
+    pack = pack_from_indices([idx], [cb], pes)
+    slices = pack.layers[0].slices
+    assert sum(s.padding for s in slices) == hand_padding
+    x = np.array([[100, -200, 300, -77, 55], [-1, 2, -3, 4, -5]], dtype=np.int16)
+    res = run_and_check(pack, x, cfg=hw_config(2, max_cols=200))
+    # Against the dense matrix directly (not decoded from the slices): Python integers.
+    w = cb.astype(np.int64)[idx].tolist()
+    want = [[max(-32768, min(32767, sum(w[i][j] * int(xb[j]) for j in range(cols))))
+             for i in range(rows)] for xb in x]
+    assert res["y"].tolist() == want
+    assert res["layer_stats"][0, 0][:, PAD].sum() == hand_padding
+
+
+@pytest.mark.xdist_group("eie_verilator")
 def test_empty_columns_and_all_zero_input():
     rng = np.random.default_rng(7)
     idx = random_index(30, 40, 0.3, rng)

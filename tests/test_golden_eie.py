@@ -30,16 +30,60 @@ def check(w, bias, shift, relu, xs):
     return got
 
 
-@pytest.mark.parametrize("shift", [0, 1, 5, 17, 40, 62])
+def in_range_case(rng, shift, rows=16, cols=11, batch=8):
+    """Weights, activations and bias scaled so ``acc >> shift`` mostly lands inside int16.
+
+    The accumulator is aimed at about 2**(shift + 12): each term's magnitude bits are split
+    between ``w`` and ``x`` (at most 15 each) and the bias is of the same order (at most 31
+    bits). Rows 0..5 of the first input get *planted ties*: their bias moves the exact
+    accumulator to ``q * 2**shift + 2**(shift - 1)`` (half an output LSB), with ``q``
+    negative in rows 0..2 and positive in rows 3..5. Returns the ties as ``(row, q)``.
+    """
+    total = shift + 12
+    bx = min(15, (total + 1) // 2)
+    bw = min(15, total - bx)
+    w = ((rng.random((rows, cols)) < 0.4) * rng.integers(-(1 << bw), 1 << bw, (rows, cols)))
+    xs = rng.integers(-(1 << bx), 1 << bx, (batch, cols))
+    bias = rng.integers(-(1 << min(31, total)), 1 << min(31, total), rows)
+    ties = []
+    if shift > 0:
+        for i, (sign, j) in enumerate([(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1)]):
+            w[i, 0] = (1 << bw) - 1 if w[i, 0] == 0 else w[i, 0]     # a nonzero dot product
+            xs[0, 0] = xs[0, 0] or 1
+            dot = sum(int(a) * int(b) for a, b in zip(w[i].tolist(), xs[0].tolist()))
+            if (dot > 0) != (sign > 0):
+                w[i] = -w[i]
+                dot = -dot
+            q = (dot >> shift) + j                                  # Python's >> floors
+            bias[i] = q * (1 << shift) + (1 << (shift - 1)) - dot     # |bias| < 2**(shift + 1)
+            ties.append((i, q))
+    return w.astype(np.int64), bias, xs, ties
+
+
+@pytest.mark.parametrize("shift", [0, 1, 5, 9, 12, 17, 21])
 @pytest.mark.parametrize("relu", [False, True])
 def test_matches_bigint_reference(shift, relu):
     seed = 300 + shift
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    w = ((rng.random((13, 11)) < 0.4) * rng.integers(-32768, 32768, (13, 11))).astype(np.int64)
-    bias = rng.integers(-2**31, 2**31, 13)
-    xs = rng.integers(-32768, 32768, (4, 11))
-    check(w, bias, shift, relu, xs)
+    w, bias, xs, ties = in_range_case(rng, shift)
+    assert all(-2**31 <= int(b) < 2**31 for b in bias)
+    for i, q in ties:   # the planted ties really are exact halves, in Python integers
+        acc = int(bias[i]) + sum(int(a) * int(b) for a, b in zip(w[i].tolist(), xs[0].tolist()))
+        assert acc == q * (1 << shift) + (1 << (shift - 1))
+    got = check(w, bias, shift, relu, xs)
+    # The case exercises rounding: most outputs are neither saturated nor zero (with ReLU
+    # about half are negative and clamp to 0).
+    live = np.mean((got != 0) & (got != 32767) & (got != -32768))
+    print(f"live fraction {live:.2f}")
+    assert live >= (0.3 if relu else 0.8), live
+    if ties:
+        # Half-up rounding of q + 1/2 is q + 1, whatever the sign of q.
+        assert min(q for _, q in ties) < -1 and max(q for _, q in ties) > 1
+        want = [max(-32768, min(32767, q + 1)) for _, q in ties]
+        if relu:
+            want = [max(0, v) for v in want]
+        assert got[0, [i for i, _ in ties]].tolist() == want
 
 
 def test_saturates_high_and_low():
@@ -61,9 +105,12 @@ def test_shift_rounds_half_up_with_a_flooring_shift():
     assert got.tolist() == [[-1, 2, -1, 1]]
 
 
-def test_large_shift_leaves_sign():
+@pytest.mark.parametrize("shift", [40, 62])
+def test_shift_beyond_any_accumulator_gives_zero(shift):
+    # |acc| < 2**36 for any layer; at these shifts every output rounds to 0 (the random sweep
+    # stops at 21, where outputs still span the int16 range).
     w = np.array([[32767], [-32768]])
-    got = check(w, [0, 0], 62, False, [[32767]])
+    got = check(w, [0, 0], shift, False, [[32767]])
     assert got.tolist() == [[0, 0]]
 
 

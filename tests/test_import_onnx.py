@@ -285,3 +285,48 @@ def test_cli_compress_an_onnx_lstm_for_the_ese_engine(tmp_path, capsys):
     y = np.load(tmp_path / "y.npy")
     # 4-bit weight sharing and 16-bit fixed point against onnxruntime's float LSTM.
     assert np.sqrt(np.mean((y - ref) ** 2)) / np.sqrt(np.mean(ref ** 2)) < 0.2
+
+
+@pytest.mark.parametrize("trans_b", [None, 0, 1], ids=["transB_absent", "transB_0", "transB_1"])
+def test_gemm_square_b_follows_transb_and_its_default_of_0(tmp_path, trans_b):
+    # ONNX Gemm: Y = alpha * X @ B' + beta * C, with B' = B.T only when transB = 1 (default 0).
+    # A square B imports without a shape error either way, so only the values tell a wrong
+    # default, or a reshape in place of a transpose, apart.
+    seed = 40 + (trans_b if trans_b is not None else 2)
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    inits = {"w": rng.normal(size=(8, 8)), "b": rng.normal(size=8)}
+    attrs = {} if trans_b is None else {"transB": trans_b}
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", alpha=0.75, **attrs)]
+    path = save_model(tmp_path / "gemm.onnx", nodes, inits, [4, 8], [4, 8])
+    x = rng.normal(size=(4, 8))
+    ref = onnxruntime_run(path, x)
+    b_used = inits["w"].T if trans_b == 1 else inits["w"]
+    np.testing.assert_allclose(ref, 0.75 * x @ b_used + inits["b"], rtol=0, atol=1e-4)
+    check_close(import_model(path).forward(x), ref)
+
+
+def test_gemm_without_transb_on_a_non_square_b_stacks_into_a_mlp(tmp_path):
+    # Two layers, transB absent: B is (in, out) = (12, 8), then a square (8, 8).
+    seed = 45
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    inits = {"w1": rng.normal(size=(12, 8)), "b1": rng.normal(size=8),
+             "w2": rng.normal(size=(8, 8)), "b2": rng.normal(size=8)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"),
+             helper.make_node("Relu", ["h"], ["hr"], name="relu1"),
+             helper.make_node("Gemm", ["hr", "w2", "b2"], ["y"], name="fc2", transB=0)]
+    path = save_model(tmp_path / "mlp0.onnx", nodes, inits, [3, 12], [3, 8])
+    model = import_model(path)
+    assert model.kind == "mlp"
+    x = rng.normal(size=(3, 12))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+
+
+def test_gemm_transa_is_refused_by_name(tmp_path):
+    # transA transposes the activations, which a layer on a batch of vectors cannot do.
+    inits = {"w": np.eye(4), "b": np.zeros(4)}
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc_t", transA=1)]
+    path = save_model(tmp_path / "ta.onnx", nodes, inits, [4, 4], [4, 4])
+    with pytest.raises(UserError, match=r"node 'fc_t' \(Gemm\) transA: expected 0.*found 1"):
+        import_model(path)

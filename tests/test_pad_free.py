@@ -77,3 +77,22 @@ def test_a_window_of_exact_zeros_keeps_its_padding():
     filled = fill_padding(w, mask, 1)
     assert np.array_equal(filled, mask)
     assert _encoded_padding(filled, 1) == 2
+
+
+def test_weight_whose_removal_leaves_a_gap_of_exactly_16_rows_may_go():
+    # A gap of 16 rows (15 zero rows: the largest 4-bit count) needs no padding, so the
+    # smallest kept weight, row 8 of column 0 between rows 0 and 16, may be dropped.
+    # Column 1 (kept at rows 0 and 25) gets a bridge at row 12, so one weight must go.
+    assert PAD_SPAN == 16
+    w = np.zeros((30, 2))
+    w[[0, 8, 16], 0] = [5, 0.1, 4]
+    w[[0, 12, 25], 1] = [3, 0.05, 2]
+    mask = np.zeros(w.shape, dtype=bool)
+    mask[[0, 8, 16], 0] = True
+    mask[[0, 25], 1] = True
+    filled = fill_padding(w, mask, 1)
+    want = mask.copy()
+    want[12, 1] = True
+    want[8, 0] = False
+    assert np.array_equal(filled, want)
+    assert _encoded_padding(filled, 1) == 0

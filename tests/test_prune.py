@@ -86,3 +86,21 @@ def test_balanced_pruning_never_drops_weights_a_full_pe_cannot_hold():
     assert balanced_mask(w, 1.0, 4).all()
     mask = balanced_mask(w, 0.9, 4)
     assert mask.sum() == int(0.9 * w.size)
+
+
+def test_balanced_pruning_fills_the_small_pes_exactly_to_capacity():
+    # 5 rows x 100 columns on 4 PEs: PE 0 owns rows 0 and 4 (200 weights), PEs 1..3 one row
+    # each (100 weights). Budget floor(0.806 * 500) = 403. An even split would be
+    # 101, 101, 101, 100, but PEs 1..3 can hold only 100: a share *equal* to a PE's capacity
+    # fills it, so PEs 1..3 keep all 100 and PE 0 takes the other 403 - 300 = 103.
+    seed = 79
+    print(f"seed={seed}")
+    w = np.random.default_rng(seed).normal(size=(5, 100))
+    assert np.all(w != 0)
+    mask = balanced_mask(w, 0.806, 4)
+    assert mask.sum() == 403
+    assert list(pe_counts(mask, 4)) == [103, 100, 100, 100]
+    assert mask[1:4].all()
+    # PE 0 keeps its 103 largest of rows 0 and 4.
+    pe0 = np.abs(w[[0, 4]])
+    assert pe0[mask[[0, 4]]].min() >= pe0[~mask[[0, 4]]].max()

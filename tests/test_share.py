@@ -71,3 +71,58 @@ def test_already_shared_weights_are_recovered_exactly():
     w = rng.choice(values, size=(20, 20)) * (rng.random((20, 20)) < 0.3)
     c, idx = kmeans_share(w, w != 0, 3)
     assert np.array_equal(shared_weights(c, idx), w)
+
+
+# --- Cross-check against scikit-learn's Lloyd k-means (an independent implementation) ---
+
+def _sklearn_kmeans(x, n):
+    """scikit-learn's Lloyd k-means from the same linear initialisation, run to convergence."""
+    from sklearn.cluster import KMeans
+    init = np.linspace(x.min(), x.max(), n).reshape(-1, 1)
+    km = KMeans(n_clusters=n, init=init, n_init=1, max_iter=1000, tol=0.0,
+                algorithm="lloyd").fit(x.reshape(-1, 1))
+    return km.cluster_centers_.ravel(), km.labels_
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform", "bimodal"])
+@pytest.mark.parametrize("n", [3, 7, 15])
+def test_kmeans_1d_matches_sklearn_lloyd_from_linear_init(dist, n):
+    # Same initialisation, same algorithm: both must reach the same fixed point. A quantile
+    # initialisation, a single Lloyd step or a missing update step lands elsewhere.
+    seed = SEED + n + len(dist)
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    x = {"normal": lambda: rng.normal(size=3000),
+         "uniform": lambda: rng.uniform(-0.3, 0.5, size=3000),
+         "bimodal": lambda: np.concatenate([rng.normal(-1, 0.2, 1500),
+                                            rng.normal(0.7, 0.4, 1500)])}[dist]()
+    c_ref, label_ref = _sklearn_kmeans(x, n)
+    # scikit-learn moves an emptied cluster to a far point where ours keeps it in place; the
+    # data sets here never empty one (heavy tails, e.g. Laplace, would).
+    assert np.all(np.bincount(label_ref, minlength=n) > 0)
+    order = np.argsort(c_ref)                                 # ours are sorted ascending
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    c, label = kmeans_1d(x, n)
+    assert c.shape == (n,)
+    np.testing.assert_allclose(c, c_ref[order], rtol=0, atol=1e-12)
+    assert np.array_equal(label, rank[label_ref])
+
+
+@pytest.mark.parametrize("bits", [2, 3])
+def test_kmeans_share_matches_sklearn_on_a_pruned_layer(bits):
+    # Density 0.7 leaves a small gap around zero that linear initialisation's middle
+    # centroid still reaches (more centroids would start inside the gap, empty).
+    print("seed", SEED)
+    n = (1 << bits) - 1
+    w = np.random.default_rng(SEED).normal(scale=0.05, size=(64, 48))
+    mask = magnitude_mask(w, 0.7)
+    c_ref, label_ref = _sklearn_kmeans(w[mask], n)
+    assert np.all(np.bincount(label_ref, minlength=n) > 0)
+    order = np.argsort(c_ref)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    c, idx = kmeans_share(w, mask, bits)
+    np.testing.assert_allclose(c[1:n + 1], c_ref[order], rtol=0, atol=1e-12)
+    assert np.all(c[n + 1:] == 0)
+    assert np.array_equal(idx[mask], rank[label_ref] + 1)
