@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from sparsa.sw.lstm.fixed import cell_update
+from sparsa.sw.eie.lstm_cell import cell_update
 
 SEGMENTS = 64
 
