@@ -1,4 +1,4 @@
-"""``cell_update`` (sw/lstm/fixed.py) bit for bit against a plain-Python-integer reference.
+"""``cell_update`` (sw/eie/lstm_cell.py) bit for bit against a plain-Python-integer reference.
 
 The reference below is written from the specification in the module's docstring and
 docs/ese.md, not from the code: the tables are rebuilt with ``math`` from their stated
