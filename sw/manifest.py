@@ -104,7 +104,11 @@ def validate_schema(doc, schema, where):
     names the file, the field's path, what was expected and what was found (types are checked,
     never coerced)."""
     import jsonschema
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    # JSON Schema calls 32.0 an integer; a manifest that says 32.0 was not written by sparsa.
+    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, x: isinstance(x, int) and not isinstance(x, bool))
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=strict)(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: ([str(p) for p in e.path], e.validator != "type"))
     if not errors:
         return
     err = errors[0]

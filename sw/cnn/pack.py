@@ -27,6 +27,7 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import INSTR_BYTES
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, sha256_file
+from sparsa.sw.cnn.manifest_schema import check_cnn_manifest
 from sparsa.sw.manifest import CNN_PACK_FORMAT, dumps_manifest, manifest_digest, owned_pack_dir, read_manifest
 
 __all__ = ["CNN_PACK_FORMAT", "CNN_PACK_VERSION", "write_cnn_pack", "load_cnn_pack",
@@ -90,11 +91,13 @@ def is_cnn_pack(pack_dir):
 
 
 def read_cnn_manifest(pack_dir):
-    man = read_manifest(pack_dir, fmt=CNN_PACK_FORMAT, version=CNN_PACK_VERSION,
-                        fields=(("config", dict), ("layers", list), ("files", dict), ("input", dict),
-                                ("output", dict), ("dram_size", int)))
+    """Read a CNN pack's ``manifest.json`` and validate it (:mod:`sparsa.sw.cnn.manifest_schema`,
+    then its own digest); no other file is opened."""
+    man = read_manifest(pack_dir, fmt=CNN_PACK_FORMAT, version=CNN_PACK_VERSION)
     m = Path(pack_dir) / "manifest.json"
-    if man.get("manifest_sha256") != manifest_digest(man):
+    check_cnn_manifest(man, m)
+    CNNConfig.from_dict(man["config"], m)          # the configuration's own types and ranges
+    if man["manifest_sha256"] != manifest_digest(man):
         raise user_error(m, "manifest_sha256", "the digest of the manifest's content",
                          "a mismatch: the manifest changed after packing")
     return man
