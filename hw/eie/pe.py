@@ -29,22 +29,10 @@ from sparsa.hw.eie.arith import ArithmeticUnit
 from sparsa.hw.eie.layouts import ACT, activation_layout, codebook_layout, row_bits
 from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
+from sparsa.sw.eie.protocol import COUNTERS, LoadKind
 
+# LoadKind and COUNTERS are the host protocol's (sparsa.sw.eie.protocol), re-exported here.
 __all__ = ["ProcessingElement", "LoadKind", "COUNTERS"]
-
-COUNTERS = ("busy", "starved", "stalled", "pad", "macs")
-
-
-class LoadKind:
-    """Load-port targets (``ld_kind``). The layer table and codebook live in the central control."""
-    SPM = 0
-    PTR_EVEN = 1
-    PTR_ODD = 2
-    BIAS = 3
-    CODEBOOK = 4
-    LAYER = 5
-    ACT = 6       # input activations into file A, N at a time (instead of x_in)
-    PEEP = 7      # LSTM peephole weights (one per gates-layer local row)
 
 
 class ProcessingElement(wiring.Component):

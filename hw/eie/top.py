@@ -25,11 +25,12 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS
+from sparsa.sw.eie.protocol import CODEBOOK_STRIDE, COUNTERS, LAYER_STRIDE, LoadKind
 
 from sparsa.hw.eie.arith import ArithmeticUnit
 from sparsa.hw.eie.layouts import ACT, row_bits
 from sparsa.hw.eie.lstm_ew import LSTMElementwise
-from sparsa.hw.eie.pe import COUNTERS, LoadKind, ProcessingElement
+from sparsa.hw.eie.pe import ProcessingElement
 from sparsa.hw.eie.scanner import ActivationScanner
 
 __all__ = ["EIEArray"]
@@ -154,12 +155,12 @@ class EIEArray(wiring.Component):
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.LAYER)):
             for li in range(L):
                 for fi, f in enumerate(LAYER_FIELDS):
-                    with m.If(self.ld_addr == li * 8 + fi):
+                    with m.If(self.ld_addr == li * LAYER_STRIDE + fi):
                         m.d.sync += table[f][li].eq(ld_data0)
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.CODEBOOK)):
             for li in range(L):
                 for e in range(16):
-                    with m.If(self.ld_addr == li * 16 + e):
+                    with m.If(self.ld_addr == li * CODEBOOK_STRIDE + e):
                         m.d.sync += codebooks[li][e].eq(ld_data0)
 
         layer = Signal(range(max(2, L + 1)))

@@ -9,6 +9,7 @@ Structure as in STYLE.md: a ``TB`` class owning the clock, ``reset()``, the load
 the input-stream source and the output-stream sink.
 """
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -19,15 +20,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from sparsa.hw.eie.pe import COUNTERS, LoadKind
-from sparsa.sw.eie.memmap import LAYER_FIELDS
+from sparsa.sw.eie.protocol import COUNTERS, Load, LoadKind, load_sequence, memory_map_from_arrays
 
 COUNTER_MASK = (1 << 32) - 1
-
-
-def _words_to_int(words):
-    """Concatenate per-PE 64-bit words (PE 0 lowest) into one wide integer."""
-    return int.from_bytes(np.ascontiguousarray(words, dtype="<u8").tobytes(), "little")
 
 
 class TB:
@@ -56,53 +51,31 @@ class TB:
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 2)
 
-    async def load_words(self, kind, per_pe, base=0):
-        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once,
-        from address ``base``."""
-        dut = self.dut
-        depth = max((a.size for a in per_pe), default=0)
-        if depth == 0:
-            return
-        table = np.zeros((depth, self.pes), dtype=np.uint64)
-        mask = np.zeros((depth, self.pes), dtype=bool)
-        for k, a in enumerate(per_pe):
-            table[:a.size, k] = np.asarray(a).astype(np.int64).astype(np.uint64)
-            mask[:a.size, k] = True
-        dut.ld_kind.value = kind
-        full = (1 << self.pes) - 1
-        for addr in range(depth):
+    async def write_loads(self, loads):
+        """Drive :class:`~sparsa.sw.eie.protocol.Load` writes on the load port, one cycle for
+        each run of equal (kind, address): the PEs of a run are written together (``ld_mask``);
+        a load to every PE (``pe`` None) puts its word in every PE's lane."""
+        dut, n = self.dut, self.pes
+        full = (1 << n) - 1
+        for (kind, addr), run in itertools.groupby(loads, key=lambda ld: (ld.kind, ld.addr)):
+            mask, data = 0, 0
+            for ld in run:
+                lanes = range(n) if ld.pe is None else (ld.pe,)
+                for k in lanes:
+                    mask |= 1 << k
+                    data |= ld.word << (64 * k)
+            dut.ld_kind.value = kind.value
             dut.ld_valid.value = 1
-            dut.ld_addr.value = base + addr
-            dut.ld_mask.value = full if mask[addr].all() else sum(1 << int(k) for k in np.flatnonzero(mask[addr]))
-            dut.ld_data.value = _words_to_int(table[addr])
+            dut.ld_addr.value = addr
+            dut.ld_mask.value = mask & full
+            dut.ld_data.value = data
             await RisingEdge(dut.clk)
         dut.ld_valid.value = 0
 
-    async def load_scalar(self, kind, addr, value):
-        dut = self.dut
-        dut.ld_kind.value = kind
-        dut.ld_valid.value = 1
-        dut.ld_addr.value = addr
-        dut.ld_mask.value = 1
-        dut.ld_data.value = int(value) & ((1 << 64) - 1)
-        await RisingEdge(dut.clk)
-        dut.ld_valid.value = 0
-
     async def load_memory_map(self, job):
-        """Everything a model needs: PE memories, the layer table and the codebooks."""
-        n = self.pes
-        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
-                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
-            await self.load_words(kind, [job[f"{key}{k}"] for k in range(n)])
-        if "peep0" in job:
-            await self.load_words(LoadKind.PEEP, [job[f"peep{k}"] for k in range(n)])
-        table = job["layer_table"]
-        codebooks = job["codebooks"]
-        for li in range(table.shape[0]):
-            for fi in range(len(LAYER_FIELDS)):
-                await self.load_scalar(LoadKind.LAYER, li * 8 + fi, int(table[li, fi]))
-            for e in range(16):
-                await self.load_scalar(LoadKind.CODEBOOK, li * 16 + e, int(codebooks[li, e]) & 0xFFFF)
+        """Everything a model needs (the protocol's load sequence): PE memories, the layer
+        table and the codebooks."""
+        await self.write_loads(load_sequence(memory_map_from_arrays(job)))
 
     def read_stat(self):
         v = self.dut.stat.value.to_unsigned()
@@ -134,9 +107,9 @@ class TB:
         """Write x into the PEs' input files N activations a cycle (load kind ACT): x_j goes
         to PE j % N at local address base + j // N."""
         n = self.pes
-        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)
+        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)      # the last group's spare slots: 0
         xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
-        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)], base=base)
+        await self.write_loads(Load(LoadKind.ACT, j % n, base + j // n, int(v)) for j, v in enumerate(xs))
 
     async def read_result(self, count):
         """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""
