@@ -26,9 +26,13 @@ def _pauses(rng, p):
 
 
 class SoCTB:
+    """The SoC under test: clock, ``reset()``, prefix-bound cocotbext-axi drivers (``s_axil``
+    master, ``s_axis`` source, ``m_axis`` sink) with ``pause``-probability pause generators,
+    register access by name and the protocol's load sequence."""
+
     def __init__(self, dut, pause, seed):
         self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        Clock(dut.clk, 10, unit="ns").start()      # cocotb 2: start() runs the clock as a task
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
