@@ -1,67 +1,146 @@
-"""AXI4-Lite slave plumbing shared by the SoC wrappers (32-bit data, one transaction at a time).
+"""AXI4-Lite register file shared by the SoC wrappers (32-bit data, one transaction at a time).
 
-:func:`axil_ports` gives the flat port names cocotbext-axi binds by prefix
-(``s_axil_awvalid``...). :func:`axil_write` accepts AW and W in any order and answers B; it
-returns the write strobe with the word's address and data, for the caller's register
-``Switch``. :func:`axil_read` answers AR with the register at that address from a dict of
-offset -> value (unknown offsets read 0). Latency: a write completes 2 cycles after both AW
-and W are seen; a read in 1.
+:class:`AXILiteRegisterFile` is the slave both SoCs (``hw/soc.py``, ``hw/cnn/soc.py``) build
+from their register tables (``(name, offset, access, description)`` rows): it stores the RW
+registers, answers reads, and gives the SoC a write strobe per writable register for side
+effects (START, LD_GO, write-1-to-clear). :func:`axil_ports` gives a SoC's flat top-level port
+names (``s_axil_awvalid``...), which cocotbext-axi binds by prefix and Vivado infers as an
+interface; :func:`axil_flat` views those ports as one :class:`AXILiteSignature` interface so
+that ``connect`` wires them to the register file.
+
+Latency: a write completes 2 cycles after both AW and W are seen (AW and W in any order; the
+register changes and the strobe fires in the first of them); a read in 1.
 """
 
 from amaranth import *
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["axil_ports", "axil_write", "axil_read", "register_table_markdown"]
+__all__ = ["AXILiteSignature", "AXILiteRegisterFile", "axil_ports", "axil_flat", "register_table_markdown"]
+
+
+class AXILiteSignature(wiring.Signature):
+    """AXI4-Lite, from the master's side (32-bit data, ``addr_bits`` of byte address)."""
+
+    def __init__(self, addr_bits=8):
+        super().__init__({
+            "awaddr": Out(addr_bits), "awvalid": Out(1), "awready": In(1),
+            "wdata": Out(32), "wstrb": Out(4), "wvalid": Out(1), "wready": In(1),
+            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+            "araddr": Out(addr_bits), "arvalid": Out(1), "arready": In(1),
+            "rdata": In(32), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
+        })
 
 
 def axil_ports(addr_bits=8, prefix="s_axil_"):
-    return {prefix + k: v for k, v in {
-        "awaddr": In(addr_bits), "awvalid": In(1), "awready": Out(1),
-        "wdata": In(32), "wstrb": In(4), "wvalid": In(1), "wready": Out(1),
-        "bresp": Out(2), "bvalid": Out(1), "bready": In(1),
-        "araddr": In(addr_bits), "arvalid": In(1), "arready": Out(1),
-        "rdata": Out(32), "rresp": Out(2), "rvalid": Out(1), "rready": In(1),
-    }.items()}
+    """A slave's flat members ``{prefix + name: member}`` for a component's signature dict."""
+    return {prefix + name: member for name, member in AXILiteSignature(addr_bits).flip().members.items()}
 
 
-def axil_write(m, bus, prefix="s_axil_"):
-    """Returns ``(write, addr, data)``: ``write`` is high for one cycle per completed write."""
-    p = lambda name: getattr(bus, prefix + name)
-    aw_ok, w_ok = Signal(), Signal()
-    aw_addr = Signal(len(p("awaddr")))
-    w_data = Signal(32)
-    m.d.comb += [
-        p("awready").eq(~aw_ok & ~p("bvalid")),
-        p("wready").eq(~w_ok & ~p("bvalid")),
-        p("bresp").eq(0),
-    ]
-    with m.If(p("awvalid") & p("awready")):
-        m.d.sync += [aw_ok.eq(1), aw_addr.eq(p("awaddr"))]
-    with m.If(p("wvalid") & p("wready")):
-        m.d.sync += [w_ok.eq(1), w_data.eq(p("wdata"))]
-    with m.If(p("bvalid") & p("bready")):
-        m.d.sync += p("bvalid").eq(0)
-    write = Signal()
-    m.d.comb += write.eq(aw_ok & w_ok & ~p("bvalid"))
-    with m.If(write):
-        m.d.sync += [aw_ok.eq(0), w_ok.eq(0), p("bvalid").eq(1)]
-    return write, aw_addr, w_data
+class _FlatView:
+    def __init__(self, obj, prefix, signature):
+        self.signature = signature
+        for name in signature.members:
+            setattr(self, name, getattr(obj, prefix + name))
 
 
-def axil_read(m, bus, regs, prefix="s_axil_"):
-    """Answer reads from ``regs``: byte offset -> 32-bit value (expression)."""
-    p = lambda name: getattr(bus, prefix + name)
-    m.d.comb += [p("arready").eq(~p("rvalid")), p("rresp").eq(0)]
-    with m.If(p("rvalid") & p("rready")):
-        m.d.sync += p("rvalid").eq(0)
-    with m.If(p("arvalid") & p("arready")):
-        m.d.sync += p("rvalid").eq(1)
-        with m.Switch(p("araddr")[2:]):
-            for off, val in regs.items():
-                with m.Case(off >> 2):
-                    m.d.sync += p("rdata").eq(val)
-            with m.Default():
-                m.d.sync += p("rdata").eq(0)
+def axil_flat(obj, addr_bits=8, prefix="s_axil_"):
+    """The :func:`axil_ports` members of ``obj`` as one interface with the slave's signature
+    (``flipped(...)`` of it forwards them to an inner slave)."""
+    return _FlatView(obj, prefix, AXILiteSignature(addr_bits).flip())
+
+
+class AXILiteRegisterFile(wiring.Component):
+    """An AXI4-Lite slave over a register table.
+
+    Parameters
+    ----------
+    registers : iterable of (name, offset, access, description)
+        ``access``: ``RO`` (value from the SoC), ``RW`` (stored here), ``WO`` (reads 0),
+        ``RW1C`` (value from the SoC; the SoC clears bits on the write strobe).
+    storage : dict, optional
+        ``{name: (width, init)}`` of RW registers (default 32 bits, 0).
+    strobes : dict, optional
+        ``{name: mask}``: bits of an RW register that are commands, not state: not stored
+        (they read 0); the SoC acts on them with ``<name>_w`` and ``w_data``.
+    addr_bits : int
+
+    Members
+    -------
+    bus : In(AXILiteSignature(addr_bits))
+    w_data : Out(32)
+        The data of the write being strobed.
+    <name> : In(32) for RO and RW1C registers (the value a read returns); Out(width) for RW
+        registers (the stored value). Names are the register names in lower case.
+    <name>_w : Out(1) for RW, WO and RW1C registers
+        High for the one cycle in which a write to the register completes.
+    """
+
+    def __init__(self, registers, *, storage=None, strobes=None, addr_bits=8):
+        self._regs = [(name, offset, access) for name, offset, access, _ in registers]
+        self._storage = dict(storage or {})
+        self._strobes = dict(strobes or {})
+        members = {"bus": In(AXILiteSignature(addr_bits)), "w_data": Out(32)}
+        for name, _, access in self._regs:
+            key = name.lower()
+            if access in ("RO", "RW1C"):
+                members[key] = In(32)
+            elif access == "RW":
+                width, init = self._storage.get(name, (32, 0))
+                members[key] = Out(width, init=init)
+            elif access != "WO":
+                raise ValueError(f"register {name}: access {access!r} is not RO, RW, WO or RW1C")
+            if access != "RO":
+                members[key + "_w"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+
+        # ---- write: take AW and W in any order, answer B, one at a time ----------------------
+        aw_ok, w_ok = Signal(), Signal()
+        aw_addr = Signal.like(bus.awaddr)
+        m.d.comb += [
+            bus.awready.eq(~aw_ok & ~bus.bvalid),
+            bus.wready.eq(~w_ok & ~bus.bvalid),
+            bus.bresp.eq(0),
+        ]
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += [aw_ok.eq(1), aw_addr.eq(bus.awaddr)]
+        with m.If(bus.wvalid & bus.wready):
+            m.d.sync += [w_ok.eq(1), self.w_data.eq(bus.wdata)]
+        with m.If(bus.bvalid & bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+        write = Signal()
+        m.d.comb += write.eq(aw_ok & w_ok & ~bus.bvalid)
+        with m.If(write):
+            m.d.sync += [aw_ok.eq(0), w_ok.eq(0), bus.bvalid.eq(1)]
+            with m.Switch(aw_addr[2:]):
+                for name, offset, access in self._regs:
+                    if access == "RO":
+                        continue
+                    with m.Case(offset >> 2):
+                        m.d.comb += getattr(self, name.lower() + "_w").eq(1)
+                        if access == "RW":
+                            reg = getattr(self, name.lower())
+                            keep = ~self._strobes.get(name, 0) & ((1 << len(reg)) - 1)
+                            m.d.sync += reg.eq(self.w_data[:len(reg)] & keep)
+
+        # ---- read ------------------------------------------------------------------------------
+        m.d.comb += [bus.arready.eq(~bus.rvalid), bus.rresp.eq(0)]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += bus.rvalid.eq(1)
+            with m.Switch(bus.araddr[2:]):
+                for name, offset, access in self._regs:
+                    if access != "WO":
+                        with m.Case(offset >> 2):
+                            m.d.sync += bus.rdata.eq(getattr(self, name.lower()))
+                with m.Default():
+                    m.d.sync += bus.rdata.eq(0)
+        return m
 
 
 def register_table_markdown(registers):

@@ -16,13 +16,13 @@ Backends:
 import mmap
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
+from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import load_pack
+from sparsa.sw.eie.protocol import COUNTERS, REG, load_sequence, register_writes
 
 __all__ = ["Accelerator", "LinuxBackend", "MmioRegisters"]
 
@@ -31,8 +31,7 @@ class MmioRegisters:
     """32-bit registers of the SoC wrapper, memory-mapped from ``path`` at ``offset``."""
 
     def __init__(self, path, offset=0, size=0x1000):
-        from sparsa.hw.soc import REGISTERS
-        self.reg = {name: off for name, off, _, _ in REGISTERS}
+        self.reg = REG
         self._fd = os.open(path, os.O_RDWR | getattr(os, "O_SYNC", 0))
         try:
             self._mm = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
@@ -62,25 +61,11 @@ class LinuxBackend:
         self.dma = dma
         self.timeout_s = timeout_s
 
-    def _load(self, kind, pe, addr, value):
-        r = self.regs
-        v = int(value) & ((1 << 64) - 1)
-        r["LD_KIND"], r["LD_PE"], r["LD_ADDR"] = kind, pe, addr
-        r["LD_DATA_LO"], r["LD_DATA_HI"] = v & 0xFFFFFFFF, v >> 32
-        r["LD_GO"] = 1
-
     def load(self, mm):
-        from sparsa.hw.eie.pe import LoadKind
-        for kind, arrays in ((LoadKind.SPM, mm.spm), (LoadKind.PTR_EVEN, mm.ptr_even),
-                             (LoadKind.PTR_ODD, mm.ptr_odd), (LoadKind.BIAS, mm.bias)):
-            for k, words in enumerate(arrays):
-                for addr, w in enumerate(words):
-                    self._load(kind, k, addr, int(np.int64(w)))
-        for li, layer in enumerate(mm.layers):
-            for fi, value in enumerate(layer.field_values()):
-                self._load(LoadKind.LAYER, 0xFFFFFFFF, li * 8 + fi, value)
-            for e, c in enumerate(layer.codebook):
-                self._load(LoadKind.CODEBOOK, 0xFFFFFFFF, li * 16 + e, int(c) & 0xFFFF)
+        """Load memory map ``mm`` through the LD_* registers (the protocol's load sequence)."""
+        for load in load_sequence(mm):
+            for name, value in register_writes(load):
+                self.regs[name] = value
         self.regs["N_LAYERS"] = len(mm.layers)
 
     def run(self, x, rows):
@@ -105,7 +90,6 @@ class LinuxBackend:
                 raise TimeoutError(f"the accelerator did not finish within {self.timeout_s} s")
 
     def counter(self, pe, index):
-        from sparsa.hw.eie.pe import COUNTERS
         self.regs["STAT_SEL"] = pe * len(COUNTERS) + index
         return self.regs["STAT"]
 

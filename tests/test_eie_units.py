@@ -15,7 +15,9 @@ from sparsa.hw.eie.scanner import ActivationScanner
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
 from sparsa.hw.eie.top import EIEArray
 from sparsa.sw.eie.format import encode_layer, entries_to_words, pointer_banks
-from sparsa.sw.eie.memmap import build_memory_map
+from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
+from sparsa.sw.eie.protocol import (ALL_PES, REG, LoadKind, load_sequence, memory_map_arrays,
+                                    memory_map_from_arrays, register_writes)
 
 from eie_cases import hw_config, independent_golden, random_input, random_pack
 
@@ -370,3 +372,39 @@ def test_scanner_order_and_cycle_cost(pes, cols, density):
         assert got == want
 
     simulate(dut, bench)
+
+
+def test_load_sequence_replayed_into_memories_rebuilds_the_memory_map():
+    rng = np.random.default_rng(31)
+    pack = random_pack([(20, 17), (9, 20)], 3, 0.3, rng)
+    mm = build_memory_map(pack)
+    # Replay the writes into plain per-PE memories and a layer table (what the hardware does).
+    mems = {kind: [dict() for _ in range(3)] for kind in LoadKind}
+    table = {}
+    for ld in load_sequence(memory_map_from_arrays(memory_map_arrays(mm))):
+        assert 0 <= ld.word < 1 << 64
+        if ld.kind in (LoadKind.LAYER, LoadKind.CODEBOOK):
+            assert ld.pe is None
+            table[ld.kind, ld.addr] = ld.word
+        else:
+            assert ld.addr not in mems[ld.kind][ld.pe]
+            mems[ld.kind][ld.pe][ld.addr] = ld.word
+    for kind, per_pe in ((LoadKind.SPM, mm.spm), (LoadKind.PTR_EVEN, mm.ptr_even),
+                         (LoadKind.PTR_ODD, mm.ptr_odd), (LoadKind.BIAS, mm.bias)):
+        for k in range(3):
+            got = [mems[kind][k][a] for a in range(len(mems[kind][k]))]
+            assert got == [int(w) % (1 << 64) for w in per_pe[k]], (kind, k)
+    assert not any(mems[LoadKind.PEEP][k] for k in range(3))
+    for li, layer in enumerate(mm.layers):
+        assert [table[LoadKind.LAYER, li * 8 + f] for f in range(len(LAYER_FIELDS))] == \
+            [int(getattr(layer, f)) for f in LAYER_FIELDS]
+        assert [table[LoadKind.CODEBOOK, li * 16 + e] for e in range(16)] == \
+            [int(c) & 0xFFFF for c in layer.codebook]
+
+
+def test_register_writes_of_one_load_end_with_ld_go():
+    from sparsa.sw.eie.protocol import Load
+    writes = list(register_writes(Load(LoadKind.BIAS, None, 5, 0xFEDCBA9876543210)))
+    assert writes == [("LD_KIND", 3), ("LD_PE", ALL_PES), ("LD_ADDR", 5), ("LD_DATA_LO", 0x76543210),
+                      ("LD_DATA_HI", 0xFEDCBA98), ("LD_GO", 1)]
+    assert [REG[n] for n, _ in writes] == [0x24, 0x2C, 0x28, 0x30, 0x34, 0x38]

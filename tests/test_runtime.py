@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from eie_cases import independent_golden, random_input, random_pack
 
-from sparsa.hw.eie.pe import LoadKind
-from sparsa.hw.soc import REGISTERS
+from sparsa.sw.eie.protocol import REGISTERS, LoadKind
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import write_pack
 from sparsa.runtime import Accelerator, LinuxBackend
@@ -63,7 +62,7 @@ def test_linux_backend_against_a_mapped_register_file(tmp_path):
     acc = Accelerator(tmp_path / "pk", backend=backend)
     regs = np.fromfile(regfile, dtype="<u4")
     # The load went through the LD_* registers: the last write is layer 1's codebook entry 15.
-    assert regs[REG["LD_KIND"] // 4] == LoadKind.CODEBOOK
+    assert regs[REG["LD_KIND"] // 4] == LoadKind.CODEBOOK.value
     assert regs[REG["LD_ADDR"] // 4] == 1 * 16 + 15
     assert regs[REG["LD_PE"] // 4] == 0xFFFFFFFF
     assert regs[REG["N_LAYERS"] // 4] == 2

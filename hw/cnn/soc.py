@@ -5,14 +5,15 @@ and the input into memory the engine can reach, writes PROG_ADDR, then CTRL.STAR
 fetches its program and data through ``m_axi_*`` (64-bit, to a high-performance port on
 Zynq) and sets STATUS.DONE at END (``irq`` while DONE and IRQ_EN). Port names are flat
 (``s_axil_awvalid``, ``m_axi_arvalid``...) so cocotbext-axi binds by prefix and Vivado
-infers both interfaces. The register map is :data:`CNN_REGISTERS`.
+infers both interfaces. The register map is :data:`CNN_REGISTERS`, served by
+:class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the EIE SoC).
 """
 
 from amaranth import *
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import Out, connect, flipped
 
-from sparsa.hw.axil import axil_ports, axil_read, axil_write, register_table_markdown
+from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_table_markdown
 from sparsa.hw.cnn.engine import CNNEngine, _axi_ports
 
 __all__ = ["CNNSoC", "CNN_REGISTERS", "CNN_SOC_ID", "cnn_register_map_markdown"]
@@ -30,7 +31,6 @@ CNN_REGISTERS = [
     ("CYCLES", 0x18, "RO", "cycles of the last run (start to END)"),
     ("MAC_CYCLES", 0x1C, "RO", "cycles of the last run in which the multipliers were fed"),
 ]
-_OFF = {name: off for name, off, _, _ in CNN_REGISTERS}
 
 
 def cnn_register_map_markdown():
@@ -53,29 +53,19 @@ class CNNSoC(wiring.Component):
             top, inner = getattr(self, name), getattr(eng, name)
             m.d.comb += top.eq(inner) if port.flow == wiring.Out else inner.eq(top)
 
-        prog_addr = Signal(32)
+        m.submodules.regs = rf = AXILiteRegisterFile(CNN_REGISTERS, storage={"IRQ_EN": (1, 0)})
+        connect(m, flipped(axil_flat(self)), rf.bus)
         done = Signal()
-        irq_en = Signal()
         start = Signal()
-        write, aw_addr, w_data = axil_write(m, self)
-        with m.If(write):
-            with m.Switch(aw_addr[2:]):
-                with m.Case(_OFF["CTRL"] >> 2):
-                    m.d.comb += start.eq(w_data[0])
-                with m.Case(_OFF["STATUS"] >> 2):
-                    with m.If(w_data[1]):
-                        m.d.sync += done.eq(0)
-                with m.Case(_OFF["PROG_ADDR"] >> 2):
-                    m.d.sync += prog_addr.eq(w_data)
-                with m.Case(_OFF["IRQ_EN"] >> 2):
-                    m.d.sync += irq_en.eq(w_data[0])
+        m.d.comb += start.eq(rf.ctrl_w & rf.w_data[0])
+        with m.If(rf.status_w & rf.w_data[1]):
+            m.d.sync += done.eq(0)
         config_word = cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9)
-        axil_read(m, self, {
-            _OFF["ID"]: C(CNN_SOC_ID, 32), _OFF["CONFIG"]: C(config_word, 32),
-            _OFF["STATUS"]: Cat(eng.busy, done), _OFF["PROG_ADDR"]: prog_addr, _OFF["IRQ_EN"]: irq_en,
-            _OFF["CYCLES"]: eng.cycles, _OFF["MAC_CYCLES"]: eng.mac_cycles,
-        })
-        m.d.comb += [eng.start.eq(start & ~eng.busy), eng.prog_addr.eq(prog_addr), self.irq.eq(done & irq_en)]
+        m.d.comb += [
+            rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy, done)),
+            rf.cycles.eq(eng.cycles), rf.mac_cycles.eq(eng.mac_cycles),
+            eng.start.eq(start & ~eng.busy), eng.prog_addr.eq(rf.prog_addr), self.irq.eq(done & rf.irq_en),
+        ]
         with m.If(eng.done):
             m.d.sync += done.eq(1)
         with m.Elif(start):

@@ -26,25 +26,14 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from sparsa.hw.eie.act_queue import ActivationQueue
 from sparsa.hw.eie.arith import ArithmeticUnit
-from sparsa.hw.eie.layouts import ACT, activation_layout, codebook_layout, row_bits
+from sparsa.hw.eie.layouts import (ACT, activation_layout, drain_signature, layer_signature, load_signature,
+                                   row_bits)
 from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
+from sparsa.sw.eie.protocol import COUNTERS, LoadKind
 
+# LoadKind and COUNTERS are the host protocol's (sparsa.sw.eie.protocol), re-exported here.
 __all__ = ["ProcessingElement", "LoadKind", "COUNTERS"]
-
-COUNTERS = ("busy", "starved", "stalled", "pad", "macs")
-
-
-class LoadKind:
-    """Load-port targets (``ld_kind``). The layer table and codebook live in the central control."""
-    SPM = 0
-    PTR_EVEN = 1
-    PTR_ODD = 2
-    BIAS = 3
-    CODEBOOK = 4
-    LAYER = 5
-    ACT = 6       # input activations into file A, N at a time (instead of x_in)
-    PEEP = 7      # LSTM peephole weights (one per gates-layer local row)
 
 
 class ProcessingElement(wiring.Component):
@@ -54,14 +43,15 @@ class ProcessingElement(wiring.Component):
     -------
     bcast : In(stream.Signature(activation_layout))
         Broadcast (j, x_j); ``ready`` = the activation queue has room.
-    layer signals (In): ptr_base, codebook, shift, relu, dest_sel (0: write file A, 1: B)
-    drain, drain_row, bias_addr, drain_write : In
+    layer : In(layer_signature(cfg))
+        The current layer's pointer base, codebook, shift, ReLU, destination file, LSTM flags.
+    drain : In(drain_signature(cfg))
         Output stage control from the central control (same for every PE).
     act_rd_addr, act_rd_sel : In ; act_rd_data : Out(signed(16))
         Scanner / result read port of the activation files (sync, latency 1).
     act_ld_en, act_ld_addr, act_ld_data : In
         Input loads into file A.
-    ld_en, ld_kind, ld_addr, ld_data : In
+    ld : In(load_signature())
         Memory load port.
     counting, stall : In(1)
         A layer is computing; the broadcast has data waiting.
@@ -83,17 +73,12 @@ class ProcessingElement(wiring.Component):
         self.act_addr_bits = max(1, (cfg.act_depth - 1).bit_length())
         ports = {
             "bcast": In(stream.Signature(activation_layout(cfg))),
-            "ptr_base": In(max(1, (cfg.ptr_words - 1).bit_length())),
-            "codebook": In(codebook_layout),
-            "shift": In(6), "relu": In(1), "dest_sel": In(1),
-            "drain": In(1), "drain_row": In(self.rb),
-            "bias_addr": In(max(1, (cfg.bias_words - 1).bit_length())),
-            "drain_write": In(1),
+            "layer": In(layer_signature(cfg)),
+            "drain": In(drain_signature(cfg)),
             "act_rd_addr": In(self.act_addr_bits), "act_rd_sel": In(1), "act_rd_data": Out(ACT),
             "act_ld_en": In(1), "act_ld_addr": In(self.act_addr_bits), "act_ld_data": In(ACT),
-            "ld_en": In(1), "ld_kind": In(3), "ld_addr": In(32), "ld_data": In(64),
+            "ld": In(load_signature()),
             "counting": In(1), "stall": In(1), "count_clear": In(1),
-            "ew": In(1), "c_clear": In(1),
             "idle": Out(1), "bcast_room": Out(1),
         }
         for name in COUNTERS:
@@ -115,32 +100,32 @@ class ProcessingElement(wiring.Component):
                                              init_odd=init.get("ptr_odd", ()))
         connect(m, queue.o, ptr.i)
         m.d.comb += [
-            ptr.ptr_base.eq(self.ptr_base),
+            ptr.ptr_base.eq(self.layer.ptr_base),
         ]
         m.submodules.spm = spm = SparseMatrixReader(cfg, init=init.get("spm", ()))
         connect(m, ptr.o, spm.i)
         # The output-stage controls come from the central control to every PE: registered
         # here (CONTROL_LATENCY) so that the wires across the chip get a cycle of their own.
-        drain, drain_row = Signal(), Signal.like(self.drain_row)
-        drain_write, bias_addr = Signal(), Signal.like(self.bias_addr)
-        m.d.sync += [drain.eq(self.drain), drain_row.eq(self.drain_row),
-                     drain_write.eq(self.drain_write), bias_addr.eq(self.bias_addr)]
+        drain, drain_row = Signal(), Signal.like(self.drain.row)
+        drain_write, bias_addr = Signal(), Signal.like(self.drain.bias_addr)
+        m.d.sync += [drain.eq(self.drain.drain), drain_row.eq(self.drain.row),
+                     drain_write.eq(self.drain.write), bias_addr.eq(self.drain.bias_addr)]
         m.submodules.arith = arith = ArithmeticUnit(cfg, init_bias=init.get("bias", ()))
         connect(m, spm.o, arith.i)
         m.d.comb += [
-            arith.codebook.eq(self.codebook), arith.shift.eq(self.shift), arith.relu.eq(self.relu),
+            arith.codebook.eq(self.layer.codebook), arith.shift.eq(self.layer.shift), arith.relu.eq(self.layer.relu),
             arith.drain.eq(drain), arith.drain_row.eq(drain_row),
             arith.bias_addr.eq(bias_addr),
         ]
 
         # ---- loads -------------------------------------------------------------------------
         for unit in (ptr, spm, arith):
-            m.d.comb += [unit.ld_addr.eq(self.ld_addr), unit.ld_data.eq(self.ld_data)]
+            m.d.comb += [unit.ld_addr.eq(self.ld.addr), unit.ld_data.eq(self.ld.data)]
         m.d.comb += [
-            spm.ld_en.eq(self.ld_en & (self.ld_kind == LoadKind.SPM)),
-            ptr.ld_even.eq(self.ld_en & (self.ld_kind == LoadKind.PTR_EVEN)),
-            ptr.ld_odd.eq(self.ld_en & (self.ld_kind == LoadKind.PTR_ODD)),
-            arith.ld_bias.eq(self.ld_en & (self.ld_kind == LoadKind.BIAS)),
+            spm.ld_en.eq(self.ld.en & (self.ld.kind == LoadKind.SPM)),
+            ptr.ld_even.eq(self.ld.en & (self.ld.kind == LoadKind.PTR_EVEN)),
+            ptr.ld_odd.eq(self.ld.en & (self.ld.kind == LoadKind.PTR_ODD)),
+            arith.ld_bias.eq(self.ld.en & (self.ld.kind == LoadKind.BIAS)),
         ]
 
         # ---- LSTM element-wise unit (gates layer drains into m_t) --------------------------
@@ -152,15 +137,15 @@ class ProcessingElement(wiring.Component):
             # result arrives: give it the drain request delayed to match.
             drain_d, row_d = drain, drain_row
             for k in range(ArithmeticUnit.OUT_LATENCY - 1):
-                drain_q, row_q = Signal(name=f"ew_drain{k}"), Signal.like(self.drain_row, name=f"ew_row{k}")
+                drain_q, row_q = Signal(name=f"ew_drain{k}"), Signal.like(self.drain.row, name=f"ew_row{k}")
                 m.d.sync += [drain_q.eq(drain_d), row_q.eq(row_d)]
                 drain_d, row_d = drain_q, row_q
             m.d.comb += [
                 ew.drain.eq(drain_d), ew.drain_row.eq(row_d),
                 ew.y_valid.eq(arith.y_valid & drain_write), ew.y.eq(arith.y), ew.y_row.eq(arith.y_row),
-                ew.enable.eq(self.ew), ew.clear.eq(self.c_clear),
-                ew.ld_peep.eq(self.ld_en & (self.ld_kind == LoadKind.PEEP)),
-                ew.ld_addr.eq(self.ld_addr), ew.ld_data.eq(self.ld_data),
+                ew.enable.eq(self.layer.ew), ew.clear.eq(self.layer.c_clear),
+                ew.ld_peep.eq(self.ld.en & (self.ld.kind == LoadKind.PEEP)),
+                ew.ld_addr.eq(self.ld.addr), ew.ld_data.eq(self.ld.data),
             ]
 
         # ---- activation files (ping-pong) ----------------------------------------------------
@@ -177,14 +162,14 @@ class ProcessingElement(wiring.Component):
             rp = mem.read_port()   # reads and writes of one file never overlap in a layer
             m.d.comb += [rp.addr.eq(self.act_rd_addr), rp.en.eq(1)]
             rdata.append(rp.data)
-            mine = self.dest_sel == idx
+            mine = self.layer.dest_sel == idx
             out_write = arith.y_valid & drain_write & mine
             result = [wp.addr.eq(arith.y_row), wp.data.eq(arith.y), wp.en.eq(out_write)]
             if ew is not None:
                 # An LSTM gates layer writes m_h (one per cell), not the gate values.
-                result = [wp.addr.eq(Mux(self.ew, ew.m_addr, arith.y_row)),
-                          wp.data.eq(Mux(self.ew, ew.m, arith.y)),
-                          wp.en.eq(Mux(self.ew, ew.m_valid & mine, out_write))]
+                result = [wp.addr.eq(Mux(self.layer.ew, ew.m_addr, arith.y_row)),
+                          wp.data.eq(Mux(self.layer.ew, ew.m, arith.y)),
+                          wp.en.eq(Mux(self.layer.ew, ew.m_valid & mine, out_write))]
             if idx == 0:
                 with m.If(self.act_ld_en):
                     m.d.comb += [wp.addr.eq(self.act_ld_addr), wp.data.eq(self.act_ld_data), wp.en.eq(1)]

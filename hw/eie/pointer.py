@@ -79,6 +79,7 @@ class PointerUnit(wiring.Component):
         start = Signal(cfg.pointer_bits)
         end = Signal(cfg.pointer_bits)
         m.submodules.jobs = jobs = SyncFIFO(width=len(self.o.p.as_value()), depth=self.JOB_FIFO_DEPTH)
+        job = Signal(self.o.p.shape())         # the FIFO entry: a column job
         credits = Signal(range(self.JOB_FIFO_DEPTH + 1), init=self.JOB_FIFO_DEPTH)
         advance = Signal()
         nonempty = Signal()
@@ -87,7 +88,7 @@ class PointerUnit(wiring.Component):
             end.eq(Mux(s_odd, rd_even.data, rd_odd.data)),
             nonempty.eq(end > start),
             jobs.w_en.eq(s_valid & nonempty),
-            jobs.w_data.eq(Cat(start, end, s_x)),
+            job.start.eq(start), job.end.eq(end), job.x.eq(s_x), jobs.w_data.eq(job),
             self.o.valid.eq(jobs.r_rdy), self.o.p.eq(jobs.r_data), jobs.r_en.eq(self.o.ready),
             advance.eq(credits != 0),
             self.i.ready.eq(advance),

@@ -34,7 +34,7 @@ from functools import reduce
 from operator import or_
 
 from amaranth import *
-from amaranth.lib import wiring, stream
+from amaranth.lib import data, wiring, stream
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -94,8 +94,9 @@ class ActivationScanner(wiring.Component):
         stage_nz = Signal(n)                      # nonzero and before the end of the vector
         # FIFO entry: values | column of lane 0 | flags | empty | index of the last flag
         last_bits = max(1, (n - 1).bit_length())
-        m.submodules.groups = fifo = SyncFIFOBuffered(
-            width=n * 16 + len(base) + n + 1 + last_bits, depth=self.FIFO_DEPTH)
+        group = data.StructLayout({"values": unsigned(n * 16), "base": unsigned(len(base)),
+                                   "nz": unsigned(n), "empty": unsigned(1), "last": unsigned(last_bits)})
+        m.submodules.groups = fifo = SyncFIFOBuffered(width=group.size, depth=self.FIFO_DEPTH)
 
         issue = Signal()
         m.d.comb += [
@@ -112,16 +113,15 @@ class ActivationScanner(wiring.Component):
         m.d.sync += [staged.eq(inflight), stage_values.eq(self.rd_data), stage_base.eq(inflight_base),
                      stage_nz.eq(Cat(*[rd_values[k] != 0 for k in range(n)]) & inflight_in)]
         count = sum(stage_nz[k] for k in range(n))
-        m.d.comb += [fifo.w_en.eq(staged),
-                     fifo.w_data.eq(Cat(stage_values, stage_base, stage_nz, stage_nz == 0,
-                                        (count - 1)[:last_bits]))]
+        entry = Signal(group)
+        m.d.comb += [entry.values.eq(stage_values), entry.base.eq(stage_base), entry.nz.eq(stage_nz),
+                     entry.empty.eq(stage_nz == 0), entry.last.eq((count - 1)[:last_bits]),
+                     fifo.w_en.eq(staged), fifo.w_data.eq(entry)]
 
         # ---- picker over the head group ------------------------------------------------------
-        fields = fifo.r_data
-        values = [fields[16 * k:16 * (k + 1)] for k in range(n)]
-        fields = fields[16 * n:]
-        g_base, fields = fields[:len(base)], fields[len(base):]
-        g_nz, g_empty, g_last = fields[:n], fields[n], fields[n + 1:]
+        head = data.View(group, fifo.r_data)
+        values = [head.values[16 * k:16 * (k + 1)] for k in range(n)]
+        g_base, g_nz, g_empty, g_last = head.base, head.nz, head.empty, head.last
         cleared = Signal(n)
         picked = Signal(last_bits)                         # flags of the head group already sent
         flags = Signal(n)

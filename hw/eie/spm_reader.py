@@ -42,7 +42,7 @@ from functools import reduce
 from operator import or_
 
 from amaranth import *
-from amaranth.lib import wiring, stream
+from amaranth.lib import data, wiring, stream
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -54,6 +54,10 @@ from sparsa.hw.eie.layouts import column_job_layout, issue_layout, row_bits
 __all__ = ["SparseMatrixReader"]
 
 _LANES = ENTRIES_PER_WORD
+# A fetched word in the word FIFO: the word, its first and last real lane, first word of its
+# column, and x_j (raw bits).
+_FETCHED = data.StructLayout({"word": unsigned(WORD_BITS), "lo": unsigned(3), "hi": unsigned(3),
+                              "first": unsigned(1), "x": unsigned(16)})
 _OFF_BITS = (_LANES * 16).bit_length()       # a row offset inside one word: 1 .. 8 * 16
 
 
@@ -111,7 +115,7 @@ class SparseMatrixReader(wiring.Component):
                   ("last1", _LANES), ("last2", _LANES), ("has", _LANES), ("pads", 4),
                   ("total", _OFF_BITS), ("first", 1), ("x", 16)]
         # Raw-word FIFO entry: word | lo lane | hi lane | first word of column | x
-        m.submodules.words = words = SyncFIFOBuffered(width=WORD_BITS + 3 + 3 + 1 + 16, depth=self.FIFO_DEPTH)
+        m.submodules.words = words = SyncFIFOBuffered(width=_FETCHED.size, depth=self.FIFO_DEPTH)
 
         # ---- word fetcher -----------------------------------------------------------------
         job_valid = Signal()
@@ -160,8 +164,9 @@ class SparseMatrixReader(wiring.Component):
         # this stage the address increment, the LUT-RAM read mux and the FIFO write all fell in
         # one cycle (the 10.5 ns critical path of the 16-PE ULX3S build).
         f2_valid = Signal()
-        f2_data = Signal(len(words.w_data))
-        m.d.sync += [f2_valid.eq(f1_valid), f2_data.eq(Cat(rd.data, f1_lo, f1_hi, f1_first, f1_x))]
+        f2_data = Signal(_FETCHED)
+        m.d.sync += [f2_valid.eq(f1_valid), f2_data.word.eq(rd.data), f2_data.lo.eq(f1_lo), f2_data.hi.eq(f1_hi),
+                     f2_data.first.eq(f1_first), f2_data.x.eq(f1_x)]
         m.d.comb += [words.w_en.eq(f2_valid), words.w_data.eq(f2_data)]
 
         # ---- word decoder (three stages after the FIFO; they move when the issue stage takes) -
@@ -173,11 +178,8 @@ class SparseMatrixReader(wiring.Component):
             d0_adv.eq(~d0_valid | d1_adv),
             words.r_en.eq(words.r_rdy & d0_adv),
         ]
-        f2_word = words.r_data[0:WORD_BITS]
-        f2_lo = words.r_data[WORD_BITS:WORD_BITS + 3]
-        f2_hi = words.r_data[WORD_BITS + 3:WORD_BITS + 6]
-        f2_first = words.r_data[WORD_BITS + 6]
-        f2_x = words.r_data[WORD_BITS + 7:WORD_BITS + 23]
+        head = data.View(_FETCHED, words.r_data)
+        f2_word, f2_lo, f2_hi, f2_first, f2_x = head.word, head.lo, head.hi, head.first, head.x
         v = [f2_word[ENTRY_BITS * l:ENTRY_BITS * l + V_BITS] for l in range(_LANES)]
         z = [f2_word[ENTRY_BITS * l + V_BITS:ENTRY_BITS * (l + 1)] for l in range(_LANES)]
         in_range = Signal(_LANES)

@@ -22,14 +22,15 @@ Counters: ``cycles`` counts from ``start`` to ``done``; ``stat`` holds every PE'
 
 from amaranth import *
 from amaranth.lib import wiring, stream
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS
+from sparsa.sw.eie.protocol import CODEBOOK_STRIDE, COUNTERS, LAYER_STRIDE, LoadKind
 
 from sparsa.hw.eie.arith import ArithmeticUnit
-from sparsa.hw.eie.layouts import ACT, row_bits
+from sparsa.hw.eie.layouts import ACT, drain_signature, layer_signature, row_bits
 from sparsa.hw.eie.lstm_ew import LSTMElementwise
-from sparsa.hw.eie.pe import COUNTERS, LoadKind, ProcessingElement
+from sparsa.hw.eie.pe import ProcessingElement
 from sparsa.hw.eie.scanner import ActivationScanner
 
 __all__ = ["EIEArray"]
@@ -55,7 +56,7 @@ class EIEArray(wiring.Component):
         ``[16k +: 16]``), one cycle after the address. With ``ld_kind`` ACT (6) the load port
         writes input activations N at a time: testbenches use these two to move whole vectors.
     busy : Out(1), done : Out(1), layer_done : Out(1)
-    ld_valid : In(1), ld_kind : In(3), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
+    ld_valid : In(1), ld_kind : In(LoadKind), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
     cycles : Out(32), stat : Out(160 N)
     """
 
@@ -80,7 +81,7 @@ class EIEArray(wiring.Component):
             "start": In(1), "n_layers": In(7), "y_skip": In(1), "lstm_clear": In(1),
             "rb_addr": In(max(1, (cfg.act_depth - 1).bit_length())), "rb_data": Out(16 * n),
             "busy": Out(1), "done": Out(1), "layer_done": Out(1),
-            "ld_valid": In(1), "ld_kind": In(3), "ld_addr": In(32),
+            "ld_valid": In(1), "ld_kind": In(LoadKind), "ld_addr": In(32),
             "ld_mask": In(n), "ld_data": In(64 * n),
             "cycles": Out(32),
             "stat": Out(32 * len(COUNTERS) * n),
@@ -154,12 +155,12 @@ class EIEArray(wiring.Component):
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.LAYER)):
             for li in range(L):
                 for fi, f in enumerate(LAYER_FIELDS):
-                    with m.If(self.ld_addr == li * 8 + fi):
+                    with m.If(self.ld_addr == li * LAYER_STRIDE + fi):
                         m.d.sync += table[f][li].eq(ld_data0)
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.CODEBOOK)):
             for li in range(L):
                 for e in range(16):
-                    with m.If(self.ld_addr == li * 16 + e):
+                    with m.If(self.ld_addr == li * CODEBOOK_STRIDE + e):
                         m.d.sync += codebooks[li][e].eq(ld_data0)
 
         layer = Signal(range(max(2, L + 1)))
@@ -213,25 +214,34 @@ class EIEArray(wiring.Component):
         # Wide input load (N activations a cycle through the load port): for testbenches.
         ld_act = Signal()
         m.d.comb += ld_act.eq(self.ld_valid & (self.ld_kind == LoadKind.ACT))
+        # The layer entry and the output-stage control, the same for every PE: one driver each,
+        # connected to all PEs.
+        layer_bus = layer_signature(cfg).create(path=("layer",))
+        drain_bus = drain_signature(cfg).create(path=("drain",))
+        m.d.comb += [
+            layer_bus.ptr_base.eq(cur["ptr_base"]), layer_bus.shift.eq(cur["shift"]),
+            layer_bus.relu.eq(cur["relu"]), layer_bus.dest_sel.eq(~parity),
+            layer_bus.ew.eq(cur["ew"]), layer_bus.c_clear.eq(c_clear),
+            drain_bus.drain.eq(drain), drain_bus.row.eq(drain_row), drain_bus.write.eq(drain_write),
+            drain_bus.bias_addr.eq(cur["bias_base"] + drain_row),
+        ]
+        for e in range(16):
+            m.d.comb += layer_bus.codebook[e].eq(cur_cb[e])
+        connect(m, layer_bus, *[pe.layer for pe in pes])
+        connect(m, drain_bus, *[pe.drain for pe in pes])
         for k, pe in enumerate(pes):
             m.d.comb += [
                 pe.bcast.valid.eq(scan.o.valid & all_ready),
                 pe.bcast.p.eq(scan.o.p),
-                pe.ptr_base.eq(cur["ptr_base"]),
-                pe.shift.eq(cur["shift"]), pe.relu.eq(cur["relu"]), pe.dest_sel.eq(~parity),
-                pe.drain.eq(drain), pe.drain_row.eq(drain_row), pe.drain_write.eq(drain_write),
-                pe.bias_addr.eq(cur["bias_base"] + drain_row),
                 pe.act_rd_addr.eq(act_rd_addr), pe.act_rd_sel.eq(act_rd_sel),
                 pe.act_ld_en.eq((xin_en & (xin_pe == k)) | (ld_act & self.ld_mask[k])),
                 pe.act_ld_addr.eq(Mux(ld_act, self.ld_addr, xin_addr)),
                 pe.act_ld_data.eq(Mux(ld_act, self.ld_data[64 * k:64 * k + 16], self.x_in.payload)),
-                pe.ld_en.eq(self.ld_valid & self.ld_mask[k]), pe.ld_kind.eq(self.ld_kind),
-                pe.ld_addr.eq(self.ld_addr), pe.ld_data.eq(self.ld_data[64 * k:64 * (k + 1)]),
+                # PE k's lane of the wide load port.
+                pe.ld.en.eq(self.ld_valid & self.ld_mask[k]), pe.ld.kind.eq(self.ld_kind),
+                pe.ld.addr.eq(self.ld_addr), pe.ld.data.eq(self.ld_data[64 * k:64 * (k + 1)]),
                 pe.counting.eq(counting), pe.stall.eq(scan.o.valid), pe.count_clear.eq(count_clear),
-                pe.ew.eq(cur["ew"]), pe.c_clear.eq(c_clear),
             ]
-            for e in range(16):
-                m.d.comb += pe.codebook[e].eq(cur_cb[e])
             for c, name in enumerate(COUNTERS):
                 base = (len(COUNTERS) * k + c) * 32
                 m.d.comb += self.stat[base:base + 32].eq(getattr(pe, f"cnt_{name}"))

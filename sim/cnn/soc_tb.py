@@ -21,33 +21,53 @@ from sparsa.sim.cnn.tb import start_dram
 REG = {name: off for name, off, _, _ in CNN_REGISTERS}
 
 
+class CNNSoCTB:
+    """The CNN SoC under test: the job's DRAM behind ``m_axi`` and the clock (both from
+    :func:`sparsa.sim.cnn.tb.start_dram`), the ``s_axil`` master, ``reset()``, registers by name."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
+        a = self.axil
+        self.job, self.opts, self.ram = start_dram(dut, lambda ram: (
+            a.write_if.aw_channel, a.write_if.w_channel, a.write_if.b_channel,
+            a.read_if.ar_channel, a.read_if.r_channel))
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        self.dut.rst.value = 0
+        await ClockCycles(self.dut.clk, 2)
+
+    async def wr(self, name, value):
+        await self.axil.write_dword(REG[name], int(value) & 0xFFFFFFFF)
+
+    async def rd(self, name):
+        return await self.axil.read_dword(REG[name])
+
+
 @cocotb.test()
 async def run_jobs(dut):
-    axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-    job, opts, ram = start_dram(dut, lambda ram: (
-        axil.write_if.aw_channel, axil.write_if.w_channel, axil.write_if.b_channel,
-        axil.read_if.ar_channel, axil.read_if.r_channel))
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
+    tb = CNNSoCTB(dut)
+    job, opts, ram = tb.job, tb.opts, tb.ram
+    await tb.reset()
 
-    assert await axil.read_dword(REG["ID"]) == CNN_SOC_ID
-    assert await axil.read_dword(REG["CONFIG"]) == int(opts["config_word"])
-    await axil.write_dword(REG["PROG_ADDR"], int(opts["prog_addr"]))
-    assert await axil.read_dword(REG["PROG_ADDR"]) == int(opts["prog_addr"])
-    await axil.write_dword(REG["IRQ_EN"], 1)
+    assert await tb.rd("ID") == CNN_SOC_ID
+    assert await tb.rd("CONFIG") == int(opts["config_word"])
+    await tb.wr("PROG_ADDR", int(opts["prog_addr"]))
+    assert await tb.rd("PROG_ADDR") == int(opts["prog_addr"])
+    await tb.wr("IRQ_EN", 1)
 
     outs, cycles, macs = [], [], []
     for x in job["inputs"]:
         ram.write(int(opts["in_addr"]), x.tobytes())
-        await axil.write_dword(REG["CTRL"], 1)
+        await tb.wr("CTRL", 1)
         if dut.irq.value != 1:
             await RisingEdge(dut.irq)
-        assert await axil.read_dword(REG["STATUS"]) == 0b10          # DONE, not BUSY
-        cycles.append(await axil.read_dword(REG["CYCLES"]))
-        macs.append(await axil.read_dword(REG["MAC_CYCLES"]))
-        await axil.write_dword(REG["STATUS"], 0b10)                   # clear DONE
+        assert await tb.rd("STATUS") == 0b10          # DONE, not BUSY
+        cycles.append(await tb.rd("CYCLES"))
+        macs.append(await tb.rd("MAC_CYCLES"))
+        await tb.wr("STATUS", 0b10)                   # clear DONE
         await RisingEdge(dut.clk)
         assert dut.irq.value == 0
         outs.append(np.frombuffer(ram.read(int(opts["out_addr"]), int(opts["out_bytes"])), dtype=np.uint8))

@@ -121,16 +121,8 @@ def _build_locked(cfg, engine, memory_map, quiet, progress, bdir, stamp, opt):
 
 def _job_arrays(mm, x, n_layers, *, load=True, reset_mid_run=0, stream_io=False, pauses=(0.0, 0.0, 0),
                 lstm=None):
-    arrays = {}
-    for k in range(mm.pes):
-        arrays[f"spm{k}"] = mm.spm[k].astype(np.uint64)
-        arrays[f"ptr_even{k}"] = mm.ptr_even[k]
-        arrays[f"ptr_odd{k}"] = mm.ptr_odd[k]
-        arrays[f"bias{k}"] = mm.bias[k]
-        if mm.peep is not None:
-            arrays[f"peep{k}"] = mm.peep[k] & 0xFFFF
-    arrays["layer_table"] = np.array([l.field_values() for l in mm.layers], dtype=np.int64)
-    arrays["codebooks"] = np.array([l.codebook for l in mm.layers], dtype=np.int64)
+    from sparsa.sw.eie.protocol import memory_map_arrays
+    arrays = memory_map_arrays(mm)
     arrays["x"] = np.atleast_2d(np.asarray(x, dtype=np.int16))
     arrays["options"] = np.array(json.dumps({
         "pes": mm.pes, "load": load, "n_layers": n_layers,

@@ -17,11 +17,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from sparsa.hw.eie.pe import LoadKind
-from sparsa.hw.soc import REGISTERS, SOC_ID
-from sparsa.sw.eie.memmap import LAYER_FIELDS
-
-REG = {name: off for name, off, _, _ in REGISTERS}
+from sparsa.sw.eie.protocol import REG, SOC_ID, load_sequence, memory_map_from_arrays, register_writes
 
 
 def _pauses(rng, p):
@@ -30,9 +26,13 @@ def _pauses(rng, p):
 
 
 class SoCTB:
+    """The SoC under test: clock, ``reset()``, prefix-bound cocotbext-axi drivers (``s_axil``
+    master, ``s_axis`` source, ``m_axis`` sink) with ``pause``-probability pause generators,
+    register access by name and the protocol's load sequence."""
+
     def __init__(self, dut, pause, seed):
         self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        Clock(dut.clk, 10, unit="ns").start()      # cocotb 2: start() runs the clock as a task
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
@@ -54,27 +54,11 @@ class SoCTB:
     async def rd(self, name):
         return await self.axil.read_dword(REG[name])
 
-    async def load(self, kind, pe, addr, value):
-        await self.wr("LD_KIND", kind)
-        await self.wr("LD_PE", pe)
-        await self.wr("LD_ADDR", addr)
-        v = int(value) & ((1 << 64) - 1)
-        await self.wr("LD_DATA_LO", v & 0xFFFFFFFF)
-        await self.wr("LD_DATA_HI", v >> 32)
-        await self.wr("LD_GO", 1)
-
-    async def load_model(self, job, pes):
-        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
-                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
-            for k in range(pes):
-                for addr, word in enumerate(job[f"{key}{k}"]):
-                    await self.load(kind, k, addr, int(np.int64(word)))
-        table, cbs = job["layer_table"], job["codebooks"]
-        for li in range(table.shape[0]):
-            for fi in range(len(LAYER_FIELDS)):
-                await self.load(LoadKind.LAYER, 0xFFFFFFFF, li * 8 + fi, int(table[li, fi]))
-            for e in range(16):
-                await self.load(LoadKind.CODEBOOK, 0xFFFFFFFF, li * 16 + e, int(cbs[li, e]) & 0xFFFF)
+    async def load_model(self, job):
+        """The job's memory map through the LD_* registers (the protocol's load sequence)."""
+        for load in load_sequence(memory_map_from_arrays(job)):
+            for name, value in register_writes(load):
+                await self.wr(name, value)
 
     async def run_one(self, x, rows):
         # 16-bit tdata = two byte lanes: frames are little-endian int16 bytes.
@@ -106,7 +90,7 @@ async def run_job(dut):
     for name, value in (("N_LAYERS", 3), ("STAT_SEL", 7), ("LD_ADDR", 0x12345678), ("Y_COUNT", 99)):
         await tb.wr(name, value)
         assert await tb.rd(name) == value, name
-    await tb.load_model(job, pes)
+    await tb.load_model(job)
     await tb.wr("N_LAYERS", int(opts["n_layers"]))
     await tb.wr("IRQ_EN", 1)
     rows = int(opts["rows_out"])

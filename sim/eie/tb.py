@@ -9,6 +9,7 @@ Structure as in STYLE.md: a ``TB`` class owning the clock, ``reset()``, the load
 the input-stream source and the output-stream sink.
 """
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -19,32 +20,110 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from sparsa.hw.eie.pe import COUNTERS, LoadKind
-from sparsa.sw.eie.memmap import LAYER_FIELDS
+from sparsa.sw.eie.protocol import COUNTERS, Load, LoadKind, load_sequence, memory_map_from_arrays
 
 COUNTER_MASK = (1 << 32) - 1
 
 
-def _words_to_int(words):
-    """Concatenate per-PE 64-bit words (PE 0 lowest) into one wide integer."""
-    return int.from_bytes(np.ascontiguousarray(words, dtype="<u8").tobytes(), "little")
+class StreamSource:
+    """Drives an Amaranth stream port (``<prefix>__valid``, ``__ready``, ``__payload``).
+
+    Handshakes are sampled in the ReadOnly phase before an edge: valid & ready there means the
+    beat transfers at that edge. ``idle``: the probability of holding valid low for a cycle
+    before a beat (draws from ``rng``)."""
+
+    def __init__(self, dut, prefix, clk, *, idle=0.0, rng=None, width=16):
+        self.valid, self.ready, self.payload = (getattr(dut, f"{prefix}__{n}") for n in ("valid", "ready", "payload"))
+        self.clk, self.idle, self.rng, self.width = clk, idle, rng, width
+        self.valid.value = 0
+
+    async def send(self, values):
+        for v in values:
+            while self.idle and self.rng.random() < self.idle:
+                self.valid.value = 0
+                await RisingEdge(self.clk)
+            self.valid.value = 1
+            self.payload.value = int(v) & ((1 << self.width) - 1)
+            while True:
+                await ReadOnly()
+                taken = bool(self.ready.value)
+                await RisingEdge(self.clk)
+                if taken:
+                    break
+        self.valid.value = 0
+
+
+class StreamSink:
+    """Takes beats from an Amaranth stream port; ``backpressure``: the probability of holding
+    ready low for a cycle (draws from ``rng``)."""
+
+    def __init__(self, dut, prefix, clk, *, backpressure=0.0, rng=None):
+        self.valid, self.ready, self.payload = (getattr(dut, f"{prefix}__{n}") for n in ("valid", "ready", "payload"))
+        self.clk, self.backpressure, self.rng = clk, backpressure, rng
+        self.ready.value = 0
+
+    async def recv(self, count, on_first_valid=None):
+        """``count`` signed beats; ``on_first_valid()`` runs (in ReadOnly) when valid first shows."""
+        y, first = [], True
+        while len(y) < count:
+            self.ready.value = int(not (self.backpressure and self.rng.random() < self.backpressure))
+            await ReadOnly()
+            if first and self.valid.value:
+                first = False
+                if on_first_valid is not None:
+                    on_first_valid()
+            if self.valid.value and self.ready.value:
+                y.append(self.payload.value.to_signed())
+            await RisingEdge(self.clk)
+        self.ready.value = 0
+        return y
+
+
+class LoadPort:
+    """Drives the array's wide load port (``<prefix>valid``, ``kind``, ``addr``, ``mask``, ``data``)
+    with :class:`~sparsa.sw.eie.protocol.Load` writes."""
+
+    def __init__(self, dut, prefix, clk, pes):
+        self.valid, self.kind, self.addr, self.mask, self.data = (
+            getattr(dut, prefix + n) for n in ("valid", "kind", "addr", "mask", "data"))
+        self.clk, self.pes = clk, pes
+        self.valid.value = 0
+
+    async def write(self, loads):
+        """One cycle for each run of equal (kind, address): the PEs of a run are written
+        together (``mask``); a load to every PE (``pe`` None) puts its word in every lane."""
+        full = (1 << self.pes) - 1
+        for (kind, addr), run in itertools.groupby(loads, key=lambda ld: (ld.kind, ld.addr)):
+            mask, data = 0, 0
+            for ld in run:
+                for k in (range(self.pes) if ld.pe is None else (ld.pe,)):
+                    mask |= 1 << k
+                    data |= ld.word << (64 * k)
+            self.kind.value = kind.value
+            self.valid.value = 1
+            self.addr.value = addr
+            self.mask.value = mask & full
+            self.data.value = data
+            await RisingEdge(self.clk)
+        self.valid.value = 0
 
 
 class TB:
+    """The array under test: clock, ``reset()``, the load port, the ``x_in`` source, the
+    ``y_out`` sink, and the model-level steps (load a memory map, infer, LSTM step)."""
+
     def __init__(self, dut, pes, *, idle=0.0, backpressure=0.0, seed=0):
         self.dut = dut
         self.pes = pes
-        # Random pauses on the host streams (STYLE: idle / backpressure generators): the
-        # source holds valid low, the sink holds ready low, with these probabilities.
-        self.rng = np.random.default_rng(seed)
-        self.idle = idle
-        self.backpressure = backpressure
         self.log = dut._log
         Clock(dut.clk, 10, unit="ns").start(start_high=False)
-        dut.x_in__valid.value = 0
-        dut.y_out__ready.value = 0
+        # Random pauses on the host streams (STYLE: idle / backpressure generators), one
+        # generator for both.
+        rng = np.random.default_rng(seed)
+        self.load_port = LoadPort(dut, "ld_", dut.clk, pes)
+        self.source = StreamSource(dut, "x_in", dut.clk, idle=idle, rng=rng)
+        self.sink = StreamSink(dut, "y_out", dut.clk, backpressure=backpressure, rng=rng)
         dut.start.value = 0
-        dut.ld_valid.value = 0
         dut.n_layers.value = 0
         dut.y_skip.value = 0
         dut.rb_addr.value = 0
@@ -56,53 +135,13 @@ class TB:
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 2)
 
-    async def load_words(self, kind, per_pe, base=0):
-        """Write per-PE word arrays (list of N arrays) through the load port, all PEs at once,
-        from address ``base``."""
-        dut = self.dut
-        depth = max((a.size for a in per_pe), default=0)
-        if depth == 0:
-            return
-        table = np.zeros((depth, self.pes), dtype=np.uint64)
-        mask = np.zeros((depth, self.pes), dtype=bool)
-        for k, a in enumerate(per_pe):
-            table[:a.size, k] = np.asarray(a).astype(np.int64).astype(np.uint64)
-            mask[:a.size, k] = True
-        dut.ld_kind.value = kind
-        full = (1 << self.pes) - 1
-        for addr in range(depth):
-            dut.ld_valid.value = 1
-            dut.ld_addr.value = base + addr
-            dut.ld_mask.value = full if mask[addr].all() else sum(1 << int(k) for k in np.flatnonzero(mask[addr]))
-            dut.ld_data.value = _words_to_int(table[addr])
-            await RisingEdge(dut.clk)
-        dut.ld_valid.value = 0
-
-    async def load_scalar(self, kind, addr, value):
-        dut = self.dut
-        dut.ld_kind.value = kind
-        dut.ld_valid.value = 1
-        dut.ld_addr.value = addr
-        dut.ld_mask.value = 1
-        dut.ld_data.value = int(value) & ((1 << 64) - 1)
-        await RisingEdge(dut.clk)
-        dut.ld_valid.value = 0
+    async def write_loads(self, loads):
+        await self.load_port.write(loads)
 
     async def load_memory_map(self, job):
-        """Everything a model needs: PE memories, the layer table and the codebooks."""
-        n = self.pes
-        for kind, key in ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"),
-                          (LoadKind.PTR_ODD, "ptr_odd"), (LoadKind.BIAS, "bias")):
-            await self.load_words(kind, [job[f"{key}{k}"] for k in range(n)])
-        if "peep0" in job:
-            await self.load_words(LoadKind.PEEP, [job[f"peep{k}"] for k in range(n)])
-        table = job["layer_table"]
-        codebooks = job["codebooks"]
-        for li in range(table.shape[0]):
-            for fi in range(len(LAYER_FIELDS)):
-                await self.load_scalar(LoadKind.LAYER, li * 8 + fi, int(table[li, fi]))
-            for e in range(16):
-                await self.load_scalar(LoadKind.CODEBOOK, li * 16 + e, int(codebooks[li, e]) & 0xFFFF)
+        """Everything a model needs (the protocol's load sequence): PE memories, the layer
+        table and the codebooks."""
+        await self.write_loads(load_sequence(memory_map_from_arrays(job)))
 
     def read_stat(self):
         v = self.dut.stat.value.to_unsigned()
@@ -110,33 +149,16 @@ class TB:
                           for c in range(len(COUNTERS))] for k in range(self.pes)], dtype=np.int64)
 
     async def send_input(self, x):
-        """Stream x into ``x_in``, honouring ``ready`` (the array takes input only when idle).
-
-        Handshakes are sampled in the ReadOnly phase before an edge: valid & ready there means
-        the beat transfers at that edge.
-        """
-        dut = self.dut
-        for v in x:
-            while self.idle and self.rng.random() < self.idle:
-                dut.x_in__valid.value = 0
-                await RisingEdge(dut.clk)
-            dut.x_in__valid.value = 1
-            dut.x_in__payload.value = int(v) & 0xFFFF
-            while True:
-                await ReadOnly()
-                taken = bool(dut.x_in__ready.value)
-                await RisingEdge(dut.clk)
-                if taken:
-                    break
-        dut.x_in__valid.value = 0
+        """Stream x into ``x_in`` (the array takes input only when idle)."""
+        await self.source.send(x)
 
     async def load_input(self, x, base=0):
         """Write x into the PEs' input files N activations a cycle (load kind ACT): x_j goes
         to PE j % N at local address base + j // N."""
         n = self.pes
-        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)
+        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)      # the last group's spare slots: 0
         xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
-        await self.load_words(LoadKind.ACT, [xs[k::n] for k in range(n)], base=base)
+        await self.write_loads(Load(LoadKind.ACT, j % n, base + j // n, int(v)) for j, v in enumerate(xs))
 
     async def read_result(self, count):
         """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""
@@ -154,18 +176,9 @@ class TB:
 
     async def recv_output(self, count):
         """Collect ``count`` beats from ``y_out``; also returns ``cycles`` at the first beat."""
-        dut = self.dut
-        y, total = [], None
-        while len(y) < count:
-            dut.y_out__ready.value = int(not (self.backpressure and self.rng.random() < self.backpressure))
-            await ReadOnly()
-            if total is None and dut.y_out__valid.value:
-                total = int(dut.cycles.value.to_unsigned())   # frozen after `done`
-            if dut.y_out__valid.value and dut.y_out__ready.value:
-                y.append(dut.y_out__payload.value.to_signed())
-            await RisingEdge(dut.clk)
-        dut.y_out__ready.value = 0
-        return y, total
+        total = []
+        y = await self.sink.recv(count, lambda: total.append(int(self.dut.cycles.value.to_unsigned())))
+        return y, (total[0] if total else None)     # cycles is frozen after `done`
 
     async def wait_idle(self):
         while True:

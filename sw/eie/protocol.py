@@ -1,0 +1,179 @@
+"""The EIE host protocol, defined once: SoC registers, load-port targets, counters, load sequence.
+
+A specification (pure Python and ``amaranth.lib.enum``): the hardware (``hw/eie``, ``hw/soc.py``)
+imports it to build the ports and the register file, the hosts (the cocotb testbenches, the
+runtime, the bitstream tools) import it to drive them.
+
+* :data:`REGISTERS` -- the SoC wrapper's AXI4-Lite register map (``docs/soc.md``).
+* :class:`LoadKind` -- what a load-port write targets.
+* :data:`COUNTERS` -- the per-PE performance counters, in ``stat`` / ``STAT_SEL`` order.
+* :func:`load_sequence` -- the load-port writes that put a :class:`~.memmap.MemoryMap` on chip,
+  as :class:`Load` tuples; :func:`register_writes` turns one into the SoC's ``LD_*`` writes.
+* :func:`memory_map_arrays` / :func:`memory_map_from_arrays` -- a memory map as flat named
+  per-PE arrays (``spm3``, ``bias0``, ``layer_table``...) and back: simulation jobs, bitstream images.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from amaranth.lib import enum
+
+from sparsa.sw.eie.memmap import LAYER_FIELDS, LayerEntry, MemoryMap
+
+__all__ = ["SOC_ID", "Register", "REGISTERS", "REG", "config_word", "LoadKind", "COUNTERS", "ALL_PES",
+           "LAYER_STRIDE", "CODEBOOK_STRIDE", "PE_MEMORIES", "Load", "memory_loads", "table_loads",
+           "load_sequence", "register_writes", "memory_map_arrays", "memory_map_from_arrays"]
+
+SOC_ID = 0x53505253          # "SPRS"
+
+# Per-PE performance counters (32-bit), in the order of the array's ``stat`` bus and STAT_SEL.
+COUNTERS = ("busy", "starved", "stalled", "pad", "macs")
+
+
+class LoadKind(enum.Enum, shape=3):
+    """Load-port targets (``ld_kind``, register LD_KIND). The layer table and the codebooks live
+    in the central control (every PE sees them); the rest are per-PE memories."""
+    SPM = 0
+    PTR_EVEN = 1
+    PTR_ODD = 2
+    BIAS = 3
+    CODEBOOK = 4
+    LAYER = 5
+    ACT = 6       # input activations into file A, N at a time (instead of x_in)
+    PEEP = 7      # LSTM peephole weights (one per gates-layer local row)
+
+
+class Register(NamedTuple):
+    name: str
+    offset: int          # byte offset
+    access: str          # RO, RW, WO, RW1C
+    description: str
+
+
+REGISTERS = [Register(*r) for r in (
+    ("ID", 0x00, "RO", "0x53505253 ('SPRS')"),
+    ("CONFIG", 0x04, "RO", "[15:0] PEs, [17:16] MACs per PE, [18] LSTM unit, [31:24] layer-table entries"),
+    ("CTRL", 0x08, "RW", "[0] START (write 1: start a run; reads 0), [1] LSTM_CLEAR (c = 0 in this run), "
+                         "[2] Y_SKIP (leave the result on chip)"),
+    ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO), [1] DONE (set at the end of a run; write 1 to clear)"),
+    ("N_LAYERS", 0x10, "RW", "layers to run (1..)"),
+    ("IRQ_EN", 0x14, "RW", "[0] raise irq while DONE"),
+    ("CYCLES", 0x18, "RO", "cycles of the last run (start to done)"),
+    ("STAT_SEL", 0x1C, "RW", "counter index: PE k, counter c at k * 5 + c (busy, starved, stalled, pad, macs)"),
+    ("STAT", 0x20, "RO", "the selected performance counter"),
+    ("LD_KIND", 0x24, "RW", "load target (LoadKind: 0 SPM, 1 PTR_EVEN, 2 PTR_ODD, 3 BIAS, 4 CODEBOOK, "
+                            "5 LAYER, 6 ACT, 7 PEEP)"),
+    ("LD_ADDR", 0x28, "RW", "load address"),
+    ("LD_PE", 0x2C, "RW", "PE to write (0xFFFFFFFF: all PEs)"),
+    ("LD_DATA_LO", 0x30, "RW", "load data [31:0]"),
+    ("LD_DATA_HI", 0x34, "RW", "load data [63:32]"),
+    ("LD_GO", 0x38, "WO", "write: one load-port write of LD_DATA to LD_ADDR (array idle only)"),
+    ("Y_COUNT", 0x3C, "RW", "rows of the last layer (m_axis tlast on the last one)"),
+)]
+REG = {r.name: r.offset for r in REGISTERS}
+
+# Kept in step with the descriptions above (a test checks both against the enum and COUNTERS).
+assert all(f"{k.value} {k.name}" in REGISTERS[9].description for k in LoadKind)
+assert f"k * {len(COUNTERS)} + c ({', '.join(COUNTERS)})" in REGISTERS[7].description
+
+
+def config_word(pes, macs, lstm, max_layers):
+    """The CONFIG register's value for a build (see :data:`REGISTERS`)."""
+    return pes | (macs << 16) | (int(bool(lstm)) << 18) | (max_layers << 24)
+
+
+#
+# The load sequence
+#
+
+ALL_PES = 0xFFFFFFFF         # LD_PE: write every PE
+LAYER_STRIDE = 8             # layer-table field f of layer L at address L * 8 + f (LAYER_FIELDS order)
+CODEBOOK_STRIDE = 16         # codebook entry e of layer L at address L * 16 + e
+assert len(LAYER_FIELDS) <= LAYER_STRIDE
+
+# The per-PE memories in load order: (kind, MemoryMap attribute).
+PE_MEMORIES = ((LoadKind.SPM, "spm"), (LoadKind.PTR_EVEN, "ptr_even"), (LoadKind.PTR_ODD, "ptr_odd"),
+               (LoadKind.BIAS, "bias"), (LoadKind.PEEP, "peep"))
+
+_MASK64 = (1 << 64) - 1
+
+
+class Load(NamedTuple):
+    """One load-port write. ``pe``: the PE, or ``None`` for all of them (LD_PE = ALL_PES);
+    ``word``: the 64-bit data, unsigned (signed values in two's complement)."""
+    kind: LoadKind
+    pe: object
+    addr: int
+    word: int
+
+
+def memory_loads(mm):
+    """The per-PE memory writes of ``mm``, by kind, then address, then PE: a port that writes
+    every PE at once (the array's ``ld_mask``) takes each run of equal (kind, addr) in one cycle."""
+    for kind, name in PE_MEMORIES:
+        per_pe = getattr(mm, name)
+        if per_pe is None:
+            continue
+        per_pe = [np.asarray(a).astype(np.int64) for a in per_pe]
+        for addr in range(max((a.size for a in per_pe), default=0)):
+            for k, words in enumerate(per_pe):
+                if addr < words.size:
+                    yield Load(kind, k, addr, int(words[addr]) & _MASK64)
+
+
+def table_loads(mm):
+    """The layer-table and codebook writes of ``mm`` (every PE), layer by layer: the 8 fields in
+    :data:`~.memmap.LAYER_FIELDS` order, then the 16 codebook entries (the boot ROM's order too)."""
+    for li, layer in enumerate(mm.layers):
+        for fi, value in enumerate(layer.field_values()):
+            yield Load(LoadKind.LAYER, None, li * LAYER_STRIDE + fi, value & _MASK64)
+        for e, c in enumerate(layer.codebook):
+            yield Load(LoadKind.CODEBOOK, None, li * CODEBOOK_STRIDE + e, int(c) & 0xFFFF)
+
+
+def load_sequence(mm):
+    """Every load-port write that loads memory map ``mm``: :func:`memory_loads`, then
+    :func:`table_loads`. Loads happen while the array is idle; their order does not matter to
+    the hardware, and a run after them is the same whatever the order."""
+    yield from memory_loads(mm)
+    yield from table_loads(mm)
+
+
+def register_writes(load):
+    """The SoC register writes ``(name, value)`` of one :class:`Load` (LD_GO last)."""
+    yield "LD_KIND", load.kind.value
+    yield "LD_PE", ALL_PES if load.pe is None else load.pe
+    yield "LD_ADDR", load.addr
+    yield "LD_DATA_LO", load.word & 0xFFFFFFFF
+    yield "LD_DATA_HI", load.word >> 32
+    yield "LD_GO", 1
+
+
+#
+# Flat arrays
+#
+
+def memory_map_arrays(mm):
+    """``{name: array}``: ``<memory><k>`` (e.g. ``spm3``; :data:`PE_MEMORIES`, ``peep`` only in
+    LSTM maps) per PE k, ``layer_table`` (layers, 8) and ``codebooks`` (layers, 16)."""
+    arrays = {}
+    for k in range(mm.pes):
+        for _, name in PE_MEMORIES:
+            per_pe = getattr(mm, name)
+            if per_pe is not None:
+                arrays[f"{name}{k}"] = np.asarray(per_pe[k]).astype(np.uint64 if name == "spm" else np.int64)
+    arrays["layer_table"] = np.array([l.field_values() for l in mm.layers], dtype=np.int64).reshape(-1, len(LAYER_FIELDS))
+    arrays["codebooks"] = np.array([l.codebook for l in mm.layers], dtype=np.int64).reshape(-1, 16)
+    return arrays
+
+
+def memory_map_from_arrays(arrays):
+    """The :class:`~.memmap.MemoryMap` of :func:`memory_map_arrays` output (``entries`` is left empty)."""
+    pes = 0
+    while f"spm{pes}" in arrays:
+        pes += 1
+    layers = [LayerEntry(**dict(zip(LAYER_FIELDS, (int(v) for v in row))), codebook=np.asarray(cb, np.int16))
+              for row, cb in zip(arrays["layer_table"], arrays["codebooks"])]
+    per_pe = {name: [np.asarray(arrays[f"{name}{k}"]) for k in range(pes)] if f"{name}0" in arrays else None
+              for _, name in PE_MEMORIES}
+    return MemoryMap(pes=pes, layers=layers, **per_pe)
