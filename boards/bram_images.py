@@ -39,26 +39,25 @@ def _masked(values, depth, width):
 
 
 def boot_image(mm, cfg):
-    """The boot ROM words (unsigned 16-bit) for memory map ``mm`` on hardware ``cfg``."""
+    """The boot ROM words (unsigned 16-bit) for memory map ``mm`` on hardware ``cfg``: the
+    protocol's layer-table and codebook loads (:func:`~sparsa.sw.eie.protocol.table_loads`), each
+    layer's 8 fields then its 16 codebook entries, and the layer count last."""
+    from sparsa.sw.eie.protocol import table_loads
     words = np.zeros(BOOT_FIELDS * cfg.max_layers + 1, dtype=np.int64)
-    for li, layer in enumerate(mm.layers):
-        words[li * BOOT_FIELDS:li * BOOT_FIELDS + 8] = layer.field_values()
-        words[li * BOOT_FIELDS + 8:(li + 1) * BOOT_FIELDS] = np.asarray(layer.codebook, dtype=np.int64)
+    for i, load in enumerate(table_loads(mm)):
+        words[i] = load.word
     words[-1] = len(mm.layers)
     return words & 0xFFFF
 
 
 def memory_images(mm, cfg):
-    """``{name: uint64 array}``: the contents of every swappable memory for ``mm``."""
+    """``{name: uint64 array}``: the contents of every swappable memory for ``mm`` (the per-PE
+    memories as the protocol flattens them, :func:`~sparsa.sw.eie.protocol.memory_map_arrays`)."""
+    from sparsa.sw.eie.protocol import memory_map_arrays
     shapes = memory_shapes(cfg)
-    img = {}
-    for k in range(cfg.pes):
-        img[f"spm{k}"] = mm.spm[k].astype(np.uint64)
-        img[f"ptr_even{k}"] = mm.ptr_even[k]
-        img[f"ptr_odd{k}"] = mm.ptr_odd[k]
-        img[f"bias{k}"] = mm.bias[k]
-        if cfg.lstm:
-            img[f"peep{k}"] = mm.peep[k] if mm.peep is not None else np.zeros(0, np.int64)
+    img = memory_map_arrays(mm)
+    if cfg.lstm and mm.peep is None:
+        img.update({f"peep{k}": np.zeros(0, np.int64) for k in range(cfg.pes)})
     img["boot"] = boot_image(mm, cfg)
     return {name: _masked(img[name], *shapes[name]) for name in shapes}
 
