@@ -158,6 +158,10 @@ def load_onnx(path, *, input_shape=None):
         raise user_error(path, "graph inputs/outputs", "one input and one output",
                          f"{len(inputs)} inputs, {len(g.output)} outputs")
     dims = _dims(inputs[0])
+    elem = inputs[0].type.tensor_type.elem_type
+    if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+        raise user_error(path, f"graph input '{inputs[0].name}'", "a float tensor (sparsa imports float models)",
+                         f"element type {onnx.TensorProto.DataType.Name(elem) if elem else 'none'}")
     if dims is None:
         raise user_error(path, f"graph input '{inputs[0].name}'", "a tensor with a declared rank", "no shape")
     if input_shape is not None:

@@ -341,7 +341,7 @@ class OnnxConverter:
             raise self.err(node, "kernel_shape", "a square 2-D window", k)
         stride, pad, out, why = self._window(node, a, k[0])
         if pad:
-            raise self.err(node, "pads", "no padding (sparsa's pools do not pad)" + why, pad)
+            raise self.err(node, "pads", "no padding (sparsa's pools do not pad)" + why, [pad] * 4)
         if a.get("ceil_mode", 0):
             _, _, h, w = self.shape[node.input[0]]
             if (_window_out(h, k[0], stride, 0, 0, True), _window_out(w, k[0], stride, 0, 0, True)) != out[2:]:
