@@ -291,6 +291,77 @@ def test_absurd_input_size_is_refused_at_import(tmp_path):
         import_model(path)
 
 
+# ---- what real exports use: folded, removed, or refused in one line -------------------------------
+
+def test_exported_cnn_with_batchnorm_dropout_global_pool_reshape(tmp_path):
+    # The shape of a torchvision-style export: Conv-BN-ReLU, pool, Dropout, GlobalAveragePool,
+    # Reshape to (N, C), Gemm with BatchNorm1d, Identity. BN folds into the layer before it.
+    rng = np.random.default_rng(19)
+    print("seed=19")
+    c = 4
+    bn = lambda n, p: {f"{p}s": rng.uniform(0.5, 2, n), f"{p}b": rng.normal(size=n),
+                       f"{p}m": rng.normal(size=n), f"{p}v": rng.uniform(0.5, 2, n)}
+    inits = {"cw": rng.normal(size=(c, 3, 3, 3)), "cb": rng.normal(size=c), **bn(c, "bn1"),
+             "fw": rng.normal(size=(5, c)), "fb": rng.normal(size=5), **bn(5, "bn2"),
+             "shape": np.array([-1, c])}
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c1"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "bn1s", "bn1b", "bn1m", "bn1v"], ["n1"], name="bn1",
+                              epsilon=1e-3),
+             helper.make_node("Relu", ["n1"], ["r1"], name="relu"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Dropout", ["p1"], ["d1"], name="drop"),
+             helper.make_node("GlobalAveragePool", ["d1"], ["g"], name="gap"),
+             helper.make_node("Reshape", ["g", "shape"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["h"], name="fc", transB=1),
+             helper.make_node("BatchNormalization", ["h", "bn2s", "bn2b", "bn2m", "bn2v"], ["n2"], name="bn2"),
+             helper.make_node("Identity", ["n2"], ["y"], name="id")]
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])],
+                              [numpy_helper.from_array(v.astype(np.int64 if k == "shape" else np.float32), k)
+                               for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = tmp_path / "export.onnx"
+    onnx.save(model, str(path))
+    imported = import_model(path)
+    assert [l["op"] for l in imported.graph.layers] == ["conv2d", "maxpool2d", "avgpool2d", "linear"]
+    x = rng.normal(size=(2, 3, 8, 8))
+    check_close(imported.forward(x), onnxruntime_run(path, x))
+
+
+def test_batchnorm_after_a_relu_is_refused(tmp_path):
+    inits = {"w": np.ones((2, 1, 1, 1)), "s": np.ones(2), "b": np.zeros(2), "m": np.zeros(2), "v": np.ones(2)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["y"], name="bn")]
+    path = save_model(tmp_path / "bn.onnx", nodes, inits, [1, 1, 3, 3], [1, 2, 3, 3])
+    with pytest.raises(UserError, match=r"node 'bn' \(BatchNormalization\) input: expected the output of a Conv "
+                                        r"or Gemm/MatMul \(to fold into\), found a conv2d with ReLU$"):
+        import_model(path)
+
+
+@pytest.mark.parametrize("op,attrs,extra", [
+    ("Clip", {}, ["lo", "hi"]), ("LeakyRelu", {"alpha": 0.1}, []), ("Softmax", {"axis": 1}, []),
+    ("Pad", {}, ["pads"]), ("Concat", {"axis": 1}, ["c"]), ("Resize", {"mode": "nearest"}, ["", "scales"])])
+def test_ops_sparsa_does_not_run_are_refused_naming_node_and_op(tmp_path, op, attrs, extra):
+    inits = {"w": np.ones((2, 2, 1, 1)), "lo": np.array(0.0), "hi": np.array(6.0), "c": np.ones((1, 2, 4, 4)),
+             "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1]), "scales": np.array([1.0, 1.0, 2.0, 2.0])}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node(op, ["c1"] + extra, ["y"], name="the_op", **attrs)]
+    used = {k: (v.astype(np.int64) if k == "pads" else v) for k, v in inits.items() if k == "w" or k in extra}
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(np.float32), k)
+                               for k, v in used.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    path = tmp_path / "op.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(UserError, match=rf"node 'the_op' \({op}\) op: expected one of Gemm, .*found '{op}' "
+                                        r"\(unsupported\)$"):
+        import_model(path)
+
+
 # ---- CLI: `sparsa import` and `sparsa compress model.onnx` ---------------------------------------
 
 def _mlp_onnx(tmp_path, rng):
