@@ -1,18 +1,10 @@
 """Import float models: ONNX files and PyTorch ``state_dict()`` arrays saved as ``.npz``.
 
-Supported ONNX ops (opset 11+; anything else is an error naming the node and op, never a
-silent fallback):
-
-=============  ==========================================================================
-Gemm, MatMul   fully connected layer (MatMul + Add of a constant vector: layer with bias)
-Relu           fused into the layer before it (Conv, Gemm/MatMul, Add)
-Flatten        axis 1, before a fully connected layer
-Conv           2-D, square kernel, equal strides and symmetric padding, group 1, dilation 1
-MaxPool,       square window, no padding, ceil_mode 0
-AveragePool
-Add            of two tensors (residual); of a constant: the bias of the layer before
-LSTM           one layer, forward, default activations, no clip (gate order becomes i,f,g,o)
-=============  ==========================================================================
+Supported ONNX ops (opset 11+): Gemm, MatMul, Relu, Flatten, Reshape (a flatten), Conv,
+MaxPool, AveragePool, GlobalAveragePool, Add, BatchNormalization (folded), Identity and Dropout
+(removed), LSTM; the limits of each are in docs/import.md and :mod:`sparsa.sw.model.onnx_ops`,
+which does the walk. Anything else is an error naming the node and op, never a silent
+fallback, and the graph output's shape is checked against the shape the file declares.
 
 ``Constant`` nodes are read as weights. The result is one of three kinds:
 
