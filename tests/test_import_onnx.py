@@ -154,7 +154,7 @@ def test_grouped_conv_is_refused(tmp_path):
     w = np.ones((4, 1, 3, 3))
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="dw", kernel_shape=[3, 3], group=4)]
     path = save_model(tmp_path / "dw.onnx", nodes, {"w": w}, [1, 4, 5, 5], [1, 4, 3, 3])
-    with pytest.raises(UserError, match=r"node 'dw' \(Conv\) group: expected 1, found 4"):
+    with pytest.raises(UserError, match=r"node 'dw' \(Conv\) group: expected 1 \(the CNN engine has no grouped or depthwise convolution\), found 4"):
         import_model(path)
 
 
@@ -189,6 +189,177 @@ def test_state_dict_conv_stack_needs_input_shape(tmp_path):
     model = import_model(tmp_path / "cnn.npz", input_shape=(1, 6, 6))
     assert [l["op"] for l in model.graph.layers] == ["conv2d", "linear"]
     assert model.graph.layers[0]["padding"] == 1 and model.graph.layers[0]["relu"]
+
+
+# ---- never silently wrong: variants found by conformance testing (issue 25) --------------------
+
+def test_pool_auto_pad_same_without_padding_matches_onnxruntime(tmp_path):
+    # SAME_UPPER with a 2x2 window and stride 2 on 8x8 needs no padding: supported.
+    rng = np.random.default_rng(16)
+    print("seed=16")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2],
+                              auto_pad="SAME_UPPER")]
+    path = save_model(tmp_path / "p.onnx", nodes, {"w": rng.normal(size=(2, 2, 1, 1))}, [1, 2, 8, 8], [1, 2, 4, 4])
+    model = import_model(path)
+    x = rng.normal(size=(1, 2, 8, 8))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_pool_auto_pad_same_that_pads_is_refused_not_shrunk(tmp_path, op, auto_pad):
+    # 3x3 window, stride 1, SAME: 32x32 stays 32x32 in ONNX; sparsa's pools do not pad, so the
+    # import used to give 30x30 (exit 0). Now refused, naming the pads auto_pad implies.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node(op, ["c"], ["y"], name="pool", kernel_shape=[3, 3], auto_pad=auto_pad)]
+    path = save_model(tmp_path / "p.onnx", nodes, {"w": np.ones((3, 3, 1, 1))}, [1, 3, 32, 32], [1, 3, 32, 32])
+    with pytest.raises(UserError, match=rf"node 'pool' \({op}\) pads: expected no padding .*auto_pad {auto_pad} "
+                                        r"gives pads \[[01], [01], [01], [01]\]"):
+        import_model(path)
+
+
+def test_conv_auto_pad_same_upper_matches_onnxruntime(tmp_path):
+    rng = np.random.default_rng(17)
+    print("seed=17")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], auto_pad="SAME_UPPER")]
+    path = save_model(tmp_path / "c.onnx", nodes, {"w": rng.normal(size=(2, 1, 3, 3))}, [1, 1, 6, 6], [1, 2, 6, 6])
+    x = rng.normal(size=(1, 1, 6, 6))
+    check_close(import_model(path).forward(x), onnxruntime_run(path, x))
+
+
+def test_declared_output_shape_mismatch_is_refused(tmp_path):
+    # Conv 3x3 without padding on 5x5 gives 3x3; the file declares 5x5.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3])]
+    path = save_model(tmp_path / "c.onnx", nodes, {"w": np.ones((2, 1, 3, 3))}, [1, 1, 5, 5], [1, 2, 5, 5])
+    with pytest.raises(UserError, match=r"graph output 'y': expected the declared shape \(1, 2, 5, 5\), "
+                                        r"found shape \(1, 2, 3, 3\)"):
+        import_model(path)
+
+
+def test_add_of_a_width_vector_after_conv_is_refused_not_folded_as_bias(tmp_path):
+    # ONNX broadcasts a (W,) constant along the last axis; a bias is per channel.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("Add", ["c", "v"], ["y"], name="addw")]
+    path = save_model(tmp_path / "a.onnx", nodes, {"w": np.ones((4, 4, 1, 1)), "v": np.arange(6.0)},
+                      [1, 4, 4, 6], [1, 4, 4, 6])
+    with pytest.raises(UserError, match=r"node 'addw' \(Add\) bias: expected a per-channel constant .* "
+                                        r"found shape \(6,\)"):
+        import_model(path)
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 1), (1, 3, 1, 1), (1,)])
+def test_add_of_a_per_channel_constant_after_conv_is_its_bias(tmp_path, shape):
+    rng = np.random.default_rng(18)
+    print("seed=18")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["v", "c"], ["y"], name="bias")]
+    inits = {"w": rng.normal(size=(3, 2, 3, 3)), "v": rng.normal(size=shape)}
+    path = save_model(tmp_path / "a.onnx", nodes, inits, [1, 2, 5, 6], [1, 3, 5, 6])
+    x = rng.normal(size=(1, 2, 5, 6))
+    check_close(import_model(path).forward(x), onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("out_index,what", [(1, "Y_h"), (2, "Y_c")])
+def test_lstm_last_state_outputs_are_refused(tmp_path, out_index, what):
+    h, i = 3, 2
+    inits = {"W": np.ones((1, 4 * h, i)), "R": np.ones((1, 4 * h, h))}
+    outs = ["", "", ""]
+    outs[out_index] = "y"
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], outs, name="lstm", hidden_size=h)]
+    path = save_model(tmp_path / "l.onnx", nodes, inits, [5, 1, i], [1, 1, h])
+    with pytest.raises(UserError, match=rf"node 'lstm' \(LSTM\) graph output: expected Y .* found {what}"):
+        import_model(path)
+
+
+def test_attribute_values_print_as_text(tmp_path):
+    h, i = 3, 2
+    inits = {"W": np.ones((2, 4 * h, i)), "R": np.ones((2, 4 * h, h))}
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=h, direction="bidirectional")]
+    path = save_model(tmp_path / "l.onnx", nodes, inits, [5, 1, i], [5, 2, 1, h])
+    with pytest.raises(UserError, match=r"direction: expected forward, found bidirectional$"):
+        import_model(path)
+
+
+def test_absurd_input_size_is_refused_at_import(tmp_path):
+    from sparsa.sw.model.graph import MAX_TENSOR_ELEMENTS
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[1, 1])]
+    path = save_model(tmp_path / "big.onnx", nodes, {"w": np.ones((1, 1, 1, 1))},
+                      [1, 1, 100000, 100000], [1, 1, 100000, 100000])
+    with pytest.raises(UserError, match=rf"graph input 'x': expected at most {MAX_TENSOR_ELEMENTS:,} values per "
+                                        r"sample .*found shape \(1, 1, 100000, 100000\) = 10,000,000,000 values"):
+        import_model(path)
+
+
+# ---- what real exports use: folded, removed, or refused in one line -------------------------------
+
+def test_exported_cnn_with_batchnorm_dropout_global_pool_reshape(tmp_path):
+    # The shape of a torchvision-style export: Conv-BN-ReLU, pool, Dropout, GlobalAveragePool,
+    # Reshape to (N, C), Gemm with BatchNorm1d, Identity. BN folds into the layer before it.
+    rng = np.random.default_rng(19)
+    print("seed=19")
+    c = 4
+    bn = lambda n, p: {f"{p}s": rng.uniform(0.5, 2, n), f"{p}b": rng.normal(size=n),
+                       f"{p}m": rng.normal(size=n), f"{p}v": rng.uniform(0.5, 2, n)}
+    inits = {"cw": rng.normal(size=(c, 3, 3, 3)), "cb": rng.normal(size=c), **bn(c, "bn1"),
+             "fw": rng.normal(size=(5, c)), "fb": rng.normal(size=5), **bn(5, "bn2"),
+             "shape": np.array([-1, c])}
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c1"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c1", "bn1s", "bn1b", "bn1m", "bn1v"], ["n1"], name="bn1",
+                              epsilon=1e-3),
+             helper.make_node("Relu", ["n1"], ["r1"], name="relu"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Dropout", ["p1"], ["d1"], name="drop"),
+             helper.make_node("GlobalAveragePool", ["d1"], ["g"], name="gap"),
+             helper.make_node("Reshape", ["g", "shape"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["h"], name="fc", transB=1),
+             helper.make_node("BatchNormalization", ["h", "bn2s", "bn2b", "bn2m", "bn2v"], ["n2"], name="bn2"),
+             helper.make_node("Identity", ["n2"], ["y"], name="id")]
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])],
+                              [numpy_helper.from_array(v.astype(np.int64 if k == "shape" else np.float32), k)
+                               for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = tmp_path / "export.onnx"
+    onnx.save(model, str(path))
+    imported = import_model(path)
+    assert [l["op"] for l in imported.graph.layers] == ["conv2d", "maxpool2d", "avgpool2d", "linear"]
+    x = rng.normal(size=(2, 3, 8, 8))
+    check_close(imported.forward(x), onnxruntime_run(path, x))
+
+
+def test_batchnorm_after_a_relu_is_refused(tmp_path):
+    inits = {"w": np.ones((2, 1, 1, 1)), "s": np.ones(2), "b": np.zeros(2), "m": np.zeros(2), "v": np.ones(2)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("BatchNormalization", ["r", "s", "b", "m", "v"], ["y"], name="bn")]
+    path = save_model(tmp_path / "bn.onnx", nodes, inits, [1, 1, 3, 3], [1, 2, 3, 3])
+    with pytest.raises(UserError, match=r"node 'bn' \(BatchNormalization\) input: expected the output of a Conv "
+                                        r"or Gemm/MatMul \(to fold into\), found a conv2d with ReLU$"):
+        import_model(path)
+
+
+@pytest.mark.parametrize("op,attrs,extra", [
+    ("Clip", {}, ["lo", "hi"]), ("LeakyRelu", {"alpha": 0.1}, []), ("Softmax", {"axis": 1}, []),
+    ("Pad", {}, ["pads"]), ("Concat", {"axis": 1}, ["c"]), ("Resize", {"mode": "nearest"}, ["", "scales"])])
+def test_ops_sparsa_does_not_run_are_refused_naming_node_and_op(tmp_path, op, attrs, extra):
+    inits = {"w": np.ones((2, 2, 1, 1)), "lo": np.array(0.0), "hi": np.array(6.0), "c": np.ones((1, 2, 4, 4)),
+             "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1]), "scales": np.array([1.0, 1.0, 2.0, 2.0])}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c1"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node(op, ["c1"] + extra, ["y"], name="the_op", **attrs)]
+    used = {k: (v.astype(np.int64) if k == "pads" else v) for k, v in inits.items() if k == "w" or k in extra}
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v if v.dtype == np.int64 else v.astype(np.float32), k)
+                               for k, v in used.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    path = tmp_path / "op.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(UserError, match=rf"node 'the_op' \({op}\) op: expected one of Gemm, .*found '{op}' "
+                                        r"\(unsupported\)$"):
+        import_model(path)
 
 
 # ---- CLI: `sparsa import` and `sparsa compress model.onnx` ---------------------------------------

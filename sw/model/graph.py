@@ -30,9 +30,14 @@ import numpy as np
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_file, load_npz
 
-__all__ = ["Graph", "OPS", "load_graph", "save_graph", "graph_forward"]
+__all__ = ["Graph", "OPS", "MAX_TENSOR_ELEMENTS", "load_graph", "save_graph", "graph_forward", "validate"]
 
 OPS = ("conv2d", "maxpool2d", "avgpool2d", "add", "linear")
+
+# Largest tensor (values per sample) sparsa accepts, input or layer output: 2**24 (16.7 M, e.g.
+# 64x512x512). Calibration keeps every tensor of a 64-input batch in float64 (8 GB at this
+# size), so anything larger is refused where it is read rather than dying of memory later.
+MAX_TENSOR_ELEMENTS = 1 << 24
 
 
 @dataclass
@@ -81,7 +86,11 @@ def load_graph(path):
 
 
 def validate(graph, where):
+    """Check a graph's structure, fields and shapes; a one-line ``UserError`` naming the field."""
     spec = graph.spec
+    if not isinstance(spec, dict):
+        raise user_error(where, "graph", 'a JSON object {"format": "sparsa-model", ...}',
+                         f"a JSON {_json_kind(spec)}")
     if spec.get("format") != "sparsa-model":
         raise user_error(where, "format", "'sparsa-model'", repr(spec.get("format")))
     if spec.get("version") != 1:
@@ -89,8 +98,10 @@ def validate(graph, where):
     if not isinstance(spec.get("input"), dict):
         raise user_error(where, "input", 'an object {"shape": [C, H, W], "dtype": ...}', repr(spec.get("input"))[:60])
     shape = spec["input"].get("shape")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
-        raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape))
+    if not (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape)[:60])
+    _check_size(where, "input.shape", shape)
     if not isinstance(spec.get("layers"), list) or not all(isinstance(l, dict) for l in spec["layers"]):
         raise user_error(where, "layers", "a list of layer objects", repr(spec.get("layers"))[:60])
     names = set()
@@ -109,11 +120,33 @@ def validate(graph, where):
         if "relu" in layer and not isinstance(layer["relu"], bool):
             raise user_error(where, f"{name}.relu", "true or false", repr(layer["relu"]))
         for key in ("weight", "bias"):
-            if layer["op"] in ("conv2d", "linear") and layer.get(key) not in graph.arrays:
-                raise user_error(where, f"{name}.{key}", "the name of an array in the file", repr(layer.get(key)))
+            ref = layer.get(key)
+            if layer["op"] in ("conv2d", "linear") and (not isinstance(ref, str) or ref not in graph.arrays):
+                raise user_error(where, f"{name}.{key}", "the name of an array in the file", repr(ref)[:60])
+        ins = layer.get("inputs")
+        if ins is not None and not (isinstance(ins, str) or (
+                isinstance(ins, list) and ins and all(isinstance(i, str) for i in ins))):
+            raise user_error(where, f"{name}.inputs", "a layer name, 'input', or a non-empty list of them",
+                             repr(ins)[:60])
+        want = 2 if layer["op"] == "add" else 1
+        if ins is not None and len(_sources(layer, None)) != want:
+            raise user_error(where, f"{name}.inputs", f"{want} input{'s' if want > 1 else ''} for {layer['op']}",
+                             repr(ins)[:60])
     if not names:
         raise user_error(where, "layers", "at least one layer", "none")
     _infer_shapes(graph, where)
+
+
+def _json_kind(v):
+    return {dict: "object", list: "list", str: "string", type(None): "null", bool: "boolean"}.get(
+        type(v), "number")
+
+
+def _check_size(where, field, shape):
+    n = int(np.prod(shape, dtype=np.float64))
+    if n > MAX_TENSOR_ELEMENTS:
+        raise user_error(where, field, f"at most {MAX_TENSOR_ELEMENTS:,} values per tensor (sparsa's size limit)",
+                         f"shape {tuple(shape)} = {n:,} values")
 
 
 def _sources(layer, prev):
@@ -135,8 +168,8 @@ def _infer_shapes(graph, where):
         c, h, w = shapes[srcs[0]]
         if op == "conv2d":
             wt = graph.arrays[layer["weight"]]
-            if wt.ndim != 4 or wt.shape[1] != c or wt.shape[2] != wt.shape[3]:
-                raise user_error(where, f"{layer['weight']}", f"shape (Cout, {c}, k, k)", f"shape {wt.shape}")
+            if wt.ndim != 4 or wt.shape[0] < 1 or wt.shape[1] != c or wt.shape[2] != wt.shape[3] or wt.shape[2] < 1:
+                raise user_error(where, f"{layer['weight']}", f"shape (Cout >= 1, {c}, k >= 1, k)", f"shape {wt.shape}")
             if graph.arrays[layer["bias"]].shape != (wt.shape[0],):
                 raise user_error(where, f"{layer['bias']}", f"shape ({wt.shape[0]},)",
                                  f"shape {graph.arrays[layer['bias']].shape}")
@@ -158,9 +191,13 @@ def _infer_shapes(graph, where):
             shapes[name] = shapes[srcs[0]]
         else:  # linear
             wt = graph.arrays[layer["weight"]]
-            if wt.ndim != 2 or wt.shape[1] != c * h * w:
-                raise user_error(where, f"{layer['weight']}", f"shape (out, {c * h * w})", f"shape {wt.shape}")
+            if wt.ndim != 2 or wt.shape[0] < 1 or wt.shape[1] != c * h * w:
+                raise user_error(where, f"{layer['weight']}", f"shape (out >= 1, {c * h * w})", f"shape {wt.shape}")
+            if graph.arrays[layer["bias"]].shape != (wt.shape[0],):
+                raise user_error(where, f"{layer['bias']}", f"shape ({wt.shape[0]},)",
+                                 f"shape {graph.arrays[layer['bias']].shape}")
             shapes[name] = (wt.shape[0], 1, 1)
+        _check_size(where, f"{name} output", shapes[name])
         prev = name
     return shapes
 

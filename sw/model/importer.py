@@ -1,18 +1,10 @@
 """Import float models: ONNX files and PyTorch ``state_dict()`` arrays saved as ``.npz``.
 
-Supported ONNX ops (opset 11+; anything else is an error naming the node and op, never a
-silent fallback):
-
-=============  ==========================================================================
-Gemm, MatMul   fully connected layer (MatMul + Add of a constant vector: layer with bias)
-Relu           fused into the layer before it (Conv, Gemm/MatMul, Add)
-Flatten        axis 1, before a fully connected layer
-Conv           2-D, square kernel, equal strides and symmetric padding, group 1, dilation 1
-MaxPool,       square window, no padding, ceil_mode 0
-AveragePool
-Add            of two tensors (residual); of a constant: the bias of the layer before
-LSTM           one layer, forward, default activations, no clip (gate order becomes i,f,g,o)
-=============  ==========================================================================
+Supported ONNX ops (opset 11+): Gemm, MatMul, Relu, Flatten, Reshape (a flatten), Conv,
+MaxPool, AveragePool, GlobalAveragePool, Add, BatchNormalization (folded), Identity and Dropout
+(removed), LSTM; the limits of each are in docs/import.md and :mod:`sparsa.sw.model.onnx_ops`,
+which does the walk. Anything else is an error naming the node and op, never a silent
+fallback, and the graph output's shape is checked against the shape the file declares.
 
 ``Constant`` nodes are read as weights. The result is one of three kinds:
 
@@ -30,7 +22,6 @@ after every layer but the last; the input shape must be given, as a state dict d
 it).
 """
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +30,11 @@ import numpy as np
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import load_npy, load_npz, save_npz
 from sparsa.sw.model.graph import Graph, graph_forward, save_graph, validate
+from sparsa.sw.model.onnx_ops import SUPPORTED_OPS, OnnxConverter, safe_name
 from sparsa.sw.model.lstm import LSTM_KEYS, LSTMWeights, lstm_forward, lstm_from_arrays
 from sparsa.sw.model.mlp import FloatLayer, float_forward, layers_from_arrays
 
 __all__ = ["ImportedModel", "import_model", "load_onnx", "load_mlp", "SUPPORTED_OPS"]
-
-SUPPORTED_OPS = ("Gemm", "MatMul", "Relu", "Flatten", "Conv", "MaxPool", "AveragePool", "Add", "LSTM")
-
 
 @dataclass
 class ImportedModel:
@@ -125,7 +114,7 @@ def _conv_stack(arrays, where, input_shape):
         if w.ndim not in (2, 4):
             raise user_error(where, f"{name}.weight", "a 4-D Conv2d or 2-D Linear weight", f"shape {w.shape}")
         b = arrays.get(f"{name}.bias", np.zeros(w.shape[0], np.float32))
-        lname = _safe(name)
+        lname = safe_name(name)
         out[f"{lname}.weight"], out[f"{lname}.bias"] = w.astype(np.float32), b.astype(np.float32)
         layer = {"name": lname, "op": "conv2d" if w.ndim == 4 else "linear",
                  "weight": f"{lname}.weight", "bias": f"{lname}.bias", "relu": k < len(names) - 1}
@@ -138,14 +127,13 @@ def _conv_stack(arrays, where, input_shape):
     return g
 
 
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "layer"
 
 
 # ---- ONNX -----------------------------------------------------------------------------------
 
 def load_onnx(path, *, input_shape=None):
-    """Import an ONNX file (see the module docstring for the ops)."""
+    """Import an ONNX file (see the module docstring for the ops; the walk is
+    :class:`sparsa.sw.model.onnx_ops.OnnxConverter`)."""
     import onnx
     from onnx import numpy_helper
     path = Path(path)
@@ -161,254 +149,29 @@ def load_onnx(path, *, input_shape=None):
     if len(inputs) != 1 or len(g.output) != 1:
         raise user_error(path, "graph inputs/outputs", "one input and one output",
                          f"{len(inputs)} inputs, {len(g.output)} outputs")
-    dims = [d.dim_value if d.HasField("dim_value") else None
-            for d in inputs[0].type.tensor_type.shape.dim]
-    return _OnnxConverter(path, consts, inputs[0].name, dims, numpy_helper).convert(
-        g.node, g.output[0].name, input_shape)
+    dims = _dims(inputs[0])
+    elem = inputs[0].type.tensor_type.elem_type
+    if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+        raise user_error(path, f"graph input '{inputs[0].name}'", "a float tensor (sparsa imports float models)",
+                         f"element type {onnx.TensorProto.DataType.Name(elem) if elem else 'none'}")
+    if dims is None:
+        raise user_error(path, f"graph input '{inputs[0].name}'", "a tensor with a declared rank", "no shape")
+    if input_shape is not None:
+        input_shape = [int(d) for d in input_shape]
+        if len(dims) != 4 or any(d and d != e for d, e in zip(dims[1:], input_shape)):
+            raise user_error(path, "--input-shape", f"C,H,W for an (N, C, H, W) input consistent with its "
+                             f"declared shape {dims}", input_shape)
+        dims = [dims[0]] + input_shape
+    kind, body = OnnxConverter(path, consts, inputs[0].name, dims, g.output[0].name, _dims(g.output[0])).convert(g.node)
+    return ImportedModel(kind, str(path), **{kind: body} if kind != "cnn" else {"graph": body})
 
 
-class _OnnxConverter:
-    """Walks the nodes once, turning them into sparsa layers (see :func:`load_onnx`)."""
-
-    def __init__(self, path, consts, input_name, input_dims, numpy_helper):
-        self.path, self.consts, self.nh = path, consts, numpy_helper
-        self.input_dims = input_dims
-        self.src = {input_name: "input"}     # tensor -> producing layer name ("input")
-        self.layers = {}                     # name -> layer dict (insertion = topological order)
-        self.arrays = {}
-        self.used = set()                    # layers whose output something already consumed
-        self.lstm = None
-
-    # -- helpers --
-    def err(self, node, field, limit, found):
-        return user_error(self.path, f"node '{node.name or node.op_type}' ({node.op_type}) {field}", limit, found)
-
-    def attrs(self, node):
-        import onnx
-        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-    def const(self, node, name, what):
-        if name not in self.consts:
-            raise self.err(node, what, "a constant (initializer)", f"the computed tensor '{name}'")
-        return self.consts[name].astype(np.float64)
-
-    def tensor(self, node, name):
-        if name not in self.src:
-            raise self.err(node, "input", "the output of a supported node or the graph input", f"'{name}'")
-        self.used.add(self.src[name])
-        return self.src[name]
-
-    def new_layer(self, node, op, inputs, **fields):
-        base = _safe(node.name or f"{op}{len(self.layers)}")
-        name, k = base, 1
-        while name in self.layers or name == "input":
-            name, k = f"{base}_{k}", k + 1
-        layer = {"name": name, "op": op, "_inputs": inputs, **fields}
-        self.layers[name] = layer
-        self.src[node.output[0]] = name
-        return layer
-
-    def set_weight(self, layer, w, b):
-        n = layer["name"]
-        self.arrays[f"{n}.weight"], self.arrays[f"{n}.bias"] = w, b
-        layer["weight"], layer["bias"] = f"{n}.weight", f"{n}.bias"
-
-    # -- ops --
-    def convert(self, nodes, output_name, input_shape):
-        for node in nodes:
-            op = node.op_type
-            if op == "Constant":
-                val = self.attrs(node).get("value")
-                if val is None:
-                    raise self.err(node, "value", "a tensor 'value' attribute", "another kind of constant")
-                self.consts[node.output[0]] = self.nh.to_array(val)
-                continue
-            if op not in SUPPORTED_OPS:
-                raise self.err(node, "op", f"one of {', '.join(SUPPORTED_OPS)}", f"'{op}' (unsupported)")
-            getattr(self, f"op_{op}")(node, self.attrs(node))
-        if self.lstm is not None:
-            if self.layers:
-                raise user_error(self.path, "graph", "an LSTM alone", f"an LSTM and {len(self.layers)} other layers")
-            return ImportedModel("lstm", str(self.path), lstm=self.lstm)
-        last = list(self.layers)[-1] if self.layers else None
-        if last is None or self.src.get(output_name) != last:
-            raise user_error(self.path, "graph output", "the output of the last layer", f"'{output_name}'")
-        return self.finish(input_shape)
-
-    def op_Flatten(self, node, a):
-        if a.get("axis", 1) != 1:
-            raise self.err(node, "axis", "1", a.get("axis"))
-        if node.input[0] not in self.src:
-            raise self.err(node, "input", "the output of a supported node or the graph input", f"'{node.input[0]}'")
-        self.src[node.output[0]] = self.src[node.input[0]]
-
-    def _linear(self, node, x, w, b):
-        layer = self.new_layer(node, "linear", [x])
-        self.set_weight(layer, w.astype(np.float32), b.astype(np.float32))
-
-    def op_Gemm(self, node, a):
-        x = self.tensor(node, node.input[0])
-        if a.get("transA", 0):
-            raise self.err(node, "transA", "0", a["transA"])
-        bmat = self.const(node, node.input[1], "B")
-        w = (bmat if a.get("transB", 0) else bmat.T) * a.get("alpha", 1.0)
-        b = np.zeros(w.shape[0])
-        if len(node.input) > 2 and node.input[2]:
-            c = self.const(node, node.input[2], "C") * a.get("beta", 1.0)
-            if c.size not in (1, w.shape[0]):
-                raise self.err(node, "C", f"a bias of {w.shape[0]} values", f"shape {c.shape}")
-            b = np.broadcast_to(c.reshape(-1), (w.shape[0],)).copy()
-        self._linear(node, x, w, b)
-
-    def op_MatMul(self, node, a):
-        x = self.tensor(node, node.input[0])
-        bmat = self.const(node, node.input[1], "B")
-        if bmat.ndim != 2:
-            raise self.err(node, "B", "a 2-D weight", f"shape {bmat.shape}")
-        self._linear(node, x, bmat.T, np.zeros(bmat.shape[1]))
-
-    def op_Add(self, node, a):
-        names = list(node.input)
-        const = [n for n in names if n in self.consts]
-        if len(const) == 1:
-            other = names[1 - names.index(const[0])]
-            prev = self.src.get(other)
-            layer = self.layers.get(prev)
-            if layer is None or layer["op"] not in ("linear", "conv2d") or layer.get("relu") \
-                    or prev in self.used:
-                raise self.err(node, "inputs", "a constant added to a fresh Gemm/MatMul/Conv output (a bias)",
-                               f"a constant added to '{other}'")
-            c = self.consts[const[0]].astype(np.float32)
-            b = self.arrays[layer["bias"]]
-            if c.size not in (1, b.size):
-                raise self.err(node, "bias", f"{b.size} values", f"shape {c.shape}")
-            self.arrays[layer["bias"]] = b + c.reshape(-1)
-            self.src[node.output[0]] = prev
-            return
-        if const:
-            raise self.err(node, "inputs", "at least one computed tensor", "two constants")
-        self.new_layer(node, "add", [self.tensor(node, n) for n in names])
-
-    def op_Relu(self, node, a):
-        prev = self.src.get(node.input[0])
-        layer = self.layers.get(prev)
-        if layer is None or layer["op"] not in ("linear", "conv2d", "add") or layer.get("relu") \
-                or prev in self.used:
-            what = "the graph input" if prev == "input" else f"'{layer['op'] if layer else node.input[0]}'"
-            raise self.err(node, "input", "the output of a Conv, Gemm/MatMul or Add (to fuse into)",
-                           f"{what}")
-        layer["relu"] = True
-        self.src[node.output[0]] = prev
-
-    def op_Conv(self, node, a):
-        x = self.tensor(node, node.input[0])
-        w = self.const(node, node.input[1], "W")
-        if w.ndim != 4 or w.shape[2] != w.shape[3]:
-            raise self.err(node, "W", "a square 2-D kernel (Cout, Cin, k, k)", f"shape {w.shape}")
-        if a.get("group", 1) != 1:
-            raise self.err(node, "group", "1", a["group"])
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            raise self.err(node, "dilations", "[1, 1]", a["dilations"])
-        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise self.err(node, "auto_pad", "NOTSET (explicit pads)", a["auto_pad"])
-        strides = list(a.get("strides", [1, 1]))
-        pads = list(a.get("pads", [0, 0, 0, 0]))
-        if len(set(strides)) != 1:
-            raise self.err(node, "strides", "equal strides", strides)
-        if len(set(pads)) != 1:
-            raise self.err(node, "pads", "the same padding on every side", pads)
-        b = self.const(node, node.input[2], "B") if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0])
-        layer = self.new_layer(node, "conv2d", [x], stride=int(strides[0]), padding=int(pads[0]))
-        self.set_weight(layer, w.astype(np.float32), b.astype(np.float32))
-
-    def _pool(self, node, a, op):
-        x = self.tensor(node, node.input[0])
-        if len(node.output) > 1 and node.output[1]:
-            raise self.err(node, "outputs", "one output", "an Indices output too")
-        k = list(a.get("kernel_shape", []))
-        s = list(a.get("strides", [1] * len(k)))
-        if len(k) != 2 or k[0] != k[1]:
-            raise self.err(node, "kernel_shape", "a square 2-D window", k)
-        if len(set(s)) != 1:
-            raise self.err(node, "strides", "equal strides", s)
-        if any(a.get("pads", [0])) or a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1])):
-            raise self.err(node, "pads/ceil_mode/dilations", "no padding, ceil_mode 0, no dilation",
-                           {k2: a[k2] for k2 in ("pads", "ceil_mode", "dilations") if k2 in a})
-        self.new_layer(node, op, [x], size=int(k[0]), stride=int(s[0]))
-
-    def op_MaxPool(self, node, a):
-        self._pool(node, a, "maxpool2d")
-
-    def op_AveragePool(self, node, a):
-        self._pool(node, a, "avgpool2d")
-
-    def op_LSTM(self, node, a):
-        if self.lstm is not None or self.layers:
-            raise self.err(node, "graph", "an LSTM alone", "other layers too")
-        if self.src.get(node.input[0]) != "input":
-            raise self.err(node, "X", "the graph input", f"'{node.input[0]}'")
-        if a.get("direction", b"forward") not in (b"forward", "forward"):
-            raise self.err(node, "direction", "forward", a["direction"])
-        for key in ("clip", "activations"):
-            if key in a and not (key == "activations"
-                                 and [s.decode() if isinstance(s, bytes) else s for s in a[key]]
-                                 == ["Sigmoid", "Tanh", "Tanh"]):
-                raise self.err(node, key, "the default (no clip; Sigmoid, Tanh, Tanh)", a[key])
-        if a.get("input_forget", 0) or a.get("layout", 0):
-            raise self.err(node, "input_forget/layout", "0", [a.get("input_forget", 0), a.get("layout", 0)])
-        opt = [n for n in list(node.input)[4:7] if n]
-        if opt:
-            raise self.err(node, "sequence_lens/initial_h/initial_c", "absent (zero initial state)", opt)
-        w = self.const(node, node.input[1], "W")[0]
-        r = self.const(node, node.input[2], "R")[0]
-        h = w.shape[0] // 4
-        # ONNX gate order i, o, f, c -> PyTorch's i, f, g(=c), o
-        order = np.concatenate([np.arange(0, h), np.arange(2 * h, 3 * h), np.arange(3 * h, 4 * h), np.arange(h, 2 * h)])
-        b = (self.const(node, node.input[3], "B")[0] if len(node.input) > 3 and node.input[3]
-             else np.zeros(8 * h))
-        peep = (self.const(node, node.input[7], "P")[0] if len(node.input) > 7 and node.input[7] else None)
-        self.lstm = LSTMWeights(w_ih=w[order], w_hh=r[order], b_ih=b[:4 * h][order], b_hh=b[4 * h:][order],
-                                w_ic=None if peep is None else peep[:h],
-                                w_oc=None if peep is None else peep[h:2 * h],
-                                w_fc=None if peep is None else peep[2 * h:])
-        for out in node.output:
-            if out:
-                self.src[out] = "lstm"
-
-    # -- result --
-    def finish(self, input_shape):
-        layers = list(self.layers.values())
-        if not layers:
-            raise user_error(self.path, "graph", "at least one supported layer", "none")
-        flat = len(self.input_dims) == 2 and all(l["op"] == "linear" for l in layers)
-        chain = all(l["_inputs"] == [prev] for l, prev in zip(layers, ["input"] + [l["name"] for l in layers]))
-        standard = all(bool(l.get("relu")) == (k < len(layers) - 1) for k, l in enumerate(layers))
-        if flat and chain and standard:
-            mlp = [FloatLayer(l["name"], self.arrays[l["weight"]].astype(np.float64),
-                              self.arrays[l["bias"]].astype(np.float64), bool(l.get("relu"))) for l in layers]
-            layers_from_arrays({f"{l.name}.{k}": getattr(l, k) for l in mlp for k in ("weight", "bias")},
-                               where=self.path)   # the same checks as an .npz MLP
-            return ImportedModel("mlp", str(self.path), mlp=mlp)
-        shape = list(input_shape) if input_shape else self.input_dims[1:]
-        if len(self.input_dims) == 2 and not input_shape:
-            shape = [self.input_dims[1], 1, 1]
-        if len(shape) != 3 or any(not d for d in shape):
-            raise user_error(self.path, "input shape", "(N, C, H, W) with known C, H, W (or --input-shape)",
-                             f"{self.input_dims}")
-        spec_layers, prev = [], "input"
-        for l in layers:
-            entry = {k: v for k, v in l.items() if k != "_inputs"}
-            if l["_inputs"] != [prev]:
-                entry["inputs"] = list(l["_inputs"])
-            if "relu" not in entry and l["op"] in ("conv2d", "linear", "add"):
-                entry["relu"] = False
-            spec_layers.append(entry)
-            prev = l["name"]
-        g = Graph({"format": "sparsa-model", "version": 1,
-                   "input": {"shape": [int(d) for d in shape], "dtype": "float32"},
-                   "layers": spec_layers}, dict(self.arrays))
-        validate(g, str(self.path))
-        return ImportedModel("cnn", str(self.path), graph=g)
+def _dims(value_info):
+    """Declared dims of a graph input/output (None where symbolic), or None without a shape."""
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
 
 
 def load_mlp(path, *, relu=True):
