@@ -32,7 +32,7 @@ from sparsa.sw.fileio import load_npy, load_npz, save_npz
 from sparsa.sw.model.graph import Graph, graph_forward, save_graph, validate
 from sparsa.sw.model.onnx_ops import SUPPORTED_OPS, OnnxConverter, safe_name
 from sparsa.sw.model.lstm import LSTM_KEYS, LSTMWeights, lstm_forward, lstm_from_arrays
-from sparsa.sw.model.mlp import FloatLayer, float_forward, layers_from_arrays
+from sparsa.sw.model.mlp import float_forward, layers_from_arrays
 
 __all__ = ["ImportedModel", "import_model", "load_onnx", "load_mlp", "SUPPORTED_OPS"]
 
@@ -185,7 +185,7 @@ def load_mlp(path, *, relu=True):
 
     Returns
     -------
-    list of :class:`FloatLayer`
+    list of :class:`~sparsa.sw.model.mlp.FloatLayer`
 
     Raises
     ------
