@@ -41,7 +41,7 @@ def check_input_file(path, option, what, kinds=".npy/.npz"):
     """An input file that exists and is not JSON posing as numpy data (else one line naming it)."""
     p = Path(path)
     if not p.exists():
-        raise user_error(p, option, f"an existing {what} file", "no such file")
+        raise user_error(p, option, f"an existing {what} file", "none (file not found)")
     if p.is_dir():
         raise user_error(p, option, f"a {what} file", "a directory")
     try:

@@ -113,7 +113,8 @@ def build(args):
         raise user_error(model, "MODEL", "a .npz compressed model or a .npy matrix", f"suffix '{model.suffix}'")
     shift = check_shift(0 if args.shift is None else args.shift)
     w = load_npy(model, what="weight matrix")
-    bias = None if args.bias is None else load_npy(args.bias, what="bias")
+    bias = None if args.bias is None else load_npy(check_input_file(args.bias, "--bias", "bias", kinds=".npy"),
+                                                   what="bias")
     return pack_matrix(w, pes, bias, shift, args.relu, where=str(model), bias_where=str(args.bias))
 
 
@@ -121,8 +122,6 @@ def run(args):
     inputs = [("MODEL", args.model), ("--bias", getattr(args, "bias", None))]
     check_outputs([("-o", args.out)], inputs)
     check_input_file(args.model, "MODEL", "model")
-    if getattr(args, "bias", None) is not None:
-        check_input_file(args.bias, "--bias", "bias", kinds=".npy")
     check_pe_option(getattr(args, "pes", None))
     if is_cnn_model(args.model):
         from sparsa.sw.cnn.pack import write_cnn_pack
