@@ -6,13 +6,14 @@ export AMARANTH_USE_YOSYS := builtin
 export OBJCACHE := ccache
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench clean help
+.PHONY: setup demo test lint bench fuzz clean help
 
 help:
 	@echo "make demo   - train, compress, pack and run the digits MLP end to end"
 	@echo "make test   - the whole test suite (both simulators)"
 	@echo "make lint   - import layering (import-linter contracts in pyproject.toml)"
 	@echo "make bench  - benchmarks (JSON + tables in build/bench/)"
+	@echo "make fuzz   - long property-based run of the CLI and manifest fuzzers (fresh seeds)"
 	@echo "make setup  - only the bootstrap (venv, pinned packages, tools)"
 
 setup:
@@ -28,6 +29,13 @@ lint: setup
 test: setup lint
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests collected" >&2; exit 1; fi; exit $$rc
+
+# `make test` runs the fuzzers briefly and derandomized; this runs them long, with fresh seeds
+# (FUZZ_EXAMPLES per test; a failure prints the reproducing example and its @reproduce_failure blob).
+FUZZ_EXAMPLES ?= 3000
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz SPARSA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q tests/test_fuzz_cli.py tests/test_fuzz_manifest.py
 
 bench: setup
 	$(BIN)/sparsa bench all -o build/bench

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsa.boards.tools import tool_cmd
+
 __all__ = ["AscRam", "EcpRam", "FAMILIES", "locate", "locate_ice40", "write_slices", "read_slices", "tile_key",
            "iceunpack", "icepack", "ecpunpack", "ecppack"]
 
@@ -291,7 +293,7 @@ def read_slices(ram, shapes, slices):
 #
 
 def _tool(cmd, data, cwd=None):
-    res = subprocess.run(cmd, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    res = subprocess.run(tool_cmd(cmd), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
     if res.returncode != 0:
         err = res.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
         raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}): {err[-1]}")

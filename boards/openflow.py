@@ -33,6 +33,7 @@ from pathlib import Path
 from sparsa.sw.errors import UserError, user_error
 
 from sparsa.boards import swap
+from sparsa.boards.tools import tool_cmd
 
 __all__ = ["BOARDS", "build", "board_top_verilog", "boot_board_top_verilog"]
 
@@ -174,7 +175,7 @@ def _run(cmd, cwd, log):
     t0 = time.perf_counter()
     env = dict(os.environ)
     with open(Path(cwd) / log, "w") as f:
-        res = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        res = subprocess.run(tool_cmd(cmd), cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
     if res.returncode != 0:
         text = (Path(cwd) / log).read_text()
         # nextpnr's utilisation lines say by how much a design does not fit: "ICESTORM_LC: 7358/ 5280 139%"

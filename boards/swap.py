@@ -97,12 +97,28 @@ def load_map(path, bitstream):
         raise user_error(path, "format", repr(MAP_FORMAT), repr(m.get("format") if isinstance(m, dict) else m))
     if m.get("family") not in FAMILIES:
         raise user_error(path, "family", " or ".join(FAMILIES), repr(m.get("family")))
+    # The fields a swap reads, by type (a map edited by hand, or cut short, is one line, not a KeyError).
+    for key, kind, what in (("config", dict, "the build's EIEConfig (an object)"),
+                            ("memories", dict, "an object of memories"), ("tiles", list, "a list of tiles"),
+                            ("design_sha256", str, "a hex digest"), ("board", str, "a board name")):
+        if key not in m:
+            raise user_error(path, key, what, "none (the field is missing)")
+        if not isinstance(m[key], kind):
+            raise user_error(path, key, what, f"a {type(m[key]).__name__}")
+    for name, mem in m["memories"].items():
+        if not (isinstance(mem, dict) and isinstance(mem.get("depth"), int) and isinstance(mem.get("width"), int)
+                and isinstance(mem.get("slices"), list)):
+            raise user_error(path, f"memories.{name}", "an object with integer depth and width and a slices list",
+                             repr(mem)[:80])
     return m
 
 
 def _map_config(m, where=MAP_NAME):
     from sparsa.sw.eie.config import EIEConfig
-    return EIEConfig.from_dict(m["config"], where)
+    try:
+        return EIEConfig.from_dict(m["config"], where)
+    except (TypeError, ValueError) as e:     # wrong types inside the config: its checks compare them
+        raise user_error(where, "config", "EIEConfig fields of the right types", f"{type(e).__name__}: {e}") from None
 
 
 def _slices(m):

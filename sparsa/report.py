@@ -79,8 +79,41 @@ def build_report(pack_dir, run=None, bench=None):
                              f"{rep.get('pes')} PEs and {len(rep['layers'])} layers")
         data["run"] = rep
     if bench is not None:
-        data["bench"] = _load_json(bench, "benchmark report")
+        data["bench"] = check_bench(_load_json(bench, "benchmark report"), bench)
     return data
+
+
+BENCH_FORMAT = "sparsa-bench-eie"
+
+
+def check_bench(rep, where):
+    """``rep`` must be a ``sparsa bench eie`` result (``eie.json``): the fields the report reads,
+    by type. Results written before the ``format`` field existed are accepted by their fields."""
+    what = "a `sparsa bench eie` result (eie.json)"
+    if not isinstance(rep, dict):
+        raise user_error(where, "benchmark report", what, f"a JSON {type(rep).__name__}")
+    fmt = rep.get("format", BENCH_FORMAT)
+    if fmt != BENCH_FORMAT:
+        raise user_error(where, "format", f"{BENCH_FORMAT!r} ({what})", repr(fmt)[:60])
+    for key, kind in (("layers", list), ("sweeps", dict), ("summary", dict)):
+        if not isinstance(rep.get(key), kind):
+            found = "none" if key not in rep else f"a {type(rep[key]).__name__}"
+            raise user_error(where, key, f"a JSON {'array' if kind is list else 'object'} ({what})", found)
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    for i, row in enumerate(rep["layers"]):
+        if not (isinstance(row, dict) and isinstance(row.get("layer"), str) and num(row.get("real_entries_active"))
+                and num(row.get("measured_cycles"))):
+            raise user_error(where, f"layers[{i}]", "an object with layer (a name), real_entries_active and "
+                             "measured_cycles (numbers)", repr(row)[:60])
+    sweep = rep["sweeps"].get("pes", [])
+    if not isinstance(sweep, list):
+        raise user_error(where, "sweeps.pes", "a list of {pes, cycles}", f"a {type(sweep).__name__}")
+    for i, s in enumerate(sweep):
+        if not (isinstance(s, dict) and isinstance(s.get("pes"), int) and not isinstance(s.get("pes"), bool)
+                and s["pes"] >= 1 and num(s.get("cycles")) and s["cycles"] > 0):
+            raise user_error(where, f"sweeps.pes[{i}]", "an object with pes >= 1 (an integer) and cycles > 0",
+                             repr(s)[:60])
+    return rep
 
 
 # ---- figures ----------------------------------------------------------------------------------

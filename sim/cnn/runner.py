@@ -98,6 +98,14 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
     if xs.shape[1:] != tuple(prog.input_shape):
         raise ValueError(f"input: expected (B,) + {tuple(prog.input_shape)}, found {x.shape}")
     xs = xs.astype(np.int8)
+    if len(xs) == 0:        # an empty batch: an empty answer, and nothing built or simulated
+        shape = (int(np.prod(prog.output_shape)),) if prog.output_flat else tuple(prog.output_shape)
+        out = {"y": np.zeros((0,) + shape, np.int8), "cycles": np.zeros(0, np.int64),
+               "mac_cycles": np.zeros(0, np.int64), "layer_cycles": np.zeros((0, len(prog.layers)), np.int64),
+               "overhead_cycles": np.zeros(0, np.int64)}
+        if layers:
+            out["layer_outputs"] = []
+        return out
     if layers:       # read back all of DRAM, every layer's output included
         out_addr, out_bytes = 0, prog.dram_size
     else:

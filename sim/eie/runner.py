@@ -153,6 +153,14 @@ def run_memory_map(mm, x, *, engine="verilator", cfg=None, n_layers=None, init=F
         cfg = EIEConfig.for_pack(mm)
     cfg.check_fits(mm)
     n_layers = n_layers or len(mm.layers)
+    if np.ndim(x) == 2 and np.shape(x)[0] == 0:
+        # An empty batch: an empty answer, and nothing built or simulated.
+        from sparsa.hw.eie.pe import COUNTERS
+        rows = lstm["y_rows"] if lstm else mm.layers[n_layers - 1].rows
+        return {"y": np.zeros((0, rows), np.int16), "cycles": np.zeros(0, np.int64),
+                "layer_cycles": np.zeros((0, n_layers), np.int64),
+                "layer_stats": np.zeros((0, n_layers, mm.pes, len(COUNTERS)), np.int64),
+                "config": asdict(cfg), "build_s": 0.0, "sim_s": 0.0, "batch": 0}
     t0 = time.perf_counter()
     bdir = build(cfg, engine, memory_map=mm if init else None, quiet=quiet, progress=progress)
     t_build = time.perf_counter() - t0

@@ -163,7 +163,7 @@ def run_bench(out_dir, args):
         for s in sweeps["pes"]:
             s["speedup_vs_16"] = round(base / s["cycles"], 2)
 
-    result = {"pes": pes, "queue_depth": 8, "config": cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg),
+    result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": 8, "config": cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg),
               "layers": rows_out, "sweeps": sweeps,
               "summary": {
                   "min_efficiency": min(r["efficiency"] for r in rows_out),

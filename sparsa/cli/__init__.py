@@ -58,6 +58,11 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _one_line(e):
+    """The message on one line: a newline inside a found value (a file name, a manifest field) is escaped."""
+    return str(e).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv=None):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
@@ -69,11 +74,11 @@ def main(argv=None):
     try:
         return int(args._run(args) or 0)
     except UserError as e:
-        print(f"sparsa {args.command}: error: {e}", file=sys.stderr)
+        print(f"sparsa {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:          # a path that cannot be read or written: the user's to fix
         where = f"{e.filename}: " if e.filename else ""
-        print(f"sparsa {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"sparsa {args.command}: error: {_one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sparsa: interrupted", file=sys.stderr)

@@ -22,9 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sparsa.cli.limits import MAX_PES, check_input_file, check_pe_option, warn, warn_pes_above_rows
 from sparsa.sw.compress.mlp import check_options, compress_model, compression_report, save_compressed
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_finite, check_outputs, load_npy, write_json
+from sparsa.sw.fixedpoint import INT16_MAX
 from sparsa.sw.model.importer import load_mlp
 
 __all__ = ["add_arguments", "run", "print_report", "print_cnn_report"]
@@ -41,7 +43,7 @@ def add_arguments(p):
     p.add_argument("--bits", type=int, default=None,
                    help="index bits 1..4: at most 2**bits - 1 shared values per layer (MLPs and LSTMs, required)")
     p.add_argument("--balance-pes", type=int, default=None, metavar="N",
-                   help="load-balance-aware pruning: equal nonzeros for each of N PEs")
+                   help=f"load-balance-aware pruning: equal nonzeros for each of N PEs (1..{MAX_PES})")
     p.add_argument("--pad-free", action="store_true",
                    help="with --balance-pes (MLPs and LSTMs): keep, in place of every padding entry EIE's "
                         "format would need on N PEs, the largest pruned weight of its gap, and drop as many "
@@ -61,6 +63,10 @@ def _load_calib(path, cols):
     if x.ndim != 2 or x.shape[1] != cols or x.shape[0] == 0:
         raise user_error(path, "calibration data", f"shape (n >= 1, {cols})", f"shape {x.shape}")
     check_finite(x, path, "calibration data")
+    big = float(np.max(np.abs(x)))
+    if big > INT16_MAX:
+        warn("compress", f"{path}: calibration data: values up to {big:.3g} exceed int16 even with 0 fractional "
+                         f"bits (|x| <= {INT16_MAX}): the input format gets 0 fractional bits and such inputs saturate")
     return x.astype(np.float64)
 
 
@@ -189,10 +195,14 @@ def print_cnn_report(report, console=None):
 
 def run(args):
     check_outputs([("-o", args.output), ("--report", args.report)], [("MODEL", args.model), ("--calib", args.calib)])
+    check_input_file(args.model, "MODEL", "model", kinds=".npy/.npz (or an .onnx model)")
+    if args.calib is not None:
+        check_input_file(args.calib, "--calib", "calibration data", kinds=".npy")
     # Range checks first (with neutral stand-ins for options not given); which options a model
     # needs is checked once its kind is known.
     check_options(1.0 if args.density is None else args.density, 1 if args.bits is None else args.bits,
                   args.balance_pes, args.pad_free)
+    check_pe_option(args.balance_pes, "--balance-pes")
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
     suffix = Path(args.model).suffix.lower()
@@ -220,11 +230,18 @@ def run(args):
             return _run_cnn(args, imported.graph)
     _require_eie_options(args, "MLP")
     layers = load_mlp(args.model, relu=not args.no_relu)
+    warn_pes_above_rows("compress", "--balance-pes", args.balance_pes, max(l.weight.shape[0] for l in layers),
+                        where=args.model)
     calib = _load_calib(args.calib, layers[0].cols) if args.calib else None
     with _layer_progress(layers) as on_layer:
         model = compress_model(layers, args.density, args.bits, pes=args.balance_pes,
                                calib=calib, source=str(args.model), on_layer=on_layer, pad_free=args.pad_free)
     report = compression_report(model, layers, args.balance_pes or 1)
+    empty = [r["name"] for r in report["layers"] if not r["nonzeros"]]
+    if empty:
+        whole = len(empty) == len(report["layers"])
+        warn("compress", f"--density {args.density:g} keeps no weights in "
+                         f"{'any layer (an all-zero model: every output is its bias)' if whole else 'layer(s) ' + ', '.join(empty) + ' (their outputs are their biases)'}")
     report.update(source=str(args.model), density_target=args.density, bits=args.bits,
                   calibrated=calib is not None)
     # Compute everything first, then write: a failure above leaves no output behind.

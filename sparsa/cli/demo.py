@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from sparsa.cli.compress import print_report
+from sparsa.cli.limits import MAX_PES, check_pe_option, check_seed
 from sparsa.demo.mlp import run_demo
+from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import write_json
 
 __all__ = ["add_arguments", "run"]
@@ -23,8 +25,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(p):
     p.add_argument("-o", "--out", default="build/demo", help="output directory (default build/demo)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and the training (default 0)")
-    p.add_argument("--pes", type=int, default=4, help="PEs for load-balanced pruning and the pack (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split and the training, 0..2^32-1 (default 0)")
+    p.add_argument("--pes", type=int, default=4, help=f"PEs for load-balanced pruning and the pack, 1..{MAX_PES} (default 4)")
     p.add_argument("--density", type=float, default=0.1, help="final weight density (default 0.1)")
     p.add_argument("--bits", type=int, default=4, help="weight-sharing index bits 1..4 (default 4)")
     p.add_argument("--quick", action="store_true", help="few epochs: a smoke run, not the accuracy target")
@@ -72,7 +74,17 @@ def _print(report, console):
         console.print(table)
 
 
+def check_args(args):
+    """Every option, before any work (training takes minutes)."""
+    check_seed(args.seed)
+    check_pe_option(args.pes)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise user_error(out, "-o", "an output directory", "a file")
+
+
 def run(args):
+    check_args(args)
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
     t0 = time.perf_counter()
     report = run_demo(args)

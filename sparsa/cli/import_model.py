@@ -26,6 +26,12 @@ def add_arguments(p):
                    help="input shape, for a Conv2d state dict or an ONNX file without static sizes")
 
 
+# Input-shape limits: each size fits 16 bits, the whole input 2^28 values (256 MiB at int8),
+# far beyond what the CNN engine's buffers and a host's memory make sensible.
+MAX_DIM = 65535
+MAX_INPUT_VALUES = 1 << 28
+
+
 def _shape(text):
     try:
         dims = [int(d) for d in text.split(",")]
@@ -33,14 +39,19 @@ def _shape(text):
         dims = []
     if len(dims) != 3 or min(dims) < 1:
         raise user_error(None, "--input-shape", "three positive integers C,H,W", repr(text))
+    if max(dims) > MAX_DIM:
+        raise user_error(None, "--input-shape", f"sizes in 1..{MAX_DIM}", f"{text!r} ({max(dims)})")
+    if dims[0] * dims[1] * dims[2] > MAX_INPUT_VALUES:
+        raise user_error(None, "--input-shape", f"at most 2^28 = {MAX_INPUT_VALUES} values (C x H x W)",
+                         f"{text!r} ({dims[0] * dims[1] * dims[2]} values)")
     return dims
 
 
 def run(args):
     check_outputs([("-o", args.output)], [("MODEL", args.model)])
+    shape = _shape(args.input_shape) if args.input_shape else None
     if Path(args.output).suffix.lower() != ".npz":
         raise user_error(None, "-o", "an output path ending in .npz", args.output)
-    shape = _shape(args.input_shape) if args.input_shape else None
     model = import_model(args.model, input_shape=shape)
     table = Table(title=f"{args.model}: {model.kind}")
     for col in ("layer", "op", "output", "parameters"):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsa.cli.limits import MAX_PES, check_input_file, check_pe_option, warn_pes_above_rows
 from sparsa.sw.cnn.compiler import DATAPATHS
 from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.errors import user_error
@@ -31,7 +32,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(p):
     p.add_argument("model", metavar="MODEL", help="compressed model (.npz), integer CNN graph (.npz) "
                    "or integer matrix (.npy)")
-    p.add_argument("--pes", type=int, metavar="N", help="number of PEs (>= 1); required for EIE packs")
+    p.add_argument("--pes", type=int, metavar="N", help=f"number of PEs, 1..{MAX_PES}; required for EIE packs")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="pack directory to write")
     p.add_argument("--bias", metavar="B.npy", help=".npy only: int32 bias, one per row (default 0)")
     p.add_argument("--shift", type=int, metavar="S",
@@ -94,7 +95,7 @@ def build(args):
                          "a 'graph' key)", "given for an EIE pack")
     if args.pes is None:
         raise user_error(model, "--pes", "a PE count for an EIE pack", "none given")
-    pes = check_pes(args.pes)
+    pes = check_pes(check_pe_option(args.pes))
     kind = model.suffix.lower()
     if kind == ".npz":
         given = [o for o, v in (("--bias", args.bias), ("--shift", args.shift), ("--relu", args.relu))
@@ -112,13 +113,16 @@ def build(args):
         raise user_error(model, "MODEL", "a .npz compressed model or a .npy matrix", f"suffix '{model.suffix}'")
     shift = check_shift(0 if args.shift is None else args.shift)
     w = load_npy(model, what="weight matrix")
-    bias = None if args.bias is None else load_npy(args.bias, what="bias")
+    bias = None if args.bias is None else load_npy(check_input_file(args.bias, "--bias", "bias", kinds=".npy"),
+                                                   what="bias")
     return pack_matrix(w, pes, bias, shift, args.relu, where=str(model), bias_where=str(args.bias))
 
 
 def run(args):
     inputs = [("MODEL", args.model), ("--bias", getattr(args, "bias", None))]
     check_outputs([("-o", args.out)], inputs)
+    check_input_file(args.model, "MODEL", "model")
+    check_pe_option(getattr(args, "pes", None))
     if is_cnn_model(args.model):
         from sparsa.sw.cnn.pack import write_cnn_pack
         prog = build_cnn(args)
@@ -128,6 +132,7 @@ def run(args):
               f"MAC cycles, DRAM {prog.dram_size:,} bytes, {len(man['files']) + 1} files -> {args.out}")
         return 0
     pack = build(args)
+    warn_pes_above_rows("pack", "--pes", pack.pes, max(l.rows for l in pack.layers), where=args.model)
     man = write_pack(pack, args.out, inputs=inputs)
     total = sum(l.nnz for l in pack.layers)
     entries = sum(sum(l.entries_per_pe) for l in pack.layers)

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from sparsa.cli.limits import check_input_file
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import check_finite, check_int_range, load_npy, save_npy, write_json
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
@@ -119,14 +120,19 @@ def run(args):
     if args.engine not in ENGINES:
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
     pack = load_pack(args.pack)
+    check_input_file(args.input, "-i", "input", kinds=".npy")
     x = prepare_input(load_npy(args.input, what="input"), pack, args.input)
     last = pack.layers[-1]
     if args.dequantize and last.out_frac_bits is None:
         raise user_error(f"{args.pack}/manifest.json", "out_frac_bits",
                          "the last layer's output scale for --dequantize", "none (packed from an integer matrix)")
     t0 = time.perf_counter()
-    y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
-                          reusable=getattr(args, "reusable_build", False))
+    if x.ndim == 2 and x.shape[0] == 0:
+        # An empty batch has an empty answer: no engine runs (nothing is built or simulated).
+        y, extra = np.zeros((0, pack.output_rows), np.int16), ({} if args.engine == "golden" else {"cycles": 0})
+    else:
+        y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
+                              reusable=getattr(args, "reusable_build", False))
     elapsed = time.perf_counter() - t0
     y = np.asarray(y).astype(np.int16)
     # Engines may return (1, rows) for a single vector: give Y the rank of X.

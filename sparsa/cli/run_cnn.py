@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from sparsa.cli.limits import check_input_file
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_finite, check_int_range, load_npy, save_npy, write_json
 
@@ -44,6 +45,7 @@ def run_cnn(args):
     if args.engine not in ENGINES:
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
     prog, cfg, man = load_cnn_pack(args.pack)
+    check_input_file(args.input, "-i", "input", kinds=".npy")
     x = prepare_cnn_input(load_npy(args.input, what="input"), prog, args.input)
     quant = (prog.graph.spec.get("quant") if prog.graph is not None else None) or {}
     if args.dequantize and "output_frac" not in quant:
@@ -51,7 +53,13 @@ def run_cnn(args):
                          "the output scale for --dequantize (a graph from sparsa compress)", "none")
     t0 = time.perf_counter()
     extra = {}
-    if args.engine == "golden":
+    if x.ndim == 4 and x.shape[0] == 0:
+        # An empty batch has an empty answer: no engine runs (nothing is built or simulated).
+        y = np.zeros((0,) + (tuple(prog.output_shape) if not prog.output_flat
+                             else (int(np.prod(prog.output_shape)),)), np.int8)
+        if args.engine != "golden":
+            extra = {"cycles": [], "layers": []}
+    elif args.engine == "golden":
         if prog.graph is None:
             raise user_error(f"{args.pack}/manifest.json", "files", "a model.npz for the golden engine",
                              "none (packed without the graph)")

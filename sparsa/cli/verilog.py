@@ -15,8 +15,52 @@ Examples::
 
 from pathlib import Path
 
-from sparsa.sw.errors import UserError
+from sparsa.cli.limits import MAX_PES, check_pe_option, check_verilog_name
+from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import atomic_file
+
+# The sizes of a PE array without a pack: (option, default, what). A pack sets all of them.
+SIZE_OPTIONS = (
+    ("--pes", None, "PEs"),
+    ("--max-cols", 1024, "longest input vector"),
+    ("--max-rows-pe", 64, "local rows per PE"),
+    ("--spm-words", 1024, "sparse-matrix words per PE"),
+    ("--ptr-words", "max-cols/2 + 1", "pointer words per bank"),
+    ("--bias-words", "max-rows-pe", "bias words per PE"),
+    ("--max-layers", 1, "layer-table entries"),
+)
+# 32-bit pointers address 2^32 entries, 8 to a 64-bit word.
+MAX_SPM_WORDS = (1 << 29) - 1
+
+
+def _attr(opt):
+    return opt[2:].replace("-", "_")
+
+
+def check_sizes(args):
+    """The explicit sizes: none with a pack (it sets them), positive, and consistent."""
+    given = [opt for opt, _, _ in SIZE_OPTIONS if getattr(args, _attr(opt)) is not None]
+    if given and (args.pack or args.cnn):
+        what = "a pack" if args.pack else "--cnn"
+        raise user_error(args.pack, ", ".join(given), f"no sizes with {what} (the "
+                         f"{'pack' if args.pack else 'CNN configuration'} sets them)", "given")
+    check_pe_option(args.pes)
+    for opt, _, _ in SIZE_OPTIONS[1:]:
+        v = getattr(args, _attr(opt))
+        if v is not None and v < 1:
+            raise user_error(None, opt, "a positive size", v)
+    if args.spm_words is not None and args.spm_words > MAX_SPM_WORDS:
+        raise user_error(None, "--spm-words", f"at most {MAX_SPM_WORDS} (2^29-1: 32-bit pointers, 8 entries "
+                         "a word)", args.spm_words)
+    if args.max_cols is not None and args.max_cols >= 1 << 24:
+        raise user_error(None, "--max-cols", "at most 2^24-1", args.max_cols)
+    cols = args.max_cols or 1024
+    need = cols // 2 + 1           # pointers 0..cols, split over the even and the odd bank
+    if args.ptr_words is not None and args.ptr_words < need:
+        raise user_error(None, "--ptr-words", f"at least {need} for --max-cols {cols} (cols + 1 pointers "
+                         f"in two banks)", f"{args.ptr_words} (too small by {need - args.ptr_words})")
+    if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
+        raise user_error(None, "--queue-depth", "1..256", args.queue_depth)
 
 
 def add_arguments(p):
@@ -28,13 +72,9 @@ def add_arguments(p):
                    help="multiply-accumulates per PE per cycle (default 2; EIE has 1)")
     p.add_argument("--channels", type=int, default=1, metavar="C",
                    help="independent streams (ESE's channels); only 1 is generated, see docs/ese.md")
-    p.add_argument("--pes", type=int, help="number of PEs (without a pack)")
-    p.add_argument("--max-cols", type=int, default=1024)
-    p.add_argument("--max-rows-pe", type=int, default=64)
-    p.add_argument("--spm-words", type=int, default=1024)
-    p.add_argument("--ptr-words", type=int, default=None, help="default: max-cols/2 + 1")
-    p.add_argument("--bias-words", type=int, default=None, help="default: max-rows-pe")
-    p.add_argument("--max-layers", type=int, default=1)
+    p.add_argument("--pes", type=int, help=f"number of PEs, 1..{MAX_PES} (without a pack)")
+    for opt, default, what in SIZE_OPTIONS[1:]:
+        p.add_argument(opt, type=int, default=None, metavar="N", help=f"without a pack: {what} (default {default})")
     p.add_argument("--name", default=None, help="top module name (default eie_top, or sparsa_cnn)")
     p.add_argument("--cnn", action="store_true", help="the CNN engine with the default CNNConfig (no pack)")
 
@@ -49,9 +89,9 @@ def config_from_args(args):
         return cfg, (None if args.no_init else mm)
     if args.pes is None:
         raise UserError("verilog: give a pack directory, or --pes N and the sizes")
-    cfg = EIEConfig.from_args(args.pes, queue_depth=args.queue_depth, macs=args.macs, max_cols=args.max_cols,
-                              max_rows_pe=args.max_rows_pe, spm_words=args.spm_words, ptr_words=args.ptr_words,
-                              bias_words=args.bias_words, max_layers=args.max_layers)
+    sizes = {_attr(opt): getattr(args, _attr(opt)) for opt, _, _ in SIZE_OPTIONS[1:]}
+    sizes = {k: v for k, v in sizes.items() if v is not None}
+    cfg = EIEConfig.from_args(args.pes, queue_depth=args.queue_depth, macs=args.macs, **sizes)
     return cfg, None
 
 
@@ -83,6 +123,8 @@ def run_cnn(args):
 def run(args):
     from sparsa.hw.eie.verilog import generate_verilog
     from sparsa.sw.cnn.pack import is_cnn_pack
+    check_verilog_name(args.name)
+    check_sizes(args)
     if args.cnn or (args.pack and is_cnn_pack(args.pack)):
         return run_cnn(args)
     if args.channels != 1:

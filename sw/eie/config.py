@@ -91,7 +91,7 @@ class EIEConfig:
         need("queue_depth", 1 <= self.queue_depth <= 256, "1..256")
         need("max_cols", 1 <= self.max_cols < (1 << 24), "1..2^24-1")
         need("max_rows_pe", self.max_rows_pe >= 1, ">= 1")
-        need("spm_words", self.spm_words >= 1, ">= 1")
+        need("spm_words", 1 <= self.spm_words < 1 << 29, "1..2^29-1 (at most 32-bit pointers, 8 entries a word)")
         need("ptr_words", self.ptr_words >= 1, ">= 1")
         need("bias_words", self.bias_words >= 1, ">= 1")
         need("max_layers", 1 <= self.max_layers <= 64, "1..64")
