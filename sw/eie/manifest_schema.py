@@ -82,7 +82,7 @@ def _image(man, where, field, stem):
     if p.is_absolute() or ".." in p.parts or "\\" in stem:
         raise user_error(where, field, "a relative path inside the pack", repr(stem)[:80])
     if f"{stem}.bin" not in man["files"]:
-        raise user_error(where, field, "an image listed under 'files'", f"{stem}.bin, not listed")
+        raise user_error(where, field, "an image listed under 'files'", f"{stem + '.bin'!r}, not listed")
 
 
 def check_eie_manifest(man, where):
