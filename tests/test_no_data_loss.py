@@ -248,3 +248,32 @@ def test_write_pack_api_refuses_to_replace_a_directory_holding_an_input(tmp_path
     with pytest.raises(fileio.UserError, match="input"):
         write_pack(load_pack(pack, verify=False), pack, inputs=[("MODEL", inside)])
     assert inside.read_bytes() == b"the user's model"
+
+
+# -- 3. sparsa build -o ----------------------------------------------------------------------------
+
+def test_build_does_not_write_into_a_users_directory(tmp_path, pack, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "report.json").write_text("{}")
+    before = tree(mine)
+    refused(capsys, ["build", str(pack), "--board", "zynq7020", "--no-build", "-o", str(mine)], "refusing")
+    assert tree(mine) == before
+
+
+def test_build_replaces_an_earlier_build_and_lists_its_files(tmp_path, pack):
+    out = tmp_path / "tree"
+    assert main(["build", str(pack), "--board", "zynq7020", "--no-build", "-o", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["format"] == "sparsa-build"
+    assert set(rep["files"]) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"report.json"}
+    assert main(["build", str(pack), "--board", "zu2cg", "--no-build", "-o", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["board"] == "zu2cg"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_build_into_its_own_pack_is_refused(tmp_path, pack, capsys):
+    before = tree(pack)
+    refused(capsys, ["build", str(pack), "--board", "zynq7020", "--no-build", "-o", str(pack / "b")], "input")
+    assert tree(pack) == before

@@ -11,8 +11,10 @@ Verilog; a block design with the processing system for the Zynq parts) and a yos
 """
 
 import sys
+from pathlib import Path
 
 from sparsa.sw.errors import user_error
+from sparsa.sw.fileio import atomic_dir, check_outputs, owned_by_manifest, sha256_file, write_json
 
 from sparsa.boards.openflow import BOARDS, build
 from sparsa.boards.vivado import XILINX_BOARDS, write_tree
@@ -54,6 +56,29 @@ def add_arguments(p):
                    help="open flow: nextpnr's placement seed (default 1); Fmax varies by several percent with it")
 
 
+BUILD_FORMAT = "sparsa-build"
+
+
+def _owned_build_dir(path):
+    """An earlier ``sparsa build`` output: its report.json names the build format and lists
+    every file in the directory (see :func:`_seal`)."""
+    return owned_by_manifest(path, (BUILD_FORMAT,), marker="report.json")
+
+
+def _seal(tmp, final, rep):
+    """Finish a build written in the temporary directory ``tmp``: paths in the report name
+    ``final`` (where it will be), and report.json lists every file, which proves the directory
+    ours to replace on a later build."""
+    tmp, final = Path(tmp), Path(final)
+    for key, value in list(rep.items()):
+        if isinstance(value, str) and value.startswith(str(tmp)):
+            rep[key] = str(final) + value[len(str(tmp)):]
+    files = {f.relative_to(tmp).as_posix(): sha256_file(f) for f in sorted(tmp.rglob("*"))
+             if f.is_file() and f.name != "report.json"}
+    write_json(tmp / "report.json", {"format": BUILD_FORMAT, "version": 1, **rep, "files": files})
+    return rep
+
+
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
     if args.swappable and args.board in XILINX_BOARDS:
@@ -61,18 +86,26 @@ def run(args):
                          args.board)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
+    inputs = [("PACK", args.pack)]
+    check_outputs([("-o", args.out)], inputs)
+    # The whole tree is built next to OUT and swapped in when complete: a failed or
+    # interrupted build leaves OUT as it was, and OUT is replaced only if it is empty or an
+    # earlier build (never a directory of the user's).
+    with atomic_dir(args.out, owned=_owned_build_dir, inputs=inputs) as tmp:
+        if args.board in XILINX_BOARDS:
+            say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
+            rep = _seal(tmp, args.out, write_tree(args.pack, args.board, tmp, estimate=not args.no_build))
+        else:
+            rep = _seal(tmp, args.out, build(
+                args.pack, args.board, tmp, do_build=not args.no_build, progress=say, swappable=args.swappable,
+                spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router,
+                seed=args.seed, multiplier=args.multiplier))
     if args.board in XILINX_BOARDS:
-        say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
-        rep = write_tree(args.pack, args.board, args.out, estimate=not args.no_build)
         est = rep["estimate"]
         extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
                  f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
-        return 0
-    rep = build(args.pack, args.board, args.out, do_build=not args.no_build, progress=say,
-                swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories,
-                router=args.router, seed=args.seed, multiplier=args.multiplier)
-    if rep["built"]:
+    elif rep["built"]:
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
               f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}, seed {rep['seed']}), "
               f"{rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, {rep['brams']} BRAMs "
