@@ -6,12 +6,16 @@ data), at 64 PEs and queue depth 8:
 * measured cycles (the array's own ``cycles`` counter for a one-layer job: broadcast and
   compute, pipeline drain, output stage; measured on the second of two identical inputs,
   since the first after a reset also spends ``max_rows_pe`` cycles clearing accumulators),
-* ideal cycles = max(entries in the active columns / PEs, nonzero activations) -- entries
-  include EIE's padding, as in the paper's model,
-* efficiency = ideal / measured, EIE's actual time x 800 MHz, and our/EIE ratio,
+* ideal cycles = max(real weights in the active columns / (PEs x macs), nonzero activations)
+  (:func:`sparsa.sw.eie.work.ideal_cycles`: no padding, every multiplier counted, so
+  efficiency = ideal / measured <= 1),
+* microseconds per inference at :data:`CLOCK` (a stated clock, not a measured Fmax: no
+  64-PE build is recorded), beside EIE's actual microseconds (Table III, 800 MHz ASIC),
+* EIE's actual time x 800 MHz in cycles, and our/EIE cycle ratio,
 * scipy.sparse CSR matvec time on this CPU for the same layer.
 
-Then a queue-depth sweep (1, 2, 4, 8, 16) and a PE sweep (16, 32, 64, 128) on Alex-7.
+Every row states PEs, multipliers per PE (``macs``, ``--macs 1|2``; default both) and the
+total multipliers: EIE has 64 PEs of one multiplier. Then a queue-depth sweep (1, 2, 4, 8, 16) and a PE sweep (16, 32, 64, 128) on Alex-7.
 Writes ``eie.json``, ``eie.md`` and PNG plots to the output directory.
 """
 
@@ -36,6 +40,11 @@ TABLE3 = [
     ("NT-LSTM", 1201, 2400, 0.10, 1.00, 6.5, 7.5),
 ]
 EIE_MHZ = 800
+# The clock the microseconds column assumes. No open-flow build of the 64-PE array is recorded
+# (README, Benchmarks: the measured Fmax is 104.31 MHz for 16 PEs, macs=2, on the ULX3S-85F).
+CLOCK = {"mhz": 200, "label": "us at 200 MHz (ESE's FPGA clock, not measured)",
+         "basis": "200 MHz assumed, not a measured Fmax: no 64-PE build is recorded; "
+                  "the only measured EIE-array Fmax is 104.31 MHz (16 PEs, macs=2, ULX3S-85F)"}
 
 
 def make_layer_pack(cols, rows, wdens, adens, pes, seed):
@@ -56,13 +65,19 @@ def make_layer_pack(cols, rows, wdens, adens, pes, seed):
     return Pack(pes=pes, layers=[layer]), x, (i, j, cb[index])
 
 
-def ideal_cycles(pack, x):
-    """(ideal, ideal without padding, entries, real entries, nonzero activations) of a
-    one-layer pack on one input (:func:`sparsa.sw.eie.work.layer_work`)."""
+def ideal_cycles(pack, x, macs):
+    """(ideal, EIE's padded model, entries, real entries, nonzero activations) of a one-layer
+    pack on one input at ``macs`` multipliers per PE (:func:`sparsa.sw.eie.work.layer_work`)."""
     from sparsa.sw.eie.work import layer_work
-    (w,) = layer_work(pack, x)
-    return (w["ideal_cycles"], w["ideal_no_padding"], sum(w["entries_per_pe"]), sum(w["real_per_pe"]),
+    (w,) = layer_work(pack, x, macs)
+    return (w["ideal_cycles"], w["eie_model_cycles"], sum(w["entries_per_pe"]), sum(w["real_per_pe"]),
             w["nonzero_activations"])
+
+
+def macs_list(args):
+    """The ``--macs`` values to run (default both, 1 then 2)."""
+    m = getattr(args, "macs", None)
+    return [1, 2] if m is None else [int(m)] if isinstance(m, int) else sorted({int(v) for v in m})
 
 
 def scipy_time(coo, rows, cols, x, repeat=20):
@@ -77,11 +92,11 @@ def scipy_time(coo, rows, cols, x, repeat=20):
     return (time.perf_counter() - t) / repeat
 
 
-def _config_for(packs, pes, queue_depth):
+def _config_for(packs, pes, queue_depth, macs):
     from sparsa.sw.eie.config import EIEConfig
     from sparsa.sw.eie.memmap import build_memory_map
     mms = [build_memory_map(p) for p in packs]
-    return EIEConfig.for_pack(*mms, queue_depth=queue_depth), mms
+    return EIEConfig.for_pack(*mms, queue_depth=queue_depth, macs=macs), mms
 
 
 def _run(cfg, mm, x):
@@ -104,98 +119,131 @@ def run_bench(out_dir, args):
     layers = TABLE3 if not quick else [t for t in TABLE3 if t[0] in ("Alex-7", "NT-We")]
     print(f"[bench eie] generating {len(layers)} layers at {pes} PEs ...", flush=True)
     cases = [make_layer_pack(c, r, wd, ad, pes, seed=k) for k, (_, c, r, wd, ad, _, _) in enumerate(layers)]
-    cfg, mms = _config_for([p for p, _, _ in cases], pes, 8)
-    print(f"[bench eie] one build for all layers: {cfg}", flush=True)
-    rows_out = []
-    for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm in zip(layers, cases, mms):
-        t0 = time.perf_counter()
-        res = _run(cfg, mm, x)
-        want = layer_forward(pack.golden_layers()[0], x)
-        exact = bool(np.array_equal(res["y"], want))
-        measured = int(res["cycles"][0])
-        ideal, ideal_free, entries, real, nact = ideal_cycles(pack, x)
-        stats = res["layer_stats"][0, 0]
-        eie_cycles = act_us * EIE_MHZ
-        row = {
-            "layer": name, "inputs": cols, "outputs": rows, "weight_density": wd,
-            "activation_density": ad, "nonzero_activations": nact,
-            "entries_active": entries, "real_entries_active": real,
-            "measured_cycles": measured, "ideal_cycles": round(ideal, 1),
-            "ideal_cycles_no_padding": round(ideal_free, 1),
-            "efficiency": round(ideal / measured, 3),
-            "eie_actual_cycles": round(eie_cycles), "eie_theoretical_cycles": round(th_us * EIE_MHZ),
-            "ratio_vs_eie": round(measured / eie_cycles, 3),
-            "max_pe_busy": int(stats[:, COUNTERS.index("busy")].max()),
-            "stall_cycles_max": int(stats[:, COUNTERS.index("stalled")].max()),
-            "padding_skipped": int(stats[:, COUNTERS.index("pad")].sum()),
-            "bit_exact": exact,
-            "scipy_csr_us": round(scipy_time(coo, rows, cols, x) * 1e6, 1),
-            "sim_s": round(time.perf_counter() - t0, 1),
-        }
-        rows_out.append(row)
-        print(f"[bench eie] {name:8s} measured {measured:6d}  ideal {ideal:8.1f}  eff {row['efficiency']:.3f}"
-              f"  EIE {eie_cycles:6.0f}  ratio {row['ratio_vs_eie']:.3f}  exact={exact}", flush=True)
+    rows_out, configs = [], {}
+    result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": 8, "clock": CLOCK,
+              "eie": {"pes": 64, "macs": 1, "multipliers": 64, "mhz": EIE_MHZ},
+              "configs": configs, "layers": rows_out, "sweeps": {}, "summary": {}}
+    for macs in macs_list(args):
+        cfg, mms = _config_for([p for p, _, _ in cases], pes, 8, macs)
+        configs[macs] = cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg)
+        print(f"[bench eie] one build for all layers, macs={macs}: {cfg}", flush=True)
+        for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm in zip(layers, cases, mms):
+            t0 = time.perf_counter()
+            res = _run(cfg, mm, x)
+            want = layer_forward(pack.golden_layers()[0], x)
+            exact = bool(np.array_equal(res["y"], want))
+            measured = int(res["cycles"][0])
+            ideal, eie_model, entries, real, nact = ideal_cycles(pack, x, macs)
+            stats = res["layer_stats"][0, 0]
+            eie_cycles = act_us * EIE_MHZ
+            row = {
+                "layer": name, "pes": pes, "macs": macs, "multipliers": pes * macs,
+                "inputs": cols, "outputs": rows, "weight_density": wd,
+                "activation_density": ad, "nonzero_activations": nact,
+                "entries_active": entries, "real_entries_active": real,
+                "measured_cycles": measured, "ideal_cycles": round(ideal, 1),
+                "ideal_bound": "broadcast" if nact >= real / (pes * macs) else "multipliers",
+                "eie_model_cycles": round(eie_model, 1),
+                "efficiency": round(ideal / measured, 3),
+                "us": round(measured / CLOCK["mhz"], 2), "clock_mhz": CLOCK["mhz"],
+                "eie_actual_us": act_us, "eie_theoretical_us": th_us,
+                "eie_actual_cycles": round(eie_cycles), "eie_theoretical_cycles": round(th_us * EIE_MHZ),
+                "ratio_vs_eie": round(measured / eie_cycles, 3),
+                "max_pe_busy": int(stats[:, COUNTERS.index("busy")].max()),
+                "stall_cycles_max": int(stats[:, COUNTERS.index("stalled")].max()),
+                "padding_skipped": int(stats[:, COUNTERS.index("pad")].sum()),
+                "bit_exact": exact,
+                "scipy_csr_us": round(scipy_time(coo, rows, cols, x) * 1e6, 1),
+                "sim_s": round(time.perf_counter() - t0, 1),
+            }
+            rows_out.append(row)
+            print(f"[bench eie] macs={macs} {name:8s} measured {measured:6d}  ideal {ideal:8.1f}"
+                  f"  eff {row['efficiency']:.3f}  EIE {eie_cycles:6.0f}  ratio {row['ratio_vs_eie']:.3f}"
+                  f"  exact={exact}", flush=True)
+            _write(result, out)         # partial results survive an interrupted run
 
-    sweeps = {}
     if not quick:
+        sweeps = result["sweeps"]
         k7 = [t[0] for t in TABLE3].index("Alex-7")
         name, cols, rows, wd, ad = TABLE3[k7][:5]
-        sweeps["queue_depth"] = []
-        pack, x, _ = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
-        for qd in (1, 2, 4, 8, 16):
-            c, (mm,) = _config_for([pack], 64, qd)
-            res = _run(c, mm, x)
-            ideal = ideal_cycles(pack, x)[0]
-            sweeps["queue_depth"].append({"queue_depth": qd, "cycles": int(res["cycles"][0]),
-                                          "efficiency": round(ideal / int(res["cycles"][0]), 3)})
-            print(f"[bench eie] Alex-7 queue depth {qd:3d}: {int(res['cycles'][0])} cycles", flush=True)
-        sweeps["pes"] = []
-        for n in (16, 32, 64, 128):
-            pack, x, _ = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
-            c, (mm,) = _config_for([pack], n, 8)
-            res = _run(c, mm, x)
-            ideal = ideal_cycles(pack, x)[0]
-            sweeps["pes"].append({"pes": n, "cycles": int(res["cycles"][0]),
-                                  "efficiency": round(ideal / int(res["cycles"][0]), 3),
-                                  "speedup_vs_16": None})
-            print(f"[bench eie] Alex-7 {n:3d} PEs: {int(res['cycles'][0])} cycles", flush=True)
-        base = sweeps["pes"][0]["cycles"]
-        for s in sweeps["pes"]:
-            s["speedup_vs_16"] = round(base / s["cycles"], 2)
-
-    result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": 8, "config": cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg),
-              "layers": rows_out, "sweeps": sweeps,
-              "summary": {
-                  "min_efficiency": min(r["efficiency"] for r in rows_out),
-                  "mean_efficiency": round(float(np.mean([r["efficiency"] for r in rows_out])), 3),
-                  "all_faster_than_eie": all(r["ratio_vs_eie"] <= 1 for r in rows_out),
-                  "all_bit_exact": all(r["bit_exact"] for r in rows_out)}}
-    (out / "eie.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    md = _markdown(result)
-    (out / "eie.md").write_text(md)
+        sweeps["queue_depth"], sweeps["pes"] = [], []
+        for macs in macs_list(args):
+            pack, x, _ = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
+            ideal = ideal_cycles(pack, x, macs)[0]
+            for qd in (1, 2, 4, 8, 16):
+                c, (mm,) = _config_for([pack], 64, qd, macs)
+                cyc = int(_run(c, mm, x)["cycles"][0])
+                sweeps["queue_depth"].append({"macs": macs, "queue_depth": qd, "cycles": cyc,
+                                              "efficiency": round(ideal / cyc, 3)})
+                print(f"[bench eie] macs={macs} Alex-7 queue depth {qd:3d}: {cyc} cycles", flush=True)
+                _write(result, out)
+            first = None
+            for n in (16, 32, 64, 128):
+                pack, x, _ = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
+                c, (mm,) = _config_for([pack], n, 8, macs)
+                cyc = int(_run(c, mm, x)["cycles"][0])
+                first = first or cyc
+                sweeps["pes"].append({"macs": macs, "pes": n, "multipliers": n * macs, "cycles": cyc,
+                                      "efficiency": round(ideal_cycles(pack, x, macs)[0] / cyc, 3),
+                                      "speedup_vs_16": round(first / cyc, 2)})
+                print(f"[bench eie] macs={macs} Alex-7 {n:3d} PEs: {cyc} cycles", flush=True)
+                _write(result, out)
+    md = _write(result, out)
     _plots(result, out)
     print(md)
     return result
 
 
+def _summary(rows):
+    s = {}
+    for macs in sorted({r["macs"] for r in rows}):
+        rs = [r for r in rows if r["macs"] == macs]
+        s[macs] = {"layers": len(rs), "min_efficiency": min(r["efficiency"] for r in rs),
+                   "mean_efficiency": round(float(np.mean([r["efficiency"] for r in rs])), 3),
+                   "all_faster_than_eie": all(r["ratio_vs_eie"] <= 1 for r in rs),
+                   "all_bit_exact": all(r["bit_exact"] for r in rs)}
+    return s
+
+
+def _write(result, out):
+    result["summary"] = _summary(result["layers"])
+    (out / "eie.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    md = _markdown(result)
+    (out / "eie.md").write_text(md)
+    return md
+
+
 def _markdown(r):
-    lines = ["# sparsa EIE benchmark (64 PEs, queue depth 8, Verilator)", "",
-             "| layer | size (in x out) | W dens | A dens | measured | ideal | efficiency | EIE actual | ours/EIE | scipy CSR us | exact |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"# sparsa EIE benchmark ({r['pes']} PEs, queue depth 8, Verilator)", "",
+             "ideal = max(real weights in the active columns / (PEs x macs), nonzero activations): "
+             "no padding, every multiplier counted (sw/eie/work.py). EIE: 64 PEs x 1 multiplier, 800 MHz.",
+             f"Clock for us: {r['clock']['basis']}.", "",
+             f"| layer | PEs | macs | multipliers | size (in x out) | W dens | A dens | measured | ideal | bound "
+             f"| efficiency | {r['clock']['label']} | EIE actual us | EIE actual cycles | ours/EIE cycles "
+             f"| scipy CSR us | exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in r["layers"]:
-        lines.append(f"| {x['layer']} | {x['inputs']} x {x['outputs']} | {x['weight_density']:.0%} | "
-                     f"{x['activation_density']:.1%} | {x['measured_cycles']} | {x['ideal_cycles']:.0f} | "
-                     f"{x['efficiency']:.3f} | {x['eie_actual_cycles']} | {x['ratio_vs_eie']:.3f} | "
+        lines.append(f"| {x['layer']} | {x['pes']} | {x['macs']} | {x['multipliers']} | {x['inputs']} x {x['outputs']} | "
+                     f"{x['weight_density']:.0%} | {x['activation_density']:.1%} | {x['measured_cycles']} | "
+                     f"{x['ideal_cycles']:.0f} | {x['ideal_bound']} | {x['efficiency']:.3f} | {x['us']} | "
+                     f"{x['eie_actual_us']} | {x['eie_actual_cycles']} | {x['ratio_vs_eie']:.3f} | "
                      f"{x['scipy_csr_us']} | {'yes' if x['bit_exact'] else 'NO'} |")
-    s = r["summary"]
-    lines += ["", f"min efficiency {s['min_efficiency']:.3f}, mean {s['mean_efficiency']:.3f}; "
-              f"faster than EIE on every layer: {s['all_faster_than_eie']}; bit-exact: {s['all_bit_exact']}", ""]
-    if r["sweeps"]:
-        lines += ["## Alex-7 queue-depth sweep (64 PEs)", "", "| depth | cycles | efficiency |", "|---|---|---|"]
-        lines += [f"| {q['queue_depth']} | {q['cycles']} | {q['efficiency']:.3f} |" for q in r["sweeps"]["queue_depth"]]
-        lines += ["", "## Alex-7 PE sweep (queue depth 8)", "", "| PEs | cycles | efficiency | speed-up vs 16 |",
-                  "|---|---|---|---|"]
-        lines += [f"| {q['pes']} | {q['cycles']} | {q['efficiency']:.3f} | {q['speedup_vs_16']} |" for q in r["sweeps"]["pes"]]
+    lines.append("")
+    for macs, s in r["summary"].items():
+        lines.append(f"macs={macs} ({r['pes'] * int(macs)} multipliers): min efficiency {s['min_efficiency']:.3f}, "
+                     f"mean {s['mean_efficiency']:.3f}; fewer cycles than EIE on every layer: "
+                     f"{s['all_faster_than_eie']}; bit-exact: {s['all_bit_exact']}")
+    lines.append("")
+    sw = r["sweeps"]
+    if sw.get("queue_depth"):
+        lines += ["## Alex-7 queue-depth sweep (64 PEs)", "", "| macs | depth | cycles | efficiency |", "|---|---|---|---|"]
+        lines += [f"| {q['macs']} | {q['queue_depth']} | {q['cycles']} | {q['efficiency']:.3f} |" for q in sw["queue_depth"]]
+        lines.append("")
+    if sw.get("pes"):
+        lines += ["## Alex-7 PE sweep (queue depth 8)", "", "| PEs | macs | multipliers | cycles | efficiency | speed-up vs 16 |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {q['pes']} | {q['macs']} | {q['multipliers']} | {q['cycles']} | {q['efficiency']:.3f} | "
+                  f"{q['speedup_vs_16']} |" for q in sw["pes"]]
     return "\n".join(lines) + "\n"
 
 
@@ -203,28 +251,32 @@ def _plots(r, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    names = [x["layer"] for x in r["layers"]]
+    rows = [x for x in r["layers"] if x["macs"] == min(y["macs"] for y in r["layers"])]
+    names = [x["layer"] for x in rows]
     pos = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 4))
-    ax.bar(pos - 0.27, [x["ideal_cycles"] for x in r["layers"]], 0.27, label="ideal (EIE model)")
-    ax.bar(pos, [x["measured_cycles"] for x in r["layers"]], 0.27, label="sparsa measured")
-    ax.bar(pos + 0.27, [x["eie_actual_cycles"] for x in r["layers"]], 0.27, label="EIE actual")
+    ax.bar(pos - 0.27, [x["ideal_cycles"] for x in rows], 0.27, label="ideal (real work / multipliers)")
+    ax.bar(pos, [x["measured_cycles"] for x in rows], 0.27, label="sparsa measured")
+    ax.bar(pos + 0.27, [x["eie_actual_cycles"] for x in rows], 0.27, label="EIE actual")
     ax.set_xticks(pos, names, rotation=30)
     ax.set_ylabel("cycles")
-    ax.set_title("EIE Table III layers, 64 PEs")
+    ax.set_title(f"EIE Table III layers, 64 PEs, macs={rows[0]['macs']}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "eie_cycles.png", dpi=110)
     plt.close(fig)
-    if r["sweeps"]:
+    if r["sweeps"].get("pes"):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-        q = r["sweeps"]["queue_depth"]
-        a1.plot([x["queue_depth"] for x in q], [x["cycles"] for x in q], "o-")
+        for m in sorted({x["macs"] for x in r["sweeps"]["queue_depth"]}):
+            q = [x for x in r["sweeps"]["queue_depth"] if x["macs"] == m]
+            a1.plot([x["queue_depth"] for x in q], [x["cycles"] for x in q], "o-", label=f"macs={m}")
+        a1.legend()
         a1.set_xscale("log", base=2)
         a1.set_xlabel("queue depth")
         a1.set_ylabel("cycles (Alex-7)")
-        p = r["sweeps"]["pes"]
-        a2.plot([x["pes"] for x in p], [x["speedup_vs_16"] for x in p], "o-", label="measured")
+        for m in sorted({x["macs"] for x in r["sweeps"]["pes"]}):
+            p = [x for x in r["sweeps"]["pes"] if x["macs"] == m]
+            a2.plot([x["pes"] for x in p], [x["speedup_vs_16"] for x in p], "o-", label=f"measured, macs={m}")
         a2.plot([x["pes"] for x in p], [x["pes"] / 16 for x in p], "--", label="linear")
         a2.set_xscale("log", base=2)
         a2.set_xlabel("PEs")

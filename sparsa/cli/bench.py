@@ -25,6 +25,8 @@ def add_arguments(p):
     p.add_argument("which", choices=[*BENCHES, "all"], help="benchmark to run")
     p.add_argument("-o", "--out", default="build/bench", help="output directory (default build/bench)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    p.add_argument("--macs", type=int, choices=(1, 2), default=None,
+                   help="eie, ese: multipliers per PE (1 = EIE's and ESE's PE; default: run both)")
 
 
 def run(args):

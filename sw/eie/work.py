@@ -1,9 +1,24 @@
 """The work a pack does on given inputs, and the ideal cycle count it implies.
 
-For each layer and input vector: the nonzero input activations (what the broadcast must send)
-and, per PE, the entries and the real (non-padding) entries in the active columns. The
-ideal cycle count of a layer is EIE's model, ``max(entries / PEs, nonzero activations)``
-(padding counted, as in the paper's Table III); ``ideal_no_padding`` counts real entries only.
+**The ideal** (the one definition every benchmark uses, :func:`ideal_cycles`): for one layer
+and one input vector,
+
+    ideal = max(real / (PEs x macs), nonzero activations)
+
+* ``real`` = the nonzero weights in the columns of the nonzero activations, summed over PEs:
+  the real multiply-accumulates. EIE's padding entries (zero-weight entries that break long
+  runs of zeros) are **not** counted: they are format overhead, not work.
+* ``PEs x macs`` = the total multipliers (``macs`` = multipliers per PE, 1 or 2), each of
+  which does at most one multiply a cycle;
+* ``nonzero activations`` = the broadcast bound: the array broadcasts one activation a cycle.
+
+Both terms are lower bounds on the cycles any array with that many multipliers and one
+broadcast a cycle needs, so measured cycles >= ideal and efficiency = ideal / measured <= 1.
+A job of several layers (or an LSTM step: gates layer then projection) adds the layers' ideals.
+
+``layer_work`` also reports EIE's padded model, ``max(entries / PEs, nonzero activations)``
+(``eie_model_cycles``, entries with padding, one multiplier per PE: the paper's Table III
+"theoretical"), for reference only.
 Layer k's inputs are the golden outputs of layer k - 1, which the hardware must equal.
 """
 
@@ -11,36 +26,95 @@ import numpy as np
 
 from sparsa.sw.eie.golden import run_layers
 
-__all__ = ["layer_work", "ideal_cycles"]
+__all__ = ["ideal_cycles", "layer_work", "input_work", "lstm_work"]
 
 
-def ideal_cycles(entries, real, nonzero_acts, pes):
-    """EIE's ideal for one layer and one input (see the module docstring)."""
-    return max(entries / pes, nonzero_acts), max(real / pes, nonzero_acts)
+def ideal_cycles(real, nonzero_acts, pes, macs):
+    """The ideal cycles of one layer on one input (see the module docstring): ``real`` nonzero
+    weights in the active columns, ``nonzero_acts`` nonzero activations, ``pes`` PEs with
+    ``macs`` multipliers each."""
+    if macs not in (1, 2) or pes < 1:
+        raise ValueError(f"pes must be >= 1 and macs 1 or 2 (got pes={pes}, macs={macs})")
+    return max(real / (pes * macs), float(nonzero_acts))
 
 
-def layer_work(pack, x):
+def input_work(layer, xi, pes, macs, nreal=None):
+    """Work of one packed layer on one input vector ``xi``: (nonzero activations, entries per
+    PE, real entries per PE, ideal, EIE padded model)."""
+    if nreal is None:
+        nreal = [np.concatenate([[0], np.cumsum(s.v != 0)]) for s in layer.slices]
+    active = np.flatnonzero(xi)
+    ent = np.array([int((s.ptr[active + 1] - s.ptr[active]).sum()) for s in layer.slices])
+    real = np.array([int((n[s.ptr[active + 1]] - n[s.ptr[active]]).sum())
+                     for s, n in zip(layer.slices, nreal)])
+    return (int(active.size), ent, real, ideal_cycles(int(real.sum()), active.size, pes, macs),
+            max(ent.sum() / pes, float(active.size)))
+
+
+def _record(pes):
+    return {"nonzero_activations": 0, "entries_per_pe": np.zeros(pes, np.int64),
+            "real_per_pe": np.zeros(pes, np.int64), "ideal_cycles": 0.0, "eie_model_cycles": 0.0}
+
+
+def _add(rec, work):
+    nact, ent, real, ideal, eie = work
+    rec["nonzero_activations"] += nact
+    rec["entries_per_pe"] += ent
+    rec["real_per_pe"] += real
+    rec["ideal_cycles"] += ideal
+    rec["eie_model_cycles"] += eie
+
+
+def _finish(rec):
+    rec["entries_per_pe"] = rec["entries_per_pe"].tolist()
+    rec["real_per_pe"] = rec["real_per_pe"].tolist()
+    return rec
+
+
+def layer_work(pack, x, macs=1):
     """Per layer, summed over the batch: a dict with ``nonzero_activations``,
-    ``entries_per_pe``, ``real_per_pe`` (lists), ``ideal_cycles`` and ``ideal_no_padding``."""
+    ``entries_per_pe``, ``real_per_pe`` (lists), ``ideal_cycles`` (:func:`ideal_cycles` at
+    ``macs`` multipliers per PE) and ``eie_model_cycles`` (EIE's padded model)."""
     x = np.atleast_2d(np.asarray(x))
     acts = [x] + run_layers(pack.golden_layers(), x, keep_all=True)[:-1]
     out = []
     for layer, xin in zip(pack.layers, acts):
         nreal = [np.concatenate([[0], np.cumsum(s.v != 0)]) for s in layer.slices]
-        rec = {"nonzero_activations": 0, "entries_per_pe": np.zeros(pack.pes, np.int64),
-               "real_per_pe": np.zeros(pack.pes, np.int64), "ideal_cycles": 0.0, "ideal_no_padding": 0.0}
+        rec = _record(pack.pes)
         for xi in xin:
-            active = np.flatnonzero(xi)
-            ent = np.array([int((s.ptr[active + 1] - s.ptr[active]).sum()) for s in layer.slices])
-            real = np.array([int((n[s.ptr[active + 1]] - n[s.ptr[active]]).sum())
-                             for s, n in zip(layer.slices, nreal)])
-            ideal, free = ideal_cycles(ent.sum(), real.sum(), active.size, pack.pes)
-            rec["nonzero_activations"] += int(active.size)
-            rec["entries_per_pe"] += ent
-            rec["real_per_pe"] += real
-            rec["ideal_cycles"] += ideal
-            rec["ideal_no_padding"] += free
-        rec["entries_per_pe"] = rec["entries_per_pe"].tolist()
-        rec["real_per_pe"] = rec["real_per_pe"].tolist()
-        out.append(rec)
+            _add(rec, input_work(layer, xi, pack.pes, macs, nreal))
+        out.append(_finish(rec))
     return out
+
+
+def lstm_work(pack, x, macs=1):
+    """Per LSTM step of an LSTM pack on int16 x (T, I) from zero state (as
+    :func:`sparsa.sw.eie.lstm_step.lstm_golden` runs it): a list of ``[gates, projection]``
+    records (as :func:`layer_work`'s), the step's ideal being the sum of the two."""
+    from sparsa.sw.eie.golden import layer_forward
+    from sparsa.sw.eie.lstm_cell import cell_update
+    from sparsa.sw.eie.lstm_step import gate_layout
+    meta = pack.lstm
+    hp, pp = meta["hidden_pad"], meta["outputs_pad"]
+    gates, proj = pack.golden_layers()
+    g, cell, _ = gate_layout(meta["hidden"], pack.pes)
+    peep = meta["peep"].astype(np.int64)
+    w = [np.zeros(hp, np.int64) for _ in range(4)]
+    for gate in range(4):
+        w[gate][cell[g == gate]] = peep[g == gate]
+    vec = np.zeros(pp + meta["inputs"], dtype=np.int16)
+    c = np.zeros(hp, dtype=np.int64)
+    steps = []
+    for xt in np.atleast_2d(x):
+        vec[pp:] = xt
+        rec_g, rec_p = _record(pack.pes), _record(pack.pes)
+        _add(rec_g, input_work(pack.layers[0], vec, pack.pes, macs))
+        z_hw = layer_forward(gates, vec).astype(np.int64)
+        z = np.zeros((4, hp), np.int64)
+        z[g, cell] = z_hw
+        m, c = cell_update(z[0], z[1], z[2], z[3], c, w[0], w[1], w[3])
+        m = m.astype(np.int16)
+        _add(rec_p, input_work(pack.layers[1], m, pack.pes, macs))
+        vec[:pp] = layer_forward(proj, m)
+        steps.append([_finish(rec_g), _finish(rec_p)])
+    return steps
