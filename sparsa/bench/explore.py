@@ -370,16 +370,19 @@ RESULT_COLUMNS = ("cycles", "time_us", "multipliers", "luts", "brams", "dsps", "
 
 
 def table_rows(records, front):
+    """(header, rows): the point's parameters and the results any point has (errors in place)."""
+    cols = [c for c in COLUMNS if c != "memories" or any(r["point"][c] != "auto" for r in records)]
+    res = [c for c in RESULT_COLUMNS if any(r.get("result", {}).get(c) is not None for r in records)] or ["cycles"]
     rows = []
     for k, r in enumerate(records):
-        row = [str(r["point"][c]) for c in COLUMNS]
+        row = [str(r["point"][c]) for c in cols]
         if "result" in r:
-            row += ["" if r["result"].get(c) is None else str(r["result"][c]) for c in RESULT_COLUMNS]
+            row += ["" if r["result"].get(c) is None else str(r["result"][c]) for c in res]
             row.append("*" if k in front else "")
         else:
-            row += ["error: " + r["error"]] + [""] * len(RESULT_COLUMNS)
+            row += ["error: " + r["error"]] + [""] * len(res)
         rows.append(row)
-    return [*COLUMNS, *RESULT_COLUMNS, "pareto"], rows
+    return [*cols, *res, "pareto"], rows
 
 
 def markdown_table(records, front):
