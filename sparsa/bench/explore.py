@@ -17,7 +17,7 @@ bitstream, :func:`sparsa.boards.openflow.build`, gives Fmax).
 :func:`run_point` is a plain top-level function of a picklable dict, so the points go through the
 standard ``Executor`` interface: a local ``ProcessPoolExecutor`` (:func:`local_executor_factory`,
 sized to the cores and the free memory) or a Dask cluster (``distributed.Client(address)
-.get_executor()``). :func:`run_sweep` returns one record per requested point, in order, each with
+.get_executor(pure=False)``: every submission its own task). :func:`run_sweep` returns one record per requested point, in order, each with
 a result or an ``error`` -- a worker that dies (a crashed simulator, the OOM killer) costs that
 point, never silently a result: a broken local pool is rebuilt and its unfinished points re-run,
 a point that breaks the pool twice is re-run alone, and if it kills its worker alone it is
@@ -264,16 +264,32 @@ def _error(e):
     return f"{type(e).__name__}: {msg[0] if msg else ''}".rstrip(": ")
 
 
-def run_sweep(specs, executor, *, new_executor=None, on_done=None):
+def _lost(e):
+    """True for an error that says the point's worker was lost, not that the point failed: Dask's
+    ``KilledWorker`` (also raised for a task that only shared a dying worker), or the result of a
+    finished task lost with its worker before the client fetched it (distributed's
+    ``cfexecutor`` then fails to unpack the missing exception)."""
+    if type(e).__name__ == "KilledWorker":
+        return True
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.endswith("cfexecutor.py") and isinstance(e, ValueError)
+
+
+def run_sweep(specs, executor, *, new_executor=None, on_done=None, lost_retries=1):
     """Run every spec through ``executor``; returns one record per spec, in order.
 
     A record is ``{"point": ..., "result": {...}}`` or ``{"point": ..., "error": "..."}``.
     ``new_executor(max_workers=None)`` makes a fresh executor when ``executor`` breaks
     (``concurrent.futures.BrokenExecutor``: a local worker process died); without it the points
-    of a broken executor are reported as errors. ``on_done(k, record, n_done, n_total)`` is called
-    as each point finishes (progress)."""
+    of a broken executor are reported as errors. A point lost with a Dask worker (:func:`_lost`) is
+    submitted again ``lost_retries`` times before its error is reported. ``on_done(k, record,
+    n_done, n_total)`` is called as each point finishes (progress)."""
     n = len(specs)
     records = [None] * n
+    lost_tries = [0] * n
+    retry = []
     breaks = [0] * n
     done = 0
 
@@ -300,7 +316,11 @@ def run_sweep(specs, executor, *, new_executor=None, on_done=None):
             except cf.BrokenExecutor:
                 broken.append(k)
             except Exception as e:      # the point's own error, or Dask's KilledWorker / CancelledError
-                finish(k, {"point": specs[k]["point"], "error": _error(e)})
+                if _lost(e) and lost_tries[k] < lost_retries:
+                    lost_tries[k] += 1
+                    retry.append(k)
+                else:
+                    finish(k, {"point": specs[k]["point"], "error": _error(e)})
         return broken
 
     todo = list(range(n))
@@ -316,6 +336,9 @@ def run_sweep(specs, executor, *, new_executor=None, on_done=None):
                                "error": "worker lost: the point's worker process died (run alone, twice)"})
         if rest:
             again = run_round(ex, rest)
+        while retry:                    # Dask: points lost with a worker, run once more
+            redo, retry[:] = list(retry), []
+            again += run_round(ex, redo)
         if again:
             for k in again:
                 breaks[k] += 1

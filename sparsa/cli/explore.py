@@ -112,7 +112,7 @@ def run(args):
             client = Client(args.scheduler, timeout="20s")
         except (OSError, TimeoutError) as e:
             raise user_error(None, "--scheduler", "a reachable Dask scheduler", f"{args.scheduler} ({e})") from None
-        executor, factory = client.get_executor(), None
+        executor, factory = client.get_executor(pure=False), None
         where = f"Dask {args.scheduler} ({len(client.scheduler_info().get('workers', {}))} workers)"
     else:
         mem = args.mem_per_point or ex.MEM_PER_POINT_GIB[args.engine if args.estimate == "none" else args.estimate]
