@@ -29,6 +29,7 @@ COMMANDS = {
     "swap-weights": "sparsa.cli.swap_weights",
     "bench": "sparsa.cli.bench",
     "demo": "sparsa.cli.demo",
+    "explore": "sparsa.cli.explore",
 }
 
 
