@@ -240,12 +240,13 @@ def cli_config(mm, reusable=False):
 def run(pack_dir, pack, x, *, engine="verilator", report=None, reusable=False):
     """Entry point of ``sparsa run --engine verilator|icarus``: returns (y, report dict)."""
     mm = build_memory_map(pack)
-    res = run_memory_map(mm, x, engine=engine, cfg=cli_config(mm, reusable), quiet=True, progress=True)
-    from sparsa.hw.eie.pe import COUNTERS
+    cfg = cli_config(mm, reusable)
+    res = run_memory_map(mm, x, engine=engine, cfg=cfg, quiet=True, progress=True)
+    from sparsa.sw.eie.protocol import COUNTERS
     from sparsa.sw.eie.work import layer_work
     stats = res["layer_stats"]          # (batch, layers, pes, counters)
     layers = []
-    for li, (lay, work) in enumerate(zip(mm.layers, layer_work(pack, x))):
+    for li, (lay, work) in enumerate(zip(mm.layers, layer_work(pack, x, macs=cfg.macs))):
         per_pe = stats[:, li].sum(axis=0)
         cycles = int(res["layer_cycles"][:, li].sum())
         layers.append({
