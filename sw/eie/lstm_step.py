@@ -16,7 +16,7 @@ import numpy as np
 from sparsa.sw.eie.golden import layer_forward
 from sparsa.sw.eie.lstm_cell import cell_update
 
-__all__ = ["hw_gate_rows", "gate_layout", "round_up", "lstm_golden"]
+__all__ = ["hw_gate_rows", "gate_layout", "round_up", "lstm_steps", "lstm_golden"]
 
 
 def round_up(n, pes):
@@ -40,10 +40,13 @@ def gate_layout(hidden, pes):
     return gate, cell, cell < hidden
 
 
-def lstm_golden(pack, x, *, keep_state=False):
-    """Bit-exact run of an LSTM pack over int16 x (T, I) from zero state -> y (T, P) int16."""
+def lstm_steps(pack, x):
+    """Run an LSTM pack over int16 x (T, I) from zero state exactly as the hardware does, and
+    yield each step's ``(gates_input, m, y, c)``: the gates layer's input vector
+    ``[y_{t-1}; x_t]`` (P' + I), the element-wise unit's output ``m`` (int16, H'), the
+    projection's output ``y`` (int16, P') and the cell state ``c`` after the step."""
     meta = pack.lstm
-    hp, pp, p = meta["hidden_pad"], meta["outputs_pad"], meta["outputs"]
+    hp, pp = meta["hidden_pad"], meta["outputs_pad"]
     gates, proj = pack.golden_layers()
     g, cell, _ = gate_layout(meta["hidden"], pack.pes)
     peep = meta["peep"].astype(np.int64)
@@ -52,15 +55,23 @@ def lstm_golden(pack, x, *, keep_state=False):
         w[gate][cell[g == gate]] = peep[g == gate]
     vec = np.zeros(pp + meta["inputs"], dtype=np.int16)
     c = np.zeros(hp, dtype=np.int64)
-    out = []
     for xt in np.atleast_2d(x):
         vec[pp:] = xt
-        z_hw = layer_forward(gates, vec).astype(np.int64)
+        gates_input = vec.copy()
         z = np.zeros((4, hp), np.int64)
-        z[g, cell] = z_hw
+        z[g, cell] = layer_forward(gates, vec).astype(np.int64)
         m, c = cell_update(z[0], z[1], z[2], z[3], c, w[0], w[1], w[3])
-        y = layer_forward(proj, m.astype(np.int16))
+        m = m.astype(np.int16)
+        y = layer_forward(proj, m)
         vec[:pp] = y
+        yield gates_input, m, y, c
+
+
+def lstm_golden(pack, x, *, keep_state=False):
+    """Bit-exact run of an LSTM pack over int16 x (T, I) from zero state -> y (T, P) int16."""
+    p = pack.lstm["outputs"]
+    out, c = [], np.zeros(pack.lstm["hidden_pad"], dtype=np.int64)
+    for _, _, y, c in lstm_steps(pack, x):
         out.append(y[:p])
-    y = np.array(out, dtype=np.int16)
+    y = np.array(out, dtype=np.int16).reshape(-1, p)
     return (y, c) if keep_state else y

@@ -91,30 +91,11 @@ def lstm_work(pack, x, macs=1):
     """Per LSTM step of an LSTM pack on int16 x (T, I) from zero state (as
     :func:`sparsa.sw.eie.lstm_step.lstm_golden` runs it): a list of ``[gates, projection]``
     records (as :func:`layer_work`'s), the step's ideal being the sum of the two."""
-    from sparsa.sw.eie.golden import layer_forward
-    from sparsa.sw.eie.lstm_cell import cell_update
-    from sparsa.sw.eie.lstm_step import gate_layout
-    meta = pack.lstm
-    hp, pp = meta["hidden_pad"], meta["outputs_pad"]
-    gates, proj = pack.golden_layers()
-    g, cell, _ = gate_layout(meta["hidden"], pack.pes)
-    peep = meta["peep"].astype(np.int64)
-    w = [np.zeros(hp, np.int64) for _ in range(4)]
-    for gate in range(4):
-        w[gate][cell[g == gate]] = peep[g == gate]
-    vec = np.zeros(pp + meta["inputs"], dtype=np.int16)
-    c = np.zeros(hp, dtype=np.int64)
+    from sparsa.sw.eie.lstm_step import lstm_steps
     steps = []
-    for xt in np.atleast_2d(x):
-        vec[pp:] = xt
+    for gates_input, m, _, _ in lstm_steps(pack, x):
         rec_g, rec_p = _record(pack.pes), _record(pack.pes)
-        _add(rec_g, input_work(pack.layers[0], vec, pack.pes, macs))
-        z_hw = layer_forward(gates, vec).astype(np.int64)
-        z = np.zeros((4, hp), np.int64)
-        z[g, cell] = z_hw
-        m, c = cell_update(z[0], z[1], z[2], z[3], c, w[0], w[1], w[3])
-        m = m.astype(np.int16)
+        _add(rec_g, input_work(pack.layers[0], gates_input, pack.pes, macs))
         _add(rec_p, input_work(pack.layers[1], m, pack.pes, macs))
-        vec[:pp] = layer_forward(proj, m)
         steps.append([_finish(rec_g), _finish(rec_p)])
     return steps
