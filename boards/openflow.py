@@ -30,7 +30,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.errors import user_error
 
 from sparsa.boards import swap
 from sparsa.boards.tools import tool_cmd

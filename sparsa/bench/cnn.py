@@ -101,7 +101,6 @@ def _vgg_layer(name, cin, cout_vgg, hw_vgg, crop, cfg, idx):
     from sparsa.sw.cnn.compiler import compile_graph
     from sparsa.sw.cnn.golden import cnn_forward
     from sparsa.sw.cnn.winograd import multiplies
-    P = cfg.lanes
     hw, cout = min(hw_vgg, crop["hw"]), min(cout_vgg, crop["cout"])
     graph, x, info = vgg_layer_graph(cin, cout, hw, idx)
     ref = cnn_forward(graph, x)
@@ -161,7 +160,6 @@ def _digits(cfg, n_images):
     from sparsa.sw.model.digits import digits_images
     from sparsa.sw.model.digits_cnn import train_digits_cnn
     from sparsa.sw.model.graph import graph_forward
-    P = cfg.lanes
     print("[bench cnn] digits CNN: training (seed 0), compressing ...", flush=True)
     fgraph, float_acc = train_digits_cnn(seed=0)
     x_tr, x_te, _, y_te = digits_images(0)

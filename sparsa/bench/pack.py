@@ -9,7 +9,6 @@ manifest, the atomic rename). Each is timed over several repeats and the best an
 are reported; the target is a total under 2 s. ``--quick`` packs a 4096 x 1024 layer.
 """
 
-import json
 import platform
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.fileio import atomic_file, write_json
-from sparsa.sw.eie.pack import Pack, make_layer, unpack
+from sparsa.sw.eie.pack import Pack, make_layer
 from sparsa.sw.eie.pack_dir import load_pack, write_pack
 
 __all__ = ["NAME", "run_bench", "random_layer_coo"]

@@ -17,7 +17,6 @@ or against multipliers when no estimate ran) to ``--out``. See docs/explore.md.
 """
 
 import re
-import sys
 import time
 from pathlib import Path
 
