@@ -14,9 +14,9 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import Flag, Op, Target, decode_program, encode_program
 from sparsa.sw.cnn.pack import load_cnn_pack
 from sparsa.sw.errors import UserError
-from sparsa.sw.model.graph import Graph, save_graph
+from sparsa.sw.model.graph import save_graph
 
-from cnn_cases import CONFIGS, SMALL, TINY, Builder, random_graph
+from cnn_cases import CONFIGS, SMALL, Builder, random_graph
 
 
 def check(graph, x, cfg, datapath):

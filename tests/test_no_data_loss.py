@@ -7,7 +7,6 @@ input; permissions; temporaries left by a killed process.
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys

@@ -10,7 +10,7 @@ import heapq
 
 import numpy as np
 
-__all__ = ["code_lengths", "coded_bits", "TABLE_BITS_PER_SYMBOL"]
+__all__ = ["code_lengths", "coded_bits", "coded_bits_of_freqs", "TABLE_BITS_PER_SYMBOL"]
 
 TABLE_BITS_PER_SYMBOL = 5     # a code length 0..31 per alphabet symbol
 
@@ -54,5 +54,10 @@ def code_lengths(freqs):
 
 def coded_bits(symbols, alphabet):
     """Size in bits of ``symbols`` (ints in ``range(alphabet)``) Huffman-coded, table included."""
-    freqs = np.bincount(np.asarray(symbols, dtype=np.int64).ravel(), minlength=alphabet)
-    return int(np.sum(freqs * code_lengths(freqs))) + TABLE_BITS_PER_SYMBOL * alphabet
+    return coded_bits_of_freqs(np.bincount(np.asarray(symbols, dtype=np.int64).ravel(), minlength=alphabet))
+
+
+def coded_bits_of_freqs(freqs):
+    """:func:`coded_bits` from the symbol frequencies (one per symbol of the alphabet)."""
+    freqs = np.asarray(freqs, dtype=np.int64)
+    return int(np.sum(freqs * code_lengths(freqs))) + TABLE_BITS_PER_SYMBOL * freqs.size

@@ -28,8 +28,7 @@ from sparsa.sw.fileio import load_npz, save_npz
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
 from sparsa.sw.eie.format import encode_layer, pointer_bits_for
 from sparsa.sw.eie.golden import GoldenLayer, run_layers
-from sparsa.sw.compress.huffman import coded_bits
-from sparsa.sw.model.mlp import float_forward
+from sparsa.sw.compress.huffman import coded_bits_of_freqs
 from sparsa.sw.compress.prune import balanced_mask, fill_padding, magnitude_mask
 from sparsa.sw.compress.share import MAX_BITS, kmeans_share, shared_weights
 
@@ -38,7 +37,7 @@ __all__ = [
     "prune_and_share", "activation_bounds", "act_frac_bits", "weight_frac_bits",
     "quantize_codebook", "to_fixed_point", "compress_model", "golden_layers",
     "run_compressed", "save_compressed", "load_compressed", "check_options",
-    "compression_report",
+    "compression_report", "storage_bits", "layer_storage",
 ]
 
 FORMAT, VERSION = "sparsa-compressed", 1
@@ -160,21 +159,53 @@ def act_frac_bits(bound):
     return int(np.clip(f, 0, ACT_FRAC_MAX))
 
 
-def activation_bounds(layers, weights, calib=None):
+# Layers of up to this many weights are expanded to dense float64 shared weights in one piece
+# (2 MiB); bigger ones a block of rows at a time, so compressing stays within a small multiple
+# of the model's own size (issue 26: under 3x).
+_DENSE_WEIGHTS = 1 << 18
+
+
+def _row_blocks(rows, cols):
+    step = rows if rows * cols <= _DENSE_WEIGHTS else max(1, _DENSE_WEIGHTS // max(1, cols))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def _shared_matmul(x, centroids, index):
+    """``x @ shared_weights(centroids, index).T`` without the dense matrix of a big layer."""
+    rows, cols = index.shape
+    blocks = _row_blocks(rows, cols)
+    if len(blocks) == 1:
+        return x @ shared_weights(centroids, index).T
+    out = np.empty((x.shape[0], rows))
+    for r0, r1 in blocks:
+        out[:, r0:r1] = x @ shared_weights(centroids, index[r0:r1]).T
+    return out
+
+
+def activation_bounds(layers, shared, calib=None):
     """Max |activation| of the input and of every layer's output (``len(layers) + 1`` values).
 
-    With ``calib`` (n, cols0) the float model runs on it with ``weights`` (the shared
-    weights). Without, the input is assumed in [-4, 4) and each output bounded by
+    ``shared`` is each layer's ``(centroids, index)``: the float model runs with the shared
+    weights ``centroids[index]``. With ``calib`` (n, cols0) it runs on the calibration inputs.
+    Without, the input is assumed in [-4, 4) and each output bounded by
     ``max_i sum_j |W_ij| * bound_in + |b_i|``: safe (no saturation) but pessimistic, so
     calibration gives more fractional bits.
     """
     if calib is not None:
-        outs = float_forward(layers, calib, weights=weights, keep_all=True)
-        return [float(np.max(np.abs(calib)))] + [float(np.max(np.abs(o))) for o in outs]
+        x = np.asarray(calib, dtype=np.float64)
+        bounds = [float(np.max(np.abs(x)))]
+        for layer, (c, index) in zip(layers, shared):
+            x = _shared_matmul(x, c, index) + layer.bias
+            if layer.relu:
+                x = np.maximum(x, 0.0)
+            bounds.append(float(np.max(np.abs(x))))
+        return bounds
     bound = DEFAULT_INPUT_BOUND
     bounds = [bound]
-    for layer, w in zip(layers, weights):
-        bound = float(np.max(np.abs(w).sum(axis=1) * bound + np.abs(layer.bias)))
+    for layer, (c, index) in zip(layers, shared):
+        mag = np.abs(np.asarray(c, dtype=np.float64))
+        row_sums = np.concatenate([mag[index[r0:r1]].sum(axis=1) for r0, r1 in _row_blocks(*index.shape)])
+        bound = float(np.max(row_sums * bound + np.abs(layer.bias)))
         bounds.append(bound)
     return bounds
 
@@ -229,8 +260,7 @@ def to_fixed_point(layers, shared, bits, *, calib=None, source=""):
     calib : float array (n, cols0) or None
         Calibration inputs for the activation formats.
     """
-    weights = [shared_weights(c, i) for c, i in shared]
-    fracs = [act_frac_bits(b) for b in activation_bounds(layers, weights, calib)]
+    fracs = [act_frac_bits(b) for b in activation_bounds(layers, shared, calib)]
     fx = fracs[0]
     model = CompressedModel(source=str(source), input_frac_bits=fx)
     for k, (layer, (centroids, index)) in enumerate(zip(layers, shared)):
@@ -279,6 +309,21 @@ def run_compressed(model, x, *, keep_all=False):
 # Size and error accounting
 #
 
+def _storage(entries_per_pe, v_freqs, z_freqs, cols):
+    """The size dict of :func:`storage_bits` from per-PE entry counts and stream frequencies."""
+    entries = int(np.sum(entries_per_pe))
+    width = pointer_bits_for(int(np.max(entries_per_pe)))
+    pointer = len(entries_per_pe) * (cols + 1) * width
+    codebook = CODEBOOK_SIZE * 16
+    return {"entries": entries, "pointer_width": width, "pointer": pointer, "codebook": codebook,
+            "eie": entries * 8 + pointer + codebook,
+            "huffman": coded_bits_of_freqs(v_freqs) + coded_bits_of_freqs(z_freqs) + pointer + codebook}
+
+
+def _freqs(streams):
+    return sum((np.bincount(s, minlength=16) for s in streams), np.zeros(16, np.int64))
+
+
 def storage_bits(slices, cols):
     """What EIE stores for one layer's weights, in bits, from its per-PE slices.
 
@@ -286,48 +331,73 @@ def storage_bits(slices, cols):
     ``pointer_width`` bits, a 16 x 16-bit ``codebook``; ``eie`` is their sum and ``huffman``
     the same with the v and z streams Huffman-coded (code tables included).
     """
-    entries = sum(s.entries for s in slices)
-    width = pointer_bits_for(max(s.entries for s in slices))
-    pointer = len(slices) * (cols + 1) * width
-    codebook = CODEBOOK_SIZE * 16
-    v = np.concatenate([s.v for s in slices]) if entries else np.zeros(0, np.uint8)
-    z = np.concatenate([s.z for s in slices]) if entries else np.zeros(0, np.uint8)
-    return {"entries": entries, "pointer_width": width, "pointer": pointer, "codebook": codebook,
-            "eie": entries * 8 + pointer + codebook,
-            "huffman": coded_bits(v, 16) + coded_bits(z, 16) + pointer + codebook}
+    return _storage([s.entries for s in slices], _freqs(s.v for s in slices), _freqs(s.z for s in slices), cols)
+
+
+def layer_storage(index, pes):
+    """:func:`storage_bits` of the layer ``index`` encoded on ``pes`` PEs: ``(size dict,
+    padding entries, v-stream frequencies)`` (``v_freqs[i]`` = entries with codebook index i).
+
+    A (PE, column) slice depends on its column alone, so a big layer is encoded a block of
+    columns at a time and the counts added: the encoder's per-nonzero arrays (about 80 bytes
+    per kept weight) then never exist for the whole layer at once.
+    """
+    rows, cols = index.shape
+    step = cols if index.size <= _DENSE_WEIGHTS else max(1, _DENSE_WEIGHTS // max(1, rows))
+    entries, padding = np.zeros(pes, np.int64), 0
+    v_freqs, z_freqs = np.zeros(16, np.int64), np.zeros(16, np.int64)
+    for c0 in range(0, cols, step):
+        slices = encode_layer(index[:, c0:c0 + step], pes)
+        entries += [s.entries for s in slices]
+        padding += sum(s.padding for s in slices)
+        v_freqs += _freqs(s.v for s in slices)
+        z_freqs += _freqs(s.z for s in slices)
+    return _storage(entries, v_freqs, z_freqs, cols), padding, v_freqs
+
+
+def _error_sums(layer, float_layer):
+    """Sums of squares for the weight errors of ``layer`` against the float weights, a block of
+    rows at a time (never a dense float64 copy of a big layer): (err all, ref all, err kept,
+    ref kept)."""
+    sums = np.zeros(4)
+    cb = layer.codebook.astype(np.int64)
+    for r0, r1 in _row_blocks(layer.rows, layer.cols):
+        index = layer.index[r0:r1]
+        w0 = np.asarray(float_layer.weight[r0:r1], dtype=np.float64)
+        err = dequantize(cb[index], layer.weight_frac_bits) - w0
+        keep = index > 0
+        sums += (np.sum(err ** 2), np.sum(w0 ** 2), np.sum(err[keep] ** 2), np.sum(w0[keep] ** 2))
+    return sums
 
 
 def _layer_report(layer, float_layer, pes):
     """Sizes in the EIE format (padding and pointers counted exactly) and weight errors."""
     nnz = int(np.count_nonzero(layer.index))
-    slices = encode_layer(layer.index, pes)
-    size = storage_bits(slices, layer.cols)
+    size, padding, v_freqs = layer_storage(layer.index, pes)
     entries, pbits, eie_bits, huff_bits = size["entries"], size["pointer_width"], size["eie"], size["huffman"]
-    w, w0 = layer.weight(), float_layer.weight
-    keep = layer.index > 0
-    err = w - w0
+    err_all, ref_all, err_kept, ref_kept = _error_sums(layer, float_layer)
     return {
         "name": layer.name, "rows": layer.rows, "cols": layer.cols, "weights": layer.index.size,
         "nonzeros": nnz, "density": layer.density,
-        "shared_values": int(np.unique(layer.index[keep]).size),
-        "entries": entries, "padding_entries": sum(s.padding for s in slices),
+        "shared_values": int(np.count_nonzero(v_freqs[1:])),
+        "entries": entries, "padding_entries": padding,
         "pointer_bits": pbits, "eie_bits": eie_bits, "huffman_bits": huff_bits,
         "bits_per_nonzero": eie_bits / nnz if nnz else None,
         "bits_per_nonzero_huffman": huff_bits / nnz if nnz else None,
         "compression_ratio": 32 * layer.index.size / eie_bits,
         "compression_ratio_huffman": 32 * layer.index.size / huff_bits,
-        "weight_rel_rms_all": _rel_rms(err, w0),
-        "weight_rel_rms_kept": _rel_rms(err[keep], w0[keep]),
+        "weight_rel_rms_all": _rel_rms(err_all, ref_all),
+        "weight_rel_rms_kept": _rel_rms(err_kept, ref_kept),
         "in_frac_bits": layer.in_frac_bits, "weight_frac_bits": layer.weight_frac_bits,
         "out_frac_bits": layer.out_frac_bits, "shift": layer.shift,
         "bias_saturated": layer.bias_saturated, "codebook_nudged": layer.codebook_nudged,
-        "_sq": (float(np.sum(err ** 2)), float(np.sum(w0 ** 2))),
+        "_sq": (float(err_all), float(ref_all)),
     }
 
 
-def _rel_rms(err, ref):
-    den = float(np.sqrt(np.sum(ref ** 2)))
-    return float(np.sqrt(np.sum(err ** 2)) / den) if den > 0 else 0.0
+def _rel_rms(err_sq, ref_sq):
+    """sqrt(sum err^2 / sum ref^2) from the two sums of squares (0 for an all-zero reference)."""
+    return float(np.sqrt(err_sq) / np.sqrt(ref_sq)) if ref_sq > 0 else 0.0
 
 
 def compression_report(model, float_layers, pes=1):

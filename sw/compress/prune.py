@@ -32,22 +32,82 @@ def keep_count(size, density):
     return int(np.floor(density * size + 1e-9))
 
 
-def _top_k(mag, k):
-    """Flat mask of the ``k`` largest values of ``mag`` (1-D); ties go to lower positions.
+# Rows per block of the chunked passes below: about a quarter of a million weights at a time,
+# so that the temporaries (|w|, its bit patterns, comparisons) stay a small fraction of a model.
+_BLOCK_WEIGHTS = 1 << 18
 
-    O(n): one ``np.partition`` finds the k-th largest value ``t``; everything above ``t`` is
-    kept and the remaining places go to the first elements equal to ``t``.
+
+def _blocks(w):
+    """(first row, block) pairs covering the 2-D (possibly strided) array ``w``."""
+    step = max(1, _BLOCK_WEIGHTS // max(1, w.shape[1]))
+    for r in range(0, w.shape[0], step):
+        yield r, w[r:r + step]
+
+
+def _magnitude_bits(block):
+    """``|block|`` as unsigned integers of the same width: for non-negative IEEE floats the bit
+    patterns sort exactly as the values do (float32 or float64 only)."""
+    return np.abs(block).view(np.uint32 if block.dtype == np.float32 else np.uint64)
+
+
+def _as_float(w):
+    """``w`` as float32 or float64 without a copy when it already is one (no upcast: the order
+    of magnitudes, all pruning looks at, is the same in either width)."""
+    w = np.asarray(w)
+    return w if w.dtype in (np.float32, np.float64) else w.astype(np.float64)
+
+
+def _kth_largest_magnitude(w, k):
+    """The ``k``-th largest ``|w|`` (1 <= k <= w.size) of a 2-D float32/float64 array.
+
+    A radix select on the magnitudes' bit patterns, 16 bits per pass (2 passes for float32, 4
+    for float64), each pass a histogram over row blocks: the memory is O(block), not a copy of
+    the model as ``np.partition`` would need. Exact: the result is the value ``np.partition``
+    would put at rank ``size - k``.
     """
-    keep = np.zeros(mag.size, dtype=bool)
+    width = 32 if w.dtype == np.float32 else 64
+    rank = w.size - k                      # ascending rank of the wanted value
+    prefix, known = 0, 0                   # the top `known` bits of the answer
+    while known < width:
+        shift = width - known - 16
+        hist = np.zeros(1 << 16, dtype=np.int64)
+        for _, block in _blocks(w):
+            bits = _magnitude_bits(block).ravel()
+            if known:
+                bits = bits[(bits >> (width - known)) == prefix]
+            hist += np.bincount(((bits >> shift) & 0xFFFF).astype(np.intp), minlength=1 << 16)
+        below = np.cumsum(hist)
+        digit = int(np.searchsorted(below, rank, side="right"))
+        rank -= int(below[digit - 1]) if digit else 0
+        prefix, known = (prefix << 16) | digit, known + 16
+    return np.array(prefix, dtype=np.uint32 if width == 32 else np.uint64).view(w.dtype)[()]
+
+
+def _top_k(w, k):
+    """Mask of the ``k`` largest ``|w|`` of the 2-D array ``w`` that are nonzero; ties at the
+    threshold go to lower row-major positions.
+
+    The threshold ``t`` is the k-th largest magnitude; everything above it is kept and the
+    remaining places go to the first weights equal to it. Memory: the bool mask plus O(block)
+    (see :func:`_kth_largest_magnitude`), so pruning a model costs a quarter of its float32 size.
+    """
+    w = _as_float(w)
+    keep = np.zeros(w.shape, dtype=bool)
     if k <= 0:
         return keep
-    if k >= mag.size:
-        keep[:] = True
+    if k >= w.size:
+        keep[:] = w != 0
         return keep
-    t = np.partition(mag, mag.size - k)[mag.size - k]
-    keep = mag > t
-    need = k - int(np.count_nonzero(keep))
-    keep[np.flatnonzero(mag == t)[:need]] = True
+    t = _kth_largest_magnitude(w, k)
+    need = k - sum(int(np.count_nonzero(np.abs(b) > t)) for _, b in _blocks(w))
+    for r, block in _blocks(w):
+        a = np.abs(block)
+        kb = a > t
+        if need > 0:
+            ties = np.flatnonzero(a == t)[:need]
+            kb.flat[ties] = True
+            need -= ties.size
+        keep[r:r + block.shape[0]] = kb & (block != 0)
     return keep
 
 
@@ -63,9 +123,8 @@ def magnitude_mask(w, density):
     -------
     bool array of ``w.shape``
     """
-    w = np.asarray(w, dtype=np.float64)
-    keep = _top_k(np.abs(w).ravel(), keep_count(w.size, density)).reshape(w.shape)
-    return keep & (w != 0)
+    w = np.asarray(w)
+    return _top_k(w, keep_count(w.size, density))
 
 
 def balanced_mask(w, density, pes):
@@ -87,18 +146,17 @@ def balanced_mask(w, density, pes):
     -------
     bool array of ``w.shape``
     """
-    w = np.asarray(w, dtype=np.float64)
+    w = _as_float(w)
     if pes < 1:
         raise ValueError(f"pes must be >= 1, got {pes}")
     rows = w.shape[0]
     budget = keep_count(w.size, density)
     share = _water_fill(budget, [np.count_nonzero(w[k::pes]) for k in range(pes)])
     mask = np.zeros(w.shape, dtype=bool)
-    # One O(size / pes) selection per PE (PEs, not weights, are looped over). Row-major
-    # order inside w[k::pes] is the full matrix's order, so ties break the same way.
+    # One selection per PE (PEs, not weights, are looped over). Row-major order inside
+    # w[k::pes] is the full matrix's order, so ties break the same way.
     for k in range(min(pes, rows)):
-        sub = w[k::pes]
-        mask[k::pes] = _top_k(np.abs(sub).ravel(), int(share[k])).reshape(sub.shape) & (sub != 0)
+        mask[k::pes] = _top_k(w[k::pes], int(share[k]))
     return mask
 
 
@@ -128,7 +186,7 @@ def fill_padding(w, mask, pes, span=PAD_SPAN):
 
     Returns a new bool mask of ``w.shape``.
     """
-    w = np.asarray(w, dtype=np.float64)
+    w = _as_float(w)
     out = np.array(mask, dtype=bool, copy=True)
     for k in range(min(pes, w.shape[0])):
         out[k::pes] = _fill_pe(np.abs(w[k::pes]), out[k::pes], span)

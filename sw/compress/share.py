@@ -111,9 +111,9 @@ def kmeans_share(w, mask, bits, *, iters=_ITERS):
     """
     if not 1 <= bits <= MAX_BITS:
         raise ValueError(f"bits must be in 1..{MAX_BITS}, got {bits}")
-    w = np.asarray(w, dtype=np.float64)
+    w = np.asarray(w)
     mask = np.asarray(mask, dtype=bool)
-    values = w[mask]
+    values = w[mask].astype(np.float64)          # only the kept weights, never a dense float64 copy
     c, label = kmeans_1d(values, (1 << bits) - 1, iters=iters)
     c = _nonzero_centroids(c, values, label)
     centroids = np.zeros(CODEBOOK_SIZE)

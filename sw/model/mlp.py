@@ -32,8 +32,9 @@ class FloatLayer:
     ----------
     name : str
         Layer name (the ``<name>`` of ``<name>.weight``).
-    weight : float64 array, shape (rows, cols)
-        Rows are outputs, columns inputs (PyTorch's ``nn.Linear.weight`` layout).
+    weight : float32 or float64 array, shape (rows, cols)
+        Rows are outputs, columns inputs (PyTorch's ``nn.Linear.weight`` layout); a float32
+        file stays float32 (half the memory of a float64 copy).
     bias : float64 array, shape (rows,)
         Zeros when the file had none.
     relu : bool
@@ -95,7 +96,9 @@ def _check_matrix(arr, where, field):
     if arr.size == 0:
         raise user_error(where, field, "at least one weight", f"shape {arr.shape}")
     check_finite(arr, where, field)
-    return arr.astype(np.float64)
+    # float32 stays float32 (no 2x upcast of a big model; every consumer computes in float64
+    # where it matters, and float32 -> float64 is exact); anything else becomes float64.
+    return arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float64)
 
 
 def _check_bias(arr, rows, where, field):
