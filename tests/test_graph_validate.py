@@ -84,3 +84,28 @@ def test_absurd_layer_output_is_refused(tmp_path):
     spec["input"]["shape"] = [1, 4096, 4096]
     path = _write(tmp_path, spec, w=np.ones((2, 1, 3, 3), np.float32), b=np.zeros(2, np.float32))
     _one_line_error(path, r"c output: expected at most .*found shape \(2, 4096, 4096\)")
+
+
+@pytest.mark.parametrize("conv,field,found", [
+    ({"stride": 0}, "stride", "0"), ({"stride": "2"}, "stride", "'2'"), ({"padding": -1}, "padding", "-1"),
+    ({"padding": True}, "padding", "True"),
+])
+def test_stride_and_padding_errors_name_the_field_not_the_weight(tmp_path, conv, field, found):
+    _one_line_error(_write(tmp_path, _conv_spec(**conv)), rf"c\.{field}: expected an integer >= \d, found {found}$")
+
+
+@pytest.mark.parametrize("conv,k,message", [
+    ({"stride": 3}, 3, r"c\.stride: expected an integer in 1\.\.2, found 3$"),
+    ({"padding": 3}, 3, r"c\.padding: expected an integer in 0\.\.2, found 3$"),
+    ({"padding": 1}, 1, r"c\.padding: expected an integer in 0\.\.0, found 1$"),
+    ({"padding": 0}, 9, r"c\.weight: expected a kernel size k in 1\.\.7, found k = 9$"),
+])
+def test_cnn_engine_stride_padding_and_kernel_limits_name_the_field(tmp_path, conv, k, message):
+    """The integer graph the CNN engine runs: stride 1..2, padding 0..k-1, kernel 1..7."""
+    from sparsa.sw.cnn.golden import validate_int_graph
+    spec = _conv_spec(**conv)
+    spec["input"].update(shape=[2, 12, 12], dtype="int8")
+    path = _write(tmp_path, spec, w=np.ones((3, 2, k, k), np.int8), b=np.zeros(3, np.int32))
+    with pytest.raises(UserError, match=message) as e:
+        validate_int_graph(load_graph(path), str(path))
+    assert "\n" not in str(e.value)
