@@ -28,6 +28,8 @@ from sparsa.sw.fileio import load_npz, save_npz
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
 from sparsa.sw.eie.format import encode_layer, pointer_bits_for
 from sparsa.sw.eie.golden import GoldenLayer, run_layers
+from sparsa.sw.compress import blocks
+from sparsa.sw.compress.blocks import row_ranges
 from sparsa.sw.compress.huffman import coded_bits_of_freqs
 from sparsa.sw.compress.prune import balanced_mask, fill_padding, magnitude_mask
 from sparsa.sw.compress.share import MAX_BITS, kmeans_share, shared_weights
@@ -159,21 +161,10 @@ def act_frac_bits(bound):
     return int(np.clip(f, 0, ACT_FRAC_MAX))
 
 
-# Layers of up to this many weights are expanded to dense float64 shared weights in one piece
-# (2 MiB); bigger ones a block of rows at a time, so compressing stays within a small multiple
-# of the model's own size (issue 26: under 3x).
-_DENSE_WEIGHTS = 1 << 18
-
-
-def _row_blocks(rows, cols):
-    step = rows if rows * cols <= _DENSE_WEIGHTS else max(1, _DENSE_WEIGHTS // max(1, cols))
-    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
-
-
 def _shared_matmul(x, centroids, index):
     """``x @ shared_weights(centroids, index).T`` without the dense matrix of a big layer."""
     rows, cols = index.shape
-    blocks = _row_blocks(rows, cols)
+    blocks = row_ranges(rows, cols)
     if len(blocks) == 1:
         return x @ shared_weights(centroids, index).T
     out = np.empty((x.shape[0], rows))
@@ -204,7 +195,7 @@ def activation_bounds(layers, shared, calib=None):
     bounds = [bound]
     for layer, (c, index) in zip(layers, shared):
         mag = np.abs(np.asarray(c, dtype=np.float64))
-        row_sums = np.concatenate([mag[index[r0:r1]].sum(axis=1) for r0, r1 in _row_blocks(*index.shape)])
+        row_sums = np.concatenate([mag[index[r0:r1]].sum(axis=1) for r0, r1 in row_ranges(*index.shape)])
         bound = float(np.max(row_sums * bound + np.abs(layer.bias)))
         bounds.append(bound)
     return bounds
@@ -343,7 +334,7 @@ def layer_storage(index, pes):
     per kept weight) then never exist for the whole layer at once.
     """
     rows, cols = index.shape
-    step = cols if index.size <= _DENSE_WEIGHTS else max(1, _DENSE_WEIGHTS // max(1, rows))
+    step = cols if index.size <= blocks.BLOCK_WEIGHTS else max(1, blocks.BLOCK_WEIGHTS // max(1, rows))
     entries, padding = np.zeros(pes, np.int64), 0
     v_freqs, z_freqs = np.zeros(16, np.int64), np.zeros(16, np.int64)
     for c0 in range(0, cols, step):
@@ -361,7 +352,7 @@ def _error_sums(layer, float_layer):
     ref kept)."""
     sums = np.zeros(4)
     cb = layer.codebook.astype(np.int64)
-    for r0, r1 in _row_blocks(layer.rows, layer.cols):
+    for r0, r1 in row_ranges(layer.rows, layer.cols):
         index = layer.index[r0:r1]
         w0 = np.asarray(float_layer.weight[r0:r1], dtype=np.float64)
         err = dequantize(cb[index], layer.weight_frac_bits) - w0

@@ -12,10 +12,11 @@ than the budget.
 would take, so that the encoded matrix needs (almost) no padding entries at all.
 """
 
-import heapq
+from array import array
 
 import numpy as np
 
+from sparsa.sw.compress.blocks import as_float, row_blocks
 from sparsa.sw.eie.format import PAD_SPAN
 
 __all__ = ["keep_count", "magnitude_mask", "balanced_mask", "fill_padding", "apply_mask", "pe_counts"]
@@ -32,29 +33,10 @@ def keep_count(size, density):
     return int(np.floor(density * size + 1e-9))
 
 
-# Rows per block of the chunked passes below: about a quarter of a million weights at a time,
-# so that the temporaries (|w|, its bit patterns, comparisons) stay a small fraction of a model.
-_BLOCK_WEIGHTS = 1 << 18
-
-
-def _blocks(w):
-    """(first row, block) pairs covering the 2-D (possibly strided) array ``w``."""
-    step = max(1, _BLOCK_WEIGHTS // max(1, w.shape[1]))
-    for r in range(0, w.shape[0], step):
-        yield r, w[r:r + step]
-
-
 def _magnitude_bits(block):
     """``|block|`` as unsigned integers of the same width: for non-negative IEEE floats the bit
     patterns sort exactly as the values do (float32 or float64 only)."""
     return np.abs(block).view(np.uint32 if block.dtype == np.float32 else np.uint64)
-
-
-def _as_float(w):
-    """``w`` as float32 or float64 without a copy when it already is one (no upcast: the order
-    of magnitudes, all pruning looks at, is the same in either width)."""
-    w = np.asarray(w)
-    return w if w.dtype in (np.float32, np.float64) else w.astype(np.float64)
 
 
 def _kth_largest_magnitude(w, k):
@@ -71,7 +53,7 @@ def _kth_largest_magnitude(w, k):
     while known < width:
         shift = width - known - 16
         hist = np.zeros(1 << 16, dtype=np.int64)
-        for _, block in _blocks(w):
+        for _, block in row_blocks(w):
             bits = _magnitude_bits(block).ravel()
             if known:
                 bits = bits[(bits >> (width - known)) == prefix]
@@ -91,7 +73,7 @@ def _top_k(w, k):
     remaining places go to the first weights equal to it. Memory: the bool mask plus O(block)
     (see :func:`_kth_largest_magnitude`), so pruning a model costs a quarter of its float32 size.
     """
-    w = _as_float(w)
+    w = as_float(w)
     keep = np.zeros(w.shape, dtype=bool)
     if k <= 0:
         return keep
@@ -99,8 +81,8 @@ def _top_k(w, k):
         keep[:] = w != 0
         return keep
     t = _kth_largest_magnitude(w, k)
-    need = k - sum(int(np.count_nonzero(np.abs(b) > t)) for _, b in _blocks(w))
-    for r, block in _blocks(w):
+    need = k - sum(int(np.count_nonzero(np.abs(b) > t)) for _, b in row_blocks(w))
+    for r, block in row_blocks(w):
         a = np.abs(block)
         kb = a > t
         if need > 0:
@@ -146,7 +128,7 @@ def balanced_mask(w, density, pes):
     -------
     bool array of ``w.shape``
     """
-    w = _as_float(w)
+    w = as_float(w)
     if pes < 1:
         raise ValueError(f"pes must be >= 1, got {pes}")
     rows = w.shape[0]
@@ -186,16 +168,20 @@ def fill_padding(w, mask, pes, span=PAD_SPAN):
 
     Returns a new bool mask of ``w.shape``.
     """
-    w = _as_float(w)
+    w = as_float(w)
     out = np.array(mask, dtype=bool, copy=True)
     for k in range(min(pes, w.shape[0])):
-        out[k::pes] = _fill_pe(np.abs(w[k::pes]), out[k::pes], span)
+        _fill_pe(w[k::pes], out[k::pes], span)
     return out
 
 
-def _fill_pe(a, m, span):
-    """:func:`fill_padding` on one PE's local rows: ``a`` = |w|, ``m`` = kept (local rows x cols)."""
-    m = m.copy()
+def _fill_pe(w, m, span):
+    """:func:`fill_padding` on one PE's local rows, in place: ``w`` its weights (a strided view:
+    the magnitudes are taken where they are looked at, not copied), ``m`` kept (local rows x
+    cols, a view of the output mask that this changes).
+
+    Memory stays at a few dozen bytes per kept entry: compact arrays rather than Python
+    lists or a heap of tuples (issue 26: compressing stays under 3x the model)."""
     share = int(np.count_nonzero(m))
     # 1. Bridges, only in columns that need padding (a vectorised test first).
     cols_c, rows_c = np.nonzero(m.T)                     # kept entries in column-major order
@@ -207,7 +193,7 @@ def _fill_pe(a, m, span):
                 # As many bridges as padding entries: the first may go no earlier than where
                 # the remaining ones can still reach r.
                 lo = max(pos + 1, r - span * ((r - pos - 1) // span))
-                win = a[lo:pos + 1 + span, j]
+                win = np.abs(w[lo:pos + 1 + span, j])
                 b = int(np.argmax(win))
                 if win[b] == 0:                          # nothing to keep: a padding entry stays
                     pos += span
@@ -215,25 +201,26 @@ def _fill_pe(a, m, span):
                 pos = lo + b
                 m[pos, j] = True
             pos = r
+    del cols_c, rows_c, prev_row
     excess = int(np.count_nonzero(m)) - share
     if excess <= 0:
-        return m
-    # 2. Drop the `excess` smallest weights whose removal keeps every gap within `span`.
-    # Kept entries as doubly linked lists, one per column.
+        return
+    # 2. Drop the `excess` smallest weights whose removal keeps every gap within `span`, in
+    # the order (magnitude, later row-major position first). Kept entries as doubly linked
+    # lists, one per column.
     cols_c, rows_c = np.nonzero(m.T)
     n = cols_c.size
     first = np.r_[True, cols_c[1:] != cols_c[:-1]]
     last = np.r_[cols_c[1:] != cols_c[:-1], True]
-    prv = np.where(first, -1, np.arange(n) - 1).tolist()
-    nxt = np.where(last, -1, np.arange(n) + 1).tolist()
-    row = rows_c.tolist()
-    ncols = m.shape[1]
-    mag = a[rows_c, cols_c]
-    order = rows_c.astype(np.int64) * ncols + cols_c     # row-major position: later goes first
-    heap = list(zip(mag.tolist(), (-order).tolist(), range(n)))
-    heapq.heapify(heap)
-    removed = np.zeros(n, dtype=bool)
-    waiting = np.zeros(n, dtype=bool)                    # skipped; may qualify once it is last
+    prv = _compact(np.where(first, -1, np.arange(n) - 1))
+    nxt = _compact(np.where(last, -1, np.arange(n) + 1))
+    del first, last
+    later_first = -(rows_c.astype(np.int64) * m.shape[1] + cols_c)     # minus row-major position
+    order = _compact(np.lexsort((later_first, np.abs(w[rows_c, cols_c]))))
+    del later_first
+    row = _compact(rows_c)
+    removed = bytearray(n)
+    waiting = bytearray(n)                               # skipped; may qualify once it is last
 
     def removable(i):
         if nxt[i] < 0:
@@ -241,26 +228,38 @@ def _fill_pe(a, m, span):
         p = prv[i]
         return row[nxt[i]] - (row[p] if p >= 0 else -1) <= span
 
-    while excess and heap:
-        key = heapq.heappop(heap)
-        i = key[2]
-        if removed[i]:
-            continue
+    for i in order:
+        if not excess:
+            break
         if not removable(i):
-            waiting[i] = True
+            waiting[i] = 1
             continue
-        removed[i] = True
-        excess -= 1
-        p, q = prv[i], nxt[i]
-        if p >= 0:
-            nxt[p] = q
-        if q >= 0:
-            prv[q] = p
-        elif p >= 0 and waiting[p]:                      # p is now its column's last entry
-            waiting[p] = False
-            heapq.heappush(heap, (float(mag[p]), int(-order[p]), p))
-    m[rows_c[removed], cols_c[removed]] = False
-    return m
+        # Remove i. If that makes a waiting entry its column's last, it is removable now and
+        # comes before every entry still to be visited (it was visited earlier): remove it at
+        # once, and so on up the column.
+        while True:
+            removed[i] = 1
+            excess -= 1
+            p, q = prv[i], nxt[i]
+            if p >= 0:
+                nxt[p] = q
+            if q >= 0:
+                prv[q] = p
+            if excess and q < 0 and p >= 0 and waiting[p]:
+                waiting[p] = 0
+                i = p
+                continue
+            break
+    gone = np.frombuffer(removed, dtype=np.uint8).astype(bool)
+    m[rows_c[gone], cols_c[gone]] = False
+
+
+def _compact(a):
+    """An int64 array as a Python ``array``: 8 bytes an item and fast item access from Python
+    (a list costs about 36 bytes an item, numpy scalars are slow one at a time)."""
+    out = array("q")
+    out.frombytes(np.ascontiguousarray(a, dtype=np.int64).data.cast("B"))
+    return out
 
 
 def _water_fill(budget, capacity):
