@@ -13,7 +13,7 @@ help:
 	@echo "make test   - the whole test suite (both simulators)"
 	@echo "make lint   - import layering (import-linter contracts in pyproject.toml)"
 	@echo "make bench  - benchmarks (JSON + tables in build/bench/)"
-	@echo "make fuzz   - long property-based run of the CLI and manifest fuzzers (fresh seeds)"
+	@echo "make fuzz   - long property-based run of the CLI, manifest and CNN graph fuzzers (fresh seeds)"
 	@echo "make setup  - only the bootstrap (venv, pinned packages, tools)"
 
 setup:
@@ -35,7 +35,7 @@ test: setup lint
 FUZZ_EXAMPLES ?= 3000
 fuzz: setup
 	HYPOTHESIS_PROFILE=fuzz SPARSA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
-	  $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q tests/test_fuzz_cli.py tests/test_fuzz_manifest.py
+	  $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup -q tests/test_fuzz_cli.py tests/test_fuzz_manifest.py tests/test_fuzz_graph.py
 
 bench: setup
 	$(BIN)/sparsa bench all -o build/bench

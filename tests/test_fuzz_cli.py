@@ -8,6 +8,7 @@ no traceback, nothing written and nothing of the user's touched.
 ``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``) runs many more with fresh random seeds.
 """
 
+import copy
 import hashlib
 import io
 import os
@@ -87,6 +88,87 @@ def check_contract(argv, inputs, outputs, ok=None):
     leftovers = [q.name for p in outputs for q in Path(p).parent.glob(f".{Path(p).name}*")]
     assert not leftovers, f"{cmd}: refused but left temporaries {leftovers}"
     return rc, err
+
+
+# Values a field may be changed to: every JSON type, boundary and absurd numbers.
+NUMBERS = st.one_of(st.integers(-3, 70), st.sampled_from([0, -1, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 1023, 1024,
+                                                          1025, 2 ** 31, 2 ** 63, 10 ** 30, -(2 ** 63)]),
+                    st.floats(allow_nan=False, allow_infinity=False, width=32), st.just(1.0), st.just(2.5))
+SCALARS = st.one_of(NUMBERS, st.booleans(), st.none(), st.text(max_size=12),
+                    st.sampled_from(["", "..", "/etc/passwd", "../x", "layer0/pe000.spm", "hex", "sparsa-eie-pack",
+                                     "sparsa-model", "input", "conv2d", "linear", "add", "maxpool2d", "avgpool2d",
+                                     "int8", "float32", "l0", "l0.w"]))
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(st.text(max_size=5), SCALARS, max_size=3))
+
+
+def _paths(obj, prefix=()):
+    """Every (path, value) in a JSON tree (dict keys and list indices)."""
+    yield prefix, obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, prefix + (i,))
+
+
+def _parent(man, path):
+    node = man
+    for k in path[:-1]:
+        node = node[k]
+    return node
+
+
+def _like(value):
+    """Values of the same JSON type as ``value``, near the edges a loader must check."""
+    if isinstance(value, bool):
+        return st.one_of(st.booleans(), st.sampled_from(["false", "true", 0, 1, None]))
+    if isinstance(value, int):
+        return st.one_of(st.integers(-2, 4), st.integers(value - 2, value + 2), NUMBERS)
+    if isinstance(value, str):
+        return SCALARS.filter(lambda v: isinstance(v, str))
+    if isinstance(value, list):
+        return st.lists(st.one_of(st.integers(-1, 20), SCALARS), max_size=5)
+    return VALUES
+
+
+def mutate_json(draw, obj, keep=(), boring=()):
+    """A deep copy of the JSON tree ``obj`` with 1-4 mutations: a field's type or value changed,
+    a field deleted, an entry of ``layers`` duplicated, dropped or the list reversed, a list cut
+    short or grown, an integer nudged. Top-level keys in ``keep`` are left alone; those in
+    ``boring`` are picked only when nothing else is left."""
+    obj = copy.deepcopy(obj)
+    for _ in range(draw(st.integers(1, 4))):
+        if not isinstance(obj, dict):
+            break
+        paths = [p for p, _ in _paths(obj) if p and p[0] not in keep]
+        if not paths:
+            break
+        interesting = [p for p in paths if p[0] not in boring] or paths
+        path = draw(st.sampled_from(interesting))
+        op = draw(st.sampled_from(["set", "set", "set", "delete", "dup_layer", "drop_layer", "swap_layers",
+                                   "shorten", "grow", "nudge"]))
+        parent, key = _parent(obj, path), path[-1]
+        layers = obj.get("layers") if isinstance(obj.get("layers"), list) else None
+        if op == "set":
+            parent[key] = draw(_like(parent[key]) if draw(st.booleans()) else VALUES)
+        elif op == "delete":
+            del parent[key]
+        elif op == "dup_layer" and layers:
+            i = draw(st.integers(0, len(layers) - 1))
+            layers.insert(i, copy.deepcopy(layers[i]))
+        elif op == "drop_layer" and layers:
+            layers.pop(draw(st.integers(0, len(layers) - 1)))
+        elif op == "swap_layers" and layers and len(layers) > 1:
+            layers.reverse()
+        elif op == "shorten" and isinstance(parent[key], list) and parent[key]:
+            parent[key] = parent[key][:-1]
+        elif op == "grow" and isinstance(parent[key], list):
+            parent[key] = parent[key] + parent[key][-1:] if parent[key] else [0]
+        elif op == "nudge" and isinstance(parent[key], int) and not isinstance(parent[key], bool):
+            parent[key] += draw(st.sampled_from([-1, 1, 7, -100]))
+        note(f"{op} {'.'.join(map(str, path))}")
+    return obj
 
 
 #

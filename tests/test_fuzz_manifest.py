@@ -8,15 +8,14 @@ exit 0 with a consistent result, or exit 2 with one line, no traceback, nothing 
 pack untouched. ``make test``: a bounded derandomized run; ``make fuzz``: a long one.
 """
 
-import copy
 import json
 import shutil
 
 import numpy as np
 import pytest
-from hypothesis import given, note
+from hypothesis import given
 from hypothesis import strategies as st
-from test_fuzz_cli import SETTINGS, check_contract
+from test_fuzz_cli import SETTINGS, check_contract, mutate_json
 from test_pack import compressed_arrays
 
 from sparsa.cli import main
@@ -36,65 +35,9 @@ def base(tmp_path_factory):
     return d
 
 
-# Values a field may be changed to: every JSON type, boundary and absurd numbers.
-NUMBERS = st.one_of(st.integers(-3, 70), st.sampled_from([0, -1, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 1023, 1024,
-                                                          1025, 2 ** 31, 2 ** 63, 10 ** 30, -(2 ** 63)]),
-                    st.floats(allow_nan=False, allow_infinity=False, width=32), st.just(1.0), st.just(2.5))
-SCALARS = st.one_of(NUMBERS, st.booleans(), st.none(), st.text(max_size=12),
-                    st.sampled_from(["", "..", "/etc/passwd", "../x", "layer0/pe000.spm", "hex", "sparsa-eie-pack"]))
-VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(st.text(max_size=5), SCALARS, max_size=3))
-
-
-def _paths(obj, prefix=()):
-    """Every (path, value) in a JSON tree (dict keys and list indices)."""
-    yield prefix, obj
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
-def _parent(man, path):
-    node = man
-    for k in path[:-1]:
-        node = node[k]
-    return node
-
-
 @st.composite
 def mutated(draw, man):
-    man = copy.deepcopy(man)
-    for _ in range(draw(st.integers(1, 4))):
-        paths = [p for p, _ in _paths(man) if p and p[0] != "manifest_sha256"]
-        if not paths:
-            break
-        # Bias toward the fields the loader interprets (not the 'files' list, 'layout' prose).
-        interesting = [p for p in paths if p[0] not in ("files", "layout")] or paths
-        path = draw(st.sampled_from(interesting))
-        op = draw(st.sampled_from(["set", "set", "set", "delete", "dup_layer", "drop_layer", "swap_layers",
-                                   "shorten", "grow", "nudge"]))
-        parent, key = _parent(man, path), path[-1]
-        layers = man.get("layers") if isinstance(man.get("layers"), list) else None
-        if op == "set":
-            parent[key] = draw(VALUES)
-        elif op == "delete":
-            del parent[key]
-        elif op == "dup_layer" and layers:
-            i = draw(st.integers(0, len(layers) - 1))
-            layers.insert(i, copy.deepcopy(layers[i]))
-        elif op == "drop_layer" and layers:
-            layers.pop(draw(st.integers(0, len(layers) - 1)))
-        elif op == "swap_layers" and layers and len(layers) > 1:
-            layers.reverse()
-        elif op == "shorten" and isinstance(parent[key], list) and parent[key]:
-            parent[key] = parent[key][:-1]
-        elif op == "grow" and isinstance(parent[key], list):
-            parent[key] = parent[key] + parent[key][-1:] if parent[key] else [0]
-        elif op == "nudge" and isinstance(parent[key], int) and not isinstance(parent[key], bool):
-            parent[key] += draw(st.sampled_from([-1, 1, 7, -100]))
-        note(f"{op} {'.'.join(map(str, path))}")
+    man = mutate_json(draw, man, keep=("manifest_sha256",), boring=("files", "layout"))
     man["manifest_sha256"] = manifest_digest(man)     # else the digest would stop every edit
     return man
 
