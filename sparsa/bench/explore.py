@@ -25,7 +25,6 @@ reported as lost; on Dask the scheduler re-runs the task and reports ``KilledWor
 ``allowed-failures``.
 """
 
-import concurrent.futures as cf
 import itertools
 import json
 import os
@@ -39,9 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.jobs import local_executor_factory, local_workers, run_jobs
 
 __all__ = ["PARAMS", "grid_points", "points_from_json", "make_workload", "run_point", "run_sweep",
-           "local_executor_factory", "pareto", "write_results", "MEM_PER_POINT_GIB"]
+           "local_executor_factory", "local_workers", "pareto", "write_results", "MEM_PER_POINT_GIB"]
 
 # point parameter -> (type, default)
 PARAMS = {"pes": (int, 8), "macs": (int, 2), "queue_depth": (int, 8), "seed": (int, 0),
@@ -232,130 +232,11 @@ def _open_flow(pack, p, spec):
     return {k: rep.get(k) for k in ("fmax_mhz", "luts", "ffs", "dsps", "brams", "fits")} | {"estimate": "open flow"}
 
 
-# --- executors ---------------------------------------------------------------------------------------
-def _available_gib():
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2 ** 20
-    except OSError:
-        pass
-    return None
-
-
-def local_workers(mem_per_point_gib, requested=None):
-    """Workers for the local pool: the cores, no more than free memory allows for a point each."""
-    n = requested or os.cpu_count() or 1
-    free = _available_gib()
-    if free is not None:
-        n = min(n, max(1, int(free // mem_per_point_gib)))
-    return max(1, n)
-
-
-def local_executor_factory(workers):
-    """A factory of local process pools of ``workers`` processes (``max_workers=1`` when asked)."""
-    import multiprocessing
-    ctx = multiprocessing.get_context("spawn")     # no fork of a process that may hold threads
-    return lambda max_workers=None: cf.ProcessPoolExecutor(max_workers=max_workers or workers, mp_context=ctx)
-
-
 # --- the sweep -----------------------------------------------------------------------------------------
-def _error(e):
-    msg = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {msg[0] if msg else ''}".rstrip(": ")
-
-
-def _lost(e):
-    """True for an error that says the point's worker was lost, not that the point failed: Dask's
-    ``KilledWorker`` (also raised for a task that only shared a dying worker), or the result of a
-    finished task lost with its worker before the client fetched it (distributed's
-    ``cfexecutor`` then fails to unpack the missing exception)."""
-    if type(e).__name__ == "KilledWorker":
-        return True
-    tb = e.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename.endswith("cfexecutor.py") and isinstance(e, ValueError)
-
-
 def run_sweep(specs, executor, *, new_executor=None, on_done=None, lost_retries=1):
-    """Run every spec through ``executor``; returns one record per spec, in order.
-
-    A record is ``{"point": ..., "result": {...}}`` or ``{"point": ..., "error": "..."}``.
-    ``new_executor(max_workers=None)`` makes a fresh executor when ``executor`` breaks
-    (``concurrent.futures.BrokenExecutor``: a local worker process died); without it the points
-    of a broken executor are reported as errors. A point lost with a Dask worker (:func:`_lost`) is
-    submitted again ``lost_retries`` times before its error is reported. ``on_done(k, record,
-    n_done, n_total)`` is called as each point finishes (progress)."""
-    n = len(specs)
-    records = [None] * n
-    lost_tries = [0] * n
-    retry = []
-    breaks = [0] * n
-    done = 0
-
-    def finish(k, rec):
-        nonlocal done
-        records[k] = rec
-        done += 1
-        if on_done:
-            on_done(k, rec, done, n)
-
-    def run_round(ex, todo):
-        """Submit ``todo`` to ``ex``; returns the indices whose executor broke under them."""
-        futs = {}
-        broken = []
-        for k in todo:
-            try:
-                futs[ex.submit(run_point, specs[k])] = k
-            except (cf.BrokenExecutor, RuntimeError):
-                broken.append(k)     # the pool broke while submitting
-        for f in cf.as_completed(futs):
-            k = futs[f]
-            try:
-                finish(k, {"point": specs[k]["point"], "result": f.result()})
-            except cf.BrokenExecutor:
-                broken.append(k)
-            except Exception as e:      # the point's own error, or Dask's KilledWorker / CancelledError
-                if _lost(e) and lost_tries[k] < lost_retries:
-                    lost_tries[k] += 1
-                    retry.append(k)
-                else:
-                    finish(k, {"point": specs[k]["point"], "error": _error(e)})
-        return broken
-
-    todo = list(range(n))
-    ex = executor
-    while todo:
-        suspects = [k for k in todo if breaks[k] >= 2]
-        rest = [k for k in todo if breaks[k] < 2]
-        again = []
-        for k in suspects:              # alone in a fresh one-worker pool: does it kill its worker?
-            with new_executor(max_workers=1) as solo:
-                if run_round(solo, [k]):
-                    finish(k, {"point": specs[k]["point"],
-                               "error": "worker lost: the point's worker process died (run alone, twice)"})
-        if rest:
-            again = run_round(ex, rest)
-        while retry:                    # Dask: points lost with a worker, run once more
-            redo, retry[:] = list(retry), []
-            again += run_round(ex, redo)
-        if again:
-            for k in again:
-                breaks[k] += 1
-            if new_executor is None:
-                for k in again:
-                    finish(k, {"point": specs[k]["point"], "error": "worker lost: the executor broke"})
-                again = []
-            else:
-                if ex is not executor:
-                    ex.shutdown(wait=False, cancel_futures=True)
-                ex = new_executor()
-        todo = again
-    if ex is not executor:
-        ex.shutdown(wait=True)
-    assert all(r is not None for r in records)
-    return records
+    """:func:`sparsa.sw.jobs.run_jobs` of :func:`run_point` over the points' specs."""
+    return run_jobs(run_point, specs, executor, new_executor=new_executor, on_done=on_done,
+                    lost_retries=lost_retries)
 
 
 # --- results ---------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``sparsa build PACKDIR --board icebreaker|ulx3s-85f -o OUT`` generates the EIE array with
 the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
 place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
-``dsps``, ``brams`` and the target clock. ``--no-build`` writes the sources, constraints and
+``dsps``, ``brams`` and the target clock. ``--seeds N`` places and routes with N seeds in
+parallel (a local pool or ``--scheduler`` Dask) and keeps the highest Fmax
+(``fmax_mhz_by_seed``). ``--no-build`` writes the sources, constraints and
 ``build.sh`` only. ``--swappable`` (iCE40, ECP5) keeps the whole model in block RAM and writes
 ``bram_map.json`` for ``sparsa swap-weights``. ``--board zynq7020|zu2cg|ku060`` writes a Vivado project tree (TCL, XDC,
 Verilog; a block design with the processing system for the Zynq parts) and a yosys
@@ -11,12 +13,15 @@ Verilog; a block design with the processing system for the Zynq parts) and a yos
 """
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
+from sparsa.sw import jobs
 from sparsa.sw.errors import user_error
+from sparsa.sw.jobs import open_executor
 from sparsa.sw.fileio import atomic_dir, check_outputs, owned_by_manifest, sha256_file, write_json
 
-from sparsa.boards.openflow import BOARDS, build
+from sparsa.boards.openflow import BOARDS, build, check_seeds
 from sparsa.boards.vivado import XILINX_BOARDS, write_tree
 
 __all__ = ["add_arguments", "run"]
@@ -54,9 +59,18 @@ def add_arguments(p):
                         "(default: ecp5 on ECP5 boards, generic on iCE40)")
     p.add_argument("--seed", type=int, default=1, metavar="N",
                    help="open flow: nextpnr's placement seed (default 1); Fmax varies by several percent with it")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="open flow: place and route with N seeds (--seed .. --seed + N - 1) in parallel after one "
+                        "synthesis and keep the highest Fmax; report.json lists fmax_mhz_by_seed (default 1)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="with --seeds: run the seeds on this Dask scheduler's workers (they need sparsa "
+                        "and this file system) instead of a local process pool")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --seeds: local pool size (default: the cores, as the free memory allows)")
 
 
 BUILD_FORMAT = "sparsa-build"
+PNR_GIB = 3.0       # a rough peak of one nextpnr run of the larger ECP5 builds, for the pool's memory guard
 
 
 def _owned_build_dir(path):
@@ -86,6 +100,14 @@ def run(args):
                          args.board)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
+    if args.board not in XILINX_BOARDS:
+        check_seeds(args.seed, args.seeds)
+    if (args.scheduler or args.workers is not None) and args.seeds < 2:
+        raise user_error(None, "--scheduler" if args.scheduler else "--workers", "--seeds N with N >= 2 as well",
+                         f"--seeds {args.seeds}")
+    if args.seeds > 1 and (args.board in XILINX_BOARDS or args.no_build):
+        raise user_error(None, "--seeds", "an open-flow board and a build (not --no-build)",
+                         f"{args.seeds} with {'--no-build' if args.no_build else args.board}")
     inputs = [("PACK", args.pack)]
     check_outputs([("-o", args.out)], inputs)
     # The whole tree is built next to OUT and swapped in when complete: a failed or
@@ -96,18 +118,27 @@ def run(args):
             say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
             rep = _seal(tmp, args.out, write_tree(args.pack, args.board, tmp, estimate=not args.no_build))
         else:
-            rep = _seal(tmp, args.out, build(
-                args.pack, args.board, tmp, do_build=not args.no_build, progress=say, swappable=args.swappable,
-                spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router,
-                seed=args.seed, multiplier=args.multiplier))
+            with ExitStack() as stack:
+                run_jobs = None
+                if args.seeds > 1:
+                    executor, factory, where = stack.enter_context(open_executor(
+                        args.scheduler, mem_per_job_gib=PNR_GIB, workers=args.workers))
+                    say(f"place and route will run {args.seeds} seeds on a {where}")
+                    run_jobs = lambda fn, specs, on_done: jobs.run_jobs(fn, specs, executor, new_executor=factory,
+                                                                        on_done=on_done)
+                rep = _seal(tmp, args.out, build(
+                    args.pack, args.board, tmp, do_build=not args.no_build, progress=say, swappable=args.swappable,
+                    spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router,
+                    seed=args.seed, multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs))
     if args.board in XILINX_BOARDS:
         est = rep["estimate"]
         extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
                  f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
     elif rep["built"]:
+        best = f", best of {rep['seeds_tried']} seeds" if rep["seeds_tried"] > 1 else ""
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "
-              f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}, seed {rep['seed']}), "
+              f"P&R target {rep['pnr_target_mhz']:g} MHz, {rep['router']}, seed {rep['seed']}{best}), "
               f"{rep['luts']} LUTs, {rep['ffs']} FFs, {rep['dsps']} DSPs, {rep['brams']} BRAMs "
               f"-> {rep['bitstream']}")
     else:

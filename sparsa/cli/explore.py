@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.jobs import open_executor
 
 __all__ = ["add_arguments", "run"]
 
@@ -101,45 +102,22 @@ def run(args):
     out = Path(args.out)
     specs = [{"point": p, "workload": workload, "engine": args.engine, "estimate": args.estimate,
               "board": args.board, "clock_mhz": args.clock_mhz, "work_dir": str(out / "builds")} for p in points]
-    client = None
-    if args.scheduler:
-        try:
-            from distributed import Client
-        except ImportError as e:
-            raise UserError(f"--scheduler: needs the 'distributed' package ({e})") from None
-        try:
-            client = Client(args.scheduler, timeout="20s")
-        except (OSError, TimeoutError) as e:
-            raise user_error(None, "--scheduler", "a reachable Dask scheduler", f"{args.scheduler} ({e})") from None
-        executor, factory = client.get_executor(pure=False), None
-        where = f"Dask {args.scheduler} ({len(client.scheduler_info().get('workers', {}))} workers)"
-    else:
-        mem = args.mem_per_point or ex.MEM_PER_POINT_GIB[args.engine if args.estimate == "none" else args.estimate]
-        if args.workers is not None and args.workers < 1:
-            raise user_error(None, "--workers", ">= 1", args.workers)
-        n = ex.local_workers(mem, args.workers)
-        factory = ex.local_executor_factory(n)
-        executor = factory()
-        where = f"local pool of {n} processes ({mem:g} GiB a point)"
-    print(f"[explore] {len(specs)} points, engine {args.engine}, estimate {args.estimate}, on {where}", flush=True)
-    t0 = time.perf_counter()
+    mem = args.mem_per_point or ex.MEM_PER_POINT_GIB[args.engine if args.estimate == "none" else args.estimate]
+    with open_executor(args.scheduler, mem_per_job_gib=mem, workers=args.workers) as (executor, factory, where):
+        print(f"[explore] {len(specs)} points, engine {args.engine}, estimate {args.estimate}, on {where}",
+              flush=True)
+        t0 = time.perf_counter()
 
-    def progress(k, rec, done, total):
-        label = ex.point_label(rec["point"])
-        if "result" in rec:
-            r = rec["result"]
-            extra = f", {r['luts']} LUTs" if r.get("luts") is not None else ""
-            print(f"[explore] {done}/{total} {label}: {r['cycles']} cycles, {r['time_us']} us{extra} "
-                  f"({r['point_s']} s)", flush=True)
-        else:
-            print(f"[explore] {done}/{total} {label}: error: {rec['error']}", flush=True)
-    try:
+        def progress(k, rec, done, total):
+            label = ex.point_label(rec["point"])
+            if "result" in rec:
+                r = rec["result"]
+                extra = f", {r['luts']} LUTs" if r.get("luts") is not None else ""
+                print(f"[explore] {done}/{total} {label}: {r['cycles']} cycles, {r['time_us']} us{extra} "
+                      f"({r['point_s']} s)", flush=True)
+            else:
+                print(f"[explore] {done}/{total} {label}: error: {rec['error']}", flush=True)
         records = ex.run_sweep(specs, executor, new_executor=factory, on_done=progress)
-    finally:
-        if client is not None:
-            client.close()
-        else:
-            executor.shutdown(wait=True)
     meta = {"engine": args.engine, "estimate": args.estimate, "board": args.board if args.estimate != "none" else None,
             "clock_mhz": args.clock_mhz, "scheduler": args.scheduler,
             "workload": {k: v for k, v in workload.items() if k != "pack"} | (
