@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsa.sw.compress.mlp import storage_bits
+from sparsa.sw.compress.report import storage_bits
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_dir, atomic_file
 from sparsa.sw.eie.pack_dir import load_pack

@@ -23,7 +23,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sparsa.cli.limits import MAX_PES, check_input_file, check_pe_option, warn, warn_pes_above_rows
-from sparsa.sw.compress.mlp import check_options, compress_model, compression_report, save_compressed
+from sparsa.sw.compress.mlp import check_options, compress_model, save_compressed
+from sparsa.sw.compress.report import compression_report
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_finite, check_outputs, load_npy, write_json
 from sparsa.sw.fixedpoint import INT16_MAX

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsa.sw.compress.mlp import compression_report, save_compressed, to_fixed_point
+from sparsa.sw.compress.mlp import save_compressed, to_fixed_point
+from sparsa.sw.compress.report import compression_report
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import save_npy, save_npz, write_json
 from sparsa.sw.fixedpoint import quantize
