@@ -24,10 +24,10 @@ bitstream (iCE40 ``.asc``, ECP5 Trellis text) and the search for the placeholder
 them are :mod:`sparsa.boards.bram_tiles`. This module writes and reads ``bram_map.json``.
 """
 
-import json
 from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.fileio import read_json
 
 from sparsa.boards.bram_images import (BOOT_FIELDS, boot_image, images_to_memory_map,
                                        mark_block_ram, memory_images, memory_shapes, placeholder_images,
@@ -89,10 +89,7 @@ def load_map(path, bitstream):
     if not path.is_file():
         raise user_error(bitstream, "block RAM map", f"{path.name} from `sparsa build` next to the bitstream "
                          f"(or --map)", f"no {path}")
-    try:
-        m = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise user_error(path, "block RAM map", "JSON written by sparsa build", type(e).__name__) from None
+    m = read_json(path, "block RAM map")
     if not isinstance(m, dict) or m.get("format") != MAP_FORMAT:
         raise user_error(path, "format", repr(MAP_FORMAT), repr(m.get("format") if isinstance(m, dict) else m))
     if m.get("family") not in FAMILIES:

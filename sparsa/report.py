@@ -26,7 +26,7 @@ import numpy as np
 
 from sparsa.sw.compress.report import storage_bits
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import atomic_dir, atomic_file
+from sparsa.sw.fileio import atomic_dir, atomic_file, read_json
 from sparsa.sw.eie.pack_dir import load_pack
 
 __all__ = ["compression_stages", "build_report", "write_report", "SECTIONS"]
@@ -52,12 +52,7 @@ def compression_stages(layer):
 
 
 def _load_json(path, what):
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise user_error(path, what, "an existing JSON file", "no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise user_error(path, what, "valid JSON", f"a parse error ({e})") from None
+    return read_json(path, what)
 
 
 def build_report(pack_dir, run=None, bench=None):
@@ -70,20 +65,51 @@ def build_report(pack_dir, run=None, bench=None):
         rec["padding_per_pe"] = [int(s.padding) for s in layer.slices]
         data["layers"].append(rec)
     if run is not None:
-        rep = _load_json(run, "run report")
-        if "layers" not in rep or not any("cycles" in l for l in rep["layers"]):
-            raise user_error(run, "layers[].cycles", "a hardware run report (sparsa run --engine verilator|icarus "
-                             "--report R.json)", "no cycle counts (a golden-engine report?)")
-        if rep.get("pes") != pack.pes or len(rep["layers"]) != len(pack.layers):
-            raise user_error(run, "pes/layers", f"{pack.pes} PEs and {len(pack.layers)} layers (the pack's)",
-                             f"{rep.get('pes')} PEs and {len(rep['layers'])} layers")
-        data["run"] = rep
+        data["run"] = check_run(_load_json(run, "run report"), run, pack)
     if bench is not None:
         data["bench"] = check_bench(_load_json(bench, "benchmark report"), bench)
     return data
 
 
 BENCH_FORMAT = "sparsa-bench-eie"
+_RUN_WHAT = "a hardware run report (sparsa run --engine verilator|icarus --report R.json)"
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+
+
+def check_run(rep, where, pack):
+    """``rep`` must be a hardware run report of ``pack``: every field the report reads, by type
+    and size (the PE and layer counts the pack's), or a one-line UserError."""
+    if not isinstance(rep, dict):
+        raise user_error(where, "run report", _RUN_WHAT, f"a JSON {type(rep).__name__}")
+    layers = rep.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(l, dict) for l in layers):
+        raise user_error(where, "layers", f"a list of layer objects ({_RUN_WHAT})", repr(layers)[:60])
+    if not layers or not all("cycles" in l for l in layers):
+        raise user_error(where, "layers[].cycles", _RUN_WHAT, "no cycle counts (a golden-engine report?)")
+    if rep.get("pes") != pack.pes or len(layers) != len(pack.layers):
+        raise user_error(where, "pes/layers", f"{pack.pes} PEs and {len(pack.layers)} layers (the pack's)",
+                         f"{rep.get('pes')!r} PEs and {len(layers)} layers")
+    for key in ("cycles", "cycles_per_inference"):
+        if key in rep and not _num(rep[key]):
+            raise user_error(where, key, "a number >= 0", repr(rep[key])[:60])
+    if "config" in rep and not (isinstance(rep["config"], dict) and isinstance(rep["config"].get("macs", 1), int)):
+        raise user_error(where, "config.macs", "an integer", repr(rep["config"])[:60])
+    for i, l in enumerate(layers):
+        for key in ("cycles", "ideal_cycles", "efficiency"):
+            if key in l and not (_num(l[key]) or (key == "efficiency" and l[key] is None)):
+                raise user_error(where, f"layers[{i}].{key}", "a number >= 0", repr(l[key])[:60])
+        pp = l.get("per_pe")
+        if not isinstance(pp, dict):
+            raise user_error(where, f"layers[{i}].per_pe", "an object of per-PE counters", repr(pp)[:60])
+        for key in ("busy", "starved", "stalled", "pad") + (("macs",) if "macs" in pp else ()):
+            v = pp.get(key)
+            if not (isinstance(v, list) and len(v) == pack.pes and all(_num(c) for c in v)):
+                raise user_error(where, f"layers[{i}].per_pe.{key}", f"{pack.pes} counts >= 0 (one per PE)",
+                                 repr(v)[:60])
+    return rep
 
 
 def check_bench(rep, where):

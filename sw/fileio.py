@@ -34,10 +34,23 @@ def _umask():
     return mask
 
 
+_NAME_MAX = 255       # bytes in one file name (Linux, macOS)
+_STEM_MAX = 180       # room left for the tag, the PID and mkstemp's random part
+
+
+def _stem(path):
+    """The output's name as temporaries carry it: cut so that a legal 255-byte output name
+    still gives a legal temporary name."""
+    name = path.name
+    while len(name.encode()) > _STEM_MAX:
+        name = name[:-1]
+    return name
+
+
 def _tmp_prefix(path):
     """Hidden temporary names next to ``path`` carry our tag and PID, so that a later run can
     tell its own stale temporaries (from a killed process) from anybody else's files."""
-    return f".{path.name}.{_TMP_TAG}-{os.getpid()}-"
+    return f".{_stem(path)}.{_TMP_TAG}-{os.getpid()}-"
 
 
 def _pid_alive(pid):
@@ -57,7 +70,7 @@ def remove_stale_temporaries(path):
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         return
-    head = f".{path.name}.{_TMP_TAG}-"
+    head = f".{_stem(path)}.{_TMP_TAG}-"
     for entry in parent.iterdir():
         name = entry.name
         if not name.startswith(head) or not (name.endswith(".tmp") or name.endswith("-old")):
@@ -99,25 +112,46 @@ def atomic_file(path):
     through = st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode))
     if st is not None and not through and not stat.S_ISREG(st.st_mode):
         raise UserError(f"{path}: output file: expected a new or regular file, found {_describe(st)}")
-    if through:
-        fd, tmp = tempfile.mkstemp(prefix=f"sparsa-{os.getpid()}-", suffix=".tmp")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        if through:
+            fd, tmp = tempfile.mkstemp(prefix=f"sparsa-{os.getpid()}-", suffix=".tmp")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(path)
+            fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(f"{path}: output file: cannot create it ({e.strerror})") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if e.filename is None or Path(e.filename) != tmp:
+                raise
+            # Writing the temporary failed (disk full, a quota): say so of the user's path.
+            raise UserError(f"{path}: output file: cannot write it ({e.strerror})") from None
         if through:
             with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         else:
-            os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
+            _keep_mode_and_owner(tmp, st)
             os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _keep_mode_and_owner(tmp, st):
+    """A replaced file keeps its permission bits (never set-user/group-ID: new content does
+    not inherit them) and, where we may, its owner; a new one gets ``0666 & ~umask``."""
+    if st is None:
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(OSError):
+            os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, stat.S_IMODE(st.st_mode) & 0o1777 & ~(stat.S_ISUID | stat.S_ISGID))
 
 
 def _inside(a, b):
@@ -126,12 +160,22 @@ def _inside(a, b):
     return a == b or b in a.parents
 
 
-def check_outputs(outputs, inputs=()):
-    """Refuse a command whose outputs collide: an output that is an input, holds one (an output
-    directory) or lies inside an input directory, or two outputs at one path. ``outputs`` and
-    ``inputs`` are ``(label, path)`` pairs, the label being the option that named the path."""
+def check_outputs(outputs, inputs=(), *, dirs=()):
+    """Refuse, before any work, a command whose outputs cannot all be written: an output that
+    is an input, holds one (an output directory) or lies inside an input directory, two
+    outputs at one path, a file output (any label not in ``dirs``) that is a directory, block
+    device or socket, or a name too long for the file system. ``outputs`` and ``inputs`` are
+    ``(label, path)`` pairs, the label being the option that named the path."""
     outputs = [(label, Path(p)) for label, p in outputs if p is not None]
     inputs = [(label, Path(p)) for label, p in inputs if p is not None]
+    for label, po in outputs:
+        if len(po.name.encode()) > _NAME_MAX:
+            raise UserError(f"{str(po)[:80]}...: {label}: expected a file name of at most {_NAME_MAX} bytes, "
+                            f"found {len(po.name.encode())}")
+        if label not in dirs and os.path.exists(po):
+            st = os.stat(po)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+                raise UserError(f"{po}: {label}: expected a new or regular file, found {_describe(st)}")
     for i, (lo, po) in enumerate(outputs):
         for li, pi in inputs:
             if _inside(pi, po) or _inside(po, pi):
@@ -152,8 +196,8 @@ def owned_by_manifest(path, formats, *, marker="manifest.json"):
     manifest.json, a pack with a file added by hand) is not ours to delete."""
     path = Path(path)
     try:
-        man = json.loads((path / marker).read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        man = read_json(path / marker)
+    except UserError:
         return False
     if not isinstance(man, dict) or man.get("format") not in formats or type(man.get("version")) is not int:
         return False
@@ -192,7 +236,8 @@ def atomic_dir(path, *, owned, inputs=()):
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        # A replaced directory keeps its permission bits (a private 0700 pack stays private).
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) & 0o1777 if path.is_dir() else 0o777 & ~_umask())
         if path.exists():
             old = path.with_name(f"{_tmp_prefix(path)}old")
             os.replace(path, old)
@@ -203,6 +248,68 @@ def atomic_dir(path, *, owned, inputs=()):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+OUTPUT_DIR_MARKER = ".sparsa-output.json"
+
+
+def claim_output_dir(path, kind, label="-o"):
+    """Make ``path`` the output directory of a command that writes several files into it
+    (``sparsa demo``, ``sparsa bench``), before any work: a new or empty directory, or one an
+    earlier run of the same ``kind`` marked as its own; a directory of the user's (any other
+    files, no marker) is refused, never written into."""
+    path = Path(path)
+    marker = path / OUTPUT_DIR_MARKER
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
+        what = "a symlink" if path.is_symlink() else _describe(os.stat(path))
+        raise UserError(f"{path}: {label}: expected an output directory, found {what}")
+    if path.is_dir() and any(path.iterdir()):
+        try:
+            ours = read_json(marker).get("kind") == kind
+        except (UserError, AttributeError):
+            ours = False
+        if not ours:
+            raise UserError(f"{path}: {label}: expected a new, empty or earlier 'sparsa {kind}' output directory, "
+                            f"found a directory with other files; refusing to write into it (choose another {label})")
+    path.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
+        write_json(marker, {"format": "sparsa-output-dir", "version": 1, "kind": kind})
+
+
+JSON_MAX_BYTES = 256 << 20     # no sparsa JSON file (manifest, report, graph) comes near this
+
+
+def loads_json(text, where, field):
+    """Parse JSON ``text`` or raise a one-line UserError (malformed, or nested too deeply for
+    Python's parser: ``[[[[...`` a hundred thousand deep is text, not a traceback)."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise user_error(where, field, "JSON", f"unparsable text ({str(e)[:80]})") from None
+    except RecursionError:
+        raise user_error(where, field, "JSON nested at most a few hundred levels deep",
+                         "deeper nesting") from None
+
+
+def read_json(path, field="file", *, max_bytes=JSON_MAX_BYTES):
+    """Read the JSON file ``path``: a regular file (not a device, FIFO or directory, which
+    could be read without end) of at most ``max_bytes``, parsed by :func:`loads_json`."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise user_error(path, field, "an existing JSON file", "no such file") from None
+    except OSError as e:
+        raise user_error(path, field, "a readable JSON file", e.strerror) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise user_error(path, field, "a regular JSON file", _describe(st))
+    if st.st_size > max_bytes:
+        raise user_error(path, field, f"at most {max_bytes:,} bytes", f"{st.st_size:,} bytes")
+    try:
+        text = path.read_bytes()
+    except OSError as e:
+        raise user_error(path, field, "a readable JSON file", e.strerror) from None
+    return loads_json(text, path, field)
 
 
 def _check_exists(path):
@@ -222,7 +329,7 @@ def load_npy(path, *, what="array"):
     except PermissionError:
         raise UserError(f"{path}: cannot read file (permission denied)")
     except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{path}: {what}: expected a numpy .npy file, found unreadable content ({_short(e)})")
+        raise UserError(f"{path}: {what}: expected a numpy .npy file, found {_content(path, e)}")
     if isinstance(arr, np.lib.npyio.NpzFile):
         arr.close()
         raise UserError(f"{path}: {what}: expected a .npy array, found a .npz archive")
@@ -244,7 +351,27 @@ def load_npz(path, *, what="archive"):
     except PermissionError:
         raise UserError(f"{path}: cannot read file (permission denied)")
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(f"{path}: {what}: expected a numpy .npz archive, found unreadable content ({_short(e)})")
+        raise UserError(f"{path}: {what}: expected a numpy .npz archive, found {_content(path, e)}")
+
+
+def _content(path, e):
+    """What a file numpy could not load holds, in words: numpy's own message for a file with no
+    numpy header is about pickles, which says nothing to a user who gave it a JSON file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return f"unreadable content ({_short(e)})"
+    text = head.lstrip()
+    if head.startswith(b"\x93NUMPY") or head.startswith(b"PK"):
+        return f"a damaged numpy file ({_short(e)})"
+    if text[:1] in (b"{", b"["):
+        return "a JSON file"
+    if not head:
+        return "an empty file"
+    if all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        return "a text file"
+    return "binary data without a numpy header"
 
 
 def _short(e):

@@ -8,11 +8,12 @@ and version, lists every file with its sha256 (``files``) and covers its own con
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import owned_by_manifest, sha256_file
+from sparsa.sw.fileio import owned_by_manifest, read_json, sha256_file
 
 __all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files", "owned_pack_dir", "validate_schema",
            "EIE_PACK_FORMAT", "CNN_PACK_FORMAT", "PACK_FORMATS"]
@@ -20,6 +21,7 @@ __all__ = ["manifest_digest", "dumps_manifest", "read_manifest", "verify_files",
 EIE_PACK_FORMAT = "sparsa-eie-pack"
 CNN_PACK_FORMAT = "sparsa-cnn-pack"
 PACK_FORMATS = (EIE_PACK_FORMAT, CNN_PACK_FORMAT)
+MANIFEST_MAX_BYTES = 64 << 20      # a 1024-PE pack's manifest is well under a megabyte
 
 
 def owned_pack_dir(path):
@@ -55,12 +57,9 @@ def read_manifest(pack_dir, *, fmt, version, fields=()):
     if not d.is_dir():
         raise user_error(d, "pack", "a pack directory written by 'sparsa pack'", "a file")
     m = d / "manifest.json"
-    if not m.is_file():
+    if not os.path.lexists(m):
         raise user_error(m, "manifest", "manifest.json of a 'sparsa pack' directory", "no such file")
-    try:
-        man = json.loads(m.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise user_error(m, "manifest", "JSON", f"unparsable text ({str(e)[:80]})")
+    man = read_json(m, "manifest", max_bytes=MANIFEST_MAX_BYTES)
     if not isinstance(man, dict) or man.get("format") != fmt:
         raise user_error(m, "format", repr(fmt), repr(man.get("format") if isinstance(man, dict) else man))
     if man.get("version") != version:

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.fileio import read_json
 from sparsa.sw.jobs import local_executor_factory, local_workers, run_jobs
 
 __all__ = ["PARAMS", "grid_points", "points_from_json", "make_workload", "run_point", "run_sweep",
@@ -85,10 +86,7 @@ def grid_points(**axes):
 
 def points_from_json(path):
     """A JSON list of configurations (objects with keys among :data:`PARAMS`)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise user_error(path, "configurations", "a readable JSON list of objects", type(e).__name__) from None
+    data = read_json(path, "configurations")
     if not isinstance(data, list) or not data or not all(isinstance(d, dict) for d in data):
         raise user_error(path, "configurations", "a non-empty JSON list of objects", type(data).__name__)
     return [_check_point(d, f"{path}[{k}]") for k, d in enumerate(data)]

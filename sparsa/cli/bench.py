@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sparsa.sw.errors import UserError
+from sparsa.sw.fileio import claim_output_dir
 
 # benchmark name -> module
 BENCHES = {
@@ -32,6 +33,7 @@ def add_arguments(p):
 def run(args):
     names = list(BENCHES) if args.which == "all" else [args.which]
     out = Path(args.out)
+    claim_output_dir(out, "bench")
     for name in names:
         try:
             mod = importlib.import_module(BENCHES[name])

@@ -109,7 +109,7 @@ def run(args):
         raise user_error(None, "--seeds", "an open-flow board and a build (not --no-build)",
                          f"{args.seeds} with {'--no-build' if args.no_build else args.board}")
     inputs = [("PACK", args.pack)]
-    check_outputs([("-o", args.out)], inputs)
+    check_outputs([("-o", args.out)], inputs, dirs=("-o",))
     # The whole tree is built next to OUT and swapped in when complete: a failed or
     # interrupted build leaves OUT as it was, and OUT is replaced only if it is empty or an
     # earlier build (never a directory of the user's).

@@ -152,7 +152,8 @@ def _run_cnn(args, graph):
         calib = default_calib(graph)
         print(f"note: no --calib: calibrating on {DEFAULT_CALIB_COUNT} inputs uniform in [-1, 1) (seed 0); "
               "give real inputs for real formats")
-    qgraph = compress_cnn(graph, calib, density=args.density, where=str(args.model))
+    qgraph = compress_cnn(graph, calib, density=args.density, where=str(args.model),
+                          calib_where=str(args.calib) if args.calib else None)
     quant = qgraph.spec["quant"]
     report = {"source": str(args.model), "kind": "cnn", "density_target": args.density,
               "calibrated": bool(args.calib), "calibration_inputs": len(calib),

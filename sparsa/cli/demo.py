@@ -17,8 +17,7 @@ from rich.table import Table
 from sparsa.cli.compress import print_report
 from sparsa.cli.limits import MAX_PES, check_pe_option, check_seed
 from sparsa.demo.mlp import run_demo
-from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import write_json
+from sparsa.sw.fileio import claim_output_dir, write_json
 
 __all__ = ["add_arguments", "run"]
 
@@ -78,9 +77,7 @@ def check_args(args):
     """Every option, before any work (training takes minutes)."""
     check_seed(args.seed)
     check_pe_option(args.pes)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise user_error(out, "-o", "an output directory", "a file")
+    claim_output_dir(args.out, "demo")
 
 
 def run(args):

@@ -120,7 +120,7 @@ def build(args):
 
 def run(args):
     inputs = [("MODEL", args.model), ("--bias", getattr(args, "bias", None))]
-    check_outputs([("-o", args.out)], inputs)
+    check_outputs([("-o", args.out)], inputs, dirs=("-o",))
     check_input_file(args.model, "MODEL", "model")
     check_pe_option(getattr(args, "pes", None))
     if is_cnn_model(args.model):

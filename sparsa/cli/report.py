@@ -25,7 +25,7 @@ def add_arguments(p):
 def run(args):
     out = Path(args.output)
     check_outputs([("-o", out), ("-o (figures)", out.with_name(out.stem + "_files"))],
-                  [("DIR", args.pack), ("--run", args.run), ("--bench", args.bench)])
+                  [("DIR", args.pack), ("--run", args.run), ("--bench", args.bench)], dirs=("-o (figures)",))
     data = build_report(args.pack, run=args.run, bench=args.bench)
     html_path, files = write_report(data, args.output)
     print(f"wrote {html_path} (figures in {files})")

@@ -21,7 +21,7 @@ import numpy as np
 
 from sparsa.cli.limits import check_input_file
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import check_finite, check_int_range, load_npy, save_npy, write_json
+from sparsa.sw.fileio import check_finite, check_int_range, check_outputs, load_npy, save_npy, write_json
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
 from sparsa.sw.eie.pack_dir import load_pack
 
@@ -111,6 +111,9 @@ def run_engine(engine, pack_dir, pack, x, report=False, reusable=False):
 
 def run(args):
     from sparsa.sw.cnn.pack import is_cnn_pack
+    # Before any work: no output over an input (the pack, X) or inside the pack, and both
+    # outputs writable, so that a refused report never leaves Y half-done.
+    check_outputs([("-o", args.out), ("--report", args.report)], [("DIR", args.pack), ("-i", args.input)])
     if is_cnn_pack(args.pack):
         from sparsa.cli.run_cnn import run_cnn
         if getattr(args, "reusable_build", False):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sparsa.cli.limits import MAX_PES, check_pe_option, check_verilog_name
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import atomic_file
+from sparsa.sw.fileio import atomic_file, check_outputs
 
 # The sizes of a PE array without a pack: (option, default, what). A pack sets all of them.
 SIZE_OPTIONS = (
@@ -59,6 +59,10 @@ def check_sizes(args):
     if args.ptr_words is not None and args.ptr_words < need:
         raise user_error(None, "--ptr-words", f"at least {need} for --max-cols {cols} (cols + 1 pointers "
                          f"in two banks)", f"{args.ptr_words} (too small by {need - args.ptr_words})")
+    rows = args.max_rows_pe or 64
+    if args.bias_words is not None and args.bias_words < rows:
+        raise user_error(None, "--bias-words", f"at least {rows} for --max-rows-pe {rows} (one bias word a "
+                         "local row)", f"{args.bias_words} (too small by {rows - args.bias_words})")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
         raise user_error(None, "--queue-depth", "1..256", args.queue_depth)
 
@@ -125,6 +129,7 @@ def run(args):
     from sparsa.sw.cnn.pack import is_cnn_pack
     check_verilog_name(args.name)
     check_sizes(args)
+    check_outputs([("-o", args.output)], [("PACK", args.pack)])
     if args.cnn or (args.pack and is_cnn_pack(args.pack)):
         return run_cnn(args)
     if args.channels != 1:

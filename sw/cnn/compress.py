@@ -171,7 +171,7 @@ def _densities(graph, density, prune, where):
     return out
 
 
-def compress_cnn(graph, calib=None, density=None, prune=None, *, where="model"):
+def compress_cnn(graph, calib=None, density=None, prune=None, *, where="model", calib_where=None):
     """Compress a float sparsa-model graph to an integer one (see the module docstring).
 
     Parameters
@@ -186,6 +186,8 @@ def compress_cnn(graph, calib=None, density=None, prune=None, *, where="model"):
         ``{layer name: density}`` overriding ``density`` for single layers.
     where : str
         Names the model in errors.
+    calib_where : str, optional
+        Names the calibration data in the errors it causes (activations out of range).
 
     Returns
     -------
@@ -225,7 +227,7 @@ def compress_cnn(graph, calib=None, density=None, prune=None, *, where="model"):
         # An all-zero tensor (a dead ReLU, say) gets 7 bits, the range [-1, 1), not the maximum.
         f = frac_bits_for(a) if np.any(a) else 7
         if f is None:
-            raise user_error(where, f"{name} activations",
+            raise user_error(calib_where or where, f"{name} activations" + (f" of {where}" if calib_where else ""),
                              f"|value| < {128 * 2.0 ** -FRAC_MIN:g} on the calibration data",
                              f"{float(np.abs(a).max()):g}")
         root = groups.find(name)

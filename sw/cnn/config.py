@@ -44,7 +44,7 @@ class CNNConfig:
     def __post_init__(self):
         def need(name, ok, limit):
             if not ok:
-                raise _BadField(name, limit, getattr(self, name))
+                raise _BadField(name, limit, repr(getattr(self, name)))
         isint = lambda name: isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool)
         need("lanes", self.lanes in (4, 8, 16, 32), "4, 8, 16 or 32")
         # ibuf/obuf are 64-bit words; their byte addresses and the weight-word index are the
@@ -54,7 +54,9 @@ class CNNConfig:
             need(name, isint(name) and v % 8 == 0 and 8 <= v <= limit, f"a multiple of 8 in 8..{limit}")
         need("wbuf_words", isint("wbuf_words") and 1 <= self.wbuf_words <= 1 << 16, f"1..{1 << 16}")
         need("psum_depth", isint("psum_depth") and 16 <= self.psum_depth <= 1 << 16, f"16..{1 << 16}")
-        need("axi_data_bits", self.axi_data_bits == 64, "64")
+        need("axi_data_bits", isint("axi_data_bits") and self.axi_data_bits == 64, "64")
+        for name in ("winograd", "convolver"):      # true/false only: "false" or 1 would build the unit
+            need(name, isinstance(getattr(self, name), bool), "true or false")
 
     @property
     def weight_word_bytes(self):

@@ -63,6 +63,17 @@ def check_cnn_manifest(man, where):
         if region["addr"] + size > man["dram_size"]:
             raise user_error(where, f"{key}.addr", f"a region inside dram_size {man['dram_size']} bytes",
                              f"{region['addr']} + {size} bytes")
+    names = [layer["name"] for layer in man["layers"]]
+    for k, layer in enumerate(man["layers"]):
+        if layer["index"] != k:
+            raise user_error(where, f"layers[{k}].index", f"{k} (layers in order, each once)", layer["index"])
+        if names.index(layer["name"]) != k:
+            raise user_error(where, f"layers[{k}].name", "a name no other layer has", repr(layer["name"]))
+    ends = [(layer["instr_start"], layer["instr_end"]) for layer in man["layers"]]
+    for k in range(1, len(ends)):
+        if ends[k][0] < ends[k - 1][1]:
+            raise user_error(where, f"layers[{k}].instr_start", f">= {ends[k - 1][1]} (layers[{k - 1}]'s end: "
+                             "each instruction belongs to one layer)", ends[k][0])
     if man["instructions"] * man["instr_bytes"] > man["dram_size"]:
         raise user_error(where, "instructions", f"at most {man['dram_size'] // man['instr_bytes']} "
                          "(the program lies in the DRAM image)", man["instructions"])

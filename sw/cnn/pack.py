@@ -25,8 +25,8 @@ from sparsa import __version__
 from sparsa.sw.cnn.compiler import Program
 from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import INSTR_BYTES
-from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import atomic_dir, sha256_file
+from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.fileio import atomic_dir, read_json, sha256_file
 from sparsa.sw.cnn.manifest_schema import check_cnn_manifest
 from sparsa.sw.manifest import CNN_PACK_FORMAT, dumps_manifest, manifest_digest, owned_pack_dir, read_manifest
 
@@ -84,8 +84,8 @@ def write_cnn_pack(prog, out_dir, *, inputs=()):
 def is_cnn_pack(pack_dir):
     """True when ``pack_dir/manifest.json`` says it is a CNN pack (no other check)."""
     try:
-        man = json.loads((Path(pack_dir) / "manifest.json").read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        man = read_json(Path(pack_dir) / "manifest.json")
+    except UserError:
         return False
     return isinstance(man, dict) and man.get("format") == CNN_PACK_FORMAT
 

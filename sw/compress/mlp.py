@@ -24,7 +24,7 @@ import numpy as np
 
 from sparsa.sw.eie.format import BIAS_MAX, BIAS_MIN, CODEBOOK_SIZE
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import load_npz, save_npz
+from sparsa.sw.fileio import load_npz, loads_json, save_npz
 from sparsa.sw.fixedpoint import INT16_MAX, INT16_MIN, dequantize, quantize
 from sparsa.sw.eie.golden import GoldenLayer, run_layers
 from sparsa.sw.compress.blocks import row_ranges
@@ -327,10 +327,7 @@ def load_compressed(path):
     meta = arrays["meta"]
     if meta.shape != () or meta.dtype.kind != "U":
         raise user_error(path, "meta", "a 0-d string array (JSON)", f"dtype {meta.dtype}, shape {meta.shape}")
-    try:
-        meta = json.loads(str(meta))
-    except ValueError as e:
-        raise user_error(path, "meta", "valid JSON", f"a parse error ({e})")
+    meta = loads_json(str(meta), path, "meta")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else meta
         raise user_error(path, "meta.format", f"'{FORMAT}'", repr(found))

@@ -7,7 +7,6 @@ by ``sparsa compress`` (:func:`pack_compressed`) and inverted (:func:`unpack`); 
 directory on disk (write, read back, verify) is :mod:`sparsa.sw.eie.pack_dir`. Word layouts all come from :mod:`sparsa.sw.eie.format`.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from sparsa.sw.eie import format as ef
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import check_int_range, load_npz
+from sparsa.sw.fileio import check_int_range, load_npz, loads_json
 from sparsa.sw.eie.golden import GoldenLayer, run_layers
 
 __all__ = [
@@ -247,10 +246,7 @@ def pack_compressed(path_or_arrays, pes):
     if "meta" not in arrays:
         raise user_error(where, "meta", "a 'meta' entry (a .npz written by 'sparsa compress'; "
                          "compress a float model first)", "none")
-    try:
-        meta = json.loads(str(np.asarray(arrays["meta"])[()]))
-    except (ValueError, TypeError) as e:
-        raise user_error(where, "meta", "a JSON string", f"unparsable text ({e})")
+    meta = loads_json(str(np.asarray(arrays["meta"])[()]), where, "meta")
     if not isinstance(meta, dict) or meta.get("format") != "sparsa-compressed":
         raise user_error(where, "meta.format", "'sparsa-compressed'",
                          repr(meta.get("format") if isinstance(meta, dict) else meta))

@@ -150,6 +150,19 @@ def read_manifest(pack_dir):
                          "a different digest: manifest.json changed after packing")
     return man
 
+def _last_local_row(s):
+    """The highest local row a slice's real entries reach (-1 when it has none): each entry
+    advances the row by its zero count + 1, from the top of its column."""
+    if s.entries == 0:
+        return -1
+    col = np.repeat(np.arange(len(s.ptr) - 1), np.diff(s.ptr))
+    run = np.cumsum(s.z.astype(np.int64) + 1)
+    start = s.ptr[:-1]
+    base = np.where(start > 0, run[np.maximum(start - 1, 0)], 0)
+    loc = (run - 1 - base[col])[s.v != 0]
+    return int(loc.max()) if loc.size else -1
+
+
 def load_pack(pack_dir, verify=True):
     """Read a pack directory back into a :class:`Pack` (from its ``.bin`` images).
 
@@ -194,6 +207,14 @@ def load_pack(pack_dir, verify=True):
                 slices.append(ef.PESlice(ptr=ptr, v=v.astype(np.uint8), z=z.astype(np.uint8)))
             if len(slices) != pes:
                 raise user_error(mpath, f"layers[{n}].pe_images", f"{pes} entries", len(slices))
+            for k, sl in enumerate(slices):
+                # Every entry's zero counts must keep it inside its PE's rows (an image swapped
+                # for another PE's, or edited z values, would index past them).
+                last, local = _last_local_row(sl), ef.rows_of_pe(rows, pes, k)
+                if last >= local:
+                    raise user_error(d / f"{ml['pe_images'][k]['spm']}.bin", f"layers[{n}] sparse-matrix image of PE {k}",
+                                     f"entries within the PE's {local} of the layer's {rows} rows",
+                                     f"an entry at local row {last}")
             nnz = sum(s.entries - s.padding for s in slices)
             if nnz != int(ml["nnz"]):
                 raise user_error(mpath, f"layers[{n}].nnz", f"{nnz} (counted in the images)", ml["nnz"])

@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import load_npz, save_npz
+from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.fileio import load_npz, loads_json, save_npz
 from sparsa.sw.eie.pack import Pack, make_layer
 from sparsa.sw.eie.lstm_cell import GATE_FRAC, PEEP_FRAC, Q
 from sparsa.sw.eie.lstm_step import gate_layout, round_up
@@ -156,14 +156,16 @@ def is_compressed_lstm(arrays):
     if "meta" not in arrays:
         return False
     try:
-        return json.loads(str(arrays["meta"])).get("format") == LSTM_FORMAT
-    except (ValueError, AttributeError):
+        return loads_json(str(arrays["meta"]), "", "meta").get("format") == LSTM_FORMAT
+    except (UserError, AttributeError):
         return False
 
 
 def load_compressed_lstm(path, arrays=None):
     arrays = arrays if arrays is not None else load_npz(path, what="compressed LSTM")
-    meta = json.loads(str(arrays["meta"]))
+    meta = loads_json(str(arrays["meta"]), path, "meta")
+    if not isinstance(meta, dict):
+        raise user_error(path, "meta", "a JSON object", type(meta).__name__)
     for k in _META:
         if not isinstance(meta.get(k), int):
             raise user_error(path, f"meta.{k}", "an integer", repr(meta.get(k)))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.fileio import atomic_file, load_npz
+from sparsa.sw.fileio import atomic_file, load_npz, loads_json
 
 __all__ = ["Graph", "OPS", "MAX_TENSOR_ELEMENTS", "load_graph", "save_graph", "graph_forward", "validate"]
 
@@ -76,10 +76,7 @@ def load_graph(path):
     arrays = load_npz(path, what="sparsa-model graph")
     if "graph" not in arrays:
         raise user_error(path, "graph", "a JSON string under key 'graph'", "no such key")
-    try:
-        spec = json.loads(str(arrays.pop("graph")))
-    except json.JSONDecodeError as e:
-        raise user_error(path, "graph", "valid JSON", f"a parse error ({e.msg} at {e.pos})") from None
+    spec = loads_json(str(arrays.pop("graph")), path, "graph")
     g = Graph(spec, arrays)
     validate(g, str(path))
     return g
@@ -102,6 +99,7 @@ def validate(graph, where):
             and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
         raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape)[:60])
     _check_size(where, "input.shape", shape)
+    _check_quant(spec, where)
     if not isinstance(spec.get("layers"), list) or not all(isinstance(l, dict) for l in spec["layers"]):
         raise user_error(where, "layers", "a list of layer objects", repr(spec.get("layers"))[:60])
     names = set()
@@ -135,6 +133,25 @@ def validate(graph, where):
     if not names:
         raise user_error(where, "layers", "at least one layer", "none")
     _infer_shapes(graph, where)
+
+
+QUANT_FRAC_LIMIT = 64       # a format's fractional bits (sparsa compress uses -16..30)
+
+
+def _check_quant(spec, where):
+    """``quant`` (written by ``sparsa compress``): the input and output formats that run
+    --dequantize and float inputs use, integers in a sane range when present."""
+    if "quant" not in spec:
+        return
+    quant = spec["quant"]
+    if not isinstance(quant, dict):
+        raise user_error(where, "quant", "an object of formats", f"a JSON {_json_kind(quant)}")
+    for key in ("input_frac", "output_frac"):
+        if key in quant:
+            v = quant[key]
+            if isinstance(v, bool) or not isinstance(v, int) or abs(v) > QUANT_FRAC_LIMIT:
+                raise user_error(where, f"quant.{key}", f"an integer in -{QUANT_FRAC_LIMIT}..{QUANT_FRAC_LIMIT}",
+                                 repr(v)[:60])
 
 
 def _json_kind(v):
