@@ -51,7 +51,7 @@ def run_cli(argv):
     try:
         with redirect_stdout(out), redirect_stderr(err):
             rc = main([str(a) for a in argv])
-    except SystemExit as e:         # argparse: usage line + error line, status 2
+    except SystemExit as e:         # argparse: one error line, status 2
         rc = e.code if isinstance(e.code, int) else 2
     except BaseException:
         raise AssertionError(f"sparsa {' '.join(map(str, argv))}: crashed:\n{traceback.format_exc()}") from None
@@ -79,10 +79,11 @@ def check_contract(argv, inputs, outputs, ok=None):
     assert rc == 2, f"{cmd}: exit {rc}, expected 0 or 2\n{err}"
     lines = [l for l in err.strip().splitlines() if l.strip()]
     errors = [l for l in lines if ": error: " in l]
-    # One error line; argparse adds its usage line(s) before it (its own convention).
+    # One error line, argument errors included (no usage block); before it at most progress
+    # ("[build] ...") and warning/note lines.
     assert len(errors) == 1, f"{cmd}: expected one error line, found:\n{err}"
-    if not errors[0].startswith("sparsa: error:") and "usage:" not in err:
-        assert len(lines) == 1, f"{cmd}: expected exactly one stderr line, found:\n{err}"
+    others = [l for l in lines if l is not errors[0] and not l.startswith(("[", "warning:", "note:"))]
+    assert not others, f"{cmd}: expected one error line and nothing else, found:\n{err}"
     for p in outputs:
         assert not Path(p).exists(), f"{cmd}: refused (exit 2) but wrote {p}"
     leftovers = [q.name for p in outputs for q in Path(p).parent.glob(f".{Path(p).name}*")]

@@ -267,3 +267,14 @@ def test_verilog_bias_memory_too_small_for_the_rows(tmp_path, capsys):
     refused(capsys, ["verilog", "--pes", "2", "--bias-words", "1", "-o", tmp_path / "v.v"],
             "--bias-words", "at least 64", "too small by 63")
     assert not (tmp_path / "v.v").exists()
+
+
+@pytest.mark.parametrize("argv", [["pack", "--pes", "abc", "x.npz"], ["pack", "--pes", "1e3", "x.npz"],
+                                  ["demo", "--seed", "abc"], ["import", "m.onnx", "--input-shape", "-1,8,8"],
+                                  ["nope"], ["run", "pk"]])
+def test_argument_errors_are_one_line_without_a_usage_block(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "usage:" not in err, err
+    assert ": error: " in err and "--help" in err
