@@ -101,8 +101,9 @@ def test_an_unwritable_place_is_reported_under_the_users_path(tmp_path, pack, ca
 
 # -- output directories of demo and bench ----------------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [["demo", "--quick", "--engine", "golden"], ["bench", "pack", "--quick"]])
-def test_demo_and_bench_do_not_write_into_a_users_directory(tmp_path, capsys, argv):
+@pytest.mark.parametrize("argv", [["demo", "--quick", "--engine", "golden"], ["bench", "pack", "--quick"],
+                                  ["explore", "--engine", "golden", "--layer", "32x16", "--pes", "2"]])
+def test_demo_bench_and_explore_do_not_write_into_a_users_directory(tmp_path, capsys, argv):
     user = tmp_path / "mine"
     user.mkdir()
     (user / "report.html").write_text("my report")
