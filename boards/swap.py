@@ -152,8 +152,10 @@ def memory_map_for(pack_dir, m):
 def swap_weights(bitstream, pack_dir, out, map_path=None):
     """Write ``pack_dir``'s images into ``bitstream`` (iCE40 or ECP5, as the map says); the
     result goes (atomically) to ``out``. Returns the map."""
-    from sparsa.sw.fileio import atomic_file
-    m = load_map(map_path or Path(bitstream).parent / MAP_NAME, bitstream)
+    from sparsa.sw.fileio import atomic_file, check_outputs
+    map_path = map_path or Path(bitstream).parent / MAP_NAME
+    check_outputs([("-o", out)], [("BITSTREAM", bitstream), ("PACK", pack_dir), ("--map", map_path)])
+    m = load_map(map_path, bitstream)
     _, images = memory_map_for(pack_dir, m)
     ram = _open_bitstream(bitstream, m)
     shapes, slices = _slices(m)

@@ -75,8 +75,12 @@ BENCH_FORMAT = "sparsa-bench-eie"
 _RUN_WHAT = "a hardware run report (sparsa run --engine verilator|icarus --report R.json)"
 
 
+NUM_MAX = 1e15      # counters and cycle counts: far above any real run, far below float overflow
+
+
 def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+    """A JSON number a report can compute with: finite, 0..1e15 (``10**400`` is valid JSON)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= NUM_MAX
 
 
 def check_run(rep, where, pack):
@@ -89,7 +93,7 @@ def check_run(rep, where, pack):
         raise user_error(where, "layers", f"a list of layer objects ({_RUN_WHAT})", repr(layers)[:60])
     if not layers or not all("cycles" in l for l in layers):
         raise user_error(where, "layers[].cycles", _RUN_WHAT, "no cycle counts (a golden-engine report?)")
-    if rep.get("pes") != pack.pes or len(layers) != len(pack.layers):
+    if type(rep.get("pes")) is not int or rep["pes"] != pack.pes or len(layers) != len(pack.layers):
         raise user_error(where, "pes/layers", f"{pack.pes} PEs and {len(pack.layers)} layers (the pack's)",
                          f"{rep.get('pes')!r} PEs and {len(layers)} layers")
     for key in ("cycles", "cycles_per_inference"):
@@ -98,7 +102,7 @@ def check_run(rep, where, pack):
     if "config" in rep and not (isinstance(rep["config"], dict) and isinstance(rep["config"].get("macs", 1), int)):
         raise user_error(where, "config.macs", "an integer", repr(rep["config"])[:60])
     for i, l in enumerate(layers):
-        for key in ("cycles", "ideal_cycles", "efficiency"):
+        for key in ("cycles", "ideal_cycles", "efficiency", "nonzero_activations"):
             if key in l and not (_num(l[key]) or (key == "efficiency" and l[key] is None)):
                 raise user_error(where, f"layers[{i}].{key}", "a number >= 0", repr(l[key])[:60])
         pp = l.get("per_pe")
@@ -125,7 +129,7 @@ def check_bench(rep, where):
         if not isinstance(rep.get(key), kind):
             found = "none" if key not in rep else f"a {type(rep[key]).__name__}"
             raise user_error(where, key, f"a JSON {'array' if kind is list else 'object'} ({what})", found)
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    num = _num
     for i, row in enumerate(rep["layers"]):
         if not (isinstance(row, dict) and isinstance(row.get("layer"), str) and num(row.get("real_entries_active"))
                 and num(row.get("measured_cycles"))):

@@ -127,10 +127,10 @@ def atomic_file(path):
         try:
             yield tmp
         except OSError as e:
-            if e.filename is None or Path(e.filename) != tmp:
+            if e.filename is not None and Path(e.filename) != tmp:
                 raise
             # Writing the temporary failed (disk full, a quota): say so of the user's path.
-            raise UserError(f"{path}: output file: cannot write it ({e.strerror})") from None
+            raise UserError(f"{path}: output file: cannot write it ({e.strerror or e})") from None
         if through:
             with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -140,6 +140,15 @@ def atomic_file(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _give_tree(root, st):
+    """A replaced directory keeps its owner: the new tree is given to it, where we may."""
+    if (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid()):
+        return
+    for p in [root, *Path(root).rglob("*")]:
+        with contextlib.suppress(OSError):
+            os.lchown(p, st.st_uid, st.st_gid)
 
 
 def _keep_mode_and_owner(tmp, st):
@@ -169,6 +178,14 @@ def check_outputs(outputs, inputs=(), *, dirs=()):
     outputs = [(label, Path(p)) for label, p in outputs if p is not None]
     inputs = [(label, Path(p)) for label, p in inputs if p is not None]
     for label, po in outputs:
+        # The nearest existing ancestor must be a directory (a file there would fail the write
+        # after other outputs were written).
+        anc = po.parent if str(po.parent) else Path(".")
+        while not os.path.lexists(anc) and anc != anc.parent:
+            anc = anc.parent
+        if os.path.lexists(anc) and not os.path.isdir(anc):
+            raise UserError(f"{po}: {label}: expected a path under a directory, found {anc} is "
+                            f"{_describe(os.stat(anc)) if os.path.exists(anc) else 'a dangling symlink'}")
         if len(po.name.encode()) > _NAME_MAX:
             raise UserError(f"{str(po)[:80]}...: {label}: expected a file name of at most {_NAME_MAX} bytes, "
                             f"found {len(po.name.encode())}")
@@ -238,6 +255,8 @@ def atomic_dir(path, *, owned, inputs=()):
         yield tmp
         # A replaced directory keeps its permission bits (a private 0700 pack stays private).
         os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) & 0o1777 if path.is_dir() else 0o777 & ~_umask())
+        if path.is_dir():
+            _give_tree(tmp, os.stat(path))
         if path.exists():
             old = path.with_name(f"{_tmp_prefix(path)}old")
             os.replace(path, old)
@@ -321,10 +340,43 @@ def _check_exists(path):
     return path
 
 
+def _declared_bytes(f):
+    """``(shape, bytes)`` a .npy stream's header declares (None when it has no numpy header),
+    read without loading the data: a 128-byte file may claim a terabyte."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        shape, _, dtype = read[version](f, max_header_size=1 << 20) if version in read else (None, 0, None)
+    except (ValueError, KeyError, TypeError, EOFError, OSError):
+        return None
+    if shape is None or dtype.hasobject:
+        return None
+    return shape, int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
+def _check_declared(path, what, shape, declared, held):
+    if declared > held:
+        raise user_error(path, what, f"data for the header's shape {tuple(shape)} ({declared:,} bytes)",
+                         f"{held:,} bytes: the header lies or the file is cut short")
+
+
+def _check_entry_size(path, what, z, key):
+    name = key if key in z.zip.namelist() else f"{key}.npy"
+    info = z.zip.getinfo(name)
+    with z.zip.open(info) as f:
+        claim = _declared_bytes(f)
+        if claim is not None:
+            _check_declared(path, f"{what} array {key!r}", claim[0], claim[1], info.file_size - f.tell())
+
+
 def load_npy(path, *, what="array"):
     """Load a ``.npy`` file, refusing pickles and non-numpy content with a clear error."""
     path = _check_exists(path)
     try:
+        with open(path, "rb") as f:
+            claim = _declared_bytes(f)
+            if claim is not None:
+                _check_declared(path, what, claim[0], claim[1], os.fstat(f.fileno()).st_size - f.tell())
         arr = np.load(path, allow_pickle=False)
     except PermissionError:
         raise UserError(f"{path}: cannot read file (permission denied)")
@@ -342,9 +394,12 @@ def load_npz(path, *, what="archive"):
     """Load every array of a ``.npz`` file into an ordered dict (file order kept)."""
     path = _check_exists(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise UserError(f"{path}: {what}: expected a .npz archive, found a single .npy array")
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise UserError(f"{path}: {what}: expected a .npz archive, found a single .npy array")
+        with z:
+            for k in z.files:
+                _check_entry_size(path, what, z, k)
             return {k: z[k] for k in z.files}
     except UserError:
         raise

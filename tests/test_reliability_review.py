@@ -279,3 +279,99 @@ def test_argument_errors_are_one_line_without_a_usage_block(capsys, argv):
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and "usage:" not in err, err
     assert ": error: " in err and "--help" in err
+
+
+# -- a second review round ---------------------------------------------------------------------------------------
+
+def test_an_output_under_a_file_is_refused_before_the_first_output_is_written(tmp_path, pack, capsys):
+    (tmp_path / "ufile").write_text("a file, not a directory")
+    (tmp_path / "y.npy").write_bytes(b"OLD")
+    refused(capsys, ["run", pack, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--report",
+                     tmp_path / "ufile" / "sub" / "r.json"], "--report", "expected a path under a directory")
+    assert (tmp_path / "y.npy").read_bytes() == b"OLD"
+
+
+def test_explore_refuses_an_output_inside_its_pack(tmp_path, pack, capsys):
+    before = tree(pack)
+    refused(capsys, ["explore", "--engine", "golden", "--pack", pack, "-o", pack / "ex"], "-o", "apart from the input")
+    assert tree(pack) == before
+
+
+def test_a_replaced_directory_keeps_its_owner(tmp_path, pack, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give files away")   # CI and this machine run as root
+    for p in [pack, *pack.rglob("*")]:
+        os.lchown(p, 1234, 1234)
+    assert main(["pack", str(tmp_path / "m.npz"), "--pes", "2", "-o", str(pack)]) == 0
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in [pack, *pack.rglob("*")]} == {(1234, 1234)}
+
+
+@pytest.mark.parametrize("doc_change,needle", [
+    (lambda r: r.update(pes=2.0), "pes/layers"),
+    (lambda r: r.update(cycles=10 ** 400), "cycles"),
+    (lambda r: r["layers"][0].update(nonzero_activations="abc"), "layers[0].nonzero_activations"),
+    (lambda r: r["layers"][0]["per_pe"].update(busy=[10 ** 400, 1]), "layers[0].per_pe.busy"),
+])
+def test_report_run_numbers_must_be_numbers_a_report_can_use(tmp_path, pack, capsys, doc_change, needle):
+    layer = {"cycles": 10, "per_pe": {k: [1, 2] for k in ("busy", "starved", "stalled", "pad")}}
+    doc = {"pes": 2, "layers": [json.loads(json.dumps(layer)) for _ in range(2)]}
+    doc_change(doc)
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    refused(capsys, ["report", pack, "--run", tmp_path / "r.json", "-o", tmp_path / "r.html"], needle)
+
+
+def test_a_npy_file_named_npz_is_said_to_be_one(tmp_path, capsys):
+    np.save(tmp_path / "w.npy", np.zeros((3, 4), np.float32))
+    os.rename(tmp_path / "w.npy", tmp_path / "w.npz")
+    for argv in (["import", tmp_path / "w.npz", "-o", tmp_path / "i.npz"], ["pack", tmp_path / "w.npz", "--pes", "2",
+                 "-o", tmp_path / "p"], ["compress", tmp_path / "w.npz", "--density", "0.5", "-o", tmp_path / "c.npz"]):
+        refused(capsys, argv, "w.npz", "a single .npy array")
+
+
+def test_a_numpy_header_that_claims_more_data_than_the_file_holds_is_refused(tmp_path, pack, capsys):
+    with open(tmp_path / "lie.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<i2", "fortran_order": False, "shape": (10 ** 6, 10 ** 6)})
+        f.write(b"\0" * 64)
+    refused(capsys, ["run", pack, "-i", tmp_path / "lie.npy", "-o", tmp_path / "y.npy"], "lie.npy",
+            "(1000000, 1000000)", "the header lies")
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as z:
+        z.write(tmp_path / "lie.npy", "layer0.weight.npy")
+    refused(capsys, ["compress", tmp_path / "lie.npz", "--density", "0.5", "-o", tmp_path / "c.npz"], "lie.npz",
+            "'layer0.weight'", "the header lies")
+
+
+def test_unpack_refuses_a_layer_too_large_to_write_dense(tmp_path, pack, capsys):
+    _edit(pack, lambda m: None)       # a valid pack; then the limit lowered to below its layers
+    from sparsa.cli import unpack
+    old, unpack.UNPACK_MAX_WEIGHTS = unpack.UNPACK_MAX_WEIGHTS, 100
+    try:
+        refused(capsys, ["unpack", pack, "-o", tmp_path / "u.npz"], "layers[0] rows x cols", "at most 100")
+    finally:
+        unpack.UNPACK_MAX_WEIGHTS = old
+    assert not (tmp_path / "u.npz").exists()
+
+
+@pytest.mark.parametrize("opt,value", [("--ptr-words", "1000000000"), ("--spm-words", "536870911"),
+                                       ("--bias-words", "1000000000"), ("--max-cols", "8000000")])
+def test_verilog_memory_sizes_beyond_any_fpga_are_refused(tmp_path, capsys, opt, value):
+    refused(capsys, ["verilog", "--pes", "2", opt, value, "-o", tmp_path / "v.v"], opt, "at most")
+    assert not (tmp_path / "v.v").exists()
+
+
+def test_a_cnn_manifest_that_disagrees_with_its_model_is_refused(tmp_path, capsys):
+    g = _cnn_graph(tmp_path)
+    assert main(["pack", str(g), "--lanes", "4", "-o", str(tmp_path / "cpk")]) == 0
+    shape = json.loads((tmp_path / "cpk" / "manifest.json").read_text())["input"]["shape"]
+    _edit(tmp_path / "cpk", lambda m: m["input"].update(shape=[shape[0], shape[1], shape[2] + 1]))
+    refused(capsys, ["run", tmp_path / "cpk", "-i", tmp_path / "xc.npy", "-o", tmp_path / "y.npy"],
+            "input.shape", "model.npz's input")
+    _edit(tmp_path / "cpk", lambda m: (m["input"].update(shape=shape), m.update(datapath="winograd"),
+                                       m["config"].update(winograd=False)))
+    refused(capsys, ["inspect", tmp_path / "cpk"], "datapath", "without Winograd")
+
+
+def test_no_command_is_one_line(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "give a command" in err

@@ -270,3 +270,13 @@ def test_ecp5_refusals(built_ecp5, monkeypatch, capsys):
     assert "an ECP5 bitstream" in err[1]
     assert not (built_ecp5 / "dense.bit").exists() and not (built_ecp5 / "j.bit").exists()
     assert not [p for p in os.listdir(built_ecp5) if p.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("out", ["ice/top.bin", "ice/bram_map.json", "pb/manifest.json", "pb/new.bin"])
+def test_swap_output_over_an_input_is_refused(built, capsys, out):
+    """Issue 26: the output is never the bitstream, the map or inside the pack being read."""
+    before = {p: (built / p).read_bytes() for p in ("ice/top.bin", "ice/bram_map.json", "pb/manifest.json")}
+    assert main(["swap-weights", "ice/top.bin", "pb", "-o", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expected a path apart from the input" in err, err
+    assert {p: (built / p).read_bytes() for p in before} == before and not (built / "pb/new.bin").exists()

@@ -77,7 +77,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
-        parser.print_help()
+        print(f"sparsa: error: give a command: {', '.join(COMMANDS)} (see sparsa --help)", file=sys.stderr)
         return 2
     try:
         return int(args._run(args) or 0)

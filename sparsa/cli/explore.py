@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from sparsa.sw.errors import UserError, user_error
-from sparsa.sw.fileio import claim_output_dir
+from sparsa.sw.fileio import check_outputs, claim_output_dir
 from sparsa.sw.jobs import open_executor
 
 __all__ = ["add_arguments", "run"]
@@ -101,6 +101,7 @@ def run(args):
     if not args.clock_mhz > 0:
         raise user_error(None, "--clock-mhz", "> 0", args.clock_mhz)
     out = Path(args.out)
+    check_outputs([("-o", out)], [("--pack", args.pack), ("--configs", args.configs)], dirs=("-o",))
     claim_output_dir(out, "explore")
     specs = [{"point": p, "workload": workload, "engine": args.engine, "estimate": args.estimate,
               "board": args.board, "clock_mhz": args.clock_mhz, "work_dir": str(out / "builds")} for p in points]

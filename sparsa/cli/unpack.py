@@ -70,9 +70,18 @@ def unpack_lstm(pack, dequantize, where):
     return {k: (a.astype(dt) if dt else a.astype(np.int32 if k.startswith("bias") else np.int16)) for k, a in out.items()}
 
 
+UNPACK_MAX_WEIGHTS = 1 << 30      # 1 G weights: 8 GiB of int64, the largest dense layer unpack writes
+
+
 def run(args):
     check_outputs([("-o", args.out)], [("DIR", args.pack)])
     pack = load_pack(args.pack)
+    for k, layer in enumerate(pack.layers):
+        # unpack writes dense matrices: a huge sparse layer has no dense form worth writing
+        if layer.rows * layer.cols > UNPACK_MAX_WEIGHTS:
+            raise user_error(f"{args.pack}/manifest.json", f"layers[{k}] rows x cols",
+                             f"at most {UNPACK_MAX_WEIGHTS:,} weights for a dense unpacked matrix",
+                             f"{layer.rows} x {layer.cols} = {layer.rows * layer.cols:,}")
     if pack.lstm:
         save_npz(args.out, unpack_lstm(pack, args.dequantize, f"{args.pack}/manifest.json"))
         print(f"unpacked an LSTM (I={pack.lstm['inputs']}, H={pack.lstm['hidden']}, P={pack.lstm['outputs']}) "

@@ -29,8 +29,10 @@ SIZE_OPTIONS = (
     ("--bias-words", "max-rows-pe", "bias words per PE"),
     ("--max-layers", 1, "layer-table entries"),
 )
-# 32-bit pointers address 2^32 entries, 8 to a 64-bit word.
-MAX_SPM_WORDS = (1 << 29) - 1
+# A memory of more words than this per PE exceeds any FPGA's on-chip RAM (2^20 64-bit words
+# is 64 Mbit, more than a KU060 holds in all its block RAM), and its Verilog would not fit in
+# this machine's memory either.
+MAX_WORDS = 1 << 20
 
 
 def _attr(opt):
@@ -49,13 +51,18 @@ def check_sizes(args):
         v = getattr(args, _attr(opt))
         if v is not None and v < 1:
             raise user_error(None, opt, "a positive size", v)
-    if args.spm_words is not None and args.spm_words > MAX_SPM_WORDS:
-        raise user_error(None, "--spm-words", f"at most {MAX_SPM_WORDS} (2^29-1: 32-bit pointers, 8 entries "
-                         "a word)", args.spm_words)
+    for opt in ("--spm-words", "--ptr-words", "--bias-words", "--max-rows-pe"):
+        v = getattr(args, _attr(opt))
+        if v is not None and v > MAX_WORDS:
+            raise user_error(None, opt, f"at most {MAX_WORDS:,} words a PE (2^20: more than any FPGA's "
+                             "on-chip RAM)", v)
     if args.max_cols is not None and args.max_cols >= 1 << 24:
         raise user_error(None, "--max-cols", "at most 2^24-1", args.max_cols)
     cols = args.max_cols or 1024
     need = cols // 2 + 1           # pointers 0..cols, split over the even and the odd bank
+    if need > MAX_WORDS:
+        raise user_error(None, "--max-cols", f"at most {2 * (MAX_WORDS - 1):,} (pointer banks of at most "
+                         f"{MAX_WORDS:,} words)", cols)
     if args.ptr_words is not None and args.ptr_words < need:
         raise user_error(None, "--ptr-words", f"at least {need} for --max-cols {cols} (cols + 1 pointers "
                          f"in two banks)", f"{args.ptr_words} (too small by {need - args.ptr_words})")

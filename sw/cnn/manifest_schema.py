@@ -63,6 +63,9 @@ def check_cnn_manifest(man, where):
         if region["addr"] + size > man["dram_size"]:
             raise user_error(where, f"{key}.addr", f"a region inside dram_size {man['dram_size']} bytes",
                              f"{region['addr']} + {size} bytes")
+    if man["datapath"] == "winograd" and man["config"].get("winograd") is False:
+        raise user_error(where, "datapath", "direct for an engine built without Winograd (config.winograd "
+                         "false)", "winograd")
     names = [layer["name"] for layer in man["layers"]]
     for k, layer in enumerate(man["layers"]):
         if layer["index"] != k:

@@ -132,6 +132,14 @@ def load_cnn_pack(pack_dir, verify=True):
         if verify and sha256_file(path) != man["files"]["model.npz"]:
             raise user_error(path, "sha256", "the digest recorded at packing", "another: the file changed after packing")
         graph = load_graph(path)
+        # The manifest's shapes must be the model's: else the engine would run the model's
+        # program on an input laid out for another shape.
+        if tuple(man["input"]["shape"]) != tuple(graph.input_shape):
+            raise user_error(d / "manifest.json", "input.shape", f"{list(graph.input_shape)} (model.npz's input)",
+                             man["input"]["shape"])
+        if len(man["layers"]) != len(graph.layers):
+            raise user_error(d / "manifest.json", "layers", f"{len(graph.layers)} layers (model.npz's)",
+                             len(man["layers"]))
     prog = Program(graph=graph, cfg=cfg, datapath=man["datapath"], program=program, image=image,
                    dram_size=man["dram_size"], input_addr=man["input"]["addr"],
                    input_shape=tuple(man["input"]["shape"]), output_addr=man["output"]["addr"],
