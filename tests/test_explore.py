@@ -92,8 +92,8 @@ def test_cli_local(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def cluster():
-    dask = pytest.importorskip("dask")
-    distributed = pytest.importorskip("distributed")
+    import dask
+    import distributed
     # A task whose worker dies is re-run on another worker; after one such death it is
     # reported as KilledWorker (the default, 3, costs a few more worker restarts).
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):

@@ -30,7 +30,8 @@ def make_table(fn, lo_real, hi_real, out_lo, out_hi):
     """(lo, seg_shift, ends) of a 64-segment table over [lo_real, hi_real) in Q4.11."""
     width = (hi_real - lo_real) * 2048 // SEGMENTS          # Q4.11 units per segment
     shift = width.bit_length() - 1
-    assert 1 << shift == width
+    if 1 << shift != width:         # the hardware indexes segments by a shift
+        raise ValueError(f"segment width {width} is not a power of two")
     lo = lo_real * 2048
     ends = [max(out_lo, min(out_hi, round(fn((lo + k * width) / 2048) * 32768)))
             for k in range(SEGMENTS + 1)]

@@ -46,7 +46,7 @@ __all__ = [
     "V_BITS", "Z_BITS", "ENTRY_BITS", "ENTRIES_PER_WORD", "WORD_BITS", "PAD_Z", "PAD_SPAN",
     "CODEBOOK_SIZE", "CODEBOOK_BITS", "BIAS_BITS", "ACT_BITS", "MIN_POINTER_BITS",
     "ACT_MIN", "ACT_MAX", "BIAS_MIN", "BIAS_MAX",
-    "PESlice", "encode_layer", "encode_layer_coo", "decode_layer_coo", "decode_layer",
+    "PESlice", "encode_layer", "encode_layer_coo", "decode_layer_coo", "decode_layer", "slice_positions",
     "entries_to_words", "words_to_entries", "pointer_banks", "pointer_bits_for",
     "rows_of_pe", "local_rows",
 ]
@@ -184,6 +184,17 @@ def encode_layer(index, pes):
     return encode_layer_coo(rows, cols, i, j, index[i, j], pes)
 
 
+def slice_positions(s):
+    """``(col, local_row)`` of every entry of one PE's slice, padding included."""
+    col = np.repeat(np.arange(len(s.ptr) - 1, dtype=np.int64), np.diff(s.ptr))
+    # Running row position: each entry advances it by z + 1; it restarts at every column,
+    # so subtract the running sum reached before the column's first entry.
+    run = np.cumsum(s.z.astype(np.int64) + 1)
+    start = s.ptr[:-1]
+    col_base = np.where(start > 0, run[np.maximum(start - 1, 0)], 0)
+    return col, run - 1 - col_base[col]
+
+
 def decode_layer_coo(slices, rows, cols):
     """Inverse of :func:`encode_layer_coo`: returns ``(i, j, v)`` of every real entry.
 
@@ -192,17 +203,9 @@ def decode_layer_coo(slices, rows, cols):
     pes = len(slices)
     out_i, out_j, out_v = [], [], []
     for k, s in enumerate(slices):
-        n = s.entries
-        if n == 0:
+        if s.entries == 0:
             continue
-        counts = np.diff(s.ptr)
-        col = np.repeat(np.arange(cols, dtype=np.int64), counts)
-        # Running row position: each entry advances it by z + 1; it restarts at every column,
-        # so subtract the running sum reached before the column's first entry.
-        run = np.cumsum(s.z.astype(np.int64) + 1)
-        start = s.ptr[:-1]
-        col_base = np.where(start > 0, run[np.maximum(start - 1, 0)], 0)
-        loc = run - 1 - col_base[col]
+        col, loc = slice_positions(s)
         real = s.v != 0
         out_i.append(loc[real] * pes + k)
         out_j.append(col[real])

@@ -155,11 +155,7 @@ def _last_local_row(s):
     advances the row by its zero count + 1, from the top of its column."""
     if s.entries == 0:
         return -1
-    col = np.repeat(np.arange(len(s.ptr) - 1), np.diff(s.ptr))
-    run = np.cumsum(s.z.astype(np.int64) + 1)
-    start = s.ptr[:-1]
-    base = np.where(start > 0, run[np.maximum(start - 1, 0)], 0)
-    loc = (run - 1 - base[col])[s.v != 0]
+    loc = ef.slice_positions(s)[1][s.v != 0]
     return int(loc.max()) if loc.size else -1
 
 
