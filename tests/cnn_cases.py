@@ -70,6 +70,30 @@ class Builder:
         return Graph(self.spec, self.arrays)
 
 
+def check_cycle_model(prog, res, rel, layer_rel, instr=(2, 0.0)):
+    """The cycle model (``sparsa.sw.cnn.timing``) against an RTL run ``res`` of ``prog``
+    (``sim.cnn.runner.run_program``): the total within ``rel``, every layer within
+    ``layer_rel``, every instruction within ``instr[0]`` cycles or ``instr[1]`` of its own
+    cycles. Prints the differences; returns (total, worst layer) relative differences."""
+    from sparsa.sw.cnn.timing import program_cycles
+    tm = program_cycles(prog.program, prog.cfg.lanes)
+    rtl = int(res["cycles"][0])
+    total = (tm.cycles - rtl) / rtl
+    layer_of = np.zeros(prog.n_instructions, dtype=np.int64)
+    for i, m in enumerate(prog.layers):
+        layer_of[m["instr_start"]:m["instr_end"]] = i
+    model = tm.layer_cycles(len(prog.layers), layer_of)
+    worst = max(abs(a - b) / b for a, b in zip(model, res["layer_cycles"][0]))
+    got, want = np.diff(tm.retire, prepend=0), np.diff(res["retire_cycles"][0], prepend=0)
+    off = np.abs(got - want)
+    print(f"cycle model {tm.cycles:,} vs RTL {rtl:,} ({100 * total:+.3f}%); largest per-layer difference "
+          f"{100 * worst:.2f}%; largest per-instruction difference {int(off.max())} cycles")
+    assert abs(total) <= rel and worst <= layer_rel, (tm.cycles, rtl, model, res["layer_cycles"][0])
+    bad = np.flatnonzero(off > np.maximum(instr[0], instr[1] * want))
+    assert bad.size == 0, [(int(i), int(got[i]), int(want[i])) for i in bad[:5]]
+    return total, worst
+
+
 def random_graph(seed):
     """Every op, odd sizes, k 1/3/5, stride 2, padding 0..2, a residual add, a linear head."""
     rng = np.random.default_rng(seed)

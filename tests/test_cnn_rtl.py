@@ -18,7 +18,7 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import Flag, Op, decode_program
 from sparsa.sim.cnn.runner import run_program
 
-from cnn_cases import Builder, random_graph
+from cnn_cases import Builder, check_cycle_model, random_graph
 
 # psum_depth 128 cuts the window convolver's layers into several row tiles
 HW = CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256, psum_depth=128)
@@ -53,6 +53,8 @@ def test_random_graph_matches_golden(seed, datapath):
     # the engine's multiplier-cycle counter equals the compiler's count of CONV work
     assert int(res["mac_cycles"][0]) == sum(m["mac_cycles"] for m in prog.layers)
     assert int(res["layer_cycles"].sum()) + int(res["overhead_cycles"][0]) == int(res["cycles"][0])
+    # the cycle model (sparsa.sw.cnn.timing) is within 0.5% of the RTL, and 1% on every layer
+    check_cycle_model(prog, res, rel=0.005, layer_rel=0.01)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -87,7 +87,8 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
     Returns ``{"y": outputs as cnn_golden.cnn_forward gives them (batch axis when x has one),
     "cycles": (B,), "mac_cycles": (B,), "layer_cycles": (B, n_layers), "overhead_cycles": (B,)}``;
     a layer's cycles run from the retirement of the instruction before its first one to the
-    retirement of its last (fetch included); ``overhead_cycles`` is the final END's fetch.
+    retirement of its last (fetch included); ``overhead_cycles`` is the final END's fetch;
+    ``"retire_cycles"``: per input, the cycle at which each instruction retired.
     Instructions retire in order, so the i-th retirement is instruction i (the layer field
     of the instruction is only 8 bits). With ``layers`` the result also has ``"layer_outputs"``:
     per input, every layer's (C, H, W) output read back from DRAM, by name.
@@ -102,7 +103,7 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
         shape = (int(np.prod(prog.output_shape)),) if prog.output_flat else tuple(prog.output_shape)
         out = {"y": np.zeros((0,) + shape, np.int8), "cycles": np.zeros(0, np.int64),
                "mac_cycles": np.zeros(0, np.int64), "layer_cycles": np.zeros((0, len(prog.layers)), np.int64),
-               "overhead_cycles": np.zeros(0, np.int64)}
+               "overhead_cycles": np.zeros(0, np.int64), "retire_cycles": []}
         if layers:
             out["layer_outputs"] = []
         return out
@@ -133,7 +134,8 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
             prev = cyc
         overhead[b] = int(res["cycles"][b]) - prev
     out = {"y": ys if batch else ys[0], "cycles": res["cycles"], "mac_cycles": res["mac_cycles"],
-           "layer_cycles": layer_cycles, "overhead_cycles": overhead}
+           "layer_cycles": layer_cycles, "overhead_cycles": overhead,
+           "retire_cycles": [ev[:, 1].copy() for ev in res["retired"]]}
     if layers:
         out["layer_outputs"] = [{m["name"]: prog.read(d, m["out_addr"], tuple(m["shape"])) for m in prog.layers}
                                 for d in drams]

@@ -29,7 +29,12 @@ every 3x3 layer.
 images -> compile -> a batch of test images on both datapaths: cycles per image, per-layer
 cycles and utilisation, accuracy, bit-exact against the golden model.
 
-Writes ``cnn.json`` and ``cnn.md``. ``--quick``: three layers at 4x4 with Cout 8 and 4 images.
+**Whole networks** (:mod:`sparsa.bench.networks`): VGG16 at full size (224 x 224) built as
+ONNX, imported, calibrated to int8 and compiled for 8, 16 and 32 lanes, run on the
+instruction-level model (bit-exact against the golden model) with the cycle model's cycles.
+
+Writes ``cnn.json`` and ``cnn.md``. ``--quick``: three layers at 4x4 with Cout 8, 4 images,
+and a reduced VGG16.
 """
 
 import json
@@ -221,6 +226,8 @@ def run_bench(out_dir, args):
             layer_crop = crop if quick else {**crop, **CROP_OVERRIDES.get(name, {})}
             rows.append(_vgg_layer(name, cin, cout, hw, layer_crop, cfg, idx))
     digits = _digits(cfg, crop["images"])
+    from sparsa.bench.networks import bench_networks
+    networks = bench_networks(quick)
     direct = [r["direct"] for r in rows]
     result = {
         "config": {"lanes": P, "ibuf_bytes": cfg.ibuf_bytes, "wbuf_words": cfg.wbuf_words,
@@ -232,6 +239,7 @@ def run_bench(out_dir, args):
         "vgg16": rows,
         "vgg16_total": {"direct": _summary(rows, "direct", P), "winograd": _summary(rows, "winograd", P)},
         "digits": digits,
+        "networks": networks,
         "bit_exact": all(r[dp]["bit_exact"] for r in rows for dp in ("direct", "winograd"))
         and digits["direct"]["bit_exact"] and digits["winograd"]["bit_exact"],
         "targets": {"direct_mac_util_ge_80pct_all_layers": all(r["meets_target"] for r in direct),
@@ -325,4 +333,7 @@ def _markdown(r):
                      f"{a['cycles']:,.0f} | {fmt(a['mac_util'])} | {b['datapath'] or ''} | {b['cycles']:,.0f} | "
                      f"{fmt(b['mac_util'])} | {fmt(b['mult_util'])} |")
     lines += ["", f"All outputs bit-exact vs golden: {'yes' if r['bit_exact'] else 'NO'}."]
+    if r.get("networks"):
+        from sparsa.bench.networks import network_markdown
+        lines += ["", network_markdown(r["networks"])]
     return "\n".join(lines) + "\n"

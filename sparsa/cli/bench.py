@@ -1,4 +1,4 @@
-"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|boards|all`).
+"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|cnn|cnn-networks|boards|all`).
 
 Each benchmark is a module with ``NAME``, ``add_arguments`` (optional) and
 ``run_bench(out_dir, args) -> dict``; results go to ``OUT/<name>.json`` and ``OUT/<name>.md``.
@@ -18,6 +18,7 @@ BENCHES = {
     "ese": "sparsa.bench.ese",
     "ese-overlap": "sparsa.bench.ese_overlap",
     "cnn": "sparsa.bench.cnn",
+    "cnn-networks": "sparsa.bench.networks",
     "boards": "sparsa.bench.boards",
 }
 
@@ -31,7 +32,8 @@ def add_arguments(p):
 
 
 def run(args):
-    names = list(BENCHES) if args.which == "all" else [args.which]
+    # "all": cnn-networks is a part of cnn
+    names = [n for n in BENCHES if n != "cnn-networks"] if args.which == "all" else [args.which]
     out = Path(args.out)
     claim_output_dir(out, "bench")
     for name in names:

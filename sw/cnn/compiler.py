@@ -14,7 +14,8 @@ Weight word w of a group holds lane l = output channel ``co0 + l`` (0 past Cout)
 the buffers (its input rows of every channel in ibuf, its weights in wbuf, one output group in
 obuf); per tile: LOAD the input rows, then per output group LOAD BIAS, LOAD WBUF (once per
 layer when there is only one group), CONV, SAVE. Pools tile rows (and channels), ``add`` tiles
-channels and spans of each channel, ``linear`` is a 1x1 conv on the (C*H*W, 1, 1) input.
+channels and spans of each channel, ``linear`` is a 1x1 conv on the (C*H*W, 1, 1) input, or,
+wider than wbuf, a 3x3 conv on the window convolver in channel chunks (:func:`linear_as_conv`).
 A layer that cannot fit even as one output row raises a one-line :class:`UserError`.
 
 SAVEs run in the background of the engine. Successive computes write the two halves of obuf
@@ -181,6 +182,31 @@ def order_saves(instrs, P):
     return instrs
 
 
+def linear_as_conv(cfg, w):
+    """How a linear layer (weights ``(out, n)``) runs: ``(w4, in_shape, lb)``.
+
+    When its ``n`` weight words a lane fit wbuf and its input fits ibuf, a 1x1 convolution
+    over ``n`` channels on the direct datapath (``lb`` None): 9 cycles per 9 inputs. A wider
+    layer (VGG16's fc6 has 25,088 inputs), on an engine with the window convolver, is a 3x3
+    convolution without padding over its input seen as ``ceil(n / 9)`` channels of 3 x 3 (the
+    flat input as it lies in DRAM; the weights padded with zeros to a multiple of 9), split
+    into channel chunks that accumulate in psum (flags ACC/HOLD), so that any width runs.
+    There a channel of one window costs about 10.5 cycles (its 9 weight words are read one a
+    cycle; see :mod:`sparsa.sw.cnn.timing`), a little more than the direct datapath's 9,
+    which is why it is not the first choice. ``lb`` is its :func:`plan_linebuffer` plan.
+    """
+    out, n = w.shape
+    direct = n <= cfg.wbuf_words and n <= cfg.ibuf_bytes
+    if cfg.convolver and not direct:
+        n9 = -(-n // 9)
+        lb = plan_linebuffer(cfg, (n9, 3, 3), (out, 1, 1), 3, 1)
+        if lb is not None:
+            w9 = np.zeros((out, n9 * 9), dtype=w.dtype)
+            w9[:, :n] = w
+            return w9.reshape(out, n9, 3, 3), (n9, 3, 3), lb
+    return w.reshape(out, n, 1, 1), (n, 1, 1), None
+
+
 def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     """Compile an integer graph (checked by :func:`~sparsa.sw.cnn.golden.validate_int_graph`) for ``cfg``.
 
@@ -209,25 +235,28 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         w = graph.arrays[L["weight"]].astype(np.int64)
         b = graph.arrays[L["bias"]].astype(np.int64)
         shift = int(L.get("shift", 0))
+        macs = int(w.size) * int(np.prod(shapes[L["name"]][1:]))
+        in_shape, in_bytes = shapes[src], None
         if L["op"] == "linear":
-            w = w.reshape(w.shape[0], -1, 1, 1)
-            stride, pad = 1, 0
+            w, in_shape, lb = linear_as_conv(cfg, w.reshape(w.shape[0], -1))
+            in_bytes = int(np.prod(shapes[src]))
+            stride, pad, wino = 1, 0, False
         else:
             stride, pad = L.get("stride", 1), L.get("padding", 0)
+            wino = datapath == "winograd" and w.shape[2] == 3 and stride == 1
+            if wino:
+                try:
+                    plan_conv(cfg, L["name"], in_shape, shapes[L["name"]], 3, stride, True)
+                except UserError:
+                    wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
+            lb = None if wino else plan_linebuffer(cfg, in_shape, shapes[L["name"]], w.shape[2], stride)
         k = w.shape[2]
-        wino = datapath == "winograd" and L["op"] == "conv2d" and k == 3 and stride == 1
-        if wino:
-            try:
-                plan_conv(cfg, L["name"], shapes[src], shapes[L["name"]], k, stride, True)
-            except UserError:
-                wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
-        lb = None if wino or L["op"] != "conv2d" else plan_linebuffer(cfg, shapes[src], shapes[L["name"]], k, stride)
         blob, nwords = weight_block(w, b, P, wino)
         addr = align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
         wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,
-                                addr=addr, nbytes=len(blob), acc_bound=acc_bound(w, wino),
-                                macs=int(w.size) * int(np.prod(shapes[L["name"]][1:])))
+                                addr=addr, nbytes=len(blob), acc_bound=acc_bound(w, wino), macs=macs,
+                                in_shape=in_shape, in_bytes=in_bytes)
     acts = {"input": align(len(wblob))}
     top = acts["input"] + int(np.prod(graph.input_shape))
     for L in graph.layers:
@@ -250,10 +279,8 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
                 "weight_addr": None, "weight_bytes": 0, "acc_bound": None, "multipliers": 0}
         if op in ("conv2d", "linear"):
             wd = wdats[name]
-            in_shape = shapes[srcs[0]]
-            if op == "linear":
-                in_shape = (int(np.prod(in_shape)), 1, 1)
-            tiles, groups = emit_conv(e, cfg, L, acts[srcs[0]], in_shape, wd["addr"], wd, acts[name], shapes[name])
+            tiles, groups = emit_conv(e, cfg, L, acts[srcs[0]], wd["in_shape"], wd["addr"], wd, acts[name],
+                                      shapes[name])
             meta.update(datapath="winograd" if wd["wino"] else "convolver" if wd["lb"] else "direct",
                         macs=wd["macs"], multipliers=cfg.lanes * (9 if wd["lb"] else 1),
                         weight_addr=wd["addr"], weight_bytes=wd["nbytes"], acc_bound=wd["acc_bound"])

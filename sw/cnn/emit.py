@@ -72,6 +72,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
     cout, ho, wo = out_shape
     s, p, nwords = wdat["stride"], wdat["pad"], wdat["nwords"]
     r, cc = wdat["lb"]
+    limit = wdat.get("in_bytes")       # a linear layer: the input's true size in bytes
     groups = -(-cout // P)
     gbytes = 4 * P + nwords * 2 * P
     relu = Flag.RELU if L.get("relu") else 0
@@ -86,7 +87,11 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
             r0, nrows = 0, 0
 
         def load(c0, n):
-            if nrows > 0:
+            if limit is not None:
+                # a linear layer's flat input seen as 3 x 3 channels: load only its own bytes;
+                # the ibuf bytes past them meet zero weights (see compiler.linear_as_conv)
+                e.load_rows(x_addr + c0 * h * wd, 1, min(n * h * wd, limit - c0 * h * wd), 0, 0, 0)
+            elif nrows > 0:
                 e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
 
         def conv(c0, n, pbase):

@@ -1,0 +1,130 @@
+"""Cycle model of the CNN engine: how many clock cycles a program takes on the RTL.
+
+:func:`program_cycles` walks the decoded instructions in order, as the sequencer
+(``hw/cnn/sequencer.py``) runs them: fetch and dispatch, then the instruction's own work,
+with a SAVE handed to the store unit and running in the background until an instruction with
+flag SYNC, the next SAVE or END waits for it. The costs are the RTL's, measured on its
+per-instruction retirement cycles (``sim/cnn/tb.py``) against a zero-wait-state AXI slave:
+
+* every instruction: ``FETCH`` cycles (13 beats of fields, the read latency, dispatch, retire);
+* a LOAD row, a SAVE row: its AXI beats, one a cycle, plus a fixed cost per row and per extra
+  burst (bursts of at most 16 beats that never cross 4 KiB, one in flight);
+* CONV: its MAC cycles (``isa``: ``gh*gw*count*k*k`` direct, ``*16`` Winograd, ``gh*gw*count``
+  on the window convolver) plus the pipeline's fill and drain; POOL and ADD one element (one
+  window tap, one sum) a cycle per lane group, plus their pipeline.
+
+It is a model, not the RTL: :mod:`tests.test_cnn_timing` states how far it is from the RTL's
+counters on the reduced networks (the window convolver's narrow rows, where the row streams
+cannot keep up, and unaligned ADD spans are where it errs). A slower DRAM, or a real
+interconnect, adds its latency once per burst: ``dram_latency`` extra cycles a burst.
+"""
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from sparsa.sw.cnn.isa import Flag, Op, decode_program
+
+__all__ = ["Timing", "program_cycles", "FETCH"]
+
+FETCH = 18            # an instruction that does nothing else: fetch, dispatch, retire
+BEAT = 8
+MAX_BURST = 16
+PAGE = 4096
+
+# Fixed costs beyond FETCH and the work itself (cycles), measured on the RTL.
+LOAD_ROW = 4           # a LOAD row's read command and the slave's first-beat latency
+READ_BURST = 3         # every further read burst of a row
+SAVE_START = 2         # the store unit, before its first row
+SAVE_ROW = 7           # a SAVE row: obuf read, write command, write response
+WRITE_BURST = 3        # every further write burst of a row
+LB_CHANNEL_2 = 21      # twice the fewest cycles a window-convolver channel takes (10.5)
+CONV_PIPE = {"direct": 7, "winograd": 29, "convolver": 17}
+POOL_PIPE = 5
+ADD_PIPE = 4
+
+
+def _bursts(addr, length):
+    """(beats, bursts) of an AXI command of ``length`` bytes at byte ``addr``."""
+    if length <= 0:
+        return 0, 0
+    beat, end = addr // BEAT, (addr + length - 1) // BEAT
+    need, bursts = end - beat + 1, 0
+    beats = need
+    while need > 0:
+        n = min(MAX_BURST, need, PAGE // BEAT - beat % (PAGE // BEAT))
+        beat, need, bursts = beat + n, need - n, bursts + 1
+    return beats, bursts
+
+
+def _rows(f, per_row, per_burst, latency):
+    cyc = 0
+    for r in range(f["count"]):
+        beats, bursts = _bursts(f["dram"] + r * f["dstride"], f["length"])
+        cyc += per_row + beats + (per_burst + latency) * max(bursts - 1, 0) + latency
+    return cyc
+
+
+def compute_cycles(f, lanes):
+    """Cycles of a CONV, POOL or ADD after dispatch (0 for other instructions)."""
+    op, flags = f["op"], f["flags"]
+    if op == Op.CONV:
+        if flags & Flag.WINO:
+            return f["gh"] * f["gw"] * f["count"] * 16 + CONV_PIPE["winograd"]
+        if flags & Flag.LB:
+            # a row of gw windows takes gw cycles, or the words its row streams read if more;
+            # a channel takes at least LB_CHANNEL (its 9 weight words are read one a cycle)
+            words = ((f["gw"] - 1) * f["step"] + 2) // BEAT + 2
+            per_channel = max(LB_CHANNEL_2 / 2, f["gh"] * max(f["gw"], words))
+            return ceil(f["count"] * per_channel) + CONV_PIPE["convolver"]
+        return f["gh"] * f["gw"] * f["count"] * f["k"] * f["k"] + CONV_PIPE["direct"]
+    if op == Op.POOL:
+        return f["count"] * f["gh"] * f["gw"] * f["k"] * f["k"] + POOL_PIPE
+    if op == Op.ADD:
+        return f["count"] * f["length"] + ADD_PIPE
+    return 0
+
+
+@dataclass
+class Timing:
+    """:func:`program_cycles`'s answer: ``cycles`` in all, and per instruction the cycle at
+    which it retired (``retire``, as the RTL's retirement events) and its ``layer`` field."""
+    cycles: int
+    retire: list = field(default_factory=list)
+    layers: list = field(default_factory=list)
+
+    def layer_cycles(self, n_layers, layer_of):
+        """Cycles per layer as ``sim.cnn.runner.run_program`` counts them: from the retirement
+        of the instruction before a layer's first to that of its last; ``layer_of[i]`` is
+        instruction i's layer index."""
+        out, prev = [0] * n_layers, 0
+        for i, t in enumerate(self.retire):
+            out[layer_of[i]] += t - prev
+            prev = t
+        return out
+
+
+def program_cycles(program, lanes, dram_latency=0):
+    """Model the cycles of ``program`` (bytes, or a list of decoded instruction dicts) on an
+    engine of ``lanes`` lanes; ``dram_latency``: extra cycles the DRAM takes per burst."""
+    instrs = decode_program(program) if isinstance(program, (bytes, bytearray)) else program
+    t = 0                  # cycle at which the previous instruction retired
+    store_free = 0         # cycle at which the store unit is idle
+    retire, layers = [], []
+    for f in instrs:
+        op = f["op"]
+        dispatch = t + FETCH - 1 + dram_latency
+        if op == Op.END:
+            return Timing(max(dispatch, store_free) + 1, retire, layers)
+        if f["flags"] & Flag.SYNC or op == Op.SAVE:
+            dispatch = max(dispatch, store_free)
+        if op == Op.LOAD:
+            done = dispatch + _rows(f, LOAD_ROW, READ_BURST, dram_latency)
+        elif op == Op.SAVE:
+            store_free = dispatch + SAVE_START + _rows(f, SAVE_ROW, WRITE_BURST, dram_latency)
+            done = store_free if f["flags"] & Flag.SYNC else dispatch
+        else:
+            done = dispatch + compute_cycles(f, lanes)
+        t = done + 1
+        retire.append(t)
+        layers.append(f["layer"])
+    raise ValueError("program without END")

@@ -1,0 +1,98 @@
+"""Whole networks on the CNN engine, and the cycle model against the RTL's counters.
+
+* VGG16 as ONNX (``sparsa.bench.networks.vgg16_onnx``): its size against the published
+  figures, its import against onnxruntime, and a reduced VGG16 (32 x 32 input, a quarter of
+  the channels, the same operators) through import, int8 calibration and compilation on the
+  generated Verilog, bit-exact against the golden model, every layer.
+* Linear layers wider than wbuf run on the window convolver in channel chunks
+  (``compiler.linear_as_conv``), bit-exact on the RTL.
+* The cycle model (``sparsa.sw.cnn.timing``) against the RTL's per-instruction retirement
+  cycles: the largest differences are printed and bounded.
+"""
+
+import numpy as np
+import pytest
+
+from sparsa.bench.networks import run_network, vgg16_counts, vgg16_layers, vgg16_onnx
+from sparsa.sim.cnn.runner import run_program
+from sparsa.sw.cnn.compiler import compile_graph
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
+from sparsa.sw.cnn.timing import program_cycles
+from sparsa.sw.errors import UserError
+
+from cnn_cases import Builder, check_cycle_model
+from test_cnn_rtl import HW
+
+
+def test_vgg16_has_the_published_size():
+    # torchvision's VGG16: 138,357,544 parameters, 15.47 GMACs at 224 x 224 (independent figures)
+    params, macs = vgg16_counts()
+    assert params == 138_357_544
+    assert round(macs / 1e9, 2) == 15.47
+    kinds = [layer[0] for layer in vgg16_layers()]
+    assert kinds.count("conv") == 13 and kinds.count("pool") == 5 and kinds.count("fc") == 3
+
+
+def test_vgg16_onnx_imports_as_onnxruntime_runs_it(tmp_path):
+    import onnxruntime as ort
+
+    from sparsa.sw.model.importer import import_model
+    path = tmp_path / "vgg.onnx"
+    info = vgg16_onnx(path, size=32, width=0.125, fc=(32, 32), classes=10, seed=3)
+    assert info["params"] == vgg16_counts(size=32, width=0.125, fc=(32, 32), classes=10)[0]
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"input": x})[0][0]
+    model = import_model(path)
+    assert [l["op"] for l in model.graph.layers].count("linear") == 3
+    np.testing.assert_allclose(model.forward(x[0]), want, rtol=1e-4, atol=1e-5)
+
+
+def test_wide_linear_on_the_convolver_is_bit_exact_on_the_rtl():
+    """784 and 300 inputs against a wbuf of 512 words: channel chunks on the convolver."""
+    print("seed", 21)
+    rng = np.random.default_rng(21)
+    b = Builder(rng, (16, 7, 7))
+    b.linear(300, relu=True)
+    b.linear(10)
+    graph = b.graph()
+    x = rng.integers(-128, 128, (16, 7, 7)).astype(np.int8)
+    prog = compile_graph(graph, HW)
+    assert [m["datapath"] for m in prog.layers] == ["convolver", "direct"]
+    y, _ = prog.run(x)
+    np.testing.assert_array_equal(y, cnn_forward(graph, x))
+    res = run_program(prog, x, layers=True)
+    np.testing.assert_array_equal(res["y"], cnn_forward(graph, x))
+    want = int_layer_outputs(graph, x)
+    for m in prog.layers:
+        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1))
+    check_cycle_model(prog, res, rel=0.03, layer_rel=0.03, instr=(2, 0.05))
+
+
+def test_wide_linear_without_a_convolver_is_refused_naming_wbuf():
+    rng = np.random.default_rng(22)
+    b = Builder(rng, (16, 7, 7))
+    b.linear(10)
+    with pytest.raises(UserError, match="wbuf.*784"):
+        compile_graph(b.graph(), CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256,
+                                           convolver=False))
+
+
+@pytest.mark.xdist_group("cnn_verilator")
+def test_reduced_vgg16_end_to_end_on_the_rtl(tmp_path):
+    """VGG16 at 32 x 32, channels / 4 (16 ... 128), fc 600 and 64 wide (fc7's 600 inputs are
+    wider than this engine's wbuf): ONNX -> import -> int8 -> compile -> Verilog, every layer
+    bit-exact; the cycle model within 1% of the RTL in all and 3% on every layer."""
+    path = tmp_path / "vgg.onnx"
+    vgg16_onnx(path, size=32, width=0.25, fc=(600, 64), classes=10, seed=1)
+    r = run_network(path, HW, seed=1)          # the instruction-level model against the golden model
+    prog, g, x = r["program"], r["graph"], r["x"]
+    assert "convolver" in [m["datapath"] for m in prog.layers if m["op"] == "linear"]
+    res = run_program(prog, x, layers=True)
+    np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
+    want = int_layer_outputs(g, x)
+    for m in prog.layers:
+        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1),
+                                      err_msg=m["name"])
+    check_cycle_model(prog, res, rel=0.01, layer_rel=0.03, instr=(2, 0.05))
+    assert r["cycles"] == program_cycles(prog.program, HW.lanes).cycles
