@@ -21,8 +21,7 @@ from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
 from sparsa.sw.cnn.timing import program_cycles
 from sparsa.sw.errors import UserError
 
-from cnn_cases import Builder, check_cycle_model
-from test_cnn_rtl import HW
+from cnn_cases import SMALL as HW, Builder, check_cycle_model  # SMALL is test_cnn_rtl.HW: one build
 
 
 def test_vgg16_has_the_published_size():
