@@ -1,8 +1,8 @@
 """Whole networks on the CNN engine, and the cycle model against the RTL's counters.
 
-* VGG16 as ONNX (``sparsa.bench.networks.vgg16_onnx``): its size against the published
-  figures, its import against onnxruntime, and a reduced VGG16 (32 x 32 input, a quarter of
-  the channels, the same operators) through import, int8 calibration and compilation on the
+* VGG16 and ResNet-18 as ONNX (``sparsa.bench.networks``): their sizes against the published
+  figures, their import against onnxruntime, and reduced versions (smaller input, fewer
+  channels, the same operators) through import, int8 calibration and compilation on the
   generated Verilog, bit-exact against the golden model, every layer.
 * Linear layers wider than wbuf run on the window convolver in channel chunks
   (``compiler.linear_as_conv``), bit-exact on the RTL.
@@ -13,7 +13,8 @@
 import numpy as np
 import pytest
 
-from sparsa.bench.networks import run_network, vgg16_counts, vgg16_layers, vgg16_onnx
+from sparsa.bench.networks import (resnet18_counts, resnet18_onnx, run_network, vgg16_counts, vgg16_layers,
+                                   vgg16_onnx)
 from sparsa.sim.cnn.runner import run_program
 from sparsa.sw.cnn.compiler import compile_graph
 from sparsa.sw.cnn.config import CNNConfig
@@ -95,3 +96,45 @@ def test_reduced_vgg16_end_to_end_on_the_rtl(tmp_path):
                                       err_msg=m["name"])
     check_cycle_model(prog, res, rel=0.01, layer_rel=0.03, instr=(2, 0.05))
     assert r["cycles"] == program_cycles(prog.program, HW.lanes).cycles
+
+
+def test_resnet18_has_the_published_size():
+    # torchvision's ResNet-18: 11,689,512 parameters, 1.81 GMACs at 224 x 224
+    params, macs = resnet18_counts()
+    assert params == 11_689_512
+    assert round(macs / 1e9, 2) == 1.81
+
+
+def test_resnet18_onnx_imports_as_onnxruntime_runs_it(tmp_path):
+    import onnxruntime as ort
+
+    from sparsa.sw.model.importer import import_model
+    path = tmp_path / "resnet.onnx"
+    resnet18_onnx(path, size=64, width=0.125, classes=10, seed=4)
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
+    want = ort.InferenceSession(str(path)).run(None, {"input": x})[0][0]
+    g = import_model(path).graph
+    ops = [l["op"] for l in g.layers]
+    # BatchNorms folded; 8 residual adds; the padded max pool; the 2x2 global pool stays a pool
+    assert ops.count("conv2d") == 20 and ops.count("add") == 8 and ops[-2:] == ["avgpool2d", "linear"]
+    assert g.layers[1]["op"] == "maxpool2d" and g.layers[1]["padding"] == 1
+    np.testing.assert_allclose(import_model(path).forward(x[0]), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.xdist_group("cnn_verilator")
+def test_reduced_resnet18_end_to_end_on_the_rtl(tmp_path):
+    """ResNet-18 at 96 x 96, channels / 8: a 7x7 stride-2 conv, the padded max pool, stride-2
+    convs and 1x1 shortcuts, residual adds, and the 3x3 global pool folded into a classifier
+    of 576 inputs (wider than this engine's wbuf): bit-exact on the Verilog, every layer."""
+    path = tmp_path / "resnet.onnx"
+    resnet18_onnx(path, size=96, width=0.125, classes=10, seed=1)
+    r = run_network(path, HW, seed=1)
+    prog, g, x = r["program"], r["graph"], r["x"]
+    assert prog.layers[-1]["op"] == "linear" and prog.layers[-1]["datapath"] == "convolver"
+    res = run_program(prog, x, layers=True)
+    np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
+    want = int_layer_outputs(g, x)
+    for m in prog.layers:
+        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1),
+                                      err_msg=m["name"])
+    check_cycle_model(prog, res, rel=0.01, layer_rel=0.03, instr=(2, 0.05))

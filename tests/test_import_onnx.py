@@ -209,12 +209,13 @@ def test_pool_auto_pad_same_without_padding_matches_onnxruntime(tmp_path):
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 @pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
 def test_pool_auto_pad_same_that_pads_is_refused_not_shrunk(tmp_path, op, auto_pad):
-    # 3x3 window, stride 1, SAME: 32x32 stays 32x32 in ONNX; sparsa's pools do not pad, so the
-    # import used to give 30x30 (exit 0). Now refused, naming the pads auto_pad implies.
+    # 3x3 window, stride 1, SAME: 32x32 stays 32x32 in ONNX; the import used to give 30x30
+    # (exit 0). A pool that pads on a tensor that may be negative (no ReLU before it), or an
+    # average pool that pads, is refused, naming the pads auto_pad implies.
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
              helper.make_node(op, ["c"], ["y"], name="pool", kernel_shape=[3, 3], auto_pad=auto_pad)]
     path = save_model(tmp_path / "p.onnx", nodes, {"w": np.ones((3, 3, 1, 1))}, [1, 3, 32, 32], [1, 3, 32, 32])
-    with pytest.raises(UserError, match=rf"node 'pool' \({op}\) pads: expected no padding .*auto_pad {auto_pad} "
+    with pytest.raises(UserError, match=rf"node 'pool' \({op}\) pads: expected no padding, .*auto_pad {auto_pad} "
                                         r"gives pads \[[01], [01], [01], [01]\]"):
         import_model(path)
 

@@ -10,6 +10,11 @@ RTL tests run (smaller input, fewer channels, the same operators); ``fc`` the cl
 widths. Weights are He-initialised (seeded) so that activations keep their scale through the
 stack, as in a trained network.
 
+:func:`resnet18_onnx` writes ResNet-18 as torchvision builds it and PyTorch exports it (Conv +
+BatchNormalization + Relu, a padded max pool, basic blocks with Add + Relu, GlobalAveragePool,
+Flatten, Gemm); the importer folds the BatchNormalizations into the convolutions and the 7x7
+global average pool into the classifier.
+
 :func:`run_network` takes such a file through the same path as ``sparsa import`` /
 ``compress`` / ``pack`` / ``run --engine golden``, and gives cycles from
 :mod:`sparsa.sw.cnn.timing` (the cycle model checked against the RTL's counters).
@@ -19,7 +24,7 @@ import time
 
 import numpy as np
 
-__all__ = ["VGG16_BLOCKS", "vgg16_layers", "vgg16_counts", "vgg16_onnx", "run_network", "network_row",
+__all__ = ["VGG16_BLOCKS", "vgg16_layers", "vgg16_counts", "vgg16_onnx", "resnet18_counts", "resnet18_onnx", "run_network", "network_row",
            "network_markdown"]
 
 # (convolutions, channels) per block of VGG16 (configuration D)
@@ -112,6 +117,94 @@ def vgg16_onnx(path, *, size=224, width=1.0, fc=(4096, 4096), classes=1000, seed
     return {"gop": 2 * macs / 1e9, "params": params}
 
 
+RESNET18_STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))   # (channels, first block's stride)
+
+
+def resnet18_counts(*, size=224, width=1.0, classes=1000):
+    """``(parameters, MACs)`` of :func:`resnet18_onnx` (parameters as PyTorch counts them:
+    convolution and classifier weights and biases, BatchNorm scale and shift)."""
+    params = macs = 0
+    ch = lambda c: max(1, int(round(c * width)))
+
+    def conv(cin, cout, k, hw):
+        nonlocal params, macs
+        params += cout * cin * k * k + 2 * cout          # + BatchNorm
+        macs += cout * cin * k * k * hw * hw
+
+    hw = (size + 6 - 7) // 2 + 1
+    conv(3, ch(64), 7, hw)
+    hw = (hw + 2 - 3) // 2 + 1
+    c = ch(64)
+    for cs, stride in RESNET18_STAGES:
+        for blk in range(2):
+            s = stride if blk == 0 else 1
+            out_hw = (hw + 2 - 3) // s + 1
+            conv(c, ch(cs), 3, out_hw)
+            conv(ch(cs), ch(cs), 3, out_hw)
+            if s != 1 or c != ch(cs):
+                conv(c, ch(cs), 1, out_hw)
+            c, hw = ch(cs), out_hw
+    params += c * classes + classes
+    macs += c * classes
+    return params, macs
+
+
+def resnet18_onnx(path, *, size=224, width=1.0, classes=1000, seed=0):
+    """Write ResNet-18 (He et al., as torchvision builds it) to ``path`` as ONNX (opset 13), as a
+    PyTorch export writes it: Conv (no bias) + BatchNormalization (random statistics) + Relu;
+    a 3x3 max pool, stride 2, pad 1; four stages of two basic blocks (64, 128, 256, 512
+    channels, scaled by ``width``; the first block of stages 2-4 has stride 2 and a 1x1
+    convolution + BatchNormalization on its shortcut); Add + Relu; GlobalAveragePool,
+    Flatten, Gemm. Returns ``{"gop", "params"}`` as :func:`vgg16_onnx`."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    ch = lambda c: max(1, int(round(c * width)))
+
+    def init(name, arr):
+        inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
+
+    def conv_bn(x, name, cin, cout, k, stride, relu):
+        init(name + ".w", _he(rng, (cout, cin, k, k), cin * k * k))
+        nodes.append(helper.make_node("Conv", [x, name + ".w"], [name], name=name, kernel_shape=[k, k],
+                                      strides=[stride, stride], pads=[k // 2] * 4))
+        bn = [name + ".bn." + f for f in ("scale", "bias", "mean", "var")]
+        for f, arr in zip(bn, (rng.uniform(0.5, 1.5, cout), rng.normal(0, 0.1, cout),
+                               rng.normal(0, 0.1, cout), rng.uniform(0.5, 1.5, cout))):
+            init(f, arr)
+        nodes.append(helper.make_node("BatchNormalization", [name] + bn, [name + ".bn"], name=name + "_bn"))
+        if not relu:
+            return name + ".bn"
+        nodes.append(helper.make_node("Relu", [name + ".bn"], [name + ".relu"], name=name + "_relu"))
+        return name + ".relu"
+
+    x = conv_bn("input", "conv1", 3, ch(64), 7, 2, True)
+    nodes.append(helper.make_node("MaxPool", [x], ["maxpool"], name="maxpool", kernel_shape=[3, 3],
+                                  strides=[2, 2], pads=[1, 1, 1, 1]))
+    x, c = "maxpool", ch(64)
+    for st, (cs, stride) in enumerate(RESNET18_STAGES, 1):
+        for blk in range(2):
+            s, n = (stride if blk == 0 else 1), f"layer{st}_{blk}"
+            y = conv_bn(x, n + "_conv1", c, ch(cs), 3, s, True)
+            y = conv_bn(y, n + "_conv2", ch(cs), ch(cs), 3, 1, False)
+            short = conv_bn(x, n + "_down", c, ch(cs), 1, s, False) if s != 1 or c != ch(cs) else x
+            nodes += [helper.make_node("Add", [y, short], [n + "_add"], name=n + "_add"),
+                      helper.make_node("Relu", [n + "_add"], [n + "_out"], name=n + "_relu")]
+            x, c = n + "_out", ch(cs)
+    init("fc.w", _he(rng, (classes, c), c))
+    init("fc.b", rng.normal(0, 0.01, classes))
+    nodes += [helper.make_node("GlobalAveragePool", [x], ["gap"], name="avgpool"),
+              helper.make_node("Flatten", ["gap"], ["flat"], name="flatten", axis=1),
+              helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["fc"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "resnet18", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                                [1, 3, size, size])],
+                              [helper.make_tensor_value_info("fc", TensorProto.FLOAT, [1, classes])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    params, macs = resnet18_counts(size=size, width=width, classes=classes)
+    return {"gop": 2 * macs / 1e9, "params": params}
+
+
 def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=True, log=None):
     """Import ``onnx_path``, calibrate int8 on ``calib`` random inputs (uniform in [-1, 1),
     seeded), compile for ``cfg`` and run one random input on the instruction-level model.
@@ -169,6 +262,8 @@ def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=Tru
 # The seed's Aristotle chart (papers.md): VGG16 on the Zynq-7020 in about 360 ms at 200 MHz
 # (~86 GOP/s, Angel-Eye class); the chart's exact bars are garbled in the talk's text.
 SEED_VGG16 = {"ms": 360, "mhz": 200, "device": "Zynq-7020", "note": "seed's Aristotle chart, Angel-Eye class"}
+# Xilinx's DPU (PG338 / UG1354, papers.md): ResNet-18 at 32-64% of the DPU's peak
+DPU_RESNET18 = "Xilinx DPU: 32-64% of its peak (MAC util)"
 CLOCKS_MHZ = (200, 400)        # Aristotle V2 on the Zynq-7020 and on the ZU2CG (the seed's)
 
 
@@ -206,7 +301,7 @@ def network_markdown(rows):
              "DRAM MB read / written | seed's figure |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seed = (f"{SEED_VGG16['ms']} ms @{SEED_VGG16['mhz']} MHz ({SEED_VGG16['device']}, {SEED_VGG16['note']})"
-                if r["network"] == "VGG16" else "")
+                if r["network"] == "VGG16" else DPU_RESNET18 if r["network"] == "ResNet-18" else "")
         lines.append(f"| {r['network']} | {r['gop']:.2f} | {r['lanes']} ({r['multipliers']}) | {r['cycles']:,} | "
                      f"{r['ms_at_200mhz']:,.1f} | {r['ms_at_400mhz']:,.1f} | {r['mac_util']:.3f} | "
                      f"{r['dram_read'] / 1e6:,.1f} / {r['dram_write'] / 1e6:,.1f} | {seed} |")
@@ -224,9 +319,10 @@ def network_markdown(rows):
 
 # Whole networks `sparsa bench cnn` runs: (name, vgg16_onnx keywords) at full size, and the
 # reduced version --quick runs instead; each on these engine sizes (lanes).
-FULL_NETWORKS = [("VGG16", {})]
-QUICK_NETWORKS = [("VGG16 (32x32, channels / 4, fc 256)", {"size": 32, "width": 0.25, "fc": (256, 256),
-                                                             "classes": 10})]
+FULL_NETWORKS = [("VGG16", "vgg16", {}), ("ResNet-18", "resnet18", {})]
+QUICK_NETWORKS = [("VGG16 (32x32, channels / 4, fc 256)", "vgg16",
+                   {"size": 32, "width": 0.25, "fc": (256, 256), "classes": 10}),
+                  ("ResNet-18 (64x64, channels / 8)", "resnet18", {"size": 64, "width": 0.125, "classes": 10})]
 LANES = (8, 16, 32)
 
 
@@ -238,10 +334,10 @@ def bench_networks(quick=False, lanes=LANES):
     from sparsa.sw.cnn.config import CNNConfig
     rows = []
     with tempfile.TemporaryDirectory(prefix="sparsa-networks-") as tmp:
-        for name, kw in (QUICK_NETWORKS if quick else FULL_NETWORKS):
+        for name, builder, kw in (QUICK_NETWORKS if quick else FULL_NETWORKS):
             path = Path(tmp) / "net.onnx"
             t = time.perf_counter()
-            info = vgg16_onnx(path, **kw)
+            info = {"vgg16": vgg16_onnx, "resnet18": resnet18_onnx}[builder](path, **kw)
             print(f"[bench cnn] {name}: ONNX written ({info['params']:,} weights, {info['gop']:.2f} GOP) "
                   f"in {time.perf_counter() - t:.1f} s", flush=True)
             for p in lanes:

@@ -130,6 +130,10 @@ def run(args):
         print(f"compiled {len(prog.layers)} layer(s) for {prog.cfg.lanes} lanes ({prog.datapath} conv "
               f"datapath): {prog.n_instructions} instructions, {man['macs']:,} MACs in {man['mac_cycles']:,} "
               f"MAC cycles, DRAM {prog.dram_size:,} bytes, {len(man['files']) + 1} files -> {args.out}")
+        from sparsa.sw.cnn.timing import program_cycles
+        cyc = program_cycles(prog.program, prog.cfg.lanes).cycles
+        print(f"cycle model: {cyc:,} cycles an input ({cyc / 200e3:,.3f} ms at 200 MHz, zero-wait-state DRAM; "
+              f"`sparsa run --engine verilator --report R.json` counts them on the RTL)")
         return 0
     pack = build(args)
     warn_pes_above_rows("pack", "--pes", pack.pes, max(l.rows for l in pack.layers), where=args.model)

@@ -77,7 +77,7 @@ def float_layer_outputs(graph, x):
         elif op in ("maxpool2d", "avgpool2d"):
             k = layer.get("size", 2)
             red = np.max if op == "maxpool2d" else np.mean
-            y = np.stack([_pool(a, k, layer.get("stride", k), red) for a in srcs[0]])
+            y = np.stack([_pool(a, k, layer.get("stride", k), red, layer.get("padding", 0)) for a in srcs[0]])
         elif op == "add":
             y = srcs[0] + srcs[1]
         else:

@@ -190,6 +190,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
     _, ho, wo = out_shape
     k = L.get("size", 2)
     s = L.get("stride", k)
+    p = L.get("padding", 0)          # maxpool2d only: the window reads zeros outside the image
     avg = L["op"] == "avgpool2d"
     shift = (k * k).bit_length() - 1
     if avg and k * k > 1 and k * k // 2 != 1 << (shift - 1):
@@ -215,14 +216,15 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
     for oy0 in range(0, ho, r):
         rr = min(r, ho - oy0)
         tiles += 1
-        r0 = oy0 * s
-        nrows = (rr - 1) * s + k
+        y0 = oy0 * s - p
+        r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + k - 1)
+        nrows = r1 - r0 + 1          # >= 1: padding is below the window size
         for c0 in range(0, c, cc):
             n = min(cc, c - c0)
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
             ob = e.obuf_base(-(-n // P) * rr * wo)
             e.emit(op=Op.POOL, flags=Flag.AVG if avg else 0, count=n, buf=0, bstride=nrows * wd,
-                   ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=r0, x0=0,
+                   ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=y0, x0=-p,
                    row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
             e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,
                    length=rr * wo, buf=ob, ostride=rr * wo)

@@ -48,7 +48,8 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     Every obuf address a CONV, POOL or ADD writes is offset by field ``obase`` (a multiple of
     8: the compiler's choice, checked by the instruction-level model), so that a compute can fill one part of obuf while a SAVE drains another.
 ``POOL``
-    for c < count, py < gh, px < gw: the k x k window (no padding) as in CONV at channel c
+    for c < count, py < gh, px < gw: the k x k window as in CONV at channel c (0 outside the
+    image: a max pool's padding is zeros)
     reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
     -> ``obuf[c % P][(c // P)*ostride + py*wo + px]``.
 ``ADD``

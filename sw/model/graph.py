@@ -13,7 +13,9 @@ Each layer has a unique ``name`` and takes the previous layer's output unless it
 
 * ``conv2d``: ``weight`` (Cout, Cin, k, k), ``bias`` (Cout), ``stride``, ``padding`` (zeros),
   ``relu``; integer models also carry ``shift``.
-* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``, no padding.
+* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``; a ``maxpool2d`` may have ``padding``
+  (zeros, as the engine reads outside the image: ONNX's -inf padding gives the same result on
+  non-negative inputs, which is where the importer allows it), an ``avgpool2d`` none.
 * ``add``: ``inputs`` [a, b], optional ``relu``.
 * ``linear``: ``weight`` (out, in) on the flattened (C, H, W) input, ``bias``, ``relu``.
 
@@ -197,7 +199,11 @@ def _infer_shapes(graph, where):
             shapes[name] = (wt.shape[0], ho, wo)
         elif op in ("maxpool2d", "avgpool2d"):
             k, s = layer.get("size", 2), layer.get("stride", layer.get("size", 2))
-            ho, wo = (h - k) // s + 1, (w - k) // s + 1
+            p = layer.get("padding", 0)
+            if p and (op == "avgpool2d" or p >= k):
+                raise user_error(where, f"{name}.padding", "0 for an avgpool2d, below size for a maxpool2d",
+                                 repr(p))
+            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
             if ho < 1 or wo < 1:
                 raise user_error(where, name, f"a window ({k}) that fits the input {h}x{w}", f"output {ho}x{wo}")
             shapes[name] = (c, ho, wo)
@@ -232,7 +238,9 @@ def _conv(x, w, b, stride, pad):
     return np.tensordot(w, cols, axes=([1, 2, 3], [0, 1, 2])) + b[:, None, None]
 
 
-def _pool(x, k, s, reduce):
+def _pool(x, k, s, reduce, pad=0):
+    """Pool x (C, H, W) with k x k windows, stride s, ``pad`` zeros on every side."""
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad))) if pad else x
     c, h, w = x.shape
     ho, wo = (h - k) // s + 1, (w - k) // s + 1
     win = np.stack([x[:, dy:dy + s * ho:s, dx:dx + s * wo:s] for dy in range(k) for dx in range(k)])
@@ -259,7 +267,8 @@ def graph_forward(graph, x):
                           layer.get("stride", 1), layer.get("padding", 0))
             elif op in ("maxpool2d", "avgpool2d"):
                 k = layer.get("size", 2)
-                y = _pool(a, k, layer.get("stride", k), np.max if op == "maxpool2d" else np.mean)
+                y = _pool(a, k, layer.get("stride", k), np.max if op == "maxpool2d" else np.mean,
+                          layer.get("padding", 0))
             elif op == "add":
                 y = srcs[0] + srcs[1]
             else:

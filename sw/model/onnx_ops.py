@@ -140,6 +140,13 @@ class OnnxConverter:
 
     # -- walk --
     def convert(self, nodes):
+        # how many nodes read each tensor (the graph output counts as one): a layer is only
+        # folded away when nothing else will read it
+        self.readers = {}
+        for node in nodes:
+            for t in node.input:
+                self.readers[t] = self.readers.get(t, 0) + 1
+        self.readers[self.output_name] = self.readers.get(self.output_name, 0) + 1
         for node in nodes:
             op = node.op_type
             if op == "Constant":
@@ -180,6 +187,7 @@ class OnnxConverter:
 
     # -- ops: fully connected --
     def op_Gemm(self, node, a):
+        pooled = self.global_pool(node.input[0])
         x = self.tensor(node, node.input[0], rank=2)
         if a.get("transA", 0):
             raise self.err(node, "transA", "0", a["transA"])
@@ -194,16 +202,38 @@ class OnnxConverter:
                 raise self.err(node, "C", f"a bias of 1 or {w.shape[0]} values (shape (M,) or (1, M))",
                                f"shape {c.shape}")
             b = np.broadcast_to(c.reshape(-1), (w.shape[0],)).copy()
-        self._linear(node, x, w, b)
+        self._linear(node, x, w, b, pooled)
 
     def op_MatMul(self, node, a):
+        pooled = self.global_pool(node.input[0])
         x = self.tensor(node, node.input[0], rank=2)
         bmat = self.const(node, node.input[1], "B")
         if bmat.ndim != 2 or bmat.shape[0] != self.shape[node.input[0]][1]:
             raise self.err(node, "B", f"a 2-D weight ({self.shape[node.input[0]][1]}, M)", f"shape {bmat.shape}")
-        self._linear(node, x, bmat.T, np.zeros(bmat.shape[1]))
+        self._linear(node, x, bmat.T, np.zeros(bmat.shape[1]), pooled)
 
-    def _linear(self, node, x, w, b):
+    def global_pool(self, tensor):
+        """The layer producing ``tensor`` if it is a GlobalAveragePool over a window that is not a
+        power of two (ResNet's 7 x 7), which nothing else has read; else None. The engine's
+        average pool divides by shifting, so such a pool is folded into the classifier after
+        it instead: ``W @ mean(x) = (W / n) @ x`` with each weight repeated over the n pixels."""
+        layer = self.layers.get(self.src.get(tensor))
+        if layer is None or not layer.get("_global") or self.src[tensor] in self.used:
+            return None
+        if any(self.readers.get(t, 0) != 1 for t, s in self.src.items() if s == layer["name"]):
+            return None
+        n = layer["size"] ** 2
+        return layer if n & (n - 1) else None
+
+    def _linear(self, node, x, w, b, pooled=None):
+        if pooled is not None:
+            # fold the global average pool: read its input, weights / n repeated over the pixels
+            n = pooled["size"] ** 2
+            w = np.repeat(w / n, n, axis=1)
+            x = pooled["_inputs"][0]
+            del self.layers[pooled["name"]]
+            for t in [t for t, s in self.src.items() if s == pooled["name"]]:
+                del self.src[t]
         layer = self.new_layer(node, "linear", [x], (self.shape[node.input[0]][0], w.shape[0]))
         self.set_weight(layer, w.astype(np.float32), b.astype(np.float32))
 
@@ -341,12 +371,20 @@ class OnnxConverter:
             raise self.err(node, "kernel_shape", "a square 2-D window", k)
         stride, pad, out, why = self._window(node, a, k[0])
         if pad:
-            raise self.err(node, "pads", "no padding (sparsa's pools do not pad)" + why, [pad] * 4)
+            # ONNX pads a max pool with -inf, the engine reads zeros: the same on the non-negative
+            # output of a ReLU (every window holds at least one element of the image)
+            src = self.layers.get(x)
+            if op != "maxpool2d" or src is None or not src.get("relu") or pad >= k[0]:
+                raise self.err(node, "pads", "no padding, or a MaxPool's padding below its window "
+                               "right after a ReLU (where it equals sparsa's zero padding)" + why,
+                               f"{[pad] * 4} on {'an AveragePool' if op != 'maxpool2d' else 'a tensor that may be negative'}"
+                               if pad < k[0] else [pad] * 4)
         if a.get("ceil_mode", 0):
             _, _, h, w = self.shape[node.input[0]]
-            if (_window_out(h, k[0], stride, 0, 0, True), _window_out(w, k[0], stride, 0, 0, True)) != out[2:]:
+            if (_window_out(h, k[0], stride, pad, pad, True), _window_out(w, k[0], stride, pad, pad, True)) != out[2:]:
                 raise self.err(node, "ceil_mode", "0 (or a window that tiles the input exactly)", 1)
-        self.new_layer(node, op, [x], out, size=int(k[0]), stride=stride)
+        fields = {"padding": int(pad)} if pad else {}
+        self.new_layer(node, op, [x], out, size=int(k[0]), stride=stride, **fields)
 
     def op_MaxPool(self, node, a):
         self._pool(node, a, "maxpool2d")
@@ -359,7 +397,7 @@ class OnnxConverter:
         n, c, h, w = self.shape[node.input[0]]
         if h != w:
             raise self.err(node, "input", "a square H x W (pooled as one square window)", f"{h}x{w}")
-        self.new_layer(node, "avgpool2d", [x], (n, c, 1, 1), size=int(h), stride=int(h))
+        self.new_layer(node, "avgpool2d", [x], (n, c, 1, 1), size=int(h), stride=int(h))["_global"] = True
 
     # -- LSTM --
     def op_LSTM(self, node, a):
@@ -422,7 +460,7 @@ class OnnxConverter:
                              f"{self.input_dims}")
         spec_layers, prev = [], "input"
         for l in layers:
-            entry = {k: v for k, v in l.items() if k != "_inputs"}
+            entry = {k: v for k, v in l.items() if not k.startswith("_")}
             if l["_inputs"] != [prev]:
                 entry["inputs"] = list(l["_inputs"])
             if "relu" not in entry and l["op"] in ("conv2d", "linear", "add"):

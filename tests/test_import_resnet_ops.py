@@ -1,0 +1,111 @@
+"""The ONNX import of what ResNet-18's export needs beyond VGG16: a max pool that pads (after a
+ReLU only), and a global average pool over a window that is not a power of two (folded into the
+classifier); each against onnxruntime, and the cases that must stay refused."""
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from sparsa.sw.cnn.compress import compress_cnn, quantize_input
+from sparsa.sw.cnn.compiler import compile_graph
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.golden import cnn_forward
+from sparsa.sw.errors import UserError
+from sparsa.sw.model.importer import import_model
+
+from test_import_onnx import check_close, onnxruntime_run, save_model
+
+
+def relu_pool(pads, k=3, s=2, relu=True, auto_pad=None):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    x = "c"
+    if relu:
+        nodes.append(helper.make_node("Relu", ["c"], ["r"], name="relu"))
+        x = "r"
+    kw = {"auto_pad": auto_pad} if auto_pad else {"pads": [pads] * 4}
+    nodes.append(helper.make_node("MaxPool", [x], ["y"], name="pool", kernel_shape=[k, k], strides=[s, s], **kw))
+    return nodes
+
+
+@pytest.mark.parametrize("h,k,s,p", [(9, 3, 2, 1), (8, 3, 2, 1), (7, 2, 1, 1), (10, 5, 3, 2), (6, 3, 1, 1)])
+def test_maxpool_that_pads_after_a_relu_matches_onnxruntime(tmp_path, h, k, s, p):
+    print("seed=31")
+    rng = np.random.default_rng(31)
+    ho = (h + 2 * p - k) // s + 1
+    path = save_model(tmp_path / "m.onnx", relu_pool(p, k, s), {"w": rng.normal(size=(4, 2, 3, 3))},
+                      [1, 2, h, h], [1, 4, ho, ho])
+    model = import_model(path)
+    assert model.graph.layers[-1]["padding"] == p
+    x = rng.normal(size=(1, 2, h, h))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+    # and through int8 and the engine's program (the instruction-level model) bit-exact
+    g = compress_cnn(model.graph, rng.uniform(-2, 2, (4, 2, h, h)))
+    xq = quantize_input(g, x[0])
+    y, _ = compile_graph(g, CNNConfig(lanes=4, ibuf_bytes=256, obuf_depth=64, wbuf_words=128)).run(xq)
+    np.testing.assert_array_equal(y, cnn_forward(g, xq))
+
+
+def test_same_padded_maxpool_after_a_relu_keeps_its_size(tmp_path):
+    rng = np.random.default_rng(32)
+    path = save_model(tmp_path / "m.onnx", relu_pool(None, 3, 1, auto_pad="SAME_UPPER"),
+                      {"w": rng.normal(size=(3, 3, 3, 3))}, [1, 3, 12, 12], [1, 3, 12, 12])
+    x = rng.normal(size=(1, 3, 12, 12))
+    check_close(import_model(path).forward(x), onnxruntime_run(path, x))
+
+
+def test_maxpool_that_pads_a_tensor_that_may_be_negative_is_refused(tmp_path):
+    rng = np.random.default_rng(33)
+    path = save_model(tmp_path / "m.onnx", relu_pool(1, relu=False), {"w": rng.normal(size=(4, 2, 3, 3))},
+                      [1, 2, 9, 9], [1, 4, 5, 5])
+    with pytest.raises(UserError, match=r"node 'pool' \(MaxPool\) pads: expected no padding, or a MaxPool's "
+                                        r"padding below its window right after a ReLU.*may be negative"):
+        import_model(path)
+
+
+def gap_head(h, extra_reader=False):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flat", axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1)]
+    return nodes
+
+
+@pytest.mark.parametrize("h", [7, 3, 5])
+def test_global_average_pool_over_7x7_folds_into_the_classifier(tmp_path, h):
+    print("seed=34")
+    rng = np.random.default_rng(34)
+    inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
+    path = save_model(tmp_path / "m.onnx", gap_head(h), inits, [1, 3, h, h], [1, 5])
+    model = import_model(path)
+    # no average pool left: the classifier reads the conv's 6 x h x h outputs
+    assert [l["op"] for l in model.graph.layers] == ["conv2d", "linear"]
+    assert model.graph.arrays[model.graph.layers[1]["weight"]].shape == (5, 6 * h * h)
+    x = rng.normal(size=(1, 3, h, h))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+
+
+def test_global_average_pool_over_a_power_of_two_stays_a_pool(tmp_path):
+    rng = np.random.default_rng(35)
+    inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
+    path = save_model(tmp_path / "m.onnx", gap_head(4), inits, [1, 3, 4, 4], [1, 5])
+    model = import_model(path)
+    assert [l["op"] for l in model.graph.layers] == ["conv2d", "avgpool2d", "linear"]
+    x = rng.normal(size=(1, 3, 4, 4))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+
+
+def test_global_average_pool_read_twice_is_not_folded(tmp_path):
+    """Two classifiers read the pool: it is not folded into the first (which would leave the
+    second without an input); the import is refused for the graph it really is (an Add of two
+    (N, 5) tensors), not for a missing tensor."""
+    rng = np.random.default_rng(36)
+    nodes = gap_head(7)[:3] + [
+        helper.make_node("Flatten", ["g"], ["f"], name="flat", axis=1),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["a"], name="fc1", transB=1),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["b"], name="fc2", transB=1),
+        helper.make_node("Add", ["a", "b"], ["y"], name="sum")]
+    inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
+    path = save_model(tmp_path / "m.onnx", nodes, inits, [1, 3, 7, 7], [1, 5])
+    with pytest.raises(UserError, match=r"node 'sum' \(Add\) inputs: expected two \(N, C, H, W\) tensors"):
+        import_model(path)
