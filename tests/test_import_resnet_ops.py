@@ -109,3 +109,50 @@ def test_global_average_pool_read_twice_is_not_folded(tmp_path):
     path = save_model(tmp_path / "m.onnx", nodes, inits, [1, 3, 7, 7], [1, 5])
     with pytest.raises(UserError, match=r"node 'sum' \(Add\) inputs: expected two \(N, C, H, W\) tensors"):
         import_model(path)
+
+
+# A ReLU, BatchNorm or bias is folded into the layer that produces its input, which changes
+# every tensor naming that layer: a node that reads the pre-ReLU tensor *after* the fold
+# (found by review) used to get the ReLU'd values silently. Each is refused now.
+def _conv(name, x, y, cout=4, cin=2):
+    return helper.make_node("Conv", [x, name], [y], name=name + "_node", kernel_shape=[3, 3], pads=[1] * 4)
+
+
+def test_maxpool_reading_the_pre_relu_tensor_after_the_fold_is_refused(tmp_path):
+    rng = np.random.default_rng(37)
+    nodes = [_conv("w", "x", "c"), helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["c"], ["m"], name="pool", kernel_shape=[3, 3], pads=[1] * 4),
+             helper.make_node("Add", ["r", "m"], ["y"], name="add")]
+    path = save_model(tmp_path / "m.onnx", nodes, {"w": rng.normal(size=(4, 2, 3, 3))}, [1, 2, 6, 6], [1, 4, 6, 6])
+    with pytest.raises(UserError, match=r"node 'relu' \(Relu\) input: .*read by another node too"):
+        import_model(path)
+
+
+def test_conv_reading_the_pre_relu_tensor_after_the_fold_is_refused(tmp_path):
+    rng = np.random.default_rng(38)
+    nodes = [_conv("w", "x", "c"), helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             _conv("w2", "c", "d"), helper.make_node("Add", ["r", "d"], ["y"], name="add")]
+    path = save_model(tmp_path / "m.onnx", nodes, {"w": rng.normal(size=(4, 2, 3, 3)),
+                                                   "w2": rng.normal(size=(4, 4, 3, 3))}, [1, 2, 6, 6], [1, 4, 6, 6])
+    with pytest.raises(UserError, match=r"node 'relu' \(Relu\) input: .*read by another node too"):
+        import_model(path)
+
+
+def test_add_reading_the_conv_beside_its_batchnorm_is_refused(tmp_path):
+    rng = np.random.default_rng(39)
+    bn = {k: rng.uniform(0.5, 1.5, 4) for k in ("s", "b", "m", "v")}
+    nodes = [_conv("w", "x", "c"),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"], name="bn"),
+             helper.make_node("Add", ["n", "c"], ["y"], name="add")]
+    path = save_model(tmp_path / "m.onnx", nodes, {"w": rng.normal(size=(4, 2, 3, 3)), **bn},
+                      [1, 2, 6, 6], [1, 4, 6, 6])
+    with pytest.raises(UserError, match=r"node 'bn' \(BatchNormalization\) input: .*read by another node too"):
+        import_model(path)
+
+
+def test_relu_on_a_tensor_that_is_also_the_graph_output_is_refused(tmp_path):
+    rng = np.random.default_rng(40)
+    nodes = [_conv("w", "x", "y"), helper.make_node("Relu", ["y"], ["r"], name="relu")]
+    path = save_model(tmp_path / "m.onnx", nodes, {"w": rng.normal(size=(4, 2, 3, 3))}, [1, 2, 6, 6], [1, 4, 6, 6])
+    with pytest.raises(UserError, match=r"node 'relu' \(Relu\) input: .*read by another node too"):
+        import_model(path)

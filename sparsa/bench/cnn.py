@@ -29,12 +29,12 @@ every 3x3 layer.
 images -> compile -> a batch of test images on both datapaths: cycles per image, per-layer
 cycles and utilisation, accuracy, bit-exact against the golden model.
 
-**Whole networks** (:mod:`sparsa.bench.networks`): VGG16 at full size (224 x 224) built as
+**Whole networks** (:mod:`sparsa.bench.networks`): VGG16 and ResNet-18 at full size (224 x 224) built as
 ONNX, imported, calibrated to int8 and compiled for 8, 16 and 32 lanes, run on the
 instruction-level model (bit-exact against the golden model) with the cycle model's cycles.
 
 Writes ``cnn.json`` and ``cnn.md``. ``--quick``: three layers at 4x4 with Cout 8, 4 images,
-and a reduced VGG16.
+and a reduced VGG16 and ResNet-18.
 """
 
 import json

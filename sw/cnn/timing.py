@@ -13,8 +13,9 @@ per-instruction retirement cycles (``sim/cnn/tb.py``) against a zero-wait-state 
   on the window convolver) plus the pipeline's fill and drain; POOL and ADD one element (one
   window tap, one sum) a cycle per lane group, plus their pipeline.
 
-It is a model, not the RTL: :mod:`tests.test_cnn_timing` states how far it is from the RTL's
-counters on the reduced networks (the window convolver's narrow rows, where the row streams
+It is a model, not the RTL: ``tests/cnn_cases.py::check_cycle_model`` (run by
+``test_cnn_rtl.py`` and ``test_cnn_networks.py``) bounds how far it is from the RTL's counters
+on random graphs and reduced networks (the window convolver's narrow rows, where the row streams
 cannot keep up, and unaligned ADD spans are where it errs). A slower DRAM, or a real
 interconnect, adds its latency once per burst: ``dram_latency`` extra cycles a burst.
 """

@@ -128,13 +128,15 @@ class OnnxConverter:
 
     def fresh(self, node, tensor, ops, what):
         """The layer producing ``tensor`` if its op is in ``ops``, has no ReLU yet and nothing else
-        read it (so a following op can be folded into it); else a one-line refusal."""
+        reads it, before or after (so a following op can be folded into it: folding changes
+        the values of every tensor that names that layer); else a one-line refusal."""
         prev = self.src.get(tensor)
         layer = self.layers.get(prev)
-        if layer is None or layer["op"] not in ops or layer.get("relu") or prev in self.used:
+        shared = prev in self.used or any(self.readers.get(t, 0) != 1 for t, s in self.src.items() if s == prev)
+        if layer is None or layer["op"] not in ops or layer.get("relu") or shared:
             found = ("the graph input" if prev == "input" else f"'{tensor}'" if layer is None
                      else f"a {layer['op']}" + (" with ReLU" if layer.get("relu") else "")
-                     + (" read by another node too" if prev in self.used else ""))
+                     + (" read by another node too" if shared else ""))
             raise self.err(node, "input", what, found)
         return layer
 
