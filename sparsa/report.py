@@ -351,16 +351,18 @@ def _owned_files_dir(path):
         f.is_file() and not f.is_symlink() and (f.name == _FILES_MARKER or f.suffix == ".png") for f in path.iterdir())
 
 
-def write_report(data, out_html):
-    """Write ``out_html`` and its figures directory ``<stem>_files`` (atomically, both)."""
+def write_report(data, out_html, figures=None, render=None):
+    """Write ``out_html`` and its figures directory ``<stem>_files`` (atomically, both);
+    ``figures(data, dir)`` and ``render(data, figs, files)`` default to the EIE pack's."""
+    figures, render = figures or _figures, render or _html
     out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
         raise user_error(None, "-o", "an output path ending in .html", str(out_html))
     files_dir = out_html.with_name(out_html.stem + "_files")
     with atomic_dir(files_dir, owned=_owned_files_dir) as tmp:
-        figs = _figures(data, Path(tmp))
+        figs = figures(data, Path(tmp))
         (Path(tmp) / _FILES_MARKER).write_text(json.dumps(data, indent=1, default=str) + "\n")
-        text = _html(data, figs, files_dir.name)
+        text = render(data, figs, files_dir.name)
         with atomic_file(out_html) as tmp_html:
             Path(tmp_html).write_text(text)
     return out_html, files_dir

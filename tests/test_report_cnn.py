@@ -1,0 +1,87 @@
+"""`sparsa report` on a CNN pack: per-layer latency and DRAM bandwidth from the cycle model and
+a measured run, the run report treated as untrusted input, and no half-written output."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from sparsa.cli import main
+from sparsa.sw.cnn.compiler import compile_graph
+from sparsa.sw.cnn.config import CNNConfig
+from sparsa.sw.cnn.pack import write_cnn_pack
+from sparsa.sw.cnn.timing import program_cycles
+
+from cnn_cases import Builder
+
+
+@pytest.fixture
+def cnn_pack(tmp_path):
+    print("seed", 41)
+    b = Builder(np.random.default_rng(41), (3, 12, 12))
+    b.conv(8, 3, pad=1, relu=True)
+    b.pool(2)
+    b.linear(10)
+    prog = compile_graph(b.graph(), CNNConfig())
+    write_cnn_pack(prog, tmp_path / "pk")
+    return prog, tmp_path / "pk"
+
+
+def run_report(n_layers, cycles):
+    """A run report as `sparsa run --engine verilator --report` writes it (two inputs)."""
+    return {"engine": "verilator", "kind": "cnn", "batch": 2, "cycles_per_input": float(sum(cycles)),
+            "layers": [{"name": f"l{i}", "cycles": [c, c]} for i, c in enumerate(cycles)][:n_layers]}
+
+
+def test_report_of_a_cnn_pack_gives_latency_and_bandwidth_per_layer(tmp_path, cnn_pack, capsys):
+    prog, pk = cnn_pack
+    measured = [5000, 700, 400]
+    (tmp_path / "r.json").write_text(json.dumps(run_report(3, measured)))
+    out = tmp_path / "rep.html"
+    assert main(["report", str(pk), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 0
+    page = out.read_text()
+    assert all(f'<section id="{s}">' in page for s in ("summary", "layers", "bandwidth"))
+    assert (tmp_path / "rep_files" / "bandwidth.png").stat().st_size > 1000
+    total = program_cycles(prog.program, 8).cycles
+    assert f"{total:,}" in page and f"{total / 200:,.1f} us" in page
+    # per layer: bytes a cycle and GB/s at 200 MHz from the measured cycles, worked out here
+    for m, c in zip(prog.layers, measured):
+        moved = m["dram_read"] + m["dram_write"]
+        row = re.search(rf"<tr><td>{m['name']}</td>.*?</tr>", page).group(0)
+        assert f"<td>{moved / c:.2f}</td><td>{moved / c * 0.2:.2f}</td>" in row, row
+        assert f"<td>{c / 200:,.1f}</td>" in row
+    data = json.loads((tmp_path / "rep_files" / "report-data.json").read_text())
+    assert sum(l["model_cycles"] for l in data["layers"]) <= total
+
+
+def test_report_of_a_cnn_pack_without_a_run_uses_the_cycle_model(tmp_path, cnn_pack):
+    prog, pk = cnn_pack
+    assert main(["report", str(pk), "-o", str(tmp_path / "rep.html")]) == 0
+    assert "cycles (measured)" not in (tmp_path / "rep.html").read_text()
+
+
+@pytest.mark.parametrize("bad,field", [
+    ({"kind": "eie"}, "kind"),
+    ({"layers": [{"cycles": [1]}]}, "layers"),
+    ({"layers": [{"cycles": [1]}, {"cycles": [-3]}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
+    ({"layers": [{"cycles": [1]}, {"cycles": []}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
+    ({"layers": [{"cycles": [1]}, {"name": "golden run"}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
+    ({"cycles_per_input": 1e400}, "cycles_per_input"),
+])
+def test_a_bad_cnn_run_report_is_one_line_and_writes_nothing(tmp_path, cnn_pack, capsys, bad, field):
+    _, pk = cnn_pack
+    rep = {**run_report(3, [1, 2, 3]), **bad}
+    (tmp_path / "r.json").write_text(json.dumps(rep).replace("Infinity", "1e400"))
+    out = tmp_path / "rep.html"
+    assert main(["report", str(pk), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(rf"r\.json: {field}: expected", err), err
+    assert not out.exists() and not (tmp_path / "rep_files").exists()
+
+
+def test_an_eie_benchmark_with_a_cnn_pack_is_refused(tmp_path, cnn_pack, capsys):
+    _, pk = cnn_pack
+    (tmp_path / "eie.json").write_text("{}")
+    assert main(["report", str(pk), "-o", str(tmp_path / "rep.html"), "--bench", str(tmp_path / "eie.json")]) == 2
+    assert "--bench: expected none for a CNN pack" in capsys.readouterr().err
