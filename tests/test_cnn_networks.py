@@ -124,13 +124,14 @@ def test_resnet18_onnx_imports_as_onnxruntime_runs_it(tmp_path):
 @pytest.mark.xdist_group("cnn_verilator")
 def test_reduced_resnet18_end_to_end_on_the_rtl(tmp_path):
     """ResNet-18 at 96 x 96, channels / 8: a 7x7 stride-2 conv, the padded max pool, stride-2
-    convs and 1x1 shortcuts, residual adds, and the 3x3 global pool folded into a classifier
-    of 576 inputs (wider than this engine's wbuf): bit-exact on the Verilog, every layer."""
+    convs and 1x1 shortcuts, residual adds, and the 3x3 global pool as two 2x2 average pools,
+    the first padded: bit-exact on the Verilog, every layer."""
     path = tmp_path / "resnet.onnx"
     resnet18_onnx(path, size=96, width=0.125, classes=10, seed=1)
     r = run_network(path, HW, seed=1)
     prog, g, x = r["program"], r["graph"], r["x"]
-    assert prog.layers[-1]["op"] == "linear" and prog.layers[-1]["datapath"] == "convolver"
+    assert [(m["op"], m["shape"][1:]) for m in prog.layers[-3:]] == [("avgpool2d", [2, 2]), ("avgpool2d", [1, 1]),
+                                                                     ("linear", [1, 1])]
     res = run_program(prog, x, layers=True)
     np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
     want = int_layer_outputs(g, x)

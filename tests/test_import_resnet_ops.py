@@ -71,18 +71,44 @@ def gap_head(h, extra_reader=False):
     return nodes
 
 
-@pytest.mark.parametrize("h", [7, 3, 5])
-def test_global_average_pool_over_7x7_folds_into_the_classifier(tmp_path, h):
+@pytest.mark.parametrize("h,k,p,stages", [(7, 8, 1, [2, 2, 2]), (3, 4, 1, [2, 2]), (6, 8, 1, [2, 2, 2]),
+                                          (15, 16, 1, [2, 2, 2, 2])])
+def test_global_average_pool_over_7x7_becomes_a_padded_8x8_pool(tmp_path, h, k, p, stages):
+    """The engine's average pool divides by a power of two, over windows at most 7 wide: an
+    h x h global pool becomes a k x k one over the zero-padded input (mean * h^2/k^2), made of
+    2 x 2 pools of stride 2 (the engine's strides are at most 3), and the classifier is scaled by k^2/h^2; against onnxruntime in
+    float, and in int8 on the engine's program bit-exact."""
     print("seed=34")
     rng = np.random.default_rng(34)
     inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
     path = save_model(tmp_path / "m.onnx", gap_head(h), inits, [1, 3, h, h], [1, 5])
     model = import_model(path)
-    # no average pool left: the classifier reads the conv's 6 x h x h outputs
-    assert [l["op"] for l in model.graph.layers] == ["conv2d", "linear"]
-    assert model.graph.arrays[model.graph.layers[1]["weight"]].shape == (5, 6 * h * h)
+    layers = model.graph.layers
+    assert [l["op"] for l in layers] == ["conv2d"] + ["avgpool2d"] * len(stages) + ["linear"]
+    assert [(l["size"], l["stride"]) for l in layers[1:-1]] == [(s, s) for s in stages]
+    assert [l.get("padding", 0) for l in layers[1:-1]] == [p] + [0] * (len(stages) - 1)
+    assert model.graph.shapes()[layers[-2]["name"]] == (6, 1, 1)
+    np.testing.assert_allclose(model.graph.arrays[layers[-1]["weight"]], inits["fw"] * k * k / (h * h), rtol=1e-6)
     x = rng.normal(size=(1, 3, h, h))
     check_close(model.forward(x), onnxruntime_run(path, x))
+    g = compress_cnn(model.graph, rng.normal(size=(8, 3, h, h)))
+    xq = quantize_input(g, x[0])
+    y, _ = compile_graph(g, CNNConfig()).run(xq)
+    np.testing.assert_array_equal(y, cnn_forward(g, xq))
+
+
+def test_global_average_pool_needing_more_than_one_padding_row_stays_a_pool_and_int8_refuses_it(tmp_path):
+    """5 x 5 would need 3 rows of padding to reach 8 x 8: not rewritten; the float model is
+    still exact, and the int8 compression says why it cannot run (not a silent change)."""
+    rng = np.random.default_rng(35)
+    inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
+    path = save_model(tmp_path / "m.onnx", gap_head(5), inits, [1, 3, 5, 5], [1, 5])
+    model = import_model(path)
+    assert [(l["op"], l.get("size")) for l in model.graph.layers][1] == ("avgpool2d", 5)
+    x = rng.normal(size=(1, 3, 5, 5))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+    with pytest.raises(UserError, match=r"size: expected a window of size\*\*2 = a power of two"):
+        compress_cnn(model.graph)
 
 
 def test_global_average_pool_over_a_power_of_two_stays_a_pool(tmp_path):

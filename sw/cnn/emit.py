@@ -190,7 +190,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
     _, ho, wo = out_shape
     k = L.get("size", 2)
     s = L.get("stride", k)
-    p = L.get("padding", 0)          # maxpool2d only: the window reads zeros outside the image
+    p = L.get("padding", 0)          # the window reads zeros outside the image (an average counts them)
     avg = L["op"] == "avgpool2d"
     shift = (k * k).bit_length() - 1
     if avg and k * k > 1 and k * k // 2 != 1 << (shift - 1):

@@ -6,8 +6,8 @@ Activations are int8 (C, H, W). Per op (see ``docs/cnn.md``):
   accumulators are wide enough for every layer the compiler accepts); if ``shift`` > 0,
   ``acc = (acc + 2^(shift-1)) >> shift`` (arithmetic shift, so ties round up); saturate to
   int8; ReLU if set.
-* ``maxpool2d`` (``padding`` reads zeros, as the engine does outside the image); ``avgpool2d``:
-  ``(sum + n/2) >> log2(n)`` over n = size^2 elements.
+* ``maxpool2d``; ``avgpool2d``: ``(sum + n/2) >> log2(n)`` over n = size^2 elements
+  (``padding`` reads zeros, as the engine does outside the image, and counts in n).
 * ``add``: saturating int8 sum, optional ReLU.
 """
 
@@ -126,7 +126,7 @@ def validate_int_graph(graph, where):
 
     On top of the structure (:func:`sparsa.sw.model.graph.validate`): input dtype ``int8``; conv2d and
     linear weights int8, biases int32, ``shift`` an integer 0..31 (absent means 0); conv2d
-    kernel 1..7, ``stride`` 1..2, ``padding`` 0..k-1; pool ``size`` and ``stride`` >= 1, max-pool ``padding`` 0..min(size-1, 15), and an
+    kernel 1..7, ``stride`` 1..2, ``padding`` 0..k-1; pool ``size`` and ``stride`` >= 1, pool ``padding`` 0..min(size-1, 15), and an
     ``avgpool2d`` window of ``size**2`` a power of two. Raises a one-line ``UserError`` naming
     the layer and field.
     """
@@ -153,8 +153,7 @@ def validate_int_graph(graph, where):
         elif op in ("maxpool2d", "avgpool2d"):
             size = _check_int_field(name, layer, "size", 1, 1 << 12, where, default=2)
             _check_int_field(name, layer, "stride", 1, 1 << 12, where, default=size)
-            _check_int_field(name, layer, "padding", 0, 0 if op == "avgpool2d" else min(size - 1, 15), where,
-                             default=0)
+            _check_int_field(name, layer, "padding", 0, min(size - 1, 15), where, default=0)
             n = size * size
             if op == "avgpool2d" and n & (n - 1):
                 raise user_error(where, f"{name}.size", "a window of size**2 = a power of two elements "

@@ -13,9 +13,10 @@ Each layer has a unique ``name`` and takes the previous layer's output unless it
 
 * ``conv2d``: ``weight`` (Cout, Cin, k, k), ``bias`` (Cout), ``stride``, ``padding`` (zeros),
   ``relu``; integer models also carry ``shift``.
-* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``; a ``maxpool2d`` may have ``padding``
-  (zeros, as the engine reads outside the image: ONNX's -inf padding gives the same result on
-  non-negative inputs, which is where the importer allows it), an ``avgpool2d`` none.
+* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``, ``padding`` below ``size``: zeros, as the
+  engine reads outside the image (an ``avgpool2d`` divides by size^2, padding included; ONNX's
+  -inf max-pool padding gives the same result on non-negative inputs, which is where the
+  importer allows it).
 * ``add``: ``inputs`` [a, b], optional ``relu``.
 * ``linear``: ``weight`` (out, in) on the flattened (C, H, W) input, ``bias``, ``relu``.
 
@@ -200,9 +201,8 @@ def _infer_shapes(graph, where):
         elif op in ("maxpool2d", "avgpool2d"):
             k, s = layer.get("size", 2), layer.get("stride", layer.get("size", 2))
             p = layer.get("padding", 0)
-            if p and (op == "avgpool2d" or p >= k):
-                raise user_error(where, f"{name}.padding", "0 for an avgpool2d, below size for a maxpool2d",
-                                 repr(p))
+            if p >= k:
+                raise user_error(where, f"{name}.padding", f"below the window size {k}", repr(p))
             ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
             if ho < 1 or wo < 1:
                 raise user_error(where, name, f"a window ({k}) that fits the input {h}x{w}", f"output {ho}x{wo}")

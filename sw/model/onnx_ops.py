@@ -216,26 +216,35 @@ class OnnxConverter:
 
     def global_pool(self, tensor):
         """The layer producing ``tensor`` if it is a GlobalAveragePool over a window that is not a
-        power of two (ResNet's 7 x 7), which nothing else has read; else None. The engine's
-        average pool divides by shifting, so such a pool is folded into the classifier after
-        it instead: ``W @ mean(x) = (W / n) @ x`` with each weight repeated over the n pixels."""
+        power of two (ResNet's 7 x 7), which nothing else reads; else None. The engine's average
+        pool divides by shifting, so :meth:`_linear` makes it a pool over the next power of two
+        (up to 2 more rows and columns) and scales the classifier after it to match."""
         layer = self.layers.get(self.src.get(tensor))
         if layer is None or not layer.get("_global") or self.src[tensor] in self.used:
             return None
         if any(self.readers.get(t, 0) != 1 for t, s in self.src.items() if s == layer["name"]):
             return None
-        n = layer["size"] ** 2
-        return layer if n & (n - 1) else None
+        h = layer["size"]
+        k = 1 << (h - 1).bit_length()       # 8 for ResNet-18's 7
+        # padded by p on every side, the first 2 x 2 stage must cover it all: p <= 1
+        return layer if h != k and k - h <= 2 else None
 
     def _linear(self, node, x, w, b, pooled=None):
         if pooled is not None:
-            # fold the global average pool: read its input, weights / n repeated over the pixels
-            n = pooled["size"] ** 2
-            w = np.repeat(w / n, n, axis=1)
-            x = pooled["_inputs"][0]
-            del self.layers[pooled["name"]]
-            for t in [t for t, s in self.src.items() if s == pooled["name"]]:
-                del self.src[t]
+            # An h x h global average pool becomes a k x k one, k the next power of two, over the
+            # input padded with zeros (p on every side: the k x k window covers all h x h): it
+            # gives mean * h^2 / k^2, so the classifier's weights are scaled by k^2 / h^2. The
+            # engine's pool strides are at most 3, so k x k is log2(k) pools of 2 x 2, stride 2,
+            # the first one padded. Exact in float; in int8 each stage rounds.
+            h = pooled["size"]
+            k = 1 << (h - 1).bit_length()
+            stages = [2] * (k.bit_length() - 1)
+            pooled.update(size=2, stride=2, padding=(k - h + 1) // 2)
+            for s in stages[1:]:
+                name = f"{pooled['name']}_{len(self.layers)}"
+                self.layers[name] = {"name": name, "op": "avgpool2d", "_inputs": [x], "size": s, "stride": s}
+                x = name
+            w = w * (k * k / (h * h))
         layer = self.new_layer(node, "linear", [x], (self.shape[node.input[0]][0], w.shape[0]))
         self.set_weight(layer, w.astype(np.float32), b.astype(np.float32))
 
