@@ -151,6 +151,7 @@ def check_bench(rep, where):
 def _figures(data, out):
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False      # layer names are text: "$x$" is not TeX
     import matplotlib.pyplot as plt
     figs = {}
     names = [l["name"] for l in data["layers"]]

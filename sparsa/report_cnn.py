@@ -27,24 +27,44 @@ CLOCKS_MHZ = (200, 400)
 _RUN_WHAT = "a CNN run report (sparsa run PACK --engine verilator|icarus --report R.json)"
 
 
-def check_cnn_run(rep, where, n_layers):
-    """``rep`` must be a hardware run report of a CNN pack of ``n_layers`` layers: the fields the
-    report reads, by type and size, or a one-line UserError."""
+def _count(v):
+    """A cycle count as a run report holds it: an integer 1..1e15."""
+    return _num(v) and v >= 1 and float(v).is_integer()
+
+
+def _text(v):
+    """A string as it can go into a page and a figure (UTF-8, no lone surrogates)."""
+    return str(v).encode("utf-8", "replace").decode("utf-8")
+
+
+def check_cnn_run(rep, where, pack_layers, lanes):
+    """``rep`` must be a hardware run report of this CNN pack (its ``lanes`` and its layers,
+    by name): the fields the report reads, by type and size, or a one-line UserError."""
     if not isinstance(rep, dict):
         raise user_error(where, "run report", _RUN_WHAT, f"a JSON {type(rep).__name__}")
     if rep.get("kind") != "cnn":
         raise user_error(where, "kind", f"'cnn' ({_RUN_WHAT})", repr(rep.get("kind"))[:60])
+    if type(rep.get("lanes")) is not int or rep["lanes"] != lanes:
+        raise user_error(where, "lanes", f"{lanes} (the pack's: a run of this pack)", repr(rep.get("lanes"))[:60])
+    for key, ok, what in (("engine", lambda v: isinstance(v, str) and 0 < len(v) <= 40, "the engine's name"),
+                          ("batch", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+                          ("cycles_per_input", lambda v: _num(v) and v >= 1, "a number >= 1")):
+        if not ok(rep.get(key)):
+            raise user_error(where, key, what, repr(rep.get(key))[:60])
     layers = rep.get("layers")
-    if not isinstance(layers, list) or len(layers) != n_layers or not all(isinstance(l, dict) for l in layers):
+    n = len(pack_layers)
+    if not isinstance(layers, list) or len(layers) != n or not all(isinstance(l, dict) for l in layers):
         found = f"{len(layers)} entries" if isinstance(layers, list) else repr(layers)[:60]
-        raise user_error(where, "layers", f"{n_layers} layer objects (the pack's layers)", found)
-    for i, l in enumerate(layers):
+        raise user_error(where, "layers", f"{n} layer objects (the pack's layers)", found)
+    for i, (l, m) in enumerate(zip(layers, pack_layers)):
+        if l.get("name") != m["name"]:
+            raise user_error(where, f"layers[{i}].name", f"{m['name']!r} (the pack's layer: a run of this pack)",
+                             repr(l.get("name"))[:60])
         c = l.get("cycles")
-        if not (isinstance(c, list) and c and all(_num(v) for v in c)):
-            raise user_error(where, f"layers[{i}].cycles", "a non-empty list of cycle counts >= 0 (one per input; "
-                             "a golden-engine report has none)", repr(c)[:60])
-    if not _num(rep.get("cycles_per_input", 0)):
-        raise user_error(where, "cycles_per_input", "a number >= 0", repr(rep.get("cycles_per_input"))[:60])
+        c = [c] if not isinstance(c, list) else c          # one input: a number, else one per input
+        if not (c and all(_count(v) for v in c)):
+            raise user_error(where, f"layers[{i}].cycles", "a cycle count (an integer >= 1) or a list of them, "
+                             "one per input (a golden-engine report has none)", repr(l.get("cycles"))[:60])
     return rep
 
 
@@ -60,21 +80,21 @@ def build_cnn_report(pack_dir, run=None):
     model = tm.layer_cycles(len(prog.layers), layer_of)
     rep = None
     if run is not None:
-        rep = check_cnn_run(read_json(run, "run report"), run, len(prog.layers))
+        rep = check_cnn_run(read_json(run, "run report"), run, prog.layers, cfg.lanes)
     mult = 9 * cfg.lanes if cfg.convolver else cfg.lanes
     layers = []
     for i, (m, c) in enumerate(zip(prog.layers, model)):
-        row = {"name": m["name"], "op": m["op"], "datapath": m["datapath"], "shape": list(m["shape"]),
+        row = {"name": _text(m["name"]), "op": m["op"], "datapath": m["datapath"], "shape": list(m["shape"]),
                "macs": int(m["macs"]), "weight_bytes": int(m["weight_bytes"]), "dram_read": int(m["dram_read"]),
                "dram_write": int(m["dram_write"]), "model_cycles": int(c)}
         if rep is not None:
-            row["measured_cycles"] = float(np.mean(rep["layers"][i]["cycles"]))
+            row["measured_cycles"] = float(np.mean(rep["layers"][i]["cycles"]))      # a number or a list
         layers.append(row)
-    return {"kind": "cnn", "pack": str(pack_dir), "lanes": cfg.lanes, "multipliers": mult,
+    return {"kind": "cnn", "pack": _text(pack_dir), "lanes": cfg.lanes, "multipliers": mult,
             "datapath": man["datapath"], "instructions": prog.n_instructions, "dram_size": prog.dram_size,
             "macs": sum(l["macs"] for l in layers), "model_cycles": tm.cycles,
-            "run": None if rep is None else {"engine": rep.get("engine", "?"), "batch": rep.get("batch", "?"),
-                                             "cycles_per_input": float(rep.get("cycles_per_input", 0))},
+            "run": None if rep is None else {"engine": _text(rep["engine"]), "batch": rep["batch"],
+                                             "cycles_per_input": float(rep["cycles_per_input"])},
             "layers": layers}
 
 
@@ -83,6 +103,11 @@ def cnn_figures(data, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    with matplotlib.rc_context({"text.parse_math": False}):      # names are text, never TeX
+        return _cnn_figures(data, out, plt)
+
+
+def _cnn_figures(data, out, plt):
     L = data["layers"]
     pos = np.arange(len(L))
     fig, (a, b) = plt.subplots(2, 1, figsize=(9, 5.6), sharex=True)
@@ -122,7 +147,7 @@ def cnn_html(data, figs, files):
         f"us @{f0} MHz", "MAC util", "bytes / cycle", f"GB/s @{f0} MHz")
     body = []
     for l in L:
-        cyc = l.get("measured_cycles", l["model_cycles"]) or 1
+        cyc = l.get("measured_cycles", l["model_cycles"])       # >= 1 (checked, and a model's)
         moved = l["dram_read"] + l["dram_write"]
         body.append((l["name"], f"{l['op']} ({l['datapath'] or '-'})", "x".join(map(str, l["shape"])),
                      f"{l['macs']:,}", f"{l['weight_bytes']:,}", f"{l['dram_read']:,}", f"{l['dram_write']:,}",

@@ -326,7 +326,8 @@ def test_exported_cnn_with_batchnorm_dropout_global_pool_reshape(tmp_path):
     path = tmp_path / "export.onnx"
     onnx.save(model, str(path))
     imported = import_model(path)
-    assert [l["op"] for l in imported.graph.layers] == ["conv2d", "maxpool2d", "avgpool2d", "linear"]
+    # the 4x4 global pool becomes two 2x2 pools (the engine's pool strides are at most 3)
+    assert [l["op"] for l in imported.graph.layers] == ["conv2d", "maxpool2d", "avgpool2d", "avgpool2d", "linear"]
     x = rng.normal(size=(2, 3, 8, 8))
     check_close(imported.forward(x), onnxruntime_run(path, x))
 

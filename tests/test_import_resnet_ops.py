@@ -72,7 +72,7 @@ def gap_head(h, extra_reader=False):
 
 
 @pytest.mark.parametrize("h,k,p,stages", [(7, 8, 1, [2, 2, 2]), (3, 4, 1, [2, 2]), (6, 8, 1, [2, 2, 2]),
-                                          (15, 16, 1, [2, 2, 2, 2])])
+                                          (15, 16, 1, [2, 2, 2, 2]), (4, 4, 0, [2, 2]), (8, 8, 0, [2, 2, 2])])
 def test_global_average_pool_over_7x7_becomes_a_padded_8x8_pool(tmp_path, h, k, p, stages):
     """The engine's average pool divides by a power of two, over windows at most 7 wide: an
     h x h global pool becomes a k x k one over the zero-padded input (mean * h^2/k^2), made of
@@ -111,13 +111,28 @@ def test_global_average_pool_needing_more_than_one_padding_row_stays_a_pool_and_
         compress_cnn(model.graph)
 
 
-def test_global_average_pool_over_a_power_of_two_stays_a_pool(tmp_path):
+def test_global_average_pool_over_2x2_stays_one_pool(tmp_path):
     rng = np.random.default_rng(35)
     inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
-    path = save_model(tmp_path / "m.onnx", gap_head(4), inits, [1, 3, 4, 4], [1, 5])
+    path = save_model(tmp_path / "m.onnx", gap_head(2), inits, [1, 3, 2, 2], [1, 5])
     model = import_model(path)
-    assert [l["op"] for l in model.graph.layers] == ["conv2d", "avgpool2d", "linear"]
-    x = rng.normal(size=(1, 3, 4, 4))
+    assert [(l["op"], l.get("size")) for l in model.graph.layers] == [("conv2d", None), ("avgpool2d", 2),
+                                                                      ("linear", None)]
+    x = rng.normal(size=(1, 3, 2, 2))
+    check_close(model.forward(x), onnxruntime_run(path, x))
+
+
+def test_the_pools_made_for_a_global_average_pool_do_not_take_a_nodes_name(tmp_path):
+    # found by review: a Conv named like the added stage was overwritten, and the import refused
+    rng = np.random.default_rng(42)
+    nodes = gap_head(7)
+    nodes[0].name = "gap_2x2"
+    inits = {"w": rng.normal(size=(6, 3, 3, 3)), "fw": rng.normal(size=(5, 6)), "fb": rng.normal(size=5)}
+    path = save_model(tmp_path / "m.onnx", nodes, inits, [1, 3, 7, 7], [1, 5])
+    model = import_model(path)
+    names = [l["name"] for l in model.graph.layers]
+    assert names[0] == "gap_2x2" and len(set(names)) == len(names) == 5
+    x = rng.normal(size=(1, 3, 7, 7))
     check_close(model.forward(x), onnxruntime_run(path, x))
 
 

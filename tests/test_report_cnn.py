@@ -28,16 +28,19 @@ def cnn_pack(tmp_path):
     return prog, tmp_path / "pk"
 
 
-def run_report(n_layers, cycles):
-    """A run report as `sparsa run --engine verilator --report` writes it (two inputs)."""
-    return {"engine": "verilator", "kind": "cnn", "batch": 2, "cycles_per_input": float(sum(cycles)),
-            "layers": [{"name": f"l{i}", "cycles": [c, c]} for i, c in enumerate(cycles)][:n_layers]}
+def run_report(prog, cycles, batch=2):
+    """A run report as `sparsa run --engine verilator --report` writes it: per layer a list of
+    cycle counts (one per input), or a number for a single input."""
+    per = (lambda c: [c] * batch) if batch > 1 else (lambda c: c)
+    return {"engine": "verilator", "kind": "cnn", "lanes": prog.cfg.lanes, "batch": batch,
+            "cycles_per_input": float(sum(cycles)),
+            "layers": [{"name": m["name"], "cycles": per(c)} for m, c in zip(prog.layers, cycles)]}
 
 
 def test_report_of_a_cnn_pack_gives_latency_and_bandwidth_per_layer(tmp_path, cnn_pack, capsys):
     prog, pk = cnn_pack
     measured = [5000, 700, 400]
-    (tmp_path / "r.json").write_text(json.dumps(run_report(3, measured)))
+    (tmp_path / "r.json").write_text(json.dumps(run_report(prog, measured)))
     out = tmp_path / "rep.html"
     assert main(["report", str(pk), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 0
     page = out.read_text()
@@ -61,17 +64,54 @@ def test_report_of_a_cnn_pack_without_a_run_uses_the_cycle_model(tmp_path, cnn_p
     assert "cycles (measured)" not in (tmp_path / "rep.html").read_text()
 
 
-@pytest.mark.parametrize("bad,field", [
+def test_a_single_input_run_report_gives_numbers_not_lists(tmp_path, cnn_pack):
+    # what `sparsa run` writes for one (C, H, W) input: each layer's cycles a number
+    prog, pk = cnn_pack
+    (tmp_path / "r.json").write_text(json.dumps(run_report(prog, [5000, 700, 400], batch=1)))
+    assert main(["report", str(pk), "-o", str(tmp_path / "rep.html"), "--run", str(tmp_path / "r.json")]) == 0
+    assert "<td>5,000</td>" in (tmp_path / "rep.html").read_text()
+
+
+def test_names_with_tex_and_unencodable_text_are_shown_as_text(tmp_path, cnn_pack):
+    # matplotlib would parse "$...$" as maths (and fail on "$\\frac{1$"); "\ud800" is valid JSON
+    prog, pk = cnn_pack
+    rep = {**run_report(prog, [5000, 700, 400]), "engine": "a$b^$c $\\frac{1$ \ud800"}
+    (tmp_path / "r.json").write_text(json.dumps(rep))
+    assert main(["report", str(pk), "-o", str(tmp_path / "rep.html"), "--run", str(tmp_path / "r.json")]) == 0
+    assert "a$b^$c" in (tmp_path / "rep.html").read_text()
+
+
+BAD = [
     ({"kind": "eie"}, "kind"),
-    ({"layers": [{"cycles": [1]}]}, "layers"),
-    ({"layers": [{"cycles": [1]}, {"cycles": [-3]}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
-    ({"layers": [{"cycles": [1]}, {"cycles": []}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
-    ({"layers": [{"cycles": [1]}, {"name": "golden run"}, {"cycles": [1]}]}, r"layers\[1\]\.cycles"),
+    ({"lanes": 16}, "lanes"),
+    ({"engine": {"x": 1}}, "engine"),
+    ({"batch": "two"}, "batch"),
     ({"cycles_per_input": 1e400}, "cycles_per_input"),
-])
+    ({"cycles_per_input": 0}, "cycles_per_input"),
+    ("drop one layer", "layers"),
+    ("rename layer 1", r"layers\[1\]\.name"),
+    ("cycles -3", r"layers\[1\]\.cycles"),
+    ("cycles 0", r"layers\[1\]\.cycles"),
+    ("cycles 2.5", r"layers\[1\]\.cycles"),
+    ("cycles []", r"layers\[1\]\.cycles"),
+    ("no cycles", r"layers\[1\]\.cycles"),
+]
+
+
+@pytest.mark.parametrize("bad,field", BAD, ids=[str(i) for i in range(len(BAD))])
 def test_a_bad_cnn_run_report_is_one_line_and_writes_nothing(tmp_path, cnn_pack, capsys, bad, field):
-    _, pk = cnn_pack
-    rep = {**run_report(3, [1, 2, 3]), **bad}
+    prog, pk = cnn_pack
+    rep = run_report(prog, [1, 2, 3])
+    if isinstance(bad, dict):
+        rep.update(bad)
+    elif bad == "drop one layer":
+        rep["layers"].pop()
+    elif bad == "rename layer 1":
+        rep["layers"][1]["name"] = "other"
+    elif bad == "no cycles":
+        del rep["layers"][1]["cycles"]
+    else:
+        rep["layers"][1]["cycles"] = json.loads(bad.split(" ", 1)[1])
     (tmp_path / "r.json").write_text(json.dumps(rep).replace("Infinity", "1e400"))
     out = tmp_path / "rep.html"
     assert main(["report", str(pk), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 2

@@ -145,6 +145,9 @@ class OnnxConverter:
         # how many nodes read each tensor (the graph output counts as one): a layer is only
         # folded away when nothing else will read it
         self.readers = {}
+        # every name a node may give its layer (new_layer avoids the ones already taken; the
+        # pools made for a global average pool avoid these too)
+        self.reserved = {safe_name(n.name) for n in nodes if n.name}
         for node in nodes:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
@@ -226,8 +229,9 @@ class OnnxConverter:
             return None
         h = layer["size"]
         k = 1 << (h - 1).bit_length()       # 8 for ResNet-18's 7
-        # padded by p on every side, the first 2 x 2 stage must cover it all: p <= 1
-        return layer if h != k and k - h <= 2 else None
+        # padded by p on every side, the first 2 x 2 stage must cover it all: p <= 1. A 2 x 2
+        # pool runs as it is; 4 x 4 and up need the 2 x 2 stages too (pool strides are <= 3).
+        return layer if h > 2 and k - h <= 2 else None
 
     def _linear(self, node, x, w, b, pooled=None):
         if pooled is not None:
@@ -241,7 +245,9 @@ class OnnxConverter:
             stages = [2] * (k.bit_length() - 1)
             pooled.update(size=2, stride=2, padding=(k - h + 1) // 2)
             for s in stages[1:]:
-                name = f"{pooled['name']}_{len(self.layers)}"
+                name, j = f"{pooled['name']}_{s}x{s}", 1
+                while name in self.layers or name == "input" or name in self.reserved:
+                    name, j = f"{pooled['name']}_{s}x{s}_{j}", j + 1
                 self.layers[name] = {"name": name, "op": "avgpool2d", "_inputs": [x], "size": s, "stride": s}
                 x = name
             w = w * (k * k / (h * h))
