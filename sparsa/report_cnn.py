@@ -18,12 +18,12 @@ import html
 import numpy as np
 
 from sparsa.report import _CSS, _SCRIPT, _num, _save, _table
+from sparsa.sw.cnn.timing import REPORT_MHZ as CLOCKS_MHZ, program_cycles
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import read_json
 
-__all__ = ["build_cnn_report", "check_cnn_run", "CLOCKS_MHZ"]
+__all__ = ["build_cnn_report", "check_cnn_run"]
 
-CLOCKS_MHZ = (200, 400)
 _RUN_WHAT = "a CNN run report (sparsa run PACK --engine verilator|icarus --report R.json)"
 
 
@@ -71,17 +71,12 @@ def check_cnn_run(rep, where, pack_layers, lanes):
 def build_cnn_report(pack_dir, run=None):
     """The report's data (a JSON-able dict) from a CNN pack and an optional run report."""
     from sparsa.sw.cnn.pack import load_cnn_pack
-    from sparsa.sw.cnn.timing import program_cycles
     prog, cfg, man = load_cnn_pack(pack_dir)
-    tm = program_cycles(prog.program, cfg.lanes)
-    layer_of = np.zeros(prog.n_instructions, dtype=np.int64)
-    for i, m in enumerate(prog.layers):
-        layer_of[m["instr_start"]:m["instr_end"]] = i
-    model = tm.layer_cycles(len(prog.layers), layer_of)
+    tm = program_cycles(prog.program)
+    model = tm.layer_cycles(prog.layers)
     rep = None
     if run is not None:
         rep = check_cnn_run(read_json(run, "run report"), run, prog.layers, cfg.lanes)
-    mult = 9 * cfg.lanes if cfg.convolver else cfg.lanes
     layers = []
     for i, (m, c) in enumerate(zip(prog.layers, model)):
         row = {"name": _text(m["name"]), "op": m["op"], "datapath": m["datapath"], "shape": list(m["shape"]),
@@ -90,7 +85,7 @@ def build_cnn_report(pack_dir, run=None):
         if rep is not None:
             row["measured_cycles"] = float(np.mean(rep["layers"][i]["cycles"]))      # a number or a list
         layers.append(row)
-    return {"kind": "cnn", "pack": _text(pack_dir), "lanes": cfg.lanes, "multipliers": mult,
+    return {"kind": "cnn", "pack": _text(pack_dir), "lanes": cfg.lanes, "multipliers": cfg.peak_multipliers,
             "datapath": man["datapath"], "instructions": prog.n_instructions, "dram_size": prog.dram_size,
             "macs": sum(l["macs"] for l in layers), "model_cycles": tm.cycles,
             "run": None if rep is None else {"engine": _text(rep["engine"]), "batch": rep["batch"],

@@ -76,13 +76,10 @@ def check_cycle_model(prog, res, rel, layer_rel, instr=(2, 0.0)):
     ``layer_rel``, every instruction within ``instr[0]`` cycles or ``instr[1]`` of its own
     cycles. Prints the differences; returns (total, worst layer) relative differences."""
     from sparsa.sw.cnn.timing import program_cycles
-    tm = program_cycles(prog.program, prog.cfg.lanes)
+    tm = program_cycles(prog.program)
     rtl = int(res["cycles"][0])
     total = (tm.cycles - rtl) / rtl
-    layer_of = np.zeros(prog.n_instructions, dtype=np.int64)
-    for i, m in enumerate(prog.layers):
-        layer_of[m["instr_start"]:m["instr_end"]] = i
-    model = tm.layer_cycles(len(prog.layers), layer_of)
+    model = tm.layer_cycles(prog.layers)
     worst = max(abs(a - b) / b for a, b in zip(model, res["layer_cycles"][0]))
     got, want = np.diff(tm.retire, prepend=0), np.diff(res["retire_cycles"][0], prepend=0)
     off = np.abs(got - want)
@@ -92,6 +89,23 @@ def check_cycle_model(prog, res, rel, layer_rel, instr=(2, 0.0)):
     bad = np.flatnonzero(off > np.maximum(instr[0], instr[1] * want))
     assert bad.size == 0, [(int(i), int(got[i]), int(want[i])) for i in bad[:5]]
     return total, worst
+
+
+def run_every_layer_on_rtl(prog, graph, x, **kw):
+    """Run ``prog`` on the RTL (``sim.cnn.runner.run_program``); its output *and every layer's*
+    (read back from DRAM) must equal the golden model's, for each input of x (C, H, W) or
+    (B, C, H, W). Returns the run's result."""
+    from sparsa.sim.cnn.runner import run_program
+    from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
+    res = run_program(prog, x, layers=True, **kw)
+    ref = cnn_forward(graph, x)
+    assert res["y"].shape == ref.shape
+    np.testing.assert_array_equal(res["y"], ref)
+    for xb, got in zip(x if x.ndim == 4 else x[None], res["layer_outputs"]):
+        want = int_layer_outputs(graph, xb)
+        for m in prog.layers:
+            np.testing.assert_array_equal(got[m["name"]].reshape(-1), want[m["name"]].reshape(-1), err_msg=m["name"])
+    return res
 
 
 def random_graph(seed):

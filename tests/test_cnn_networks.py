@@ -15,14 +15,13 @@ import pytest
 
 from sparsa.bench.networks import (resnet18_counts, resnet18_onnx, run_network, vgg16_counts, vgg16_layers,
                                    vgg16_onnx)
-from sparsa.sim.cnn.runner import run_program
 from sparsa.sw.cnn.compiler import compile_graph
 from sparsa.sw.cnn.config import CNNConfig
-from sparsa.sw.cnn.golden import cnn_forward, int_layer_outputs
+from sparsa.sw.cnn.golden import cnn_forward
 from sparsa.sw.cnn.timing import program_cycles
 from sparsa.sw.errors import UserError
 
-from cnn_cases import SMALL as HW, Builder, check_cycle_model  # SMALL is test_cnn_rtl.HW: one build
+from cnn_cases import SMALL as HW, Builder, check_cycle_model, run_every_layer_on_rtl  # SMALL is test_cnn_rtl.HW
 
 
 def test_vgg16_has_the_published_size():
@@ -61,11 +60,7 @@ def test_wide_linear_on_the_convolver_is_bit_exact_on_the_rtl():
     assert [m["datapath"] for m in prog.layers] == ["convolver", "direct"]
     y, _ = prog.run(x)
     np.testing.assert_array_equal(y, cnn_forward(graph, x))
-    res = run_program(prog, x, layers=True)
-    np.testing.assert_array_equal(res["y"], cnn_forward(graph, x))
-    want = int_layer_outputs(graph, x)
-    for m in prog.layers:
-        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1))
+    res = run_every_layer_on_rtl(prog, graph, x)
     check_cycle_model(prog, res, rel=0.015, layer_rel=0.015, instr=(2, 0.05))
 
 
@@ -88,14 +83,9 @@ def test_reduced_vgg16_end_to_end_on_the_rtl(tmp_path):
     r = run_network(path, HW, seed=1)          # the instruction-level model against the golden model
     prog, g, x = r["program"], r["graph"], r["x"]
     assert "convolver" in [m["datapath"] for m in prog.layers if m["op"] == "linear"]
-    res = run_program(prog, x, layers=True)
-    np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
-    want = int_layer_outputs(g, x)
-    for m in prog.layers:
-        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1),
-                                      err_msg=m["name"])
+    res = run_every_layer_on_rtl(prog, g, x)
     check_cycle_model(prog, res, rel=0.005, layer_rel=0.02, instr=(2, 0.05))
-    assert r["cycles"] == program_cycles(prog.program, HW.lanes).cycles
+    assert r["cycles"] == program_cycles(prog.program).cycles
 
 
 def test_resnet18_has_the_published_size():
@@ -132,12 +122,7 @@ def test_reduced_resnet18_end_to_end_on_the_rtl(tmp_path):
     prog, g, x = r["program"], r["graph"], r["x"]
     assert [(m["op"], m["shape"][1:]) for m in prog.layers[-3:]] == [("avgpool2d", [2, 2]), ("avgpool2d", [1, 1]),
                                                                      ("linear", [1, 1])]
-    res = run_program(prog, x, layers=True)
-    np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
-    want = int_layer_outputs(g, x)
-    for m in prog.layers:
-        np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1), want[m["name"]].reshape(-1),
-                                      err_msg=m["name"])
+    res = run_every_layer_on_rtl(prog, g, x)
     check_cycle_model(prog, res, rel=0.005, layer_rel=0.02, instr=(2, 0.05))
 
 
@@ -154,10 +139,5 @@ def test_16_and_32_lane_engines_are_bit_exact_and_the_cycle_model_holds(lanes):
     g, x = random_graph(1)
     for dp in ("direct", "winograd"):
         prog = compile_graph(g, cfg, dp)
-        res = run_program(prog, x, layers=True)
-        np.testing.assert_array_equal(res["y"], cnn_forward(g, x))
-        want = int_layer_outputs(g, x)
-        for m in prog.layers:
-            np.testing.assert_array_equal(res["layer_outputs"][0][m["name"]].reshape(-1),
-                                          want[m["name"]].reshape(-1), err_msg=m["name"])
+        res = run_every_layer_on_rtl(prog, g, x)
         check_cycle_model(prog, res, rel=0.005, layer_rel=0.01)

@@ -18,7 +18,7 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import Flag, Op, decode_program
 from sparsa.sim.cnn.runner import run_program
 
-from cnn_cases import Builder, check_cycle_model, random_graph
+from cnn_cases import Builder, check_cycle_model, random_graph, run_every_layer_on_rtl
 
 # psum_depth 128 cuts the window convolver's layers into several row tiles
 HW = CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256, psum_depth=128)
@@ -28,17 +28,7 @@ def run_and_check(graph, x, datapath, engine="verilator", **kw):
     """Run on the RTL; the output *and every intermediate layer* (read back from DRAM) must
     equal the golden model's."""
     prog = compile_graph(graph, HW, datapath)
-    res = run_program(prog, x, engine=engine, layers=True, **kw)
-    ref = cnn_forward(graph, x)
-    assert res["y"].shape == ref.shape
-    np.testing.assert_array_equal(res["y"], ref)
-    xs = x if x.ndim == 4 else x[None]
-    for xb, got in zip(xs, res["layer_outputs"]):
-        want = int_layer_outputs(graph, xb)
-        for meta in prog.layers:
-            np.testing.assert_array_equal(got[meta["name"]], want[meta["name"]].reshape(meta["shape"]),
-                                          err_msg=meta["name"])
-    return prog, res
+    return prog, run_every_layer_on_rtl(prog, graph, x, engine=engine, **kw)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from sparsa.sw.cnn.timing import REPORT_MHZ as CLOCKS_MHZ
+
 __all__ = ["VGG16_BLOCKS", "vgg16_layers", "vgg16_counts", "vgg16_onnx", "resnet18_counts", "resnet18_onnx", "run_network", "network_row",
            "network_markdown"]
 
@@ -248,12 +250,9 @@ def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=Tru
         if not np.array_equal(y, gold):
             raise AssertionError(f"{onnx_path}: the instruction-level model differs from the golden model "
                                  f"in {int((y != gold).sum())} of {y.size} outputs")
-    tm = program_cycles(prog.program, cfg.lanes)
-    layer_of = np.zeros(prog.n_instructions, dtype=np.int64)
-    for i, m in enumerate(prog.layers):
-        layer_of[m["instr_start"]:m["instr_end"]] = i
+    tm = program_cycles(prog.program)
     return {"program": prog, "graph": g, "x": x, "y": y, "cycles": tm.cycles,
-            "layer_cycles": tm.layer_cycles(len(prog.layers), layer_of),
+            "layer_cycles": tm.layer_cycles(prog.layers),
             "mac_cycles": stats.mac_cycles, "macs": sum(m["macs"] for m in prog.layers),
             "dram_read": sum(m["dram_read"] for m in prog.layers),
             "dram_write": sum(m["dram_write"] for m in prog.layers), "seconds": secs}
@@ -264,7 +263,6 @@ def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=Tru
 SEED_VGG16 = {"ms": 360, "mhz": 200, "device": "Zynq-7020", "note": "seed's Aristotle chart, Angel-Eye class"}
 # Xilinx's DPU (PG338 / UG1354, papers.md): ResNet-18 at 32-64% of the DPU's peak
 DPU_RESNET18 = "Xilinx DPU: 32-64% of its peak (MAC util)"
-CLOCKS_MHZ = (200, 400)        # Aristotle V2 on the Zynq-7020 and on the ZU2CG (the seed's)
 
 
 def network_row(name, onnx_path, cfg, gop, **kw):
@@ -273,7 +271,7 @@ def network_row(name, onnx_path, cfg, gop, **kw):
     convolver), DRAM bytes per inference, and per layer the same figures."""
     r = run_network(onnx_path, cfg, **kw)
     prog = r["program"]
-    mult = 9 * cfg.lanes if cfg.convolver else cfg.lanes
+    mult = cfg.peak_multipliers
     layers = [{"layer": m["name"], "op": m["op"], "datapath": m["datapath"], "shape": m["shape"],
                "macs": int(m["macs"]), "cycles": int(c), "dram_read": int(m["dram_read"]),
                "dram_write": int(m["dram_write"]), "weight_bytes": int(m["weight_bytes"])}

@@ -130,9 +130,9 @@ def run(args):
         print(f"compiled {len(prog.layers)} layer(s) for {prog.cfg.lanes} lanes ({prog.datapath} conv "
               f"datapath): {prog.n_instructions} instructions, {man['macs']:,} MACs in {man['mac_cycles']:,} "
               f"MAC cycles, DRAM {prog.dram_size:,} bytes, {len(man['files']) + 1} files -> {args.out}")
-        from sparsa.sw.cnn.timing import program_cycles
-        cyc = program_cycles(prog.program, prog.cfg.lanes).cycles
-        print(f"cycle model: {cyc:,} cycles an input ({cyc / 200e3:,.3f} ms at 200 MHz, zero-wait-state DRAM; "
+        from sparsa.sw.cnn.timing import REPORT_MHZ, program_cycles
+        cyc, mhz = program_cycles(prog.program).cycles, REPORT_MHZ[0]
+        print(f"cycle model: {cyc:,} cycles an input ({cyc / (mhz * 1e3):,.3f} ms at {mhz} MHz, zero-wait-state DRAM; "
               f"`sparsa run --engine verilator --report R.json` counts them on the RTL)")
         return 0
     pack = build(args)

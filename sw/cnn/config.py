@@ -62,6 +62,11 @@ class CNNConfig:
     def weight_word_bytes(self):
         return 2 * self.lanes
 
+    @property
+    def peak_multipliers(self):
+        """Multiplies a cycle at most: 9 a lane on the window convolver, else one a lane."""
+        return 9 * self.lanes if self.convolver else self.lanes
+
     # Named constructors ------------------------------------------------------------------------
     @classmethod
     def from_args(cls, *, datapath="direct", lanes=None, **sizes):

@@ -25,7 +25,11 @@ from math import ceil
 
 from sparsa.sw.cnn.isa import Flag, Op, decode_program
 
-__all__ = ["Timing", "program_cycles", "FETCH"]
+__all__ = ["Timing", "program_cycles", "FETCH", "REPORT_MHZ"]
+
+# Clocks at which sparsa quotes latencies from cycles (the seed's Aristotle V2: 200 MHz on a
+# Zynq-7020, 400 MHz on a ZU2CG); no build has been measured at either.
+REPORT_MHZ = (200, 400)
 
 FETCH = 18            # an instruction that does nothing else: fetch, dispatch, retire
 BEAT = 8
@@ -65,7 +69,7 @@ def _rows(f, per_row, per_burst, latency):
     return cyc
 
 
-def compute_cycles(f, lanes):
+def compute_cycles(f):
     """Cycles of a CONV, POOL or ADD after dispatch (0 for other instructions)."""
     op, flags = f["op"], f["flags"]
     if op == Op.CONV:
@@ -88,34 +92,31 @@ def compute_cycles(f, lanes):
 @dataclass
 class Timing:
     """:func:`program_cycles`'s answer: ``cycles`` in all, and per instruction the cycle at
-    which it retired (``retire``, as the RTL's retirement events) and its ``layer`` field."""
+    which it retired (``retire``, as the RTL's retirement events)."""
     cycles: int
     retire: list = field(default_factory=list)
-    layers: list = field(default_factory=list)
 
-    def layer_cycles(self, n_layers, layer_of):
-        """Cycles per layer as ``sim.cnn.runner.run_program`` counts them: from the retirement
-        of the instruction before a layer's first to that of its last; ``layer_of[i]`` is
-        instruction i's layer index."""
-        out, prev = [0] * n_layers, 0
-        for i, t in enumerate(self.retire):
-            out[layer_of[i]] += t - prev
-            prev = t
-        return out
+    def layer_cycles(self, layers):
+        """Cycles per layer (``layers``: a :class:`~sparsa.sw.cnn.compiler.Program`'s, with
+        their ``instr_start``/``instr_end``) as ``sim.cnn.runner.run_program`` counts them:
+        from the retirement of the instruction before a layer's first to that of its last."""
+        at = lambda i: self.retire[i - 1] if i > 0 else 0
+        return [at(m["instr_end"]) - at(m["instr_start"]) for m in layers]
 
 
-def program_cycles(program, lanes, dram_latency=0):
-    """Model the cycles of ``program`` (bytes, or a list of decoded instruction dicts) on an
-    engine of ``lanes`` lanes; ``dram_latency``: extra cycles the DRAM takes per burst."""
+def program_cycles(program, dram_latency=0):
+    """Model the cycles of ``program`` (bytes, or a list of decoded instruction dicts);
+    ``dram_latency``: extra cycles the DRAM takes per burst. The engine's lane count does not
+    enter: its lanes work in parallel (checked on 4- to 32-lane builds)."""
     instrs = decode_program(program) if isinstance(program, (bytes, bytearray)) else program
     t = 0                  # cycle at which the previous instruction retired
     store_free = 0         # cycle at which the store unit is idle
-    retire, layers = [], []
+    retire = []
     for f in instrs:
         op = f["op"]
         dispatch = t + FETCH - 1 + dram_latency
         if op == Op.END:
-            return Timing(max(dispatch, store_free) + 1, retire, layers)
+            return Timing(max(dispatch, store_free) + 1, retire)
         if f["flags"] & Flag.SYNC or op == Op.SAVE:
             dispatch = max(dispatch, store_free)
         if op == Op.LOAD:
@@ -124,8 +125,7 @@ def program_cycles(program, lanes, dram_latency=0):
             store_free = dispatch + SAVE_START + _rows(f, SAVE_ROW, WRITE_BURST, dram_latency)
             done = store_free if f["flags"] & Flag.SYNC else dispatch
         else:
-            done = dispatch + compute_cycles(f, lanes)
+            done = dispatch + compute_cycles(f)
         t = done + 1
         retire.append(t)
-        layers.append(f["layer"])
     raise ValueError("program without END")
