@@ -18,7 +18,7 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import Flag, Op, decode_program
 from sparsa.sim.cnn.runner import run_program
 
-from cnn_cases import Builder, check_cycle_model, random_graph, run_every_layer_on_rtl
+from cnn_cases import Builder, check_cycle_model, random_graph, run_every_layer_on_rtl, yolo_ops_graph
 
 # psum_depth 128 cuts the window convolver's layers into several row tiles
 HW = CNNConfig(lanes=4, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256, psum_depth=128)
@@ -45,6 +45,24 @@ def test_random_graph_matches_golden(seed, datapath):
     assert int(res["layer_cycles"].sum()) + int(res["overhead_cycles"][0]) == int(res["cycles"][0])
     # the cycle model (sparsa.sw.cnn.timing) is within 0.5% of the RTL, and 1% on every layer
     check_cycle_model(prog, res, rel=0.005, layer_rel=0.01)
+
+
+@pytest.mark.xdist_group("cnn_verilator")
+@pytest.mark.parametrize("datapath", ["direct", "winograd"])
+@pytest.mark.parametrize("seed", range(2))
+def test_yolo_ops_match_golden(seed, datapath):
+    """Leaky ReLU, a stride-1 pool padded right and bottom, upsample and concats on the RTL."""
+    print("seed", seed)
+    graph, x = yolo_ops_graph(seed)
+    prog, res = run_and_check(graph, x, datapath)
+    ops = {Op(i["op"]).name + ("+" + Flag(i["flags"] & (Flag.LEAKY | Flag.UP)).name if i["flags"] & (Flag.LEAKY | Flag.UP)
+                               else "") for i in decode_program(prog.program)}
+    assert {"CONV+LEAKY", "POOL+UP"} <= ops
+    cat = next(m for m in prog.layers if m["op"] == "concat" and not m.get("flatten"))
+    # the upsample and the early conv are written in place; only the model input is copied
+    assert sum(1 for i in decode_program(prog.program)[cat["instr_start"]:cat["instr_end"]]
+               if i["op"] == Op.POOL) >= 1
+    check_cycle_model(prog, res, rel=0.005, layer_rel=0.02)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -102,7 +102,7 @@ class Lanes(wiring.Component):
         wp = walker.params
         m.d.comb += [
             walker.start.eq(compute_start & ((is_conv & ~lb) | is_pool)),
-            wp.pool.eq(is_pool), wp.wino.eq(is_conv & wino), wp.count.eq(f.count), wp.k.eq(f.k),
+            wp.pool.eq(is_pool), wp.wino.eq(is_conv & wino), wp.up.eq(is_pool & f.flags[8]), wp.count.eq(f.count), wp.k.eq(f.k),
             wp.step.eq(f.step), wp.gh.eq(f.gh), wp.gw.eq(f.gw), wp.y0.eq(f.y0), wp.x0.eq(f.x0),
             wp.row0.eq(f.row0), wp.H.eq(f.H), wp.W.eq(f.W), wp.buf.eq(f.buf),
             wp.bstride.eq(f.bstride), wp.ostride.eq(f.ostride), wp.wo.eq(f.wo),

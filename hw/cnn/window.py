@@ -4,7 +4,9 @@ It visits, one per cycle, every input element a CONV or POOL instruction reads (
 to inner: pool channel ``c``, grid row ``py``, grid column ``px``, conv input channel ``ci``,
 ``ky``, ``kx``) and emits a :data:`token_layout` for each: the ibuf address, whether the
 element is inside the image (padding reads as zero), the weight-word index, the flags that
-open and close an accumulation, and where the result goes in the output buffer.
+open and close an accumulation, and where the result goes in the output buffer. With ``up``
+(POOL flag UP) the window moves every second grid column and row, so that each input element
+is read for a 2x2 block of outputs (a nearest-neighbour upsample).
 
 No multipliers in the loop: every address is kept as running sums. Throughput one token a
 cycle with no stall (the datapath behind it never back-pressures); latency 1 cycle.
@@ -19,7 +21,7 @@ __all__ = ["WindowWalker", "token_layout", "walk_layout"]
 
 def walk_layout(cfg):
     return data.StructLayout({
-        "pool": 1, "wino": 1, "count": 16, "k": 3, "step": 2, "gh": 12, "gw": 12,
+        "pool": 1, "wino": 1, "up": 1, "count": 16, "k": 3, "step": 2, "gh": 12, "gw": 12,
         "y0": signed(14), "x0": signed(5), "row0": 12, "H": 12, "W": 12,
         "buf": 20, "bstride": 20, "ostride": 20, "wo": 12, "out_rows": 12,
     })
@@ -66,6 +68,10 @@ class WindowWalker(wiring.Component):
         bank = Signal(range(cfg.lanes))
         obase, orow, ocol = Signal(20), Signal(20), Signal(20)
         oy, ox = Signal(13), Signal(13)   # Winograd: first output row/column of the tile
+        hy, hx = Signal(), Signal()       # flag UP: the first of a pair of grid rows / columns
+        # With flag UP the window moves every second grid point (2x upsample)
+        x_move = ~p.up | hx
+        y_move = ~p.up | hy
 
         n_ci = Mux(p.pool, 1, p.count)
         n_c = Mux(p.pool, p.count, 1)
@@ -109,6 +115,7 @@ class WindowWalker(wiring.Component):
                 row_cur.eq((self.params.y0 - self.params.row0) * self.params.W),
                 row_start.eq((self.params.y0 - self.params.row0) * self.params.W),
                 widx.eq(0), bank.eq(0), obase.eq(0), orow.eq(0), ocol.eq(0), oy.eq(0), ox.eq(0),
+                hy.eq(0), hx.eq(0),
             ]
         with m.Elif(run):
             m.d.sync += [kx.eq(kx + 1), widx.eq(widx + 1)]
@@ -119,16 +126,22 @@ class WindowWalker(wiring.Component):
                     with m.If(ci_wrap):
                         # next grid point
                         m.d.sync += [ci.eq(0), ch_base.eq(c_base), widx.eq(0),
-                                     px.eq(px + 1), ix_org.eq(ix_org + p.step),
+                                     px.eq(px + 1), hx.eq(~hx),
                                      ocol.eq(ocol + ostep), ox.eq(ox + ostep)]
+                        with m.If(x_move):
+                            m.d.sync += ix_org.eq(ix_org + p.step)
                         with m.If(px_wrap):
-                            m.d.sync += [px.eq(0), ix_org.eq(p.x0), ocol.eq(0), ox.eq(0),
-                                         py.eq(py + 1), iy_org.eq(iy_org + p.step),
-                                         row_org.eq(row_org + step_w), row_cur.eq(row_org + step_w),
+                            m.d.sync += [px.eq(0), ix_org.eq(p.x0), ocol.eq(0), ox.eq(0), hx.eq(0),
+                                         py.eq(py + 1), hy.eq(~hy),
                                          orow.eq(orow + orow_step), oy.eq(oy + ostep)]
+                            with m.If(y_move):
+                                m.d.sync += [iy_org.eq(iy_org + p.step), row_org.eq(row_org + step_w),
+                                             row_cur.eq(row_org + step_w)]
+                            with m.Else():
+                                m.d.sync += row_cur.eq(row_org)
                             with m.If(py_wrap):
                                 # next pool channel
-                                m.d.sync += [py.eq(0), iy_org.eq(p.y0), oy.eq(0), orow.eq(0),
+                                m.d.sync += [py.eq(0), iy_org.eq(p.y0), oy.eq(0), orow.eq(0), hy.eq(0),
                                              row_org.eq(row_start), row_cur.eq(row_start),
                                              c.eq(c + 1), c_base.eq(c_base + p.bstride),
                                              ch_base.eq(c_base + p.bstride),

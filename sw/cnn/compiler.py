@@ -13,8 +13,9 @@ Weight word w of a group holds lane l = output channel ``co0 + l`` (0 past Cout)
 ``U = G2 g G2^T`` flattened row-major. Each layer is cut into tiles of output rows that fit
 the buffers (its input rows of every channel in ibuf, its weights in wbuf, one output group in
 obuf); per tile: LOAD the input rows, then per output group LOAD BIAS, LOAD WBUF (once per
-layer when there is only one group), CONV, SAVE. Pools tile rows (and channels), ``add`` tiles
-channels and spans of each channel, ``linear`` is a 1x1 conv on the (C*H*W, 1, 1) input, or,
+layer when there is only one group), CONV, SAVE. Pools and upsamples (POOL with flag UP) tile
+rows (and channels), ``add`` tiles channels and spans of each channel, a ``concat`` is its
+inputs written side by side in place (:func:`concat_aliases`), ``linear`` is a 1x1 conv on the (C*H*W, 1, 1) input, or,
 wider than wbuf, a 3x3 conv on the window convolver in channel chunks (:func:`linear_as_conv`).
 A layer that cannot fit even as one output row raises a one-line :class:`UserError`.
 
@@ -32,9 +33,9 @@ from sparsa.sw.cnn.config import CNNConfig
 from sparsa.sw.cnn.isa import Flag, INSTR_BYTES, Op, encode_program
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
-from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool
+from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool, emit_upsample
 from sparsa.sw.cnn.plan import acc_bound, plan_conv, plan_linebuffer, weight_block
-from sparsa.sw.model.graph import _sources
+from sparsa.sw.model.graph import _sources, flat_output
 
 __all__ = ["Program", "compile_graph", "order_saves", "DATAPATHS", "ALIGN"]
 
@@ -207,6 +208,29 @@ def linear_as_conv(cfg, w):
     return w.reshape(out, n, 1, 1), (n, 1, 1), None
 
 
+def concat_aliases(graph, shapes):
+    """Where each ``concat`` input lives: ``(alias, copies)``.
+
+    A concat's output is its inputs' bytes one after the other, so an input made by a layer of
+    its own is simply written there: ``alias[input] = (concat, byte offset)``, and the concat
+    costs nothing. An input that cannot be placed so (the model input, or a tensor that is
+    already part of another concat, or given twice) is copied: ``copies[concat]`` lists
+    ``(input, byte offset)``, emitted as identity pools (1x1 max pools).
+    """
+    alias, copies = {}, {}
+    for L in graph.layers:
+        if L["op"] != "concat":
+            continue
+        off = 0
+        for src in L["inputs"]:
+            if src == "input" or src in alias:
+                copies.setdefault(L["name"], []).append((src, off))
+            else:
+                alias[src] = (L["name"], off)
+            off += int(np.prod(shapes[src]))
+    return alias, copies
+
+
 def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     """Compile an integer graph (checked by :func:`~sparsa.sw.cnn.golden.validate_int_graph`) for ``cfg``.
 
@@ -257,11 +281,21 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,
                                 addr=addr, nbytes=len(blob), acc_bound=acc_bound(w, wino), macs=macs,
                                 in_shape=in_shape, in_bytes=in_bytes)
+    alias, copies = concat_aliases(graph, shapes)
     acts = {"input": align(len(wblob))}
     top = acts["input"] + int(np.prod(graph.input_shape))
     for L in graph.layers:
-        acts[L["name"]] = align(top)
-        top = acts[L["name"]] + int(np.prod(shapes[L["name"]]))
+        if L["name"] not in alias:
+            acts[L["name"]] = align(top)
+            top = acts[L["name"]] + int(np.prod(shapes[L["name"]]))
+
+    def place(t):
+        if t not in acts:
+            owner, off = alias[t]
+            acts[t] = place(owner) + off
+        return acts[t]
+    for t in alias:
+        place(t)
 
     # Pass 2: instructions.
     e = Emitter(cfg)
@@ -286,6 +320,15 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
                         weight_addr=wd["addr"], weight_bytes=wd["nbytes"], acc_bound=wd["acc_bound"])
         elif op in ("maxpool2d", "avgpool2d"):
             tiles, groups = emit_pool(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
+        elif op == "upsample":
+            tiles, groups = emit_upsample(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
+        elif op == "concat":
+            # the inputs written in place by their own layers cost nothing; the others are copied
+            tiles = groups = 0
+            for src, off in copies.get(name, ()):
+                ident = {"name": name, "op": "maxpool2d", "size": 1, "stride": 1}
+                t, g = emit_pool(e, cfg, ident, acts[src], shapes[src], acts[name] + off, shapes[src])
+                tiles, groups = tiles + t, groups + g
         else:
             tiles, groups = emit_add(e, cfg, L, acts[srcs[0]], acts[srcs[1]], shapes[name], acts[name])
         meta.update(instr_start=start, instr_end=len(e.instrs), row_tiles=tiles, groups=groups, **e.stats)
@@ -311,4 +354,4 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     return Program(graph=graph, cfg=cfg, datapath=datapath, program=program, image=image, dram_size=dram_size,
                    input_addr=base + acts["input"], input_shape=tuple(graph.input_shape),
                    output_addr=base + acts[last["name"]], output_shape=tuple(shapes[last["name"]]),
-                   output_flat=last["op"] == "linear", layers=metas)
+                   output_flat=flat_output(last), layers=metas)

@@ -7,9 +7,9 @@ per layer. :func:`compress_cnn`:
 1. prunes each conv2d / linear weight by magnitude to ``density`` (optional, no retraining);
 2. runs the (pruned) float graph on calibration inputs and records every tensor's range;
 3. gives every tensor the largest ``f`` at which its calibration range fits int8 (round half
-   up). Pools keep their input's scale; the two inputs of an ``add`` and its output must share
-   one scale, so all tensors joined through pools and adds form a *scale group* that takes the
-   smallest ``f`` of its members (the producers of both add inputs are forced to it);
+   up). Pools and upsamples keep their input's scale; the inputs of an ``add`` or a ``concat``
+   and its output must share one scale, so all tensors joined through them form a *scale
+   group* that takes the smallest ``f`` of its members (the producers of the inputs are forced to it);
 4. per conv2d / linear layer with input ``f_in`` and output ``f_out``: weight bits ``f_w``,
    the largest at which every weight fits int8 and the bias fits int32 at ``f_in + f_w``;
    ``shift = f_in + f_w - f_out``. A negative shift (output finer than the accumulator) lowers
@@ -29,7 +29,7 @@ from sparsa.sw.cnn.golden import cnn_forward, validate_int_graph
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import check_finite
 from sparsa.sw.fixedpoint import dequantize, quantize
-from sparsa.sw.model.graph import Graph, _conv, _pool, _sources
+from sparsa.sw.model.graph import Graph, _conv, _pads, _pool, _reshape_op, _sources, activation
 from sparsa.sw.compress.prune import magnitude_mask
 
 __all__ = ["compress_cnn", "default_calib", "float_layer_outputs", "frac_bits_for", "quantize_input",
@@ -77,15 +77,16 @@ def float_layer_outputs(graph, x):
         elif op in ("maxpool2d", "avgpool2d"):
             k = layer.get("size", 2)
             red = np.max if op == "maxpool2d" else np.mean
-            y = np.stack([_pool(a, k, layer.get("stride", k), red, layer.get("padding", 0)) for a in srcs[0]])
+            y = np.stack([_pool(a, k, layer.get("stride", k), red, _pads(layer)) for a in srcs[0]])
         elif op == "add":
             y = srcs[0] + srcs[1]
+        elif op in ("upsample", "concat"):
+            y = _reshape_op(layer, srcs, axis=1)
         else:
             w = graph.arrays[layer["weight"]].astype(np.float64)
             b = graph.arrays[layer["bias"]].astype(np.float64)
             y = (srcs[0].reshape(len(x), -1) @ w.T + b)[:, :, None, None]
-        if layer.get("relu"):
-            y = np.maximum(y, 0.0)
+        y = activation(layer, y)
         outs[layer["name"]] = y
         prev = layer["name"]
     return outs
@@ -218,7 +219,7 @@ def compress_cnn(graph, calib=None, density=None, prune=None, *, where="model", 
     prev = "input"
     for layer in graph.layers:
         groups.find(layer["name"])
-        if layer["op"] in ("maxpool2d", "avgpool2d", "add"):
+        if layer["op"] in ("maxpool2d", "avgpool2d", "add", "upsample", "concat"):
             for s in _sources(layer, prev):
                 groups.union(layer["name"], s)
         prev = layer["name"]

@@ -3,11 +3,19 @@ tiles of LOAD / CONV / POOL / ADD / SAVE instructions, with DRAM addresses relat
 data base (:class:`Emitter`); the tiling comes from :mod:`sparsa.sw.cnn.plan`.
 """
 
+from sparsa.sw.cnn.golden import leaky_mult, pool_pads
 from sparsa.sw.cnn.isa import Flag, Op, Target, field_range
 from sparsa.sw.cnn.plan import balance_rows, fitting_rows, max_rows, plan_conv, too_big
 from sparsa.sw.errors import user_error
 
-__all__ = ["Emitter", "emit_conv", "emit_conv_linebuffer", "emit_pool", "emit_add"]
+__all__ = ["Emitter", "emit_conv", "emit_conv_linebuffer", "emit_pool", "emit_upsample", "emit_add", "act_fields"]
+
+
+def act_fields(L):
+    """A conv/linear layer's activation as CONV fields: ``(flags, alpha)`` (ReLU, leaky ReLU or none)."""
+    if L.get("leaky") is not None:
+        return Flag.LEAKY, leaky_mult(L["leaky"])
+    return (Flag.RELU if L.get("relu") else 0), 0
 
 
 class Emitter:
@@ -75,7 +83,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
     limit = wdat.get("in_bytes")       # a linear layer: the input's true size in bytes
     groups = -(-cout // P)
     gbytes = 4 * P + nwords * 2 * P
-    relu = Flag.RELU if L.get("relu") else 0
+    relu, alpha = act_fields(L)
     tiles = 0
     for oy0 in range(0, ho, r):
         rr = min(r, ho - oy0)
@@ -101,7 +109,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
             flags = Flag.LB | (Flag.ACC if c0 else 0) | (relu if last else Flag.HOLD)
             e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
                    shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo, obase=ob)
+                   out_rows=rr, wo=wo, obase=ob, alpha=alpha if last else 0)
             return ob if last else None
 
         def save(g, ob):
@@ -151,7 +159,8 @@ def emit_conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
     r = plan_conv(cfg, L["name"], in_shape, out_shape, k, s, wino)
     groups = -(-cout // P)
     gbytes = 4 * P + nwords * 2 * P
-    flags = (Flag.RELU if L.get("relu") else 0) | (Flag.WINO if wino else 0)
+    act, alpha = act_fields(L)
+    flags = act | (Flag.WINO if wino else 0)
     tiles = 0
     for oy0 in range(0, ho, r):
         rr = min(r, ho - oy0)
@@ -177,7 +186,7 @@ def emit_conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
             ob = e.obuf_base(rr * wo)
             e.emit(op=Op.CONV, flags=flags, count=cin, buf=0, bstride=nrows * wd, k=kk, step=step,
                    shift=wdat["shift"], gh=gh, gw=gw, y0=y0, x0=-p, row0=r0, H=h, W=wd,
-                   out_rows=rr, wo=wo, obase=ob)
+                   out_rows=rr, wo=wo, obase=ob, alpha=alpha)
             e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
                    dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
     return tiles, groups
@@ -190,7 +199,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
     _, ho, wo = out_shape
     k = L.get("size", 2)
     s = L.get("stride", k)
-    p = L.get("padding", 0)          # the window reads zeros outside the image (an average counts them)
+    pt, pl = pool_pads(L)[:2]        # the window reads zeros outside the image (an average counts them)
     avg = L["op"] == "avgpool2d"
     shift = (k * k).bit_length() - 1
     if avg and k * k > 1 and k * k // 2 != 1 << (shift - 1):
@@ -216,7 +225,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
     for oy0 in range(0, ho, r):
         rr = min(r, ho - oy0)
         tiles += 1
-        y0 = oy0 * s - p
+        y0 = oy0 * s - pt
         r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + k - 1)
         nrows = r1 - r0 + 1          # >= 1: padding is below the window size
         for c0 in range(0, c, cc):
@@ -224,8 +233,46 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
             ob = e.obuf_base(-(-n // P) * rr * wo)
             e.emit(op=Op.POOL, flags=Flag.AVG if avg else 0, count=n, buf=0, bstride=nrows * wd,
-                   ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=y0, x0=-p,
+                   ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=y0, x0=-pl,
                    row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
+            e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,
+                   length=rr * wo, buf=ob, ostride=rr * wo)
+    return tiles, -(-c // cc)
+
+
+def emit_upsample(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
+    """A 2x nearest upsample: POOL with k = 1 and flag UP, which reads input pixel
+    (py // 2, px // 2) for output pixel (py, px); tiles of an even number of output rows and
+    of as many channels as fit, each tile's input rows loaded once."""
+    P = cfg.lanes
+    c, h, wd = in_shape
+    _, ho, wo = out_shape
+    chosen = None
+    for cc in range(c, 0, -1):
+        r_obuf = cfg.obuf_depth // (-(-cc // P) * wo) // 2 * 2
+        r_ibuf = 2 * fitting_rows(cfg.ibuf_bytes, cc * wd)
+        if min(r_obuf, r_ibuf) >= 2:
+            chosen = cc, min(ho, r_obuf, r_ibuf)
+            break
+    if chosen is None:
+        if 2 * wo > cfg.obuf_depth:
+            raise too_big(L["name"], "obuf", 2 * wo, cfg.obuf_depth, f"two output rows of {wo} pixels",
+                          ("obuf_depth", "entries"))
+        raise too_big(L["name"], "ibuf", wd, cfg.ibuf_bytes, f"one input row of {wd} columns",
+                      ("ibuf_bytes", "bytes"))
+    cc, r = chosen
+    r = min(ho, -(-balance_rows(ho, r, False) // 2) * 2)
+    tiles = 0
+    for oy0 in range(0, ho, r):
+        rr = min(r, ho - oy0)
+        tiles += 1
+        r0, nrows = oy0 // 2, -(-rr // 2)
+        for c0 in range(0, c, cc):
+            n = min(cc, c - c0)
+            e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
+            ob = e.obuf_base(-(-n // P) * rr * wo)
+            e.emit(op=Op.POOL, flags=Flag.UP, count=n, buf=0, bstride=nrows * wd, ostride=rr * wo, k=1, step=1,
+                   gh=rr, gw=wo, y0=r0, x0=0, row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
             e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,
                    length=rr * wo, buf=ob, ostride=rr * wo)
     return tiles, -(-c // cc)

@@ -77,11 +77,14 @@ class ExecStats:
         return out
 
 
-def post(acc, bias, shift, relu):
-    """The output stage: ``acc + bias``, rounding shift, int8 saturation, optional ReLU."""
+def post(acc, bias, shift, relu, alpha=None):
+    """The output stage: ``acc + bias``, rounding shift, leaky ReLU of slope ``alpha / 128``
+    when ``alpha`` is not None, int8 saturation, optional ReLU."""
     s = np.asarray(acc, dtype=np.int64) + np.asarray(bias, dtype=np.int64)
     if shift > 0:
         s = (s + (1 << (shift - 1))) >> shift
+    if alpha is not None:
+        s = np.where(s < 0, (s * alpha + 64) >> 7, s)
     s = np.clip(s, -128, 127)
     if relu:
         s = np.maximum(s, 0)
@@ -270,7 +273,8 @@ class _Engine:
             acc = acc.reshape(P, gh, gw)
         elif f["flags"] & (Flag.ACC | Flag.HOLD):
             self.fail("ACC/HOLD without LB")
-        out = post(acc, self.bias[:, None, None], f["shift"], relu)
+        out = post(acc, self.bias[:, None, None], f["shift"], relu,
+                   f["alpha"] if f["flags"] & Flag.LEAKY else None)
         idx = self.obuf_index(range(nr), range(nc), f["wo"], self.obase(f))
         self.obuf[:, idx] = out
 
@@ -281,6 +285,8 @@ class _Engine:
         count, gh, gw, step, k = f["count"], f["gh"], f["gw"], f["step"], f["k"]
         if k < 1 or step < 1:
             self.fail(f"POOL with k {k}, step {step}")
+        up = 2 if f["flags"] & Flag.UP else 1
+        gh, gw = -(-gh // up), -(-gw // up)    # distinct windows; repeated below with flag UP
         X = self.window(f, f["buf"], count, (gh - 1) * step + k, (gw - 1) * step + k)
         win = np.stack([X[:, dy:dy + step * (gh - 1) + 1:step, dx:dx + step * (gw - 1) + 1:step]
                         for dy in range(k) for dx in range(k)])
@@ -295,6 +301,9 @@ class _Engine:
             y = y.astype(np.int8)
         else:
             y = win.max(axis=0).astype(np.int8)
+        if up > 1:
+            gh, gw = f["gh"], f["gw"]
+            y = np.repeat(np.repeat(y, up, axis=1), up, axis=2)[:, :gh, :gw]
         c = np.arange(count, dtype=np.int64)
         pix = (np.arange(gh)[:, None] * f["wo"] + np.arange(gw)[None, :]).reshape(1, -1)
         idx = self.obase(f) + (c // P)[:, None] * f["ostride"] + pix

@@ -44,14 +44,18 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     ``obuf[l][q - b]`` (psum is then undefined). ACC/HOLD split one layer's input channels over
     several CONVs (the compiler's channel chunks); the weight words are those of the chunk.
     Every output goes through ``post``: ``s = acc + bias[l]``; if shift > 0
-    ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); saturate to int8; ReLU if flag RELU.
+    ``s = (s + 2^(shift-1)) >> shift`` (arithmetic); with flag LEAKY, a negative ``s`` becomes
+    ``(s * alpha + 64) >> 7`` (a leaky ReLU of slope ``alpha / 128``, field ``alpha``); saturate
+    to int8; ReLU if flag RELU.
     Every obuf address a CONV, POOL or ADD writes is offset by field ``obase`` (a multiple of
     8: the compiler's choice, checked by the instruction-level model), so that a compute can fill one part of obuf while a SAVE drains another.
 ``POOL``
     for c < count, py < gh, px < gw: the k x k window as in CONV at channel c (0 outside the
     image: a max pool's padding is zeros)
     reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
-    -> ``obuf[c % P][(c // P)*ostride + py*wo + px]``.
+    -> ``obuf[c % P][(c // P)*ostride + py*wo + px]``. With flag UP the window origin moves
+    every second grid point: row ``y0 + (py // 2)*step + ky``, column ``x0 + (px // 2)*step + kx``
+    (k = 1, step 1 is a nearest-neighbour 2x upsample).
 ``ADD``
     for c < count, i < length: ``sat8(ibuf[buf + c*bstride + i] + ibuf[b + c*bstride + i])``,
     ReLU if flag RELU -> ``obuf[c % P][(c // P)*ostride + i]``.
@@ -98,23 +102,25 @@ class Flag(enum.IntFlag):
     ACC = 16      # LB: start from the partial sums a previous CONV left in psum
     HOLD = 32     # LB: leave the sums in psum (no output)
     SYNC = 64     # start after every earlier SAVE has finished (a SAVE: also retire after itself)
+    LEAKY = 128   # CONV: a negative output is scaled by alpha / 128 (leaky ReLU)
+    UP = 256      # POOL: the window moves every second output pixel (2x nearest upsample)
 
 
 # Field name -> word index. Order is the encoding; do not reorder (it is the binary format).
 FIELDS = (
     "op", "flags", "layer", "target", "dram", "dstride", "count", "length", "buf", "bstride",
     "b", "ostride", "k", "step", "shift", "gh", "gw", "y0", "x0", "row0", "H", "W",
-    "out_rows", "wo", "obase",
+    "out_rows", "wo", "obase", "alpha",
 )
 WORDS = 32
 INSTR_BYTES = WORDS * 4
 
 # Bits the hardware keeps of each field (the compiler refuses values that do not fit).
 FIELD_BITS = {
-    "op": 3, "flags": 7, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
+    "op": 3, "flags": 9, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
     "length": 20, "buf": 20, "bstride": 20, "b": 20, "ostride": 20, "k": 3, "step": 2,
     "shift": 5, "gh": 12, "gw": 12, "y0": 14, "x0": 5, "row0": 12, "H": 12, "W": 12,
-    "out_rows": 12, "wo": 12, "obase": 20,
+    "out_rows": 12, "wo": 12, "obase": 20, "alpha": 8,
 }
 SIGNED = frozenset({"y0", "x0"})
 

@@ -11,7 +11,7 @@ per-instruction retirement cycles (``sim/cnn/tb.py``) against a zero-wait-state 
   burst (bursts of at most 16 beats that never cross 4 KiB, one in flight);
 * CONV: its MAC cycles (``isa``: ``gh*gw*count*k*k`` direct, ``*16`` Winograd, ``gh*gw*count``
   on the window convolver) plus the pipeline's fill and drain; POOL and ADD one element (one
-  window tap, one sum) a cycle per lane group, plus their pipeline.
+  window tap, one sum; an upsample's output pixel) a cycle per lane group, plus their pipeline.
 
 It is a model, not the RTL: ``tests/cnn_cases.py::check_cycle_model`` (run by
 ``test_cnn_rtl.py`` and ``test_cnn_networks.py``) bounds how far it is from the RTL's counters
@@ -43,9 +43,9 @@ SAVE_START = 2         # the store unit, before its first row
 SAVE_ROW = 7           # a SAVE row: obuf read, write command, write response
 WRITE_BURST = 3        # every further write burst of a row
 LB_CHANNEL_2 = 21      # twice the fewest cycles a window-convolver channel takes (10.5)
-CONV_PIPE = {"direct": 7, "winograd": 29, "convolver": 17}
-POOL_PIPE = 5
-ADD_PIPE = 4
+CONV_PIPE = {"direct": 8, "winograd": 30, "convolver": 18}
+POOL_PIPE = 6
+ADD_PIPE = 5
 
 
 def _bursts(addr, length):
@@ -74,7 +74,11 @@ def compute_cycles(f):
     op, flags = f["op"], f["flags"]
     if op == Op.CONV:
         if flags & Flag.WINO:
-            return f["gh"] * f["gw"] * f["count"] * 16 + CONV_PIPE["winograd"]
+            # the last tile's four results leave on four cycles; the pipeline drains after
+            # the last one inside the output (the bottom-right tile of an odd map ends sooner)
+            y1, x1 = 2 * f["gh"] - 1 < f["out_rows"], 2 * f["gw"] - 1 < f["wo"]
+            last = 3 if y1 and x1 else 2 if y1 else 1 if x1 else 0
+            return f["gh"] * f["gw"] * f["count"] * 16 + CONV_PIPE["winograd"] - 3 + last
         if flags & Flag.LB:
             # a row of gw windows takes gw cycles, or the words its row streams read if more;
             # a channel takes at least LB_CHANNEL (its 9 weight words are read one a cycle)

@@ -12,13 +12,18 @@ Each layer has a unique ``name`` and takes the previous layer's output unless it
 ``inputs`` (a list of layer names, or ``"input"`` for the model input). Ops:
 
 * ``conv2d``: ``weight`` (Cout, Cin, k, k), ``bias`` (Cout), ``stride``, ``padding`` (zeros),
-  ``relu``; integer models also carry ``shift``.
-* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``, ``padding`` below ``size``: zeros, as the
-  engine reads outside the image (an ``avgpool2d`` divides by size^2, padding included; ONNX's
-  -inf max-pool padding gives the same result on non-negative inputs, which is where the
-  importer allows it).
+  ``relu`` or ``leaky`` (a leaky ReLU's slope alpha, 0 < alpha < 2); integer models also
+  carry ``shift``.
+* ``maxpool2d`` / ``avgpool2d``: ``size``, ``stride``, ``padding`` below ``size`` (one number for
+  every side, or ``[top, left, bottom, right]``): zeros, as the engine reads outside the image
+  (an ``avgpool2d`` divides by size^2, padding included; ONNX's -inf max-pool padding gives
+  the same result on non-negative inputs, which is where the importer allows it).
 * ``add``: ``inputs`` [a, b], optional ``relu``.
-* ``linear``: ``weight`` (out, in) on the flattened (C, H, W) input, ``bias``, ``relu``.
+* ``linear``: ``weight`` (out, in) on the flattened (C, H, W) input, ``bias``, ``relu`` or ``leaky``.
+* ``upsample``: nearest neighbour by the integer ``scale`` (default 2) in height and width.
+* ``concat``: ``inputs`` [a, b, ...] of the same height and width, joined along the channels;
+  with ``flatten`` true, any shapes, flattened and joined into one (n, 1, 1) vector (how a
+  network with several outputs, such as YOLO's two heads, gives one output).
 
 ``weight`` and ``bias`` name arrays in the same ``.npz``. This module checks the structure and
 runs float models (``dtype`` float32) in float64 numpy; the integer semantics (int8
@@ -33,9 +38,11 @@ import numpy as np
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import atomic_file, load_npz, loads_json
 
-__all__ = ["Graph", "OPS", "MAX_TENSOR_ELEMENTS", "load_graph", "save_graph", "graph_forward", "validate"]
+__all__ = ["Graph", "OPS", "POOLS", "MAX_TENSOR_ELEMENTS", "load_graph", "save_graph", "graph_forward", "validate",
+           "flat_output", "activation"]
 
-OPS = ("conv2d", "maxpool2d", "avgpool2d", "add", "linear")
+OPS = ("conv2d", "maxpool2d", "avgpool2d", "add", "linear", "upsample", "concat")
+POOLS = ("maxpool2d", "avgpool2d")
 
 # Largest tensor (values per sample) sparsa accepts, input or layer output: 2**24 (16.7 M, e.g.
 # 64x512x512). Calibration keeps every tensor of a 64-input batch in float64 (8 GB at this
@@ -114,12 +121,25 @@ def validate(graph, where):
         if layer.get("op") not in OPS:
             raise user_error(where, f"{name}.op", f"one of {', '.join(OPS)}", repr(layer.get("op")))
         # integer fields, checked before the shapes are worked out from them
-        for key, lo in (("stride", 1), ("padding", 0), ("size", 1), ("shift", 0)):
+        for key, lo in (("stride", 1), ("padding", 0), ("size", 1), ("shift", 0), ("scale", 1)):
             v = layer.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+            if key == "padding" and layer["op"] in POOLS and isinstance(v, list):
+                if len(v) != 4 or not all(_is_int(p) and p >= 0 for p in v):
+                    raise user_error(where, f"{name}.padding", "an integer >= 0 or [top, left, bottom, right] "
+                                     "of them", repr(v)[:60])
+            elif v is not None and (not _is_int(v) or v < lo):
                 raise user_error(where, f"{name}.{key}", f"an integer >= {lo}", repr(v))
-        if "relu" in layer and not isinstance(layer["relu"], bool):
-            raise user_error(where, f"{name}.relu", "true or false", repr(layer["relu"]))
+        for key in ("relu", "flatten"):
+            if key in layer and not isinstance(layer[key], bool):
+                raise user_error(where, f"{name}.{key}", "true or false", repr(layer[key]))
+        if layer.get("leaky") is not None:
+            a = layer["leaky"]
+            if layer["op"] not in ("conv2d", "linear") or layer.get("relu"):
+                raise user_error(where, f"{name}.leaky", "only on a conv2d or linear layer without relu",
+                                 f"{layer['op']}" + (" with relu" if layer.get("relu") else ""))
+            if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.5 / 128 <= a < 255.5 / 128:
+                raise user_error(where, f"{name}.leaky", "a slope alpha in [0.004, 1.99] (the engine keeps "
+                                 "alpha * 128 as an 8-bit integer)", repr(a)[:60])
         for key in ("weight", "bias"):
             ref = layer.get(key)
             if layer["op"] in ("conv2d", "linear") and (not isinstance(ref, str) or ref not in graph.arrays):
@@ -129,10 +149,14 @@ def validate(graph, where):
                 isinstance(ins, list) and ins and all(isinstance(i, str) for i in ins))):
             raise user_error(where, f"{name}.inputs", "a layer name, 'input', or a non-empty list of them",
                              repr(ins)[:60])
-        want = 2 if layer["op"] == "add" else 1
-        if ins is not None and len(_sources(layer, None)) != want:
-            raise user_error(where, f"{name}.inputs", f"{want} input{'s' if want > 1 else ''} for {layer['op']}",
-                             repr(ins)[:60])
+        if layer["op"] == "concat":
+            if not isinstance(ins, list) or len(ins) < 2:
+                raise user_error(where, f"{name}.inputs", "a list of at least 2 inputs for concat", repr(ins)[:60])
+        else:
+            want = 2 if layer["op"] == "add" else 1
+            if ins is not None and len(_sources(layer, None)) != want:
+                raise user_error(where, f"{name}.inputs", f"{want} input{'s' if want > 1 else ''} for "
+                                 f"{layer['op']}", repr(ins)[:60])
     if not names:
         raise user_error(where, "layers", "at least one layer", "none")
     _infer_shapes(graph, where)
@@ -155,6 +179,15 @@ def _check_quant(spec, where):
             if isinstance(v, bool) or not isinstance(v, int) or abs(v) > QUANT_FRAC_LIMIT:
                 raise user_error(where, f"quant.{key}", f"an integer in -{QUANT_FRAC_LIMIT}..{QUANT_FRAC_LIMIT}",
                                  repr(v)[:60])
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pads(layer):
+    p = layer.get("padding", 0)
+    return tuple(p) if isinstance(p, list) else (p, p, p, p)
 
 
 def _json_kind(v):
@@ -198,15 +231,26 @@ def _infer_shapes(graph, where):
             if ho < 1 or wo < 1:
                 raise user_error(where, name, f"a kernel ({k}) that fits the padded input {h}x{w}", f"output {ho}x{wo}")
             shapes[name] = (wt.shape[0], ho, wo)
-        elif op in ("maxpool2d", "avgpool2d"):
+        elif op in POOLS:
             k, s = layer.get("size", 2), layer.get("stride", layer.get("size", 2))
-            p = layer.get("padding", 0)
-            if p >= k:
-                raise user_error(where, f"{name}.padding", f"below the window size {k}", repr(p))
-            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            t, l, b, r = _pads(layer)
+            if max(t, l, b, r) >= k:
+                raise user_error(where, f"{name}.padding", f"below the window size {k}", repr(layer.get("padding")))
+            ho, wo = (h + t + b - k) // s + 1, (w + l + r - k) // s + 1
             if ho < 1 or wo < 1:
                 raise user_error(where, name, f"a window ({k}) that fits the input {h}x{w}", f"output {ho}x{wo}")
             shapes[name] = (c, ho, wo)
+        elif op == "upsample":
+            u = layer.get("scale", 2)
+            shapes[name] = (c, h * u, w * u)
+        elif op == "concat":
+            if layer.get("flatten"):
+                shapes[name] = (sum(int(np.prod(shapes[s_])) for s_ in srcs), 1, 1)
+            else:
+                if any(shapes[s_][1:] != (h, w) for s_ in srcs):
+                    raise user_error(where, f"{name}.inputs", "inputs of the same height and width (or flatten)",
+                                     ", ".join(f"{s_} {shapes[s_]}" for s_ in srcs))
+                shapes[name] = (sum(shapes[s_][0] for s_ in srcs), h, w)
         elif op == "add":
             if len(srcs) != 2 or shapes[srcs[0]] != shapes[srcs[1]]:
                 raise user_error(where, f"{name}.inputs", "two inputs of the same shape",
@@ -238,13 +282,38 @@ def _conv(x, w, b, stride, pad):
     return np.tensordot(w, cols, axes=([1, 2, 3], [0, 1, 2])) + b[:, None, None]
 
 
-def _pool(x, k, s, reduce, pad=0):
-    """Pool x (C, H, W) with k x k windows, stride s, ``pad`` zeros on every side."""
-    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad))) if pad else x
+def _pool(x, k, s, reduce, pads=(0, 0, 0, 0)):
+    """Pool x (C, H, W) with k x k windows, stride s, zeros padded (top, left, bottom, right)."""
+    x = np.pad(x, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     c, h, w = x.shape
     ho, wo = (h - k) // s + 1, (w - k) // s + 1
     win = np.stack([x[:, dy:dy + s * ho:s, dx:dx + s * wo:s] for dy in range(k) for dx in range(k)])
     return reduce(win, axis=0)
+
+
+def flat_output(layer):
+    """A ``linear`` layer, or a ``concat`` with ``flatten``, gives a vector (n,) as a model output."""
+    return layer["op"] == "linear" or (layer["op"] == "concat" and bool(layer.get("flatten")))
+
+
+def activation(layer, y):
+    """A layer's ``relu`` or ``leaky`` on its float output ``y``."""
+    if layer.get("relu"):
+        return np.maximum(y, 0.0)
+    if layer.get("leaky") is not None:
+        return np.where(y < 0, y * float(layer["leaky"]), y)
+    return y
+
+
+def _reshape_op(layer, srcs, axis=0):
+    """``upsample`` / ``concat`` on float tensors (C, H, W), or batches of them with ``axis`` 1."""
+    if layer["op"] == "upsample":
+        u = layer.get("scale", 2)
+        return np.repeat(np.repeat(srcs[0], u, axis=axis + 1), u, axis=axis + 2)
+    if layer.get("flatten"):
+        flat = [s.reshape(s.shape[:axis] + (-1,)) for s in srcs]
+        return np.concatenate(flat, axis=axis).reshape(flat[0].shape[:axis] + (-1, 1, 1))
+    return np.concatenate(srcs, axis=axis)
 
 
 def graph_forward(graph, x):
@@ -267,17 +336,17 @@ def graph_forward(graph, x):
                           layer.get("stride", 1), layer.get("padding", 0))
             elif op in ("maxpool2d", "avgpool2d"):
                 k = layer.get("size", 2)
-                y = _pool(a, k, layer.get("stride", k), np.max if op == "maxpool2d" else np.mean,
-                          layer.get("padding", 0))
+                y = _pool(a, k, layer.get("stride", k), np.max if op == "maxpool2d" else np.mean, _pads(layer))
             elif op == "add":
                 y = srcs[0] + srcs[1]
+            elif op in ("upsample", "concat"):
+                y = _reshape_op(layer, srcs)
             else:
                 y = (graph.arrays[layer["weight"]].astype(np.float64) @ a.reshape(-1)
                      + graph.arrays[layer["bias"]].astype(np.float64)).reshape(-1, 1, 1)
-            if layer.get("relu"):
-                y = np.maximum(y, 0.0)
+            y = activation(layer, y)
             vals[layer["name"]] = y
             prev = layer["name"]
         y = vals[prev]
-        outs.append(y.reshape(-1) if graph.layers[-1]["op"] == "linear" else y)
+        outs.append(y.reshape(-1) if flat_output(graph.layers[-1]) else y)
     return np.stack(outs)
