@@ -233,6 +233,12 @@ BAD = [
     ("padding k", _set((0, "padding"), 3), ["c1.padding", "0..2", "3"]),
     ("avgpool 3x3", _set((6, "size"), 3), ["ap.size", "power of two", "9 elements"]),
     ("pool stride 0", _set((5, "stride"), 0), ["mp.stride", "0"]),
+    ("pool padding side", _set((5, "padding"), [0, 0, 2, 1]), ["mp.padding", "0..1", "2"]),
+    ("avgpool padding uneven", _set((6, "padding"), [0, 0, 1, 1]), ["ap.padding", "every side"]),
+    ("leaky with relu", _set((0, "leaky"), 0.1), ["c1.leaky", "without relu"]),
+    ("leaky slope", _set((1, "leaky"), 2.5), ["c2.leaky", "alpha", "2.5"]),
+    ("upsample scale", lambda g: g.layers.insert(6, {"name": "u3", "op": "upsample", "scale": 3}),
+     ["u3.scale", "2..2", "3"]),
 ]
 
 
@@ -254,3 +260,73 @@ def test_validate_int_graph_accepts_missing_shift_as_zero():
     g = one_conv([[[[1]]]], [0], 0, False)
     del g.layers[0]["shift"]
     validate_int_graph(g, "g")
+
+
+#
+# YOLO's operators: leaky ReLU, per-side pool padding, upsample, concat
+#
+
+def ref_leaky(v, alpha):
+    """Python-Fraction reference: a negative rounded value v times round(alpha*128)/128, rounded
+    half up, saturated."""
+    a = math.floor(Fraction(alpha) * 128 + Fraction(1, 2))
+    out = math.floor(Fraction(int(v) * a, 128) + Fraction(1, 2)) if v < 0 else int(v)
+    return max(-128, min(127, out))
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.01, 0.5, 0.9921875, 1.5])
+def test_leaky_relu_in_python_fractions(alpha):
+    """A 1x1 conv with weight 1 and shift 0 passes its bias through, so the bias sweeps every
+    pre-activation value from -40000 to 300 (far below -16384, where the engine clamps)."""
+    vals = np.concatenate([np.arange(-300, 301), [-40000, -16385, -16384, -16383, -1281, -1280, -1279]])
+    g = one_conv([[[[1]]]], [0], 0, False)
+    g.layers[0]["relu"] = False
+    g.layers[0]["leaky"] = alpha
+    for v in vals:
+        g.arrays["b"] = np.array([v], np.int32)
+        got = int(cnn_forward(g, np.zeros((1, 2, 2), np.int8))[0, 0, 0])
+        assert got == ref_leaky(v, alpha), (alpha, v, got)
+
+
+def test_leaky_conv_against_float_within_the_slope_error():
+    """Golden int8 leaky conv against float: the only errors are the output rounding (half an
+    LSB) and alpha kept to 7 bits (|0.1 - 13/128| = 0.0016 of each negative value)."""
+    rng = np.random.default_rng(SEED)
+    print("seed", SEED)
+    w = rng.integers(-20, 21, (4, 3, 3, 3)).astype(np.int8)
+    b = rng.integers(-500, 501, 4).astype(np.int32)
+    g = int_graph([{"name": "c", "op": "conv2d", "weight": "c.w", "bias": "c.b", "padding": 1, "shift": 4,
+                    "leaky": 0.1}], {"c.w": w, "c.b": b}, (3, 6, 6))
+    x = rng.integers(-128, 128, (3, 6, 6)).astype(np.int8)
+    acc = _conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1) / 16
+    ref = np.clip(np.where(acc < 0, acc * 0.1, acc), -128, 127)
+    got = cnn_forward(g, x).astype(np.float64)
+    bound = 0.5 + 0.5 * 0.1 + np.abs(np.minimum(acc, 0)) * abs(13 / 128 - 0.1) + 1e-9
+    assert np.all(np.abs(got - ref) <= bound)
+    assert (acc < 0).any() and (acc > 0).any()
+
+
+def test_pool_padding_per_side_upsample_and_concat_by_hand():
+    rng = np.random.default_rng(SEED)
+    x = rng.integers(-128, 128, (2, 5, 4)).astype(np.int8)
+    layers = [{"name": "mp", "op": "maxpool2d", "size": 2, "stride": 1, "padding": [0, 0, 1, 1]},
+              {"name": "up", "op": "upsample", "scale": 2, "inputs": "input"},
+              {"name": "cat", "op": "concat", "inputs": ["mp", "input"]},
+              {"name": "flat", "op": "concat", "inputs": ["up", "mp"], "flatten": True}]
+    g = int_graph(layers, {}, (2, 5, 4))
+    vals = int_layer_outputs(g, x)
+    # stride-1 2x2 max pool padded with zeros at the bottom and the right: same size as x
+    mp = np.zeros((2, 5, 4), np.int64)
+    for c in range(2):
+        for i in range(5):
+            for j in range(4):
+                win = [int(x[c, y, z]) if y < 5 and z < 4 else 0 for y in (i, i + 1) for z in (j, j + 1)]
+                mp[c, i, j] = max(win)
+    np.testing.assert_array_equal(vals["mp"], mp)
+    up = np.array([[[x[c, i // 2, j // 2] for j in range(8)] for i in range(10)] for c in range(2)])
+    np.testing.assert_array_equal(vals["up"], up)
+    np.testing.assert_array_equal(vals["cat"][:2], mp)
+    np.testing.assert_array_equal(vals["cat"][2:], x)
+    flat = cnn_forward(g, x)
+    assert flat.shape == (2 * 10 * 8 + 2 * 5 * 4,)
+    np.testing.assert_array_equal(flat, np.concatenate([up.reshape(-1), mp.reshape(-1)]))

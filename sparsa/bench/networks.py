@@ -15,6 +15,10 @@ BatchNormalization + Relu, a padded max pool, basic blocks with Add + Relu, Glob
 Flatten, Gemm); the importer folds the BatchNormalizations into the convolutions and the 7x7
 global average pool into the classifier.
 
+:func:`~sparsa.bench.yolo.yolov3_tiny_onnx` (in :mod:`sparsa.bench.yolo`) writes YOLOv3-tiny
+as the PyTorch port exports it (LeakyRelu, a zero Pad before the stride-1 max pool, Resize,
+Concat, two output heads, which the importer joins into one flattened output).
+
 :func:`run_network` takes such a file through the same path as ``sparsa import`` /
 ``compress`` / ``pack`` / ``run --engine golden``, and gives cycles from
 :mod:`sparsa.sw.cnn.timing` (the cycle model checked against the RTL's counters).
@@ -24,6 +28,7 @@ import time
 
 import numpy as np
 
+from sparsa.bench.yolo import yolov3_tiny_onnx
 from sparsa.sw.cnn.timing import REPORT_MHZ as CLOCKS_MHZ
 
 __all__ = ["VGG16_BLOCKS", "vgg16_layers", "vgg16_counts", "vgg16_onnx", "resnet18_counts", "resnet18_onnx", "run_network", "network_row",
@@ -263,6 +268,8 @@ def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=Tru
 SEED_VGG16 = {"ms": 360, "mhz": 200, "device": "Zynq-7020", "note": "seed's Aristotle chart, Angel-Eye class"}
 # Xilinx's DPU (PG338 / UG1354, papers.md): ResNet-18 at 32-64% of the DPU's peak
 DPU_RESNET18 = "Xilinx DPU: 32-64% of its peak (MAC util)"
+# The seed's chart has a YOLO Tiny bar (an older YOLO than v3-tiny) whose number is garbled
+SEED_YOLO = "seed's YOLO Tiny bar: number garbled in the talk's text"
 
 
 def network_row(name, onnx_path, cfg, gop, **kw):
@@ -299,7 +306,8 @@ def network_markdown(rows):
              "DRAM MB read / written | seed's figure |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seed = (f"{SEED_VGG16['ms']} ms @{SEED_VGG16['mhz']} MHz ({SEED_VGG16['device']}, {SEED_VGG16['note']})"
-                if r["network"] == "VGG16" else DPU_RESNET18 if r["network"] == "ResNet-18" else "")
+                if r["network"] == "VGG16" else DPU_RESNET18 if r["network"] == "ResNet-18"
+                else SEED_YOLO if r["network"] == "YOLOv3-tiny" else "")
         lines.append(f"| {r['network']} | {r['gop']:.2f} | {r['lanes']} ({r['multipliers']}) | {r['cycles']:,} | "
                      f"{r['ms_at_200mhz']:,.1f} | {r['ms_at_400mhz']:,.1f} | {r['mac_util']:.3f} | "
                      f"{r['dram_read'] / 1e6:,.1f} / {r['dram_write'] / 1e6:,.1f} | {seed} |")
@@ -317,10 +325,12 @@ def network_markdown(rows):
 
 # Whole networks `sparsa bench cnn` runs: (name, vgg16_onnx keywords) at full size, and the
 # reduced version --quick runs instead; each on these engine sizes (lanes).
-FULL_NETWORKS = [("VGG16", "vgg16", {}), ("ResNet-18", "resnet18", {})]
+FULL_NETWORKS = [("VGG16", "vgg16", {}), ("ResNet-18", "resnet18", {}), ("YOLOv3-tiny", "yolov3_tiny", {})]
 QUICK_NETWORKS = [("VGG16 (32x32, channels / 4, fc 256)", "vgg16",
                    {"size": 32, "width": 0.25, "fc": (256, 256), "classes": 10}),
-                  ("ResNet-18 (64x64, channels / 8)", "resnet18", {"size": 64, "width": 0.125, "classes": 10})]
+                  ("ResNet-18 (64x64, channels / 8)", "resnet18", {"size": 64, "width": 0.125, "classes": 10}),
+                  ("YOLOv3-tiny (96x96, channels / 8, 3 classes)", "yolov3_tiny",
+                   {"size": 96, "width": 0.125, "classes": 3})]
 LANES = (8, 16, 32)
 
 
@@ -335,7 +345,7 @@ def bench_networks(quick=False, lanes=LANES):
         for name, builder, kw in (QUICK_NETWORKS if quick else FULL_NETWORKS):
             path = Path(tmp) / "net.onnx"
             t = time.perf_counter()
-            info = {"vgg16": vgg16_onnx, "resnet18": resnet18_onnx}[builder](path, **kw)
+            info = {"vgg16": vgg16_onnx, "resnet18": resnet18_onnx, "yolov3_tiny": yolov3_tiny_onnx}[builder](path, **kw)
             print(f"[bench cnn] {name}: ONNX written ({info['params']:,} weights, {info['gop']:.2f} GOP) "
                   f"in {time.perf_counter() - t:.1f} s", flush=True)
             for p in lanes:
