@@ -175,6 +175,23 @@ def test_icarus_small_graph():
         run_and_check(graph, x, dp, engine="icarus")
 
 
+def test_icarus_yolo_ops():
+    """Leaky ReLU, a 2x upsample, a stride-1 pool padded right and bottom, an in-place and a
+    flattening concat, on Icarus."""
+    print("seed", 8)
+    rng = np.random.default_rng(8)
+    b = Builder(rng, (2, 4, 4))
+    first = b.conv(3, 3, pad=1, leaky=0.1)
+    b.upsample()
+    b.pool_padded(2, 2, [0, 0, 0, 0])
+    b.pool_padded(2, 1, [0, 0, 1, 1])
+    cat = b.concat([b.prev, first])
+    b.conv(2, 1, relu=False, leaky=0.25)
+    b.concat([b.prev, cat], flatten=True)
+    graph = b.graph()
+    run_and_check(graph, rng.integers(-128, 128, (2, 4, 4)).astype(np.int8), "direct", engine="icarus")
+
+
 @pytest.mark.xdist_group("cnn_verilator")
 def test_cli_run_cnn_pack(tmp_path):
     """sparsa pack + sparsa run --engine verilator|golden on a CNN graph, with a report."""
