@@ -8,14 +8,14 @@ never run). Variants that sparsa cannot express are refused with one line naming
 the op, the attribute and what is supported.
 """
 
-import re
-
 import numpy as np
 
 from sparsa.sw.errors import user_error
-from sparsa.sw.model.graph import MAX_TENSOR_ELEMENTS, Graph, validate
-from sparsa.sw.model.lstm import LSTMWeights
+from sparsa.sw.model.graph import Graph, validate
 from sparsa.sw.model.mlp import FloatLayer, layers_from_arrays
+from sparsa.sw.model.onnx_base import ConverterBase, safe_name, shape_str
+from sparsa.sw.model.onnx_lstm import LstmOp
+from sparsa.sw.model.onnx_window import WindowOps
 
 __all__ = ["SUPPORTED_OPS", "OnnxConverter", "safe_name"]
 
@@ -23,122 +23,11 @@ SUPPORTED_OPS = ("Gemm", "MatMul", "Relu", "Flatten", "Reshape", "Conv", "MaxPoo
                  "GlobalAveragePool", "Add", "BatchNormalization", "Identity", "Dropout", "LSTM")
 
 
-def safe_name(name):
-    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "layer"
-
-
-def _text(v):
-    """An attribute value as text: bytes decoded, lists element-wise."""
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, (list, tuple)):
-        return [_text(e) for e in v]
-    return v
-
-
-def _shape_str(shape):
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
-
-
-def _window_out(n, k, s, pb, pe, ceil=False):
-    span = n + pb + pe - k
-    return (-(-span // s) if ceil else span // s) + 1
-
-
-def _auto_pads(auto_pad, n, k, s):
-    """(begin, end) padding of one axis for ``auto_pad`` SAME_UPPER / SAME_LOWER / VALID."""
-    if auto_pad == "VALID":
-        return 0, 0
-    total = max((-(-n // s) - 1) * s + k - n, 0)
-    small, big = total // 2, total - total // 2
-    return (small, big) if auto_pad == "SAME_UPPER" else (big, small)
-
-
-class OnnxConverter:
+class OnnxConverter(WindowOps, LstmOp, ConverterBase):
     """Walks the nodes once, turning them into sparsa layers.
 
     ``convert`` returns ``("mlp", [FloatLayer])``, ``("cnn", Graph)`` or ``("lstm", LSTMWeights)``.
     """
-
-    def __init__(self, path, consts, input_name, input_dims, output_name, output_dims):
-        self.path, self.consts = path, consts
-        self.input_dims = input_dims
-        self.output_name, self.output_dims = output_name, output_dims
-        self.src = {input_name: "input"}     # tensor -> producing layer name ("input")
-        self.shape = {input_name: tuple(input_dims)}   # tensor -> ONNX shape, batch first
-        self.layers = {}                     # name -> layer dict (insertion = topological order)
-        self.arrays = {}
-        self.used = set()                    # layers whose output something already consumed
-        self.lstm = None
-        self.check_size(None, input_name, input_dims)
-
-    # -- helpers --
-    def err(self, node, field, limit, found):
-        return user_error(self.path, f"node '{node.name or node.op_type}' ({node.op_type}) {field}", limit, found)
-
-    def attrs(self, node):
-        import onnx
-        return {a.name: _text(onnx.helper.get_attribute_value(a)) for a in node.attribute}
-
-    def const(self, node, name, what):
-        if name not in self.consts:
-            raise self.err(node, what, "a constant (initializer)", f"the computed tensor '{name}'")
-        return self.consts[name].astype(np.float64)
-
-    def tensor(self, node, name, rank=None, read=True):
-        """The layer producing tensor ``name`` (a one-line refusal if none, or if its rank is not
-        ``rank``); ``read`` marks that layer's output as consumed (nothing can be fused into it)."""
-        if name not in self.src:
-            raise self.err(node, "input", "the output of a supported node or the graph input", f"'{name}'")
-        if rank is not None and len(self.shape[name]) != rank:
-            what = {2: "(N, features)", 4: "(N, C, H, W)"}.get(rank, f"rank {rank}")
-            raise self.err(node, "input", f"a {what} tensor", f"shape {_shape_str(self.shape[name])}")
-        if read:
-            self.used.add(self.src[name])
-        return self.src[name]
-
-    def check_size(self, node, tensor, shape):
-        n = int(np.prod([d for d in shape[1:] if d], dtype=np.float64))
-        if n > MAX_TENSOR_ELEMENTS:
-            where = f"node '{node.name or node.op_type}' ({node.op_type}) output" if node else "graph input"
-            raise user_error(self.path, f"{where} '{tensor}'", f"at most {MAX_TENSOR_ELEMENTS:,} values per "
-                             "sample (sparsa's size limit)", f"shape {_shape_str(shape)} = {n:,.0f} values")
-
-    def alias(self, node, src, shape=None):
-        """``node``'s output is the tensor ``src`` (same layer), with ``shape`` (default: src's)."""
-        self.src[node.output[0]] = self.src[src]
-        self.shape[node.output[0]] = tuple(self.shape[src] if shape is None else shape)
-
-    def new_layer(self, node, op, inputs, shape, **fields):
-        base = safe_name(node.name or f"{op}{len(self.layers)}")
-        name, k = base, 1
-        while name in self.layers or name == "input":
-            name, k = f"{base}_{k}", k + 1
-        layer = {"name": name, "op": op, "_inputs": inputs, **fields}
-        self.layers[name] = layer
-        self.src[node.output[0]] = name
-        self.shape[node.output[0]] = tuple(shape)
-        self.check_size(node, node.output[0], shape)
-        return layer
-
-    def set_weight(self, layer, w, b):
-        n = layer["name"]
-        self.arrays[f"{n}.weight"], self.arrays[f"{n}.bias"] = w, b
-        layer["weight"], layer["bias"] = f"{n}.weight", f"{n}.bias"
-
-    def fresh(self, node, tensor, ops, what):
-        """The layer producing ``tensor`` if its op is in ``ops``, has no ReLU yet and nothing else
-        reads it, before or after (so a following op can be folded into it: folding changes
-        the values of every tensor that names that layer); else a one-line refusal."""
-        prev = self.src.get(tensor)
-        layer = self.layers.get(prev)
-        shared = prev in self.used or any(self.readers.get(t, 0) != 1 for t, s in self.src.items() if s == prev)
-        if layer is None or layer["op"] not in ops or layer.get("relu") or shared:
-            found = ("the graph input" if prev == "input" else f"'{tensor}'" if layer is None
-                     else f"a {layer['op']}" + (" with ReLU" if layer.get("relu") else "")
-                     + (" read by another node too" if shared else ""))
-            raise self.err(node, "input", what, found)
-        return layer
 
     # -- walk --
     def convert(self, nodes):
@@ -187,8 +76,8 @@ class OnnxConverter:
             return
         if len(ours) != len(want) or any(a and b and a != b for a, b in zip(ours, want)):
             raise user_error(self.path, f"graph output '{self.output_name}'",
-                             f"the declared shape {_shape_str(want)}",
-                             f"shape {_shape_str(ours)} from the nodes (a variant sparsa gets wrong: refused)")
+                             f"the declared shape {shape_str(want)}",
+                             f"shape {shape_str(ours)} from the nodes (a variant sparsa gets wrong: refused)")
 
     # -- ops: fully connected --
     def op_Gemm(self, node, a):
@@ -299,7 +188,7 @@ class OnnxConverter:
         srcs = [self.tensor(node, n) for n in names]
         if self.shape[names[0]] != self.shape[names[1]] or len(self.shape[names[0]]) != 4:
             raise self.err(node, "inputs", "two (N, C, H, W) tensors of the same shape (no broadcasting)",
-                           " and ".join(_shape_str(self.shape[n]) for n in names))
+                           " and ".join(shape_str(self.shape[n]) for n in names))
         self.new_layer(node, "add", srcs, self.shape[names[0]])
 
     def op_Relu(self, node, a):
@@ -338,126 +227,6 @@ class OnnxConverter:
                 raise self.err(node, "training_mode", "absent or a constant false (inference)", node.input[2])
         self.op_Identity(node, a)
 
-    # -- ops: convolution and pooling --
-    def _window(self, node, a, k):
-        """(stride, pad, (Ho, Wo)) of a square k x k window on the node's input, or a refusal."""
-        n, c, h, w = self.shape[node.input[0]]
-        s = list(a.get("strides", [1, 1]))
-        if len(s) != 2 or s[0] != s[1]:
-            raise self.err(node, "strides", "equal strides on both axes", s)
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            raise self.err(node, "dilations", "[1, 1]", a["dilations"])
-        auto = a.get("auto_pad", "NOTSET")
-        if auto in ("SAME_UPPER", "SAME_LOWER", "VALID"):
-            (t, b), (l, r) = _auto_pads(auto, h, k, s[0]), _auto_pads(auto, w, k, s[0])
-            pads, why = [t, l, b, r], f" (auto_pad {auto} gives pads {[t, l, b, r]})"
-        elif auto == "NOTSET":
-            pads, why = list(a.get("pads", [0, 0, 0, 0])), ""
-        else:
-            raise self.err(node, "auto_pad", "NOTSET, SAME_UPPER, SAME_LOWER or VALID", auto)
-        if len(set(pads)) != 1:
-            raise self.err(node, "pads", "the same padding on every side" + why, pads)
-        ho, wo = _window_out(h, k, s[0], pads[0], pads[0]), _window_out(w, k, s[0], pads[0], pads[0])
-        if ho < 1 or wo < 1:
-            raise self.err(node, "kernel_shape", f"a window that fits the input {h}x{w}", [k, k])
-        return int(s[0]), int(pads[0]), (n, c, ho, wo), why
-
-    def op_Conv(self, node, a):
-        x = self.tensor(node, node.input[0], rank=4)
-        w = self.const(node, node.input[1], "W")
-        if w.ndim != 4 or w.shape[2] != w.shape[3]:
-            raise self.err(node, "W", "a square 2-D kernel (Cout, Cin, k, k)", f"shape {w.shape}")
-        if a.get("group", 1) != 1:
-            raise self.err(node, "group", "1 (the CNN engine has no grouped or depthwise convolution)", a["group"])
-        cin = self.shape[node.input[0]][1]
-        if w.shape[1] != cin or w.shape[0] < 1:
-            raise self.err(node, "W", f"shape (Cout >= 1, {cin}, k, k)", f"shape {w.shape}")
-        stride, pad, out, _ = self._window(node, a, w.shape[2])
-        b = self.const(node, node.input[2], "B") if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0])
-        if b.shape != (w.shape[0],):
-            raise self.err(node, "B", f"shape ({w.shape[0]},)", f"shape {b.shape}")
-        layer = self.new_layer(node, "conv2d", [x], (out[0], w.shape[0]) + out[2:], stride=stride, padding=pad)
-        self.set_weight(layer, w.astype(np.float32), b.astype(np.float32))
-
-    def _pool(self, node, a, op):
-        x = self.tensor(node, node.input[0], rank=4)
-        if len(node.output) > 1 and node.output[1]:
-            raise self.err(node, "outputs", "one output", "an Indices output too")
-        k = list(a.get("kernel_shape", []))
-        if len(k) != 2 or k[0] != k[1]:
-            raise self.err(node, "kernel_shape", "a square 2-D window", k)
-        stride, pad, out, why = self._window(node, a, k[0])
-        if pad:
-            # ONNX pads a max pool with -inf, the engine reads zeros: the same on the non-negative
-            # output of a ReLU (every window holds at least one element of the image)
-            src = self.layers.get(x)
-            if op != "maxpool2d" or src is None or not src.get("relu") or pad >= k[0]:
-                raise self.err(node, "pads", "no padding, or a MaxPool's padding below its window "
-                               "right after a ReLU (where it equals sparsa's zero padding)" + why,
-                               f"{[pad] * 4} on {'an AveragePool' if op != 'maxpool2d' else 'a tensor that may be negative'}"
-                               if pad < k[0] else [pad] * 4)
-        if a.get("ceil_mode", 0):
-            _, _, h, w = self.shape[node.input[0]]
-            if (_window_out(h, k[0], stride, pad, pad, True), _window_out(w, k[0], stride, pad, pad, True)) != out[2:]:
-                raise self.err(node, "ceil_mode", "0 (or a window that tiles the input exactly)", 1)
-        fields = {"padding": int(pad)} if pad else {}
-        self.new_layer(node, op, [x], out, size=int(k[0]), stride=stride, **fields)
-
-    def op_MaxPool(self, node, a):
-        self._pool(node, a, "maxpool2d")
-
-    def op_AveragePool(self, node, a):
-        self._pool(node, a, "avgpool2d")
-
-    def op_GlobalAveragePool(self, node, a):
-        x = self.tensor(node, node.input[0], rank=4)
-        n, c, h, w = self.shape[node.input[0]]
-        if h != w:
-            raise self.err(node, "input", "a square H x W (pooled as one square window)", f"{h}x{w}")
-        self.new_layer(node, "avgpool2d", [x], (n, c, 1, 1), size=int(h), stride=int(h))["_global"] = True
-
-    # -- LSTM --
-    def op_LSTM(self, node, a):
-        if self.lstm is not None or self.layers:
-            raise self.err(node, "graph", "an LSTM alone", "other layers too")
-        if self.src.get(node.input[0]) != "input":
-            raise self.err(node, "X", "the graph input", f"'{node.input[0]}'")
-        if a.get("direction", "forward") != "forward":
-            raise self.err(node, "direction", "forward", a["direction"])
-        for key in ("clip", "activations"):
-            if key in a and not (key == "activations" and a[key] == ["Sigmoid", "Tanh", "Tanh"]):
-                raise self.err(node, key, "the default (no clip; Sigmoid, Tanh, Tanh)", a[key])
-        if a.get("input_forget", 0) or a.get("layout", 0):
-            raise self.err(node, "input_forget/layout", "0", [a.get("input_forget", 0), a.get("layout", 0)])
-        opt = [n for n in list(node.input)[4:7] if n]
-        if opt:
-            raise self.err(node, "sequence_lens/initial_h/initial_c", "absent (zero initial state)", opt)
-        outs = list(node.output) + ["", "", ""]
-        if self.output_name in (outs[1], outs[2]):
-            which = "Y_h (the last hidden state)" if self.output_name == outs[1] else "Y_c (the cell state)"
-            raise self.err(node, "graph output", "Y (the hidden state at every step, what sparsa's LSTM "
-                           "outputs)", which)
-        if len(self.shape[node.input[0]]) != 3:
-            raise self.err(node, "X", "a (T, N, I) input", f"shape {_shape_str(self.shape[node.input[0]])}")
-        w = self.const(node, node.input[1], "W")[0]
-        r = self.const(node, node.input[2], "R")[0]
-        h = w.shape[0] // 4
-        if a.get("hidden_size", h) != h or r.shape != (4 * h, h):
-            raise self.err(node, "hidden_size", f"{h} (from W) with R of shape ({4 * h}, {h})",
-                           [a.get("hidden_size"), r.shape])
-        # ONNX gate order i, o, f, c -> PyTorch's i, f, g(=c), o
-        order = np.concatenate([np.arange(0, h), np.arange(2 * h, 3 * h), np.arange(3 * h, 4 * h), np.arange(h, 2 * h)])
-        b = (self.const(node, node.input[3], "B")[0] if len(node.input) > 3 and node.input[3]
-             else np.zeros(8 * h))
-        peep = (self.const(node, node.input[7], "P")[0] if len(node.input) > 7 and node.input[7] else None)
-        self.lstm = LSTMWeights(w_ih=w[order], w_hh=r[order], b_ih=b[:4 * h][order], b_hh=b[4 * h:][order],
-                                w_ic=None if peep is None else peep[:h],
-                                w_oc=None if peep is None else peep[h:2 * h],
-                                w_fc=None if peep is None else peep[2 * h:])
-        if outs[0]:
-            t, n, _ = self.shape[node.input[0]]
-            self.src[outs[0]], self.shape[outs[0]] = "lstm", (t, 1, n, h)
-
     # -- result --
     def finish(self):
         layers = list(self.layers.values())
@@ -493,6 +262,6 @@ class OnnxConverter:
         ours = (last[0],) if layers[-1]["op"] == "linear" else last
         if tuple(out_shape[1:]) != tuple(ours):
             raise user_error(self.path, f"graph output '{self.output_name}'",
-                             f"the shape {_shape_str(out_shape)} the ONNX nodes give",
-                             f"{_shape_str(ours)} per sample in sparsa's graph (refused)")
+                             f"the shape {shape_str(out_shape)} the ONNX nodes give",
+                             f"{shape_str(ours)} per sample in sparsa's graph (refused)")
         return "cnn", g
