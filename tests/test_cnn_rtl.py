@@ -268,3 +268,28 @@ def test_soc_register_map_documented():
     from sparsa.hw.cnn.soc import cnn_register_map_markdown
     doc = (Path(__file__).parent.parent / "docs" / "cnn_engine.md").read_text()
     assert cnn_register_map_markdown() in doc
+
+
+# int8 weight words and two lanes per convolver multiplier (the Zynq-7020-sized engines)
+PAIRED = CNNConfig(lanes=8, ibuf_bytes=2048, wbuf_words=512, obuf_depth=256, psum_depth=128, winograd=False,
+                   weight_bits=8, pair_multipliers=True)
+
+
+@pytest.mark.xdist_group("cnn_paired")
+@pytest.mark.parametrize("seed", range(2))
+def test_int8_weights_and_paired_multipliers_match_golden(seed):
+    """Every op (random_graph), YOLO's operators, a linear layer wider than wbuf on the convolver,
+    and saturating weights (-128 and 127 in both lanes of a pair, where a packed product's
+    halves carry): bit-exact, every layer, and the cycle model still holds."""
+    print("seed", seed)
+    rng = np.random.default_rng(100 + seed)
+    b = Builder(rng, (20, 5, 5))
+    b.conv(8, 3, pad=1, saturate=True)
+    b.arrays[b.prev + ".w"][:, :, :, :] = rng.choice(np.array([-128, 127, -1, 0, 1], np.int8), size=(8, 20, 3, 3))
+    b.linear(12, relu=True)
+    graphs = [random_graph(seed), yolo_ops_graph(seed), (b.graph(), rng.integers(-128, 128, (20, 5, 5)).astype(np.int8))]
+    for graph, x in graphs:
+        prog = compile_graph(graph, PAIRED)
+        res = run_every_layer_on_rtl(prog, graph, x)
+        assert int(res["mac_cycles"][0]) == sum(m["mac_cycles"] for m in prog.layers)
+        check_cycle_model(prog, res, rel=0.005, layer_rel=0.02, instr=(2, 0.05))

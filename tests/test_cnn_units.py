@@ -376,21 +376,27 @@ def test_window_sweep_streams_one_window_a_cycle():
     assert windows <= cycles[0] <= windows + 4, (cycles[0], windows)
 
 
+@pytest.mark.parametrize("pair", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_window_convolver_lanes_sum_9_products_per_lane_exactly(seed):
-    """Sweep + lanes (9 multipliers and the adder tree per lane, psum read-modify-write over
-    the channels): every output pixel's sum equals numpy's, extreme weights included."""
+def test_window_convolver_lanes_sum_9_products_per_lane_exactly(seed, pair):
+    """Sweep + lanes (9 multipliers and the adder tree per lane, or per pair of lanes with
+    ``pair_multipliers``; psum read-modify-write over the channels): every output pixel's sum
+    equals numpy's, extreme int8 weights included. The weights are the low bytes of 16-bit
+    words whose high bytes are random (the convolver must ignore them)."""
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    cfg = CNNConfig(lanes=4, psum_depth=64)
+    cfg = CNNConfig(lanes=4, psum_depth=64, pair_multipliers=pair)
     c, h, w, s, pad = (3, 5, 6, 1, 1) if seed == 0 else (2, 7, 9, 2, 0)
     img, bstride, words = _ibuf_image(rng, c, h, w, 0, 5)
     params, wo = _sweep_params((c, h, w, s, pad, 0, (h + 2 * pad - 3) // s + 1), bstride, 0)
     params["buf"], params["row0"] = 0, 0
     ho = params["gh"]
-    wt = rng.integers(-32768, 32768, (4, c, 3, 3))
-    wt[0] = -32768                                  # the extreme products of one lane
-    wwords = [sum((int(wt[l].reshape(-1)[j]) & 0xFFFF) << (16 * l) for l in range(4)) for j in range(c * 9)]
+    wt = rng.integers(-128, 128, (4, c, 3, 3))
+    wt[0] = -128                                    # the extreme products of one lane ...
+    wt[1, :, 1] = 127                               # ... and of its pair partner
+    high = rng.integers(0, 256, (4, c * 9))
+    wwords = [sum(((int(wt[l].reshape(-1)[j]) & 0xFF) | int(high[l, j]) << 8) << (16 * l) for l in range(4))
+              for j in range(c * 9)]
     xp = np.pad(img, ((0, 0), (pad, pad), (pad, pad)))
     want = np.zeros((4, ho, wo), np.int64)
     for py in range(ho):

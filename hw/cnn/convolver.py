@@ -6,10 +6,15 @@ partial sum in lane l's psum bank and writes it back; on the CONV's last channel
 goes to the engine's output stage instead (bias, shift, saturate, ReLU -> obuf), unless flag
 HOLD keeps it in psum for a following CONV with flag ACC (channel chunks).
 
-Weights: channel c's 9 words (wbuf words ``9c .. 9c+8``, lane l in bits 16l..16l+15) are read
-into a shadow register bank while channel c-1 is swept and become the active bank with
+Weights: channel c's 9 words (wbuf words ``9c .. 9c+8``; lane l's weight is the low byte of
+its ``weight_bits``-bit field: the convolver's weights are int8) are read into a shadow register bank while channel c-1 is swept and become the active bank with
 c's first window; so weight loading costs nothing once a channel has >= 10 windows (smaller
 tiles stall the sweep for the difference).
+
+With ``pair_multipliers`` lanes 2i and 2i+1 share each multiplier: ``(w[2i+1] * 2^16 +
+w[2i]) * x`` (a 25 x 8 product, one DSP48) holds both int8 x int8 products 16 bits apart; the
+low half is lane 2i's (a product fits 16 bits), the high half plus the low half's sign bit is
+lane 2i+1's. Same latency, half the multipliers.
 
 Pipeline (a window accepted at T): T+1 multiply (registered products), T+2 three sums of 3,
 T+3 sum of 3 and the psum read, T+4 add to psum and write it (or hand the sum to the output
@@ -40,7 +45,7 @@ class WindowConvolver(wiring.Component):
         The CONV's ACC and HOLD flags (held for the whole instruction).
     i : In(stream.Signature(window_layout()))
         Windows; not ready on a channel's first window until its weights are in.
-    wb_addr : Out(16), wb_data : In(16 * lanes)
+    wb_addr : Out(16), wb_data : In(weight_bits * lanes)
         The wbuf read port (synchronous).
     o_valid, o_addr, o_vals : Out
         Final sums (one pixel of every lane, ``acc_bits`` signed) for the output stage.
@@ -57,7 +62,7 @@ class WindowConvolver(wiring.Component):
         super().__init__({
             "start": In(1), "acc_in": In(1), "hold": In(1),
             "i": In(stream.Signature(window_layout())),
-            "wb_addr": Out(16), "wb_data": In(16 * P),
+            "wb_addr": Out(16), "wb_data": In(cfg.weight_bits * P),
             "o_valid": Out(1), "o_addr": Out(20), "o_vals": Out(data.ArrayLayout(signed(acc_bits), P)),
             "mac": Out(1), "busy": Out(1),
         })
@@ -70,8 +75,9 @@ class WindowConvolver(wiring.Component):
         #
         # Weights: shadow bank loaded from wbuf (one word a cycle), active bank used by the multipliers
         #
-        shadow = [Signal(16 * P, name=f"shadow{j}") for j in range(9)]
-        active = [Signal(16 * P, name=f"active{j}") for j in range(9)]
+        wb = self.cfg.weight_bits
+        shadow = [Signal(wb * P, name=f"shadow{j}") for j in range(9)]
+        active = [Signal(wb * P, name=f"active{j}") for j in range(9)]
         ld_run, ld_v, sh_full = Signal(), Signal(), Signal()
         ld_j, ld_jd = Signal(4), Signal(4)
         ld_base = Signal(16)
@@ -112,15 +118,28 @@ class WindowConvolver(wiring.Component):
                          m1.last.eq(win.last)]
         m.d.comb += self.mac.eq(v1)
 
+        # T+1 products (int8 x int8), one multiplier per lane and tap, or per pair of lanes
+        weight = lambda j, lane: active[j][wb * lane:wb * lane + 8].as_signed()
+        prod = [[Signal(signed(17), name=f"prod{lane}_{j}") for j in range(9)] for lane in range(P)]
+        for j in range(9):
+            if self.cfg.pair_multipliers:
+                for i in range(P // 2):
+                    lo, hi = 2 * i, 2 * i + 1
+                    packed = Signal(signed(25), name=f"pk{i}_{j}")
+                    pp = Signal(signed(33), name=f"pp{i}_{j}")
+                    m.d.comb += packed.eq((weight(j, hi) << 16) + weight(j, lo))
+                    m.d.sync += pp.eq(packed * x1[j])
+                    m.d.comb += [prod[lo][j].eq(pp[:16].as_signed()), prod[hi][j].eq(pp[16:32].as_signed() + pp[15])]
+            else:
+                for lane in range(P):
+                    m.d.sync += prod[lane][j].eq(weight(j, lane) * x1[j])
+
         # T+2: products -> three sums of three; T+3: the lane's sum (the adder tree, 2 levels)
         psum_rd = []
         for lane in range(P):
-            prods = [Signal(signed(24), name=f"prod{lane}_{j}") for j in range(9)]
+            prods = prod[lane]
             s3 = [Signal(signed(26), name=f"s3_{lane}_{g}") for g in range(3)]
             t4 = Signal(signed(28), name=f"t4_{lane}")
-            for j in range(9):
-                w = active[j][16 * lane:16 * lane + 16].as_signed()
-                m.d.sync += prods[j].eq(w * x1[j])
             m.d.sync += [s3[g].eq(prods[3 * g] + prods[3 * g + 1] + prods[3 * g + 2]) for g in range(3)]
             m.d.sync += t4.eq(s3[0] + s3[1] + s3[2])
 

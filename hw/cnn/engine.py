@@ -134,7 +134,7 @@ class CNNEngine(wiring.Component):
         connect(m, lanes.ibuf_b, ibuf.read_port())
         if cfg.convolver:
             connect(m, lanes.ibuf_c, ibuf.read_port())
-        m.submodules.wbuf = wbuf = Memory(shape=16 * P, depth=cfg.wbuf_words, init=[])
+        m.submodules.wbuf = wbuf = Memory(shape=cfg.weight_bits * P, depth=cfg.wbuf_words, init=[])
         connect(m, load.wbuf, wbuf.write_port())
         connect(m, lanes.wbuf, wbuf.read_port())
         # obuf banks are 64 bits wide (byte writes, 8-byte reads) so that SAVE moves a beat a cycle

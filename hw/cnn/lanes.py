@@ -63,7 +63,7 @@ class Lanes(wiring.Component):
         super().__init__({
             "start": In(1), "instr": In(instr_layout()),
             "ibuf_a": In(ib), "ibuf_b": In(ib), **({"ibuf_c": In(ib)} if cfg.convolver else {}),
-            "wbuf": In(ReadPort.Signature(addr_width=ceil_log2(cfg.wbuf_words), shape=16 * cfg.lanes)),
+            "wbuf": In(ReadPort.Signature(addr_width=ceil_log2(cfg.wbuf_words), shape=cfg.weight_bits * cfg.lanes)),
             "o": Out(stream.Signature(result_layout(cfg), always_ready=True)),
             "mac": Out(1), "busy": Out(1),
         })
@@ -170,7 +170,8 @@ class Lanes(wiring.Component):
                      a1_addr.eq(a_obase + a_i), a1_bank.eq(a_bank)]
         x1 = Signal(signed(8))
         m.d.comb += x1.eq(Mux(t1.inb, ia_byte, 0))
-        w_lane = [wb_r.data[16 * lane:16 * lane + 16].as_signed() for lane in range(P)]
+        wb = cfg.weight_bits
+        w_lane = [wb_r.data[wb * lane:wb * lane + wb].as_signed() for lane in range(P)]
 
         # Output-stage input (one source per instruction)
         o = self.o.p

@@ -20,7 +20,8 @@ class LoadUnit(wiring.Component):
     * ibuf (64-bit words, byte enables): each beat is rotated onto ibuf words; the part that
       spills into the next word waits in a carry register and is merged with the next beat,
       so one word is written a cycle; a row whose last beat spills costs one more cycle.
-    * wbuf (``16 * lanes``-bit words): beats are shifted into a word, written when full.
+    * wbuf (``weight_bits * lanes``-bit words, one beat or more): beats are shifted into a
+      word, written when full.
     * bias (``32 * lanes`` bits): beats are shifted in.
 
     Ports
@@ -48,7 +49,7 @@ class LoadUnit(wiring.Component):
             "load_row_start": In(1), "load_row": In(load_row_layout()),
             "load_run": In(1), "i": In(stream.Signature(beat_layout)), "load_row_done": Out(1),
             "ibuf": In(WritePort.Signature(addr_width=ceil_log2(cfg.ibuf_bytes // 8), shape=64, granularity=8)),
-            "wbuf": In(WritePort.Signature(addr_width=ceil_log2(cfg.wbuf_words), shape=16 * P)),
+            "wbuf": In(WritePort.Signature(addr_width=ceil_log2(cfg.wbuf_words), shape=cfg.weight_bits * P)),
             "bias": Out(32 * P),
         })
 
@@ -62,8 +63,9 @@ class LoadUnit(wiring.Component):
         carry = Signal(64)
         carry_en = Signal(8)
         ld_flush = Signal()
-        w_word = Signal(16 * P)
-        w_cnt = Signal(range(max(2, 2 * P // 8)))
+        w_beats = self.cfg.weight_word_bytes // 8          # beats per wbuf word (>= 1)
+        w_word = Signal(self.cfg.weight_bits * P)
+        w_cnt = Signal(range(max(2, w_beats)))
 
         with m.If(self.dispatch):
             m.d.sync += [w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0)]
@@ -103,7 +105,7 @@ class LoadUnit(wiring.Component):
             with m.If(beat.valid):
                 word = Cat(w_word[64:], beat.p.data)
                 m.d.sync += [w_word.eq(word), w_cnt.eq(w_cnt + 1)]
-                with m.If(w_cnt == 2 * P // 8 - 1):
+                with m.If(w_cnt == w_beats - 1):
                     m.d.comb += [wb_w.addr.eq(dest), wb_w.data.eq(word), wb_w.en.eq(1)]
                     m.d.sync += [dest.eq(dest + 1), w_cnt.eq(0)]
                 m.d.comb += self.load_row_done.eq(beat.p.last)

@@ -23,7 +23,8 @@ CNN_SOC_ID = 0x53434E4E          # "SCNN"
 # name, byte offset, access, description
 CNN_REGISTERS = [
     ("ID", 0x00, "RO", "0x53434E4E ('SCNN')"),
-    ("CONFIG", 0x04, "RO", "[7:0] lanes, [8] Winograd datapath generated, [9] 3x3 window convolver generated"),
+    ("CONFIG", 0x04, "RO", "[7:0] lanes, [8] Winograd datapath generated, [9] 3x3 window convolver generated, "
+                             "[10] int8 weight words, [11] paired convolver multipliers"),
     ("CTRL", 0x08, "WO", "[0] START: run the program at PROG_ADDR"),
     ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO), [1] DONE (set at END; write 1 to clear)"),
     ("PROG_ADDR", 0x10, "RW", "DRAM byte address of the program (the pack's dram.bin starts with it)"),
@@ -60,7 +61,8 @@ class CNNSoC(wiring.Component):
         m.d.comb += start.eq(rf.ctrl_w & rf.w_data[0])
         with m.If(rf.status_w & rf.w_data[1]):
             m.d.sync += done.eq(0)
-        config_word = cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9)
+        config_word = (cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9)
+                       | (int(cfg.weight_bits == 8) << 10) | (int(cfg.pair_multipliers) << 11))
         m.d.comb += [
             rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy, done)),
             rf.cycles.eq(eng.cycles), rf.mac_cycles.eq(eng.mac_cycles),

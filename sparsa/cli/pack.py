@@ -46,10 +46,15 @@ def add_arguments(p):
     for opt, name in (("--ibuf-bytes", "ibuf_bytes"), ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"),
                       ("--psum-depth", "psum_depth")):
         p.add_argument(opt, type=int, metavar="N", help=f"CNN graph only: {name} (default {getattr(c, name)})")
+    p.add_argument("--weight-bits", type=int, choices=(8, 16), help="CNN graph only: bits of a lane's weight in "
+                   "wbuf and DRAM; 8 halves the weight traffic (direct datapath, 8 lanes or more; default 16)")
+    p.add_argument("--pair-multipliers", action="store_true", help="CNN graph only: two lanes share each 3x3 "
+                   "convolver multiplier (two int8 products per DSP)")
 
 
 CNN_OPTIONS = (("--lanes", "lanes"), ("--conv-datapath", "conv_datapath"), ("--ibuf-bytes", "ibuf_bytes"),
-               ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"), ("--psum-depth", "psum_depth"))
+               ("--wbuf-words", "wbuf_words"), ("--obuf-depth", "obuf_depth"), ("--psum-depth", "psum_depth"),
+               ("--weight-bits", "weight_bits"), ("--pair-multipliers", "pair_multipliers"))
 
 
 def _given(args, options):
@@ -78,11 +83,12 @@ def build_cnn(args):
         raise user_error(model, ", ".join(given), "no EIE options with a CNN graph (it is compiled for "
                          "the CNN engine: --lanes, --conv-datapath)", "given")
     datapath = args.conv_datapath or "direct"
-    sizes = {name: getattr(args, name) for _, name in CNN_OPTIONS[2:] if getattr(args, name) is not None}
+    sizes = {name: getattr(args, name) for _, name in CNN_OPTIONS[2:6] if getattr(args, name) is not None}
     for name, v in sizes.items():
         if v < 1:
             raise user_error(None, "--" + name.replace("_", "-"), "a positive size", repr(v))
-    cfg = CNNConfig.from_args(datapath=datapath, lanes=args.lanes, **sizes)
+    cfg = CNNConfig.from_args(datapath=datapath, lanes=args.lanes, weight_bits=args.weight_bits,
+                              pair_multipliers=args.pair_multipliers, **sizes)
     return compile_graph(load_graph(model), cfg, datapath, where=str(model))
 
 

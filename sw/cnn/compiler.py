@@ -4,7 +4,8 @@ DRAM (byte addresses; the engine sees one flat space)::
 
     0                 instructions (128 bytes each, END last)
     data = align64    weights: per conv/linear layer (64-aligned), per group of `lanes` output
-                      channels: bias (lanes x int32 LE) then the weight words (lanes x int16 LE)
+                      channels: bias (lanes x int32 LE) then the weight words (lanes x int16 LE,
+                      or int8 with CNNConfig.weight_bits 8)
     align64           the input activation (C, H, W) int8
     align64 ...       every layer's output (C, H, W) int8, in layer order
 
@@ -275,7 +276,7 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
                     wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
             lb = None if wino else plan_linebuffer(cfg, in_shape, shapes[L["name"]], w.shape[2], stride)
         k = w.shape[2]
-        blob, nwords = weight_block(w, b, P, wino)
+        blob, nwords = weight_block(w, b, P, wino, cfg.weight_bits)
         addr = align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
         wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,

@@ -30,7 +30,14 @@ class CNNConfig:
     F(2x2,3x3) datapath next to the direct one. ``convolver`` generates the 3x3 window
     convolver (9 multipliers and an adder tree per lane) with ``psum_depth`` partial sums per
     lane (the most output pixels of one 3x3 CONV). The AXI4 master has ``axi_data_bits`` data.
-    An out-of-range field is a one-line :class:`UserError` naming the field, the limit and the value.
+
+    ``weight_bits`` is the width of a lane's weight in wbuf and in the DRAM weight blocks: 16
+    (what Winograd's transformed weights need) or 8 (int8 weights, half the weight traffic
+    and half the wbuf; an engine without Winograd, 8 lanes or more so that a wbuf word fills
+    an AXI beat). ``pair_multipliers`` lets two lanes share each convolver multiplier (two int8
+    weights packed 16 bits apart times the same int8 input, as Xilinx's DPU packs its DSPs):
+    half the convolver's DSPs for the same MACs. An out-of-range field is a one-line
+    :class:`UserError` naming the field, the limit and the value.
     """
     lanes: int = 8
     ibuf_bytes: int = 32768
@@ -40,6 +47,8 @@ class CNNConfig:
     axi_data_bits: int = 64
     convolver: bool = True
     psum_depth: int = 1024
+    weight_bits: int = 16
+    pair_multipliers: bool = False
 
     def __post_init__(self):
         def need(name, ok, limit):
@@ -55,12 +64,18 @@ class CNNConfig:
         need("wbuf_words", isint("wbuf_words") and 1 <= self.wbuf_words <= 1 << 16, f"1..{1 << 16}")
         need("psum_depth", isint("psum_depth") and 16 <= self.psum_depth <= 1 << 16, f"16..{1 << 16}")
         need("axi_data_bits", isint("axi_data_bits") and self.axi_data_bits == 64, "64")
-        for name in ("winograd", "convolver"):      # true/false only: "false" or 1 would build the unit
+        for name in ("winograd", "convolver", "pair_multipliers"):   # true/false only: "false" or 1 would build the unit
             need(name, isinstance(getattr(self, name), bool), "true or false")
+        need("weight_bits", isint("weight_bits") and self.weight_bits in (8, 16), "8 or 16")
+        need("weight_bits", self.weight_bits == 16 or not self.winograd,
+             "16 with the Winograd datapath (its transformed weights are wider than int8)")
+        need("weight_bits", self.weight_bits == 16 or self.lanes >= 8, "16 below 8 lanes (a word must fill a beat)")
+        need("pair_multipliers", not self.pair_multipliers or self.convolver, "false without the window convolver")
 
     @property
     def weight_word_bytes(self):
-        return 2 * self.lanes
+        """Bytes of one wbuf word (every lane's weight) in DRAM."""
+        return self.weight_bits // 8 * self.lanes
 
     @property
     def peak_multipliers(self):
@@ -69,13 +84,13 @@ class CNNConfig:
 
     # Named constructors ------------------------------------------------------------------------
     @classmethod
-    def from_args(cls, *, datapath="direct", lanes=None, **sizes):
+    def from_args(cls, *, datapath="direct", lanes=None, weight_bits=None, pair_multipliers=False, **sizes):
         """The engine for ``sparsa pack``'s options: ``datapath`` (``"winograd"`` generates the
         Winograd datapath), ``lanes`` and buffer ``sizes`` (``None``: the default). An
         out-of-range value is a UserError naming the option (``--ibuf-bytes``)."""
-        given = {k: v for k, v in {"lanes": lanes, **sizes}.items() if v is not None}
+        given = {k: v for k, v in {"lanes": lanes, "weight_bits": weight_bits, **sizes}.items() if v is not None}
         try:
-            return cls(winograd=datapath == "winograd", **given)
+            return cls(winograd=datapath == "winograd", pair_multipliers=bool(pair_multipliers), **given)
         except _BadField as e:
             raise user_error(None, "--" + e.field.replace("_", "-"), e.limit, e.found) from None
 

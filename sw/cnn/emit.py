@@ -66,11 +66,11 @@ class Emitter:
 
     def load_weights(self, dram, nwords):
         P = self.cfg.lanes
-        per = (field_range("length")[1] // (2 * P))          # words per LOAD (length field)
+        B = self.cfg.weight_word_bytes
+        per = field_range("length")[1] // B          # words per LOAD (length field)
         for w0 in range(0, nwords, per):
             n = min(per, nwords - w0)
-            self.emit(op=Op.LOAD, target=Target.WBUF, dram=dram + w0 * 2 * P, count=1,
-                      length=n * 2 * P, buf=w0)
+            self.emit(op=Op.LOAD, target=Target.WBUF, dram=dram + w0 * B, count=1, length=n * B, buf=w0)
 
 
 def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
@@ -82,7 +82,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
     r, cc = wdat["lb"]
     limit = wdat.get("in_bytes")       # a linear layer: the input's true size in bytes
     groups = -(-cout // P)
-    gbytes = 4 * P + nwords * 2 * P
+    gbytes = 4 * P + nwords * cfg.weight_word_bytes
     relu, alpha = act_fields(L)
     tiles = 0
     for oy0 in range(0, ho, r):
@@ -138,7 +138,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
                 load(c0, n)
                 for g in gs:
                     ga = w_addr + g * gbytes
-                    e.load_weights(ga + 4 * P + c0 * 9 * 2 * P, n * 9)
+                    e.load_weights(ga + 4 * P + c0 * 9 * cfg.weight_word_bytes, n * 9)
                     if c0 + n == cin:
                         e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
                     ob = conv(c0, n, (g - g0) * npix)
@@ -158,7 +158,7 @@ def emit_conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
     nwords = wdat["nwords"]
     r = plan_conv(cfg, L["name"], in_shape, out_shape, k, s, wino)
     groups = -(-cout // P)
-    gbytes = 4 * P + nwords * 2 * P
+    gbytes = 4 * P + nwords * cfg.weight_word_bytes
     act, alpha = act_fields(L)
     flags = act | (Flag.WINO if wino else 0)
     tiles = 0

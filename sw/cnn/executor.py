@@ -141,14 +141,15 @@ class _Engine:
             self.check(dst, self.ibuf.size, "ibuf")
             self.ibuf[dst] = data.view(np.int8)
         elif t == Target.WBUF:
-            wb = 2 * self.P
+            wb = self.cfg.weight_word_bytes
             if length % wb or f["dram"] % 8 or f["dstride"] % 8:
                 self.fail(f"LOAD WBUF: length {length} not a multiple of {wb} or DRAM address "
                           f"{f['dram']} (stride {f['dstride']}) not 8-aligned")
             words = length // wb
             dst = self.span(f["buf"], count, f["bstride"], words)
             self.check(dst, self.cfg.wbuf_words, "wbuf word")
-            self.wbuf[dst.reshape(-1)] = np.ascontiguousarray(data).view("<i2").reshape(-1, self.P)
+            self.wbuf[dst.reshape(-1)] = np.ascontiguousarray(data).view(
+                "<i2" if self.cfg.weight_bits == 16 else "i1").reshape(-1, self.P)
         elif t == Target.BIAS:
             if count != 1 or length != 4 * self.P or f["dram"] % 8:
                 self.fail(f"LOAD BIAS: expected count 1, length {4 * self.P}, 8-aligned DRAM address; "
@@ -258,6 +259,9 @@ class _Engine:
                 self.fail("LB CONV on an engine built without the window convolver")
             if f["k"] != 3 or step not in (1, 2) or f["flags"] & Flag.WINO:
                 self.fail(f"LB CONV needs k 3, step 1 or 2, no WINO; found k {f['k']}, step {step}")
+            wl = self.wbuf[:nwords]
+            if wl.min(initial=0) < -128 or wl.max(initial=0) > 127:
+                self.fail("LB CONV with weights outside int8 (the convolver multiplies each word's low byte)")
             pb = f["b"]
             if gw != f["wo"] or pb + gh * gw > self.cfg.psum_depth:
                 self.fail(f"LB CONV grid {gh}x{gw} (wo {f['wo']}) at psum {pb}: needs gw == wo and "

@@ -8,7 +8,8 @@ Signed fields are two's complement.
 Buffers (sizes from :class:`~sparsa.sw.cnn.config.CNNConfig`):
 
 * **ibuf**: bytes (int8), one read per cycle; holds input rows of every channel.
-* **wbuf**: words of ``lanes`` int16 weights (lane l in bytes 2l, 2l+1, little endian).
+* **wbuf**: words of ``lanes`` int16 weights (lane l in bytes 2l, 2l+1, little endian), or
+  of ``lanes`` int8 weights (lane l in byte l) on an engine with ``weight_bits`` 8.
 * **bias**: ``lanes`` int32 registers.
 * **obuf**: ``lanes`` banks of int8, ``obuf_depth`` each; bank l holds lane l's outputs.
 * **psum**: ``lanes`` banks of ``psum_depth`` partial sums (wide integers), used by the 3x3
@@ -21,7 +22,7 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
 ``LOAD``
     for r < count: the ``length`` bytes at DRAM ``dram + r*dstride`` go to ``target``:
     IBUF: ``ibuf[buf + r*bstride + j]``; WBUF: words ``buf + r*bstride + w`` (``length`` a
-    multiple of 2P, DRAM address 8-aligned); BIAS: count 1, length 4P, 8-aligned, lane l = int32 at 4l.
+    multiple of a word's bytes, 2P or P, DRAM address 8-aligned); BIAS: count 1, length 4P, 8-aligned, lane l = int32 at 4l.
 ``SAVE``
     for c < count: ``DRAM[dram + c*dstride + j] = obuf[c % P][buf + (c // P)*ostride + j]``, j < length.
     A SAVE runs in the background: the engine hands it to its store unit and goes on to the
@@ -37,7 +38,8 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     ``M[l][e] += wbuf[ci*16 + e][l] * V[e]``; ``Y = A^T M A / 4`` (exact); pixel (2py+a, 2px+b)
     -> ``obuf[l][(2py+a)*wo + 2px+b]`` if 2py+a < out_rows and 2px+b < wo.
     *Window convolver* (flag LB; k = 3, step 1 or 2, ``b + gh*gw <= psum_depth``, ``gw == wo``):
-    the sums of the direct case over this instruction's channels, per pixel ``q = b + py*gw + px``
+    the sums of the direct case over this instruction's channels (with int8 weights: the
+    convolver multiplies each weight word's low byte), per pixel ``q = b + py*gw + px``
     (field ``b`` is the psum base, so that several output groups' sums can sit side by side):
     ``s[l][q] = (psum[l][q] if flag ACC else 0) + sum_ci sum_ky,kx w * d``; with flag HOLD
     ``psum[l][q] = s`` and nothing is written to obuf, else ``s`` goes through ``post`` to

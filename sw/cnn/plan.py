@@ -43,8 +43,9 @@ def balance_rows(ho, r, wino):
     return min(rb, r)
 
 
-def weight_block(w, b, P, wino):
-    """Bytes of one conv layer's weights (per group: bias then words) and the words per group."""
+def weight_block(w, b, P, wino, bits=16):
+    """Bytes of one conv layer's weights (per group: bias then words of ``bits``-bit weights)
+    and the words per group."""
     cout = w.shape[0]
     if wino:
         u = WINO_G2 @ w @ WINO_G2.T                      # (cout, cin, 4, 4)
@@ -57,7 +58,7 @@ def weight_block(w, b, P, wino):
         n = min(P, cout - co0)
         bias = np.zeros(P, "<i4")
         bias[:n] = b[co0:co0 + n]
-        wg = np.zeros((nwords, P), "<i2")
+        wg = np.zeros((nwords, P), "<i2" if bits == 16 else "i1")
         wg[:, :n] = words[co0:co0 + n].T
         out += bias.tobytes() + wg.tobytes()
     return bytes(out), nwords
