@@ -21,3 +21,19 @@ def test_bench_cnn_quick(tmp_path):
     assert [r["lanes"] for r in nets] == [8, 16, 32] * 3 and all(r["bit_exact_vs_golden"] for r in nets)
     assert all(r["multipliers"] == 9 * r["lanes"] and 0 < r["mac_util"] <= 1 for r in nets)
     assert "## Whole networks" in (tmp_path / "cnn.md").read_text()
+
+
+def test_resources_table_names_every_engine_and_says_whether_it_fits():
+    from sparsa.bench.cnn_resources import resources_markdown
+    from sparsa.bench.networks import ENGINES
+    from sparsa.sw.cnn.config import CNNConfig
+    # every engine of the network table is a valid configuration; the last one pairs multipliers
+    cfgs = [CNNConfig(**fields) for _, fields in ENGINES]
+    assert cfgs[-1].pair_multipliers and cfgs[-1].weight_bits == 8 and not any(c.winograd for c in cfgs)
+    est = lambda dsps, fits: {"luts": 1234, "ffs": 99, "dsps": dsps, "brams": 74.5, "fits": fits}
+    md = resources_markdown([{"engine": "a", "multipliers": 72, "boards": [est(82, True), est(82, True)]},
+                             {"engine": "b", "multipliers": 288, "boards": [est(322, False), est(322, False)]}])
+    rows = [l for l in md.splitlines() if l.startswith("| a") or l.startswith("| b")]
+    assert rows[0] == ("| a | 72 | 1,234 LUTs, 99 FFs, 82 DSPs, 74.5 BRAM36: fits | "
+                       "1,234 LUTs, 99 FFs, 82 DSPs, 74.5 BRAM36: fits |")
+    assert rows[1].count("does NOT fit") == 2

@@ -24,6 +24,7 @@ Concat, two output heads, which the importer joins into one flattened output).
 :mod:`sparsa.sw.cnn.timing` (the cycle model checked against the RTL's counters).
 """
 
+import dataclasses
 import time
 
 import numpy as np
@@ -302,17 +303,21 @@ def network_markdown(rows):
              "burst. MAC util = MACs / (multipliers x cycles), multipliers = 9 x lanes (the window "
              "convolver). ms at 200 MHz (Zynq-7020-sized) and 400 MHz (ZU2CG, the seed's Aristotle "
              "V2) are cycles / clock: sparsa has built neither at that clock.", "",
-             "| network | GOP | lanes (multipliers) | cycles | ms @200 MHz | ms @400 MHz | MAC util | "
+             "| network | GOP | engine (multipliers) | cycles | ms @200 MHz | ms @400 MHz | MAC util | "
              "DRAM MB read / written | seed's figure |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seed = (f"{SEED_VGG16['ms']} ms @{SEED_VGG16['mhz']} MHz ({SEED_VGG16['device']}, {SEED_VGG16['note']})"
                 if r["network"] == "VGG16" else DPU_RESNET18 if r["network"] == "ResNet-18"
                 else SEED_YOLO if r["network"] == "YOLOv3-tiny" else "")
-        lines.append(f"| {r['network']} | {r['gop']:.2f} | {r['lanes']} ({r['multipliers']}) | {r['cycles']:,} | "
+        lines.append(f"| {r['network']} | {r['gop']:.2f} | {r.get('engine', r['lanes'])} ({r['multipliers']}) | "
+                     f"{r['cycles']:,} | "
                      f"{r['ms_at_200mhz']:,.1f} | {r['ms_at_400mhz']:,.1f} | {r['mac_util']:.3f} | "
                      f"{r['dram_read'] / 1e6:,.1f} / {r['dram_write'] / 1e6:,.1f} | {seed} |")
+    # per layer: the Zynq-7020-sized engine (the last of ENGINES) only; every row's are in the JSON
     for r in rows:
-        lines += ["", f"### {r['network']}, {r['lanes']} lanes: per layer", "",
+        if r.get("engine", ENGINES[-1][0]) != ENGINES[-1][0]:
+            continue
+        lines += ["", f"### {r['network']}, {r.get('engine', r['lanes'])}: per layer", "",
                   "| layer | op (datapath) | output | MACs | cycles | MAC util | weight MB | DRAM MB read |",
                   "|---|---|---|---|---|---|---|---|"]
         for l in r["layers"]:
@@ -331,11 +336,21 @@ QUICK_NETWORKS = [("VGG16 (32x32, channels / 4, fc 256)", "vgg16",
                   ("ResNet-18 (64x64, channels / 8)", "resnet18", {"size": 64, "width": 0.125, "classes": 10}),
                   ("YOLOv3-tiny (96x96, channels / 8, 3 classes)", "yolov3_tiny",
                    {"size": 96, "width": 0.125, "classes": 3})]
-LANES = (8, 16, 32)
+# The engines every network runs on: (label, CNNConfig fields). The first three are the
+# engine `sparsa pack` builds (no Winograd datapath: the networks run on the direct one and
+# the convolver) at three widths, with int16 weight words and one multiplier a lane and tap; the last
+# is the largest that yosys fits in a Zynq-7020 (and a ZU2CG): 32 lanes with int8 weight
+# words and two lanes a convolver multiplier, wbuf and psum cut to fit its 140 BRAM36
+# (`sparsa bench cnn-resources` gives each one's DSPs, BRAMs and LUTs).
+ENGINES = (("8 lanes", {"lanes": 8, "winograd": False}), ("16 lanes", {"lanes": 16, "winograd": False}),
+           ("32 lanes", {"lanes": 32, "winograd": False}),
+           ("32 lanes, int8 weights, paired multipliers, wbuf 4096, psum 512",
+            {"lanes": 32, "winograd": False, "weight_bits": 8, "pair_multipliers": True, "wbuf_words": 4096,
+             "psum_depth": 512}))
 
 
-def bench_networks(quick=False, lanes=LANES):
-    """Rows of :func:`network_row` for every network and engine size (see above)."""
+def bench_networks(quick=False, engines=ENGINES):
+    """Rows of :func:`network_row` for every network and engine (see above)."""
     import tempfile
     from pathlib import Path
 
@@ -348,11 +363,12 @@ def bench_networks(quick=False, lanes=LANES):
             info = {"vgg16": vgg16_onnx, "resnet18": resnet18_onnx, "yolov3_tiny": yolov3_tiny_onnx}[builder](path, **kw)
             print(f"[bench cnn] {name}: ONNX written ({info['params']:,} weights, {info['gop']:.2f} GOP) "
                   f"in {time.perf_counter() - t:.1f} s", flush=True)
-            for p in lanes:
-                row = network_row(name, path, CNNConfig(lanes=p), info["gop"],
-                                  log=lambda m: print(f"[bench cnn] {name}, {p} lanes: {m}", flush=True))
+            for label, fields in engines:
+                row = network_row(name, path, CNNConfig(**fields), info["gop"],
+                                  log=lambda m: print(f"[bench cnn] {name}, {label}: {m}", flush=True))
+                row["engine"], row["config"] = label, dataclasses.asdict(CNNConfig(**fields))
                 rows.append(row)
-                print(f"[bench cnn] {name}, {p} lanes: {row['cycles']:,} cycles, {row['ms_at_200mhz']:,.1f} ms "
+                print(f"[bench cnn] {name}, {label}: {row['cycles']:,} cycles, {row['ms_at_200mhz']:,.1f} ms "
                       f"@200 MHz, MAC util {row['mac_util']:.3f}, bit-exact vs golden", flush=True)
     return rows
 

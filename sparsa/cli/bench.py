@@ -1,4 +1,4 @@
-"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|cnn|cnn-networks|boards|all`).
+"""Run benchmarks and write JSON + markdown tables (`sparsa bench pack|eie|ese|ese-overlap|cnn|cnn-networks|cnn-resources|boards|all`).
 
 Each benchmark is a module with ``NAME``, ``add_arguments`` (optional) and
 ``run_bench(out_dir, args) -> dict``; results go to ``OUT/<name>.json`` and ``OUT/<name>.md``.
@@ -19,6 +19,7 @@ BENCHES = {
     "ese-overlap": "sparsa.bench.ese_overlap",
     "cnn": "sparsa.bench.cnn",
     "cnn-networks": "sparsa.bench.networks",
+    "cnn-resources": "sparsa.bench.cnn_resources",
     "boards": "sparsa.bench.boards",
 }
 

@@ -125,8 +125,9 @@ def run_cnn(args):
     with atomic_file(args.output) as tmp:
         Path(tmp).write_text(text)
     print(f"wrote {args.output}: CNN engine, {cfg.lanes} lanes, Winograd {'on' if cfg.winograd else 'off'}, "
-          f"3x3 convolver {'on (psum ' + str(cfg.psum_depth) + ')' if cfg.convolver else 'off'}, "
-          f"ibuf {cfg.ibuf_bytes} B, wbuf {cfg.wbuf_words} words, obuf {cfg.obuf_depth} B/lane, "
+          f"3x3 convolver {'on (psum ' + str(cfg.psum_depth) + ')' if cfg.convolver else 'off'}"
+          f"{', paired multipliers' if cfg.pair_multipliers else ''}, "
+          f"ibuf {cfg.ibuf_bytes} B, wbuf {cfg.wbuf_words} words of int{cfg.weight_bits}, obuf {cfg.obuf_depth} B/lane, "
           f"{len(text.splitlines())} lines")
     return 0
 
