@@ -344,8 +344,8 @@ def test_batchnorm_after_a_relu_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("op,attrs,extra", [
-    ("Clip", {}, ["lo", "hi"]), ("LeakyRelu", {"alpha": 0.1}, []), ("Softmax", {"axis": 1}, []),
-    ("Pad", {}, ["pads"]), ("Concat", {"axis": 1}, ["c"]), ("Resize", {"mode": "nearest"}, ["", "scales"])])
+    ("Clip", {}, ["lo", "hi"]), ("Sigmoid", {}, []), ("Softmax", {"axis": 1}, []),
+    ("Mul", {}, ["c"]), ("Transpose", {"perm": [0, 1, 3, 2]}, []), ("Tanh", {}, [])])
 def test_ops_sparsa_does_not_run_are_refused_naming_node_and_op(tmp_path, op, attrs, extra):
     inits = {"w": np.ones((2, 2, 1, 1)), "lo": np.array(0.0), "hi": np.array(6.0), "c": np.ones((1, 2, 4, 4)),
              "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1]), "scales": np.array([1.0, 1.0, 2.0, 2.0])}

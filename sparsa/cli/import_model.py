@@ -3,8 +3,10 @@
 ``sparsa import model.onnx -o model.npz`` prints the layers it found and writes: a float MLP
 ``.npz`` (``<name>.weight``/``.bias``, what ``sparsa compress`` takes), a sparsa-model graph
 for CNNs, or ``nn.LSTM`` state-dict arrays for an LSTM. Unsupported ops are an error naming
-the node and the op. Supported ONNX ops: Gemm, MatMul, Relu, Flatten, Conv, MaxPool,
-AveragePool, Add, LSTM (details: docs/import.md).
+the node and the op. Supported ONNX ops: Gemm, MatMul, Relu, LeakyRelu, Flatten, Conv, MaxPool,
+AveragePool, Pad, Resize, Upsample, Concat, Add, LSTM, ... (details: docs/import.md). A model
+with several outputs is written with one output, the outputs flattened and joined; a line
+after the table says which values are which.
 """
 
 from pathlib import Path
@@ -59,6 +61,8 @@ def run(args):
     for name, op, out, n in model.summary():
         table.add_row(name, op, out, f"{n:,}")
     Console(highlight=False).print(table)
+    if model.output_note():
+        print(model.output_note())
     model.save(args.output)
     nxt = {"mlp": f"sparsa compress {args.output} --density D --bits 4",
            "cnn": "the CNN engine (sparsa's graph format)", "lstm": "the LSTM engine (nn.LSTM state dict)"}

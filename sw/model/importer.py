@@ -1,10 +1,14 @@
 """Import float models: ONNX files and PyTorch ``state_dict()`` arrays saved as ``.npz``.
 
-Supported ONNX ops (opset 11+): Gemm, MatMul, Relu, Flatten, Reshape (a flatten), Conv,
-MaxPool, AveragePool, GlobalAveragePool, Add, BatchNormalization (folded), Identity and Dropout
-(removed), LSTM; the limits of each are in docs/import.md and :mod:`sparsa.sw.model.onnx_ops`,
-which does the walk. Anything else is an error naming the node and op, never a silent
-fallback, and the graph output's shape is checked against the shape the file declares.
+Supported ONNX ops (opset 11+, and the older Pad, Resize and Upsample): Gemm, MatMul, Relu and
+LeakyRelu (folded into the layer before), Flatten, Reshape (a flatten), Conv, MaxPool,
+AveragePool, GlobalAveragePool, Pad (zeros, folded into the next Conv or pool), Resize and
+Upsample (nearest, integer scale), Concat (channels), Add, BatchNormalization (folded), Identity
+and Dropout (removed), LSTM; the limits of each are in docs/import.md and
+:mod:`sparsa.sw.model.onnx_ops`, which does the walk. Anything else is an error naming the node
+and op, never a silent fallback, and each graph output's shape is checked against the shape the
+file declares. Several graph outputs (YOLO's heads) become one flattened vector, joined in the
+graph's output order (``ImportedModel.output_note`` says which values are which).
 
 ``Constant`` nodes are read as weights. The result is one of three kinds:
 
@@ -74,12 +78,41 @@ class ImportedModel:
             rows = []
             for l in self.graph.layers:
                 n = sum(self.graph.arrays[l[k]].size for k in ("weight", "bias") if k in l)
-                rows.append((l["name"], l["op"] + (" + relu" if l.get("relu") else ""), str(shapes[l["name"]]), n))
+                rows.append((l["name"], _op_text(l), str(shapes[l["name"]]), n))
             return rows
         w = self.lstm
         n = sum(a.size for a in w.arrays().values())
         return [("lstm", f"lstm I={w.inputs} H={w.hidden} P={w.outputs}"
                  + (" peepholes" if w.w_ic is not None else ""), f"(T, {w.outputs})", n)]
+
+
+    def output_note(self):
+        """One line saying which values of the output are which graph output, for a graph whose
+        several ONNX outputs were joined (``spec["outputs"]``); None otherwise."""
+        outs = self.graph.spec.get("outputs") if self.kind == "cnn" else None
+        if not outs:
+            return None
+        parts, start = [], 0
+        for o in outs:
+            n = int(np.prod(o["shape"]))
+            parts.append(f"'{o['name']}' {tuple(o['shape'])} = [{start}:{start + n}]")
+            start += n
+        return (f"output: the {len(outs)} graph outputs, flattened and joined in order into one vector of "
+                f"{start} values: " + ", ".join(parts))
+
+
+def _op_text(layer):
+    """A graph layer's op for the summary table, with its activation or flatten."""
+    text = layer["op"]
+    if layer.get("relu"):
+        text += " + relu"
+    if layer.get("leaky") is not None:
+        text += f" + leaky {layer['leaky']:.4g}"
+    if layer.get("flatten"):
+        text += " (flatten)"
+    if layer["op"] == "upsample":
+        text += f" x{layer.get('scale', 2)}"
+    return text
 
 
 def import_model(path, *, input_shape=None):
@@ -146,8 +179,8 @@ def load_onnx(path, *, input_shape=None):
     g = model.graph
     consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     inputs = [i for i in g.input if i.name not in consts]
-    if len(inputs) != 1 or len(g.output) != 1:
-        raise user_error(path, "graph inputs/outputs", "one input and one output",
+    if len(inputs) != 1 or not g.output:
+        raise user_error(path, "graph inputs/outputs", "one input and at least one output",
                          f"{len(inputs)} inputs, {len(g.output)} outputs")
     dims = _dims(inputs[0])
     elem = inputs[0].type.tensor_type.elem_type
@@ -162,7 +195,9 @@ def load_onnx(path, *, input_shape=None):
             raise user_error(path, "--input-shape", f"C,H,W for an (N, C, H, W) input consistent with its "
                              f"declared shape {dims}", input_shape)
         dims = [dims[0]] + input_shape
-    kind, body = OnnxConverter(path, consts, inputs[0].name, dims, g.output[0].name, _dims(g.output[0])).convert(g.node)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    outputs = [(o.name, _dims(o)) for o in g.output]
+    kind, body = OnnxConverter(path, consts, inputs[0].name, dims, outputs, opset=opset).convert(g.node)
     return ImportedModel(kind, str(path), **{kind: body} if kind != "cnn" else {"graph": body})
 
 

@@ -34,15 +34,20 @@ class ConverterBase:
     """What every op method uses: ``src``/``shape`` map each ONNX tensor to the sparsa layer
     producing it and its ONNX shape; ``layers`` and ``arrays`` are the result so far."""
 
-    def __init__(self, path, consts, input_name, input_dims, output_name, output_dims):
+    def __init__(self, path, consts, input_name, input_dims, outputs, opset=None):
+        """``outputs``: ``[(name, declared dims or None), ...]`` in the graph's order; ``opset``
+        the model's default-domain opset (None: the newest rules)."""
         self.path, self.consts = path, consts
         self.input_dims = input_dims
-        self.output_name, self.output_dims = output_name, output_dims
+        self.outputs = list(outputs)
+        self.output_name, self.output_dims = self.outputs[0]
+        self.opset = opset
         self.src = {input_name: "input"}     # tensor -> producing layer name ("input")
         self.shape = {input_name: tuple(input_dims)}   # tensor -> ONNX shape, batch first
         self.layers = {}                     # name -> layer dict (insertion = topological order)
         self.arrays = {}
         self.used = set()                    # layers whose output something already consumed
+        self.zero_pads = {}                  # tensor of a folded Pad -> (Pad node, [top, left, bottom, right])
         self.lstm = None
         self.check_size(None, input_name, input_dims)
 
@@ -101,15 +106,24 @@ class ConverterBase:
         layer["weight"], layer["bias"] = f"{n}.weight", f"{n}.bias"
 
     def fresh(self, node, tensor, ops, what):
-        """The layer producing ``tensor`` if its op is in ``ops``, has no ReLU yet and nothing else
-        reads it, before or after (so a following op can be folded into it: folding changes
-        the values of every tensor that names that layer); else a one-line refusal."""
+        """The layer producing ``tensor`` if its op is in ``ops``, has no ReLU or leaky ReLU yet and
+        nothing else reads it, before or after (so a following op can be folded into it: folding
+        changes the values of every tensor that names that layer); else a one-line refusal."""
         prev = self.src.get(tensor)
         layer = self.layers.get(prev)
         shared = prev in self.used or any(self.readers.get(t, 0) != 1 for t, s in self.src.items() if s == prev)
-        if layer is None or layer["op"] not in ops or layer.get("relu") or shared:
+        act = layer is not None and (layer.get("relu") or layer.get("leaky") is not None)
+        if layer is None or layer["op"] not in ops or act or shared:
             found = ("the graph input" if prev == "input" else f"'{tensor}'" if layer is None
                      else f"a {layer['op']}" + (" with ReLU" if layer.get("relu") else "")
+                     + (" with LeakyRelu" if layer.get("leaky") is not None else "")
                      + (" read by another node too" if shared else ""))
             raise self.err(node, "input", what, found)
         return layer
+
+    def const_or_none(self, node, name, what):
+        """An optional constant input: None when the name is empty or the tensor has no values
+        (how ONNX leaves out an optional input), else as :meth:`const`."""
+        if not name or (name in self.consts and self.consts[name].size == 0):
+            return None
+        return self.const(node, name, what)

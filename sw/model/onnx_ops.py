@@ -15,15 +15,21 @@ from sparsa.sw.model.graph import Graph, validate
 from sparsa.sw.model.mlp import FloatLayer, layers_from_arrays
 from sparsa.sw.model.onnx_base import ConverterBase, safe_name, shape_str
 from sparsa.sw.model.onnx_lstm import LstmOp
+from sparsa.sw.model.onnx_resize import ResizeOps
 from sparsa.sw.model.onnx_window import WindowOps
 
 __all__ = ["SUPPORTED_OPS", "OnnxConverter", "safe_name"]
 
-SUPPORTED_OPS = ("Gemm", "MatMul", "Relu", "Flatten", "Reshape", "Conv", "MaxPool", "AveragePool",
-                 "GlobalAveragePool", "Add", "BatchNormalization", "Identity", "Dropout", "LSTM")
+SUPPORTED_OPS = ("Gemm", "MatMul", "Relu", "LeakyRelu", "Flatten", "Reshape", "Conv", "MaxPool", "AveragePool",
+                 "GlobalAveragePool", "Pad", "Resize", "Upsample", "Concat", "Add", "BatchNormalization",
+                 "Identity", "Dropout", "LSTM")
+
+# The leaky ReLU slopes sparsa's graph takes (graph.validate: the engine keeps alpha * 128 as an
+# 8-bit integer, so 1/256 rounds to 1 and 255.5/128 would round to 256).
+LEAKY_MIN, LEAKY_MAX = 0.5 / 128, 255.5 / 128
 
 
-class OnnxConverter(WindowOps, LstmOp, ConverterBase):
+class OnnxConverter(WindowOps, ResizeOps, LstmOp, ConverterBase):
     """Walks the nodes once, turning them into sparsa layers.
 
     ``convert`` returns ``("mlp", [FloatLayer])``, ``("cnn", Graph)`` or ``("lstm", LSTMWeights)``.
@@ -31,16 +37,18 @@ class OnnxConverter(WindowOps, LstmOp, ConverterBase):
 
     # -- walk --
     def convert(self, nodes):
-        # how many nodes read each tensor (the graph output counts as one): a layer is only
-        # folded away when nothing else will read it
-        self.readers = {}
+        # how many nodes read each tensor (a graph output counts as one): a layer is only
+        # folded away when nothing else will read it; which nodes (a Pad looks at its reader)
+        self.readers, self.consumers = {}, {}
         # every name a node may give its layer (new_layer avoids the ones already taken; the
         # pools made for a global average pool avoid these too)
         self.reserved = {safe_name(n.name) for n in nodes if n.name}
         for node in nodes:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
-        self.readers[self.output_name] = self.readers.get(self.output_name, 0) + 1
+                self.consumers.setdefault(t, []).append(node)
+        for name, _ in self.outputs:
+            self.readers[name] = self.readers.get(name, 0) + 1
         for node in nodes:
             op = node.op_type
             if op == "Constant":
@@ -54,30 +62,48 @@ class OnnxConverter(WindowOps, LstmOp, ConverterBase):
                 raise self.err(node, "op", f"one of {', '.join(SUPPORTED_OPS)}", f"'{op}' (unsupported)")
             getattr(self, f"op_{op}")(node, self.attrs(node))
         if self.lstm is not None:
+            if len(self.outputs) > 1:
+                raise user_error(self.path, "graph outputs", "one output (Y) for an LSTM", f"{len(self.outputs)} outputs")
             if self.layers:
                 raise user_error(self.path, "graph", "an LSTM alone", f"an LSTM and {len(self.layers)} other layers")
             if self.src.get(self.output_name) != "lstm":
                 raise user_error(self.path, "graph output", "the LSTM's output Y", f"'{self.output_name}'")
-            self.check_output()
+            self.check_output(self.output_name, self.output_dims)
             return "lstm", self.lstm
         last = list(self.layers)[-1] if self.layers else None
         if last is None:
             raise user_error(self.path, "graph", "at least one supported layer", "none")
-        if self.src.get(self.output_name) != last:
+        if len(self.outputs) > 1:
+            self.join_outputs()
+        elif self.src.get(self.output_name) != last:
             raise user_error(self.path, "graph output", "the output of the last layer", f"'{self.output_name}'")
-        self.check_output()
+        for name, dims in self.outputs:
+            self.check_output(name, dims)
         return self.finish()
 
-    def check_output(self):
-        """The shape worked out for the graph output against the shape the file declares."""
-        ours = self.shape.get(self.output_name)
-        want = self.output_dims
+    def check_output(self, name, want):
+        """The shape worked out for graph output ``name`` against the shape ``want`` the file declares."""
+        ours = self.shape.get(name)
         if ours is None or want is None:
             return
         if len(ours) != len(want) or any(a and b and a != b for a, b in zip(ours, want)):
-            raise user_error(self.path, f"graph output '{self.output_name}'",
-                             f"the declared shape {shape_str(want)}",
+            raise user_error(self.path, f"graph output '{name}'", f"the declared shape {shape_str(want)}",
                              f"shape {shape_str(ours)} from the nodes (a variant sparsa gets wrong: refused)")
+
+    def join_outputs(self):
+        """Several graph outputs (YOLO's heads): one last ``concat`` with ``flatten`` of the layers
+        that make them, in the graph's output order, so the model gives one vector."""
+        srcs = []
+        for name, _ in self.outputs:
+            src = self.src.get(name)
+            if src not in self.layers:
+                raise user_error(self.path, f"graph output '{name}'", "the output of a layer",
+                                 "the graph input" if src == "input" else "a tensor no supported node makes")
+            srcs.append(src)
+        name, k = "outputs", 1
+        while name in self.layers or name in self.reserved:
+            name, k = f"outputs_{k}", k + 1
+        self.layers[name] = {"name": name, "op": "concat", "_inputs": srcs, "flatten": True}
 
     # -- ops: fully connected --
     def op_Gemm(self, node, a):
@@ -191,6 +217,19 @@ class OnnxConverter(WindowOps, LstmOp, ConverterBase):
                            " and ".join(shape_str(self.shape[n]) for n in names))
         self.new_layer(node, "add", srcs, self.shape[names[0]])
 
+    def op_LeakyRelu(self, node, a):
+        alpha = float(a.get("alpha", 0.01))
+        if alpha != 0 and not LEAKY_MIN <= alpha < LEAKY_MAX:
+            raise self.err(node, "alpha", "0 (a ReLU) or a slope in [0.004, 1.99] (the engine keeps "
+                           "alpha * 128 as an 8-bit integer)", f"{alpha:g}")
+        layer = self.fresh(node, node.input[0], ("linear", "conv2d"),
+                           "the output of a Conv or Gemm/MatMul (to fold into as its leaky ReLU)")
+        if alpha == 0:
+            layer["relu"] = True
+        else:
+            layer["leaky"] = alpha
+        self.alias(node, node.input[0])
+
     def op_Relu(self, node, a):
         layer = self.fresh(node, node.input[0], ("linear", "conv2d", "add"),
                            "the output of a Conv, Gemm/MatMul or Add (to fuse into)")
@@ -230,10 +269,10 @@ class OnnxConverter(WindowOps, LstmOp, ConverterBase):
     # -- result --
     def finish(self):
         layers = list(self.layers.values())
-        out_shape = self.shape[self.output_name]
         flat = len(self.input_dims) == 2 and all(l["op"] == "linear" for l in layers)
         chain = all(l["_inputs"] == [prev] for l, prev in zip(layers, ["input"] + [l["name"] for l in layers]))
-        standard = all(bool(l.get("relu")) == (k < len(layers) - 1) for k, l in enumerate(layers))
+        standard = all(bool(l.get("relu")) == (k < len(layers) - 1) and l.get("leaky") is None
+                       for k, l in enumerate(layers))
         if flat and chain and standard:
             mlp = [FloatLayer(l["name"], self.arrays[l["weight"]].astype(np.float64),
                               self.arrays[l["bias"]].astype(np.float64), bool(l.get("relu"))) for l in layers]
@@ -257,11 +296,17 @@ class OnnxConverter(WindowOps, LstmOp, ConverterBase):
                    "input": {"shape": [int(d) for d in shape], "dtype": "float32"},
                    "layers": spec_layers}, dict(self.arrays))
         validate(g, str(self.path))
-        # sparsa's graph must give the same per-sample shape as the ONNX nodes.
-        last = g.shapes()[layers[-1]["name"]]
-        ours = (last[0],) if layers[-1]["op"] == "linear" else last
-        if tuple(out_shape[1:]) != tuple(ours):
-            raise user_error(self.path, f"graph output '{self.output_name}'",
-                             f"the shape {shape_str(out_shape)} the ONNX nodes give",
-                             f"{shape_str(ours)} per sample in sparsa's graph (refused)")
+        # sparsa's graph must give the same per-sample shape as the ONNX nodes, for every output.
+        shapes, outs = g.shapes(), []
+        for name, _ in self.outputs:
+            src = self.src[name]
+            ours = (shapes[src][0],) if self.layers[src]["op"] == "linear" else shapes[src]
+            if tuple(self.shape[name][1:]) != tuple(ours):
+                raise user_error(self.path, f"graph output '{name}'",
+                                 f"the shape {shape_str(self.shape[name])} the ONNX nodes give",
+                                 f"{shape_str(ours)} per sample in sparsa's graph (refused)")
+            outs.append({"name": name, "shape": [int(d) for d in ours]})
+        if len(outs) > 1:
+            # which values of the joined output vector are which ONNX output (ImportedModel says it)
+            g.spec["outputs"] = outs
         return "cnn", g
