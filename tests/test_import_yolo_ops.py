@@ -92,14 +92,20 @@ def test_leaky_relu_folds_into_the_conv_before_it(tmp_path, bn, alpha):
     assert layer["leaky"] == pytest.approx(0.01 if alpha is None else alpha) and not layer["relu"]
 
 
-def test_leaky_relu_between_gemms_is_a_graph_not_an_mlp(tmp_path):
+@pytest.mark.parametrize("last", [False, True])
+def test_leaky_relu_after_a_gemm_makes_a_graph_not_an_mlp(tmp_path, last):
     # sparsa's MLP format has ReLUs only: a leaky fully connected stack stays a graph of linears
+    # (the leaky ReLU between the layers, or after the last, where an MLP has no activation)
     rng = np.random.default_rng(51)
     inits = {"w1": rng.normal(size=(8, 6)), "b1": rng.normal(size=8), "w2": rng.normal(size=(3, 8))}
-    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1), leaky("act", "h", "a", 0.2),
-             helper.make_node("Gemm", ["a", "w2"], ["y"], name="fc2", transB=1)]
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+             helper.make_node("Relu", ["h"], ["a"], name="relu") if last else leaky("act", "h", "a", 0.2),
+             helper.make_node("Gemm", ["a", "w2"], ["z" if last else "y"], name="fc2", transB=1)]
+    if last:
+        nodes.append(leaky("act", "z", "y", 0.2))
     model = compare(onnx_file(tmp_path / "m.onnx", nodes, inits, [1, 6], [("y", [1, 3])]), (6,), 51)
-    assert model.kind == "cnn" and [l.get("leaky") for l in model.graph.layers] == [pytest.approx(0.2), None]
+    want = [None, pytest.approx(0.2)] if last else [pytest.approx(0.2), None]
+    assert model.kind == "cnn" and [l.get("leaky") for l in model.graph.layers] == want
 
 
 def test_leaky_relu_with_alpha_0_is_a_relu(tmp_path):
