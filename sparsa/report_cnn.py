@@ -62,7 +62,12 @@ def check_cnn_run(rep, where, pack_layers, lanes):
                              repr(l.get("name"))[:60])
         c = l.get("cycles")
         c = [c] if not isinstance(c, list) else c          # one input: a number, else one per input
-        if not (c and all(_count(v) for v in c)):
+        if m.get("instr_start") is not None and m.get("instr_start") == m.get("instr_end"):
+            # a layer without instructions (a concat whose inputs are written in place) takes 0
+            if not (c and all(_num(v) and v == 0 for v in c)):
+                raise user_error(where, f"layers[{i}].cycles", "0 for a layer without instructions (one per "
+                                 "input)", repr(l.get("cycles"))[:60])
+        elif not (c and all(_count(v) for v in c)):
             raise user_error(where, f"layers[{i}].cycles", "a cycle count (an integer >= 1) or a list of them, "
                              "one per input (a golden-engine report has none)", repr(l.get("cycles"))[:60])
     return rep
@@ -142,13 +147,14 @@ def cnn_html(data, figs, files):
         f"us @{f0} MHz", "MAC util", "bytes / cycle", f"GB/s @{f0} MHz")
     body = []
     for l in L:
-        cyc = l.get("measured_cycles", l["model_cycles"])       # >= 1 (checked, and a model's)
+        cyc = l.get("measured_cycles", l["model_cycles"])       # >= 1, or 0 for a layer without instructions
         moved = l["dram_read"] + l["dram_write"]
+        rate = lambda v: f"{v:.2f}" if cyc else "-"
         body.append((l["name"], f"{l['op']} ({l['datapath'] or '-'})", "x".join(map(str, l["shape"])),
                      f"{l['macs']:,}", f"{l['weight_bytes']:,}", f"{l['dram_read']:,}", f"{l['dram_write']:,}",
                      f"{l['model_cycles']:,}") + ((f"{l['measured_cycles']:,.0f}",) if run else ()) + (
-            f"{cyc / f0:,.1f}", f"{l['macs'] / (data['multipliers'] * cyc):.3f}" if l["macs"] else "",
-            f"{moved / cyc:.2f}", f"{moved / cyc * f0 / 1e3:.2f}"))
+            f"{cyc / f0:,.1f}", f"{l['macs'] / (data['multipliers'] * cyc):.3f}" if l["macs"] and cyc else "",
+            rate(moved / max(cyc, 1)), rate(moved / max(cyc, 1) * f0 / 1e3)))
     parts.append('<section id="layers"><h2>Per layer: latency and DRAM bandwidth</h2>'
                  '<p class="note">Latency, MAC utilisation (against 9 multipliers a lane on the window '
                  'convolver) and bandwidth use the measured cycles when a run is given, else the cycle '

@@ -109,3 +109,22 @@ def test_cnn_engine_stride_padding_and_kernel_limits_name_the_field(tmp_path, co
     with pytest.raises(UserError, match=message) as e:
         validate_int_graph(load_graph(path), str(path))
     assert "\n" not in str(e.value)
+
+
+def test_an_absurd_upsample_scale_is_one_line_not_a_traceback(tmp_path):
+    from sparsa.sw.model.graph import Graph, validate
+    g = Graph({"format": "sparsa-model", "version": 1, "input": {"shape": [1, 4, 4], "dtype": "float32"},
+               "layers": [{"name": "u", "op": "upsample", "scale": 10 ** 400}]}, {})
+    with pytest.raises(UserError) as e:
+        validate(g, "g.npz")
+    assert "\n" not in str(e.value) and "u output" in str(e.value) and "size limit" in str(e.value)
+
+
+@pytest.mark.parametrize("outputs", [{"a": 1}, [{"name": 3, "shape": [1]}], [{"name": "a", "shape": []}],
+                                     [{"name": "a", "shape": [2, -1]}], [{"name": "a", "shape": ["x"]}]])
+def test_malformed_outputs_list(outputs):
+    from sparsa.sw.model.graph import Graph, validate
+    g = Graph({"format": "sparsa-model", "version": 1, "input": {"shape": [1, 4, 4], "dtype": "float32"},
+               "layers": [{"name": "p", "op": "maxpool2d"}], "outputs": outputs}, {})
+    with pytest.raises(UserError, match="outputs: expected a list of"):
+        validate(g, "g.npz")

@@ -125,3 +125,31 @@ def test_an_eie_benchmark_with_a_cnn_pack_is_refused(tmp_path, cnn_pack, capsys)
     (tmp_path / "eie.json").write_text("{}")
     assert main(["report", str(pk), "-o", str(tmp_path / "rep.html"), "--bench", str(tmp_path / "eie.json")]) == 2
     assert "--bench: expected none for a CNN pack" in capsys.readouterr().err
+
+
+def test_a_concat_written_in_place_has_zero_cycles_in_the_report(tmp_path, capsys):
+    """A concat whose inputs are written in place has no instructions: 0 cycles, no rates, and
+    a run report must give it 0 (and every other layer at least 1)."""
+    from cnn_cases import yolo_ops_graph
+    graph, _ = yolo_ops_graph(0)
+    prog = compile_graph(graph, CNNConfig())
+    write_cnn_pack(prog, tmp_path / "pk")
+    empty = [i for i, m in enumerate(prog.layers) if m["instr_start"] == m["instr_end"]]
+    assert empty and all(prog.layers[i]["op"] == "concat" for i in empty)
+    cycles = [0 if i in empty else 100 + i for i in range(len(prog.layers))]
+    (tmp_path / "r.json").write_text(json.dumps(run_report(prog, cycles)))
+    out = tmp_path / "rep.html"
+    assert main(["report", str(tmp_path / "pk"), "-o", str(out), "--run", str(tmp_path / "r.json")]) == 0
+    row = re.search(rf"<tr><td>{prog.layers[empty[0]]['name']}</td>.*?</tr>", out.read_text()).group(0)
+    assert "<td>-</td><td>-</td>" in row
+    cycles[0] = 0                                  # a layer with instructions cannot take 0 cycles
+    (tmp_path / "r.json").write_text(json.dumps(run_report(prog, cycles)))
+    assert main(["report", str(tmp_path / "pk"), "-o", str(tmp_path / "rep2.html"), "--run",
+                 str(tmp_path / "r.json")]) != 0
+    assert "layers[0].cycles" in capsys.readouterr().err
+
+
+def test_the_config_register_word_by_hand():
+    assert CNNConfig(lanes=8).config_word == 8 | 1 << 8 | 1 << 9
+    assert CNNConfig(lanes=32, winograd=False, weight_bits=8, pair_multipliers=True).config_word == \
+        32 | 1 << 9 | 1 << 10 | 1 << 11

@@ -61,8 +61,7 @@ class CNNSoC(wiring.Component):
         m.d.comb += start.eq(rf.ctrl_w & rf.w_data[0])
         with m.If(rf.status_w & rf.w_data[1]):
             m.d.sync += done.eq(0)
-        config_word = (cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9)
-                       | (int(cfg.weight_bits == 8) << 10) | (int(cfg.pair_multipliers) << 11))
+        config_word = cfg.config_word
         m.d.comb += [
             rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy, done)),
             rf.cycles.eq(eng.cycles), rf.mac_cycles.eq(eng.mac_cycles),

@@ -153,7 +153,7 @@ def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
         job, result = work / "job.npz", work / "result.npz"
         out_bytes = int(np.prod(prog.output_shape))
         opts = dict(prog_addr=0, in_addr=prog.input_addr, out_addr=prog.output_addr, out_bytes=out_bytes,
-                    pause=float(pause), seed=int(seed), config_word=cfg.lanes | (int(cfg.winograd) << 8) | (int(cfg.convolver) << 9))
+                    pause=float(pause), seed=int(seed), config_word=cfg.config_word)
         np.savez(job, dram=np.frombuffer(bytes(prog.dram_image()), dtype=np.uint8),
                  inputs=np.stack([np.frombuffer(xb.tobytes(), dtype=np.uint8) for xb in xs]),
                  options=np.array(json.dumps(opts)))

@@ -8,7 +8,6 @@ the ZU2CG's DSP48E2), the same estimate ``sparsa build`` prints. Writes ``cnn-re
 and ``.md``. About 1 to 3 minutes a synthesis on this 2-core machine.
 """
 
-import json
 import tempfile
 import time
 from pathlib import Path

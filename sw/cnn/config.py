@@ -78,6 +78,13 @@ class CNNConfig:
         return self.weight_bits // 8 * self.lanes
 
     @property
+    def config_word(self):
+        """The SoC's read-only CONFIG register (``hw/cnn/soc.py``): [7:0] lanes, [8] Winograd,
+        [9] window convolver, [10] int8 weight words, [11] paired convolver multipliers."""
+        return (self.lanes | int(self.winograd) << 8 | int(self.convolver) << 9 | int(self.weight_bits == 8) << 10
+                | int(self.pair_multipliers) << 11)
+
+    @property
     def peak_multipliers(self):
         """Multiplies a cycle at most: 9 a lane on the window convolver, else one a lane."""
         return 9 * self.lanes if self.convolver else self.lanes

@@ -65,7 +65,6 @@ class Emitter:
                   dstride=dstride if count > 1 else 0, buf=buf, bstride=bstride if count > 1 else 0)
 
     def load_weights(self, dram, nwords):
-        P = self.cfg.lanes
         B = self.cfg.weight_word_bytes
         per = field_range("length")[1] // B          # words per LOAD (length field)
         for w0 in range(0, nwords, per):

@@ -31,6 +31,7 @@ activations, shifts, saturation) belong to the CNN engine's golden model.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,6 +111,7 @@ def validate(graph, where):
         raise user_error(where, "input.shape", "[C, H, W] of positive integers", repr(shape)[:60])
     _check_size(where, "input.shape", shape)
     _check_quant(spec, where)
+    _check_outputs(spec, where)
     if not isinstance(spec.get("layers"), list) or not all(isinstance(l, dict) for l in spec["layers"]):
         raise user_error(where, "layers", "a list of layer objects", repr(spec.get("layers"))[:60])
     names = set()
@@ -181,6 +183,19 @@ def _check_quant(spec, where):
                                  repr(v)[:60])
 
 
+def _check_outputs(spec, where):
+    """``outputs`` (written by the ONNX importer for several joined outputs): what the joined
+    vector holds, a list of ``{"name": str, "shape": [positive ints]}``."""
+    outs = spec.get("outputs")
+    if outs is None:
+        return
+    ok = isinstance(outs, list) and all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) and isinstance(o.get("shape"), list)
+        and o["shape"] and all(_is_int(d) and 0 < d <= MAX_TENSOR_ELEMENTS for d in o["shape"]) for o in outs)
+    if not ok:
+        raise user_error(where, "outputs", 'a list of {"name": ..., "shape": [positive integers]}', repr(outs)[:60])
+
+
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -196,7 +211,7 @@ def _json_kind(v):
 
 
 def _check_size(where, field, shape):
-    n = int(np.prod(shape, dtype=np.float64))
+    n = math.prod(int(d) for d in shape)        # Python ints: no overflow on absurd sizes
     if n > MAX_TENSOR_ELEMENTS:
         raise user_error(where, field, f"at most {MAX_TENSOR_ELEMENTS:,} values per tensor (sparsa's size limit)",
                          f"shape {tuple(shape)} = {n:,} values")
