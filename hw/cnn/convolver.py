@@ -41,6 +41,9 @@ class WindowConvolver(wiring.Component):
     -------
     start : In(1)
         Pulse as the sweep starts (loads channel 0's weights).
+    pool : In(1)
+        The sweep serves a POOL (held for the instruction): every window is accepted at once,
+        and nothing is multiplied into psum, counted or sent to the output stage.
     acc_in, hold : In(1)
         The CONV's ACC and HOLD flags (held for the whole instruction).
     i : In(stream.Signature(window_layout()))
@@ -60,7 +63,7 @@ class WindowConvolver(wiring.Component):
         self.acc_bits = acc_bits
         P = cfg.lanes
         super().__init__({
-            "start": In(1), "acc_in": In(1), "hold": In(1),
+            "start": In(1), "pool": In(1), "acc_in": In(1), "hold": In(1),
             "i": In(stream.Signature(window_layout())),
             "wb_addr": Out(16), "wb_data": In(cfg.weight_bits * P),
             "o_valid": Out(1), "o_addr": Out(20), "o_vals": Out(data.ArrayLayout(signed(acc_bits), P)),
@@ -96,8 +99,9 @@ class WindowConvolver(wiring.Component):
 
         win = self.i.p
         accept = Signal()
-        m.d.comb += [self.i.ready.eq(~win.chan_first | sh_full), accept.eq(self.i.valid & self.i.ready)]
-        with m.If(accept & win.chan_first):
+        m.d.comb += [self.i.ready.eq(self.pool | ~win.chan_first | sh_full),
+                     accept.eq(self.i.valid & self.i.ready)]
+        with m.If(accept & win.chan_first & ~self.pool):
             m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
             m.d.sync += sh_full.eq(0)
             with m.If(~win.last):
@@ -112,7 +116,7 @@ class WindowConvolver(wiring.Component):
         meta = data.StructLayout({"pix": 16, "opix": 20, "first": 1, "last": 1})
         m1, m2, m3, m4 = (Signal(meta, name=f"meta{i}") for i in range(1, 5))
         x1 = Signal(data.ArrayLayout(signed(8), 9))
-        m.d.sync += [v1.eq(accept), v2.eq(v1), v3.eq(v2), v4.eq(v3), m2.eq(m1), m3.eq(m2), m4.eq(m3)]
+        m.d.sync += [v1.eq(accept & ~self.pool), v2.eq(v1), v3.eq(v2), v4.eq(v3), m2.eq(m1), m3.eq(m2), m4.eq(m3)]
         with m.If(accept):
             m.d.sync += [x1.eq(win.x), m1.pix.eq(win.pix), m1.opix.eq(win.opix), m1.first.eq(win.first),
                          m1.last.eq(win.last)]

@@ -11,7 +11,9 @@ One instruction at a time (CONV, POOL or ADD), started by ``start``:
   transformed (``V = B^T d B``) and each lane does 16 multiplies ``U[e] * V[e]`` on its one
   multiplier into 16 accumulators while the next tile is read. After the last channel,
   ``Y = A^T M A / 4`` gives a 2x2 output tile, sent as four results on four cycles.
-* POOL: max or rounded average over the window, one input a cycle.
+* POOL: max or rounded average over the window, one input a cycle; with flag LB (k 2 or 3,
+  on an engine with the convolver) the convolver's window sweep delivers a whole window a
+  cycle and a reducer here takes its max or sum (the convolver itself stays idle).
 * ADD: two ibuf reads a cycle (ports a and b), one result a cycle.
 """
 
@@ -101,7 +103,7 @@ class Lanes(wiring.Component):
         is_pool = f.op == Op.POOL
         wp = walker.params
         m.d.comb += [
-            walker.start.eq(compute_start & ((is_conv & ~lb) | is_pool)),
+            walker.start.eq(compute_start & ((is_conv | is_pool) & ~lb)),
             wp.pool.eq(is_pool), wp.wino.eq(is_conv & wino), wp.up.eq(is_pool & f.flags[8]), wp.count.eq(f.count), wp.k.eq(f.k),
             wp.step.eq(f.step), wp.gh.eq(f.gh), wp.gw.eq(f.gw), wp.y0.eq(f.y0), wp.x0.eq(f.x0),
             wp.row0.eq(f.row0), wp.H.eq(f.H), wp.W.eq(f.W), wp.buf.eq(f.buf),
@@ -141,13 +143,15 @@ class Lanes(wiring.Component):
         cv_valid = C(0, 1)
         cv_busy = C(0, 1)
         cv_mac = C(0, 1)
+        sp_valid = C(0, 1)
         if cfg.convolver:
             m.submodules.sweep = sweep = WindowSweep()
             m.submodules.conv3 = conv3 = WindowConvolver(cfg, ACC_BITS)
             wiring.connect(m, sweep.o, conv3.i)
             sw = sweep.params
             m.d.comb += [
-                sweep.start.eq(compute_start & is_conv & lb), conv3.start.eq(compute_start & is_conv & lb),
+                sweep.start.eq(compute_start & (is_conv | is_pool) & lb),
+                conv3.start.eq(compute_start & is_conv & lb), conv3.pool.eq(is_pool),
                 conv3.acc_in.eq(f.flags[4]), conv3.hold.eq(f.flags[5]),
                 sw.count.eq(f.count), sw.step.eq(f.step), sw.gh.eq(f.gh), sw.gw.eq(f.gw),
                 sw.y0.eq(f.y0), sw.x0.eq(f.x0), sw.row0.eq(f.row0), sw.H.eq(f.H), sw.W.eq(f.W),
@@ -155,10 +159,36 @@ class Lanes(wiring.Component):
                 ib_c.addr.eq(sweep.rd2_addr), sweep.rd0_data.eq(ib_a.data), sweep.rd1_data.eq(ib_b.data),
                 sweep.rd2_data.eq(ib_c.data), conv3.wb_data.eq(wb_r.data),
             ]
-            with m.If(is_conv & lb):
+            with m.If((is_conv | is_pool) & lb):
                 m.d.comb += [ib_a.addr.eq(sweep.rd0_addr), ib_b.addr.eq(sweep.rd1_addr),
                              wb_r.addr.eq(conv3.wb_addr)]
-            cv_valid, cv_busy, cv_mac = conv3.o_valid, sweep.busy | conv3.busy, conv3.mac
+
+            # POOL with flag LB: the sweep's windows reduced whole, one a cycle (the k x k
+            # corner of the 3x3 window: k 2 or 3), one channel after the other into bank c % P
+            win = sweep.o.p
+            take = sweep.o.valid & sweep.o.ready & is_pool
+            taps = [win.x[j] for j in range(9)]
+            use = [Mux(f.k == 3, 1, (j // 3 < 2) & (j % 3 < 2)) for j in range(9)]
+            sp_red, sp_addr = Signal(signed(ACC_BITS)), Signal(20)
+            sp_bank = Signal(range(P))
+            s_bank, s_obase = Signal(range(P)), Signal(20)
+            mx = taps[0]
+            for j in range(1, 9):
+                mx = Mux(use[j] & (taps[j] > mx), taps[j], mx)
+            total = sum(Mux(use[j], taps[j], 0) for j in range(9))
+            with m.If(compute_start):
+                m.d.sync += [s_bank.eq(0), s_obase.eq(0)]
+            bank_now, obase_now = Signal.like(s_bank), Signal.like(s_obase)
+            m.d.comb += [bank_now.eq(s_bank), obase_now.eq(s_obase)]
+            with m.If(take & win.chan_first & ~win.first):       # a new channel
+                m.d.comb += [bank_now.eq(Mux(s_bank == P - 1, 0, s_bank + 1)),
+                             obase_now.eq(Mux(s_bank == P - 1, s_obase + f.ostride, s_obase))]
+                m.d.sync += [s_bank.eq(bank_now), s_obase.eq(obase_now)]
+            sp_v = Signal()
+            m.d.sync += [sp_v.eq(take), sp_red.eq(Mux(avg, total, mx)), sp_addr.eq(obase_now + win.opix),
+                         sp_bank.eq(bank_now)]
+            sp_valid = sp_v
+            cv_valid, cv_busy, cv_mac = conv3.o_valid, sweep.busy | conv3.busy | sp_v, conv3.mac
 
         # T1: tokens with their data
         t1 = Signal.like(tok)
@@ -285,7 +315,11 @@ class Lanes(wiring.Component):
         add_sum = Signal(signed(10))
         m.d.comb += add_sum.eq(ia_byte.as_signed() + ib_byte.as_signed())
 
-        with m.If(cv_valid):
+        with m.If(sp_valid):
+            if cfg.convolver:
+                m.d.comb += [pi_valid.eq(1), pi_addr.eq(sp_addr), pi_bank.eq(sp_bank)]
+                m.d.comb += [pi_vals[lane].eq(sp_red) for lane in range(P)]
+        with m.Elif(cv_valid):
             if cfg.convolver:
                 m.d.comb += [pi_valid.eq(1), pi_addr.eq(conv3.o_addr), pi_all.eq(1), pi_bias.eq(1)]
                 m.d.comb += [pi_vals[lane].eq(conv3.o_vals[lane]) for lane in range(P)]

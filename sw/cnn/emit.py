@@ -220,6 +220,8 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
                        ("ibuf_bytes", "bytes"))
     cc, r = chosen
     r = balance_rows(ho, r, False)
+    # on the window convolver's sweep a whole 2x2 or 3x3 window a cycle, not one element
+    sweep = Flag.LB if cfg.convolver and k in (2, 3) and s in (1, 2) else 0
     tiles = 0
     for oy0 in range(0, ho, r):
         rr = min(r, ho - oy0)
@@ -231,7 +233,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
             n = min(cc, c - c0)
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
             ob = e.obuf_base(-(-n // P) * rr * wo)
-            e.emit(op=Op.POOL, flags=Flag.AVG if avg else 0, count=n, buf=0, bstride=nrows * wd,
+            e.emit(op=Op.POOL, flags=(Flag.AVG if avg else 0) | sweep, count=n, buf=0, bstride=nrows * wd,
                    ostride=rr * wo, k=k, step=s, shift=shift if avg else 0, gh=rr, gw=wo, y0=y0, x0=-pl,
                    row0=r0, H=h, W=wd, out_rows=rr, wo=wo, obase=ob)
             e.emit(op=Op.SAVE, count=n, dram=out_addr + c0 * ho * wo + oy0 * wo, dstride=ho * wo,

@@ -289,6 +289,12 @@ class _Engine:
         count, gh, gw, step, k = f["count"], f["gh"], f["gw"], f["step"], f["k"]
         if k < 1 or step < 1:
             self.fail(f"POOL with k {k}, step {step}")
+        if f["flags"] & Flag.LB:
+            if not self.cfg.convolver:
+                self.fail("LB POOL on an engine built without the window convolver")
+            if k not in (2, 3) or step not in (1, 2) or gw != f["wo"] or f["flags"] & Flag.UP:
+                self.fail(f"LB POOL needs k 2 or 3, step 1 or 2, gw == wo, no UP; found k {k}, step {step}, "
+                          f"gw {gw}, wo {f['wo']}")
         up = 2 if f["flags"] & Flag.UP else 1
         gh, gw = -(-gh // up), -(-gw // up)    # distinct windows; repeated below with flag UP
         X = self.window(f, f["buf"], count, (gh - 1) * step + k, (gw - 1) * step + k)

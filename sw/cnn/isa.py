@@ -57,7 +57,9 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     reduced by max, or (flag AVG) ``(sum + 2^(shift-1)) >> shift`` with shift = log2(k*k);
     -> ``obuf[c % P][(c // P)*ostride + py*wo + px]``. With flag UP the window origin moves
     every second grid point: row ``y0 + (py // 2)*step + ky``, column ``x0 + (px // 2)*step + kx``
-    (k = 1, step 1 is a nearest-neighbour 2x upsample).
+    (k = 1, step 1 is a nearest-neighbour 2x upsample). With flag LB (k 2 or 3, step 1 or 2,
+    ``gw == wo``, no UP) the same result comes from the window convolver's sweep, a whole
+    window a cycle instead of one element.
 ``ADD``
     for c < count, i < length: ``sat8(ibuf[buf + c*bstride + i] + ibuf[b + c*bstride + i])``,
     ReLU if flag RELU -> ``obuf[c % P][(c // P)*ostride + i]``.

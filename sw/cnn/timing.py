@@ -23,6 +23,8 @@ interconnect, adds its latency once per burst: ``dram_latency`` extra cycles a b
 from dataclasses import dataclass, field
 from math import ceil
 
+import numpy as np
+
 from sparsa.sw.cnn.isa import Flag, Op, decode_program
 
 __all__ = ["Timing", "program_cycles", "FETCH", "REPORT_MHZ"]
@@ -45,6 +47,7 @@ WRITE_BURST = 3        # every further write burst of a row
 LB_CHANNEL_2 = 21      # twice the fewest cycles a window-convolver channel takes (10.5)
 CONV_PIPE = {"direct": 8, "winograd": 30, "convolver": 18}
 POOL_PIPE = 6
+SWEEP_POOL_PIPE = 8
 ADD_PIPE = 5
 
 
@@ -69,6 +72,46 @@ def _rows(f, per_row, per_burst, latency):
     return cyc
 
 
+def _sweep_pool_cycles(f):
+    """Cycles of the window sweep over a POOL: a window a cycle, plus the stalls of narrow
+    rows. A row stream (``linebuf.RowStream``) reads a word a cycle into a 4-word queue, from
+    the word of a segment's (channel, output row) first byte to the one after its last; with
+    one or two windows a row that can outrun the windows (a global pool's 2x2 stages), and
+    how much depends on where each row falls in the words: simulated here as the RTL runs."""
+    count, gh, gw, step, W = f["count"], f["gh"], f["gw"], f["step"], f["W"]
+    span = (gw - 1) * step
+    if (span + BEAT - 1) // BEAT + 2 <= gw:          # a word a cycle always keeps up
+        return count * gh * gw
+    start = (f["y0"] - f["row0"]) * W + f["buf"] + f["x0"]
+    first = (start + np.arange(count)[:, None] * f["bstride"] + np.arange(gh)[None, :] * step * W).reshape(-1)
+    px = np.arange(gw)
+    streams = []
+    for r in range(3):
+        o = (first + r * W) % BEAT
+        words = ((o + span) // BEAT + 2).tolist()
+        pops = ((o[:, None] + (px + 1) * step) // BEAT - (o[:, None] + px * step) // BEAT)
+        pops[:, -1] = 2
+        streams.append((words, pops.reshape(-1).tolist()))
+    n = count * gh * gw
+    cnt, inflight, seg, left, done = [0] * 3, [0] * 3, [0] * 3, [s[0][0] for s in streams], 0
+    cycle = 0
+    while done < n:
+        cycle += 1
+        valid = all(c >= 2 for c in cnt)
+        for r, (words, pops) in enumerate(streams):
+            pop = pops[done] if valid else 0
+            issue = seg[r] < len(words) and cnt[r] - pop + inflight[r] < 4
+            cnt[r] += inflight[r] - pop
+            inflight[r] = int(issue)
+            if issue:
+                left[r] -= 1
+                if left[r] == 0:
+                    seg[r] += 1
+                    left[r] = words[seg[r]] if seg[r] < len(words) else 0
+        done += valid
+    return cycle - 2       # the first window comes on the third cycle
+
+
 def compute_cycles(f):
     """Cycles of a CONV, POOL or ADD after dispatch (0 for other instructions)."""
     op, flags = f["op"], f["flags"]
@@ -87,6 +130,8 @@ def compute_cycles(f):
             return ceil(f["count"] * per_channel) + CONV_PIPE["convolver"]
         return f["gh"] * f["gw"] * f["count"] * f["k"] * f["k"] + CONV_PIPE["direct"]
     if op == Op.POOL:
+        if flags & Flag.LB:      # the convolver's sweep: a window a cycle, or its rows' words
+            return _sweep_pool_cycles(f) + SWEEP_POOL_PIPE
         return f["count"] * f["gh"] * f["gw"] * f["k"] * f["k"] + POOL_PIPE
     if op == Op.ADD:
         return f["count"] * f["length"] + ADD_PIPE
