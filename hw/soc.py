@@ -9,7 +9,9 @@ layer's rows, ``tlast`` on the last one). Port names are flat (``s_axil_awvalid`
 The register map is :data:`sparsa.sw.eie.protocol.REGISTERS` (generated documentation: ``sparsa.hw.soc.register_map_markdown``).
 Weights come from the memory contents (bitstream) or through the LD_* registers, which drive
 the array's load port one 64-bit word at a time. ``irq`` is high while DONE is set and
-IRQ_EN bit 0 is set.
+IRQ_EN bit 0 is set. CTRL.ABORT stops a run (a stalled stream, a host that gave up) and leaves
+the engine idle with the model loaded; the CAP_* registers report what the build holds, so a
+host checks a pack against the bitstream before writing anything.
 
 The register file is :class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the CNN SoC):
 a register write completes in 2 cycles after both AW and W are seen; a read in 1.
@@ -21,12 +23,12 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_table_markdown
 from sparsa.hw.eie.top import EIEArray
-from sparsa.sw.eie.protocol import ALL_PES, COUNTERS, REGISTERS, SOC_ID, config_word
+from sparsa.sw.eie.protocol import ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, capacity_words, config_word
 
 __all__ = ["EIESoC", "REGISTERS", "SOC_ID", "register_map_markdown"]
 
 # Stored widths and reset values of the RW registers (the rest: 32 bits, 0).
-_STORAGE = {"CTRL": (3, 0), "N_LAYERS": (7, 1), "IRQ_EN": (1, 0), "STAT_SEL": (16, 0), "LD_KIND": (3, 0),
+_STORAGE = {"CTRL": (4, 0), "N_LAYERS": (7, 1), "IRQ_EN": (1, 0), "STAT_SEL": (16, 0), "LD_KIND": (3, 0),
             "Y_COUNT": (24, 0)}
 
 
@@ -52,20 +54,25 @@ class EIESoC(wiring.Component):
         m = Module()
         cfg = self.cfg
         n = cfg.pes
-        m.submodules.array = arr = EIEArray(cfg, self.mm, shared_pe=self.mm is None)
+        # CTRL.ABORT is the array's soft reset: control state and PEs reset, the loaded model
+        # stays (the state a hard reset leaves: the reset-in-a-transfer test), registers kept.
+        m.submodules.array = arr = EIEArray(cfg, self.mm, shared_pe=self.mm is None, soft_reset=True)
+        abort = arr.abort
 
         # ---- registers (the protocol's map) ----------------------------------------------------
-        m.submodules.regs = rf = AXILiteRegisterFile(REGISTERS, storage=_STORAGE, strobes={"CTRL": 0b1})
+        m.submodules.regs = rf = AXILiteRegisterFile(REGISTERS, storage=_STORAGE, strobes={"CTRL": CTRL_START | CTRL_ABORT})
         connect(m, flipped(axil_flat(self)), rf.bus)
         done = Signal()
         start = Signal()
         ld_data = Cat(rf.ld_data_lo, rf.ld_data_hi)
-        m.d.comb += start.eq(rf.ctrl_w & rf.w_data[0])
-        with m.If(rf.status_w & rf.w_data[1]):
+        m.d.comb += [start.eq(rf.ctrl_w & rf.w_data[0] & ~rf.w_data[3]),
+                     abort.eq(rf.ctrl_w & rf.w_data[3])]
+        with m.If((rf.status_w & rf.w_data[1]) | abort):
             m.d.sync += done.eq(0)
         stat_words = len(COUNTERS) * n
         m.d.comb += [
             rf.id.eq(SOC_ID), rf.config.eq(config_word(n, cfg.macs, cfg.lstm, cfg.max_layers)),
+            *[getattr(rf, name.lower()).eq(value) for name, value in capacity_words(cfg).items()],
             rf.status.eq(Cat(arr.busy, done)), rf.cycles.eq(arr.cycles),
             rf.stat.eq(arr.stat.word_select(rf.stat_sel[:max(1, (stat_words - 1).bit_length())], 32)),
         ]
@@ -86,13 +93,13 @@ class EIESoC(wiring.Component):
             arr.y_out.ready.eq(self.m_axis_tready),
             self.irq.eq(done & rf.irq_en),
         ]
-        with m.If(arr.done):
+        with m.If(arr.done & ~abort):
             m.d.sync += done.eq(1)
         with m.Elif(start):
             m.d.sync += done.eq(0)
         beats = Signal(24)
         m.d.comb += self.m_axis_tlast.eq(beats == rf.y_count - 1)
-        with m.If(start):
+        with m.If(start | abort):
             m.d.sync += beats.eq(0)
         with m.Elif(self.m_axis_tvalid & self.m_axis_tready):
             m.d.sync += beats.eq(Mux(self.m_axis_tlast, 0, beats + 1))

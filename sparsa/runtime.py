@@ -4,65 +4,69 @@ Backends:
 
 * ``"sim"`` (default): the generated Verilog under cocotb/Verilator (:mod:`sparsa.sim.eie.runner`),
   bit-exact with the hardware; ``run`` returns outputs and cycle counts.
-* :class:`LinuxBackend`: a board running the SoC wrapper (``hw/soc.py``). Registers are
-  memory-mapped from a UIO device (``/dev/uioN``), ``/dev/mem`` at the AXI-Lite base address,
-  or any file (the tests map a plain file). It loads the model through the ``LD_*`` registers,
-  starts runs, waits for DONE and reads CYCLES and the counters. The activation streams need
-  the board's AXI DMA (MM2S into ``s_axis``, S2MM from ``m_axis``) with physically contiguous
-  buffers; pass a ``dma`` object with ``send(bytes)`` and ``recv(nbytes) -> bytes``
-  (for example over u-dma-buf) -- sparsa does not ship a DMA driver.
+* :class:`LinuxBackend`: a board running the SoC wrapper (``hw/soc.py``). It finds the
+  registers (a UIO device by name, ``/dev/mem`` at the AXI-Lite base, or any file: the tests
+  map a plain file), checks ID and the build's capacity (CONFIG, CAP_*) against the pack before
+  writing anything, loads the model through the ``LD_*`` registers, starts runs and waits for
+  DONE and the DMA with one deadline: on timeout it aborts the engine (CTRL.ABORT) and resets
+  the DMA, then raises :class:`TimeoutError`. The activation streams go through the board's
+  AXI DMA: any object with the contract of :mod:`sparsa.dma` (:class:`sparsa.dma.PynqDma`
+  adapts PYNQ's driver).
 """
 
-import mmap
-import os
 import time
 
 import numpy as np
 
+from sparsa.dma import DMAError
+from sparsa.mmio import MmioRegisters, find_uio
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import load_pack
-from sparsa.sw.eie.protocol import COUNTERS, REG, load_sequence, register_writes
+from sparsa.sw.eie.protocol import (COUNTERS, CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_BUSY, STATUS_DONE,
+                                   config_from_registers, load_sequence, register_writes)
 
 __all__ = ["Accelerator", "LinuxBackend", "MmioRegisters"]
 
-
-class MmioRegisters:
-    """32-bit registers of the SoC wrapper, memory-mapped from ``path`` at ``offset``."""
-
-    def __init__(self, path, offset=0, size=0x1000):
-        self.reg = REG
-        self._fd = os.open(path, os.O_RDWR | getattr(os, "O_SYNC", 0))
-        try:
-            self._mm = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
-        except (OSError, ValueError) as e:
-            os.close(self._fd)
-            raise UserError(f"{path}: registers: expected a mappable device or file of {size} bytes at "
-                            f"offset {offset:#x}, found {e}") from None
-        self._words = np.frombuffer(self._mm, dtype="<u4")
-
-    def __getitem__(self, name):
-        return int(self._words[self.reg[name] // 4])
-
-    def __setitem__(self, name, value):
-        self._words[self.reg[name] // 4] = int(value) & 0xFFFFFFFF
-
-    def close(self):
-        del self._words
-        self._mm.close()
-        os.close(self._fd)
+_POLL_S = 1e-5
 
 
 class LinuxBackend:
-    """Drives the SoC wrapper's registers (see the module docstring)."""
+    """Drives the SoC wrapper's registers (see the module docstring).
 
-    def __init__(self, path, offset=0, dma=None, timeout_s=1.0):
-        self.regs = MmioRegisters(path, offset)
+    ``path``: the register device or file; ``None`` finds the UIO device named ``uio_name`` in
+    ``sysfs``. ``offset``: the AXI-Lite base address when ``path`` is ``/dev/mem``.
+    ``dma``: the stream mover (:mod:`sparsa.dma`); ``timeout_s``: per input, load excluded.
+    """
+
+    def __init__(self, path=None, offset=0, dma=None, timeout_s=1.0, uio_name="sparsa", sysfs="/sys/class/uio",
+                 dev="/dev"):
+        if path is None:
+            path, _ = find_uio(uio_name, sysfs, dev)
+        self.regs = MmioRegisters(path, REG, offset)
+        self.where = f"{path}" + (f" at {offset:#x}" if offset else "")
         self.dma = dma
         self.timeout_s = timeout_s
 
-    def load(self, mm):
-        """Load memory map ``mm`` through the LD_* registers (the protocol's load sequence)."""
+    def device_config(self):
+        """The :class:`~sparsa.sw.eie.config.EIEConfig` the device reports; a :class:`UserError`
+        if ID is not the SoC's (a wrong device or base address): nothing is written first."""
+        ident = self.regs["ID"]
+        if ident != SOC_ID:
+            raise UserError(f"{self.where}: ID register: expected {SOC_ID:#010x} ('SPRS', the sparsa EIE SoC), "
+                            f"found {ident:#010x}: wrong device or base address; nothing was written")
+        return config_from_registers(lambda name: self.regs[name])
+
+    def check(self, mm, where="pack"):
+        """Refuse (UserError, one line, by how much) memory map ``mm`` if the device cannot hold it."""
+        self.device_config().check_fits(mm, where=f"{where} on the device at {self.where}")
+
+    def load(self, mm, where="pack"):
+        """Check ``mm`` against the device, stop a run left busy, then load it through the LD_*
+        registers (the protocol's load sequence)."""
+        self.check(mm, where)
+        if self.regs["STATUS"] & STATUS_BUSY:
+            self.abort()
         for load in load_sequence(mm):
             for name, value in register_writes(load):
                 self.regs[name] = value
@@ -71,23 +75,49 @@ class LinuxBackend:
     def run(self, x, rows):
         if self.dma is None:
             raise UserError("LinuxBackend.run: the activation streams need an AXI DMA: pass dma=<object with "
-                            "send(bytes) and recv(nbytes)>")
+                            "the contract of sparsa.dma, e.g. sparsa.dma.PynqDma(overlay.axi_dma_0)>")
         ys, cycles = [], []
         for xi in np.atleast_2d(x):
+            self.regs["STATUS"] = STATUS_DONE                 # a DONE left from before is not this run's
+            self.dma.start_recv(2 * rows)
             self.dma.send(np.asarray(xi, "<i2").tobytes())
             self.regs["Y_COUNT"] = rows
-            self.regs["CTRL"] = 1
-            ys.append(np.frombuffer(self.dma.recv(2 * rows), "<i2"))
+            self.regs["CTRL"] = CTRL_START
             self.wait_done()
+            ys.append(np.frombuffer(self.dma.recv_data(), "<i2"))
             cycles.append(self.regs["CYCLES"])
-            self.regs["STATUS"] = 2
+            self.regs["STATUS"] = STATUS_DONE
         return np.array(ys, dtype=np.int16), np.array(cycles)
 
     def wait_done(self):
-        t0 = time.monotonic()
-        while not self.regs["STATUS"] & 2:
-            if time.monotonic() - t0 > self.timeout_s:
-                raise TimeoutError(f"the accelerator did not finish within {self.timeout_s} s")
+        """Wait for DONE and the DMA's receive, in either order, until ``timeout_s``; then abort
+        and raise TimeoutError saying which of the two never came."""
+        deadline = time.monotonic() + self.timeout_s
+        done = received = False
+        while True:
+            done = done or bool(self.regs["STATUS"] & STATUS_DONE)
+            try:
+                received = received or self.dma is None or bool(self.dma.recv_done())
+            except DMAError:
+                self.abort()
+                raise
+            if done and received:
+                return
+            if time.monotonic() > deadline:
+                status = self.regs["STATUS"]
+                self.abort()
+                missing = " and ".join(w for w, ok in (("the engine's DONE", done), ("the DMA's receive", received))
+                                       if not ok)
+                raise TimeoutError(f"{self.where}: no {missing} within {self.timeout_s} s (STATUS was "
+                                   f"{status:#x}); the engine was aborted (CTRL.ABORT) and the DMA reset")
+            time.sleep(_POLL_S)
+
+    def abort(self):
+        """Stop a run: reset the DMA's channels, then CTRL.ABORT (the model stays loaded). In
+        this order: an idle engine takes input beats, so the stream must stop first."""
+        if self.dma is not None:
+            self.dma.reset()
+        self.regs["CTRL"] = CTRL_ABORT
 
     def counter(self, pe, index):
         self.regs["STAT_SEL"] = pe * len(COUNTERS) + index
@@ -108,7 +138,7 @@ class Accelerator:
         self.cycles = None
         self.stats = None
         if isinstance(backend, LinuxBackend):
-            backend.load(self.mm)
+            backend.load(self.mm, where=str(pack_dir))
         elif backend not in ("sim", "icarus"):
             raise UserError(f"Accelerator: backend: expected 'sim', 'icarus' or a LinuxBackend, found {backend!r}")
 

@@ -1,5 +1,6 @@
 """The host runtime: the simulation backend on Verilator; the Linux backend against a register
-file that is a plain mapped file, with a stand-in for the board's DMA and engine."""
+file that is a plain mapped file, behind a stand-in for the SoC's register semantics (RW1C
+STATUS, START/ABORT strobes) and a scripted DMA that can stall, complete in either order and fail."""
 
 import mmap
 
@@ -7,12 +8,19 @@ import numpy as np
 import pytest
 from eie_cases import independent_golden, random_input, random_pack
 
+from sparsa.dma import DMAError
+from sparsa.runtime import Accelerator, LinuxBackend
+from sparsa.sw.eie.config import EIEConfig
+from sparsa.sw.eie.memmap import build_memory_map
+from sparsa.sw.eie.pack_dir import write_pack
 from sparsa.sw.eie.protocol import REGISTERS, LoadKind
 from sparsa.sw.errors import UserError
-from sparsa.sw.eie.pack_dir import write_pack
-from sparsa.runtime import Accelerator, LinuxBackend
 
-REG = {n: o for n, o, _, _ in REGISTERS}
+# Offsets and bits written out here from docs/soc.md, not imported, so a change to the
+# protocol module is seen by these tests.
+OFF = {r.name: r.offset for r in REGISTERS}
+START, ABORT, BUSY, DONE = 1, 8, 1, 2
+SPRS = 0x53505253
 
 
 def _pack(tmp_path, seed):
@@ -31,52 +39,196 @@ def test_sim_backend_runs_the_pack_bit_exact(tmp_path):
     assert acc.cycles.shape == (3,) and np.all(acc.cycles > 0)
 
 
-class FakeBoard:
-    """Stands in for the DMA and the engine: the outputs are the golden model's, DONE and
-    CYCLES are set in the register file the way the SoC wrapper sets them."""
+class FakeSoC:
+    """The SoC's register semantics over the backend's mapped register file: ID, CONFIG and
+    CAP_* of ``cfg``, STATUS = BUSY | DONE (write 1 to clear DONE), CTRL.START starts the
+    ``engine`` (a FakeDma), CTRL.ABORT makes it idle; every load-port write is recorded."""
 
-    def __init__(self, regfile, pack):
-        self.regs = np.memmap(regfile, dtype="<u4", mode="r+", shape=(64,))
-        self.pack = pack
-        self.x = None
+    def __init__(self, regs, cfg, ident=SPRS):
+        self.regs = regs                       # the backend's MmioRegisters (a mapped file)
+        self.reg = regs.reg
+        self.busy = self.done = False
+        self.aborts = 0
+        self.writes = []
+        self.engine = None
+        regs["ID"] = ident
+        regs["CONFIG"] = cfg.pes | cfg.macs << 16 | int(cfg.lstm) << 18 | cfg.max_layers << 24
+        for name, value in (("CAP_COLS", cfg.max_cols), ("CAP_ROWS_PE", cfg.max_rows_pe),
+                            ("CAP_SPM", cfg.spm_words), ("CAP_PTR", cfg.ptr_words), ("CAP_BIAS", cfg.bias_words),
+                            ("CAP_ACT", cfg.act_depth), ("CAP_PTR_BITS", cfg.pointer_bits)):
+            regs[name] = value
+
+    def __getitem__(self, name):
+        if name == "STATUS":
+            if self.engine is not None:
+                self.engine.tick()
+            return self.busy * BUSY | self.done * DONE
+        return self.regs[name]
+
+    def __setitem__(self, name, value):
+        self.writes.append((name, value))
+        if name == "STATUS":
+            self.done = self.done and not value & DONE
+        elif name == "CTRL":
+            if value & ABORT:
+                self.aborts += 1
+                self.busy = self.done = False
+            elif value & START:
+                self.busy, self.done = True, False
+                self.engine.started()
+            value &= 0b110
+        self.regs[name] = value
+
+    def finish(self, cycles):
+        self.busy, self.done = False, True
+        self.regs["CYCLES"] = cycles
+
+
+class FakeDma:
+    """The DMA contract, scripted on a tick that advances on every STATUS read and every
+    ``recv_done``: ``order`` 'done_first' (DONE at tick 1, the receive at tick 4), 'dma_first'
+    (the other way), 'stall_engine' (DONE never comes), 'stall_dma' (the receive never
+    completes) or 'error' (the DMA reports an error)."""
+
+    SCHEDULE = {"done_first": (1, 4), "dma_first": (4, 1), "stall_engine": (None, 1), "stall_dma": (1, None),
+                "error": (1, None)}
+
+    def __init__(self, soc, pack, order="done_first"):
+        self.soc, self.pack, self.order = soc, pack, order
+        self.resets = 0
+        self.x = self.y = self.run = None
 
     def send(self, data):
-        self.x = np.frombuffer(data, "<i2")
+        self.x = np.frombuffer(data, "<i2").copy()
 
-    def recv(self, nbytes):
-        assert self.regs[REG["CTRL"] // 4] & 1, "recv before START"
-        y = self.pack.run_golden(self.x)
-        self.regs[REG["CYCLES"] // 4] = 1234
-        self.regs[REG["STATUS"] // 4] = 2
-        self.regs.flush()
-        assert nbytes == 2 * y.size
-        return y.astype("<i2").tobytes()
+    def start_recv(self, nbytes):
+        self.nbytes, self.y, self.run = nbytes, None, None
+
+    def started(self):
+        assert self.x is not None and self.y is None, "START before the input was sent / receive armed"
+        self.result = self.pack.run_golden(self.x).astype("<i2").tobytes()
+        assert len(self.result) == self.nbytes
+        self.run = 0
+
+    def tick(self):
+        if self.run is None:
+            return
+        self.run += 1
+        engine_at, dma_at = self.SCHEDULE[self.order]
+        if self.run == engine_at:
+            self.soc.finish(1000 + self.run)
+        if self.run == dma_at:
+            self.y = self.result
+
+    def recv_done(self):
+        self.tick()
+        if self.order == "error":
+            raise DMAError("AXI DMA recvchannel: the channel reports an error")
+        return self.y is not None
+
+    def recv_data(self):
+        assert self.soc.done and self.y is not None, "recv_data before DONE and the receive"
+        return self.y
+
+    def reset(self):
+        self.resets += 1
+        self.run = None
 
 
-def test_linux_backend_against_a_mapped_register_file(tmp_path):
-    pack, x = _pack(tmp_path, 802)
+def _linux(tmp_path, pack, order="done_first", cfg=None, ident=SPRS, timeout_s=1.0):
     regfile = tmp_path / "regs.bin"
     regfile.write_bytes(bytes(mmap.PAGESIZE))
-    board = FakeBoard(regfile, pack)
-    backend = LinuxBackend(regfile, dma=board)
+    backend = LinuxBackend(regfile, timeout_s=timeout_s)
+    soc = FakeSoC(backend.regs, cfg or EIEConfig.reusable_for(pack), ident)
+    backend.regs = soc
+    backend.dma = soc.engine = FakeDma(soc, pack, order)
+    return backend, soc, regfile
+
+
+@pytest.mark.parametrize("order", ["done_first", "dma_first"])
+def test_linux_backend_runs_whichever_of_done_and_the_dma_comes_first(tmp_path, order):
+    pack, x = _pack(tmp_path, 802)
+    backend, soc, regfile = _linux(tmp_path, pack, order)
     acc = Accelerator(tmp_path / "pk", backend=backend)
-    regs = np.fromfile(regfile, dtype="<u4")
-    # The load went through the LD_* registers: the last write is layer 1's codebook entry 15.
-    assert regs[REG["LD_KIND"] // 4] == LoadKind.CODEBOOK.value
-    assert regs[REG["LD_ADDR"] // 4] == 1 * 16 + 15
-    assert regs[REG["LD_PE"] // 4] == 0xFFFFFFFF
-    assert regs[REG["N_LAYERS"] // 4] == 2
+    # The load went through the LD_* registers: replay them into per-kind tables and compare
+    # with the memory map (the last write is layer 1's codebook entry 15).
+    ld = {}
+    cur = {}
+    for name, value in soc.writes:
+        cur[name] = value
+        if name == "LD_GO":
+            ld[(cur["LD_KIND"], cur["LD_PE"], cur["LD_ADDR"])] = cur["LD_DATA_LO"] | cur["LD_DATA_HI"] << 32
+    mm = build_memory_map(pack)
+    assert cur["LD_KIND"] == LoadKind.CODEBOOK.value and cur["LD_ADDR"] == 1 * 16 + 15
+    assert cur["LD_PE"] == 0xFFFFFFFF
+    for k in range(mm.pes):
+        for a, w in enumerate(mm.spm[k]):
+            assert ld[(LoadKind.SPM.value, k, a)] == int(w) & (1 << 64) - 1
+    assert soc.regs["N_LAYERS"] == 2
     y = acc.run(x)
     np.testing.assert_array_equal(y, independent_golden(pack, x))
-    assert list(acc.cycles) == [1234] * 3
-    assert np.fromfile(regfile, dtype="<u4")[REG["Y_COUNT"] // 4] == 9
+    assert len(acc.cycles) == 3 and all(c in (1001, 1004) for c in acc.cycles)
+    assert np.fromfile(regfile, dtype="<u4")[OFF["Y_COUNT"] // 4] == 9
+    assert soc.aborts == 0 and backend.dma.resets == 0 and not soc.done
+
+
+@pytest.mark.parametrize("order,missing", [("stall_engine", "the engine's DONE"), ("stall_dma", "the DMA's receive")])
+def test_the_timeout_fires_and_aborts_engine_and_dma(tmp_path, order, missing):
+    pack, x = _pack(tmp_path, 803)
+    backend, soc, _ = _linux(tmp_path, pack, order, timeout_s=0.05)
+    acc = Accelerator(tmp_path / "pk", backend=backend)
+    with pytest.raises(TimeoutError, match=f"no {missing} within 0.05 s"):
+        acc.run(x)
+    assert soc.aborts == 1 and backend.dma.resets == 1
+    assert ("CTRL", ABORT) in soc.writes and not soc.busy
+
+
+def test_a_dma_error_aborts_and_is_raised(tmp_path):
+    pack, x = _pack(tmp_path, 804)
+    backend, soc, _ = _linux(tmp_path, pack, "error")
+    acc = Accelerator(tmp_path / "pk", backend=backend)
+    with pytest.raises(DMAError):
+        acc.run(x)
+    assert soc.aborts == 1 and backend.dma.resets == 1
+
+
+def test_a_wrong_id_is_refused_before_any_write(tmp_path):
+    pack, _ = _pack(tmp_path, 805)
+    backend, soc, _ = _linux(tmp_path, pack, ident=0x00010002)
+    with pytest.raises(UserError, match=r"regs.bin: ID register: expected 0x53505253 .* found 0x00010002: "
+                                        r"wrong device or base address; nothing was written"):
+        Accelerator(tmp_path / "pk", backend=backend)
+    assert soc.writes == []
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("spm_words", 1, r"sparse-matrix words per PE: expected at most 1 \(as built\), found \d+ \(too large by \d+\)"),
+    ("pes", 4, r"pes: expected 4 \(as built\), found 2"),
+    ("max_layers", 1, r"layers: expected at most 1 \(as built\), found 2 \(too large by 1\)"),
+])
+def test_a_pack_the_bitstream_cannot_hold_is_refused_before_any_write(tmp_path, field, value, message):
+    pack, _ = _pack(tmp_path, 806)
+    cfg = EIEConfig.reusable_for(pack)
+    small = cfg.replace(**{field: value}, **({"pointer_bits": 16} if field == "spm_words" else {}))
+    backend, soc, _ = _linux(tmp_path, pack, cfg=small)
+    with pytest.raises(UserError, match=r"pk on the device at .*regs.bin.*" + message):
+        Accelerator(tmp_path / "pk", backend=backend)
+    assert soc.writes == []
+
+
+def test_a_busy_engine_is_aborted_before_the_load(tmp_path):
+    pack, _ = _pack(tmp_path, 807)
+    backend, soc, _ = _linux(tmp_path, pack)
+    soc.busy = True
+    Accelerator(tmp_path / "pk", backend=backend)
+    assert soc.writes[0] == ("CTRL", ABORT) and backend.dma.resets == 1
 
 
 def test_linux_backend_without_dma_says_what_is_missing(tmp_path):
-    pack, x = _pack(tmp_path, 803)
-    regfile = tmp_path / "regs.bin"
-    regfile.write_bytes(bytes(mmap.PAGESIZE))
-    acc = Accelerator(tmp_path / "pk", backend=LinuxBackend(regfile))
+    pack, x = _pack(tmp_path, 808)
+    backend, _, _ = _linux(tmp_path, pack)
+    backend.dma = None
+    acc = Accelerator(tmp_path / "pk", backend=backend)
     with pytest.raises(UserError, match="AXI DMA"):
         acc.run(x)
 
@@ -85,3 +237,27 @@ def test_unmappable_register_path_is_a_clear_error(tmp_path):
     (tmp_path / "tiny").write_bytes(b"\0" * 16)
     with pytest.raises(UserError, match="tiny: registers: expected a mappable"):
         LinuxBackend(tmp_path / "tiny")
+
+
+def _sysfs(tmp_path, names):
+    for i, name in enumerate(names):
+        d = tmp_path / "sys" / f"uio{i}"
+        (d / "maps" / "map0").mkdir(parents=True)
+        (d / "name").write_text(name + "\n")
+        (d / "maps" / "map0" / "size").write_text("0x10000\n")
+    (tmp_path / "dev").mkdir()
+    return tmp_path / "sys", tmp_path / "dev"
+
+
+def test_the_device_is_found_by_its_uio_name(tmp_path):
+    sysfs, dev = _sysfs(tmp_path, ["axi_dma", "sparsa_soc"])
+    (dev / "uio1").write_bytes(bytes(mmap.PAGESIZE))
+    (dev / "uio0").write_bytes(bytes(mmap.PAGESIZE))
+    backend = LinuxBackend(sysfs=sysfs, dev=dev)
+    assert backend.regs.path == str(dev / "uio1")
+
+
+def test_no_uio_device_of_that_name_lists_what_is_there(tmp_path):
+    sysfs, dev = _sysfs(tmp_path, ["axi_dma", "gpio"])
+    with pytest.raises(UserError, match=r"UIO device: expected one named 'sparsa', found uio0 'axi_dma', uio1 'gpio'"):
+        LinuxBackend(sysfs=sysfs, dev=dev)

@@ -33,6 +33,16 @@ def test_reset_in_the_middle_of_a_transfer_then_clean_jobs():
     np.testing.assert_array_equal(res["y"], independent_golden(pack, x))
 
 
+@pytest.mark.xdist_group("soc_verilator")
+@pytest.mark.parametrize("after", [2, 12])
+def test_abort_a_run_in_flight_then_clean_jobs(after):
+    # CTRL.ABORT while BUSY (checked in the testbench): STATUS reads 0, no irq, and the
+    # next jobs on the same loaded model equal the golden model.
+    pack, x = _case(604, batch=2)
+    res = run_soc(pack, x, pause=0.2, abort_mid=after, seed=5)
+    np.testing.assert_array_equal(res["y"], independent_golden(pack, x))
+
+
 @pytest.mark.xdist_group("soc_icarus")
 def test_icarus_short_pass():
     pack, x = _case(603, batch=1)

@@ -58,13 +58,19 @@ class EIEArray(wiring.Component):
     busy : Out(1), done : Out(1), layer_done : Out(1)
     ld_valid : In(1), ld_kind : In(LoadKind), ld_addr : In(32), ld_mask : In(N), ld_data : In(64 N)
     cycles : Out(32), stat : Out(160 N)
+    abort : In(1), only with ``soft_reset=True``
+        A soft reset: the control logic and every PE are in their reset state from the next
+        cycle on (the PEs a cycle later, through their registered reset copies). The memories
+        and the layer table are not reset (they are ``reset_less``), so the model stays loaded
+        and the next run is clean, exactly as after ``rst``.
     """
 
     PE_MODULE = "sparsa_eie_pe"
 
-    def __init__(self, cfg, memory_map=None, *, shared_pe=False):
+    def __init__(self, cfg, memory_map=None, *, shared_pe=False, soft_reset=False):
         self.cfg = cfg
         self.mm = memory_map
+        self.soft_reset = soft_reset
         # shared_pe: instantiate the PEs as N copies of one Verilog module (PE_MODULE, generated
         # separately by sparsa.hw.eie.verilog) instead of elaborating N inlined copies. Same
         # hardware; Verilog generation and Verilator compilation get ~N times cheaper. Needs
@@ -85,6 +91,7 @@ class EIEArray(wiring.Component):
             "ld_mask": In(n), "ld_data": In(64 * n),
             "cycles": Out(32),
             "stat": Out(32 * len(COUNTERS) * n),
+            **({"abort": In(1)} if soft_reset else {}),
         })
 
     def _pe_init(self, k):
@@ -123,7 +130,7 @@ class EIEArray(wiring.Component):
         by a cycle; the control logic is idle for much longer than that after a reset.
         """
         rst = Signal(name=f"pe{k}_rst", init=1, reset_less=True)
-        m.d.sync += rst.eq(ResetSignal())
+        m.d.sync += rst.eq(ResetSignal() | self.abort if self.soft_reset else ResetSignal())
         return rst
 
     def elaborate(self, platform):
@@ -347,5 +354,6 @@ class EIEArray(wiring.Component):
                         m.d.sync += out_pe.eq(out_pe + 1)
                     m.next = "OUT_ADDR"
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
-        return m
+        # The soft reset reaches this module's own flip-flops here, the PEs through _pe_reset.
+        return ResetInserter(self.abort)(m) if self.soft_reset else m
 

@@ -44,8 +44,9 @@ def _build(cfg, engine):
                         lambda: soc_verilog(cfg), asdict(cfg), opt="-O0")
 
 
-def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
-    """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``."""
+def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, abort_mid=0, seed=0):
+    """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``.
+    ``abort_mid``: first start a run and abort it that many cycles later (CTRL.ABORT)."""
     from sparsa.sw.eie.memmap import build_memory_map
     tool_env()
     mm = build_memory_map(pack)
@@ -56,7 +57,10 @@ def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, seed=0):
         job, result = work / "job.npz", work / "result.npz"
         arrays = _job_arrays(mm, x, len(mm.layers))
         opts = json.loads(str(arrays["options"]))
-        opts.update(pause=pause, reset_mid=bool(reset_mid), seed=seed)
+        opts.update(pause=pause, reset_mid=bool(reset_mid), abort_mid=int(abort_mid), seed=seed,
+                    capacity={"CAP_COLS": cfg.max_cols, "CAP_SPM": cfg.spm_words, "CAP_PTR": cfg.ptr_words,
+                              "CAP_BIAS": cfg.bias_words, "CAP_ROWS_PE": cfg.max_rows_pe,
+                              "CAP_ACT": cfg.act_depth, "CAP_PTR_BITS": cfg.pointer_bits})
         arrays["options"] = np.array(json.dumps(opts))
         np.savez(job, **arrays)
         run_cocotb_job(engine, TOPLEVEL, "sparsa.sim.eie.soc_tb", bdir, work,

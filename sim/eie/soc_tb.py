@@ -3,7 +3,7 @@
 Job (``SPARSA_SOC_JOB``, an .npz from :mod:`sparsa.sim.eie.soc_runner`): the memory map to load
 through the LD_* registers, the inputs, the expected outputs (golden model) and options:
 random pauses on every AXI channel (``pause``), a reset in the middle of a transfer
-(``reset_mid``). Each input is one job: stream x in, START, wait for the interrupt, read
+(``reset_mid``), an abort of a run in flight through CTRL.ABORT (``abort_mid``). Each input is one job: stream x in, START, wait for the interrupt, read
 y (ending in tlast) and CYCLES. Results go to ``SPARSA_SOC_RESULT``.
 """
 
@@ -17,7 +17,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from sparsa.sw.eie.protocol import REG, SOC_ID, load_sequence, memory_map_from_arrays, register_writes
+from sparsa.sw.eie.protocol import (CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_BUSY, load_sequence,
+                                   memory_map_from_arrays, register_writes)
 
 
 def _pauses(rng, p):
@@ -47,6 +48,18 @@ class SoCTB:
         await ClockCycles(self.dut.clk, 3)
         self.dut.rst.value = 0
         await ClockCycles(self.dut.clk, 2)
+
+    async def reset_streams(self):
+        """What the host's abort does to its DMA (a soft reset of both channels): the input
+        frame in flight is dropped and the output side forgets what it received."""
+        for ch in (self.src, self.sink):
+            ch.clear()
+            ch._handle_reset(1)        # cocotbext-axi's reset handling, without the dut's rst
+        await RisingEdge(self.dut.clk)
+        for ch in (self.src, self.sink):
+            ch._handle_reset(0)
+        await ClockCycles(self.dut.clk, 5)
+        self.sink.clear()
 
     async def wr(self, name, value):
         await self.axil.write_dword(REG[name], int(value) & 0xFFFFFFFF)
@@ -87,6 +100,8 @@ async def run_job(dut):
     # Register read-back.
     assert await tb.rd("ID") == SOC_ID
     assert (await tb.rd("CONFIG")) & 0xFFFF == pes
+    for name, value in opts.get("capacity", {}).items():
+        assert await tb.rd(name) == value, f"{name}: read {await tb.rd(name)}, built with {value}"
     for name, value in (("N_LAYERS", 3), ("STAT_SEL", 7), ("LD_ADDR", 0x12345678), ("Y_COUNT", 99)):
         await tb.wr(name, value)
         assert await tb.rd(name) == value, name
@@ -105,6 +120,23 @@ async def run_job(dut):
         await ClockCycles(dut.clk, 5)
         await tb.wr("N_LAYERS", int(opts["n_layers"]))
         await tb.wr("IRQ_EN", 1)
+    if opts.get("abort_mid"):
+        # Start a run on an input, abort it while it is busy: the engine is idle, DONE is clear,
+        # nothing more comes out, and the next jobs (same model, no reload) are clean.
+        tb.src.send_nowait(AxiStreamFrame(np.full(len(job["x"][0]), 3, "<i2").tobytes()))
+        await tb.wr("Y_COUNT", rows)
+        await tb.wr("CTRL", CTRL_START)
+        await ClockCycles(dut.clk, int(opts["abort_mid"]))
+        assert (await tb.rd("STATUS")) & STATUS_BUSY, "the run ended before the abort: abort earlier"
+        # The host's order: stop the DMA first (or the rest of the input lands in the idle
+        # engine's activation file), then ABORT.
+        await tb.reset_streams()
+        await tb.wr("CTRL", CTRL_ABORT)
+        assert await tb.rd("STATUS") == 0, "after ABORT: STATUS must be 0 (idle, no DONE)"
+        assert not dut.irq.value
+        await ClockCycles(dut.clk, 5)
+        tb.sink.clear()
+        assert await tb.rd("CTRL") == 0
     ys, cycles = [], []
     for x in job["x"]:
         y, c = await tb.run_one(x, rows)

@@ -20,7 +20,8 @@ from amaranth.lib import enum
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS, LayerEntry, MemoryMap
 
-__all__ = ["SOC_ID", "Register", "REGISTERS", "REG", "config_word", "LoadKind", "COUNTERS", "ALL_PES",
+__all__ = ["SOC_ID", "Register", "REGISTERS", "REG", "CTRL_START", "CTRL_ABORT", "STATUS_BUSY", "STATUS_DONE",
+           "CAPACITY_REGISTERS", "config_word", "capacity_words", "config_from_registers", "LoadKind", "COUNTERS", "ALL_PES",
            "LAYER_STRIDE", "CODEBOOK_STRIDE", "PE_MEMORIES", "Load", "memory_loads", "table_loads",
            "load_sequence", "register_writes", "memory_map_arrays", "memory_map_from_arrays"]
 
@@ -54,7 +55,8 @@ REGISTERS = [Register(*r) for r in (
     ("ID", 0x00, "RO", "0x53505253 ('SPRS')"),
     ("CONFIG", 0x04, "RO", "[15:0] PEs, [17:16] MACs per PE, [18] LSTM unit, [31:24] layer-table entries"),
     ("CTRL", 0x08, "RW", "[0] START (write 1: start a run; reads 0), [1] LSTM_CLEAR (c = 0 in this run), "
-                         "[2] Y_SKIP (leave the result on chip)"),
+                         "[2] Y_SKIP (leave the result on chip), [3] ABORT (write 1: reset the array's control "
+                         "state and clear DONE, the loaded model stays; stop the input stream first; reads 0)"),
     ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO), [1] DONE (set at the end of a run; write 1 to clear)"),
     ("N_LAYERS", 0x10, "RW", "layers to run (1..)"),
     ("IRQ_EN", 0x14, "RW", "[0] raise irq while DONE"),
@@ -69,8 +71,24 @@ REGISTERS = [Register(*r) for r in (
     ("LD_DATA_HI", 0x34, "RW", "load data [63:32]"),
     ("LD_GO", 0x38, "WO", "write: one load-port write of LD_DATA to LD_ADDR (array idle only)"),
     ("Y_COUNT", 0x3C, "RW", "rows of the last layer (m_axis tlast on the last one)"),
+    # What the build holds (EIEConfig), so that a host refuses a pack that does not fit before
+    # writing anything: a load past a memory's depth would wrap onto other weights.
+    ("CAP_COLS", 0x40, "RO", "longest input vector (EIEConfig.max_cols)"),
+    ("CAP_ROWS_PE", 0x44, "RO", "local rows per PE (max_rows_pe)"),
+    ("CAP_SPM", 0x48, "RO", "sparse-matrix words per PE (spm_words)"),
+    ("CAP_PTR", 0x4C, "RO", "pointer words per bank (ptr_words)"),
+    ("CAP_BIAS", 0x50, "RO", "bias words per PE (bias_words)"),
+    ("CAP_ACT", 0x54, "RO", "activation words per PE and file (act_depth)"),
+    ("CAP_PTR_BITS", 0x58, "RO", "pointer width (pointer_bits)"),
 )]
 REG = {r.name: r.offset for r in REGISTERS}
+CTRL_START, CTRL_ABORT = 1 << 0, 1 << 3
+STATUS_BUSY, STATUS_DONE = 1 << 0, 1 << 1
+
+# CAP_* register -> the EIEConfig field (or property) it reports.
+CAPACITY_REGISTERS = {"CAP_COLS": "max_cols", "CAP_ROWS_PE": "max_rows_pe", "CAP_SPM": "spm_words",
+                      "CAP_PTR": "ptr_words", "CAP_BIAS": "bias_words", "CAP_ACT": "act_depth",
+                      "CAP_PTR_BITS": "pointer_bits"}
 
 # Kept in step with the descriptions above (a test checks both against the enum and COUNTERS).
 assert all(f"{k.value} {k.name}" in REGISTERS[9].description for k in LoadKind)
@@ -80,6 +98,22 @@ assert f"k * {len(COUNTERS)} + c ({', '.join(COUNTERS)})" in REGISTERS[7].descri
 def config_word(pes, macs, lstm, max_layers):
     """The CONFIG register's value for a build (see :data:`REGISTERS`)."""
     return pes | (macs << 16) | (int(bool(lstm)) << 18) | (max_layers << 24)
+
+
+def capacity_words(cfg):
+    """``{register: value}`` of the CAP_* registers for EIEConfig ``cfg``."""
+    return {name: int(getattr(cfg, field)) for name, field in CAPACITY_REGISTERS.items()}
+
+
+def config_from_registers(read):
+    """The :class:`~.config.EIEConfig` a running SoC reports: ``read(name)`` returns a register.
+    The fields that do not change what fits (queue depth, multiplier) are the defaults."""
+    from sparsa.sw.eie.config import EIEConfig
+    config = read("CONFIG")
+    cap = {field: read(name) for name, field in CAPACITY_REGISTERS.items()}
+    act = cap.pop("act_depth")
+    return EIEConfig(pes=config & 0xFFFF, macs=(config >> 16) & 3, lstm=bool(config >> 18 & 1),
+                     max_layers=config >> 24, act_words=act, **cap)
 
 
 #

@@ -1,0 +1,69 @@
+"""Registers on Linux: a memory-mapped register file, and finding the accelerator's UIO device.
+
+:class:`MmioRegisters` maps 32-bit registers from a UIO device (``/dev/uioN``), ``/dev/mem`` at
+the AXI-Lite base address, or any file (the tests map a plain file) and reads and writes them by
+name. :func:`find_uio` finds the device by name in sysfs, the way ``uio_pdrv_genirq`` publishes
+a device-tree node (``/sys/class/uio/uioN/name`` and ``maps/map0/size``).
+"""
+
+import mmap
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sparsa.sw.errors import UserError
+
+__all__ = ["MmioRegisters", "find_uio"]
+
+
+class MmioRegisters:
+    """32-bit registers ``registers`` (``{name: byte offset}``) mapped from ``path`` at ``offset``."""
+
+    def __init__(self, path, registers, offset=0, size=0x1000):
+        self.path = str(path)
+        self.offset = offset
+        self.reg = registers
+        self._fd = os.open(path, os.O_RDWR | getattr(os, "O_SYNC", 0))
+        try:
+            self._mm = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
+        except (OSError, ValueError) as e:
+            os.close(self._fd)
+            raise UserError(f"{path}: registers: expected a mappable device or file of {size} bytes at "
+                            f"offset {offset:#x}, found {e}") from None
+        self._words = np.frombuffer(self._mm, dtype="<u4")
+
+    def __getitem__(self, name):
+        return int(self._words[self.reg[name] // 4])
+
+    def __setitem__(self, name, value):
+        self._words[self.reg[name] // 4] = int(value) & 0xFFFFFFFF
+
+    def close(self):
+        del self._words
+        self._mm.close()
+        os.close(self._fd)
+
+
+def find_uio(name, sysfs="/sys/class/uio", dev="/dev"):
+    """``(device path, map size)`` of the UIO device whose name is ``name`` (or starts with it:
+    the device-tree node ``sparsa_soc@43c00000`` is published as ``sparsa_soc``).
+
+    A :class:`UserError` lists the UIO devices that exist when none matches."""
+    root = Path(sysfs)
+    found = []
+    for entry in sorted(root.glob("uio*"), key=lambda p: (len(p.name), p.name)):
+        try:
+            have = (entry / "name").read_text().strip()
+        except OSError:
+            continue
+        found.append(f"{entry.name} {have!r}")
+        if have == name or have.startswith(name):
+            try:
+                size = int((entry / "maps" / "map0" / "size").read_text().strip(), 16)
+            except (OSError, ValueError):
+                size = 0x1000
+            return Path(dev) / entry.name, size
+    raise UserError(f"{root}: UIO device: expected one named {name!r}, found "
+                    f"{', '.join(found) if found else 'none'} (load the overlay or device-tree node of "
+                    f"docs/boards.md, or pass the device path)")
