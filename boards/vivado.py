@@ -4,7 +4,10 @@
 
 * ``sparsa_soc.v``: the SoC wrapper (``hw/soc.py``) with the pack's weights as memory contents;
 * ``build.tcl``: ``vivado -mode batch -source build.tcl`` creates the project, synthesises,
-  implements, writes utilisation and timing reports and the bitstream;
+  implements, writes utilisation and timing reports and ``sparsa.bit``; on the Zynq parts also
+  ``sparsa.hwh`` (beside the .bit, as PYNQ's ``Overlay`` wants it) and ``sparsa.xsa``;
+* ``address_map.json`` (Zynq parts): the register bases bd.tcl fixes with ``assign_bd_address``
+  (:data:`REG_BASES`), read by ``LinuxBackend.from_address_map``;
 * for the Zynq parts, ``bd.tcl`` (sourced by build.tcl): a block design with the processing
   system (``processing_system7`` / ``zynq_ultra_ps_e``) clocking the accelerator, its AXI4-Lite
   slave on a general-purpose master port, and an AXI DMA whose memory side goes to a
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from sparsa.boards.tools import tool
 from sparsa.sw.errors import user_error
+from sparsa.sw.fileio import write_json
 
 __all__ = ["IP_VERSIONS", "XILINX_BOARDS", "write_tree"]
 
@@ -88,12 +92,40 @@ def _ps_ports(b):
             ("M_AXI_GP0", "S_AXI_HP0", "FCLK_CLK0", "FCLK_RESET0_N", "M_AXI_GP0_ACLK", "S_AXI_HP0_ACLK", "IRQ_F2P"))
 
 
-_BD_TAIL = """assign_bd_address
+# Register addresses, fixed in bd.tcl and recorded in address_map.json for the runtime: the
+# addresses PYNQ-era designs use in each PS's general-purpose master window (Zynq-7000
+# M_AXI_GP0 0x4000_0000-0x7FFF_FFFF, UG585 "System Addresses"; ZU+ M_AXI_HPM0_FPD from
+# 0xA000_0000, UG1085 "Global System Address Map"). Segments: the module reference's inferred
+# slave block "reg0" (UG994), the AXI DMA's "Reg" (PG021).
+REG_BASES = {"processing_system7": {"accel": 0x43C00000, "dma": 0x40400000},
+             "zynq_ultra_ps_e": {"accel": 0xA0000000, "dma": 0xA0010000}}
+REG_RANGE = 1 << 16
+_SEGMENTS = {"accel": "accel/s_axil/reg0", "dma": "dma/S_AXI_LITE/Reg"}
+
+
+def _bd_tail(b, cells):
+    """Addresses (``cells``' registers where address_map.json says, the rest automatic), then
+    validation and the wrapper."""
+    fixed = "".join(f"assign_bd_address -offset {REG_BASES[b['ps']][c]:#010X} -range 64K "
+                    f"[get_bd_addr_segs {_SEGMENTS[c]}]\n" for c in cells).replace("0X", "0x")
+    return f"""# Register addresses as address_map.json records them; then every other segment (DDR).
+{fixed}assign_bd_address
 validate_bd_design
 save_bd_design
 make_wrapper -files [get_files sparsa_bd.bd] -top -import
 set_property top sparsa_bd_wrapper [current_fileset]
 """
+
+
+def address_map(b, board, engine, cells):
+    """The address_map.json contents: each cell's register base and range (see REG_BASES)."""
+    from sparsa.hw.cnn.soc import CNN_SOC_ID
+    from sparsa.sw.eie.protocol import SOC_ID
+    ident = {"eie": SOC_ID, "cnn": CNN_SOC_ID}[engine]
+    return {"board": board, "part": b["part"], "engine": engine,
+            "cells": {c: {"base": REG_BASES[b["ps"]][c], "range": REG_RANGE,
+                          **({"id": ident} if c == "accel" else {"ip": "axi_dma"})} for c in cells},
+            "note": "set by bd.tcl (assign_bd_address); the runtime maps /dev/mem at accel.base"}
 
 
 def _bd_head(b, title):
@@ -152,7 +184,7 @@ connect_bd_net [get_bd_pins accel/irq] [get_bd_pins irqs/In0]
 connect_bd_net [get_bd_pins dma/mm2s_introut] [get_bd_pins irqs/In1]
 connect_bd_net [get_bd_pins dma/s2mm_introut] [get_bd_pins irqs/In2]
 connect_bd_net [get_bd_pins irqs/dout] [get_bd_pins ps/{irq}]
-""" + _BD_TAIL
+""" + _bd_tail(b, ("accel", "dma"))
 
 
 def _bd_tcl_cnn(b):
@@ -172,7 +204,7 @@ connect_bd_intf_net [get_bd_intf_pins ctrl_ic/M00_AXI] [get_bd_intf_pins accel/s
 connect_bd_intf_net [get_bd_intf_pins accel/m_axi] [get_bd_intf_pins mem_ic/S00_AXI]
 connect_bd_intf_net [get_bd_intf_pins mem_ic/M00_AXI] [get_bd_intf_pins ps/{hp}]
 connect_bd_net [get_bd_pins accel/irq] [get_bd_pins ps/{irq}]
-""" + _BD_TAIL
+""" + _bd_tail(b, ("accel",))
 
 
 # Each run is checked after wait_on_run: a failed synthesis or implementation stops the build
@@ -196,8 +228,20 @@ def _build_tcl(b, board):
     lines += [_RUN_PROC, "sparsa_run synth_1 -jobs 4", "sparsa_run impl_1 -to_step write_bitstream -jobs 4",
               "open_run impl_1",
               "report_utilization -file utilization.rpt",
-              "report_timing_summary -file timing.rpt",
-              "# Weight swap without re-synthesis: see mmi.tcl (write_mem_info + updatemem)."]
+              "report_timing_summary -file timing.rpt"]
+    if b["ps"]:
+        # The board's files under one name: PYNQ's Overlay("sparsa.bit") reads sparsa.hwh beside
+        # it; PetaLinux and Vitis take the .xsa. The .hwh is where Vivado 2020.2 and later put it
+        # (.gen), or earlier releases (.srcs).
+        bd = "sources_1/bd/sparsa_bd/hw_handoff/sparsa_bd.hwh"
+        lines += ["write_bitstream -force sparsa.bit",
+                  "write_hw_platform -fixed -include_bit -force sparsa.xsa",
+                  f"set hwh [lindex [glob -nocomplain ./vivado/sparsa_{board}.gen/{bd} ./vivado/sparsa_{board}.srcs/{bd}] 0]",
+                  'if {$hwh eq ""} { error "sparsa: no sparsa_bd.hwh under ./vivado: the block design was not generated" }',
+                  "file copy -force $hwh sparsa.hwh"]
+    else:
+        lines += ["write_bitstream -force sparsa.bit"]
+    lines.append("# Weight swap without re-synthesis: see mmi.tcl (write_mem_info + updatemem).")
     return "\n".join(lines) + "\n"
 
 
@@ -263,6 +307,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True):
     (out / "mmi.tcl").write_text(_mmi_tcl(board))
     if b["ps"]:
         (out / "bd.tcl").write_text(_bd_tcl(b))
+        write_json(out / "address_map.json", address_map(b, board, "eie", ("accel", "dma")))
     report = {"board": board, "part": b["part"], "pes": cfg.pes, "target_clock_mhz": b["clock_mhz"],
               "capacity": b["capacity"], "pack": str(pack_dir), "vivado": "vivado -mode batch -source build.tcl",
               "estimate": None}
@@ -270,7 +315,6 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True):
 
 
 def _finish(out, b, report, estimate):
-    from sparsa.sw.fileio import write_json
     if estimate:
         est = _estimate(out, b["family"])
         est["fits"] = all(est[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
@@ -304,6 +348,7 @@ def _write_cnn_tree(pack_dir, board, out_dir, *, estimate=True):
     (out / "top.xdc").write_text(_xdc(b))
     if b["ps"]:
         (out / "bd.tcl").write_text(_bd_tcl_cnn(b))
+        write_json(out / "address_map.json", address_map(b, board, "cnn", ("accel",)))
     report = {"board": board, "part": b["part"], "engine": "cnn", "lanes": cfg.lanes, "winograd": cfg.winograd,
               "target_clock_mhz": b["clock_mhz"], "capacity": b["capacity"], "pack": str(pack_dir),
               "vivado": "vivado -mode batch -source build.tcl", "estimate": None}

@@ -261,3 +261,28 @@ def test_no_uio_device_of_that_name_lists_what_is_there(tmp_path):
     sysfs, dev = _sysfs(tmp_path, ["axi_dma", "gpio"])
     with pytest.raises(UserError, match=r"UIO device: expected one named 'sparsa', found uio0 'axi_dma', uio1 'gpio'"):
         LinuxBackend(sysfs=sysfs, dev=dev)
+
+
+def test_the_backend_maps_the_base_address_map_json_records(tmp_path):
+    mem = tmp_path / "mem"
+    mem.write_bytes(bytes(3 * mmap.PAGESIZE))
+    words = np.memmap(mem, dtype="<u4", mode="r+")
+    words[2 * mmap.PAGESIZE // 4] = SPRS                     # ID at the second page
+    words.flush()
+    (tmp_path / "address_map.json").write_text(
+        '{"engine": "eie", "cells": {"accel": {"base": %d, "range": 65536}}}' % (2 * mmap.PAGESIZE))
+    backend = LinuxBackend.from_address_map(tmp_path / "address_map.json", mem=mem)
+    assert backend.regs["ID"] == SPRS
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"engine": "eie", "cells": {"accel": {"base": 4097}}}', r"cells.accel.base: expected a 4 KiB-aligned .* found 4097"),
+    ('{"engine": "eie", "cells": {"accel": {"base": "0x43c00000"}}}', r"cells.accel.base: .* found '0x43c00000'"),
+    ('{"engine": "cnn", "cells": {"accel": {"base": 0}}}', r"engine: expected 'eie' .* found 'cnn'"),
+    ('{"cells": {}}', r"expected a sparsa address_map.json with cells.accel.base, found KeyError"),
+    ("not json", r"expected a sparsa address_map.json with cells.accel.base, found JSONDecodeError"),
+])
+def test_a_bad_address_map_is_a_one_line_error(tmp_path, text, message):
+    (tmp_path / "address_map.json").write_text(text)
+    with pytest.raises(UserError, match=r"address_map.json: " + message):
+        LinuxBackend.from_address_map(tmp_path / "address_map.json", mem=tmp_path / "nothing")

@@ -9,6 +9,7 @@ stop on a failed run. Timing, DRCs, IP parameter ranges and Vivado's real defaul
 Vivado itself.
 """
 
+import json
 import tkinter
 
 import numpy as np
@@ -63,8 +64,10 @@ def test_every_script_sources_and_connects_only_existing_pins(trees, engine, boa
         irq_net = next(n for n in rec.nets if irq in n)
         # the engine's interrupt reaches the PS (directly, or through the Concat with the DMA's)
         assert "/accel/irq" in irq_net or any("/accel/irq" in n and "/irqs/In0" in n for n in rec.nets)
+        assert (tree / "sparsa.hwh").exists() and "write_hw_platform" in names
     else:
         assert "create_bd_design" not in names
+    assert ("write_bitstream", ("-force", "sparsa.bit")) in [c[:2] for c in rec.calls]
     assert (tree / "mmi.tcl").exists() == (engine == "eie")
     if engine == "eie":
         Recorder(tree).source("mmi.tcl")          # standalone: opens the project itself
@@ -81,6 +84,21 @@ def test_the_dma_interrupts_reach_the_ps(trees):
         rec = Recorder(trees["eie", board]).source("build.tcl")
         for pin in ("/dma/mm2s_introut", "/dma/s2mm_introut", "/accel/irq"):
             assert any(pin in n and any(p.startswith("/irqs/In") for p in n) for n in rec.nets), (board, pin)
+
+
+@pytest.mark.parametrize("engine", ["eie", "cnn"])
+@pytest.mark.parametrize("board", ["zynq7020", "zu2cg"])
+def test_the_register_addresses_are_where_address_map_json_says(trees, engine, board):
+    tree = trees[engine, board]
+    rec = Recorder(tree).source("build.tcl")
+    amap = json.loads((tree / "address_map.json").read_text())
+    assert {f"/{c}": (v["base"], v["range"]) for c, v in amap["cells"].items()} == rec.addresses
+    # The general-purpose master windows: UG585 (Zynq-7000 GP0 0x4000_0000-0x7FFF_FFFF),
+    # UG1085 (ZU+ HPM0_FPD 0xA000_0000-0xAFFF_FFFF).
+    lo, hi = {"zynq7020": (0x40000000, 0x80000000), "zu2cg": (0xA0000000, 0xB0000000)}[board]
+    assert all(lo <= base and base + size <= hi for base, size in rec.addresses.values())
+    assert set(amap["cells"]) == ({"accel", "dma"} if engine == "eie" else {"accel"})
+    assert amap["cells"]["accel"]["id"] == {"eie": 0x53505253, "cnn": 0x53434E4E}[engine]
 
 
 @pytest.mark.parametrize("board", ["zynq7020", "zu2cg"])
@@ -127,6 +145,12 @@ _PS = "create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -
     ("create_project p . -part x\nlaunch_runs synth_1\nwait_on_run synth_1\nlaunch_runs impl_1",
      "launching impl_1 without checking run synth_1's status"),
     ("create_project p . -part x\nlaunch_runs synth_1\nwait_on_run synth_1", "without checking run synth_1"),
+    ("create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 dma\n"
+     "assign_bd_address -offset 0x40400000 -range 64K [get_bd_addr_segs dma/S_AXI_LITE/reg0]",
+     "dma has no address segment 'S_AXI_LITE/reg0'"),
+    ("create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 dma\n"
+     "assign_bd_address -offset 0x40408000 -range 64K [get_bd_addr_segs dma/S_AXI_LITE/Reg]",
+     "0x40408000 is not aligned to its range 64K"),
 ])
 def test_the_recorder_refuses_structural_faults(tmp_path, tcl, fault):
     (tmp_path / "x.tcl").write_text(tcl + "\n")

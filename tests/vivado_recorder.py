@@ -18,183 +18,9 @@ import re
 import tkinter
 from pathlib import Path
 
+from vivado_ip_models import MODEL_KEYS, CATALOG, IP_TABLE, RecorderError, address_segments, module_pins
+
 __all__ = ["IP_TABLE", "CATALOG", "Recorder", "RecorderError", "module_pins"]
-
-
-class RecorderError(Exception):
-    """A structural fault in the sourced Tcl (carries the Tcl file and line)."""
-
-
-def _on(cfg, key, default):
-    """A boolean CONFIG value; ``default`` None means the table does not know Vivado's default."""
-    if key not in cfg:
-        return default
-    return str(cfg[key]).strip() in ("1", "true", "TRUE")
-
-
-#
-# The IP models. Each returns (pins {name: "I"/"O"}, interfaces {name: "M"/"S"}, clocks that
-# validate_bd_design requires to be driven), for a CONFIG dict.
-#
-
-def _zynq_ultra_ps_e(cfg):
-    # PG201 (v3.4) ch. "Design Flow Steps", "PS-PL Configuration" and UG1085 table 35-2: the
-    # PS-PL AXI ports and the PSU__USE__* switch of each; each port has its own clock input
-    # (PG201 "Port Descriptions": maxihpm0_fpd_aclk, ..., saxihp0_fpd_aclk, ...).
-    # Vivado's default PS enables HPM0_FPD, HPM1_FPD and HPM0_LPD (issue 24's review; not
-    # checked against a Vivado here): by the strict reading an unset master port is enabled.
-    pins, intfs, clocks = {}, {}, []
-    masters = {"M_AXI_GP0": ("M_AXI_HPM0_FPD", "maxihpm0_fpd_aclk"),
-               "M_AXI_GP1": ("M_AXI_HPM1_FPD", "maxihpm1_fpd_aclk"),
-               "M_AXI_GP2": ("M_AXI_HPM0_LPD", "maxihpm0_lpd_aclk")}
-    # Slave ports: off unless enabled (the default PS has no PL-to-PS slave port).
-    slaves = {"S_AXI_GP0": ("S_AXI_HPC0_FPD", "saxihpc0_fpd_aclk"),
-              "S_AXI_GP1": ("S_AXI_HPC1_FPD", "saxihpc1_fpd_aclk"),
-              "S_AXI_GP2": ("S_AXI_HP0_FPD", "saxihp0_fpd_aclk"),
-              "S_AXI_GP3": ("S_AXI_HP1_FPD", "saxihp1_fpd_aclk"),
-              "S_AXI_GP4": ("S_AXI_HP2_FPD", "saxihp2_fpd_aclk"),
-              "S_AXI_GP5": ("S_AXI_HP3_FPD", "saxihp3_fpd_aclk"),
-              "S_AXI_GP6": ("S_AXI_LPD", "saxi_lpd_aclk")}
-    for key, (port, clk) in masters.items():
-        if _on(cfg, f"PSU__USE__{key}", True):
-            intfs[port], pins[clk] = "M", "I"
-            clocks.append(clk)
-    for key, (port, clk) in slaves.items():
-        if _on(cfg, f"PSU__USE__{key}", False):
-            intfs[port], pins[clk] = "S", "I"
-            clocks.append(clk)
-    # PG201 "Programmable Logic Clocks and Interrupts" / "PS-PL Configuration > General":
-    # pl_clk0 with PSU__FPGA_PL0_ENABLE (on by default), pl_resetn0 with
-    # PSU__NUM_FABRIC_RESETS >= 1 (1 by default), pl_ps_irq0 only with PSU__USE__IRQ0 = 1
-    # (default not taken as known: the design must set it).
-    if _on(cfg, "PSU__FPGA_PL0_ENABLE", True):
-        pins["pl_clk0"] = "O"
-    if int(cfg.get("PSU__NUM_FABRIC_RESETS", 1)) >= 1:
-        pins["pl_resetn0"] = "O"
-    if _on(cfg, "PSU__USE__IRQ0", None):
-        pins["pl_ps_irq0"] = "I"
-    return pins, intfs, clocks
-
-
-def _processing_system7(cfg):
-    # PG082 (v5.5) ch. "Port Descriptions" and "PS-PL Configuration"; UG585 ch. 5 (AXI ports).
-    # M_AXI_GP0 is on by default (PCW_USE_M_AXI_GP0 = 1), the other AXI ports off; each
-    # enabled port has an <PORT>_ACLK input that must be driven.
-    pins, intfs, clocks = {}, {"DDR": "M", "FIXED_IO": "M"}, []     # PG082: always present
-    for port, mode, default in (("M_AXI_GP0", "M", True), ("M_AXI_GP1", "M", False),
-                                ("S_AXI_GP0", "S", False), ("S_AXI_GP1", "S", False),
-                                ("S_AXI_ACP", "S", False), ("S_AXI_HP0", "S", False),
-                                ("S_AXI_HP1", "S", False), ("S_AXI_HP2", "S", False),
-                                ("S_AXI_HP3", "S", False)):
-        if _on(cfg, f"PCW_USE_{port}", default):
-            intfs[port], pins[f"{port}_ACLK"] = mode, "I"
-            clocks.append(f"{port}_ACLK")
-    # PG082 "Clocks and resets": FCLK_CLK0 / FCLK_RESET0_N are on by default
-    # (PCW_EN_CLK0_PORT, PCW_EN_RST0_PORT); IRQ_F2P needs PCW_USE_FABRIC_INTERRUPT = 1 and
-    # PCW_IRQ_F2P_INTR = 1 (PG082 "Interrupts").
-    if _on(cfg, "PCW_EN_CLK0_PORT", True):
-        pins["FCLK_CLK0"] = "O"
-    if _on(cfg, "PCW_EN_RST0_PORT", True):
-        pins["FCLK_RESET0_N"] = "O"
-    if _on(cfg, "PCW_USE_FABRIC_INTERRUPT", None) and _on(cfg, "PCW_IRQ_F2P_INTR", None):
-        pins["IRQ_F2P"] = "I"
-    return pins, intfs, clocks
-
-
-def _axi_dma(cfg):
-    # PG021 (v7.1) ch. "Port Descriptions": S_AXI_LITE with s_axi_lite_aclk and axi_resetn
-    # always; the scatter-gather engine (c_include_sg, on by default) adds M_AXI_SG and
-    # m_axi_sg_aclk; each channel (c_include_mm2s / c_include_s2mm, on by default) adds its
-    # memory-map master, its stream, its clock, its interrupt and its reset-out.
-    pins = {"s_axi_lite_aclk": "I", "axi_resetn": "I"}
-    intfs, clocks = {"S_AXI_LITE": "S"}, ["s_axi_lite_aclk"]
-    if _on(cfg, "c_include_sg", True):
-        intfs["M_AXI_SG"], pins["m_axi_sg_aclk"] = "M", "I"
-        clocks.append("m_axi_sg_aclk")
-    if _on(cfg, "c_include_mm2s", True):
-        intfs.update(M_AXI_MM2S="M", M_AXIS_MM2S="M")
-        pins.update(m_axi_mm2s_aclk="I", mm2s_introut="O", mm2s_prmry_reset_out_n="O")
-        clocks.append("m_axi_mm2s_aclk")
-    if _on(cfg, "c_include_s2mm", True):
-        intfs.update(M_AXI_S2MM="M", S_AXIS_S2MM="S")
-        pins.update(m_axi_s2mm_aclk="I", s2mm_introut="O", s2mm_prmry_reset_out_n="O")
-        clocks.append("m_axi_s2mm_aclk")
-    return pins, intfs, clocks
-
-
-def _need(cfg, key):
-    if key not in cfg:
-        raise RecorderError(f"CONFIG.{key} is not set and the recorder's table has no default for it")
-    return int(cfg[key])
-
-
-def _smartconnect(cfg):
-    # PG247 (v1.0) ch. "Port Descriptions": S00_AXI..S<NUM_SI-1>_AXI, M00_AXI..M<NUM_MI-1>_AXI,
-    # aclk (aclk1.. only with NUM_CLKS > 1, not modelled) and aresetn. Defaults of NUM_SI /
-    # NUM_MI are not in the table: the design must set both.
-    intfs = {f"S{i:02d}_AXI": "S" for i in range(_need(cfg, "NUM_SI"))}
-    intfs.update({f"M{i:02d}_AXI": "M" for i in range(_need(cfg, "NUM_MI"))})
-    return {"aclk": "I", "aresetn": "I"}, intfs, ["aclk"]
-
-
-def _proc_sys_reset(cfg):
-    # PG164 (v5.0) ch. "Port Descriptions".
-    pins = {"slowest_sync_clk": "I", "ext_reset_in": "I", "aux_reset_in": "I", "mb_debug_sys_rst": "I",
-            "dcm_locked": "I", "mb_reset": "O", "bus_struct_reset": "O", "peripheral_reset": "O",
-            "interconnect_aresetn": "O", "peripheral_aresetn": "O"}
-    return pins, {}, ["slowest_sync_clk"]
-
-
-def _xlconcat(cfg):
-    # The Concat IP (xlconcat, Vivado IP catalog; PG201 "Programmable Logic Clocks and
-    # Interrupts" recommends it for several PL-to-PS interrupts): In0..In<NUM_PORTS-1>, dout.
-    # NUM_PORTS defaults to 2.
-    pins = {f"In{i}": "I" for i in range(int(cfg.get("NUM_PORTS", 2)))}
-    pins["dout"] = "O"
-    return pins, {}, []
-
-
-# name -> (pinned version, model, CONFIG keys the design may set that do not change the pins)
-IP_TABLE = {
-    "zynq_ultra_ps_e": ("3.5", _zynq_ultra_ps_e, {"PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}),
-    "processing_system7": ("5.5", _processing_system7, {"PCW_FPGA0_PERIPHERAL_FREQMHZ"}),
-    # PG021 "Customizing and Generating the Core": widths, burst sizes, buffer length register.
-    "axi_dma": ("7.1", _axi_dma, {"c_sg_length_width", "c_m_axis_mm2s_tdata_width",
-                                  "c_s_axis_s2mm_tdata_width", "c_mm2s_burst_size", "c_s2mm_burst_size"}),
-    "smartconnect": ("1.0", _smartconnect, set()),
-    "proc_sys_reset": ("5.0", _proc_sys_reset, set()),
-    "xlconcat": ("2.1", _xlconcat, set()),
-}
-# Keys the models read (so a misspelt key, e.g. PSU__USE_IRQ0, is refused rather than ignored).
-_MODEL_KEYS = {
-    "zynq_ultra_ps_e": {f"PSU__USE__{k}" for k in ("M_AXI_GP0", "M_AXI_GP1", "M_AXI_GP2", "IRQ0")}
-    | {f"PSU__USE__S_AXI_GP{i}" for i in range(7)} | {"PSU__FPGA_PL0_ENABLE", "PSU__NUM_FABRIC_RESETS"},
-    "processing_system7": {f"PCW_USE_{p}" for p in ("M_AXI_GP0", "M_AXI_GP1", "S_AXI_GP0", "S_AXI_GP1",
-                                                     "S_AXI_ACP", "S_AXI_HP0", "S_AXI_HP1", "S_AXI_HP2",
-                                                     "S_AXI_HP3", "FABRIC_INTERRUPT")}
-    | {"PCW_EN_CLK0_PORT", "PCW_EN_RST0_PORT", "PCW_IRQ_F2P_INTR"},
-    "axi_dma": {"c_include_sg", "c_include_mm2s", "c_include_s2mm"},
-    "smartconnect": {"NUM_SI", "NUM_MI"},
-    "proc_sys_reset": set(),
-    "xlconcat": {"NUM_PORTS"},
-}
-CATALOG = {f"xilinx.com:ip:{n}:{v[0]}" for n, v in IP_TABLE.items()}
-
-
-def module_pins(verilog_text, name):
-    """Pins and inferred interfaces of a module reference, as IP integrator infers them from
-    port-name prefixes (UG994 "Referencing RTL Modules": AXI signals grouped by prefix)."""
-    body = re.search(rf"^module {name}\(.*?^endmodule", verilog_text, re.S | re.M)
-    if body is None:
-        raise RecorderError(f"module {name} not found in the module reference's source")
-    pins = dict((n, "I" if d == "input" else "O")
-                for d, n in re.findall(r"^\s*(input|output)\s+(?:\[[^\]]+\]\s*)?(\w+)\s*;", body.group(0), re.M))
-    intfs = {}
-    for p, d in pins.items():
-        m = re.fullmatch(r"(\w+)_(awvalid|arvalid|tvalid)", p)
-        if m:
-            intfs[m.group(1)] = "S" if d == "I" else "M"
-    return pins, intfs, [p for p in ("clk", "aclk") if pins.get(p) == "I"]
 
 
 #
@@ -220,6 +46,7 @@ class Recorder:
         self.intf_ports = {}                 # scalar ports (create_bd_port) are not modelled
         self.project = self.design = None
         self.runs, self.unchecked, self.validated = {}, None, False
+        self.addresses = {}                  # cell -> (base, range) from assign_bd_address
         self.tcl = tkinter.Tcl()
         self._fault = None
         self.tcl.createcommand("__rec", self._dispatch)
@@ -296,7 +123,7 @@ class Recorder:
         opts, pos = self._opts(args, ("-force",), ("-part",))
         if len(pos) != 2 or "-part" not in opts:
             self._fail("expected create_project [-force] NAME DIR -part PART")
-        self.project = pos[0]
+        self.project, self.project_dir = pos[0], pos[1]
 
     def cmd_open_project(self, path):
         self.project = path
@@ -339,7 +166,7 @@ class Recorder:
 
     def _configure(self, cell, props):
         kind = self.cells[cell]["kind"]
-        known = _MODEL_KEYS.get(kind, set()) | (IP_TABLE[kind][2] if kind in IP_TABLE else set())
+        known = MODEL_KEYS.get(kind, set()) | (IP_TABLE[kind][2] if kind in IP_TABLE else set())
         for key, value in props.items():
             if not key.startswith("CONFIG.") or key[7:] not in known:
                 self._fail(f"{key} of {kind} is not in the recorder's table (add it there, with its source)")
@@ -437,9 +264,28 @@ class Recorder:
             self._fail(f"{pos[0]} ({modes[0]}) and {pos[1]} ({modes[1]}): one master and one slave expected")
         self.intf_nets[pos[0]], self.intf_nets[pos[1]] = pos[1], pos[0]
 
+    def cmd_get_bd_addr_segs(self, path):
+        cell, _, seg = path.lstrip("/").partition("/")
+        cell = "/" + cell
+        if cell not in self.cells:
+            self._fail(f"no cell {cell!r}")
+        _, intfs, _ = self._model(cell)
+        have = address_segments(self.cells[cell]["kind"], intfs)
+        if seg not in have:
+            self._fail(f"{cell} has no address segment {seg!r} (it has {sorted(have) or 'none'})")
+        return path
+
     def cmd_assign_bd_address(self, *args):
         if self.design is None:
             self._fail("no block design")
+        opts, pos = self._opts(args, (), ("-offset", "-range"))
+        if pos:
+            if set(opts) != {"-offset", "-range"} or len(pos) != 1:
+                self._fail("expected assign_bd_address -offset ADDR -range SIZE SEGMENT")
+            base, size = int(opts["-offset"], 16), {"64K": 1 << 16, "4K": 1 << 12}[opts["-range"]]
+            if base % size:
+                self._fail(f"{opts['-offset']} is not aligned to its range {opts['-range']}")
+            self.addresses["/" + pos[0].lstrip("/").partition("/")[0]] = (base, size)
 
     def cmd_validate_bd_design(self, *args):
         """What the recorder can see of BD 41-758 (clock pins without a source), undriven nets,
@@ -466,7 +312,23 @@ class Recorder:
     def cmd_make_wrapper(self, *args):
         if not self.validated:
             self._fail("make_wrapper before validate_bd_design")
+        # The hardware handoff Vivado (2020.2 on) writes when it generates the design's
+        # targets: an empty stand-in, so that the script's copy of it can be checked.
+        hwh = (self.tree / self.project_dir / f"{self.project}.gen" / "sources_1" / "bd" / self.design /
+               "hw_handoff" / f"{self.design}.hwh")
+        hwh.parent.mkdir(parents=True, exist_ok=True)
+        hwh.write_text("")
         return f"{self.design}_wrapper.v"
+
+    def cmd_write_bitstream(self, *args):
+        self._need_implemented("write_bitstream")
+
+    def cmd_write_hw_platform(self, *args):
+        self._need_implemented("write_hw_platform")
+
+    def _need_implemented(self, what):
+        if self.runs.get("impl_1") != "done" or not any(c[0] == "open_run" for c in self.calls):
+            self._fail(f"{what} before the implemented design is open")
 
     # -- runs
 
