@@ -4,7 +4,8 @@ entry, and a module reference's pins as IP integrator infers them."""
 
 import re
 
-__all__ = ["IP_TABLE", "CATALOG", "MODEL_KEYS", "RecorderError", "module_pins", "address_segments"]
+__all__ = ["IP_TABLE", "CATALOG", "MODEL_KEYS", "RecorderError", "module_pins", "module_clock_busif",
+           "address_segments"]
 
 
 class RecorderError(Exception):
@@ -194,3 +195,15 @@ def address_segments(kind, intfs):
     if kind.startswith("module:"):
         return {f"{i}/reg0" for i, mode in intfs.items() if mode == "S"}
     return {f"{i}/{seg}" for i, seg in _SEGMENTS.get(kind, {}).items() if i in intfs}
+
+
+def module_clock_busif(verilog_text, name, clock="clk"):
+    """The interfaces a module reference's clock is associated with: the ASSOCIATED_BUSIF of the
+    X_INTERFACE_PARAMETER attribute on its clock port (UG994 "Inferring Interfaces in RTL");
+    empty without one (IP integrator then cannot tell which clock an interface runs on)."""
+    body = re.search(rf"^module {name}\(.*?^endmodule", verilog_text, re.S | re.M)
+    m = body and re.search(r'\(\* X_INTERFACE_PARAMETER = "([^"]*)" \*\)\s*input ' + clock + ";", body.group(0))
+    if not m:
+        return set()
+    busif = re.search(r"ASSOCIATED_BUSIF ([\w:]+)", m.group(1))
+    return set(busif.group(1).split(":")) if busif else set()

@@ -18,7 +18,8 @@ import re
 import tkinter
 from pathlib import Path
 
-from vivado_ip_models import MODEL_KEYS, CATALOG, IP_TABLE, RecorderError, address_segments, module_pins
+from vivado_ip_models import (MODEL_KEYS, CATALOG, IP_TABLE, RecorderError, address_segments, module_clock_busif,
+                              module_pins)
 
 __all__ = ["IP_TABLE", "CATALOG", "Recorder", "RecorderError", "module_pins"]
 
@@ -300,9 +301,13 @@ class Recorder:
                 if f"{cell}/{clk}" not in on_nets:
                     self._fail(f"clock pin {cell}/{clk} is not connected to a clock source (BD 41-758)")
             if self.cells[cell]["kind"].startswith("module:"):
+                busif = module_clock_busif((self.tree / "sparsa_soc.v").read_text(), self.cells[cell]["kind"][7:])
                 for i in intfs:
                     if f"{cell}/{i}" not in self.intf_nets:
                         self._fail(f"interface {cell}/{i} of the accelerator is not connected")
+                    if i not in busif:
+                        self._fail(f"interface {cell}/{i} is not associated with a clock (ASSOCIATED_BUSIF on "
+                                   f"the clock port's X_INTERFACE_PARAMETER)")
             if self.cells[cell]["kind"] == "processing_system7":
                 for i in ("DDR", "FIXED_IO"):
                     if f"{cell}/{i}" not in self.intf_nets:
