@@ -270,13 +270,14 @@ def test_cli_verilog_for_a_cnn_pack(tmp_path, capsys):
 def test_soc_wrapper_registers_irq_and_backpressure():
     """The AXI4-Lite SoC wrapper: ID/CONFIG/PROG_ADDR read back, START, irq, STATUS.DONE and
     its clear, CYCLES; two inputs back to back with random pauses on all ten channels; the
-    outputs equal golden and the counters equal the bare engine's."""
+    image at bus address 0x5000 (DRAM_BASE, as a Linux buffer would be); the outputs equal
+    golden and the counters equal the bare engine's."""
     from sparsa.sim.cnn.runner import run_soc_program
     print("seed", 4)
     graph, x = random_graph(4)
     xs = np.stack([x, np.random.default_rng(4).integers(-128, 128, x.shape).astype(np.int8)])
     prog = compile_graph(graph, HW, "winograd")
-    res = run_soc_program(prog, xs, pause=0.2, seed=4)
+    res = run_soc_program(prog, xs, pause=0.2, seed=4, dram_base=0x5000)
     np.testing.assert_array_equal(res["y"], cnn_forward(graph, xs))
     bare = run_program(prog, xs)
     assert list(res["mac_cycles"]) == list(bare["mac_cycles"])

@@ -5,7 +5,8 @@ and the input into memory the engine can reach, writes PROG_ADDR, then CTRL.STAR
 fetches its program and data through ``m_axi_*`` (64-bit, to a high-performance port on
 Zynq) and sets STATUS.DONE at END (``irq`` while DONE and IRQ_EN). Port names are flat
 (``s_axil_awvalid``, ``m_axi_arvalid``...) so cocotbext-axi binds by prefix and Vivado
-infers both interfaces. The register map is :data:`CNN_REGISTERS`, served by
+infers both interfaces. DRAM_BASE places the pack's memory anywhere on the bus (a Linux
+buffer's physical address). The register map is :data:`CNN_REGISTERS`, served by
 :class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the EIE SoC).
 """
 
@@ -31,6 +32,9 @@ CNN_REGISTERS = [
     ("IRQ_EN", 0x14, "RW", "[0] raise irq while DONE"),
     ("CYCLES", 0x18, "RO", "cycles of the last run (start to END)"),
     ("MAC_CYCLES", 0x1C, "RO", "cycles of the last run in which the multipliers were fed"),
+    ("DRAM_BASE", 0x20, "RW", "added to every m_axi address: the bus address of the pack's dram.bin "
+                              "(4 KiB aligned, [11:0] read 0); PROG_ADDR and the program's addresses are "
+                              "offsets from it"),
 ]
 
 
@@ -50,11 +54,19 @@ class CNNSoC(wiring.Component):
         m = Module()
         cfg = self.cfg
         m.submodules.engine = eng = CNNEngine(cfg)
-        for name, port in _axi_ports("m_axi_").items():      # the engine's master, passed through
+        m.submodules.regs = rf = AXILiteRegisterFile(CNN_REGISTERS, storage={"IRQ_EN": (1, 0)},
+                                                     strobes={"DRAM_BASE": 0xFFF})   # [11:0] not stored
+        # The engine's master, passed through, its addresses moved to DRAM_BASE: the program
+        # is built for DRAM at 0, the host's buffer is wherever Linux allocated it. A 4 KiB
+        # aligned base keeps every burst inside the 4 KiB page it was split for (AXI rule).
+        base = rf.dram_base
+        for name, port in _axi_ports("m_axi_").items():
             top, inner = getattr(self, name), getattr(eng, name)
-            m.d.comb += top.eq(inner) if port.flow == wiring.Out else inner.eq(top)
+            if name in ("m_axi_araddr", "m_axi_awaddr"):
+                m.d.comb += top.eq(inner + base)
+            else:
+                m.d.comb += top.eq(inner) if port.flow == wiring.Out else inner.eq(top)
 
-        m.submodules.regs = rf = AXILiteRegisterFile(CNN_REGISTERS, storage={"IRQ_EN": (1, 0)})
         connect(m, flipped(axil_flat(self)), rf.bus)
         done = Signal()
         start = Signal()

@@ -142,9 +142,10 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
     return out
 
 
-def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
+def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base=0):
     """Run a compiled program through the SoC wrapper (AXI4-Lite control, AXI RAM as DRAM):
-    x (B, C, H, W) int8. Returns ``{"y", "cycles", "mac_cycles"}`` (counters read over AXI4-Lite)."""
+    x (B, C, H, W) int8, the image at bus address ``dram_base`` (DRAM_BASE). Returns
+    ``{"y", "cycles", "mac_cycles"}`` (counters read over AXI4-Lite)."""
     xs = np.asarray(x).astype(np.int8)
     cfg = prog.cfg
     bdir = build_cnn(cfg, engine, soc=True)
@@ -153,7 +154,7 @@ def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0):
         job, result = work / "job.npz", work / "result.npz"
         out_bytes = int(np.prod(prog.output_shape))
         opts = dict(prog_addr=0, in_addr=prog.input_addr, out_addr=prog.output_addr, out_bytes=out_bytes,
-                    pause=float(pause), seed=int(seed), config_word=cfg.config_word)
+                    pause=float(pause), seed=int(seed), config_word=cfg.config_word, dram_base=int(dram_base))
         np.savez(job, dram=np.frombuffer(bytes(prog.dram_image()), dtype=np.uint8),
                  inputs=np.stack([np.frombuffer(xb.tobytes(), dtype=np.uint8) for xb in xs]),
                  options=np.array(json.dumps(opts)))

@@ -2,7 +2,7 @@
 cocotbext-axi's AxiLiteMaster, DRAM from its AxiRam.
 
 Job (``SPARSA_CNN_JOB``): as for :mod:`sparsa.sim.cnn.tb`. Per input: write it into DRAM,
-PROG_ADDR, IRQ_EN and CTRL.START over AXI4-Lite, wait for ``irq``, check STATUS (DONE, not
+DRAM_BASE (``dram_base``: the image sits there on the bus), PROG_ADDR, IRQ_EN and CTRL.START over AXI4-Lite, wait for ``irq``, check STATUS (DONE, not
 BUSY), read CYCLES and MAC_CYCLES, clear DONE (``irq`` must drop), read the output back.
 Random pauses on every AXI and AXI4-Lite channel with ``pause``. The ID and CONFIG registers
 are checked once.
@@ -54,13 +54,16 @@ async def run_jobs(dut):
 
     assert await tb.rd("ID") == CNN_SOC_ID
     assert await tb.rd("CONFIG") == int(opts["config_word"])
+    base = int(opts.get("dram_base", 0))
+    await tb.wr("DRAM_BASE", base | 0xABC)                 # the low 12 bits are not stored
+    assert await tb.rd("DRAM_BASE") == base
     await tb.wr("PROG_ADDR", int(opts["prog_addr"]))
     assert await tb.rd("PROG_ADDR") == int(opts["prog_addr"])
     await tb.wr("IRQ_EN", 1)
 
     outs, cycles, macs = [], [], []
     for x in job["inputs"]:
-        ram.write(int(opts["in_addr"]), x.tobytes())
+        ram.write(base + int(opts["in_addr"]), x.tobytes())
         await tb.wr("CTRL", 1)
         if dut.irq.value != 1:
             await RisingEdge(dut.irq)
@@ -70,6 +73,6 @@ async def run_jobs(dut):
         await tb.wr("STATUS", 0b10)                   # clear DONE
         await RisingEdge(dut.clk)
         assert dut.irq.value == 0
-        outs.append(np.frombuffer(ram.read(int(opts["out_addr"]), int(opts["out_bytes"])), dtype=np.uint8))
+        outs.append(np.frombuffer(ram.read(base + int(opts["out_addr"]), int(opts["out_bytes"])), dtype=np.uint8))
     np.savez(os.environ["SPARSA_CNN_RESULT"], y=np.stack(outs), cycles=np.array(cycles),
              mac_cycles=np.array(macs))

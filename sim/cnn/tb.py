@@ -39,9 +39,11 @@ class TB:
         self.opts = json.loads(str(self.job["options"]))
         dram = self.job["dram"]
         Clock(dut.clk, 10, unit="ns").start(start_high=False)
-        size = 1 << max(12, (int(dram.size) - 1).bit_length())
+        # ``dram_base`` (the SoC's DRAM_BASE): where on the bus the image sits.
+        self.base = int(self.opts.get("dram_base", 0))
+        size = 1 << max(12, (self.base + int(dram.size) - 1).bit_length())
         self.ram = AxiRam(AxiBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=size)
-        self.ram.write(0, dram.tobytes())
+        self.ram.write(self.base, dram.tobytes())
 
     def set_pauses(self, extra_channels=()):
         """With ``pause`` in the options: random pauses (seeded) on the RAM's five channels and
@@ -61,10 +63,11 @@ class TB:
         await ClockCycles(self.dut.clk, 2)
 
     def write_input(self, x):
-        self.ram.write(int(self.opts["in_addr"]), x.tobytes())
+        self.ram.write(self.base + int(self.opts["in_addr"]), x.tobytes())
 
     def read_output(self):
-        return np.frombuffer(self.ram.read(int(self.opts["out_addr"]), int(self.opts["out_bytes"])), dtype=np.uint8)
+        return np.frombuffer(self.ram.read(self.base + int(self.opts["out_addr"]), int(self.opts["out_bytes"])),
+                             dtype=np.uint8)
 
     async def run_program(self):
         """Pulse ``start`` and wait for ``done``; returns the (layer, cycle) of every retirement."""

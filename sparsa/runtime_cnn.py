@@ -1,0 +1,139 @@
+"""Host runtime of the CNN engine on Linux: :class:`CNNLinuxBackend`.
+
+The CNN SoC (``hw/cnn/soc.py``) fetches its program, weights and activations itself through
+its AXI4 master, so the host needs no DMA: one physically contiguous buffer holds the pack's
+``dram.bin``, DRAM_BASE points the engine at it, and per input the host writes the image at
+the program's input address, starts the engine, waits for DONE and reads the output.
+
+The buffer is any object shaped like ``pynq.allocate``'s: a uint8 numpy array of at least the
+pack's ``dram_size`` with ``physical_address`` (4 KiB aligned), ``flush()`` (before the
+engine reads what the CPU wrote) and ``invalidate()`` (before the CPU reads what the engine
+wrote): the Zynq HP ports are not cache-coherent. Checks before anything is written: ID is
+the CNN SoC's and CONFIG equals the pack's engine configuration (the program is compiled for
+one engine: lanes, datapaths, weight format). Never run on a board: tested against a mapped
+register file and a stand-in engine (tests/test_runtime_cnn.py).
+"""
+
+import json
+import time
+
+import numpy as np
+
+from sparsa.hw.cnn.soc import CNN_REGISTERS, CNN_SOC_ID
+from sparsa.mmio import MmioRegisters, find_uio
+from sparsa.sw.cnn.pack import load_cnn_pack
+from sparsa.sw.errors import UserError
+
+__all__ = ["CNNLinuxBackend", "CNNAccelerator"]
+
+REG = {name: offset for name, offset, _, _ in CNN_REGISTERS}
+_START, _BUSY, _DONE = 1, 1, 2
+_POLL_S = 1e-4
+
+
+class CNNLinuxBackend:
+    """The CNN SoC's registers (a UIO device named ``uio_name``, ``/dev/mem`` at ``offset``, or
+    any file) and the DRAM ``buffer`` (see the module docstring)."""
+
+    def __init__(self, path=None, offset=0, *, buffer, timeout_s=5.0, uio_name="sparsa", sysfs="/sys/class/uio",
+                 dev="/dev"):
+        if path is None:
+            path, _ = find_uio(uio_name, sysfs, dev)
+        self.regs = MmioRegisters(path, REG, offset)
+        self.where = f"{path}" + (f" at {offset:#x}" if offset else "")
+        self.buffer = buffer
+        self.timeout_s = timeout_s
+        self.prog = None
+
+    @classmethod
+    def from_address_map(cls, path, mem="/dev/mem", **kw):
+        """At the base a CNN Vivado tree's ``address_map.json`` records (cell ``accel``)."""
+        try:
+            amap = json.loads(open(path).read())
+            base, engine = amap["cells"]["accel"]["base"], amap["engine"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}: expected a sparsa address_map.json with cells.accel.base, found "
+                            f"{type(e).__name__}: {e}") from None
+        if engine != "cnn":
+            raise UserError(f"{path}: engine: expected 'cnn' (this runtime drives the CNN SoC), found {engine!r}")
+        if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
+            raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
+        return cls(mem, offset=base, **kw)
+
+    def check(self, prog, where="pack"):
+        """Refuse (one line) a device that is not the CNN SoC, an engine built for another
+        configuration, or a buffer that cannot hold the pack; nothing is written first."""
+        ident = self.regs["ID"]
+        if ident != CNN_SOC_ID:
+            raise UserError(f"{self.where}: ID register: expected {CNN_SOC_ID:#010x} ('SCNN', the sparsa CNN SoC), "
+                            f"found {ident:#010x}: wrong device or base address; nothing was written")
+        config = self.regs["CONFIG"]
+        if config != prog.cfg.config_word:
+            raise UserError(f"{where}: engine configuration: expected CONFIG {prog.cfg.config_word:#x} (what the "
+                            f"pack was compiled for), found {config:#x} on the device at {self.where}: "
+                            f"load the bitstream built for this pack")
+        buf = self.buffer
+        if buf.size < prog.dram_size:
+            raise UserError(f"{where}: DRAM buffer: expected at least {prog.dram_size} bytes, found {buf.size} "
+                            f"(too small by {prog.dram_size - buf.size})")
+        addr = int(buf.physical_address)
+        if addr % 4096 or addr >= 1 << 32:
+            raise UserError(f"{where}: DRAM buffer physical_address: expected 4 KiB aligned and below 4 GiB "
+                            f"(DRAM_BASE is 32 bits), found {addr:#x}")
+
+    def load(self, prog, where="pack"):
+        self.check(prog, where)
+        if self.regs["STATUS"] & _BUSY:
+            raise UserError(f"{self.where}: STATUS: expected an idle engine before a load, found BUSY: "
+                            f"a run is in flight (the CNN engine has no abort; reload the bitstream)")
+        self.buffer[:prog.dram_size] = np.frombuffer(bytes(prog.dram_image()), np.uint8)
+        self.buffer.flush()
+        self.regs["DRAM_BASE"] = int(self.buffer.physical_address)
+        self.regs["PROG_ADDR"] = 0
+        self.regs["IRQ_EN"] = 0
+        self.prog = prog
+
+    def run(self, x):
+        """``x`` (B, C, H, W) int8 -> ``(outputs, cycles, mac_cycles)``."""
+        prog, buf = self.prog, self.buffer
+        n_in = int(np.prod(prog.input_shape))
+        n_out = int(np.prod(prog.output_shape))
+        ys, cycles, macs = [], [], []
+        for xi in np.asarray(x, np.int8).reshape((-1,) + tuple(prog.input_shape)):
+            buf[prog.input_addr:prog.input_addr + n_in] = xi.reshape(-1).view(np.uint8)
+            buf.flush()
+            self.regs["STATUS"] = _DONE
+            self.regs["CTRL"] = _START
+            self._wait_done()
+            buf.invalidate()
+            y = np.array(buf[prog.output_addr:prog.output_addr + n_out]).view(np.int8)
+            ys.append(y if prog.output_flat else y.reshape(prog.output_shape))
+            cycles.append(self.regs["CYCLES"])
+            macs.append(self.regs["MAC_CYCLES"])
+            self.regs["STATUS"] = _DONE
+        return np.stack(ys), np.array(cycles), np.array(macs)
+
+    def _wait_done(self):
+        deadline = time.monotonic() + self.timeout_s
+        while not self.regs["STATUS"] & _DONE:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.where}: no DONE within {self.timeout_s} s (STATUS "
+                                   f"{self.regs['STATUS']:#x}); the CNN engine has no abort: reload the bitstream")
+            time.sleep(_POLL_S)
+
+
+class CNNAccelerator:
+    """A CNN pack on a board: ``CNNAccelerator("pk", backend).run(x)`` -> int8 outputs; after
+    ``run``, ``cycles`` and ``mac_cycles`` hold each input's counters."""
+
+    def __init__(self, pack_dir, backend):
+        self.prog, _, _ = load_cnn_pack(pack_dir)
+        self.backend = backend
+        self.cycles = self.mac_cycles = None
+        backend.load(self.prog, where=str(pack_dir))
+
+    def run(self, x):
+        x = np.asarray(x)
+        single = x.ndim == len(self.prog.input_shape)
+        y, self.cycles, self.mac_cycles = self.backend.run(x)
+        return y[0] if single else y
