@@ -266,7 +266,7 @@ def _build_tcl(b, board):
                   "file copy -force $hwh sparsa.hwh"]
     else:
         lines += ["write_bitstream -force sparsa.bit"]
-    lines.append("# Weight swap without re-synthesis: see mmi.tcl (write_mem_info + updatemem).")
+    lines.append("# New weights without a new bitstream: the runtime loads them through the LD_* registers.")
     return "\n".join(lines) + "\n"
 
 
@@ -277,18 +277,6 @@ def _xdc(b):
     return (f"set_property PACKAGE_PIN {b['clock_pin']} [get_ports clk]\n"
             "set_property IOSTANDARD LVCMOS18 [get_ports clk]\n"
             f"create_clock -period {period:.3f} -name clk [get_ports clk]\n")
-
-
-def _mmi_tcl(board):
-    return f"""# After implementation: the memory map of every block RAM, for updatemem.
-# Run: vivado -mode batch -source mmi.tcl (in this directory, after build.tcl)
-open_project ./vivado/sparsa_{board}.xpr
-open_run impl_1
-write_mem_info -force sparsa.mmi
-# Then, for new weights (same sizes), without re-synthesis:
-#   updatemem -meminfo sparsa.mmi -data <new>.mem -proc dummy -bit <design>.bit -out <new>.bit
-# The .mem images of a pack are in PACKDIR/layer*/pe*.{{spm,ptr_even,ptr_odd,bias}}.mem.
-"""
 
 
 def _estimate(out, family):
@@ -330,7 +318,6 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True):
                                                                        emit_src=False)))
     (out / "build.tcl").write_text(_build_tcl(b, board))
     (out / "top.xdc").write_text(_xdc(b))
-    (out / "mmi.tcl").write_text(_mmi_tcl(board))
     if b["ps"]:
         (out / "bd.tcl").write_text(_bd_tcl(b))
         write_json(out / "address_map.json", address_map(b, board, "eie", ("accel", "dma")))
@@ -370,7 +357,7 @@ def _write_cnn_tree(pack_dir, board, out_dir, *, estimate=True):
         (out / "sparsa_soc.v").write_text(annotate_top(verilog.convert(CNNSoC(cfg), name="sparsa_soc",
                                                                        emit_src=False)))
     (out / "build.tcl").write_text(_build_tcl(b, board).replace(
-        "# Weight swap without re-synthesis: see mmi.tcl (write_mem_info + updatemem).",
+        "# New weights without a new bitstream: the runtime loads them through the LD_* registers.",
         "# New weights: write another pack's dram.bin into DDR (the CNN engine keeps none on chip)."))
     (out / "top.xdc").write_text(_xdc(b))
     if b["ps"]:

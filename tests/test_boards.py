@@ -215,7 +215,7 @@ def test_vivado_tree_smoke(small_pack, board, ps, capsys):
     rep = json.loads((out / "report.json").read_text())
     assert rep["part"] in build and "write_bitstream" in build
     assert "module sparsa_soc" in (out / "sparsa_soc.v").read_text()
-    assert "updatemem" in (out / "mmi.tcl").read_text()
+    assert not (out / "mmi.tcl").exists()          # no unverified updatemem recipe (docs/boards.md)
     if ps:
         bd = (out / "bd.tcl").read_text()
         assert f"xilinx.com:ip:{ps}:" in bd and "source bd.tcl" in build

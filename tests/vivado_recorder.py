@@ -29,7 +29,7 @@ __all__ = ["IP_TABLE", "CATALOG", "Recorder", "RecorderError", "module_pins"]
 #
 
 # Vivado commands that only need recording (their effect does not matter to the checks).
-_PLAIN = ("save_bd_design", "report_utilization", "report_timing_summary", "write_mem_info")
+_PLAIN = ("save_bd_design", "report_utilization", "report_timing_summary")
 
 
 class Recorder:

@@ -96,7 +96,7 @@ def _seal(tmp, final, rep):
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
     if args.swappable and args.board in XILINX_BOARDS:
-        raise user_error(None, "--swappable", "an open-flow board (the Vivado tree has mmi.tcl for updatemem)",
+        raise user_error(None, "--swappable", "an open-flow board (on a Vivado build the runtime loads new weights through the LD_* registers)",
                          args.board)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
