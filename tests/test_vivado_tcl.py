@@ -17,6 +17,7 @@ import pytest
 
 from sparsa.boards.vivado import IP_VERSIONS, XILINX_BOARDS, write_tree
 from sparsa.cli import main
+from sparsa.sw.errors import UserError
 from vivado_recorder import CATALOG, IP_TABLE, Recorder, RecorderError
 
 
@@ -36,13 +37,23 @@ def packs(tmp_path_factory):
     return d
 
 
+# A KU060 card's pins, as a user's --xdc would give them (the pin names are placeholders).
+CARD_XDC = """set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]
+create_clock -period 10.000 -name pcie_refclk [get_ports pcie_refclk_clk_p]
+set_property PACKAGE_PIN AK22 [get_ports pcie_perstn]
+set_property IOSTANDARD LVCMOS18 [get_ports pcie_perstn]
+"""
+
+
 @pytest.fixture(scope="module")
 def trees(packs):
     out = {}
+    (packs / "card.xdc").write_text(CARD_XDC)
     for engine in ("eie", "cnn"):
         for board in XILINX_BOARDS:
             out[engine, board] = packs / f"{engine}-{board}"
-            write_tree(packs / engine, board, out[engine, board], estimate=False)
+            xdc = packs / "card.xdc" if board == "ku060" else None
+            write_tree(packs / engine, board, out[engine, board], estimate=False, xdc=xdc)
     return out
 
 
@@ -54,6 +65,12 @@ def test_the_recorder_pins_the_versions_the_trees_pin():
 @pytest.mark.parametrize("board", list(XILINX_BOARDS))
 def test_every_script_sources_and_connects_only_existing_pins(trees, engine, board):
     tree = trees[engine, board]
+    if (engine, board) == ("cnn", "ku060"):
+        rec = Recorder(tree)
+        with pytest.raises(tkinter.TclError, match="the CNN engine on the KU060 card needs the card's DDR4"):
+            rec.source("build.tcl")
+        assert not rec.calls                      # it stops before anything
+        return
     rec = Recorder(tree).source("build.tcl")
     names = [c[0] for c in rec.calls]
     assert names.count("wait_on_run") == 2 and rec.runs == {"synth_1": "done", "impl_1": "done"}
@@ -65,8 +82,8 @@ def test_every_script_sources_and_connects_only_existing_pins(trees, engine, boa
         # the engine's interrupt reaches the PS (directly, or through the Concat with the DMA's)
         assert "/accel/irq" in irq_net or any("/accel/irq" in n and "/irqs/In0" in n for n in rec.nets)
         assert (tree / "sparsa.hwh").exists() and "write_hw_platform" in names
-    else:
-        assert "create_bd_design" not in names
+    else:                                          # the KU060 PCIe card
+        assert rec.validated and ("add_files", ("-fileset", "constrs_1", "board.xdc")) in [c[:2] for c in rec.calls]
     assert ("write_bitstream", ("-force", "sparsa.bit")) in [c[:2] for c in rec.calls]
 
 
@@ -81,6 +98,42 @@ def test_the_dma_interrupts_reach_the_ps(trees):
         rec = Recorder(trees["eie", board]).source("build.tcl")
         for pin in ("/dma/mm2s_introut", "/dma/s2mm_introut", "/accel/irq"):
             assert any(pin in n and any(p.startswith("/irqs/In") for p in n) for n in rec.nets), (board, pin)
+
+
+def test_the_ku060_card_reaches_the_soc_over_pcie(trees):
+    tree = trees["eie", "ku060"]
+    rec = Recorder(tree).source("build.tcl")
+    nets = rec.intf_nets
+    # BAR0 -> SmartConnect -> registers; H2C -> clock -> width -> s_axis; m_axis -> width -> clock -> C2H.
+    assert nets["/pcie/M_AXI_LITE"] == "/ctrl_ic/S00_AXI" and nets["/ctrl_ic/M00_AXI"] == "/accel/s_axil"
+    assert [nets[a] for a in ("/pcie/M_AXIS_H2C_0", "/h2c_cc/M_AXIS", "/h2c_dw/M_AXIS")] == \
+        ["/h2c_cc/S_AXIS", "/h2c_dw/S_AXIS", "/accel/s_axis"]
+    assert [nets[a] for a in ("/accel/m_axis", "/c2h_dw/M_AXIS", "/c2h_cc/M_AXIS")] == \
+        ["/c2h_dw/S_AXIS", "/c2h_cc/S_AXIS", "/pcie/S_AXIS_C2H_0"]
+    assert rec.cells["/h2c_dw"]["cfg"]["M_TDATA_NUM_BYTES"] == "2" and rec.cells["/c2h_dw"]["cfg"]["S_TDATA_NUM_BYTES"] == "2"
+    assert any({"/accel/irq", "/pcie/usr_irq_req"} <= n for n in rec.nets)
+    assert any({"/pcie_perstn", "/pcie/sys_rst_n"} <= n for n in rec.nets)
+    # The engine runs on the clocking wizard's 200 MHz, the AXI-Lite master side on XDMA's clock.
+    assert any({"/engine_clk/clk_out1", "/accel/clk", "/ctrl_ic/aclk1"} <= n for n in rec.nets)
+    assert rec.cells["/engine_clk"]["cfg"]["CLKOUT1_REQUESTED_OUT_FREQ"] == "200.000"
+    amap = json.loads((tree / "address_map.json").read_text())
+    assert rec.addresses == {"/accel": (amap["cells"]["accel"]["base"], 65536)} and amap["host"] == "pcie-xdma"
+    xdc = (tree / "top.xdc").read_text()
+    assert "CFGBVS GND" in xdc and "CONFIG_VOLTAGE 1.8" in xdc and (tree / "board.xdc").read_text() == CARD_XDC
+
+
+def test_the_ku060_tree_without_the_cards_pins_stops_and_says_so(packs, tmp_path):
+    write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False)
+    rec = Recorder(tmp_path / "t")
+    with pytest.raises(tkinter.TclError, match=r"KU060: no board.xdc: .* --xdc"):
+        rec.source("build.tcl")
+    assert not any(c[0] == "create_project" for c in rec.calls)
+
+
+def test_an_xdc_without_the_pcie_pins_is_refused(packs, tmp_path):
+    (tmp_path / "bad.xdc").write_text("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n")
+    with pytest.raises(UserError, match=r"bad.xdc: --xdc: expected the card's pin for port pcie_perstn"):
+        write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "bad.xdc")
 
 
 @pytest.mark.parametrize("engine", ["eie", "cnn"])

@@ -117,11 +117,70 @@ def _need(cfg, key):
 
 def _smartconnect(cfg):
     # PG247 (v1.0) ch. "Port Descriptions": S00_AXI..S<NUM_SI-1>_AXI, M00_AXI..M<NUM_MI-1>_AXI,
-    # aclk (aclk1.. only with NUM_CLKS > 1, not modelled) and aresetn. Defaults of NUM_SI /
+    # aclk, and aclk1..aclk<NUM_CLKS-1> (NUM_CLKS defaults to 1), aresetn. Defaults of NUM_SI /
     # NUM_MI are not in the table: the design must set both.
     intfs = {f"S{i:02d}_AXI": "S" for i in range(_need(cfg, "NUM_SI"))}
     intfs.update({f"M{i:02d}_AXI": "M" for i in range(_need(cfg, "NUM_MI"))})
-    return {"aclk": "I", "aresetn": "I"}, intfs, ["aclk"]
+    clocks = ["aclk"] + [f"aclk{i}" for i in range(1, int(cfg.get("NUM_CLKS", 1)))]
+    return {**{c: "I" for c in clocks}, "aresetn": "I"}, intfs, clocks
+
+
+def _xdma(cfg):
+    # PG195 (v4.1) ch. "Port Descriptions", UltraScale devices: the serial lanes as interface
+    # pcie_mgt; sys_clk (the reference clock's IBUFDS_GTE3 ODIV2 output) and sys_clk_gt (its O
+    # output, UltraScale only); sys_rst_n (PERST#); axi_aclk / axi_aresetn (outputs: the user
+    # clock and reset); user_lnk_up. The DMA interface (xdma_axi_intf_mm, default
+    # AXI_Memory_Mapped: M_AXI) in AXI_Stream mode: M_AXIS_H2C_<n> per read channel
+    # (xdma_rnum_chnl, default 1) and S_AXIS_C2H_<n> per write channel (xdma_wnum_chnl, default 1).
+    # axilite_master_en (default false) adds M_AXI_LITE; xdma_num_usr_irq (default 1) gives
+    # usr_irq_req / usr_irq_ack.
+    pins = {"sys_clk": "I", "sys_clk_gt": "I", "sys_rst_n": "I", "axi_aclk": "O", "axi_aresetn": "O",
+            "user_lnk_up": "O"}
+    intfs = {"pcie_mgt": "M"}
+    if cfg.get("xdma_axi_intf_mm", "AXI_Memory_Mapped") == "AXI_Stream":
+        intfs.update({f"M_AXIS_H2C_{i}": "M" for i in range(int(cfg.get("xdma_rnum_chnl", 1)))})
+        intfs.update({f"S_AXIS_C2H_{i}": "S" for i in range(int(cfg.get("xdma_wnum_chnl", 1)))})
+    else:
+        intfs["M_AXI"] = "M"
+    if _on(cfg, "axilite_master_en", False):
+        intfs["M_AXI_LITE"] = "M"
+    if int(cfg.get("xdma_num_usr_irq", 1)) > 0:
+        pins.update(usr_irq_req="I", usr_irq_ack="O")
+    return pins, intfs, ["sys_clk", "sys_clk_gt"]
+
+
+def _util_ds_buf(cfg):
+    # Utility Buffer v2.2 (Vivado IP catalog, "Utility Buffer" product guide): C_BUF_TYPE IBUFDS
+    # (default): CLK_IN_D (differential clock interface), IBUF_OUT; IBUFDSGTE adds IBUF_DS_ODIV2.
+    pins = {"IBUF_OUT": "O"}
+    if cfg.get("C_BUF_TYPE", "IBUFDS") == "IBUFDSGTE":
+        pins["IBUF_DS_ODIV2"] = "O"
+    return pins, {"CLK_IN_D": "S"}, []
+
+
+def _clk_wiz(cfg):
+    # PG065 (v6.0) ch. "Port Descriptions": clk_in1, clk_out1, reset (USE_RESET, default true),
+    # locked (USE_LOCKED, default true).
+    pins = {"clk_in1": "I", "clk_out1": "O"}
+    if _on(cfg, "USE_RESET", True):
+        pins["reset"] = "I"
+    if _on(cfg, "USE_LOCKED", True):
+        pins["locked"] = "O"
+    return pins, {}, ["clk_in1"]
+
+
+def _axis_clock_converter(cfg):
+    # PG085 (AXI4-Stream Infrastructure IP Suite) "AXI4-Stream Clock Converter": S_AXIS, M_AXIS,
+    # s_axis_aclk/aresetn, m_axis_aclk/aresetn.
+    pins = {"s_axis_aclk": "I", "s_axis_aresetn": "I", "m_axis_aclk": "I", "m_axis_aresetn": "I"}
+    return pins, {"S_AXIS": "S", "M_AXIS": "M"}, ["s_axis_aclk", "m_axis_aclk"]
+
+
+def _axis_dwidth_converter(cfg):
+    # PG085 "AXI4-Stream Data Width Converter": S_AXIS, M_AXIS, aclk, aresetn; both widths must
+    # be set (the table has no default for them).
+    _need(cfg, "S_TDATA_NUM_BYTES"), _need(cfg, "M_TDATA_NUM_BYTES")
+    return {"aclk": "I", "aresetn": "I"}, {"S_AXIS": "S", "M_AXIS": "M"}, ["aclk"]
 
 
 def _proc_sys_reset(cfg):
@@ -151,6 +210,14 @@ IP_TABLE = {
     "smartconnect": ("1.0", _smartconnect, set()),
     "proc_sys_reset": ("5.0", _proc_sys_reset, set()),
     "xlconcat": ("2.1", _xlconcat, set()),
+    # PG195 "Customizing and Generating the Core": link, widths, BAR size, device ID.
+    "xdma": ("4.1", _xdma, {"mode_selection", "pl_link_cap_max_link_width", "pl_link_cap_max_link_speed",
+                            "axi_data_width", "axisten_freq", "axilite_master_size", "axilite_master_scale",
+                            "pf0_device_id"}),
+    "util_ds_buf": ("2.2", _util_ds_buf, set()),
+    "clk_wiz": ("6.0", _clk_wiz, {"PRIM_IN_FREQ", "PRIM_SOURCE", "CLKOUT1_REQUESTED_OUT_FREQ"}),
+    "axis_clock_converter": ("1.1", _axis_clock_converter, {"TDATA_NUM_BYTES", "IS_ACLK_ASYNC"}),
+    "axis_dwidth_converter": ("1.1", _axis_dwidth_converter, {"HAS_TLAST", "HAS_TKEEP"}),
 }
 # Keys the models read (so a misspelt key, e.g. PSU__USE_IRQ0, is refused rather than ignored).
 MODEL_KEYS = {
@@ -161,7 +228,12 @@ MODEL_KEYS = {
                                                      "S_AXI_HP3", "FABRIC_INTERRUPT")}
     | {"PCW_EN_CLK0_PORT", "PCW_EN_RST0_PORT", "PCW_IRQ_F2P_INTR"},
     "axi_dma": {"c_include_sg", "c_include_mm2s", "c_include_s2mm"},
-    "smartconnect": {"NUM_SI", "NUM_MI"},
+    "smartconnect": {"NUM_SI", "NUM_MI", "NUM_CLKS"},
+    "xdma": {"xdma_axi_intf_mm", "xdma_rnum_chnl", "xdma_wnum_chnl", "axilite_master_en", "xdma_num_usr_irq"},
+    "util_ds_buf": {"C_BUF_TYPE"},
+    "clk_wiz": {"USE_RESET", "USE_LOCKED"},
+    "axis_clock_converter": set(),
+    "axis_dwidth_converter": {"S_TDATA_NUM_BYTES", "M_TDATA_NUM_BYTES"},
     "proc_sys_reset": set(),
     "xlconcat": {"NUM_PORTS"},
 }

@@ -44,7 +44,7 @@ class Recorder:
         self.tree = Path(tree)
         self.catalog, self.failing_runs = set(catalog), set(failing_runs)
         self.calls, self.cells, self.nets, self.intf_nets = [], {}, [], {}
-        self.intf_ports = {}                 # scalar ports (create_bd_port) are not modelled
+        self.intf_ports, self.ports = {}, {}
         self.project = self.design = None
         self.runs, self.unchecked, self.validated = {}, None, False
         self.addresses = {}                  # cell -> (base, range) from assign_bd_address
@@ -230,12 +230,27 @@ class Recorder:
         self.intf_ports["/" + pos[0]] = {"Master": "S", "Slave": "M"}[opts["-mode"]]
         return "/" + pos[0]
 
+    def cmd_create_bd_port(self, *args):
+        opts, pos = self._opts(args, (), ("-dir", "-type", "-from", "-to"))
+        if opts.get("-dir") not in ("I", "O") or len(pos) != 1:
+            self._fail("expected create_bd_port -dir I|O [-type T] NAME")
+        # An input port drives the design's net; an output port is driven by it.
+        self.ports["/" + pos[0]] = "O" if opts["-dir"] == "I" else "I"
+        return "/" + pos[0]
+
+    def cmd_get_bd_ports(self, name):
+        if "/" + name not in self.ports:
+            self._fail(f"no port {name}")
+        return "/" + name
+
     def cmd_get_bd_intf_ports(self, name):
         if "/" + name not in self.intf_ports:
             self._fail(f"no interface port {name}")
         return "/" + name
 
     def _dir(self, obj):
+        if obj in self.ports:
+            return self.ports[obj]
         cell, _, pin = obj.rpartition("/")
         return self._model(cell)[0][pin]
 

@@ -33,6 +33,9 @@ def add_arguments(p):
                    help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
+    p.add_argument("--xdc", metavar="FILE", default=None,
+                   help="Vivado boards: your board's constraints, copied in as board.xdc (the KU060 card's "
+                        "PCIe reference clock and PERST# pins: template in docs/boards.md)")
     p.add_argument("--swappable", action="store_true",
                    help="open flow (iCE40, ECP5): keep every model-dependent bit in block RAM (layer "
                         "table and codebooks in a boot ROM) and write bram_map.json, so that "
@@ -98,6 +101,8 @@ def run(args):
     if args.swappable and args.board in XILINX_BOARDS:
         raise user_error(None, "--swappable", "an open-flow board (on a Vivado build the runtime loads new weights through the LD_* registers)",
                          args.board)
+    if args.xdc is not None and args.board not in XILINX_BOARDS:
+        raise user_error(None, "--xdc", f"a Vivado board ({', '.join(XILINX_BOARDS)})", args.board)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
     if args.board not in XILINX_BOARDS:
@@ -108,7 +113,7 @@ def run(args):
     if args.seeds > 1 and (args.board in XILINX_BOARDS or args.no_build):
         raise user_error(None, "--seeds", "an open-flow board and a build (not --no-build)",
                          f"{args.seeds} with {'--no-build' if args.no_build else args.board}")
-    inputs = [("PACK", args.pack)]
+    inputs = [("PACK", args.pack)] + ([("--xdc", args.xdc)] if args.xdc else [])
     check_outputs([("-o", args.out)], inputs, dirs=("-o",))
     # The whole tree is built next to OUT and swapped in when complete: a failed or
     # interrupted build leaves OUT as it was, and OUT is replaced only if it is empty or an
@@ -116,7 +121,11 @@ def run(args):
     with atomic_dir(args.out, owned=_owned_build_dir, inputs=inputs) as tmp:
         if args.board in XILINX_BOARDS:
             say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
-            rep = _seal(tmp, args.out, write_tree(args.pack, args.board, tmp, estimate=not args.no_build))
+            rep = _seal(tmp, args.out, write_tree(args.pack, args.board, tmp, estimate=not args.no_build,
+                                                  xdc=args.xdc))
+            if args.board == "ku060" and args.xdc is None:
+                say("note: no --xdc: build.tcl will stop until the tree has your card's board.xdc "
+                    "(docs/boards.md)")
         else:
             with ExitStack() as stack:
                 run_jobs = None
