@@ -286,3 +286,27 @@ def test_a_bad_address_map_is_a_one_line_error(tmp_path, text, message):
     (tmp_path / "address_map.json").write_text(text)
     with pytest.raises(UserError, match=r"address_map.json: " + message):
         LinuxBackend.from_address_map(tmp_path / "address_map.json", mem=tmp_path / "nothing")
+
+
+def test_an_lstm_pack_loads_its_peepholes(tmp_path):
+    # LSTM builds keep the peephole weights in a per-PE memory (LoadKind.PEEP): a reload over
+    # LD_* must write every one of them, or the cell would run on stale peepholes.
+    from test_lstm import random_lstm
+    from sparsa.sw.lstm.pack import compress_lstm, pack_lstm
+    print("seed=809")
+    rng = np.random.default_rng(809)
+    w = random_lstm(rng, 6, 10, 4, peepholes=True)
+    pack = pack_lstm(compress_lstm(w, 0.3, 4, 4, calib=rng.uniform(-1, 1, (8, 6))), 2)
+    write_pack(pack, tmp_path / "pk")
+    backend, soc, _ = _linux(tmp_path, pack)
+    Accelerator(tmp_path / "pk", backend=backend)
+    loads, cur = {}, {}
+    for name, value in soc.writes:
+        cur[name] = value
+        if name == "LD_GO":
+            loads[(cur["LD_KIND"], cur["LD_PE"], cur["LD_ADDR"])] = cur["LD_DATA_LO"] | cur["LD_DATA_HI"] << 32
+    mm = build_memory_map(pack)
+    assert mm.peep is not None and sum(p.size for p in mm.peep) > 0
+    for k, peep in enumerate(mm.peep):
+        for a, v in enumerate(peep):
+            assert loads[(LoadKind.PEEP.value, k, a)] == int(v) & (1 << 64) - 1, (k, a)
