@@ -266,6 +266,8 @@ def _build_tcl(b, board, stop=None):
               "add_files -fileset constrs_1 top.xdc"]
     if pcie:
         lines.append("add_files -fileset constrs_1 board.xdc")
+    else:
+        lines.append("if {[file exists board.xdc]} { add_files -fileset constrs_1 board.xdc }   ;# sparsa build --xdc")
     lines.append("source bd.tcl" if b["ps"] or pcie else "set_property top sparsa_soc [current_fileset]")
     lines += [_RUN_PROC, "sparsa_run synth_1 -jobs 4", "sparsa_run impl_1 -to_step write_bitstream -jobs 4",
               "open_run impl_1",

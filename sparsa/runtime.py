@@ -124,7 +124,7 @@ class LinuxBackend:
             if time.monotonic() > deadline:
                 status = self.regs["STATUS"]
                 self.abort()
-                missing = " and ".join(w for w, ok in (("the engine's DONE", done), ("the DMA's receive", received))
+                missing = " and ".join(w for w, ok in (("DONE from the engine", done), ("the DMA's receive", received))
                                        if not ok)
                 raise TimeoutError(f"{self.where}: no {missing} within {self.timeout_s} s (STATUS was "
                                    f"{status:#x}); the engine was aborted (CTRL.ABORT) and the DMA reset")
@@ -133,9 +133,11 @@ class LinuxBackend:
     def abort(self):
         """Stop a run: reset the DMA's channels, then CTRL.ABORT (the model stays loaded). In
         this order: an idle engine takes input beats, so the stream must stop first."""
-        if self.dma is not None:
-            self.dma.reset()
-        self.regs["CTRL"] = CTRL_ABORT
+        try:
+            if self.dma is not None:
+                self.dma.reset()
+        finally:
+            self.regs["CTRL"] = CTRL_ABORT        # even if the DMA's reset failed
 
     def counter(self, pe, index):
         self.regs["STAT_SEL"] = pe * len(COUNTERS) + index

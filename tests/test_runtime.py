@@ -172,7 +172,7 @@ def test_linux_backend_runs_whichever_of_done_and_the_dma_comes_first(tmp_path, 
     assert soc.aborts == 0 and backend.dma.resets == 0 and not soc.done
 
 
-@pytest.mark.parametrize("order,missing", [("stall_engine", "the engine's DONE"), ("stall_dma", "the DMA's receive")])
+@pytest.mark.parametrize("order,missing", [("stall_engine", "DONE from the engine"), ("stall_dma", "the DMA's receive")])
 def test_the_timeout_fires_and_aborts_engine_and_dma(tmp_path, order, missing):
     pack, x = _pack(tmp_path, 803)
     backend, soc, _ = _linux(tmp_path, pack, order, timeout_s=0.05)
