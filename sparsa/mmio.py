@@ -6,6 +6,7 @@ name. :func:`find_uio` finds the device by name in sysfs, the way ``uio_pdrv_gen
 a device-tree node (``/sys/class/uio/uioN/name`` and ``maps/map0/size``).
 """
 
+import json
 import mmap
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from sparsa.sw.errors import UserError
 
-__all__ = ["MmioRegisters", "find_uio"]
+__all__ = ["MmioRegisters", "find_uio", "register_base"]
 
 
 class MmioRegisters:
@@ -67,3 +68,21 @@ def find_uio(name, sysfs="/sys/class/uio", dev="/dev"):
     raise UserError(f"{root}: UIO device: expected one named {name!r}, found "
                     f"{', '.join(found) if found else 'none'} (load the overlay or device-tree node of "
                     f"docs/boards.md, or pass the device path)")
+
+
+def register_base(path, engine, soc):
+    """The register base (cell ``accel``) a Vivado tree's ``address_map.json`` records, for a
+    tree of ``engine`` (``"eie"``/``"cnn"``; ``soc`` names it in errors). The file is untrusted:
+    anything else is a one-line UserError."""
+    try:
+        with open(path) as f:
+            amap = json.load(f)
+        base, have = amap["cells"]["accel"]["base"], amap["engine"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: expected a sparsa address_map.json with cells.accel.base, found "
+                        f"{type(e).__name__}: {e}") from None
+    if have != engine:
+        raise UserError(f"{path}: engine: expected {engine!r} (this runtime drives the {soc}), found {have!r}")
+    if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
+        raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
+    return base

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from sparsa.dma import DMAError
-from sparsa.mmio import MmioRegisters, find_uio
+from sparsa.mmio import MmioRegisters, find_uio, register_base
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import load_pack
@@ -52,19 +52,7 @@ class LinuxBackend:
     def from_address_map(cls, path, mem="/dev/mem", **kw):
         """The backend at the register base that a Vivado tree's ``address_map.json`` records
         (cell ``accel``), through ``mem``; ``kw`` as for the constructor."""
-        import json
-        try:
-            amap = json.loads(open(path).read())
-            accel = amap["cells"]["accel"]
-            base, engine = accel["base"], amap["engine"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{path}: expected a sparsa address_map.json with cells.accel.base, found "
-                            f"{type(e).__name__}: {e}") from None
-        if engine != "eie":
-            raise UserError(f"{path}: engine: expected 'eie' (this runtime drives the EIE SoC), found {engine!r}")
-        if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
-            raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
-        return cls(mem, offset=base, **kw)
+        return cls(mem, offset=register_base(path, "eie", "EIE SoC"), **kw)
 
     def device_config(self):
         """The :class:`~sparsa.sw.eie.config.EIEConfig` the device reports; a :class:`UserError`

@@ -14,13 +14,12 @@ one engine: lanes, datapaths, weight format). Never run on a board: tested again
 register file and a stand-in engine (tests/test_runtime_cnn.py).
 """
 
-import json
 import time
 
 import numpy as np
 
 from sparsa.hw.cnn.soc import CNN_REGISTERS, CNN_SOC_ID
-from sparsa.mmio import MmioRegisters, find_uio
+from sparsa.mmio import MmioRegisters, find_uio, register_base
 from sparsa.sw.cnn.pack import load_cnn_pack
 from sparsa.sw.errors import UserError
 
@@ -48,17 +47,7 @@ class CNNLinuxBackend:
     @classmethod
     def from_address_map(cls, path, mem="/dev/mem", **kw):
         """At the base a CNN Vivado tree's ``address_map.json`` records (cell ``accel``)."""
-        try:
-            amap = json.loads(open(path).read())
-            base, engine = amap["cells"]["accel"]["base"], amap["engine"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{path}: expected a sparsa address_map.json with cells.accel.base, found "
-                            f"{type(e).__name__}: {e}") from None
-        if engine != "cnn":
-            raise UserError(f"{path}: engine: expected 'cnn' (this runtime drives the CNN SoC), found {engine!r}")
-        if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
-            raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
-        return cls(mem, offset=base, **kw)
+        return cls(mem, offset=register_base(path, "cnn", "CNN SoC"), **kw)
 
     def check(self, prog, where="pack"):
         """Refuse (one line) a device that is not the CNN SoC, an engine built for another
