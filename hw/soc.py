@@ -10,8 +10,13 @@ The register map is :data:`sparsa.sw.eie.protocol.REGISTERS` (generated document
 Weights come from the memory contents (bitstream) or through the LD_* registers, which drive
 the array's load port one 64-bit word at a time. ``irq`` is high while DONE is set and
 IRQ_EN bit 0 is set. CTRL.ABORT stops a run (a stalled stream, a host that gave up) and leaves
-the engine idle with the model loaded; the CAP_* registers report what the build holds, so a
-host checks a pack against the bitstream before writing anything.
+the engine idle with the model loaded, and holds ``axis_resetn`` low for
+:data:`STREAM_RESET_CYCLES` cycles (also during reset), for the stream converters a system
+puts between a DMA and the SoC (the KU060 PCIe design): a partial beat left in them by an
+aborted transfer would otherwise start the next packet. X_COUNT counts the input values taken
+since the last START or ABORT: a host starts a run once it equals the input length. The CAP_*
+registers report what the build holds, so a host checks a pack against the bitstream before
+writing anything.
 
 The register file is :class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the CNN SoC):
 a register write completes in 2 cycles after both AW and W are seen; a read in 1.
@@ -25,7 +30,11 @@ from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_
 from sparsa.hw.eie.top import EIEArray
 from sparsa.sw.eie.protocol import ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, capacity_words, config_word
 
-__all__ = ["EIESoC", "REGISTERS", "SOC_ID", "register_map_markdown"]
+__all__ = ["EIESoC", "REGISTERS", "SOC_ID", "STREAM_RESET_CYCLES", "register_map_markdown"]
+
+# PG085 (AXI4-Stream Infrastructure), "Resets": assert ARESETn for at least 16 cycles of the
+# slowest clock. The SoC's clock is the slower side of the KU060 design's converters.
+STREAM_RESET_CYCLES = 16
 
 # Stored widths and reset values of the RW registers (the rest: 32 bits, 0).
 _STORAGE = {"CTRL": (4, 0), "N_LAYERS": (7, 1), "IRQ_EN": (1, 0), "STAT_SEL": (16, 0), "LD_KIND": (3, 0),
@@ -47,7 +56,7 @@ class EIESoC(wiring.Component):
             **axil_ports(8),
             "s_axis_tdata": In(16), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "m_axis_tdata": Out(16), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
-            "irq": Out(1),
+            "irq": Out(1), "axis_resetn": Out(1),
         })
 
     def elaborate(self, platform):
@@ -79,9 +88,12 @@ class EIESoC(wiring.Component):
 
         # ---- the array ------------------------------------------------------------------------
         all_pes = rf.ld_pe == ALL_PES
+        ctrl_now = Mux(rf.ctrl_w, rf.w_data[:4], rf.ctrl)
         m.d.comb += [
-            arr.start.eq(start), arr.n_layers.eq(rf.n_layers), arr.y_skip.eq(rf.ctrl[2]),
-            arr.lstm_clear.eq(rf.ctrl[1]),
+            # The array samples these with START, in the cycle of the CTRL write that starts
+            # it: the stored CTRL still holds the previous write's bits then, so take the new.
+            arr.start.eq(start), arr.n_layers.eq(rf.n_layers), arr.y_skip.eq(ctrl_now[2]),
+            arr.lstm_clear.eq(ctrl_now[1]),
             arr.ld_valid.eq(rf.ld_go_w), arr.ld_kind.eq(rf.ld_kind), arr.ld_addr.eq(rf.ld_addr),
             arr.ld_mask.eq(Mux(all_pes, (1 << n) - 1, C(1, n) << rf.ld_pe[:max(1, (n - 1).bit_length())])),
             arr.ld_data.eq(Cat(*[ld_data] * n)),
@@ -97,6 +109,22 @@ class EIESoC(wiring.Component):
             m.d.sync += done.eq(1)
         with m.Elif(start):
             m.d.sync += done.eq(0)
+        x_count = Signal(32)
+        m.d.comb += rf.x_count.eq(x_count)
+        with m.If(start | abort):
+            m.d.sync += x_count.eq(0)
+        with m.Elif(self.s_axis_tvalid & self.s_axis_tready):
+            m.d.sync += x_count.eq(x_count + 1)
+        # axis_resetn: low while in reset (the counter's reset value) and for 16 cycles after
+        # an ABORT; registered, so it is glitch-free for the converters' reset inputs.
+        stream_rst = Signal(range(STREAM_RESET_CYCLES + 1), init=STREAM_RESET_CYCLES)
+        resetn = Signal()
+        m.d.sync += resetn.eq((stream_rst == 0) & ~abort)
+        with m.If(abort):
+            m.d.sync += stream_rst.eq(STREAM_RESET_CYCLES)
+        with m.Elif(stream_rst != 0):
+            m.d.sync += stream_rst.eq(stream_rst - 1)
+        m.d.comb += self.axis_resetn.eq(resetn)
         beats = Signal(24)
         m.d.comb += self.m_axis_tlast.eq(beats == rf.y_count - 1)
         with m.If(start | abort):

@@ -23,8 +23,8 @@ from sparsa.mmio import MmioRegisters, find_uio, register_base
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import load_pack
-from sparsa.sw.eie.protocol import (COUNTERS, CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_BUSY, STATUS_DONE,
-                                   config_from_registers, load_sequence, register_writes)
+from sparsa.sw.eie.protocol import (COUNTERS, CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_DONE, config_from_registers,
+                                   load_sequence, lstm_step_ctrl, lstm_step_writes, register_writes)
 
 __all__ = ["Accelerator", "LinuxBackend", "MmioRegisters"]
 
@@ -68,42 +68,97 @@ class LinuxBackend:
         self.device_config().check_fits(mm, where=f"{where} on the device at {self.where}")
 
     def load(self, mm, where="pack"):
-        """Check ``mm`` against the device, stop a run left busy, then load it through the LD_*
+        """Check ``mm`` against the device, stop whatever it was doing (a run left busy, a stream
+        left half-sent: the DMA is reset and the engine aborted), then load it through the LD_*
         registers (the protocol's load sequence)."""
         self.check(mm, where)
-        if self.regs["STATUS"] & STATUS_BUSY:
-            self.abort()
+        self.abort()
         for load in load_sequence(mm):
-            for name, value in register_writes(load):
-                self.regs[name] = value
+            self._write_load(load)
         self.regs["N_LAYERS"] = len(mm.layers)
 
-    def run(self, x, rows):
+    def _write_load(self, load):
+        for name, value in register_writes(load):
+            self.regs[name] = value
+
+    def _need_dma(self):
         if self.dma is None:
             raise UserError("LinuxBackend.run: the activation streams need an AXI DMA: pass dma=<object with "
                             "the contract of sparsa.dma, e.g. sparsa.dma.PynqDma(overlay.axi_dma_0)>")
+
+    def run(self, x, rows):
+        """Run each input vector of int16 ``x`` ((cols,) or (batch, cols)) as one job; the
+        outputs (batch, ``rows``) and the cycles of each."""
+        self._need_dma()
         ys, cycles = [], []
         for xi in np.atleast_2d(x):
-            self.regs["STATUS"] = STATUS_DONE                 # a DONE left from before is not this run's
-            self.dma.start_recv(2 * rows)
-            self.dma.send(np.asarray(xi, "<i2").tobytes())
-            self.regs["Y_COUNT"] = rows
-            self.regs["CTRL"] = CTRL_START
-            self.wait_done()
-            ys.append(np.frombuffer(self.dma.recv_data(), "<i2"))
+            deadline = self._begin(rows, send=np.asarray(xi, "<i2").tobytes())
+            self._wait_input(len(xi), deadline)
+            ys.append(self._finish(rows, CTRL_START, deadline))
             cycles.append(self.regs["CYCLES"])
-            self.regs["STATUS"] = STATUS_DONE
         return np.array(ys, dtype=np.int16), np.array(cycles)
 
-    def wait_done(self):
-        """Wait for DONE and the DMA's receive, in either order, until ``timeout_s``; then abort
-        and raise TimeoutError saying which of the two never came."""
+    def run_lstm(self, x, x_base, rows, pes):
+        """Run the loaded LSTM over int16 ``x`` (T, I) from zero state, one step per row
+        (the protocol's :func:`~sparsa.sw.eie.protocol.lstm_step_writes`: x_t through LD_* at
+        ``x_base``, since the stream would write over y_{t-1}; START with LSTM_CLEAR on step 0;
+        y_t, ``rows`` values, over the DMA). Outputs (T, rows) and cycles."""
+        self._need_dma()
+        ys, cycles = [], []
+        for t, xt in enumerate(np.atleast_2d(x)):
+            for name, value in lstm_step_writes(xt, t, x_base, pes, rows):
+                self.regs[name] = value
+            deadline = self._begin(rows)
+            ys.append(self._finish(rows, lstm_step_ctrl(t), deadline))
+            cycles.append(self.regs["CYCLES"])
+        return np.array(ys, dtype=np.int16), np.array(cycles)
+
+    def _begin(self, rows, send=None):
+        """Clear DONE and stray input, arm the receive, start the send; the job's deadline. A
+        failure here stops the DMA and the engine (nothing is left armed) before it is raised."""
+        self.regs["STATUS"] = STATUS_DONE                 # a DONE left from before is not this run's
+        if self.regs["X_COUNT"]:
+            self.regs["CTRL"] = CTRL_ABORT                # beats of an aborted transfer came in late
         deadline = time.monotonic() + self.timeout_s
-        done = received = False
+        try:
+            self.dma.start_recv(2 * rows)
+            if send is not None:
+                self.dma.send(send)
+        except BaseException:
+            self.abort()
+            raise
+        return deadline
+
+    def _wait_input(self, n, deadline):
+        """Wait until the engine has taken all ``n`` input values (X_COUNT): the engine takes
+        input only while idle, and a DMA that reports its send done may still hold beats on the way."""
+        def arrived():
+            got = self.regs["X_COUNT"]
+            if got > n:
+                raise DMAError(f"{self.where}: X_COUNT: expected {n} input values, found {got}: the engine "
+                               f"took more than was sent")
+            return got == n
+        self._poll(deadline, arrived, "all the input", recv=False,
+                   detail=lambda: f"the engine took {self.regs['X_COUNT']} of {n} input values")
+
+    def _finish(self, rows, ctrl, deadline):
+        """START (``ctrl``), wait for DONE and the receive, clear DONE; the output row."""
+        self.regs["Y_COUNT"] = rows
+        self.regs["CTRL"] = ctrl
+        self._poll(deadline, lambda: self.regs["STATUS"] & STATUS_DONE, "DONE from the engine", recv=True)
+        y = np.frombuffer(self.dma.recv_data(), "<i2")
+        self.regs["STATUS"] = STATUS_DONE
+        return y
+
+    def _poll(self, deadline, ready, what, recv, detail=None):
+        """Poll ``ready()`` (``what``) and, with ``recv``, the DMA's receive, in either order,
+        until both hold or ``deadline``; DMA errors are seen here too. On a timeout or a DMA
+        error, abort (DMA reset, CTRL.ABORT) and raise."""
+        done, received = False, not recv
         while True:
-            done = done or bool(self.regs["STATUS"] & STATUS_DONE)
             try:
-                received = received or self.dma is None or bool(self.dma.recv_done())
+                received = bool(self.dma.recv_done()) or received
+                done = done or bool(ready())
             except DMAError:
                 self.abort()
                 raise
@@ -111,11 +166,11 @@ class LinuxBackend:
                 return
             if time.monotonic() > deadline:
                 status = self.regs["STATUS"]
+                missing = " and ".join(w for w, ok in ((what, done), ("the DMA's receive", received)) if not ok)
+                why = detail() if detail else f"{missing} did not come"
                 self.abort()
-                missing = " and ".join(w for w, ok in (("DONE from the engine", done), ("the DMA's receive", received))
-                                       if not ok)
-                raise TimeoutError(f"{self.where}: no {missing} within {self.timeout_s} s (STATUS was "
-                                   f"{status:#x}); the engine was aborted (CTRL.ABORT) and the DMA reset")
+                raise TimeoutError(f"{self.where}: {why} within {self.timeout_s} s (STATUS was {status:#x}); "
+                                   f"the engine was aborted (CTRL.ABORT) and the DMA reset")
             time.sleep(_POLL_S)
 
     def abort(self):
@@ -151,14 +206,29 @@ class Accelerator:
             raise UserError(f"Accelerator: backend: expected 'sim', 'icarus' or a LinuxBackend, found {backend!r}")
 
     def run(self, x):
+        """Outputs of int16 ``x``: (cols,) or (batch, cols); for an LSTM pack, the sequence
+        (T, inputs) from zero state, one output row per step."""
         x = np.asarray(x, dtype=np.int16)
+        cols = self.pack.lstm["inputs"] if self.pack.lstm else self.mm.layers[0].cols
+        if x.ndim not in (1, 2) or x.shape[-1] != cols:
+            raise UserError(f"Accelerator.run: x: expected int16 of shape (cols,) or (batch, cols) with "
+                            f"cols = {cols} (the pack's input length), found shape {x.shape}")
+        lstm = self.pack.lstm
         if isinstance(self.backend, LinuxBackend):
+            if lstm:
+                y, self.cycles = self.backend.run_lstm(x, lstm["outputs_pad"] // self.pack.pes,
+                                                       lstm["outputs_pad"], self.pack.pes)
+                return y[:, :lstm["outputs"]] if x.ndim == 2 else y[0, :lstm["outputs"]]
             y, self.cycles = self.backend.run(x, self.pack.output_rows)
             return y if x.ndim == 2 else y[0]
-        from sparsa.sim.eie.runner import run_memory_map
+        from sparsa.sim.eie.runner import run_lstm, run_memory_map
         from sparsa.sw.eie.config import EIEConfig
         engine = "verilator" if self.backend == "sim" else "icarus"
-        res = run_memory_map(self.mm, x, engine=engine, cfg=EIEConfig.reusable_for(self.mm))
+        if lstm:
+            res = run_lstm(self.pack, np.atleast_2d(x), engine=engine)
+            res["y"] = res["y"] if x.ndim == 2 else res["y"][0]
+        else:
+            res = run_memory_map(self.mm, x, engine=engine, cfg=EIEConfig.reusable_for(self.mm))
         self.cycles = res["cycles"]
         self.stats = res["layer_stats"]
         return res["y"]

@@ -83,8 +83,13 @@ class Card:
     def __init__(self, soc, dmaregs, pack, short=False):
         self.soc, self.dmaregs, self.pack, self.short = soc, dmaregs, pack, short
 
+    def x_count(self):
+        """X_COUNT: what MM2S sent since the last START."""
+        return len(self.dmaregs.sent) // 2 if self.dmaregs.sent else 0
+
     def started(self):
         y = self.pack.run_golden(np.frombuffer(self.dmaregs.sent, "<i2")).astype("<i2").tobytes()
+        self.dmaregs.sent = None
         self.dmaregs.complete(y[:-2] if self.short else y)
         self.soc.finish(777)
 
@@ -147,7 +152,7 @@ def test_error_bits_are_dma_errors_that_abort(tmp_path, bit, name):
     backend.regs.engine.started = lambda: regs.r.__setitem__("S2MM_DMASR", regs.r["S2MM_DMASR"] | bit)
     with pytest.raises(DMAError, match=f"S2MM_DMASR 0x[0-9a-f]+: {name}"):
         acc.run(x)
-    assert backend.regs.aborts == 1 and ("MM2S_DMACR", RESET) in regs.writes[-3:]
+    assert backend.regs.aborts == 2 and ("MM2S_DMACR", RESET) in regs.writes[-3:]    # the load's, the error's
 
 
 def test_a_reset_that_never_completes_is_a_dma_error(tmp_path):

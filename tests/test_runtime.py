@@ -11,6 +11,7 @@ from eie_cases import independent_golden, random_input, random_pack
 from sparsa.dma import DMAError
 from sparsa.runtime import Accelerator, LinuxBackend
 from sparsa.sw.eie.config import EIEConfig
+from sparsa.sw.eie.lstm_step import lstm_golden
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.eie.pack_dir import write_pack
 from sparsa.sw.eie.protocol import REGISTERS, LoadKind
@@ -59,6 +60,8 @@ class FakeSoC:
             regs[name] = value
 
     def __getitem__(self, name):
+        if name == "X_COUNT":
+            return self.engine.x_count() if self.engine is not None else 0
         if name == "STATUS":
             if self.engine is not None:
                 self.engine.tick()
@@ -73,6 +76,8 @@ class FakeSoC:
             if value & ABORT:
                 self.aborts += 1
                 self.busy = self.done = False
+                if self.engine is not None:
+                    self.engine.taken = 0
             elif value & START:
                 self.busy, self.done = True, False
                 self.engine.started()
@@ -88,25 +93,38 @@ class FakeDma:
     """The DMA contract, scripted on a tick that advances on every STATUS read and every
     ``recv_done``: ``order`` 'done_first' (DONE at tick 1, the receive at tick 4), 'dma_first'
     (the other way), 'stall_engine' (DONE never comes), 'stall_dma' (the receive never
-    completes) or 'error' (the DMA reports an error)."""
+    completes) or 'error' (the DMA reports an error). The input reaches the engine (X_COUNT)
+    ``input_reads`` X_COUNT reads after the send; 'stall_input' stops it at half."""
 
     SCHEDULE = {"done_first": (1, 4), "dma_first": (4, 1), "stall_engine": (None, 1), "stall_dma": (1, None),
-                "error": (1, None)}
+                "error": (1, None), "stall_input": (1, 4)}
 
-    def __init__(self, soc, pack, order="done_first"):
+    def __init__(self, soc, pack, order="done_first", input_reads=0):
         self.soc, self.pack, self.order = soc, pack, order
         self.resets = 0
         self.x = self.y = self.run = None
+        self.input_reads, self.taken, self.reads = input_reads, 0, 0
 
     def send(self, data):
         self.x = np.frombuffer(data, "<i2").copy()
+        self.reads = 0
+
+    def x_count(self):
+        """X_COUNT: the values of the last send the engine has taken."""
+        if self.x is not None and self.taken == 0:
+            self.reads += 1
+            if self.reads > self.input_reads:
+                self.taken = len(self.x) // 2 if self.order == "stall_input" else len(self.x)
+        return self.taken
 
     def start_recv(self, nbytes):
         self.nbytes, self.y, self.run = nbytes, None, None
 
     def started(self):
         assert self.x is not None and self.y is None, "START before the input was sent / receive armed"
+        assert self.taken == len(self.x), f"START with {self.taken} of {len(self.x)} input values in the engine"
         self.result = self.pack.run_golden(self.x).astype("<i2").tobytes()
+        self.taken, self.x = 0, None
         assert len(self.result) == self.nbytes
         self.run = 0
 
@@ -135,13 +153,13 @@ class FakeDma:
         self.run = None
 
 
-def _linux(tmp_path, pack, order="done_first", cfg=None, ident=SPRS, timeout_s=1.0):
+def _linux(tmp_path, pack, order="done_first", cfg=None, ident=SPRS, timeout_s=1.0, input_reads=0):
     regfile = tmp_path / "regs.bin"
     regfile.write_bytes(bytes(mmap.PAGESIZE))
     backend = LinuxBackend(regfile, timeout_s=timeout_s)
     soc = FakeSoC(backend.regs, cfg or EIEConfig.reusable_for(pack), ident)
     backend.regs = soc
-    backend.dma = soc.engine = FakeDma(soc, pack, order)
+    backend.dma = soc.engine = FakeDma(soc, pack, order, input_reads)
     return backend, soc, regfile
 
 
@@ -169,27 +187,75 @@ def test_linux_backend_runs_whichever_of_done_and_the_dma_comes_first(tmp_path, 
     np.testing.assert_array_equal(y, independent_golden(pack, x))
     assert len(acc.cycles) == 3 and all(c in (1001, 1004) for c in acc.cycles)
     assert np.fromfile(regfile, dtype="<u4")[OFF["Y_COUNT"] // 4] == 9
-    assert soc.aborts == 0 and backend.dma.resets == 0 and not soc.done
+    # One abort, the load's (it stops whatever the device was doing); none in the runs.
+    assert soc.aborts == 1 and backend.dma.resets == 1 and not soc.done
+
+
+def _loaded(tmp_path, seed, order, **kw):
+    """A backend with the pack loaded, its abort and reset counts back at 0."""
+    pack, x = _pack(tmp_path, seed)
+    backend, soc, _ = _linux(tmp_path, pack, order, **kw)
+    acc = Accelerator(tmp_path / "pk", backend=backend)
+    soc.aborts = backend.dma.resets = 0
+    soc.writes.clear()
+    return pack, x, acc, backend, soc
 
 
 @pytest.mark.parametrize("order,missing", [("stall_engine", "DONE from the engine"), ("stall_dma", "the DMA's receive")])
 def test_the_timeout_fires_and_aborts_engine_and_dma(tmp_path, order, missing):
-    pack, x = _pack(tmp_path, 803)
-    backend, soc, _ = _linux(tmp_path, pack, order, timeout_s=0.05)
-    acc = Accelerator(tmp_path / "pk", backend=backend)
-    with pytest.raises(TimeoutError, match=f"no {missing} within 0.05 s"):
+    _, x, acc, backend, soc = _loaded(tmp_path, 803, order, timeout_s=0.05)
+    with pytest.raises(TimeoutError, match=f": {missing} did not come within 0.05 s"):
         acc.run(x)
     assert soc.aborts == 1 and backend.dma.resets == 1
     assert ("CTRL", ABORT) in soc.writes and not soc.busy
 
 
 def test_a_dma_error_aborts_and_is_raised(tmp_path):
-    pack, x = _pack(tmp_path, 804)
-    backend, soc, _ = _linux(tmp_path, pack, "error")
-    acc = Accelerator(tmp_path / "pk", backend=backend)
+    _, x, acc, backend, soc = _loaded(tmp_path, 804, "error")
     with pytest.raises(DMAError):
         acc.run(x)
     assert soc.aborts == 1 and backend.dma.resets == 1
+
+
+def test_start_waits_until_the_engine_has_the_whole_input(tmp_path):
+    # The send completes long before the input reaches the engine (converters, FIFOs): START
+    # must wait for X_COUNT (the fake refuses a START with part of the input).
+    pack, x, acc, backend, soc = _loaded(tmp_path, 810, "done_first", input_reads=25)
+    np.testing.assert_array_equal(acc.run(x), independent_golden(pack, x))
+    assert soc.aborts == 0
+
+
+def test_an_input_that_never_fully_arrives_times_out_saying_how_much_came(tmp_path):
+    _, x, acc, backend, soc = _loaded(tmp_path, 811, "stall_input", timeout_s=0.05)
+    with pytest.raises(TimeoutError, match=r"regs.bin: the engine took 8 of 17 input values within 0.05 s"):
+        acc.run(x)
+    assert soc.aborts == 1 and backend.dma.resets == 1 and not any(w == ("CTRL", START) for w in soc.writes)
+
+
+def test_a_failed_send_leaves_nothing_armed(tmp_path):
+    _, x, acc, backend, soc = _loaded(tmp_path, 812, "done_first")
+
+    def refuse(data):
+        raise DMAError("send refused")
+    backend.dma.send = refuse
+    with pytest.raises(DMAError, match="send refused"):
+        acc.run(x)
+    assert soc.aborts == 1 and backend.dma.resets == 1 and not any(w == ("CTRL", START) for w in soc.writes)
+
+
+def test_input_left_over_from_an_aborted_transfer_is_cleared_before_the_next_input(tmp_path):
+    pack, x, acc, backend, soc = _loaded(tmp_path, 813, "done_first")
+    backend.dma.x, backend.dma.taken = np.zeros(5, "<i2"), 5        # late beats of an abandoned send
+    np.testing.assert_array_equal(acc.run(x[:1]), independent_golden(pack, x[:1]))
+    assert soc.writes[1] == ("CTRL", ABORT)                          # after clearing DONE, before the send
+
+
+def test_more_input_than_was_sent_is_a_dma_error(tmp_path):
+    _, x, acc, backend, soc = _loaded(tmp_path, 814, "done_first")
+    backend.dma.x_count = lambda: 18
+    with pytest.raises(DMAError, match=r"X_COUNT: expected 17 input values, found 18"):
+        acc.run(x)
+    assert soc.aborts == 2         # the stray-input clear, then the abort
 
 
 def test_a_wrong_id_is_refused_before_any_write(tmp_path):
@@ -216,7 +282,8 @@ def test_a_pack_the_bitstream_cannot_hold_is_refused_before_any_write(tmp_path, 
     assert soc.writes == []
 
 
-def test_a_busy_engine_is_aborted_before_the_load(tmp_path):
+def test_the_load_first_resets_the_dma_and_aborts_the_engine(tmp_path):
+    # Whatever the device was doing (a busy run, a half-sent stream) stops before the load.
     pack, _ = _pack(tmp_path, 807)
     backend, soc, _ = _linux(tmp_path, pack)
     soc.busy = True
@@ -310,3 +377,67 @@ def test_an_lstm_pack_loads_its_peepholes(tmp_path):
     for k, peep in enumerate(mm.peep):
         for a, v in enumerate(peep):
             assert loads[(LoadKind.PEEP.value, k, a)] == int(v) & (1 << 64) - 1, (k, a)
+
+
+class FakeLstmDma(FakeDma):
+    """An LSTM step per START: x_t is read back from the ACT loads written since the last START
+    (PE k, address a holds input (a - x_base) * N + k; step 0 also zeroes y_{-1} below x_base),
+    and y_t is the golden model over the steps so far."""
+
+    def __init__(self, soc, pack):
+        super().__init__(soc, pack)
+        self.steps, self.mark = [], 0
+
+    def x_count(self):
+        return 0
+
+    def started(self):
+        assert self.y is None, "START before the receive was armed"
+        meta, n = self.pack.lstm, self.pack.pes
+        x_base, cur, act = meta["outputs_pad"] // n, {}, {}
+        for name, value in self.soc.writes[self.mark:]:
+            cur[name] = value
+            if name == "LD_GO" and cur["LD_KIND"] == LoadKind.ACT.value:
+                act[(cur["LD_PE"], cur["LD_ADDR"])] = cur["LD_DATA_LO"]
+        self.mark = len(self.soc.writes)
+        first = not self.steps
+        assert bool(self.soc.writes[-1][1] & 2) == first, "LSTM_CLEAR on step 0 only"
+        if first:
+            assert all(act[(k, a)] == 0 for a in range(x_base) for k in range(n)), "y_{-1} not zeroed"
+        xt = [act[(j % n, x_base + j // n)] for j in range(meta["inputs"])]
+        self.steps.append(np.array(xt, np.uint16).astype(np.int16))
+        y = lstm_golden(self.pack, np.array(self.steps))[-1]
+        self.result = np.pad(y, (0, meta["outputs_pad"] - len(y))).astype("<i2").tobytes()
+        assert len(self.result) == self.nbytes
+        self.run = 0
+
+
+def test_an_lstm_pack_runs_step_by_step_on_the_linux_backend(tmp_path):
+    from test_lstm import _hw_case
+    print("seed=815")
+    pack, xq = _hw_case(815, 5, 9, 3, 2, peep=True, steps=4)
+    write_pack(pack, tmp_path / "pk")
+    backend, soc, _ = _linux(tmp_path, pack)
+    backend.dma = soc.engine = FakeLstmDma(soc, pack)
+    acc = Accelerator(tmp_path / "pk", backend=backend)
+    np.testing.assert_array_equal(acc.run(xq), lstm_golden(pack, xq))
+    assert len(acc.cycles) == 4 and soc.regs["N_LAYERS"] == 2
+
+
+@pytest.mark.xdist_group("lstm_verilator")
+def test_sim_backend_runs_an_lstm_pack_as_a_sequence(tmp_path):
+    from test_lstm import _hw_case
+    print("seed=11")
+    pack, xq = _hw_case(11, 5, 8, 4, 2, bias=False, steps=5)     # test_lstm's first case: its build
+    write_pack(pack, tmp_path / "pk")
+    acc = Accelerator(tmp_path / "pk")
+    np.testing.assert_array_equal(acc.run(xq), lstm_golden(pack, xq))
+    assert acc.cycles.shape == (5,)
+
+
+def test_an_input_of_the_wrong_length_is_refused_before_anything_runs(tmp_path):
+    _, x, acc, backend, soc = _loaded(tmp_path, 816, "done_first")
+    with pytest.raises(UserError, match=r"x: expected int16 of shape \(cols,\) or \(batch, cols\) with cols = 17 "
+                                        r"\(the pack's input length\), found shape \(3, 16\)"):
+        acc.run(x[:, :16])
+    assert soc.writes == []

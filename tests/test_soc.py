@@ -54,3 +54,17 @@ def test_register_map_in_the_docs_is_the_generated_one():
     from pathlib import Path
     doc = (Path(__file__).resolve().parent.parent / "docs" / "soc.md").read_text()
     assert register_map_markdown() in doc
+
+
+@pytest.mark.xdist_group("soc_verilator")
+def test_an_lstm_sequence_the_linux_runtime_way_equals_golden():
+    # What LinuxBackend.run_lstm writes (the protocol's lstm_step_writes: x_t through LD_* ACT
+    # loads, LSTM_CLEAR on step 0, y_t over m_axis) on the SoC's Verilog, against lstm_golden:
+    # the state must stay on chip between steps and streaming y_t must not disturb it.
+    from test_lstm import _hw_case
+    from sparsa.sw.eie.lstm_step import lstm_golden
+    print("seed=605")
+    pack, xq = _hw_case(605, 7, 12, 6, 2, peep=True, steps=6)
+    res = run_soc(pack, xq, pause=0.2, seed=9)
+    np.testing.assert_array_equal(res["y"], lstm_golden(pack, xq))
+    assert res["y"].shape == (6, 6) and np.any(res["y"] != 0)

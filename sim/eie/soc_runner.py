@@ -46,7 +46,9 @@ def _build(cfg, engine):
 
 def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, abort_mid=0, seed=0):
     """Run int16 inputs ``x`` (batch, cols) through the SoC; returns ``{"y", "cycles"}``.
-    ``abort_mid``: first start a run and abort it that many cycles later (CTRL.ABORT)."""
+    ``abort_mid``: first start a run and abort it that many cycles later (CTRL.ABORT). An LSTM
+    pack runs ``x`` (T, inputs) as a sequence from zero state, the Linux runtime's way
+    (:meth:`sparsa.runtime.LinuxBackend.run_lstm`); ``y`` is (T, outputs)."""
     from sparsa.sw.eie.memmap import build_memory_map
     tool_env()
     mm = build_memory_map(pack)
@@ -57,6 +59,9 @@ def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, abort_mi
         job, result = work / "job.npz", work / "result.npz"
         arrays = _job_arrays(mm, x, len(mm.layers))
         opts = json.loads(str(arrays["options"]))
+        if pack.lstm:
+            rows = pack.lstm["outputs_pad"]
+            opts.update(rows_out=rows, lstm={"x_base": rows // pack.pes, "pes": pack.pes})
         opts.update(pause=pause, reset_mid=bool(reset_mid), abort_mid=int(abort_mid), seed=seed,
                     capacity={"CAP_COLS": cfg.max_cols, "CAP_SPM": cfg.spm_words, "CAP_PTR": cfg.ptr_words,
                               "CAP_BIAS": cfg.bias_words, "CAP_ROWS_PE": cfg.max_rows_pe,
@@ -68,6 +73,9 @@ def run_soc(pack, x, *, engine="verilator", pause=0.0, reset_mid=False, abort_mi
         if not result.exists():
             raise RuntimeError("SoC simulation wrote no result file; see " + str(work / "sim.log"))
         with np.load(result) as r:
-            return {k: r[k] for k in r.files}
+            out = {k: r[k] for k in r.files}
+        if pack.lstm:
+            out["y"] = out["y"][:, :pack.lstm["outputs"]]
+        return out
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,8 +17,20 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
+from sparsa.hw.soc import STREAM_RESET_CYCLES
 from sparsa.sw.eie.protocol import (CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_BUSY, load_sequence,
-                                   memory_map_from_arrays, register_writes)
+                                   lstm_step_ctrl, lstm_step_writes, memory_map_from_arrays, register_writes)
+
+
+async def _low_cycles(sig, clk):
+    """Cycles from ``sig`` going low until it is high again."""
+    while sig.value:
+        await RisingEdge(clk)
+    n = 0
+    while not sig.value:
+        await RisingEdge(clk)
+        n += 1
+    return n
 
 
 def _pauses(rng, p):
@@ -73,12 +85,29 @@ class SoCTB:
             for name, value in register_writes(load):
                 await self.wr(name, value)
 
+    async def lstm_step(self, x, t, lstm, rows):
+        """LSTM step ``t`` as the Linux runtime runs it: the protocol's register writes
+        (x_t through LD_*), START (LSTM_CLEAR on step 0), y_t from the stream."""
+        for name, value in lstm_step_writes(x, t, int(lstm["x_base"]), int(lstm["pes"]), rows):
+            await self.wr(name, value)
+        await self.wr("CTRL", lstm_step_ctrl(t))
+        return await self._result()
+
     async def run_one(self, x, rows):
         # 16-bit tdata = two byte lanes: frames are little-endian int16 bytes.
+        # The host's protocol: send, then START once X_COUNT says the whole input has arrived.
+        assert await self.rd("X_COUNT") == 0, "X_COUNT: input values counted before this input was sent"
         await self.src.send(AxiStreamFrame(np.asarray(x, dtype="<i2").tobytes()))
-        await self.src.wait()
+        while (got := await self.rd("X_COUNT")) < len(x):
+            pass
+        assert got == len(x), f"X_COUNT: expected {len(x)} input values, found {got}"
         await self.wr("Y_COUNT", rows)
         await self.wr("CTRL", 1)
+        assert await self.rd("X_COUNT") == 0, "X_COUNT: not cleared by START"
+        return await self._result()
+
+    async def _result(self):
+        """The run's output frame and CYCLES, once irq (DONE) is up; DONE cleared."""
         frame = await self.sink.recv()
         while not self.dut.irq.value:
             await RisingEdge(self.dut.clk)
@@ -131,15 +160,24 @@ async def run_job(dut):
         # The host's order: stop the DMA first (or the rest of the input lands in the idle
         # engine's activation file), then ABORT.
         await tb.reset_streams()
+        low = cocotb.start_soon(_low_cycles(dut.axis_resetn, dut.clk))
         await tb.wr("CTRL", CTRL_ABORT)
+        assert not dut.axis_resetn.value, "axis_resetn: expected low after ABORT"
         assert await tb.rd("STATUS") == 0, "after ABORT: STATUS must be 0 (idle, no DONE)"
+        assert await tb.rd("X_COUNT") == 0, "X_COUNT: not cleared by ABORT"
         assert not dut.irq.value
         await ClockCycles(dut.clk, 5)
         tb.sink.clear()
         assert await tb.rd("CTRL") == 0
+        cycles_low = await low
+        assert STREAM_RESET_CYCLES <= cycles_low <= STREAM_RESET_CYCLES + 2, \
+            f"axis_resetn: expected low for {STREAM_RESET_CYCLES} cycles after ABORT, found {cycles_low}"
     ys, cycles = [], []
-    for x in job["x"]:
-        y, c = await tb.run_one(x, rows)
+    for t, x in enumerate(job["x"]):
+        if opts.get("lstm"):
+            y, c = await tb.lstm_step(x, t, opts["lstm"], rows)
+        else:
+            y, c = await tb.run_one(x, rows)
         ys.append(y)
         cycles.append(c)
     np.savez(os.environ["SPARSA_SOC_RESULT"], y=np.array(ys, dtype=np.int16), cycles=np.array(cycles))

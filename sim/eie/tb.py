@@ -20,7 +20,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from sparsa.sw.eie.protocol import COUNTERS, Load, LoadKind, load_sequence, memory_map_from_arrays
+from sparsa.sw.eie.protocol import COUNTERS, input_loads, load_sequence, memory_map_from_arrays
 
 COUNTER_MASK = (1 << 32) - 1
 
@@ -155,10 +155,7 @@ class TB:
     async def load_input(self, x, base=0):
         """Write x into the PEs' input files N activations a cycle (load kind ACT): x_j goes
         to PE j % N at local address base + j // N."""
-        n = self.pes
-        xs = np.zeros(-(-len(x) // n) * n, dtype=np.int64)      # the last group's spare slots: 0
-        xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
-        await self.write_loads(Load(LoadKind.ACT, j % n, base + j // n, int(v)) for j, v in enumerate(xs))
+        await self.write_loads(input_loads(x, self.pes, base))
 
     async def read_result(self, count):
         """Read the last result back N rows a cycle (rb_addr/rb_data, latency 1)."""

@@ -80,9 +80,12 @@ REGISTERS = [Register(*r) for r in (
     ("CAP_BIAS", 0x50, "RO", "bias words per PE (bias_words)"),
     ("CAP_ACT", 0x54, "RO", "activation words per PE and file (act_depth)"),
     ("CAP_PTR_BITS", 0x58, "RO", "pointer width (pointer_bits)"),
+    # A host starts a run only once the whole input has reached the engine: a DMA reporting its
+    # send done says nothing of the beats still in converters and FIFOs on the way.
+    ("X_COUNT", 0x5C, "RO", "input values taken from s_axis since the last START or ABORT"),
 )]
 REG = {r.name: r.offset for r in REGISTERS}
-CTRL_START, CTRL_ABORT = 1 << 0, 1 << 3
+CTRL_START, CTRL_LSTM_CLEAR, CTRL_ABORT = 1 << 0, 1 << 1, 1 << 3
 STATUS_BUSY, STATUS_DONE = 1 << 0, 1 << 1
 
 # CAP_* register -> the EIEConfig field (or property) it reports.
@@ -171,6 +174,33 @@ def load_sequence(mm):
     the hardware, and a run after them is the same whatever the order."""
     yield from memory_loads(mm)
     yield from table_loads(mm)
+
+
+def input_loads(x, pes, base=0):
+    """The ACT load-port writes of input vector ``x`` at local address ``base`` (for an LSTM step,
+    which keeps the state on chip: the stream would write from address 0): x_j to PE j % N at
+    ``base + j // N``; the last group's spare slots get 0."""
+    xs = np.zeros(-(-len(x) // pes) * pes, dtype=np.int64)
+    xs[:len(x)] = np.asarray(x, dtype=np.int64) & 0xFFFF
+    for j, v in enumerate(xs):
+        yield Load(LoadKind.ACT, j % pes, base + j // pes, int(v))
+
+
+def lstm_step_writes(x, t, x_base, pes, rows):
+    """The register writes before START of LSTM step ``t`` on input ``x`` (:mod:`sparsa.sw.lstm.pack`):
+    x_t through ACT loads at local address ``x_base`` (the state stays on chip; step 0 writes
+    the whole vector with y_{-1} = 0 below it), two layers, ``rows`` outputs. START with
+    :func:`lstm_step_ctrl`."""
+    vec, base = (np.concatenate([np.zeros(x_base * pes, np.int64), x]), 0) if t == 0 else (x, x_base)
+    for load in input_loads(vec, pes, base):
+        yield from register_writes(load)
+    yield "N_LAYERS", 2
+    yield "Y_COUNT", rows
+
+
+def lstm_step_ctrl(t):
+    """CTRL for LSTM step ``t``: START, with LSTM_CLEAR (c = 0) on step 0."""
+    return CTRL_START | (CTRL_LSTM_CLEAR if t == 0 else 0)
 
 
 def register_writes(load):
