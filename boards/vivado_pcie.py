@@ -121,7 +121,11 @@ connect_bd_net [get_bd_pins pcie/axi_aclk] [get_bd_pins h2c_cc/s_axis_aclk] [get
 connect_bd_net [get_bd_pins pcie/axi_aresetn] [get_bd_pins h2c_cc/s_axis_aresetn] [get_bd_pins c2h_cc/m_axis_aresetn]
 connect_bd_net [get_bd_pins engine_clk/clk_out1] [get_bd_pins h2c_cc/m_axis_aclk] [get_bd_pins c2h_cc/s_axis_aclk] \\
     [get_bd_pins h2c_dw/aclk] [get_bd_pins c2h_dw/aclk]
-connect_bd_net [get_bd_pins rst/peripheral_aresetn] [get_bd_pins h2c_cc/m_axis_aresetn] \\
+# The 200 MHz side resets come from the SoC: low during its reset and for 16 cycles after
+# CTRL.ABORT (PG085 "Resets": at least 16 cycles), so that an aborted transfer leaves no partial
+# beat in the converters to start the next packet. Registered in the SoC's clock domain, as PG085
+# asks of a reset on that side; the 250 MHz sides stay on XDMA's reset.
+connect_bd_net [get_bd_pins accel/axis_resetn] [get_bd_pins h2c_cc/m_axis_aresetn] \\
     [get_bd_pins c2h_cc/s_axis_aresetn] [get_bd_pins h2c_dw/aresetn] [get_bd_pins c2h_dw/aresetn]
 """)
     return "\n".join(tcl)

@@ -93,6 +93,29 @@ def test_zu2cg_enables_the_interrupt_and_disables_the_unused_masters(trees):
     assert cfg["PSU__USE__IRQ0"] == "1" and cfg["PSU__USE__M_AXI_GP1"] == "0" and cfg["PSU__USE__M_AXI_GP2"] == "0"
 
 
+@pytest.mark.parametrize("engine", ["eie", "cnn"])
+def test_zynq7020_is_the_pynq_z2_with_its_ddr_clocks_and_mio(trees, engine):
+    # Every PS7 fact of the PYNQ-Z2 board design reaches the PS cell unchanged (values with
+    # spaces and '#' survive Tcl quoting), and the fabric settings still follow them.
+    from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
+    rec = Recorder(trees[engine, "zynq7020"]).source("build.tcl")
+    cfg = rec.cells["/ps"]["cfg"]
+    assert {k: cfg[k] for k in PYNQ_Z2_PS7} == PYNQ_Z2_PS7
+    assert cfg["PCW_UIPARAM_DDR_BUS_WIDTH"] == "16 Bit" and cfg["PCW_UART0_UART0_IO"] == "MIO 14 .. 15"
+    assert cfg["PCW_USE_S_AXI_HP0"] == "1" and cfg["PCW_FPGA0_PERIPHERAL_FREQMHZ"] == "100"
+    assert XILINX_BOARDS["zynq7020"]["board"] == "TUL PYNQ-Z2"
+
+
+def test_the_ku060_stream_converters_reset_with_the_socs_abort(trees):
+    rec = Recorder(trees["eie", "ku060"]).source("build.tcl")
+    pins = {"/accel/axis_resetn", "/h2c_cc/m_axis_aresetn", "/c2h_cc/s_axis_aresetn", "/h2c_dw/aresetn",
+            "/c2h_dw/aresetn"}
+    assert any(pins <= n for n in rec.nets)
+    v = (trees["eie", "ku060"] / "sparsa_soc.v").read_text()
+    assert '(* X_INTERFACE_INFO = "xilinx.com:signal:reset:1.0 axis_resetn RST" *)' in v
+    assert '(* X_INTERFACE_PARAMETER = "POLARITY ACTIVE_LOW" *)\n  output axis_resetn;' in v
+
+
 def test_the_dma_interrupts_reach_the_ps(trees):
     for board in ("zynq7020", "zu2cg"):
         rec = Recorder(trees["eie", board]).source("build.tcl")

@@ -4,6 +4,8 @@ entry, and a module reference's pins as IP integrator infers them."""
 
 import re
 
+from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
+
 __all__ = ["IP_TABLE", "CATALOG", "MODEL_KEYS", "RecorderError", "module_pins", "module_clock_busif",
            "address_segments"]
 
@@ -203,7 +205,9 @@ def _xlconcat(cfg):
 # name -> (pinned version, model, CONFIG keys the design may set that do not change the pins)
 IP_TABLE = {
     "zynq_ultra_ps_e": ("3.5", _zynq_ultra_ps_e, {"PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}),
-    "processing_system7": ("5.5", _processing_system7, {"PCW_FPGA0_PERIPHERAL_FREQMHZ"}),
+    # The board-level keys are the PYNQ-Z2 board design's (Vivado's own write_bd_tcl output for
+    # this IP, Xilinx/PYNQ boards/Pynq-Z2/base/base.tcl), kept in sparsa/boards/ps7_pynq_z2.py.
+    "processing_system7": ("5.5", _processing_system7, {"PCW_FPGA0_PERIPHERAL_FREQMHZ"} | set(PYNQ_Z2_PS7)),
     # PG021 "Customizing and Generating the Core": widths, burst sizes, buffer length register.
     "axi_dma": ("7.1", _axi_dma, {"c_sg_length_width", "c_m_axis_mm2s_tdata_width",
                                   "c_s_axis_s2mm_tdata_width", "c_mm2s_burst_size", "c_s2mm_burst_size"}),
