@@ -6,6 +6,7 @@ name. :func:`find_uio` finds the device by name in sysfs, the way ``uio_pdrv_gen
 a device-tree node (``/sys/class/uio/uioN/name`` and ``maps/map0/size``).
 """
 
+import errno
 import json
 import mmap
 import os
@@ -25,7 +26,14 @@ class MmioRegisters:
         self.path = str(path)
         self.offset = offset
         self.reg = registers
-        self._fd = os.open(path, os.O_RDWR | getattr(os, "O_SYNC", 0))
+        try:
+            self._fd = os.open(path, os.O_RDWR | getattr(os, "O_SYNC", 0))
+        except OSError as e:
+            hint = {errno.EACCES: " (run as root: mapping device registers needs it)",
+                    errno.EPERM: " (run as root: mapping device registers needs it)",
+                    errno.ENOENT: " (no such device: load the overlay or driver first)"}.get(e.errno, "")
+            raise UserError(f"{path}: registers: expected a device or file to open read-write, found "
+                            f"{e.strerror or e}{hint}") from None
         try:
             self._mm = mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=offset)
         except (OSError, ValueError) as e:
@@ -83,6 +91,9 @@ def register_base(path, engine, soc):
                         f"{type(e).__name__}: {e}") from None
     if have != engine:
         raise UserError(f"{path}: engine: expected {engine!r} (this runtime drives the {soc}), found {have!r}")
+    if amap.get("host") == "pcie-xdma":
+        raise UserError(f"{path}: host: expected a Zynq tree's map (registers on the PS's bus), found 'pcie-xdma': "
+                        f"a PCIe card's registers are on its XDMA BAR: use sparsa.xdma.xdma_backend('/dev/xdma0')")
     if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
         raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
     return base

@@ -316,6 +316,24 @@ def _sysfs(tmp_path, names):
     return tmp_path / "sys", tmp_path / "dev"
 
 
+@pytest.mark.parametrize("make,found", [
+    (lambda p: None, r"found No such file or directory \(no such device: load the overlay or driver first\)"),
+    (lambda p: p.mkdir(), r"found Is a directory"),
+])
+def test_a_register_path_that_does_not_open_is_a_one_line_error(tmp_path, make, found):
+    make(tmp_path / "uio9")
+    with pytest.raises(UserError, match=r"uio9: registers: expected a device or file to open read-write, " + found):
+        LinuxBackend(tmp_path / "uio9")
+
+
+def test_a_pcie_cards_address_map_points_to_the_xdma_backend(tmp_path):
+    (tmp_path / "address_map.json").write_text(
+        '{"engine": "eie", "host": "pcie-xdma", "cells": {"accel": {"base": 0, "range": 65536}}}')
+    with pytest.raises(UserError, match=r"address_map.json: host: expected a Zynq tree's map .* found 'pcie-xdma'"
+                                        r".*xdma_backend"):
+        LinuxBackend.from_address_map(tmp_path / "address_map.json", mem=tmp_path / "nothing")
+
+
 def test_the_device_is_found_by_its_uio_name(tmp_path):
     sysfs, dev = _sysfs(tmp_path, ["axi_dma", "sparsa_soc"])
     (dev / "uio1").write_bytes(bytes(mmap.PAGESIZE))

@@ -153,6 +153,20 @@ def test_the_ku060_tree_without_the_cards_pins_stops_and_says_so(packs, tmp_path
     assert not any(c[0] == "create_project" for c in rec.calls)
 
 
+@pytest.mark.parametrize("text,found", [
+    ("# set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n" + CARD_XDC.split("\n", 2)[2], "none"),
+    (None, "a directory"),
+])
+def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, tmp_path, text, found):
+    xdc = tmp_path / "card.xdc"
+    if text is None:
+        xdc.mkdir()
+    else:
+        xdc.write_text(text)
+    with pytest.raises(UserError, match=rf"card.xdc: --xdc: expected .*, found {found}"):
+        write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=xdc)
+
+
 def test_an_xdc_without_the_pcie_pins_is_refused(packs, tmp_path):
     (tmp_path / "bad.xdc").write_text("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n")
     with pytest.raises(UserError, match=r"bad.xdc: --xdc: expected the card's pin for port pcie_perstn"):
