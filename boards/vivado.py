@@ -287,7 +287,12 @@ def _build_tcl(b, board, stop=None):
     lines += [_RUN_PROC, "sparsa_run synth_1 -jobs 4", "sparsa_run impl_1 -to_step write_bitstream -jobs 4",
               "open_run impl_1",
               "report_utilization -file utilization.rpt",
-              "report_timing_summary -file timing.rpt"]
+              "report_timing_summary -file timing.rpt",
+              # The bitstream is for the clock the board runs: a design that misses it stops
+              # here, before sparsa.bit exists (the run's own copy stays under ./vivado).
+              "set wns [get_property SLACK [get_timing_paths -delay_type max -max_paths 1]]",
+              'if {$wns ne "" && $wns < 0} { error "sparsa: timing not met: worst setup slack $wns ns '
+              f'(the fabric clock is {b["clock_mhz"]} MHz; timing.rpt has the paths); no sparsa.bit written" }}']
     if b["ps"]:
         # The board's files under one name: PYNQ's Overlay("sparsa.bit") reads sparsa.hwh beside
         # it; PetaLinux and Vitis take the .xsa. The .hwh is where Vivado 2020.2 and later put it

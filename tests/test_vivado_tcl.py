@@ -209,6 +209,17 @@ def test_a_failed_run_stops_the_build_with_its_status(trees, run):
         assert "impl_1" not in rec.runs
 
 
+@pytest.mark.parametrize("board", list(XILINX_BOARDS))
+def test_a_design_that_misses_its_clock_writes_no_bitstream(trees, board):
+    rec = Recorder(trees["eie", board], wns="-0.412")
+    mhz = XILINX_BOARDS[board]["clock_mhz"]
+    with pytest.raises(tkinter.TclError, match=rf"sparsa: timing not met: worst setup slack -0.412 ns \(the fabric "
+                                               rf"clock is {mhz} MHz; timing.rpt has the paths\); no sparsa.bit"):
+        rec.source("build.tcl")
+    assert ("report_timing_summary", ("-file", "timing.rpt")) in [c[:2] for c in rec.calls]
+    assert not any(c[0] in ("write_bitstream", "write_hw_platform") for c in rec.calls)
+
+
 #
 # The recorder itself must refuse what Vivado would refuse (each case one fault).
 #
