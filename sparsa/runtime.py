@@ -182,6 +182,19 @@ class LinuxBackend:
         finally:
             self.regs["CTRL"] = CTRL_ABORT        # even if the DMA's reset failed
 
+    def close(self):
+        """Unmap the registers and close the DMA (if it can be closed); the device keeps its model."""
+        for obj in (self.regs, self.dma):
+            close = getattr(obj, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def counter(self, pe, index):
         self.regs["STAT_SEL"] = pe * len(COUNTERS) + index
         return self.regs["STAT"]

@@ -66,9 +66,9 @@ class CNNLinuxBackend:
             raise UserError(f"{where}: DRAM buffer: expected at least {prog.dram_size} bytes, found {buf.size} "
                             f"(too small by {prog.dram_size - buf.size})")
         addr = int(buf.physical_address)
-        if addr % 4096 or addr >= 1 << 32:
-            raise UserError(f"{where}: DRAM buffer physical_address: expected 4 KiB aligned and below 4 GiB "
-                            f"(DRAM_BASE is 32 bits), found {addr:#x}")
+        if addr % 4096 or addr + prog.dram_size > 1 << 32:
+            raise UserError(f"{where}: DRAM buffer physical_address: expected 4 KiB aligned, with the pack's "
+                            f"{prog.dram_size} bytes below 4 GiB (DRAM_BASE is 32 bits), found {addr:#x}")
 
     def load(self, prog, where="pack"):
         self.check(prog, where)

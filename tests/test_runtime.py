@@ -300,6 +300,22 @@ def test_linux_backend_without_dma_says_what_is_missing(tmp_path):
         acc.run(x)
 
 
+def test_the_backend_closes_its_registers_and_dma_as_a_context_manager(tmp_path):
+    (tmp_path / "regs.bin").write_bytes(bytes(mmap.PAGESIZE))
+
+    class Closable:
+        closed = False
+
+        def close(self):
+            self.closed = True
+    dma = Closable()
+    with LinuxBackend(tmp_path / "regs.bin", dma=dma) as backend:
+        backend.regs["Y_COUNT"] = 5
+    assert dma.closed and np.fromfile(tmp_path / "regs.bin", "<u4")[OFF["Y_COUNT"] // 4] == 5
+    with pytest.raises(ValueError):                   # the mapping is gone
+        backend.regs._mm.read(4)
+
+
 def test_unmappable_register_path_is_a_clear_error(tmp_path):
     (tmp_path / "tiny").write_bytes(b"\0" * 16)
     with pytest.raises(UserError, match="tiny: registers: expected a mappable"):

@@ -134,7 +134,11 @@ def test_a_buffer_too_small_or_misaligned_is_refused(tmp_path, cnn_pack):
                                         r"\(too small by 100\)"):
         CNNAccelerator(pk, backend)
     backend, fake, _ = _backend(tmp_path, cnn_pack, phys=PHYS + 0x800)
-    with pytest.raises(UserError, match=r"physical_address: expected 4 KiB aligned .* found 0x1f400800"):
+    with pytest.raises(UserError, match=r"physical_address: expected 4 KiB aligned.* found 0x1f400800"):
+        CNNAccelerator(pk, backend)
+    # Aligned, below 4 GiB, but the pack's bytes would run past it (DRAM_BASE is 32 bits).
+    backend, fake, _ = _backend(tmp_path, cnn_pack, phys=(1 << 32) - 4096)
+    with pytest.raises(UserError, match=rf"with the pack's {need} bytes below 4 GiB .* found 0xfffff000"):
         CNNAccelerator(pk, backend)
     assert fake.writes == []
 
