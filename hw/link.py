@@ -16,7 +16,7 @@ byte plus the AXI4-Lite handshakes, far less than one bit time at the divisors u
 from amaranth import *
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out, connect
+from amaranth.lib.wiring import In, Out
 
 from sparsa.hw.axil import AXILiteSignature
 from sparsa.hw.uart import UARTRx, UARTTx
