@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.hw.axil import AXILiteSignature
 from sparsa.hw.uart import UARTRx, UARTTx
-from sparsa.sw.link import (BYTE_GAP_BITS, CMD_SYNC, MAX_PAYLOAD, MAX_READS, MAX_VALUES, MAX_WRITES, RSP_SYNC,
+from sparsa.sw.link import (BYTE_GAP_BITS, crc16, CMD_SYNC, MAX_PAYLOAD, MAX_READS, MAX_VALUES, MAX_WRITES, RSP_SYNC,
                             STREAM_WAIT, Cmd, Status)
 
 __all__ = ["LinkBridge", "crc16_next", "y_layout"]
@@ -28,12 +28,30 @@ __all__ = ["LinkBridge", "crc16_next", "y_layout"]
 y_layout = data.StructLayout({"data": 16, "last": 1})
 
 
+def _crc_columns():
+    """The CRC step is linear over GF(2): the 16-bit result of each of the 24 input bits (the
+    16 of the CRC, then the 8 of the byte) alone, from the protocol's own definition."""
+    cols = [crc16(b"\0", crc=1 << i) for i in range(16)]
+    cols += [crc16(bytes([1 << i]), crc=0) for i in range(8)]
+    return cols
+
+
+_CRC_COLUMNS = _crc_columns()
+
+
 def crc16_next(crc, byte):
-    """CRC-16/CCITT-FALSE after one more byte (:func:`sparsa.sw.link.crc16`), as logic."""
-    c = crc ^ (byte << 8)
-    for _ in range(8):
-        c = Mux(c[15], (c << 1) ^ 0x1021, c << 1)[:16]
-    return c
+    """CRC-16/CCITT-FALSE after one more byte (:func:`sparsa.sw.link.crc16`), as logic: each
+    result bit is the XOR of the input bits whose column has it (a few XORs per bit, where the
+    shift-and-conditional-XOR loop would nest eight multiplexers deep)."""
+    bits = Cat(crc, byte)
+    out = []
+    for j in range(16):
+        terms = [bits[i] for i, col in enumerate(_CRC_COLUMNS) if col >> j & 1]
+        x = terms[0]
+        for t in terms[1:]:
+            x = x ^ t
+        out.append(x)
+    return Cat(*out)
 
 
 class LinkBridge(wiring.Component):

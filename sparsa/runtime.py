@@ -49,6 +49,15 @@ class LinuxBackend:
         self.timeout_s = timeout_s
 
     @classmethod
+    def over(cls, regs, dma, where, timeout_s=1.0):
+        """The backend on registers and streams that are already open: ``regs`` any object with
+        ``regs[name]`` reads and writes (:class:`sparsa.link.LinkRegisters` for a board's UART),
+        ``dma`` the stream contract; ``where`` names the device in messages."""
+        self = cls.__new__(cls)
+        self.regs, self.dma, self.where, self.timeout_s = regs, dma, where, timeout_s
+        return self
+
+    @classmethod
     def from_address_map(cls, path, mem="/dev/mem", **kw):
         """The backend at the register base that a Vivado tree's ``address_map.json`` records
         (cell ``accel``), through ``mem``; ``kw`` as for the constructor."""

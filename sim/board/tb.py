@@ -1,0 +1,74 @@
+"""cocotb bench of the board SoC: its UART pins <-> a Unix socket (``SPARSA_LINK_SOCKET``).
+
+Bytes from the socket are driven onto ``uart_rx`` as 8N1 frames at ``SPARSA_LINK_DIVISOR``
+cycles per bit; bytes the SoC sends on ``uart_tx`` are sampled in their bits' middles and
+written to the socket. The test ends when the host closes the socket. ``SPARSA_LINK_FAULTS``
+(JSON, a list of ``[kind, n]``) injects link faults on the host-to-board bytes: ``flip`` bit 3
+of byte n, ``drop`` byte n, ``reset`` the SoC just before byte n.
+"""
+
+import json
+import os
+import socket
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge
+
+
+async def _tx_to_socket(dut, div, sock):
+    while True:
+        await FallingEdge(dut.uart_tx)
+        await ClockCycles(dut.clk, div // 2)
+        value = 0
+        for i in range(8):
+            await ClockCycles(dut.clk, div)
+            value |= int(dut.uart_tx.value) << i
+        await ClockCycles(dut.clk, div)
+        if int(dut.uart_tx.value) != 1:
+            dut._log.warning("uart_tx: stop bit low")
+        sock.setblocking(True)
+        sock.sendall(bytes([value]))
+        sock.setblocking(False)
+
+
+async def _reset(dut):
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 2)
+
+
+@cocotb.test()
+async def serve(dut):
+    div = int(os.environ["SPARSA_LINK_DIVISOR"])
+    faults = {n: kind for kind, n in json.loads(os.environ.get("SPARSA_LINK_FAULTS", "[]"))}
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.uart_rx.value = 1
+    await _reset(dut)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["SPARSA_LINK_SOCKET"])
+    sock.setblocking(False)
+    cocotb.start_soon(_tx_to_socket(dut, div, sock))
+    n = 0
+    while True:
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            await ClockCycles(dut.clk, 10 * div)     # a byte time of idle line
+            continue
+        if not data:
+            break                                     # the host closed the link
+        for byte in data:
+            kind = faults.get(n)
+            n += 1
+            if kind == "drop":
+                continue
+            if kind == "reset":
+                await _reset(dut)
+            if kind == "flip":
+                byte ^= 1 << 3
+            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+                dut.uart_rx.value = bit
+                await ClockCycles(dut.clk, div)
+    sock.close()

@@ -1,0 +1,248 @@
+"""The host end of the board link (protocol: :mod:`sparsa.sw.link`): the runtime of
+:mod:`sparsa.runtime` over a UART instead of ``/dev/mem`` and an AXI DMA.
+
+* :class:`Link` sends commands and waits for their responses, with retries: a command whose
+  response does not come (a frame the board dropped for its CRC or a lost byte, a response lost
+  on the way back) is sent again with the same sequence number, which the board answers without
+  executing it twice. Register writes are posted (sent in batches); anything else sends them first,
+  so the board sees every access in program order.
+* :class:`LinkRegisters` (registers by name) and :class:`LinkStreams` (the DMA contract of
+  :mod:`sparsa.dma`) over a :class:`Link` are what :class:`~sparsa.runtime.LinuxBackend` drives.
+* Transports: :class:`SerialTransport` (pyserial: the board's USB UART) and
+  :class:`SocketTransport` (a socket: the simulated board, :mod:`sparsa.sim.board`).
+
+:func:`link_backend` puts them together.
+"""
+
+import socket
+import time
+
+import numpy as np
+
+from sparsa.dma import DMAError
+from sparsa.sw.eie.protocol import REG
+from sparsa.sw.errors import UserError
+from sparsa.sw.link import CMD_SYNC, MAX_READS, MAX_VALUES, MAX_WRITES, RSP_SYNC, Cmd, Status, frame, parse_frame
+
+__all__ = ["Link", "LinkError", "LinkRegisters", "LinkStreams", "SerialTransport", "SocketTransport", "link_backend"]
+
+_POLL_S = 1e-4
+
+
+class LinkError(RuntimeError):
+    """No valid response after every retry: names the port and the stage."""
+
+
+class SerialTransport:
+    """The board's USB UART through pyserial: ``port`` (``/dev/ttyUSB0``), ``baud``."""
+
+    def __init__(self, port, baud):
+        try:
+            import serial
+        except ImportError:
+            raise UserError("--port: the board link needs pyserial: pip install pyserial") from None
+        try:
+            self.serial = serial.Serial(port, baud, timeout=0)
+        except (serial.SerialException, OSError) as e:
+            raise UserError(f"{port}: serial port: expected the board's USB UART, found {e}") from None
+        self.name = port
+
+    def write(self, data):
+        self.serial.write(data)
+
+    def read(self):
+        return self.serial.read(self.serial.in_waiting or 1)
+
+    def close(self):
+        self.serial.close()
+
+
+class SocketTransport:
+    """A connected socket (the simulated board's UART); ``name`` for messages."""
+
+    def __init__(self, sock, name):
+        self.sock, self.name = sock, name
+        sock.setblocking(False)
+
+    def write(self, data):
+        self.sock.setblocking(True)
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.sock.setblocking(False)
+
+    def read(self):
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise LinkError(f"{self.name}: the simulated board closed the link")
+        return data
+
+    def close(self):
+        self.sock.close()
+
+
+class Link:
+    """Commands over ``transport`` (see the module docstring). ``timeout_s``: how long to wait
+    for one response before sending the command again; ``retries``: how many times."""
+
+    def __init__(self, transport, timeout_s=0.25, retries=4):
+        self.transport, self.timeout_s, self.retries = transport, timeout_s, retries
+        self.name = transport.name
+        self._seq = 0
+        self._posted = []
+        self._rx = b""
+        self.bytes_sent = self.bytes_received = 0
+        self.resends = 0
+
+    def write(self, offset, value):
+        """Post a register write (sent with the next batch or before any other command)."""
+        self._posted.append(bytes([offset]) + (int(value) & 0xFFFFFFFF).to_bytes(4, "little"))
+        if len(self._posted) == MAX_WRITES:
+            self.flush()
+
+    def flush(self):
+        if self._posted:
+            posted, self._posted = b"".join(self._posted), []
+            self._expect(Cmd.WRITE, posted, "register write")
+
+    def command(self, cmd, payload, stage):
+        """Send the posted writes, then ``cmd``; its ``(Status, payload)``."""
+        self.flush()
+        return self._transact(cmd, payload, stage)
+
+    def request(self, cmd, payload, stage):
+        """:meth:`command` that must succeed: its payload; any status but OK is a LinkError."""
+        self.flush()
+        return self._expect(cmd, payload, stage)
+
+    def _expect(self, cmd, payload, stage):
+        status, data = self._transact(cmd, payload, stage)
+        if status != Status.OK:
+            raise LinkError(f"{self.name}: {stage}: the board answered {status.name}")
+        return data
+
+    def _transact(self, cmd, payload, stage):
+        self._seq = (self._seq + 1) & 0xFF
+        f = frame(CMD_SYNC, self._seq, cmd, payload)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.resends += 1
+            self._rx = b""
+            self.transport.write(f)
+            self.bytes_sent += len(f)
+            deadline = time.monotonic() + self.timeout_s
+            while time.monotonic() < deadline:
+                chunk = self.transport.read()
+                self.bytes_received += len(chunk)
+                self._rx += chunk
+                try:
+                    got = parse_frame(self._rx, RSP_SYNC)
+                except ValueError:
+                    break                    # a damaged response: ask again (the board replays it)
+                if got is None:
+                    if not chunk:
+                        time.sleep(_POLL_S)
+                    continue
+                seq, code, data, self._rx = got
+                if seq == self._seq:
+                    try:
+                        return Status(code), data
+                    except ValueError:
+                        raise LinkError(f"{self.name}: {stage}: the board answered status {code}, "
+                                        f"which this runtime does not know") from None
+                # a late response to an earlier command: keep looking
+        raise LinkError(f"{self.name}: {stage}: no valid response in {self.retries + 1} tries of "
+                        f"{self.timeout_s} s (is the board programmed with a sparsa bitstream and the baud right?)")
+
+
+class LinkRegisters:
+    """The SoC's registers by name (``registers``: ``{name: offset}``) over a :class:`Link`:
+    reads go out at once, writes are posted."""
+
+    def __init__(self, link, registers=REG):
+        self.link, self.reg = link, registers
+
+    def __getitem__(self, name):
+        data = self.link.request(Cmd.READ, bytes([self.reg[name]]), f"reading {name}")
+        if len(data) != 4:
+            raise LinkError(f"{self.link.name}: reading {name}: expected 4 bytes, found {len(data)}")
+        return int.from_bytes(data, "little")
+
+    def read_many(self, names):
+        """Several registers in one command (at most 32)."""
+        assert len(names) <= MAX_READS
+        data = self.link.request(Cmd.READ, bytes(self.reg[n] for n in names), "reading registers")
+        return [int.from_bytes(data[4 * i:4 * i + 4], "little") for i in range(len(names))]
+
+    def __setitem__(self, name, value):
+        self.link.write(self.reg[name], value)
+
+    def close(self):
+        self.link.flush()
+
+
+class LinkStreams:
+    """The runtime's DMA contract (:mod:`sparsa.dma`) over a :class:`Link`: ``send`` pushes the
+    input into the SoC's input stream (64 values a command); ``recv_done`` pulls what the output
+    stream has, one command per call, until ``nbytes`` arrived with tlast on the last value."""
+
+    def __init__(self, link):
+        self.link = link
+        self._want = None
+        self._got = []
+        self._last = False
+
+    def send(self, data):
+        values = np.frombuffer(bytes(data), "<u2")
+        for i in range(0, len(values), MAX_VALUES):
+            chunk = values[i:i + MAX_VALUES]
+            status, got = self.link.command(Cmd.SEND, chunk.astype("<u2").tobytes(), "sending the input")
+            if status == Status.STALLED:
+                raise DMAError(f"{self.link.name}: sending the input: the engine took {i + got[0]} of "
+                               f"{len(values)} values, then stopped taking them")
+            if status != Status.OK:
+                raise DMAError(f"{self.link.name}: sending the input: the board answered {status.name}")
+
+    def start_recv(self, nbytes):
+        self._want, self._got, self._last = nbytes // 2, [], False
+
+    def recv_done(self):
+        if self._want is None:
+            return False
+        if len(self._got) < self._want and not self._last:
+            ask = min(MAX_VALUES, self._want - len(self._got))
+            status, data = self.link.command(Cmd.RECV, bytes([ask]), "receiving the output")
+            self._got += np.frombuffer(data, "<u2").tolist()
+            self._last = status == Status.LAST
+        if self._last and len(self._got) != self._want:
+            raise DMAError(f"{self.link.name}: receiving the output: expected {self._want} values, found "
+                           f"{len(self._got)} (tlast came early)")
+        return len(self._got) == self._want and self._last
+
+    def recv_data(self):
+        return np.array(self._got, "<u2").tobytes()
+
+    def reset(self):
+        self._want, self._got, self._last = None, [], False
+
+    def close(self):
+        pass
+
+
+def link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout_s=0.25):
+    """A :class:`~sparsa.runtime.LinuxBackend` on a board over its UART: ``port`` a serial device
+    (with ``baud``), or ``transport`` already made (the simulated board). ``timeout_s``: per
+    input; ``link_timeout_s``: per response, before a command is sent again."""
+    from sparsa.runtime import LinuxBackend
+    transport = transport or SerialTransport(port, baud)
+    link = Link(transport, timeout_s=link_timeout_s)
+    return LinuxBackend.over(LinkRegisters(link), LinkStreams(link), where=transport.name, timeout_s=timeout_s)
+
+
+def socket_pair_transport(name):
+    """``(host transport, board end socket)``: for tests that play the board in Python."""
+    a, b = socket.socketpair()
+    return SocketTransport(a, name), b
