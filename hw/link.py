@@ -20,8 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 from sparsa.hw.axil import AXILiteSignature
 from sparsa.hw.uart import UARTRx, UARTTx
-from sparsa.sw.link import (BYTE_GAP_BITS, crc16, CMD_SYNC, MAX_PAYLOAD, MAX_READS, MAX_VALUES, MAX_WRITES, RSP_SYNC,
-                            STREAM_WAIT, Cmd, Status)
+from sparsa.sw.link import (BYTE_GAP_BITS, CMD_SYNC, MAX_PAYLOAD, MAX_READS, MAX_VALUES, MAX_WRITES, RESET_FLAG,
+                            RSP_SYNC, STREAM_WAIT, Cmd, Status, crc16)
 
 __all__ = ["LinkBridge", "crc16_next", "y_layout"]
 
@@ -152,6 +152,7 @@ class LinkBridge(wiring.Component):
 
         # ---- executor: the command -> AXI4-Lite / streams, response into tx_buf ----------------------
         last_seq, last_valid = Signal(8), Signal()
+        fresh = Signal(init=1)        # no response since reset: the next one carries RESET_FLAG
         status, rsp_len = Signal(8), Signal(8)
         ptr = Signal(8)               # rx_buf read address (data one cycle later)
         item = Signal(8)              # register / value index within the command
@@ -295,7 +296,9 @@ class LinkBridge(wiring.Component):
                         m.next = "RECV_PULL"
 
             with m.State("DONE"):
-                m.d.sync += [last_seq.eq(seq), last_valid.eq(1)]
+                m.d.sync += [last_seq.eq(seq), last_valid.eq(1), fresh.eq(0)]
+                with m.If(fresh):
+                    m.d.sync += status.eq(status | RESET_FLAG)     # kept for a replay too
                 m.next = "ANSWER"
 
             # ---- transmitter: the response frame from tx_buf ------------------------------------

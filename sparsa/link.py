@@ -8,13 +8,13 @@
   so the board sees every access in program order.
 * :class:`LinkRegisters` (registers by name) and :class:`LinkStreams` (the DMA contract of
   :mod:`sparsa.dma`) over a :class:`Link` are what :class:`~sparsa.runtime.LinuxBackend` drives.
-* Transports: :class:`SerialTransport` (pyserial: the board's USB UART) and
-  :class:`SocketTransport` (a socket: the simulated board, :mod:`sparsa.sim.board`).
+* Transports: :class:`SerialTransport` (pyserial: the board's USB UART), or any object with
+  ``name``, ``write(bytes)``, ``read() -> bytes`` (what has arrived, without waiting) and
+  ``close()``: the simulated board's socket (:class:`sparsa.sim.board.runner.SocketTransport`).
 
 :func:`link_backend` puts them together.
 """
 
-import socket
 import time
 
 import numpy as np
@@ -22,9 +22,10 @@ import numpy as np
 from sparsa.dma import DMAError
 from sparsa.sw.eie.protocol import REG
 from sparsa.sw.errors import UserError
-from sparsa.sw.link import CMD_SYNC, MAX_READS, MAX_VALUES, MAX_WRITES, RSP_SYNC, Cmd, Status, frame, parse_frame
+from sparsa.sw.link import (CMD_SYNC, MAX_READS, MAX_VALUES, MAX_WRITES, RESET_FLAG, RSP_SYNC, Cmd, Status, frame,
+                            parse_frame)
 
-__all__ = ["Link", "LinkError", "LinkRegisters", "LinkStreams", "SerialTransport", "SocketTransport", "link_backend"]
+__all__ = ["Link", "LinkError", "LinkRegisters", "LinkStreams", "SerialTransport", "link_backend"]
 
 _POLL_S = 1e-4
 
@@ -57,33 +58,6 @@ class SerialTransport:
         self.serial.close()
 
 
-class SocketTransport:
-    """A connected socket (the simulated board's UART); ``name`` for messages."""
-
-    def __init__(self, sock, name):
-        self.sock, self.name = sock, name
-        sock.setblocking(False)
-
-    def write(self, data):
-        self.sock.setblocking(True)
-        try:
-            self.sock.sendall(data)
-        finally:
-            self.sock.setblocking(False)
-
-    def read(self):
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return b""
-        if not data:
-            raise LinkError(f"{self.name}: the simulated board closed the link")
-        return data
-
-    def close(self):
-        self.sock.close()
-
-
 class Link:
     """Commands over ``transport`` (see the module docstring). ``timeout_s``: how long to wait
     for one response before sending the command again; ``retries``: how many times."""
@@ -96,6 +70,7 @@ class Link:
         self._rx = b""
         self.bytes_sent = self.bytes_received = 0
         self.resends = 0
+        self.answered = 0             # responses so far: a reset flag is expected only on the first
 
     def write(self, offset, value):
         """Post a register write (sent with the next batch or before any other command)."""
@@ -135,7 +110,10 @@ class Link:
             self.bytes_sent += len(f)
             deadline = time.monotonic() + self.timeout_s
             while time.monotonic() < deadline:
-                chunk = self.transport.read()
+                try:
+                    chunk = self.transport.read()
+                except ConnectionError as e:
+                    raise LinkError(f"{self.name}: {stage}: {e}") from None
                 self.bytes_received += len(chunk)
                 self._rx += chunk
                 try:
@@ -148,8 +126,13 @@ class Link:
                     continue
                 seq, code, data, self._rx = got
                 if seq == self._seq:
+                    if code & RESET_FLAG and self.answered:
+                        raise LinkError(f"{self.name}: {stage}: the board was reset since the previous command "
+                                        f"(power, button or reconfiguration): the loaded model and any run in "
+                                        f"flight are lost; nothing from this run is returned; load the pack again")
+                    self.answered += 1
                     try:
-                        return Status(code), data
+                        return Status(code & ~RESET_FLAG), data
                     except ValueError:
                         raise LinkError(f"{self.name}: {stage}: the board answered status {code}, "
                                         f"which this runtime does not know") from None
@@ -241,8 +224,3 @@ def link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout
     link = Link(transport, timeout_s=link_timeout_s)
     return LinuxBackend.over(LinkRegisters(link), LinkStreams(link), where=transport.name, timeout_s=timeout_s)
 
-
-def socket_pair_transport(name):
-    """``(host transport, board end socket)``: for tests that play the board in Python."""
-    a, b = socket.socketpair()
-    return SocketTransport(a, name), b

@@ -26,6 +26,10 @@ Commands:
            stream ``m_axis`` that came within :data:`STREAM_WAIT` cycles of each other; status
            ``LAST`` when the last of them carried tlast.
 
+Bit 7 of a response's code, :data:`RESET_FLAG`, says that the board was reset (power, button,
+reconfiguration) since its previous response: the host knows the loaded model and any run in
+flight are gone, and says so instead of going on.
+
 A frame with a bad CRC, a bad length or a gap of more than :data:`BYTE_GAP_BITS` bit times between
 two of its bytes is dropped without a response: the host times out and sends it again with the
 same ``seq``. The board remembers the last ``seq`` it executed and its response: a command with
@@ -37,13 +41,14 @@ therefore uses a new ``seq`` for each new command.
 import enum
 
 __all__ = ["CMD_SYNC", "RSP_SYNC", "MAX_PAYLOAD", "MAX_READS", "MAX_WRITES", "MAX_VALUES", "STREAM_WAIT",
-           "BYTE_GAP_BITS", "LINK_ID", "Cmd", "Status", "crc16", "frame", "parse_frame"]
+           "BYTE_GAP_BITS", "LINK_ID", "RESET_FLAG", "Cmd", "Status", "crc16", "frame", "parse_frame"]
 
 CMD_SYNC, RSP_SYNC = 0x5A, 0xA5
 MAX_PAYLOAD = 128
 MAX_READS, MAX_WRITES, MAX_VALUES = 32, 25, 64
 STREAM_WAIT = 4096          # cycles a stream may pause inside one SEND or RECV
 BYTE_GAP_BITS = 40          # bit times of silence that end a frame early (4 idle byte times)
+RESET_FLAG = 0x80          # in a response's code: the board was reset since its previous response
 LINK_ID = 0x4C4B            # "LK": not on the wire; names the protocol revision in docs and reports
 
 

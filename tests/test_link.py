@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from sparsa.hw.axil import AXILiteRegisterFile
 from sparsa.hw.link import LinkBridge
-from sparsa.sw.link import CMD_SYNC, RSP_SYNC, STREAM_WAIT, Cmd, Status, crc16, frame, parse_frame
+from sparsa.sw.link import CMD_SYNC, RESET_FLAG, RSP_SYNC, STREAM_WAIT, Cmd, Status, crc16, frame, parse_frame
 
 DIV = 4            # cycles per bit: the smallest the UART takes, so that the simulation is short
 
@@ -119,6 +119,7 @@ def _run(script, x_ready=lambda n: True, y_values=()):
     class Host:
         def __init__(self, ctx):
             self.ctx = ctx
+            self.flags = []             # RESET_FLAG of each response
 
         async def send(self, data, drop=None):
             for j, byte in enumerate(data):
@@ -135,7 +136,8 @@ def _run(script, x_ready=lambda n: True, y_values=()):
                 if got is not None:
                     seq, code, payload, rest = got
                     rx_bytes[:] = list(rest)
-                    return seq, code, payload
+                    self.flags.append(bool(code & RESET_FLAG))
+                    return seq, code & ~RESET_FLAG, payload
                 await self.ctx.tick().repeat(DIV)
             return None
 
@@ -160,6 +162,7 @@ def test_writes_then_reads_back_registers_and_a_read_only_one():
         await h.send(frame(CMD_SYNC, 2, Cmd.READ, bytes([0x04, 0x00, 0x08])))
         assert await h.response() == (2, Status.OK, (0x01020304).to_bytes(4, "little")
                                       + (0xDEADBEEF).to_bytes(4, "little") + (0x1234ABCD).to_bytes(4, "little"))
+        assert h.flags == [True, False]             # the first response after reset says so, only it
     _run(script)
 
 

@@ -2,7 +2,7 @@
 
 ``with SimulatedBoard(cfg) as transport:`` builds (cached under ``build/sim/board-...``),
 starts the simulation on a worker thread (the simulator is its own process), and returns a
-:class:`sparsa.link.SocketTransport` connected to the SoC's UART: hand it to
+:class:`SocketTransport` connected to the SoC's UART: hand it to
 :func:`sparsa.link.link_backend`. Leaving the block closes the link, which ends the simulation.
 """
 
@@ -17,9 +17,36 @@ from pathlib import Path
 
 from sparsa.sim.cocotb_job import cache_root, cached_build, source_digest, tool_env
 
-__all__ = ["SimulatedBoard", "board_verilog"]
+__all__ = ["SimulatedBoard", "SocketTransport", "board_verilog"]
 
 TOPLEVEL = "sparsa_board"
+
+
+class SocketTransport:
+    """The host end of the simulated UART, a transport for :class:`sparsa.link.Link`."""
+
+    def __init__(self, sock, name):
+        self.sock, self.name = sock, name
+        sock.setblocking(False)
+
+    def write(self, data):
+        self.sock.setblocking(True)
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.sock.setblocking(False)
+
+    def read(self):
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise ConnectionError("the simulated board closed the link (see its sim.log)")
+        return data
+
+    def close(self):
+        self.sock.close()
 
 
 def board_verilog(cfg, divisor):
@@ -54,7 +81,6 @@ class SimulatedBoard:
         self.error = None
 
     def __enter__(self):
-        from sparsa.link import SocketTransport
         tool_env()
         bdir = _build(self.cfg, self.divisor, self.engine)
         self.work = Path(tempfile.mkdtemp(prefix="board-sim-", dir=cache_root()))
