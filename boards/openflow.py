@@ -43,11 +43,16 @@ BOARDS = {
         "family": "ice40", "device": "up5k", "package": "sg48", "clock_mhz": 12,
         "pins": {"clk": "35", "rx": "6", "tx": "9", "led": "11"},
         "capacity": {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30},
+        # The host link: the FT2232H's second channel as a UART; 3 Mbaud (the FT2232H's
+        # UART runs to 12 Mbaud) from a 24 MHz clock is 8 cycles a bit, exact.
+        "link": {"uart": "FT2232H", "baud": 3_000_000, "clock_mhz": 24},
     },
     "ulx3s-85f": {
         "family": "ecp5", "device": "85k", "package": "CABGA381", "clock_mhz": 25,
         "pins": {"clk": "G2", "rx": "M1", "tx": "L4", "led": "B2"},
         "capacity": {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208},
+        # The FT231X USB UART: 3 Mbaud is its highest rate; 48 MHz gives 16 cycles a bit, exact.
+        "link": {"uart": "FT231X", "baud": 3_000_000, "clock_mhz": 48},
     },
 }
 

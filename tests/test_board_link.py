@@ -45,10 +45,10 @@ def test_a_pack_loads_and_runs_over_the_uart_link_bit_exact(tmp_path):
 
 
 @pytest.mark.xdist_group("board_verilator")
-@pytest.mark.parametrize("fault", [["flip", 3], ["flip", 700], ["drop", 1500]])
+@pytest.mark.parametrize("fault", [["flip", 3], ["drop", 700]])
 def test_a_damaged_or_lost_byte_is_retried_and_the_answer_is_still_exact(tmp_path, fault):
-    # Byte 3 is the first frame's length, 700 inside the load's register writes, 1500 near the
-    # inputs; each frame is dropped by the board (CRC, gap) and sent again by the host.
+    # Byte 3 is the first frame's length, 700 inside the load's register writes; the board drops
+    # the frame (CRC, byte gap) and the host sends it again.
     pack, x, cfg = _case(tmp_path, 1202)
     with SimulatedBoard(cfg, divisor=DIV, faults=[fault]) as transport:
         backend = _backend(transport, link_timeout_s=1.0)

@@ -73,7 +73,11 @@ def add_arguments(p):
     p.add_argument("-i", "--input", required=True, metavar="X.npy", help="input activations")
     p.add_argument("-o", "--out", required=True, metavar="Y.npy", help="output activations")
     p.add_argument("--engine", default="golden", metavar="ENGINE",
-                   help=f"one of {', '.join(ENGINES)} (default golden)")
+                   help=f"one of {', '.join(ENGINES)}, board (default golden)")
+    p.add_argument("--port", metavar="PORT",
+                   help="--engine board: the board's serial port (/dev/ttyUSB0), or sim:ulx3s-85f / "
+                        "sim:icebreaker for the simulated board (its SoC on Verilator behind the same link)")
+    p.add_argument("--baud", type=int, metavar="N", help="--engine board: the UART's rate (default 3000000)")
     p.add_argument("--report", metavar="R.json", help="write a JSON run report")
     p.add_argument("--dequantize", action="store_true", help="write Y as float32 real values")
     p.add_argument("--reusable-build", action="store_true",
@@ -120,8 +124,11 @@ def run(args):
             raise user_error(args.pack, "--reusable-build", "an EIE pack (a CNN pack fixes its engine's sizes)",
                              "a CNN pack")
         return run_cnn(args)
-    if args.engine not in ENGINES:
-        raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
+    if args.engine not in ENGINES and args.engine != "board":
+        raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}, board", repr(args.engine))
+    if args.engine == "board" and not getattr(args, "port", None):
+        raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> with "
+                                         "--engine board", "none")
     pack = load_pack(args.pack)
     check_input_file(args.input, "-i", "input", kinds=".npy")
     x = prepare_input(load_npy(args.input, what="input"), pack, args.input)
@@ -133,6 +140,9 @@ def run(args):
     if x.ndim == 2 and x.shape[0] == 0:
         # An empty batch has an empty answer: no engine runs (nothing is built or simulated).
         y, extra = np.zeros((0, pack.output_rows), np.int16), ({} if args.engine == "golden" else {"cycles": 0})
+    elif args.engine == "board":
+        from sparsa.cli.run_board import run_board
+        y, extra = run_board(args.pack, pack, x, args.port, args.baud)
     else:
         y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
                               reusable=getattr(args, "reusable_build", False))

@@ -1,0 +1,74 @@
+"""``sparsa run --engine board --port P``: an EIE pack on a board over its USB UART, or on the
+simulated board (``--port sim:ulx3s-85f``, ``sim:icebreaker``): the board SoC's Verilog on
+Verilator, its UART on a socket, driven by the same runtime code."""
+
+import time
+
+import numpy as np
+
+from sparsa.sw.errors import UserError, user_error
+
+__all__ = ["run_board"]
+
+
+def _link_facts(board, where):
+    from sparsa.boards.openflow import BOARDS
+    if board not in BOARDS:
+        raise user_error(where, "--port", f"sim:<board> with board one of {', '.join(BOARDS)}", repr(board))
+    return BOARDS[board]["link"]
+
+
+def run_board(pack_dir, pack, x, port, baud=None):
+    """``(y int16, report dict)``: load the pack onto the board at ``port`` and run ``x``."""
+    from sparsa.link import link_backend
+    from sparsa.runtime import Accelerator
+    from sparsa.sim.eie.runner import cli_config
+    from sparsa.sw.eie.memmap import build_memory_map
+    if not port:
+        raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> "
+                                         "with --engine board", "none")
+    sim = None
+    if port.startswith("sim:"):
+        from sparsa.sim.board.runner import SimulatedBoard
+        facts = _link_facts(port[4:], None)
+        divisor = round(facts["clock_mhz"] * 1e6 / facts["baud"])
+        cfg = cli_config(build_memory_map(pack))        # what `sparsa build` synthesises for the pack
+        sim = SimulatedBoard(cfg, divisor=divisor, name=port)
+        print(f"simulating {port}: the board SoC at {facts['clock_mhz']} MHz, UART at {facts['baud']} baud "
+              f"({divisor} cycles a bit), on Verilator")
+        transport = sim.__enter__()
+        # The simulation runs slower than the board: generous timeouts.
+        backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=30)
+        clock_hz, baud = facts["clock_mhz"] * 1e6, facts["baud"]
+    else:
+        baud = baud or 3_000_000
+        backend = link_backend(port, baud)
+        clock_hz = None
+    try:
+        t0 = time.perf_counter()
+        acc = Accelerator(pack_dir, backend=backend)
+        t_load = time.perf_counter() - t0
+        link = backend.regs.link
+        loaded = link.bytes_sent + link.bytes_received
+        t1 = time.perf_counter()
+        y = acc.run(x)
+        t_run = time.perf_counter() - t1
+        run_bytes = link.bytes_sent + link.bytes_received - loaded
+        cycles = np.asarray(acc.cycles, dtype=np.int64)
+        batch = len(cycles)
+        rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
+               "link": {"load_bytes": int(loaded), "run_bytes": int(run_bytes), "resends": link.resends,
+                        "load_s": round(t_load, 3), "run_s": round(t_run, 3)}}
+        if baud:
+            # On the wire: 10 bit times a byte, both directions sharing the exchange (one command at
+            # a time), so the link time of an input is its bytes over baud / 10.
+            per_input = run_bytes / max(batch, 1) * 10 / baud
+            rep["time_per_input_s"] = {"link": per_input}
+            if clock_hz:
+                rep["time_per_input_s"]["compute"] = float(cycles.mean()) / clock_hz
+        return np.asarray(y), rep
+    except (OSError, TimeoutError) as e:
+        raise UserError(f"{port}: {e}") from None
+    finally:
+        if sim is not None:
+            sim.__exit__(None, None, None)
