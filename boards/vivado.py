@@ -335,27 +335,35 @@ def _estimate(out, family):
             "lutrams": count(r"RAM\d+[SDMX]\d*")}
 
 
-def _board_xdc(out, b, xdc):
-    """Copy the user's constraints (``--xdc``) into the tree as board.xdc (the KU060 card's pins)."""
+def _read_xdc(b, xdc):
+    """The user's constraints (``--xdc``) as bytes, checked before any work: a readable file and,
+    for the KU060 card, a ``get_ports`` of each PCIe port outside Tcl comments."""
     if xdc is None:
-        return
+        return None
     src = Path(xdc)
     if not src.exists():
         raise user_error(src, "--xdc", "a readable constraints file", "no such file")
     if not src.is_file():
         raise user_error(src, "--xdc", "a readable constraints file", "a directory" if src.is_dir() else "not a file")
     try:
-        text = src.read_text(errors="replace")
+        data = src.read_bytes()
     except OSError as e:
         raise user_error(src, "--xdc", "a readable constraints file", e.strerror or str(e)) from None
     if b.get("host") == "pcie":
-        # A port counts when a command outside a comment names it in get_ports.
-        code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        # Tcl comments: a line whose first word starts with '#', or what follows ';#'.
+        code = "\n".join(line.split(";#", 1)[0] for line in data.decode(errors="replace").splitlines()
+                         if not line.lstrip().startswith("#"))
         for port in ("pcie_refclk_clk_p", "pcie_perstn"):
-            if not re.search(rf"get_ports\s+(\{{\s*)?{port}\b", code):
+            if not re.search(rf"get_ports\s+[{{\"]?\s*{port}\b", code):
                 raise user_error(src, "--xdc", f"the card's pin for port {port} (template in docs/boards.md)",
                                  "none")
-    (out / "board.xdc").write_text(text)
+    return data
+
+
+def _board_xdc(out, data):
+    """Copy the user's constraints into the tree as board.xdc, byte for byte."""
+    if data is not None:
+        (out / "board.xdc").write_bytes(data)
 
 
 def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
@@ -370,6 +378,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
     if board not in XILINX_BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(XILINX_BOARDS)}", repr(board))
     b = XILINX_BOARDS[board]
+    xdc_data = _read_xdc(b, xdc)
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
     cfg = EIEConfig.for_pack(mm, where=str(pack_dir))
@@ -383,7 +392,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
                                                                        emit_src=False)))
     (out / "build.tcl").write_text(_build_tcl(b, board))
     (out / "top.xdc").write_text(_xdc(b))
-    _board_xdc(out, b, xdc)
+    _board_xdc(out, xdc_data)
     if b["ps"]:
         (out / "bd.tcl").write_text(_bd_tcl(b))
         write_json(out / "address_map.json", address_map(b, board, "eie", ("accel", "dma")))
@@ -427,6 +436,7 @@ def _write_cnn_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
     if board not in XILINX_BOARDS:
         raise user_error(None, "--board", f"one of {', '.join(XILINX_BOARDS)}", repr(board))
     b = XILINX_BOARDS[board]
+    xdc_data = _read_xdc(b, xdc)
     _, cfg, _ = load_cnn_pack(pack_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -436,7 +446,7 @@ def _write_cnn_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
     # On the PCIe card the CNN engine would need the card's DDR4 behind a memory controller.
     stop = ("the CNN engine on the KU060 card needs the card's DDR4 (a memory controller design), which sparsa "
             "does not generate yet: this tree gives the utilisation estimate only") if b.get("host") else None
-    _board_xdc(out, b, xdc)
+    _board_xdc(out, xdc_data)
     (out / "build.tcl").write_text(_build_tcl(b, board, stop).replace(
         "# New weights without a new bitstream: the runtime loads them through the LD_* registers.",
         "# New weights: write another pack's dram.bin into DDR (the CNN engine keeps none on chip)."))

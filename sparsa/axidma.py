@@ -75,14 +75,22 @@ class UdmaBuf(np.ndarray):
 class AxiDma:
     """The runtime's DMA contract (:mod:`sparsa.dma`) over the AXI DMA's registers at ``offset``
     of ``path``, sending from ``inbuf`` and receiving into ``outbuf`` (physically contiguous:
-    :class:`UdmaBuf` or ``pynq.allocate`` arrays)."""
+    :class:`UdmaBuf` or ``pynq.allocate`` arrays).
+
+    Nothing is written when it is made: the runtime resets it (:meth:`reset`) after it has checked
+    the accelerator's ID, so a wrong address is refused before any write."""
 
     def __init__(self, path, offset, inbuf, outbuf, regs=None):
         self.regs = regs if regs is not None else MmioRegisters(path, AXI_DMA_REGISTERS, offset)
         self.where = f"AXI DMA at {path}" + (f" {offset:#x}" if offset else "")
         self.inbuf, self.outbuf = inbuf, outbuf
         self._nbytes = 0
-        self.reset()
+
+    @classmethod
+    def from_address_map(cls, path, inbuf, outbuf, mem="/dev/mem"):
+        """The DMA at the base a Vivado tree's ``address_map.json`` records (cell ``dma``)."""
+        from sparsa.mmio import register_base
+        return cls(mem, register_base(path, "eie", "EIE SoC", cell="dma"), inbuf, outbuf)
 
     def _fits(self, buf, nbytes, what):
         if nbytes > buf.size:

@@ -78,16 +78,16 @@ def find_uio(name, sysfs="/sys/class/uio", dev="/dev"):
                     f"docs/boards.md, or pass the device path)")
 
 
-def register_base(path, engine, soc):
-    """The register base (cell ``accel``) a Vivado tree's ``address_map.json`` records, for a
-    tree of ``engine`` (``"eie"``/``"cnn"``; ``soc`` names it in errors). The file is untrusted:
-    anything else is a one-line UserError."""
+def register_base(path, engine, soc, cell="accel"):
+    """The register base of ``cell`` (``accel``: the accelerator, ``dma``: its AXI DMA) a Vivado
+    tree's ``address_map.json`` records, for a tree of ``engine`` (``"eie"``/``"cnn"``; ``soc``
+    names it in errors). The file is untrusted: anything else is a one-line UserError."""
     try:
         with open(path) as f:
             amap = json.load(f)
-        base, have = amap["cells"]["accel"]["base"], amap["engine"]
+        base, have = amap["cells"][cell]["base"], amap["engine"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{path}: expected a sparsa address_map.json with cells.accel.base, found "
+        raise UserError(f"{path}: expected a sparsa address_map.json with cells.{cell}.base, found "
                         f"{type(e).__name__}: {e}") from None
     if have != engine:
         raise UserError(f"{path}: engine: expected {engine!r} (this runtime drives the {soc}), found {have!r}")
@@ -95,5 +95,5 @@ def register_base(path, engine, soc):
         raise UserError(f"{path}: host: expected a Zynq tree's map (registers on the PS's bus), found 'pcie-xdma': "
                         f"a PCIe card's registers are on its XDMA BAR: use sparsa.xdma.xdma_backend('/dev/xdma0')")
     if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 1 << 48 or base % 4096:
-        raise UserError(f"{path}: cells.accel.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
+        raise UserError(f"{path}: cells.{cell}.base: expected a 4 KiB-aligned address below 2**48, found {base!r}")
     return base

@@ -89,6 +89,12 @@ class CNNLinuxBackend:
         n_out = int(np.prod(prog.output_shape))
         ys, cycles, macs = [], [], []
         for xi in np.asarray(x, np.int8).reshape((-1,) + tuple(prog.input_shape)):
+            # An engine still busy (a run that timed out) would ignore START and keep writing the
+            # output buffer, and its late DONE would pass for this input's: refuse instead.
+            if self.regs["STATUS"] & _BUSY:
+                raise UserError(f"{self.where}: STATUS: expected an idle engine before a run, found BUSY: an "
+                                f"earlier run is still in flight (the CNN engine has no abort; reload the "
+                                f"bitstream); nothing was written")
             buf[prog.input_addr:prog.input_addr + n_in] = xi.reshape(-1).view(np.uint8)
             buf.flush()
             self.regs["STATUS"] = _DONE

@@ -158,5 +158,19 @@ def test_error_bits_are_dma_errors_that_abort(tmp_path, bit, name):
 def test_a_reset_that_never_completes_is_a_dma_error(tmp_path):
     inbuf = _udmabuf(tmp_path, "udmabuf0", 0x1F000000)
     regs = FakeDmaRegs({}, reset_polls=10 ** 6)
+    dma = AxiDma("/dev/mem", 0x40400000, inbuf, inbuf, regs=regs)
+    assert regs.writes == []                 # nothing written before the runtime's checks
     with pytest.raises(DMAError, match=r"soft reset \(MM2S_DMACR.Reset\) did not complete"):
-        AxiDma("/dev/mem", 0x40400000, inbuf, inbuf, regs=regs)
+        dma.reset()
+
+
+def test_the_dma_base_comes_from_address_map_json(tmp_path):
+    (tmp_path / "address_map.json").write_text(
+        '{"engine": "eie", "cells": {"accel": {"base": 1124073472}, "dma": {"base": 1077936128}}}')
+    mem = tmp_path / "mem"
+    mem.write_bytes(bytes(mmap.PAGESIZE))
+    inbuf = _udmabuf(tmp_path, "udmabuf0", 0x1F000000)
+    from sparsa.mmio import register_base
+    assert register_base(tmp_path / "address_map.json", "eie", "EIE SoC", cell="dma") == 0x40400000
+    with pytest.raises(Exception, match="0x40400000|offset"):      # the base is past this small file
+        AxiDma.from_address_map(tmp_path / "address_map.json", inbuf, inbuf, mem=mem)

@@ -151,3 +151,8 @@ def test_the_timeout_fires_when_the_engine_never_finishes(tmp_path, cnn_pack):
         acc.run(xs)
     with pytest.raises(UserError, match="a run is in flight"):
         CNNAccelerator(pk, backend)
+    # A run after the timeout must not take the hung run's late DONE for its own.
+    before = bytes(backend.buffer)
+    with pytest.raises(UserError, match=r"expected an idle engine before a run, found BUSY: .* nothing was written"):
+        acc.run(xs)
+    assert bytes(backend.buffer) == before

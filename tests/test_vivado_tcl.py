@@ -167,6 +167,16 @@ def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, 
         write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=xdc)
 
 
+def test_an_xdc_is_read_as_tcl_and_copied_byte_for_byte(packs, tmp_path):
+    # Quoted and braced port names count; '#' inside a command (a pin named PERST#) is not a
+    # comment; bytes that are not UTF-8 reach board.xdc unchanged.
+    text = (b'set_property PACKAGE_PIN AB6 [get_ports "pcie_refclk_clk_p"]  ;# the card\xb5s refclk\n'
+            b"set_property PACKAGE_PIN AK22 [get_ports {pcie_perstn}] ;# PERST# pin\n")
+    (tmp_path / "card.xdc").write_bytes(text)
+    write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "card.xdc")
+    assert (tmp_path / "t" / "board.xdc").read_bytes() == text
+
+
 def test_an_xdc_without_the_pcie_pins_is_refused(packs, tmp_path):
     (tmp_path / "bad.xdc").write_text("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n")
     with pytest.raises(UserError, match=r"bad.xdc: --xdc: expected the card's pin for port pcie_perstn"):
@@ -234,7 +244,17 @@ _PS = "create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -
     (_PS + "validate_bd_design", "clock pin /ps/maxihpm0_fpd_aclk is not connected"),
     (_PS + "set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {0} CONFIG.PSU__USE__M_AXI_GP2 {0}] "
      "[get_bd_cells ps]\nconnect_bd_net [get_bd_pins ps/pl_clk0] [get_bd_pins ps/maxihpm1_fpd_aclk]\n"
-     "validate_bd_design\nopen_bd_design x", "x.tcl:7: open_bd_design x: not a Tcl command"),
+     "validate_bd_design", "x.tcl:6: validate_bd_design: interface /ps/M_AXI_HPM1_FPD is enabled but not connected"),
+    (_PS + "open_bd_design x", "x.tcl:4: open_bd_design x: not a Tcl command"),
+    # A clock pin on a reset, AXI4-Lite onto AXI-Stream, a reset left open (the review's faults).
+    (_PS + "connect_bd_net [get_bd_pins ps/pl_resetn0] [get_bd_pins ps/maxihpm0_fpd_aclk]\nvalidate_bd_design",
+     "clock pin /ps/maxihpm0_fpd_aclk is driven by /ps/pl_resetn0, which is not a clock"),
+    ("create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 dma\n"
+     "connect_bd_intf_net [get_bd_intf_pins dma/M_AXIS_MM2S] [get_bd_intf_pins dma/S_AXI_LITE]",
+     "different interface types"),
+    ("create_project p . -part x\ncreate_bd_design d\ncreate_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 r\n"
+     "create_bd_port -dir I -type clk clk_in\nconnect_bd_net [get_bd_ports clk_in] [get_bd_pins r/slowest_sync_clk]\n"
+     "validate_bd_design", "reset input /r/ext_reset_in is not connected"),
     ("create_project p . -part x\ncreate_bd_design d\n"
      "create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:* dma", "IP version not pinned"),
     ("create_project p . -part x\ncreate_bd_design d\n"

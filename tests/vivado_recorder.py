@@ -32,6 +32,31 @@ __all__ = ["IP_TABLE", "CATALOG", "Recorder", "RecorderError", "module_pins"]
 _PLAIN = ("save_bd_design", "report_utilization", "report_timing_summary")
 
 
+def _intf_kind(path):
+    """The protocol an interface's name says (UG994 infers them from the names): AXI-Stream,
+    AXI memory-mapped (AXI4 or AXI4-Lite), or the name itself (DDR, FIXED_IO, pcie_mgt...)."""
+    name = path.rpartition("/")[2]
+    if re.search(r"axis", name, re.I):
+        return "AXI-Stream"
+    if re.search(r"axi", name, re.I):
+        return "AXI memory-mapped"
+    return name
+
+
+# Reset inputs a product guide says may be left open: PG164 (proc_sys_reset) "Port
+# Descriptions": aux_reset_in and mb_debug_sys_rst have inactive defaults.
+_OPTIONAL_RESETS = {"aux_reset_in", "mb_debug_sys_rst"}
+
+
+def _is_reset(pin):
+    return bool(re.search(r"reset|resetn|(^|_)rst(_|n|$)|perst", pin, re.I))
+
+
+def _is_clock(pin):
+    return bool(re.search(r"clk|aclk|IBUF_OUT|IBUF_DS_ODIV2", pin, re.I)) and not _is_reset(pin) \
+        and not re.search(r"locked|aclken", pin, re.I)
+
+
 class Recorder:
     """Source generated Tcl with the Vivado commands recorded and checked (see the module docstring).
 
@@ -279,6 +304,9 @@ class Recorder:
             modes.append(self.intf_ports.get(o) or self._model(o.rpartition("/")[0])[1][o.rpartition("/")[2]])
         if sorted(modes) != ["M", "S"]:
             self._fail(f"{pos[0]} ({modes[0]}) and {pos[1]} ({modes[1]}): one master and one slave expected")
+        kinds = [_intf_kind(o) for o in pos]
+        if kinds[0] != kinds[1] and any(k.startswith("AXI") for k in kinds):
+            self._fail(f"{pos[0]} ({kinds[0]}) and {pos[1]} ({kinds[1]}): different interface types")
         self.intf_nets[pos[0]], self.intf_nets[pos[1]] = pos[1], pos[0]
 
     def cmd_get_bd_addr_segs(self, path):
@@ -311,11 +339,29 @@ class Recorder:
             if not any(self._dir(o) == "O" for o in net):
                 self._fail(f"the net {sorted(net)} has no driver")
         on_nets = set().union(*self.nets) if self.nets else set()
+        for net in self.nets:
+            driver = next(o for o in net if self._dir(o) == "O")
+            for o in net:
+                if o in self.ports or o == driver:
+                    continue
+                if _is_clock(o.rpartition("/")[2]) and not _is_clock(driver.rpartition("/")[2]):
+                    self._fail(f"clock pin {o} is driven by {driver}, which is not a clock")
+                if _is_reset(o.rpartition("/")[2]) and not _is_reset(driver.rpartition("/")[2]):
+                    self._fail(f"reset pin {o} is driven by {driver}, which is not a reset")
         for cell in self.cells:
             pins, intfs, clocks = self._model(cell)
             for clk in clocks:
                 if f"{cell}/{clk}" not in on_nets:
                     self._fail(f"clock pin {cell}/{clk} is not connected to a clock source (BD 41-758)")
+            # Every reset input held (an unconnected one floats or holds the IP in reset), and every
+            # interface of every IP as configured connected (an enabled PS port left open is a
+            # port the design asked for and does not use).
+            for pin, d in pins.items():
+                if d == "I" and _is_reset(pin) and pin not in _OPTIONAL_RESETS and f"{cell}/{pin}" not in on_nets:
+                    self._fail(f"reset input {cell}/{pin} is not connected")
+            for i in intfs:
+                if f"{cell}/{i}" not in self.intf_nets:
+                    self._fail(f"interface {cell}/{i} is enabled but not connected")
             if self.cells[cell]["kind"].startswith("module:"):
                 busif = module_clock_busif((self.tree / "sparsa_soc.v").read_text(), self.cells[cell]["kind"][7:])
                 for i in intfs:

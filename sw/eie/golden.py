@@ -15,7 +15,6 @@ and scipy's integer sparse product never rounds.
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from sparsa.sw.fixedpoint import round_shift, saturate
 
@@ -33,13 +32,15 @@ class GoldenLayer:
     shift : int >= 0
     relu : bool
     """
-    weight: sp.spmatrix
+    weight: object        # a scipy.sparse matrix
     bias: np.ndarray
     shift: int = 0
     relu: bool = False
 
     @classmethod
     def from_coo(cls, rows, cols, i, j, values, bias=None, shift=0, relu=False):
+        # scipy only here: a board's runtime loads packs without the golden model's scipy.
+        import scipy.sparse as sp
         w = sp.csr_matrix((np.asarray(values, dtype=np.int64), (i, j)), shape=(rows, cols), dtype=np.int64)
         b = np.zeros(rows, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
         return cls(w, b, int(shift), bool(relu))
