@@ -133,7 +133,9 @@ connect_bd_net [get_bd_pins accel/axis_resetn] [get_bd_pins h2c_cc/m_axis_areset
 
 def xdc_pcie():
     """``top.xdc`` of the KU060 card design: what does not depend on the card."""
-    return """# KU060 (UltraScale): configuration bank 0 at 1.8 V, so CFGBVS to GND (UG570, "CFGBVS").
+    return """# KU060 (UltraScale) on a card whose configuration bank 0 is at 1.8 V: CFGBVS to GND (UG570,
+# "CFGBVS"). A card that powers bank 0 at 2.5 or 3.3 V sets CFGBVS VCCO and CONFIG_VOLTAGE in its
+# board.xdc, which build.tcl reads after this file.
 set_property CFGBVS GND [current_design]
 set_property CONFIG_VOLTAGE 1.8 [current_design]
 set_property BITSTREAM.GENERAL.COMPRESS TRUE [current_design]
