@@ -36,7 +36,7 @@ import subprocess
 from pathlib import Path
 
 from sparsa.boards.tools import tool
-from sparsa.boards.vivado_pcie import BAR_BASE, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie, xdc_pcie
+from sparsa.boards.vivado_pcie import BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie, xdc_pcie
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import write_json
 
@@ -397,6 +397,8 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
         (out / "bd.tcl").write_text(_bd_tcl(b))
         write_json(out / "address_map.json", address_map(b, board, "eie", ("accel", "dma")))
     elif b.get("host") == "pcie":
+        with open(out / "sparsa_soc.v", "a") as f:
+            f.write(IRQ_SYNC_VERILOG)
         (out / "bd.tcl").write_text(bd_tcl_pcie(_IP_PROC, IP_VERSIONS, _ipdef("smartconnect")))
         write_json(out / "address_map.json", {
             "board": board, "part": b["part"], "engine": "eie", "host": "pcie-xdma",

@@ -20,7 +20,7 @@ saying so. ``top.xdc`` holds what every KU060 design needs: CFGBVS and CONFIG_VO
 Structurally checked only (tests/test_vivado_tcl.py): never run in Vivado or on a card.
 """
 
-__all__ = ["PCIE_IP_VERSIONS", "BAR_BASE", "bd_tcl_pcie", "xdc_pcie", "XDC_TEMPLATE", "XDC_CHECK_TCL"]
+__all__ = ["IRQ_SYNC_VERILOG", "PCIE_IP_VERSIONS", "BAR_BASE", "bd_tcl_pcie", "xdc_pcie", "XDC_TEMPLATE", "XDC_CHECK_TCL"]
 
 # The versions of the Vivado 2023.x catalog, as the product guides give them (not checked here).
 PCIE_IP_VERSIONS = {"xdma": "4.1", "util_ds_buf": "2.2", "clk_wiz": "6.0", "axis_clock_converter": "1.1",
@@ -92,7 +92,11 @@ connect_bd_net [get_bd_pins pcie/axi_aresetn] [get_bd_pins ctrl_ic/aresetn]
 # Streams (PG085): H2C 32 bytes at 250 MHz -> clock converter -> width converter -> s_axis (2 bytes,
 # 200 MHz); m_axis -> width converter -> clock converter -> C2H. tlast ends each C2H packet.
 {_stream_cells(ip)}# The SoC's interrupt is XDMA's user interrupt 0 (MSI to the host).
-connect_bd_net [get_bd_pins accel/irq] [get_bd_pins pcie/usr_irq_req]
+# through a two-flop synchronizer into XDMA's clock (the SoC runs on the wizard's 200 MHz).
+create_bd_cell -type module -reference sparsa_irq_sync irq_sync
+connect_bd_net [get_bd_pins pcie/axi_aclk] [get_bd_pins irq_sync/clk]
+connect_bd_net [get_bd_pins accel/irq] [get_bd_pins irq_sync/d]
+connect_bd_net [get_bd_pins irq_sync/q] [get_bd_pins pcie/usr_irq_req]
 # The SoC's registers at BAR0 offset 0 (address_map.json).
 assign_bd_address -offset {BAR_BASE:#010x} -range 64K [get_bd_addr_segs accel/s_axil/reg0]
 validate_bd_design
@@ -131,6 +135,24 @@ connect_bd_net [get_bd_pins accel/axis_resetn] [get_bd_pins h2c_cc/m_axis_areset
     return "\n".join(tcl)
 
 
+IRQ_SYNC_VERILOG = """
+// The engine's level interrupt into XDMA's clock domain (usr_irq_req): two flops, ASYNC_REG so
+// that Vivado places them together; top.xdc cuts the timing path into the first.
+module sparsa_irq_sync(clk, d, q);
+  input clk;
+  input d;
+  output q;
+  (* ASYNC_REG = "TRUE" *) reg meta = 1'b0;
+  (* ASYNC_REG = "TRUE" *) reg sync = 1'b0;
+  always @(posedge clk) begin
+    meta <= d;
+    sync <= meta;
+  end
+  assign q = sync;
+endmodule
+"""
+
+
 def xdc_pcie():
     """``top.xdc`` of the KU060 card design: what does not depend on the card."""
     return """# KU060 (UltraScale) on a card whose configuration bank 0 is at 1.8 V: CFGBVS to GND (UG570,
@@ -140,5 +162,7 @@ set_property CFGBVS GND [current_design]
 set_property CONFIG_VOLTAGE 1.8 [current_design]
 set_property BITSTREAM.GENERAL.COMPRESS TRUE [current_design]
 # The engine's 200 MHz clock is derived from XDMA's by the clocking wizard: Vivado propagates it.
+# The engine's interrupt crosses into XDMA's clock through sparsa_irq_sync (a level, two flops).
+set_false_path -to [get_pins -hier -filter {NAME =~ *irq_sync*/meta_reg/D}]
 # The card's pins (reference clock, PERST#) are in board.xdc (sparsa build --xdc).
 """
