@@ -47,6 +47,7 @@ class LinuxBackend:
         self.where = f"{path}" + (f" at {offset:#x}" if offset else "")
         self.dma = dma
         self.timeout_s = timeout_s
+        self._aborted = False
 
     @classmethod
     def over(cls, regs, dma, where, timeout_s=1.0):
@@ -55,6 +56,7 @@ class LinuxBackend:
         ``dma`` the stream contract; ``where`` names the device in messages."""
         self = cls.__new__(cls)
         self.regs, self.dma, self.where, self.timeout_s = regs, dma, where, timeout_s
+        self._aborted = False
         return self
 
     @classmethod
@@ -82,6 +84,7 @@ class LinuxBackend:
         registers (the protocol's load sequence)."""
         self.check(mm, where)
         self.abort()
+        self._aborted = False             # the load's own abort: nothing of a run to clear after it
         for load in load_sequence(mm):
             self._write_load(load)
         self.regs["N_LAYERS"] = len(mm.layers)
@@ -126,8 +129,12 @@ class LinuxBackend:
         """Clear DONE and stray input, arm the receive, start the send; the job's deadline. A
         failure here stops the DMA and the engine (nothing is left armed) before it is raised."""
         self.regs["STATUS"] = STATUS_DONE                 # a DONE left from before is not this run's
-        if self.regs["X_COUNT"]:
-            self.regs["CTRL"] = CTRL_ABORT                # beats of an aborted transfer came in late
+        if self._aborted or self.regs["X_COUNT"]:
+            # Beats of an aborted transfer may have come in late, or sit in converters on the way:
+            # ABORT again clears X_COUNT and the engine's input position, and flushes the
+            # converters (axis_resetn), now that the DMA has let go of the old transfer.
+            self.regs["CTRL"] = CTRL_ABORT
+            self._aborted = False
         deadline = time.monotonic() + self.timeout_s
         try:
             self.dma.start_recv(2 * rows)
@@ -185,6 +192,7 @@ class LinuxBackend:
     def abort(self):
         """Stop a run: reset the DMA's channels, then CTRL.ABORT (the model stays loaded). In
         this order: an idle engine takes input beats, so the stream must stop first."""
+        self._aborted = True
         try:
             if self.dma is not None:
                 self.dma.reset()

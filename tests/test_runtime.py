@@ -226,10 +226,15 @@ def test_start_waits_until_the_engine_has_the_whole_input(tmp_path):
 
 
 def test_an_input_that_never_fully_arrives_times_out_saying_how_much_came(tmp_path):
-    _, x, acc, backend, soc = _loaded(tmp_path, 811, "stall_input", timeout_s=0.05)
+    pack, x, acc, backend, soc = _loaded(tmp_path, 811, "stall_input", timeout_s=0.05)
     with pytest.raises(TimeoutError, match=r"regs.bin: the engine took 8 of 17 input values within 0.05 s"):
         acc.run(x)
     assert soc.aborts == 1 and backend.dma.resets == 1 and not any(w == ("CTRL", START) for w in soc.writes)
+    # The next job first aborts again (late beats of the abandoned input, converters flushed),
+    # before it sends anything; then it runs clean.
+    backend.dma.order, soc.writes[:] = "done_first", []
+    np.testing.assert_array_equal(acc.run(x[:1]), independent_golden(pack, x[:1]))
+    assert soc.writes[:2] == [("STATUS", DONE), ("CTRL", ABORT)] and soc.aborts == 2
 
 
 def test_a_failed_send_leaves_nothing_armed(tmp_path):
