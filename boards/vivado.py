@@ -36,7 +36,8 @@ import subprocess
 from pathlib import Path
 
 from sparsa.boards.tools import tool
-from sparsa.boards.vivado_pcie import BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie, xdc_pcie
+from sparsa.boards.vivado_pcie import (BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie,
+                                      xdc_pcie)
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import write_json
 
@@ -366,9 +367,10 @@ def _board_xdc(out, data):
         (out / "board.xdc").write_bytes(data)
 
 
-def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
+def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None, pcie_location=None):
     """Write the Vivado tree for ``board`` (see the module docstring); returns the report.
-    ``xdc``: the user's board constraints, copied in as board.xdc (needed for the KU060 card)."""
+    ``xdc``: the user's board constraints, copied in as board.xdc (needed for the KU060 card);
+    ``pcie_location``: where the card's lanes are (:func:`.vivado_pcie.check_location`)."""
     from sparsa.sw.cnn.pack import is_cnn_pack
     if is_cnn_pack(pack_dir):
         return _write_cnn_tree(pack_dir, board, out_dir, estimate=estimate, xdc=xdc)
@@ -399,7 +401,7 @@ def write_tree(pack_dir, board, out_dir, *, estimate=True, xdc=None):
     elif b.get("host") == "pcie":
         with open(out / "sparsa_soc.v", "a") as f:
             f.write(IRQ_SYNC_VERILOG)
-        (out / "bd.tcl").write_text(bd_tcl_pcie(_IP_PROC, IP_VERSIONS, _ipdef("smartconnect")))
+        (out / "bd.tcl").write_text(bd_tcl_pcie(_IP_PROC, IP_VERSIONS, _ipdef("smartconnect"), pcie_location))
         write_json(out / "address_map.json", {
             "board": board, "part": b["part"], "engine": "eie", "host": "pcie-xdma",
             "cells": {"accel": {"base": BAR_BASE, "range": REG_RANGE, "id": _soc_id("eie"),

@@ -279,3 +279,30 @@ def test_the_recorder_refuses_structural_faults(tmp_path, tcl, fault):
     (tmp_path / "x.tcl").write_text(tcl + "\n")
     with pytest.raises(RecorderError, match=fault):
         Recorder(tmp_path).source("x.tcl")
+
+
+def test_the_cards_lane_location_reaches_xdma(packs, tmp_path, capsys):
+    (tmp_path / "card.xdc").write_text(CARD_XDC)
+    assert main(["build", str(packs / "eie"), "--board", "ku060", "--no-build", "--xdc", str(tmp_path / "card.xdc"),
+                 "--pcie-block", "X0Y1", "--gt-quad", "GTH_Quad_226", "-o", str(tmp_path / "t")]) == 0
+    rec = Recorder(tmp_path / "t").source("build.tcl")
+    cfg = rec.cells["/pcie"]["cfg"]
+    assert (cfg["pcie_blk_locn"], cfg["select_quad"]) == ("X0Y1", "GTH_Quad_226")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--board", "ku060", "--pcie-block", "left"], r"--pcie-block: expected a PCIe block location like X0Y0 .* found 'left'"),
+    (["--board", "ku060", "--gt-quad", "Quad_1"], r"--gt-quad: expected a GT quad like GTH_Quad_225 .* found 'Quad_1'"),
+    (["--board", "zynq7020", "--pcie-block", "X0Y0"], r"--pcie-block: expected --board ku060, found zynq7020"),
+])
+def test_a_bad_lane_location_is_one_line(packs, tmp_path, capsys, args, message):
+    import re
+    assert main(["build", str(packs / "eie"), "--no-build", "-o", str(tmp_path / "t"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message, err) and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_cnn_pack_on_the_ku060_says_its_tree_cannot_build(packs, tmp_path, capsys):
+    assert main(["build", str(packs / "cnn"), "--board", "ku060", "--no-build", "-o", str(tmp_path / "t")]) == 0
+    assert "a CNN pack on the KU060 card: this tree gives the utilisation estimate only" in capsys.readouterr().err

@@ -217,7 +217,9 @@ IP_TABLE = {
     # PG195 "Customizing and Generating the Core": link, widths, BAR size, device ID.
     "xdma": ("4.1", _xdma, {"mode_selection", "pl_link_cap_max_link_width", "pl_link_cap_max_link_speed",
                             "axi_data_width", "axisten_freq", "axilite_master_size", "axilite_master_scale",
-                            "pf0_device_id"}),
+                            "pf0_device_id",
+                            # PG195 "Basic Tab" (UltraScale): the PCIe block and GT quad of the lanes.
+                            "pcie_blk_locn", "select_quad"}),
     "util_ds_buf": ("2.2", _util_ds_buf, set()),
     "clk_wiz": ("6.0", _clk_wiz, {"PRIM_IN_FREQ", "PRIM_SOURCE", "CLKOUT1_REQUESTED_OUT_FREQ"}),
     "axis_clock_converter": ("1.1", _axis_clock_converter, {"TDATA_NUM_BYTES", "IS_ACLK_ASYNC"}),

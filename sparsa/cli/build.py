@@ -33,6 +33,10 @@ def add_arguments(p):
                    help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
+    p.add_argument("--pcie-block", metavar="XnYn", default=None,
+                   help="ku060: the PCIe block the card's lanes use (XDMA's pcie_blk_locn; default: XDMA's)")
+    p.add_argument("--gt-quad", metavar="QUAD", default=None,
+                   help="ku060: the GT quad of the card's lanes, e.g. GTH_Quad_225 (XDMA's select_quad)")
     p.add_argument("--xdc", metavar="FILE", default=None,
                    help="Vivado boards: your board's constraints, copied in as board.xdc (the KU060 card's "
                         "PCIe reference clock and PERST# pins: template in docs/boards.md)")
@@ -103,6 +107,12 @@ def run(args):
                          args.board)
     if args.xdc is not None and args.board not in XILINX_BOARDS:
         raise user_error(None, "--xdc", f"a Vivado board ({', '.join(XILINX_BOARDS)})", args.board)
+    location = None
+    if args.pcie_block is not None or args.gt_quad is not None:
+        if args.board != "ku060":
+            raise user_error(None, "--pcie-block" if args.pcie_block else "--gt-quad", "--board ku060", args.board)
+        from sparsa.boards.vivado_pcie import check_location
+        location = check_location(args.pcie_block, args.gt_quad)
     if args.spm_words is not None and not args.swappable:
         raise user_error(None, "--spm-words", "--swappable as well", "--spm-words alone")
     if args.board not in XILINX_BOARDS:
@@ -122,8 +132,11 @@ def run(args):
         if args.board in XILINX_BOARDS:
             say("writing the Vivado tree" + ("" if args.no_build else " and a yosys synth_xilinx estimate"))
             rep = _seal(tmp, args.out, write_tree(args.pack, args.board, tmp, estimate=not args.no_build,
-                                                  xdc=args.xdc))
-            if args.board == "ku060" and args.xdc is None:
+                                                  xdc=args.xdc, pcie_location=location))
+            if args.board == "ku060" and rep.get("engine") == "cnn":
+                say("note: a CNN pack on the KU060 card: this tree gives the utilisation estimate only; its "
+                    "build.tcl stops (the card's DDR4 needs a memory controller sparsa does not generate)")
+            elif args.board == "ku060" and args.xdc is None:
                 say("note: no --xdc: build.tcl will stop until the tree has your card's board.xdc "
                     "(docs/boards.md)")
         else:
