@@ -306,3 +306,17 @@ def test_a_bad_lane_location_is_one_line(packs, tmp_path, capsys, args, message)
 def test_a_cnn_pack_on_the_ku060_says_its_tree_cannot_build(packs, tmp_path, capsys):
     assert main(["build", str(packs / "cnn"), "--board", "ku060", "--no-build", "-o", str(tmp_path / "t")]) == 0
     assert "a CNN pack on the KU060 card: this tree gives the utilisation estimate only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("board,family", [("zynq7020", "xc7"), ("zu2cg", "xcup"), ("ku060", "xcu")])
+def test_the_yosys_estimate_of_each_tree_is_in_report_json(packs, tmp_path, board, family):
+    # The real yosys synth_xilinx run for each family (about 15 s each on the small pack).
+    (tmp_path / "card.xdc").write_text(CARD_XDC)
+    rep = write_tree(packs / "eie", board, tmp_path / "t", estimate=True,
+                     xdc=tmp_path / "card.xdc" if board == "ku060" else None)
+    est = json.loads((tmp_path / "t" / "report.json").read_text())["estimate"]
+    assert est == rep["estimate"] and est["source"] == f"yosys synth_xilinx -family {family} (no timing)"
+    cap = XILINX_BOARDS[board]["capacity"]
+    assert 0 < est["luts"] <= cap["luts"] and 0 < est["ffs"] <= cap["ffs"] and est["fits"] is True
+    assert est["dsps"] >= 1                      # the PE's multiplier maps to a DSP slice
+    assert est["scope"].startswith("sparsa_soc.v only")
