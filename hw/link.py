@@ -168,8 +168,9 @@ class LinkBridge(wiring.Component):
             with m.State("IDLE"):
                 with m.If(command):
                     m.d.sync += [ptr.eq(0), item.eq(0), k.eq(0), out.eq(0), word.eq(0), wait.eq(0)]
-                    with m.If(last_valid & (seq == last_seq)):
-                        m.next = "ANSWER"                     # a repeat: the same response again
+                    # A repeat gets the same response again; seq 0 opens a session and never is one.
+                    with m.If(last_valid & (seq == last_seq) & (seq != 0)):
+                        m.next = "ANSWER"
                     with m.Else():
                         m.d.sync += last_valid.eq(0)
                         m.next = "DISPATCH"

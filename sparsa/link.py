@@ -66,6 +66,7 @@ class Link:
         self.transport, self.timeout_s, self.retries = transport, timeout_s, retries
         self.name = transport.name
         self._seq = 0
+        self._open = False
         self._posted = []
         self._rx = b""
         self.bytes_sent = self.bytes_received = 0
@@ -100,7 +101,16 @@ class Link:
         return data
 
     def _transact(self, cmd, payload, stage):
-        self._seq = (self._seq + 1) & 0xFF
+        if not self._open:
+            # seq 0 opens the session (the board never takes it for a repeat of an earlier
+            # session's command); a READ, so that executing it twice does no harm.
+            self._open = True
+            self._seq = 0
+            self._send_and_wait(Cmd.READ, b"\x00", "opening the link")
+        self._seq = self._seq % 255 + 1               # 1..255, never 0 again
+        return self._send_and_wait(cmd, payload, stage)
+
+    def _send_and_wait(self, cmd, payload, stage):
         f = frame(CMD_SYNC, self._seq, cmd, payload)
         for attempt in range(self.retries + 1):
             if attempt:

@@ -35,7 +35,10 @@ two of its bytes is dropped without a response: the host times out and sends it 
 same ``seq``. The board remembers the last ``seq`` it executed and its response: a command with
 that ``seq`` again is not executed a second time, its response is sent again (a lost response
 never makes a write, a stream beat or a read of the output stream happen twice). The host
-therefore uses a new ``seq`` for each new command.
+therefore uses a new ``seq`` for each new command: 1 to 255, then 1 again. ``seq`` 0 opens a
+session and is never taken for a repeat: the board may still hold the last ``seq`` of an earlier
+session, which a new session's first command could otherwise match. The host opens each session
+with a READ (safe to execute twice) under ``seq`` 0.
 """
 
 import enum

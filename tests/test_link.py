@@ -230,3 +230,23 @@ def test_a_bad_command_is_refused_not_executed(code, payload):
         await h.send(frame(CMD_SYNC, 1, code, payload))
         assert await h.response() == (1, Status.BAD_COMMAND, b"")
     assert _run(script) == []
+
+
+def test_a_new_sessions_first_command_is_never_taken_for_a_repeat():
+    # The board still holds seq 1 from an earlier session; the new session opens with seq 0
+    # (a READ), so its own seq 1 is executed, not answered from the old session's response.
+    async def script(h):
+        await h.send(_write(1, [(0x00, 11)]))
+        assert await h.response() == (1, Status.OK, b"")
+        await h.send(frame(CMD_SYNC, 0, Cmd.READ, b"\x00"))            # a new host opens
+        assert await h.response() == (0, Status.OK, (11).to_bytes(4, "little"))
+        await h.send(_write(1, [(0x00, 22)]))
+        assert await h.response() == (1, Status.OK, b"")
+        await h.send(frame(CMD_SYNC, 2, Cmd.READ, b"\x00"))
+        assert await h.response() == (2, Status.OK, (22).to_bytes(4, "little"))
+        # A session that ended right after its opening: the next one's seq 0 is executed too.
+        await h.send(frame(CMD_SYNC, 0, Cmd.READ, b"\x04"))
+        assert await h.response() == (0, Status.OK, bytes(4))
+        await h.send(frame(CMD_SYNC, 0, Cmd.READ, b"\x00"))
+        assert await h.response() == (0, Status.OK, (22).to_bytes(4, "little"))   # not B's value again
+    _run(script)
