@@ -10,7 +10,8 @@ it. The last sequence number and its response are kept, so a repeated command (i
 was lost) gets the same response again without being executed twice.
 
 Throughput is the UART's: a byte every 10 bit times. The executor takes 2 cycles per payload
-byte plus the AXI4-Lite handshakes, far less than one bit time at the divisors used.
+byte plus the AXI4-Lite handshakes (a few hundred cycles for 25 writes), and a SEND or RECV may
+wait up to STREAM_WAIT cycles for the stream; the parser holds off until the response is out.
 """
 
 from amaranth import *

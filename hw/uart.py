@@ -2,7 +2,7 @@
 
 Both take ``divisor``, the clock cycles per bit (``clk_hz // baud``; at least 4). The receiver
 samples the middle of each bit after a synchronizer; the transmitter sends one byte every
-``10 * divisor`` cycles while its input stream has data.
+``10 * divisor + 1`` cycles while its input stream has data.
 """
 
 from amaranth import *
@@ -16,8 +16,9 @@ __all__ = ["UARTRx", "UARTTx"]
 class UARTRx(wiring.Component):
     """Receiver: ``rx`` (the pin, idle high) in, bytes out on ``o``.
 
-    A byte is offered on ``o`` after the middle of its stop bit; a frame whose stop bit is low
-    (a framing error, a break) is dropped. A byte not taken before the next one arrives is
+    A byte is offered on ``o`` after the middle of its stop bit; a start bit that is no longer
+    low in its middle (a glitch) is ignored, and a frame whose stop bit is low (a framing error,
+    a break) is dropped. A byte not taken before the next one arrives is
     overwritten: the link parser always takes them. Latency: 2 cycles of synchronizer, then
     9.5 bit times from the start bit's edge.
     """
@@ -44,9 +45,17 @@ class UARTRx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~rx):
-                    # The first data bit's middle is 1.5 bit times after the start bit's edge.
-                    m.d.sync += [timer.eq(d + d // 2 - 1), bits.eq(0)]
+                    m.d.sync += [timer.eq(d // 2 - 1), bits.eq(0)]
+                    m.next = "START"
+            with m.State("START"):
+                # The start bit's middle: still low, or it was a glitch on the idle line.
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Elif(~rx):
+                    m.d.sync += timer.eq(d - 1)
                     m.next = "DATA"
+                with m.Else():
+                    m.next = "IDLE"
             with m.State("DATA"):
                 with m.If(timer != 0):
                     m.d.sync += timer.eq(timer - 1)
@@ -71,7 +80,7 @@ class UARTRx(wiring.Component):
 
 class UARTTx(wiring.Component):
     """Transmitter: bytes in on ``i``, ``tx`` (the pin, idle high) out. A byte is taken when
-    the previous one's stop bit has been sent; one byte per 10 bit times."""
+    the previous one's stop bit has been sent; one byte per 10 bit times and a cycle."""
 
     i: In(stream.Signature(8))
     tx: Out(1, init=1)

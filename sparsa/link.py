@@ -72,6 +72,7 @@ class Link:
         self.bytes_sent = self.bytes_received = 0
         self.resends = 0
         self.answered = 0             # responses so far: a reset flag is expected only on the first
+        self.board_was_reset = False  # the first response said the board was reset since its last one
 
     def write(self, offset, value):
         """Post a register write (sent with the next batch or before any other command)."""
@@ -103,12 +104,17 @@ class Link:
     def _transact(self, cmd, payload, stage):
         if not self._open:
             # seq 0 opens the session (the board never takes it for a repeat of an earlier
-            # session's command); a READ, so that executing it twice does no harm.
-            self._open = True
+            # session's command); a READ, so that executing it twice does no harm. Open only
+            # once it answered: until then every command goes after a new opening.
             self._seq = 0
             self._send_and_wait(Cmd.READ, b"\x00", "opening the link")
+            self._open = True
         self._seq = self._seq % 255 + 1               # 1..255, never 0 again
-        return self._send_and_wait(cmd, payload, stage)
+        try:
+            return self._send_and_wait(cmd, payload, stage)
+        except LinkError:
+            self._open = False        # the board may have been replaced or reset: open anew
+            raise
 
     def _send_and_wait(self, cmd, payload, stage):
         f = frame(CMD_SYNC, self._seq, cmd, payload)
@@ -136,6 +142,8 @@ class Link:
                     continue
                 seq, code, data, self._rx = got
                 if seq == self._seq:
+                    if code & RESET_FLAG and not self.answered:
+                        self.board_was_reset = True      # since the previous session: the model is gone
                     if code & RESET_FLAG and self.answered:
                         raise LinkError(f"{self.name}: {stage}: the board was reset since the previous command "
                                         f"(power, button or reconfiguration): the loaded model and any run in "
@@ -172,6 +180,10 @@ class LinkRegisters:
 
     def __setitem__(self, name, value):
         self.link.write(self.reg[name], value)
+
+    def flush(self):
+        """Send the posted writes now (the end of a load, an abort)."""
+        self.link.flush()
 
     def close(self):
         self.link.flush()
@@ -220,6 +232,10 @@ class LinkStreams:
 
     def reset(self):
         self._want, self._got, self._last = None, [], False
+
+    def check_errors(self):
+        """Nothing to poll: a failed SEND raised at once (the runtime's error check while it
+        waits for the input, without pulling the output stream)."""
 
     def close(self):
         pass

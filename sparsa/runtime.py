@@ -88,6 +88,7 @@ class LinuxBackend:
         for load in load_sequence(mm):
             self._write_load(load)
         self.regs["N_LAYERS"] = len(mm.layers)
+        self._flush()                     # posted writes (a UART link) reach the board now
 
     def _write_load(self, load):
         for name, value in register_writes(load):
@@ -171,9 +172,13 @@ class LinuxBackend:
         until both hold or ``deadline``; DMA errors are seen here too. On a timeout or a DMA
         error, abort (DMA reset, CTRL.ABORT) and raise."""
         done, received = False, not recv
+        check = None if recv else getattr(self.dma, "check_errors", None)
         while True:
             try:
-                received = bool(self.dma.recv_done()) or received
+                if check is not None:
+                    check()                       # errors only: the output is not due yet
+                else:
+                    received = bool(self.dma.recv_done()) or received
                 done = done or bool(ready())
             except DMAError:
                 self.abort()
@@ -198,6 +203,12 @@ class LinuxBackend:
                 self.dma.reset()
         finally:
             self.regs["CTRL"] = CTRL_ABORT        # even if the DMA's reset failed
+            self._flush()
+
+    def _flush(self):
+        flush = getattr(self.regs, "flush", None)
+        if flush is not None:
+            flush()
 
     def close(self):
         """Unmap the registers and close the DMA (if it can be closed); the device keeps its model."""

@@ -250,3 +250,78 @@ def test_a_new_sessions_first_command_is_never_taken_for_a_repeat():
         await h.send(frame(CMD_SYNC, 0, Cmd.READ, b"\x00"))
         assert await h.response() == (0, Status.OK, (22).to_bytes(4, "little"))   # not B's value again
     _run(script)
+
+
+# ---- the host end (sparsa/link.py) against a Python model of the bridge ------------------------
+
+class FakeBoard:
+    """A transport whose far end models the bridge: frames in, register reads and writes on a
+    dict, the last seq's response replayed (seq 0 never), ``drop`` responses not sent."""
+
+    name = "fake"
+
+    def __init__(self, regs=None, drop=0):
+        self.regs, self.drop = dict(regs or {}), drop
+        self.rx, self.out, self.seqs = b"", b"", []
+        self.last = None
+
+    def write(self, data):
+        self.rx += data
+        while (got := parse_frame(self.rx, CMD_SYNC)) is not None:
+            seq, code, payload, self.rx = got
+            self.seqs.append(seq)
+            if self.last and self.last[0] == seq and seq != 0:
+                response = self.last[1]
+            else:
+                if code == Cmd.READ:
+                    body = b"".join(self.regs.get(a, 0).to_bytes(4, "little") for a in payload)
+                else:
+                    for i in range(0, len(payload), 5):
+                        self.regs[payload[i]] = int.from_bytes(payload[i + 1:i + 5], "little")
+                    body = b""
+                response = frame(RSP_SYNC, seq, Status.OK, body)
+                self.last = (seq, response)
+            if self.drop:
+                self.drop -= 1
+            else:
+                self.out += response
+
+    def read(self):
+        data, self.out = self.out, b""
+        return data
+
+    def close(self):
+        pass
+
+
+def test_a_failed_opening_is_retried_before_the_next_command():
+    from sparsa.link import Link, LinkError
+    board = FakeBoard(drop=2)                  # the opening and its one retry go unanswered
+    link = Link(board, timeout_s=0.02, retries=1)
+    with pytest.raises(LinkError, match="opening the link"):
+        link.request(Cmd.READ, b"\x04", "reading B")
+    assert link.request(Cmd.READ, b"\x04", "reading B") == bytes(4)
+    assert board.seqs == [0, 0, 0, 1]          # the next command opened the session again first
+
+
+def test_a_load_leaves_nothing_posted_and_an_abort_reaches_the_board():
+    from eie_cases import random_pack
+    import numpy as np
+    from sparsa.link import Link, LinkRegisters
+    from sparsa.runtime import LinuxBackend
+    from sparsa.sw.eie.config import EIEConfig
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.eie.protocol import REG, SOC_ID, capacity_words, config_word
+    print("seed=1703")
+    mm = build_memory_map(random_pack([(20, 17), (9, 20)], 2, 0.3, np.random.default_rng(1703)))
+    cfg = EIEConfig.reusable_for(mm)
+    regs = {REG["ID"]: SOC_ID, REG["CONFIG"]: config_word(cfg.pes, cfg.macs, cfg.lstm, cfg.max_layers)}
+    regs.update({REG[name]: value for name, value in capacity_words(cfg).items()})
+    board = FakeBoard(regs)
+    link = Link(board, timeout_s=0.05)
+    backend = LinuxBackend.over(LinkRegisters(link), None, where="fake")
+    backend.load(mm)
+    assert link._posted == [] and board.regs[REG["N_LAYERS"]] == 2
+    board.regs[REG["CTRL"]] = 0
+    backend.abort()
+    assert link._posted == [] and board.regs[REG["CTRL"]] == 8

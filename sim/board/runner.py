@@ -116,7 +116,11 @@ class SimulatedBoard:
         except BaseException as e:          # reported by __exit__
             self.error = e
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         self.transport.close()
         self.thread.join(timeout=60)
-        shutil.rmtree(self.work, ignore_errors=True)
+        if exc_type is None and self.error is None:
+            shutil.rmtree(self.work, ignore_errors=True)
+        elif self.error is not None and exc_type is None:
+            raise RuntimeError(f"{self.name}: the simulation failed: {self.error}; see {self.work / 'sim.log'}")
+        # on an error the work directory (sim.log) stays for the message that points to it

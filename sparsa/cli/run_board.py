@@ -20,14 +20,16 @@ def _link_facts(board, where):
 
 def run_board(pack_dir, pack, x, port, baud=None):
     """``(y int16, report dict)``: load the pack onto the board at ``port`` and run ``x``."""
-    from sparsa.link import link_backend
+    from sparsa.dma import DMAError
+    from sparsa.link import LinkError, link_backend
     from sparsa.runtime import Accelerator
     from sparsa.sim.eie.runner import cli_config
     from sparsa.sw.eie.memmap import build_memory_map
     if not port:
         raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> "
                                          "with --engine board", "none")
-    sim = None
+    sim = backend = None
+    ok = False
     if port.startswith("sim:"):
         from sparsa.sim.board.runner import SimulatedBoard
         facts = _link_facts(port[4:], None)
@@ -66,9 +68,16 @@ def run_board(pack_dir, pack, x, port, baud=None):
             rep["time_per_input_s"] = {"link": per_input}
             if clock_hz:
                 rep["time_per_input_s"]["compute"] = float(cycles.mean()) / clock_hz
+        ok = True
         return np.asarray(y), rep
-    except (OSError, TimeoutError) as e:
-        raise UserError(f"{port}: {e}") from None
+    except (OSError, TimeoutError, LinkError, DMAError) as e:
+        text = str(e).splitlines()[0]
+        raise UserError(text if text.startswith(port) else f"{port}: {text}") from None
     finally:
+        if backend is not None:
+            try:
+                backend.close()                # posted writes (an abort) reach the board
+            except (OSError, LinkError):
+                pass
         if sim is not None:
-            sim.__exit__(None, None, None)
+            sim.__exit__(None if ok else RuntimeError, None, None)     # on a failure, sim.log stays
