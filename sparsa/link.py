@@ -156,7 +156,8 @@ class Link:
                                         f"which this runtime does not know") from None
                 # a late response to an earlier command: keep looking
         raise LinkError(f"{self.name}: {stage}: no valid response in {self.retries + 1} tries of "
-                        f"{self.timeout_s} s (is the board programmed with a sparsa bitstream and the baud right?)")
+                        f"{self.timeout_s} s (does the board run a bitstream with the sparsa host link, docs/soc.md, "
+                        f"at this baud?)")
 
 
 class LinkRegisters:

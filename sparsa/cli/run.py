@@ -75,8 +75,10 @@ def add_arguments(p):
     p.add_argument("--engine", default="golden", metavar="ENGINE",
                    help=f"one of {', '.join(ENGINES)}, board (default golden)")
     p.add_argument("--port", metavar="PORT",
-                   help="--engine board: the board's serial port (/dev/ttyUSB0), or sim:ulx3s-85f / "
-                        "sim:icebreaker for the simulated board (its SoC on Verilator behind the same link)")
+                   help="--engine board: the board's serial port (/dev/ttyUSB0; the board must run a bitstream "
+                        "with the host link, which sparsa build does not make yet: docs/soc.md), or "
+                        "sim:ulx3s-85f / sim:icebreaker for the simulated board (its SoC on Verilator behind "
+                        "the same link)")
     p.add_argument("--baud", type=int, metavar="N", help="--engine board: the UART's rate (default 3000000)")
     p.add_argument("--report", metavar="R.json", help="write a JSON run report")
     p.add_argument("--dequantize", action="store_true", help="write Y as float32 real values")
