@@ -101,18 +101,13 @@ class LinkBridge(wiring.Component):
                 with m.If(got & (byte == CMD_SYNC)):
                     m.d.sync += [crc.eq(0xFFFF), gap.eq(0)]
                     m.next = "SEQ"
-            with m.State("SEQ"):
-                with m.If(got):
-                    m.d.sync += [seq.eq(byte), crc.eq(crc16_next(crc, byte))]
-                    m.next = "CODE"
-                with m.Elif(expired):
-                    m.next = "HUNT"
-            with m.State("CODE"):
-                with m.If(got):
-                    m.d.sync += [code.eq(byte), crc.eq(crc16_next(crc, byte))]
-                    m.next = "LEN"
-                with m.Elif(expired):
-                    m.next = "HUNT"
+            for state, field, following in (("SEQ", seq, "CODE"), ("CODE", code, "LEN")):
+                with m.State(state):
+                    with m.If(got):
+                        m.d.sync += [field.eq(byte), crc.eq(crc16_next(crc, byte))]
+                        m.next = following
+                    with m.Elif(expired):
+                        m.next = "HUNT"
             with m.State("LEN"):
                 with m.If(got):
                     m.d.sync += [length.eq(byte), count.eq(0), crc.eq(crc16_next(crc, byte))]

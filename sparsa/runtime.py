@@ -43,10 +43,11 @@ class LinuxBackend:
                  dev="/dev"):
         if path is None:
             path, _ = find_uio(uio_name, sysfs, dev)
-        self.regs = MmioRegisters(path, REG, offset)
-        self.where = f"{path}" + (f" at {offset:#x}" if offset else "")
-        self.dma = dma
-        self.timeout_s = timeout_s
+        self._attach(MmioRegisters(path, REG, offset), dma, f"{path}" + (f" at {offset:#x}" if offset else ""),
+                     timeout_s)
+
+    def _attach(self, regs, dma, where, timeout_s):
+        self.regs, self.dma, self.where, self.timeout_s = regs, dma, where, timeout_s
         self._aborted = False
 
     @classmethod
@@ -55,8 +56,7 @@ class LinuxBackend:
         ``regs[name]`` reads and writes (:class:`sparsa.link.LinkRegisters` for a board's UART),
         ``dma`` the stream contract; ``where`` names the device in messages."""
         self = cls.__new__(cls)
-        self.regs, self.dma, self.where, self.timeout_s = regs, dma, where, timeout_s
-        self._aborted = False
+        self._attach(regs, dma, where, timeout_s)
         return self
 
     @classmethod
@@ -86,13 +86,10 @@ class LinuxBackend:
         self.abort()
         self._aborted = False             # the load's own abort: nothing of a run to clear after it
         for load in load_sequence(mm):
-            self._write_load(load)
+            for name, value in register_writes(load):
+                self.regs[name] = value
         self.regs["N_LAYERS"] = len(mm.layers)
         self._flush()                     # posted writes (a UART link) reach the board now
-
-    def _write_load(self, load):
-        for name, value in register_writes(load):
-            self.regs[name] = value
 
     def _need_dma(self):
         if self.dma is None:

@@ -13,13 +13,12 @@ import time
 
 import numpy as np
 import pytest
-from eie_cases import independent_golden, random_input, random_pack
-from test_runtime import FakeSoC
+from eie_cases import independent_golden
+from test_runtime import FakeSoC, _pack
 
 from sparsa.dma import DMAError
 from sparsa.runtime import Accelerator, LinuxBackend
 from sparsa.sw.eie.config import EIEConfig
-from sparsa.sw.eie.pack_dir import write_pack
 from sparsa.sw.errors import UserError
 from sparsa.xdma import XdmaStreams, xdma_backend
 
@@ -137,14 +136,6 @@ class Finisher:
 
     def tick(self):
         pass
-
-
-def _pack(tmp_path, seed):
-    print(f"seed={seed}")
-    rng = np.random.default_rng(seed)
-    pack = random_pack([(20, 17), (9, 20)], 2, 0.3, rng)
-    write_pack(pack, tmp_path / "pk")
-    return pack, random_input(17, rng, batch=3)
 
 
 def _backend(fifos, pack, answer=True, **kw):
