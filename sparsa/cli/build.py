@@ -1,8 +1,13 @@
 """Build a bitstream for a board through the open flow (YoWASP yosys + nextpnr).
 
-``sparsa build PACKDIR --board icebreaker|ulx3s-85f -o OUT`` generates the EIE array with
-the pack's weights as memory contents, wraps it in a small board harness and runs synthesis,
-place and route and packing; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
+``sparsa build PACKDIR --board ulx3s-85f -o OUT`` builds the board system a host drives
+(``--top link``, :mod:`sparsa.boards.systems`): a PLL clock (``--clock-mhz``), the reset
+button, the EIE SoC sized for the pack behind the UART host link, and LEDs; the weights are
+loaded over the link (``sparsa run --engine board``). ``report.json`` gives the requested, PLL
+and achieved clock and ``timing_met``. ``--top harness`` (the default on the iCEBreaker, whose
+UP5K the link system does not fit, and with ``--swappable``, ``--pnr-mhz`` or ``--memories``)
+builds the size-and-speed harness instead: the array with the pack's weights as memory
+contents, its pins XOR-folded; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
 ``dsps``, ``brams`` and the target clock. ``--seeds N`` places and routes with N seeds in
 parallel (a local pool or ``--scheduler`` Dask) and keeps the highest Fmax
 (``fmax_mhz_by_seed``). ``--no-build`` writes the sources, constraints and
@@ -33,6 +38,15 @@ def add_arguments(p):
                    help="target board (open flow: icebreaker, ulx3s-85f; Vivado tree: zynq7020, zu2cg, ku060)")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="build directory")
     p.add_argument("--no-build", action="store_true", help="write sources and build.sh only")
+    p.add_argument("--top", choices=("link", "harness", "auto"), default="auto",
+                   help="open flow: link (the system a host drives: PLL clock, reset button, the SoC behind the "
+                        "UART host link, LEDs; run it with sparsa run --engine board), harness (the size-and-speed "
+                        "probe: weights in the bitstream, pins XOR-folded; --swappable, --pnr-mhz, --memories); "
+                        "auto (default): harness with those options or on the iCEBreaker (the link system "
+                        "does not fit the UP5K yet), link otherwise")
+    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
+                   help="open flow, --top link: the system clock the PLL makes (default: 60 MHz on the "
+                        "ULX3S, 24 MHz on the iCEBreaker; it must divide the UART's 3 Mbaud to within 1.5%%)")
     p.add_argument("--pcie-block", metavar="XnYn", default=None,
                    help="ku060: the PCIe block the card's lanes use (XDMA's pcie_blk_locn; default: XDMA's)")
     p.add_argument("--gt-quad", metavar="QUAD", default=None,
@@ -148,15 +162,29 @@ def run(args):
                     say(f"place and route will run {args.seeds} seeds on a {where}")
                     run_jobs = lambda fn, specs, on_done: jobs.run_jobs(fn, specs, executor, new_executor=factory,
                                                                         on_done=on_done)
+                top = args.top
+                if top == "auto":
+                    top = ("harness" if args.swappable or args.pnr_mhz is not None or args.memories != "auto"
+                           or args.board == "icebreaker" else "link")
                 rep = _seal(tmp, args.out, build(
                     args.pack, args.board, tmp, do_build=not args.no_build, progress=say, swappable=args.swappable,
                     spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router,
-                    seed=args.seed, multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs))
+                    seed=args.seed, multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs,
+                    top=top, clock_mhz=args.clock_mhz))
     if args.board in XILINX_BOARDS:
         est = rep["estimate"]
         extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
                  f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
         print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
+    elif rep["built"] and rep["top"] == "link":
+        c, ln = rep["clock"], rep["link"]
+        print(f"{args.board}: system clock {c['pll_mhz']:g} MHz from the PLL (asked {c['requested_mhz']:g}), "
+              f"nextpnr achieved {c['achieved_mhz']} MHz: timing {'met' if c['timing_met'] else 'NOT met'}; "
+              f"UART {ln['baud']} baud ({ln['divisor']} cycles a bit); {rep['luts']} LUTs, {rep['ffs']} FFs, "
+              f"{rep['dsps']} DSPs, {rep['brams']} BRAMs -> {rep['bitstream']}")
+        if c["fastest_with_margin_mhz"] and c["fastest_with_margin_mhz"] != c["pll_mhz"]:
+            print(f"  --clock-mhz {c['fastest_with_margin_mhz']:g} is the fastest clock with 10% margin below the "
+                  f"achieved {c['achieved_mhz']} MHz that the PLL makes and that divides the UART exactly")
     elif rep["built"]:
         best = f", best of {rep['seeds_tried']} seeds" if rep["seeds_tried"] > 1 else ""
         print(f"{args.board}: Fmax {rep['fmax_mhz']} MHz (board clock {rep['target_clock_mhz']} MHz, "

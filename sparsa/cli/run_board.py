@@ -11,11 +11,11 @@ from sparsa.sw.errors import UserError, user_error
 __all__ = ["run_board"]
 
 
-def _link_facts(board, where):
-    from sparsa.boards.openflow import BOARDS
-    if board not in BOARDS:
-        raise user_error(where, "--port", f"sim:<board> with board one of {', '.join(BOARDS)}", repr(board))
-    return BOARDS[board]["link"]
+def _system(board, where):
+    from sparsa.boards.systems import SYSTEMS
+    if board not in SYSTEMS:
+        raise user_error(where, "--port", f"sim:<board> with board one of {', '.join(SYSTEMS)}", repr(board))
+    return SYSTEMS[board]
 
 
 def run_board(pack_dir, pack, x, port, baud=None):
@@ -32,16 +32,18 @@ def run_board(pack_dir, pack, x, port, baud=None):
     ok = False
     if port.startswith("sim:"):
         from sparsa.sim.board.runner import SimulatedBoard
-        facts = _link_facts(port[4:], None)
-        divisor = round(facts["clock_mhz"] * 1e6 / facts["baud"])
+        from sparsa.boards.systems import uart_divisor
+        system = _system(port[4:], None)
+        mhz = system.default_mhz
+        divisor, _ = uart_divisor(mhz, system.baud)
         cfg = cli_config(build_memory_map(pack))        # what `sparsa build` synthesises for the pack
-        sim = SimulatedBoard(cfg, divisor=divisor, name=port)
-        print(f"simulating {port}: the board SoC at {facts['clock_mhz']} MHz, UART at {facts['baud']} baud "
-              f"({divisor} cycles a bit), on Verilator")
+        sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds)
+        print(f"simulating {port}: the board system at {mhz} MHz (its PLL a pass-through), UART at "
+              f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
         transport = sim.__enter__()
         # The simulation runs slower than the board: generous timeouts.
         backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=30)
-        clock_hz, baud = facts["clock_mhz"] * 1e6, facts["baud"]
+        clock_hz, baud = mhz * 1e6, system.baud
     else:
         baud = baud or 3_000_000
         backend = link_backend(port, baud)

@@ -1,0 +1,148 @@
+"""The open-flow boards as complete systems: an amaranth-boards platform per board (pins,
+oscillator, UART, LEDs, button), the clock plan (a PLL setting for the wanted system clock), and
+the UART divisor of the host link.
+
+A board is a small class on top of its amaranth-boards platform, as amaranth-boards writes
+boards: nothing here copies a pin. :func:`prepare` elaborates
+:class:`sparsa.hw.board_top.BoardTop` for a board and writes what the open flow reads:
+``top.il`` (the system), ``sparsa_eie_pe.v`` (the PE module every PE instantiates) and the
+platform's constraints (``top.pcf`` / ``top.lpf``).
+"""
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from sparsa.sw.errors import user_error
+
+from sparsa.boards.pll import ecp5_pll, ice40_pll
+
+__all__ = ["SYSTEMS", "ICEBreaker", "ULX3S85F", "uart_divisor", "prepare", "harness_pins", "fastest_clock",
+           "MAX_BAUD_ERROR", "MARGIN"]
+
+# A UART receiver that samples each bit's middle tolerates about 5% of timing error over a
+# 10-bit frame shared between both ends; 1.5% from the divisor leaves the rest to the other end.
+MAX_BAUD_ERROR = 0.015
+
+
+class ICEBreaker(ICEBreakerPlatform):
+    """1BitSquared iCEBreaker: iCE40 UP5K, 12 MHz oscillator, FT2232H (channel B as the UART,
+    3 Mbaud; the chip's UART runs to 12 Mbaud, 3 Mbaud is what the 24 MHz system clock divides
+    exactly), user button as reset, red and green LEDs."""
+    board = "icebreaker"
+    family, nextpnr_device, nextpnr_package = "ice40", "up5k", "sg48"
+    oscillator, oscillator_mhz, button, n_leds = "clk12", 12, "button", 2
+    uart_chip, baud, default_mhz = "FT2232H", 3_000_000, 24
+    capacity = {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30}
+
+    def pll_setting(self, mhz):
+        return ice40_pll(self.oscillator_mhz, mhz)
+
+    def pll_block(self, setting):
+        from sparsa.hw.board_top import Ice40Pll
+        return Ice40Pll(setting)
+
+
+class ULX3S85F(ULX3S_85F_Platform):
+    """Radiona ULX3S with the LFE5U-85F (speed grade 6), 25 MHz oscillator, FT231X USB UART at
+    3 Mbaud (its highest rate), FIRE 1 button (the one next to the LEDs' end) as reset, LEDs 0-2."""
+    board = "ulx3s-85f"
+    family, nextpnr_device, nextpnr_package = "ecp5", "85k", "CABGA381"
+    oscillator, oscillator_mhz, button, n_leds = "clk25", 25, "button_fire", 3
+    uart_chip, baud, default_mhz = "FT231X", 3_000_000, 60
+    capacity = {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208}
+
+    def pll_setting(self, mhz):
+        return ecp5_pll(self.oscillator_mhz, mhz)
+
+    def pll_block(self, setting):
+        from sparsa.hw.board_top import Ecp5Pll
+        return Ecp5Pll(setting, self.oscillator_mhz)
+
+
+SYSTEMS = {cls.board: cls for cls in (ICEBreaker, ULX3S85F)}
+
+
+def harness_pins(board):
+    """The package pins of the size-and-speed harness (``clk``, ``rx``, ``tx``, ``led``), read from
+    the board's amaranth-boards resources: the oscillator, the UART and LED 0."""
+    platform = SYSTEMS[board]()
+
+    def site(name, sub=None):
+        res = platform.lookup(name, 0)
+        ios = res.ios if sub is None else next(s for s in res.ios if s.name == sub).ios
+        return next(io for io in ios if hasattr(io, "names")).names[0]
+    return {"clk": site(platform.oscillator), "rx": site("uart", "rx"), "tx": site("uart", "tx"), "led": site("led")}
+
+
+def uart_divisor(clock_mhz, baud, where="--clock-mhz"):
+    """``(divisor, relative error)``: system clock cycles per UART bit at ``clock_mhz``; a
+    UserError if the nearest divisor misses ``baud`` by more than :data:`MAX_BAUD_ERROR`."""
+    divisor = max(1, round(clock_mhz * 1e6 / baud))
+    error = clock_mhz * 1e6 / divisor / baud - 1
+    if divisor < 4 or abs(error) > MAX_BAUD_ERROR:
+        raise user_error(None, where, f"a clock that divides {baud} baud to within {MAX_BAUD_ERROR:.1%} with at "
+                         f"least 4 cycles a bit", f"{clock_mhz:g} MHz ({divisor} cycles a bit, {error:+.2%})")
+    return divisor, error
+
+
+def prepare(cfg, board, clock_mhz, out):
+    """Write the board system's sources and constraints into ``out``; returns a dict of facts
+    for the report: requested and PLL clock, UART divisor and baud error, constraint file."""
+    from amaranth.back import verilog
+    from sparsa.hw.board_top import BoardTop
+    from sparsa.hw.eie.pe import ProcessingElement
+    from sparsa.hw.eie.top import EIEArray
+    from sparsa.hw.eie.verilog import fast_memory_init
+    platform = SYSTEMS[board]()
+    clock_mhz = clock_mhz or platform.default_mhz
+    if not 1 <= clock_mhz <= 500:
+        raise user_error(None, "--clock-mhz", "1 to 500 MHz", f"{clock_mhz:g}")
+    try:
+        setting = platform.pll_setting(clock_mhz)
+    except ValueError as e:
+        raise user_error(None, "--clock-mhz", f"a frequency the {platform.family} PLL makes from "
+                         f"{platform.oscillator_mhz} MHz", f"{clock_mhz:g} MHz ({e})") from None
+    pll_mhz = setting.f_out_mhz
+    divisor, error = uart_divisor(pll_mhz, platform.baud)
+    with fast_memory_init():
+        platform.add_file(f"{EIEArray.PE_MODULE}.v",
+                          verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False))
+        plan = platform.prepare(BoardTop(cfg, divisor, pll=platform.pll_block(setting), clock=platform.oscillator, button=platform.button,
+                                         n_leds=platform.n_leds), name="top")
+    constraints = "top.pcf" if platform.family == "ice40" else "top.lpf"
+    for name in ("top.il", constraints, f"{EIEArray.PE_MODULE}.v"):
+        (out / name).write_bytes(plan.files[name].encode() if isinstance(plan.files[name], str) else plan.files[name])
+    return {"constraints": constraints, "pe_module": f"{EIEArray.PE_MODULE}.v",
+            "clock": {"requested_mhz": clock_mhz, "pll_mhz": round(pll_mhz, 4), "oscillator_mhz": platform.oscillator_mhz},
+            "link": {"uart": platform.uart_chip, "baud": platform.baud, "divisor": divisor,
+                     "baud_error": round(error, 5)},
+            "leds": platform.n_leds}
+
+
+MARGIN = 1.1
+
+
+def fastest_clock(board, achieved_mhz):
+    """The highest system clock, in MHz, with :data:`MARGIN` below ``achieved_mhz`` (nextpnr's
+    Fmax of a link build) that the board's PLL makes exactly and that divides its baud rate
+    exactly; ``None`` if there is none."""
+    platform = SYSTEMS[board]()
+    for divisor in range(int(achieved_mhz / MARGIN * 1e6 // platform.baud), 3, -1):
+        mhz = platform.baud * divisor / 1e6
+        try:
+            if abs(platform.pll_setting(mhz).f_out_mhz - mhz) < 1e-9:
+                return mhz
+        except ValueError:
+            continue
+    return None
+
+
+def check_link_options(*, swappable, pnr_mhz, memories):
+    """The harness-only options, refused for a link build with one line each."""
+    if swappable:
+        raise user_error(None, "--swappable", "--top harness (a link build loads weights over the link)", "--top link")
+    if pnr_mhz is not None:
+        raise user_error(None, "--pnr-mhz", "--top harness (a link build places and routes for its PLL clock: "
+                         "--clock-mhz)", f"{pnr_mhz:g}")
+    if memories != "auto":
+        raise user_error(None, "--memories", "auto with --top link", memories)

@@ -1,0 +1,89 @@
+"""The open-flow board system (``sparsa build --top link``): pins and oscillator from the
+amaranth-boards platforms, the PLL setting for the asked clock, the UART divisor, and the
+options that belong to the harness refused with one line."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sparsa.boards.pll import ecp5_pll
+from sparsa.cli import main
+
+
+@pytest.fixture
+def pack_dir(tmp_path):
+    rng = np.random.default_rng(79)
+    print("seed=79")
+    w = ((rng.random((24, 20)) < 0.3) * rng.choice([-9, -3, 2, 5, 11], (24, 20))).astype(np.int16)
+    np.save(tmp_path / "w.npy", w)
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "--shift", "2", "-o", str(tmp_path / "pk")]) == 0
+    cwd = os.getcwd()
+    os.chdir(tmp_path)                # YoWASP tools cannot open absolute /tmp paths
+    yield tmp_path
+    os.chdir(cwd)
+
+
+def _platform_site(platform, resource, sub=None):
+    """The package pin amaranth-boards gives ``resource`` (read from the platform, not from sparsa)."""
+    res = platform.lookup(resource, 0)
+    ios = res.ios if sub is None else next(s for s in res.ios if s.name == sub).ios
+    return next(io for io in ios if hasattr(io, "names")).names[0]
+
+
+def test_ulx3s_link_build_takes_pins_and_clock_from_the_platform(pack_dir, capsys):
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "sys", "--no-build", "--clock-mhz", "45"]) == 0
+    out = pack_dir / "sys"
+    lpf = (out / "top.lpf").read_text()
+    plat = ULX3S_85F_Platform()
+    for resource, sub in (("clk25", None), ("uart", "rx"), ("uart", "tx"), ("button_fire", None), ("led", None)):
+        assert f'SITE "{_platform_site(plat, resource, sub)}"' in lpf, (resource, sub)
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ' in lpf
+    rep = json.loads((out / "report.json").read_text())
+    # 45 MHz from 25 MHz: the PLL search and the report agree; 3 Mbaud is 15 cycles a bit.
+    assert rep["top"] == "link" and rep["clock"]["pll_mhz"] == pytest.approx(ecp5_pll(25, 45).f_out_mhz) == 45
+    assert rep["link"] == {"uart": "FT231X", "baud": 3_000_000, "divisor": 15, "baud_error": 0.0}
+    il = (out / "top.il").read_text()
+    pll = il[il.index("cell \\EHXPLLL"):]
+    divs = {k: int(pll.split(f"parameter \\{k} ")[1].split()[0]) for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV")}
+    # The dividers in the design make 45 MHz (TN1263: f_out = f_in * CLKFB_DIV / CLKI_DIV) with
+    # the VCO (f_out * CLKOP_DIV) in its 400-800 MHz range.
+    assert 25 * divs["CLKFB_DIV"] / divs["CLKI_DIV"] == 45 and 400 <= 45 * divs["CLKOP_DIV"] <= 800
+    script = (out / "build.sh").read_text()
+    assert "read_rtlil top.il" in script and "--lpf top.lpf" in script and "--freq 45 " in script
+
+
+def test_icebreaker_link_sources_use_the_pad_pll(pack_dir, capsys):
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice", "--no-build", "--top", "link"]) == 0
+    out = pack_dir / "ice"
+    il = (out / "top.il").read_text()
+    assert "SB_PLL40_PAD" in il
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["clock"]["pll_mhz"] == 24 and rep["link"]["divisor"] == 8 and rep["leds"] == 2
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--top", "link", "--swappable"], "--swappable: expected --top harness"),
+    (["--top", "link", "--pnr-mhz", "50"], "--pnr-mhz: expected --top harness"),
+    (["--top", "link", "--memories", "block"], "--memories: expected auto with --top link"),
+    (["--top", "harness", "--clock-mhz", "50"], "--clock-mhz: expected --top link"),
+    (["--clock-mhz", "50"], "--clock-mhz: expected a clock that divides 3000000 baud"),
+    (["--clock-mhz", "900"], "--clock-mhz: expected 1 to 500 MHz"),
+])
+def test_link_options_are_checked_in_one_line(pack_dir, capsys, argv, needle):
+    assert main(["build", "pk", "--board", "ulx3s-85f", "-o", "bad", "--no-build", *argv]) == 2
+    err = [l for l in capsys.readouterr().err.strip().splitlines() if not l.startswith("[build]")]
+    assert len(err) == 1 and needle in err[0], err
+    assert not (pack_dir / "bad").exists()
+
+
+def test_fastest_clock_keeps_margin_and_the_uart_exact():
+    from sparsa.boards.systems import fastest_clock
+    # nextpnr's 90.18 MHz (the 4-PE ULX3S system at 60 MHz) less 10% is 81.98 MHz. The 3 Mbaud
+    # multiples below it: 81 and 78 MHz need a 25 MHz / 25 phase detector (1 MHz, under the
+    # EHXPLLL's 3.125 MHz), 75 MHz is 25 x 3.
+    assert ecp5_pll(25, 81).f_out_mhz != 81 and ecp5_pll(25, 78).f_out_mhz != 78
+    assert fastest_clock("ulx3s-85f", 90.18) == 75
+    assert fastest_clock("ulx3s-85f", 10) is None
