@@ -16,7 +16,7 @@ lock, while the reset button is pressed, and for 2 more cycles
 does: the host link sees a new session (:mod:`sparsa.sw.link`).
 
 LEDs, in board order as far as the board has them: see :data:`LED_MEANINGS`. The heartbeat
-toggles every 2**24 cycles (0.75 s at 45 MHz): the clock runs and reset is over.
+toggles every 2**24 cycles (0.28 s at 60 MHz): the clock runs and reset is over.
 """
 
 from amaranth import *

@@ -261,7 +261,6 @@ class EIEArray(wiring.Component):
         out_i = Signal(cfg.col_bits + 1)
         out_pe = Signal(range(max(2, n)))
         out_addr = Signal(pes[0].act_addr_bits)
-        out_data = Signal(ACT)
         pe_data = Array([pe.act_rd_data for pe in pes])
         cycles = self.cycles
         m.d.comb += [scan.cols.eq(cur["cols"]), scan.src_sel.eq(parity)]
