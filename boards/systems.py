@@ -115,7 +115,10 @@ def prepare(cfg, board, clock_mhz, out):
     return {"constraints": constraints, "pe_module": f"{EIEArray.PE_MODULE}.v",
             "clock": {"requested_mhz": clock_mhz, "pll_mhz": round(pll_mhz, 4), "oscillator_mhz": platform.oscillator_mhz},
             "link": {"uart": platform.uart_chip, "baud": platform.baud, "divisor": divisor,
-                     "baud_error": round(error, 5)},
+                     "baud_error": round(error, 5),
+                     # 8N1: ten bit times a byte. The link's ceiling; what a run gets (round
+                     # trips, polls, the USB bridge) is in sparsa run --engine board's report.
+                     "wire_bytes_per_s": platform.baud // 10},
             "leds": platform.n_leds}
 
 

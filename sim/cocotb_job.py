@@ -119,14 +119,15 @@ def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", prog
             text = icarus_fixup(text)
         (bdir / f"{toplevel}.v").write_text(text)
         kwargs = dict(sources=[bdir / f"{toplevel}.v", *extra_sources], hdl_toplevel=toplevel, build_dir=bdir,
-                      always=True)
+                      always=True, includes=sorted({str(Path(p).parent) for p in extra_sources}))
         if engine == "verilator":
             kwargs["build_args"] = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
             verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", opt))
         else:
             kwargs["timescale"] = ("1ns", "1ps")
-            # The iCE40 cell models: SystemVerilog attributes, and no port default values (Icarus has none).
-            kwargs["build_args"] = ["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS"] if extra_sources else []
+            # Cell models: SystemVerilog attributes; no iCE40 port default values (Icarus has none);
+            # the ECP5 models' own includes off (the board runner lists those files).
+            kwargs["build_args"] = ["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-DNO_INCLUDES"] if extra_sources else []
 
         def go():
             run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")

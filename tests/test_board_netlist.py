@@ -1,7 +1,8 @@
-"""The synthesised netlist in simulation: yosys's ``synth_ice40`` output of the board system
-(the RTL the bitstream is made from, PLL a pass-through) written as a Verilog netlist of iCE40
-cells, simulated on Icarus with yosys's own cell models, driven over its UART by the runtime.
-This checks what synthesis made of the memories (SB_RAM40_4K), the carry chains and the
+"""The synthesised netlist in simulation: yosys's ``synth_ice40`` and ``synth_ecp5`` output of
+the board system (the RTL the bitstream is made from, PLL a pass-through) written as a Verilog
+netlist of the family's cells, simulated on Icarus with yosys's own cell models (and sparsa's
+MULT18X18D model), driven over its UART by the runtime. This checks what synthesis made of the
+memories (SB_RAM40_4K block RAM, TRELLIS_DPR16X4 LUT RAM), the carry chains and the
 multipliers, not only the RTL. Icarus: its build takes seconds where Verilator's C++ compile of a
 73,000-line netlist takes minutes, and the run is short."""
 
@@ -17,21 +18,33 @@ from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.eie.pack_dir import write_pack
 
 
+# Per family: the cells its netlist must be made of, and the configuration its open-flow build
+# uses (the ECP5 build instantiates MULT18X18D blocks itself, --multiplier ecp5).
+FAMILIES = {
+    "ice40": (("SB_LUT4 ", "SB_CARRY ", "SB_DFF", "SB_RAM40_4K ", "SB_MAC16 "), {}),
+    "ecp5": (("LUT4 ", "CCU2C ", "TRELLIS_FF ", "TRELLIS_DPR16X4 ", "MULT18X18D "), {"multiplier": "ecp5"}),
+}
+
+
 @pytest.mark.xdist_group("board_netlist")
-def test_the_ice40_netlist_loads_and_runs_a_pack_bit_exact(tmp_path):
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_synthesised_netlist_loads_and_runs_a_pack_bit_exact(tmp_path, family):
     seed = 1301
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    pack = random_pack([(12, 10)], 1, 0.3, rng)
+    # Shift 4 and small biases: every product bit above the lowest few reaches the outputs
+    # (the default shift of 9 rounds away an error in a product's low bits).
+    pack = random_pack([(12, 10)], 1, 0.3, rng, shift=4, bias_scale=50)
     write_pack(pack, tmp_path / "pk")
     x = random_input(10, rng, batch=1)
-    board = SimulatedBoard(EIEConfig.for_pack(build_memory_map(pack)), divisor=4, engine="icarus", netlist="ice40",
-                           connect_timeout_s=600)
+    cells, options = FAMILIES[family]
+    board = SimulatedBoard(EIEConfig.for_pack(build_memory_map(pack), **options), divisor=4, engine="icarus",
+                           netlist=family, connect_timeout_s=600)
     with board as transport:
-        # What was simulated is a netlist of cells: LUTs, carries, flip-flops, block RAMs and DSPs,
-        # and no behavioural process of the design's own.
+        # What was simulated is a netlist of cells: LUTs, carries, flip-flops, RAMs and DSPs, and
+        # no behavioural process of the design's own.
         netlist = (board.bdir / f"{TOPLEVEL}.v").read_text()
-        for cell in ("SB_LUT4 ", "SB_CARRY ", "SB_DFF", "SB_RAM40_4K ", "SB_MAC16 "):
+        for cell in cells:
             assert cell in netlist, cell
         assert "always @" not in netlist
         backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=60)

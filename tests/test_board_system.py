@@ -44,7 +44,9 @@ def test_ulx3s_link_build_takes_pins_and_clock_from_the_platform(pack_dir, capsy
     rep = json.loads((out / "report.json").read_text())
     # 45 MHz from 25 MHz: the PLL search and the report agree; 3 Mbaud is 15 cycles a bit.
     assert rep["top"] == "link" and rep["clock"]["pll_mhz"] == pytest.approx(ecp5_pll(25, 45).f_out_mhz) == 45
-    assert rep["link"] == {"uart": "FT231X", "baud": 3_000_000, "divisor": 15, "baud_error": 0.0}
+    # 8N1 framing: a start bit, 8 data bits and a stop bit a byte.
+    assert rep["link"] == {"uart": "FT231X", "baud": 3_000_000, "divisor": 15, "baud_error": 0.0,
+                           "wire_bytes_per_s": 3_000_000 // (1 + 8 + 1)}
     il = (out / "top.il").read_text()
     pll = il[il.index("cell \\EHXPLLL"):]
     divs = {k: int(pll.split(f"parameter \\{k} ")[1].split()[0]) for k in ("CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV")}

