@@ -101,12 +101,13 @@ def source_digest(*specs):
     return h.hexdigest()
 
 
-def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None, extra_sources=()):
+def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", progress=None, extra_sources=(),
+                 defines=()):
     """Compile ``make_verilog()`` (the text of ``toplevel``) for ``engine`` in ``bdir`` unless a
     finished build is there. A file lock makes parallel test workers wait for one build;
     ``stamp`` (JSON) marks it finished. ``opt`` is the Verilator C++ optimisation level
     (``SPARSA_VERILATOR_OPT`` overrides it); ``progress`` labels a spinner; ``extra_sources``:
-    more Verilog files compiled with it (cell models). Returns ``bdir``."""
+    more Verilog files compiled with it (cell models), with ``defines`` set (Icarus). Returns ``bdir``."""
     from cocotb_tools.runner import get_runner
     bdir.mkdir(parents=True, exist_ok=True)
     done = bdir / "built.json"
@@ -125,9 +126,8 @@ def cached_build(bdir, engine, toplevel, make_verilog, stamp, *, opt="-O1", prog
             verilator_makeflags(os.environ.get("SPARSA_VERILATOR_OPT", opt))
         else:
             kwargs["timescale"] = ("1ns", "1ps")
-            # Cell models: SystemVerilog attributes; no iCE40 port default values (Icarus has none);
-            # the ECP5 models' own includes off (the board runner lists those files).
-            kwargs["build_args"] = ["-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-DNO_INCLUDES"] if extra_sources else []
+            # Cell models use SystemVerilog attributes.
+            kwargs["build_args"] = ["-g2012", *(f"-D{d}" for d in defines)] if extra_sources else []
 
         def go():
             run_quietly(lambda: get_runner(engine).build(**kwargs), True, bdir / "build.log")

