@@ -31,12 +31,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from sparsa.sw.errors import user_error
+from sparsa.sw.errors import UserError, user_error
 
 from sparsa.boards import swap
 from sparsa.boards.tools import tool_cmd
 
-__all__ = ["BOARDS", "build", "board_top_verilog", "boot_board_top_verilog"]
+__all__ = ["BOARDS", "DoesNotFit", "build", "board_top_verilog", "boot_board_top_verilog"]
 
 BOARDS = {
     "icebreaker": {
@@ -171,6 +171,11 @@ def _constraints(board, pnr_mhz):
     return "board.lpf", "".join(lines)
 
 
+class DoesNotFit(UserError, RuntimeError):
+    """nextpnr found more cells of a kind than the device has (the message says by how much): a
+    user error (the pack asks for too much), and a failed tool run (a seed's)."""
+
+
 def _run(cmd, cwd, log):
     t0 = time.perf_counter()
     env = dict(os.environ)
@@ -181,8 +186,11 @@ def _run(cmd, cwd, log):
         # nextpnr's utilisation lines say by how much a design does not fit: "ICESTORM_LC: 7358/ 5280 139%"
         over = [f"{m[0]} {m[1]}/{m[2]} ({m[3]}%)" for m in re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text)
                 if int(m[3]) > 100]
-        why = f": does not fit, {', '.join(over)}" if over else ""
-        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}){why}; see {Path(cwd) / log}:\n{text[-2000:]}")
+        if over:
+            raise DoesNotFit(f"{cmd[0]} failed (exit {res.returncode}): the design does not fit: {', '.join(over)}")
+        # A failed build's directory is removed: the first line carries the tool's last error.
+        why = [l.strip() for l in text.splitlines() if re.match(r"\s*(ERROR|Error|error)\b", l)][-1:]
+        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}){': ' + why[0] if why else ''}\n{text[-2000:]}")
     return time.perf_counter() - t0
 
 
@@ -261,7 +269,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
                          f"{multiplier!r} for {board}")
     pack = load_pack(pack_dir)
     mm = build_memory_map(pack)
-    cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir))
+    from sparsa.boards.systems import SYSTEMS
+    pe_options = SYSTEMS[board].pe_options if top == "link" else {}    # the link system's PE, as sim:<board>
+    cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir), **pe_options)
     cfg.check_fits(mm, where=str(pack_dir))
     say = progress or (lambda msg: None)
     mem_plan = None

@@ -33,6 +33,10 @@ class ICEBreaker(ICEBreakerPlatform):
     oscillator, oscillator_mhz, button, n_leds = "clk12", 12, "button", 2
     uart_chip, baud, default_mhz = "FT2232H", 3_000_000, 24
     capacity = {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30}
+    # EIE's own PE (one multiplier, the serial sparse-matrix reader): the pipelined reader and a
+    # second multiplier do not fit the UP5K next to the link, and behind a 3 Mbaud UART (about a
+    # millisecond an input) the microseconds of compute they save do not show.
+    pe_options = {"macs": 1, "reader": "serial", "queue_depth": 2}
 
     def pll_setting(self, mhz):
         return ice40_pll(self.oscillator_mhz, mhz)
@@ -50,6 +54,7 @@ class ULX3S85F(ULX3S_85F_Platform):
     oscillator, oscillator_mhz, button, n_leds = "clk25", 25, "button_fire", 3
     uart_chip, baud, default_mhz = "FT231X", 3_000_000, 60
     capacity = {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208}
+    pe_options = {}         # the default PE: two multipliers, the pipelined reader
 
     def pll_setting(self, mhz):
         return ecp5_pll(self.oscillator_mhz, mhz)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from eie_cases import independent_golden, random_input, random_pack
 
+from sparsa.boards.systems import ICEBreaker, ULX3S85F
 from sparsa.link import link_backend
 from sparsa.runtime import Accelerator
 from sparsa.sim.board.runner import SimulatedBoard, TOPLEVEL
@@ -18,11 +19,12 @@ from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.eie.pack_dir import write_pack
 
 
-# Per family: the cells its netlist must be made of, and the configuration its open-flow build
-# uses (the ECP5 build instantiates MULT18X18D blocks itself, --multiplier ecp5).
+# Per family: the cells its netlist must be made of, and the configuration its board's link
+# build uses (the board's PE; the ECP5 build instantiates MULT18X18D blocks itself).
 FAMILIES = {
-    "ice40": (("SB_LUT4 ", "SB_CARRY ", "SB_DFF", "SB_RAM40_4K ", "SB_MAC16 "), {}),
-    "ecp5": (("LUT4 ", "CCU2C ", "TRELLIS_FF ", "TRELLIS_DPR16X4 ", "MULT18X18D "), {"multiplier": "ecp5"}),
+    "ice40": (("SB_LUT4 ", "SB_CARRY ", "SB_DFF", "SB_RAM40_4K ", "SB_MAC16 "), ICEBreaker.pe_options),
+    "ecp5": (("LUT4 ", "CCU2C ", "TRELLIS_FF ", "TRELLIS_DPR16X4 ", "MULT18X18D "),
+             {**ULX3S85F.pe_options, "multiplier": "ecp5"}),
 }
 
 

@@ -110,3 +110,49 @@ def test_ulx3s_link_system_bitstream_meets_timing_at_the_pll_clock(pack_dir, cap
     assert rep["link"]["divisor"] == 20 and rep["fits"] and rep["dsps"] > 0
     assert (out / "top.bit").stat().st_size > 100_000
     assert "timing met" in capsys.readouterr().out
+
+
+@pytest.mark.xdist_group("boards_ice40")
+def test_icebreaker_link_system_fits_the_up5k_and_meets_timing_at_the_pll_clock(pack_dir, capsys):
+    # The default build on the iCEBreaker is the link system, with EIE's PE (one multiplier,
+    # the serial sparse-matrix reader); the pipelined reader's system did not fit (137%).
+    assert main(["pack", "w.npy", "--pes", "1", "--shift", "2", "-o", "pk1"]) == 0
+    assert main(["build", "pk1", "--board", "icebreaker", "-o", "ice"]) == 0
+    out = pack_dir / "ice"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["top"] == "link" and rep["config"]["reader"] == "serial" and rep["config"]["macs"] == 1
+    # nextpnr's own report: the one constrained clock is the PLL's 24 MHz (the pin is 12 MHz).
+    clocks = json.loads((out / "pnr.json").read_text())["fmax"]
+    assert len(clocks) == 1
+    (timing,) = clocks.values()
+    assert timing["constraint"] == pytest.approx(24, abs=0.01)
+    assert rep["clock"]["timing_met"] is (timing["achieved"] >= timing["constraint"]) is True
+    # Fits: every resource within the UP5K's (counted from nextpnr's utilisation by the build;
+    # the capacities are the data sheet's), one multiplier in a DSP.
+    assert rep["fits"] and rep["capacity"] == {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30}
+    assert rep["dsps"] == 1 and rep["logic_cells"] <= 5280      # nextpnr placed it: it fits
+    assert (out / "top.bin").stat().st_size == 104090       # a UP5K configuration image
+    assert "timing met" in capsys.readouterr().out
+
+
+def test_a_system_that_does_not_fit_is_one_line_and_leaves_no_output(pack_dir, capsys, monkeypatch):
+    """nextpnr's utilisation says by how much (here a stand-in nextpnr printing the table it
+    prints before giving up); the build stops with that, in one line, and writes no OUT."""
+    import sys
+
+    from sparsa.boards import openflow
+    real_run = openflow._run
+    script = ("print('Info: \\t         ICESTORM_LC:    5542/   5280   104%');"
+              "print('ERROR: Failed to expand region'); raise SystemExit(125)")
+
+    def run(cmd, cwd, log):
+        if "nextpnr" in cmd[0]:
+            return real_run([sys.executable, "-c", script], cwd, log)
+        return 0.0                              # synthesis: not needed for the stand-in
+    monkeypatch.setattr(openflow, "_run", run)
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice"]) == 2
+    err = [l for l in capsys.readouterr().err.strip().splitlines() if not l.startswith("[build]")]
+    assert len(err) == 1, err
+    assert err[0].startswith("sparsa build: error: pk: ") and "does not fit: ICESTORM_LC 5542/5280 (104%)" in err[0]
+    assert "on the icebreaker (--top link)" in err[0]
+    assert not (pack_dir / "ice").exists() and not [p for p in os.listdir(pack_dir) if p.startswith(".ice")]

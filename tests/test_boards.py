@@ -57,8 +57,8 @@ def test_seed_options_are_checked(small_pack, capsys, argv, needle):
 @pytest.mark.xdist_group("boards_ice40")
 def test_icebreaker_real_bitstream_and_report(small_pack, capsys):
     # Two place-and-route seeds on a local pool of two processes; the best is kept.
-    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice", "--seed", "4", "--seeds", "2",
-                 "--workers", "2"]) == 0
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "ice", "--top", "harness", "--seed", "4",
+                 "--seeds", "2", "--workers", "2"]) == 0
     rep = json.loads((small_pack / "ice" / "report.json").read_text())
     # Every seed's own nextpnr report, read here independently, gives its Fmax; the kept seed is
     # the best (the lower seed on a tie) and its placement is the one in the build directory.

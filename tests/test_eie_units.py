@@ -13,6 +13,7 @@ from sparsa.hw.eie.lnzd import LNZDTree
 from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.scanner import ActivationScanner
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
+from sparsa.hw.eie.spm_reader_serial import SerialSparseMatrixReader
 from sparsa.hw.eie.top import EIEArray
 from sparsa.sw.eie.format import encode_layer, entries_to_words, pointer_banks
 from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
@@ -140,9 +141,9 @@ def test_pointer_unit_gives_ranges_and_drops_empty_columns():
 
 # ---- sparse-matrix reader ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("macs", [1, 2])
+@pytest.mark.parametrize("reader, macs", [("pipelined", 1), ("pipelined", 2), ("serial", 1)])
 @pytest.mark.parametrize("density", [0.02, 0.2, 0.9])
-def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
+def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
     seed = int(400 + density * 100)
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
@@ -150,8 +151,8 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
     idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
     s = encode_layer(idx, 1)[0]
     words = entries_to_words(s.v, s.z)
-    cfg = hw_config(1, max_cols=200).replace(macs=macs)
-    dut = SparseMatrixReader(cfg, init=[int(w) for w in words])
+    cfg = hw_config(1, max_cols=200).replace(macs=macs, reader=reader)
+    dut = (SerialSparseMatrixReader if reader == "serial" else SparseMatrixReader)(cfg, init=[int(w) for w in words])
     jobs = [(int(s.ptr[j]), int(s.ptr[j + 1]), j) for j in range(cols) if s.ptr[j + 1] > s.ptr[j]]
     want = [(int(r), int(idx[r, j]), j) for (_, _, j) in jobs for r in np.flatnonzero(idx[:, j])]
     beats, pads = [], [0]
@@ -188,12 +189,14 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, macs):
         assert sum(len(beat) == 2 for beat in beats) > len(want) // 8
 
 
-def test_spm_reader_latency_job_to_first_entry():
-    """The docstring's figure: a column job taken in cycle 0 shows its first entry on ``o`` in cycle 10."""
-    cfg = hw_config(1, max_cols=200)
+@pytest.mark.parametrize("reader, latency", [("pipelined", 10), ("serial", 2)])
+def test_spm_reader_latency_job_to_first_entry(reader, latency):
+    """The docstrings' figures: a column job taken in cycle 0 shows its first entry on ``o`` in
+    cycle 10 (pipelined reader) or 2 (serial reader)."""
+    cfg = hw_config(1, max_cols=200).replace(macs=1, reader=reader)
     # one entry, v = 5 with z = 2 zero rows before it: row 2
     words = entries_to_words(np.array([5]), np.array([2]))
-    dut = SparseMatrixReader(cfg, init=[int(w) for w in words])
+    dut = (SerialSparseMatrixReader if reader == "serial" else SparseMatrixReader)(cfg, init=[int(w) for w in words])
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 1)
@@ -206,7 +209,7 @@ def test_spm_reader_latency_job_to_first_entry():
             if ctx.get(dut.o.valid):
                 break
             await ctx.tick()
-        assert cycle == 10
+        assert cycle == latency
         slot = dut.o.p.slot[0]
         assert (ctx.get(slot.valid), ctx.get(slot.row), ctx.get(slot.v), ctx.get(dut.o.p.x)) == (1, 2, 5, 7)
     simulate(dut, bench)
@@ -224,7 +227,9 @@ def test_array_matches_golden_in_amaranth_sim(seed):
     x = random_input(pack.layers[0].cols, rng, batch=1)[0]
     want = independent_golden(pack, x)
     mm = build_memory_map(pack)
-    dut = EIEArray(hw_config(pes), mm)
+    # Odd seeds build the small-FPGA PE (serial reader, one multiplier).
+    cfg = hw_config(pes) if seed % 2 == 0 else hw_config(pes).replace(macs=1, reader="serial")
+    dut = EIEArray(cfg, mm)
     got = []
 
     async def bench(ctx):

@@ -146,7 +146,7 @@ def test_build_seeds_on_dask(cluster, tmp_path, monkeypatch, capsys):
     np.save(tmp_path / "w.npy", w)
     monkeypatch.chdir(tmp_path)             # YoWASP tools open cwd-relative paths only
     assert main(["pack", "w.npy", "--pes", "1", "-o", "pk"]) == 0
-    assert main(["build", "pk", "--board", "icebreaker", "-o", "b", "--seeds", "2",
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "b", "--top", "harness", "--seeds", "2",
                  "--scheduler", cluster.scheduler_address]) == 0
     assert "on a Dask tcp://127.0.0.1" in capsys.readouterr().err
     rep = json.loads((tmp_path / "b" / "report.json").read_text())

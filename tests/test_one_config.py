@@ -70,7 +70,7 @@ def test_run_verilog_and_build_generate_the_same_array(pk):
 
     # sparsa build (open flow, sources only): the array the board harness wraps is the text
     # `sparsa verilog PACK` writes with the weights as memory contents, byte for byte.
-    assert main(["build", str(tmp_path / "pk"), "--board", "icebreaker", "--no-build",
+    assert main(["build", str(tmp_path / "pk"), "--board", "icebreaker", "--top", "harness", "--no-build",
                  "-o", str(tmp_path / "ice")]) == 0
     init = (tmp_path / "init.v").read_text()
     assert (tmp_path / "ice" / "eie_top.v").read_text() == init

@@ -272,6 +272,7 @@ def test_ecp5_refusals(built_ecp5, monkeypatch, capsys):
     assert not [p for p in os.listdir(built_ecp5) if p.endswith(".tmp")]
 
 
+@pytest.mark.xdist_group("boards_ice40")      # the module's iCE40 build (`built`) is made once
 @pytest.mark.parametrize("out", ["ice/top.bin", "ice/bram_map.json", "pb/manifest.json", "pb/new.bin"])
 def test_swap_output_over_an_input_is_refused(built, capsys, out):
     """Issue 26: the output is never the bitstream, the map or inside the pack being read."""

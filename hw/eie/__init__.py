@@ -7,7 +7,8 @@ Where things are:
 * :mod:`.scanner` -- the activation scanner: reads N activations a cycle, broadcasts the nonzeros.
 * :mod:`.act_queue` -- the per-PE activation queue.
 * :mod:`.pe` -- one processing element, built from
-  :mod:`.pointer` (even/odd pointer banks), :mod:`.spm_reader` (64-bit words, padding skipped)
+  :mod:`.pointer` (even/odd pointer banks), :mod:`.spm_reader` (64-bit words, padding skipped) or
+  :mod:`.spm_reader_serial` (EIE's one entry a cycle, for small FPGAs; ``cfg.reader``)
   and :mod:`.arith` (codebook, multiply, accumulate with bypass, output stage).
 * :mod:`.top` -- :class:`EIEArray`: central control (input load, layer sequencing, output
   stream), the layer table and N PEs, with the host ports.

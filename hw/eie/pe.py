@@ -2,7 +2,8 @@
 
 Dataflow (each arrow a stream)::
 
-    broadcast (j, x_j) -> activation queue -> PointerUnit -> job FIFO -> SparseMatrixReader
+    broadcast (j, x_j) -> activation queue -> PointerUnit -> job FIFO -> SparseMatrixReader (or,
+        with ``cfg.reader == "serial"``, SerialSparseMatrixReader)
         -> ArithmeticUnit (codebook x x_j, accumulate) ;  output stage -> destination file
 
 The PE also holds its two activation files (ping-pong): during layer L the source file is
@@ -30,6 +31,7 @@ from sparsa.hw.eie.layouts import (ACT, activation_layout, drain_signature, laye
                                    row_bits)
 from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.spm_reader import SparseMatrixReader
+from sparsa.hw.eie.spm_reader_serial import SerialSparseMatrixReader
 from sparsa.sw.eie.protocol import COUNTERS, LoadKind
 
 # LoadKind and COUNTERS are the host protocol's (sparsa.sw.eie.protocol), re-exported here.
@@ -102,7 +104,8 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [
             ptr.ptr_base.eq(self.layer.ptr_base),
         ]
-        m.submodules.spm = spm = SparseMatrixReader(cfg, init=init.get("spm", ()))
+        reader = SerialSparseMatrixReader if cfg.reader == "serial" else SparseMatrixReader
+        m.submodules.spm = spm = reader(cfg, init=init.get("spm", ()))
         connect(m, ptr.o, spm.i)
         # The output-stage controls come from the central control to every PE: registered
         # here (CONTROL_LATENCY) so that the wires across the chip get a cycle of their own.

@@ -3,10 +3,11 @@
 ``sparsa build PACKDIR --board ulx3s-85f -o OUT`` builds the board system a host drives
 (``--top link``, :mod:`sparsa.boards.systems`): a PLL clock (``--clock-mhz``), the reset
 button, the EIE SoC sized for the pack behind the UART host link, and LEDs; the weights are
-loaded over the link (``sparsa run --engine board``). ``report.json`` gives the requested, PLL
-and achieved clock and ``timing_met``. ``--top harness`` (the default on the iCEBreaker, whose
-UP5K the link system does not fit, and with ``--swappable``, ``--pnr-mhz`` or ``--memories``)
-builds the size-and-speed harness instead: the array with the pack's weights as memory
+loaded over the link (``sparsa run --engine board``); on the iCEBreaker its PE is EIE's (one
+multiplier, the serial sparse-matrix reader), which fits the UP5K next to the link.
+``report.json`` gives the requested, PLL and achieved clock and ``timing_met``. ``--top harness``
+(the default with ``--swappable``, ``--pnr-mhz`` or ``--memories``) builds the size-and-speed
+harness instead: the array with the pack's weights as memory
 contents, its pins XOR-folded; ``OUT/report.json`` holds ``fmax_mhz``, ``luts``, ``ffs``,
 ``dsps``, ``brams`` and the target clock. ``--seeds N`` places and routes with N seeds in
 parallel (a local pool or ``--scheduler`` Dask) and keeps the highest Fmax
@@ -22,11 +23,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from sparsa.sw import jobs
-from sparsa.sw.errors import user_error
+from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.jobs import open_executor
 from sparsa.sw.fileio import atomic_dir, check_outputs, owned_by_manifest, sha256_file, write_json
 
-from sparsa.boards.openflow import BOARDS, build, check_seeds
+from sparsa.boards.openflow import BOARDS, DoesNotFit, build, check_seeds
 from sparsa.boards.vivado import XILINX_BOARDS, write_tree
 
 __all__ = ["add_arguments", "run"]
@@ -42,8 +43,7 @@ def add_arguments(p):
                    help="open flow: link (the system a host drives: PLL clock, reset button, the SoC behind the "
                         "UART host link, LEDs; run it with sparsa run --engine board), harness (the size-and-speed "
                         "probe: weights in the bitstream, pins XOR-folded; --swappable, --pnr-mhz, --memories); "
-                        "auto (default): harness with those options or on the iCEBreaker (the link system "
-                        "does not fit the UP5K yet), link otherwise")
+                        "auto (default): harness with those options, link otherwise")
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
                    help="open flow, --top link: the system clock the PLL makes (default: 60 MHz on the "
                         "ULX3S, 24 MHz on the iCEBreaker; it must divide the UART's 3 Mbaud to within 1.5%%)")
@@ -165,12 +165,18 @@ def run(args):
                 top = args.top
                 if top == "auto":
                     top = ("harness" if args.swappable or args.pnr_mhz is not None or args.memories != "auto"
-                           or args.board == "icebreaker" else "link")
-                rep = _seal(tmp, args.out, build(
-                    args.pack, args.board, tmp, do_build=not args.no_build, progress=say, swappable=args.swappable,
-                    spm_words=args.spm_words, pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router,
-                    seed=args.seed, multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs,
-                    top=top, clock_mhz=args.clock_mhz))
+                           else "link")
+                try:
+                    rep = _seal(tmp, args.out, build(
+                        args.pack, args.board, tmp, do_build=not args.no_build, progress=say,
+                        swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz,
+                        memories=args.memories, router=args.router, seed=args.seed, multiplier=args.multiplier,
+                        seeds=args.seeds, run_jobs=run_jobs, top=top, clock_mhz=args.clock_mhz))
+                except DoesNotFit as e:
+                    raise UserError(f"{args.pack}: {e} on the {args.board} (--top {top})") from None
+                except RuntimeError as e:      # a tool failed: its own error line, OUT left as it was
+                    raise UserError(f"{args.pack} on {args.board} (--top {top}): "
+                                    f"{str(e).strip().splitlines()[0]}") from None
     if args.board in XILINX_BOARDS:
         est = rep["estimate"]
         extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"

@@ -36,7 +36,8 @@ def run_board(pack_dir, pack, x, port, baud=None):
         system = _system(port[4:], None)
         mhz = system.default_mhz
         divisor, _ = uart_divisor(mhz, system.baud)
-        cfg = cli_config(build_memory_map(pack))        # what `sparsa build` synthesises for the pack
+        # What `sparsa build --top link` synthesises for the pack on this board.
+        cfg = cli_config(build_memory_map(pack)).replace(**system.pe_options)
         sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds)
         print(f"simulating {port}: the board system at {mhz} MHz (its PLL a pass-through), UART at "
               f"{system.baud} baud ({divisor} cycles a bit), on Verilator")

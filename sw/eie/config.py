@@ -61,6 +61,11 @@ class EIEConfig:
     lstm : bool
         Add the ESE element-wise unit to every PE (cell state, peephole memory, sigmoid and
         tanh tables) so that a gates layer (layer-table field ``ew``) drains into m_t.
+    reader : str
+        The sparse-matrix reader: ``"pipelined"`` (a 64-bit word a cycle, up to ``macs`` real
+        entries out, padding free) or ``"serial"`` (EIE's: one entry a cycle, padding included;
+        a sixth of the area, for small FPGAs whose host link is the bottleneck). Serial needs
+        ``macs == 1``. Both give the same results.
     act_words : int or None
         Depth of each activation file. ``None``: enough for any layer within ``max_cols`` and
         ``max_rows_pe``. An LSTM's gates layer writes a quarter of its rows (one m per cell),
@@ -79,6 +84,7 @@ class EIEConfig:
     lstm: bool = False
     multiplier: str = "generic"
     act_words: int = None
+    reader: str = "pipelined"
 
     def __post_init__(self):
         if self.pointer_bits is None and isinstance(self.spm_words, int) and self.spm_words >= 1:
@@ -97,6 +103,8 @@ class EIEConfig:
         need("max_layers", 1 <= self.max_layers <= 64, "1..64")
         need("macs", self.macs in (1, 2), "1 or 2")
         need("multiplier", self.multiplier in ("generic", "ecp5"), "generic or ecp5")
+        need("reader", self.reader in ("pipelined", "serial"), "pipelined or serial")
+        need("reader", self.reader == "pipelined" or self.macs == 1, "pipelined when macs is 2 (serial issues one entry a cycle)")
         need("act_words", self.act_words is None or self.act_words >= 1, "None or >= 1")
         need("pointer_bits", _bits(self.spm_words * 8) <= self.pointer_bits <= 32,
              f"{_bits(self.spm_words * 8)}..32 (enough for {self.spm_words} words)")
@@ -132,7 +140,8 @@ class EIEConfig:
 
     # Named constructors: the sizing policies -------------------------------------------------
     @classmethod
-    def for_pack(cls, *packs, queue_depth=8, macs=2, multiplier="generic", spm_words=None, where="pack"):
+    def for_pack(cls, *packs, queue_depth=8, macs=2, multiplier="generic", reader="pipelined", spm_words=None,
+                 where="pack"):
         """Exact: the smallest config that holds every pack given.
 
         Each of ``packs`` is a :class:`~sparsa.sw.eie.pack.Pack` or its
@@ -150,7 +159,7 @@ class EIEConfig:
         if spm_words is not None and spm_words < need_spm:
             raise user_error(where, "--spm-words", f"at least {need_spm} (what the pack needs)", spm_words)
         spm = need_spm if spm_words is None else spm_words
-        return cls(pes=mms[0].pes, queue_depth=queue_depth, macs=macs, multiplier=multiplier, lstm=lstm,
+        return cls(pes=mms[0].pes, queue_depth=queue_depth, macs=macs, multiplier=multiplier, reader=reader, lstm=lstm,
                    max_cols=max(m.max_cols for m in mms), max_rows_pe=max(m.max_rows_pe for m in mms),
                    spm_words=spm, ptr_words=max(1, max(m.ptr_words for m in mms)),
                    bias_words=max(1, max(m.bias_words for m in mms)),
