@@ -67,12 +67,18 @@ class Link:
         self.name = transport.name
         self._seq = 0
         self._open = False
+        self.session = 0              # counts the sessions opened (LinkRegisters' held values are per session)
         self._posted = []
         self._rx = b""
         self.bytes_sent = self.bytes_received = 0
         self.resends = 0
         self.answered = 0             # responses so far: a reset flag is expected only on the first
         self.board_was_reset = False  # the first response said the board was reset since its last one
+
+    @property
+    def is_open(self):
+        """A session is open: every command since its opening was answered."""
+        return self._open
 
     def write(self, offset, value):
         """Post a register write (sent with the next batch or before any other command)."""
@@ -109,6 +115,7 @@ class Link:
             self._seq = 0
             self._send_and_wait(Cmd.READ, b"\x00", "opening the link")
             self._open = True
+            self.session += 1
         self._seq = self._seq % 255 + 1               # 1..255, never 0 again
         try:
             return self._send_and_wait(cmd, payload, stage)
@@ -160,12 +167,23 @@ class Link:
                         f"at this baud?)")
 
 
+# The load registers hold what was last written to them (storage in the SoC's register file,
+# kept by a CTRL abort) and only LD_GO acts, so writing one again with the value it holds does
+# nothing: LinkRegisters skips such writes. A load word then costs 3 or 4 writes of 5 bytes instead
+# of 6 (LD_KIND, LD_PE and often LD_DATA_HI repeat). A held value counts only within the session
+# it was written in, and only while that session is open: after any link error, or a new session
+# (the board may have been reset), every write goes out again.
+HELD_REGISTERS = frozenset({"LD_KIND", "LD_PE", "LD_ADDR", "LD_DATA_LO", "LD_DATA_HI"})
+
+
 class LinkRegisters:
     """The SoC's registers by name (``registers``: ``{name: offset}``) over a :class:`Link`:
-    reads go out at once, writes are posted."""
+    reads go out at once, writes are posted, and a write of a load register with the value it
+    already holds is skipped (:data:`HELD_REGISTERS`)."""
 
     def __init__(self, link, registers=REG):
         self.link, self.reg = link, registers
+        self._held = {}               # name -> (session, value) last posted
 
     def __getitem__(self, name):
         data = self.link.request(Cmd.READ, bytes([self.reg[name]]), f"reading {name}")
@@ -180,6 +198,12 @@ class LinkRegisters:
         return [int.from_bytes(data[4 * i:4 * i + 4], "little") for i in range(len(names))]
 
     def __setitem__(self, name, value):
+        value = int(value) & 0xFFFFFFFF
+        if name in HELD_REGISTERS:
+            session = self.link.session if self.link.is_open else None
+            if session is not None and self._held.get(name) == (session, value):
+                return
+            self._held[name] = (session, value)
         self.link.write(self.reg[name], value)
 
     def flush(self):

@@ -277,7 +277,7 @@ class FakeBoard:
                     body = b"".join(self.regs.get(a, 0).to_bytes(4, "little") for a in payload)
                 else:
                     for i in range(0, len(payload), 5):
-                        self.regs[payload[i]] = int.from_bytes(payload[i + 1:i + 5], "little")
+                        self.write_register(payload[i], int.from_bytes(payload[i + 1:i + 5], "little"))
                     body = b""
                 response = frame(RSP_SYNC, seq, Status.OK, body)
                 self.last = (seq, response)
@@ -285,6 +285,9 @@ class FakeBoard:
                 self.drop -= 1
             else:
                 self.out += response
+
+    def write_register(self, offset, value):
+        self.regs[offset] = value
 
     def read(self):
         data, self.out = self.out, b""
@@ -325,3 +328,69 @@ def test_a_load_leaves_nothing_posted_and_an_abort_reaches_the_board():
     board.regs[REG["CTRL"]] = 0
     backend.abort()
     assert link._posted == [] and board.regs[REG["CTRL"]] == 8
+
+
+class LoadPortBoard(FakeBoard):
+    """FakeBoard whose LD_GO writes go to a load port (the loads it saw, from its own registers),
+    and which ignores the next ``deaf`` frames entirely (a cable pulled: nothing executed)."""
+
+    def __init__(self, regs=None, deaf=0):
+        super().__init__(regs)
+        self.loads, self.deaf = [], deaf
+
+    def write(self, data):
+        if self.deaf:
+            self.deaf -= 1
+            return
+        super().write(data)
+
+    def write_register(self, offset, value):
+        from sparsa.sw.eie.protocol import REG
+        self.regs[offset] = value
+        if offset == REG["LD_GO"]:
+            r = lambda n: self.regs.get(REG[n], 0)
+            self.loads.append((r("LD_KIND"), r("LD_PE"), r("LD_ADDR"), r("LD_DATA_LO") | r("LD_DATA_HI") << 32))
+
+
+def test_repeated_load_register_values_are_not_sent_again_and_every_load_arrives_intact():
+    """The host skips a load register's write when the register already holds the value; the
+    board's load port must still see every load of the pack's sequence, in order, and the load
+    takes fewer bytes than six writes a word."""
+    from eie_cases import random_pack
+    import numpy as np
+    from sparsa.link import Link, LinkRegisters
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.eie.protocol import ALL_PES, load_sequence, register_writes
+    print("seed=1709")
+    mm = build_memory_map(random_pack([(20, 17), (9, 20)], 3, 0.3, np.random.default_rng(1709)))
+    board = LoadPortBoard()
+    link = Link(board, timeout_s=0.05)
+    regs = LinkRegisters(link)
+    loads = list(load_sequence(mm))
+    for load in loads:
+        for name, value in register_writes(load):
+            regs[name] = value
+    regs.flush()
+    want = [(l.kind.value, ALL_PES if l.pe is None else l.pe, l.addr, l.word) for l in loads]
+    assert board.loads == want
+    assert link.bytes_sent < 0.75 * (len(loads) * 6 * 5)        # 5 bytes a write, framing on top
+
+
+def test_after_a_lost_write_frame_held_values_are_sent_again():
+    from sparsa.link import Link, LinkError, LinkRegisters
+    from sparsa.sw.eie.protocol import REG
+    board = LoadPortBoard()
+    link = Link(board, timeout_s=0.02, retries=1)
+    regs = LinkRegisters(link)
+    regs["LD_PE"] = 1
+    regs.flush()
+    assert board.regs[REG["LD_PE"]] == 1
+    regs["LD_PE"] = 2
+    board.deaf = 2                              # the frame and its one retry never arrive
+    with pytest.raises(LinkError):
+        regs.flush()
+    assert board.regs[REG["LD_PE"]] == 1
+    regs["LD_PE"] = 2                           # the same value again: it must go out this time
+    regs["LD_GO"] = 1
+    regs.flush()
+    assert board.regs[REG["LD_PE"]] == 2 and board.loads[-1][1] == 2

@@ -23,7 +23,6 @@ from amaranth.asserts import AnyConst, AnySeq, Initial   # 0.5: no other public 
 from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cover
 
-from sparsa.hw.eie.act_queue import ActivationQueue
 from sparsa.hw.eie.scanner import ActivationScanner
 
 __all__ = ["ActivationQueueHarness", "ActivationScannerHarness", "SbyResult", "run_sby",

@@ -1,7 +1,8 @@
 """Build a bitstream for a board through the open flow (YoWASP yosys + nextpnr).
 
 ``sparsa build PACKDIR --board ulx3s-85f -o OUT`` builds the board system a host drives
-(``--top link``, :mod:`sparsa.boards.systems`): a PLL clock (``--clock-mhz``), the reset
+(``--top link``, :mod:`sparsa.boards.systems`): a PLL clock (``--clock-mhz``; by default the
+fastest that nextpnr confirms, :mod:`sparsa.boards.clock_plan`), the reset
 button, the EIE SoC sized for the pack behind the UART host link, and LEDs; the weights are
 loaded over the link (``sparsa run --engine board``); on the iCEBreaker its PE is EIE's (one
 multiplier, the serial sparse-matrix reader), which fits the UP5K next to the link.
@@ -45,8 +46,10 @@ def add_arguments(p):
                         "probe: weights in the bitstream, pins XOR-folded; --swappable, --pnr-mhz, --memories); "
                         "auto (default): harness with those options, link otherwise")
     p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                   help="open flow, --top link: the system clock the PLL makes (default: 60 MHz on the "
-                        "ULX3S, 24 MHz on the iCEBreaker; it must divide the UART's 3 Mbaud to within 1.5%%)")
+                   help="open flow, --top link: the system clock the PLL makes; it must divide the UART's 3 Mbaud "
+                        "to within 1.5%%. Default: the fastest that nextpnr confirms: a build at 60 MHz (ULX3S) or "
+                        "24 MHz (iCEBreaker), then one at the fastest clock 10%% below its Fmax, kept if it meets "
+                        "timing (report.json clock.search)")
     p.add_argument("--pcie-block", metavar="XnYn", default=None,
                    help="ku060: the PCIe block the card's lanes use (XDMA's pcie_blk_locn; default: XDMA's)")
     p.add_argument("--gt-quad", metavar="QUAD", default=None,
@@ -166,12 +169,17 @@ def run(args):
                 if top == "auto":
                     top = ("harness" if args.swappable or args.pnr_mhz is not None or args.memories != "auto"
                            else "link")
+                options = dict(do_build=not args.no_build, swappable=args.swappable, spm_words=args.spm_words,
+                               pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router, seed=args.seed,
+                               multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs)
                 try:
-                    rep = _seal(tmp, args.out, build(
-                        args.pack, args.board, tmp, do_build=not args.no_build, progress=say,
-                        swappable=args.swappable, spm_words=args.spm_words, pnr_mhz=args.pnr_mhz,
-                        memories=args.memories, router=args.router, seed=args.seed, multiplier=args.multiplier,
-                        seeds=args.seeds, run_jobs=run_jobs, top=top, clock_mhz=args.clock_mhz))
+                    if top == "link" and args.clock_mhz is None and not args.no_build:
+                        from sparsa.boards.clock_plan import build_at_fastest_clock
+                        rep = build_at_fastest_clock(build, args.pack, args.board, tmp, say=say, **options)
+                    else:
+                        rep = build(args.pack, args.board, tmp, progress=say, top=top, clock_mhz=args.clock_mhz,
+                                    **options)
+                    rep = _seal(tmp, args.out, rep)
                 except DoesNotFit as e:
                     raise UserError(f"{args.pack}: {e} on the {args.board} (--top {top})") from None
                 except RuntimeError as e:      # a tool failed: its own error line, OUT left as it was
@@ -188,7 +196,7 @@ def run(args):
               f"nextpnr achieved {c['achieved_mhz']} MHz: timing {'met' if c['timing_met'] else 'NOT met'}; "
               f"UART {ln['baud']} baud ({ln['divisor']} cycles a bit); {rep['luts']} LUTs, {rep['ffs']} FFs, "
               f"{rep['dsps']} DSPs, {rep['brams']} BRAMs -> {rep['bitstream']}")
-        if c["fastest_with_margin_mhz"] and c["fastest_with_margin_mhz"] != c["pll_mhz"]:
+        if "search" not in c and c["fastest_with_margin_mhz"] and c["fastest_with_margin_mhz"] != c["pll_mhz"]:
             print(f"  --clock-mhz {c['fastest_with_margin_mhz']:g} is the fastest clock with 10% margin below the "
                   f"achieved {c['achieved_mhz']} MHz that the PLL makes and that divides the UART exactly")
     elif rep["built"]:
