@@ -51,7 +51,7 @@ from sparsa.sw.eie.format import ENTRIES_PER_WORD, ENTRY_BITS, V_BITS, WORD_BITS
 
 from sparsa.hw.eie.layouts import column_job_layout, issue_layout, row_bits
 
-__all__ = ["SparseMatrixReader"]
+__all__ = ["SparseMatrixReader", "reader_members", "sparse_matrix_memory"]
 
 _LANES = ENTRIES_PER_WORD
 # A fetched word in the word FIFO: the word, its first and last real lane, first word of its
@@ -59,6 +59,28 @@ _LANES = ENTRIES_PER_WORD
 _FETCHED = data.StructLayout({"word": unsigned(WORD_BITS), "lo": unsigned(3), "hi": unsigned(3),
                               "first": unsigned(1), "x": unsigned(16)})
 _OFF_BITS = (_LANES * 16).bit_length()       # a row offset inside one word: 1 .. 8 * 16
+
+
+def reader_members(cfg):
+    """The ports every sparse-matrix reader has (this one and
+    :class:`~sparsa.hw.eie.spm_reader_serial.SerialSparseMatrixReader`)."""
+    return {
+        "i": In(stream.Signature(column_job_layout(cfg))),
+        "o": Out(stream.Signature(issue_layout(cfg))),
+        "ld_en": In(1), "ld_addr": In(32), "ld_data": In(64),
+        "busy": Out(1), "emit": Out(2), "pads": Out(4),
+    }
+
+
+def sparse_matrix_memory(m, reader, init):
+    """A reader's 64-bit sparse-matrix memory (submodule ``spm``: the name the block-RAM tools
+    look for) with its load port wired; returns the read port. Loads happen only while the
+    reader is idle, so the read port needs no transparency."""
+    m.submodules.spm = spm = Memory(shape=WORD_BITS, depth=reader.cfg.spm_words, init=init)
+    wp = spm.write_port()
+    m.d.comb += [wp.addr.eq(reader.ld_addr), wp.data.eq(reader.ld_data), wp.en.eq(reader.ld_en)]
+    rd = spm.read_port()       # named here: the port's signals are rd__addr, rd__data, rd__en
+    return rd
 
 
 def _prefix_sums(values):
@@ -93,21 +115,13 @@ class SparseMatrixReader(wiring.Component):
         self.cfg = cfg
         self._init = list(init)
         self.addr_bits = max(1, (cfg.spm_words - 1).bit_length())
-        super().__init__({
-            "i": In(stream.Signature(column_job_layout(cfg))),
-            "o": Out(stream.Signature(issue_layout(cfg))),
-            "ld_en": In(1), "ld_addr": In(32), "ld_data": In(64),
-            "busy": Out(1), "emit": Out(2), "pads": Out(4),
-        })
+        super().__init__(reader_members(cfg))
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         rb = row_bits(cfg)
-        m.submodules.spm = spm = Memory(shape=WORD_BITS, depth=cfg.spm_words, init=self._init)
-        wp = spm.write_port()
-        m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data), wp.en.eq(self.ld_en)]
-        rd = spm.read_port()   # loads only while idle: no transparency needed
+        rd = sparse_matrix_memory(m, self, self._init)
 
         # Decoded word: per step s (compacted order) v and row offset; pair[s], last1[s] (done
         # after a single), last2[s] (done after a pair), has[s] (s < real count); pads, total.

@@ -18,13 +18,12 @@ then the output register). ``o`` honours ``ready``. Requires ``cfg.macs == 1``.
 """
 
 from amaranth import *
-from amaranth.lib import wiring, stream
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
-from sparsa.sw.eie.format import ENTRY_BITS, V_BITS, WORD_BITS
+from sparsa.sw.eie.format import ENTRY_BITS, V_BITS
 
-from sparsa.hw.eie.layouts import column_job_layout, issue_layout, row_bits
+from sparsa.hw.eie.layouts import row_bits
+from sparsa.hw.eie.spm_reader import reader_members, sparse_matrix_memory
 
 __all__ = ["SerialSparseMatrixReader"]
 
@@ -51,20 +50,12 @@ class SerialSparseMatrixReader(wiring.Component):
             raise ValueError(f"SerialSparseMatrixReader issues one entry a cycle: macs must be 1, not {cfg.macs}")
         self.cfg = cfg
         self._init = list(init)
-        super().__init__({
-            "i": In(stream.Signature(column_job_layout(cfg))),
-            "o": Out(stream.Signature(issue_layout(cfg))),
-            "ld_en": In(1), "ld_addr": In(32), "ld_data": In(64),
-            "busy": Out(1), "emit": Out(2), "pads": Out(4),
-        })
+        super().__init__(reader_members(cfg))
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.spm = spm = Memory(shape=WORD_BITS, depth=cfg.spm_words, init=self._init)
-        wp = spm.write_port()
-        m.d.comb += [wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data), wp.en.eq(self.ld_en)]
-        rd = spm.read_port()   # loads only while idle: no transparency needed
+        rd = sparse_matrix_memory(m, self, self._init)
 
         job_valid = Signal()
         entry = Signal(cfg.pointer_bits)       # the entry this cycle looks at
