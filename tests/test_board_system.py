@@ -97,7 +97,8 @@ def test_ulx3s_link_system_bitstream_meets_timing_at_the_pll_clock(pack_dir, cap
     assert main(["pack", "w.npy", "--pes", "1", "--shift", "2", "-o", "pk1"]) == 0
     # At the default 60 MHz, without the search for a faster clock (test_clock_plan.py; the
     # iCEBreaker test below builds with the search).
-    assert main(["build", "pk1", "--board", "ulx3s-85f", "-o", "ulx", "--clock-mhz", "60"]) == 0
+    # The link measurement is the same code as the iCEBreaker's (below): skipped here for time.
+    assert main(["build", "pk1", "--board", "ulx3s-85f", "-o", "ulx", "--clock-mhz", "60", "--no-measure"]) == 0
     out = pack_dir / "ulx"
     rep = json.loads((out / "report.json").read_text())
     # nextpnr's own report, read here: the one constrained clock is 60 MHz, which only the PLL's
@@ -109,7 +110,7 @@ def test_ulx3s_link_system_bitstream_meets_timing_at_the_pll_clock(pack_dir, cap
     assert timing["constraint"] == pytest.approx(60, abs=0.01)
     assert rep["clock"]["timing_met"] is (timing["achieved"] >= timing["constraint"]) is True
     assert rep["clock"]["pll_mhz"] == 60 and rep["clock"]["achieved_mhz"] == round(timing["achieved"], 2)
-    assert rep["link"]["divisor"] == 20 and rep["fits"] and rep["dsps"] > 0
+    assert rep["link"]["divisor"] == 20 and rep["fits"] and rep["dsps"] > 0 and "measured" not in rep["link"]
     assert (out / "top.bit").stat().st_size > 100_000
     assert "timing met" in capsys.readouterr().out
 
@@ -139,7 +140,19 @@ def test_icebreaker_link_system_fits_the_up5k_and_meets_timing_at_the_pll_clock(
     assert rep["fits"] and rep["capacity"] == {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30}
     assert rep["dsps"] == 1 and rep["logic_cells"] <= 5280      # nextpnr placed it: it fits
     assert (out / "top.bin").stat().st_size == 104090       # a UP5K configuration image
-    assert "timing met" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "timing met" in printed and "link measured on the simulated system" in printed
+    # The link measured on the simulation of this system at its clock (the build stops if the
+    # results differ from the golden model): the pack loaded and four seeded inputs, about half
+    # zeros, run; the run's bytes take at least their wire time at 3 Mbaud (10 bit times each).
+    m = rep["link"]["measured"]
+    assert m["bit_exact"] and m["inputs"]["count"] == 4 and m["inputs"]["source"]["random"]["seed"] == 0
+    assert len(m["cycles_per_input"]) == 4 and min(m["cycles_per_input"]) > 0
+    wire_rate = 3_000_000 / 10
+    assert m["run_s"] >= m["run_bytes"] / wire_rate and 0.5 * wire_rate <= m["run_bytes_per_s"] <= wire_rate
+    t = rep["time_per_inference_s"]
+    assert t["link"] == m["run_s"] / 4
+    assert t["compute"] == pytest.approx(np.mean(m["cycles_per_input"]) / (rep["clock"]["pll_mhz"] * 1e6))
 
 
 def test_a_system_that_does_not_fit_is_one_line_and_leaves_no_output(pack_dir, capsys, monkeypatch):
@@ -163,3 +176,13 @@ def test_a_system_that_does_not_fit_is_one_line_and_leaves_no_output(pack_dir, c
     assert err[0].startswith("sparsa build: error: pk: ") and "does not fit: ICESTORM_LC 5542/5280 (104%)" in err[0]
     assert "on the icebreaker (--top link)" in err[0]
     assert not (pack_dir / "ice").exists() and not [p for p in os.listdir(pack_dir) if p.startswith(".ice")]
+
+
+def test_measure_input_is_checked_before_the_build(pack_dir, capsys):
+    np.save("x.npy", np.zeros((2, 7), np.int16))        # the pack takes 20 values an input
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "m", "--measure-input", "x.npy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "x.npy" in err[0] and "input length" in err[0] and "shape (2, 7)" in err[0], err
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "m", "--measure-input", "x.npy", "--no-build"]) == 2
+    assert "--measure-input: expected an open-flow link build" in capsys.readouterr().err
+    assert not (pack_dir / "m").exists()

@@ -44,6 +44,13 @@ def test_an_mlp_runs_on_the_simulated_board_from_the_cli(tmp_path, board, capsys
     assert rep["engine"] == "board" and rep["port"] == f"sim:{board}" and rep["baud"] == 3_000_000
     assert rep["link"]["resends"] == 0 and rep["link"]["load_bytes"] > 0 and len(rep["cycles_per_input"]) == 2
     assert rep["time_per_input_s"]["link"] > rep["time_per_input_s"]["compute"] > 0
+    # The link's time is measured in simulated cycles: never less than the run's bytes back to
+    # back at 3 Mbaud (10 bit times each), and the board's own pauses before it answers are
+    # small beside the bytes (the host's thinking time is left out).
+    m, wire_rate = rep["link"]["measured"], 3_000_000 / 10
+    assert m["run_s"] >= rep["link"]["run_bytes"] / wire_rate and m["load_s"] >= rep["link"]["load_bytes"] / wire_rate
+    assert 0.5 * wire_rate <= m["run_bytes_per_s"] <= wire_rate and 0.5 * wire_rate <= m["load_bytes_per_s"] <= wire_rate
+    assert rep["time_per_input_s"]["link"] == m["run_s"] / 2
     assert f"simulating sim:{board}" in capsys.readouterr().out
 
 
@@ -66,17 +73,36 @@ def test_an_lstm_sequence_runs_on_the_simulated_board_from_the_cli(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), lstm_golden(pack, xq))
 
 
-@pytest.mark.parametrize("port,message", [
-    (None, r"--port: expected the board's serial port .* found none"),
-    ("sim:nope", r"--port: expected sim:<board> with board one of icebreaker, ulx3s-85f, found 'nope'"),
-    ("/dev/nonexistent-tty", r"/dev/nonexistent-tty: serial port: expected the board's USB UART, found"),
+@pytest.mark.parametrize("port,extra,message", [
+    (None, [], r"--port: expected the board's serial port .* found none"),
+    ("sim:nope", [], r"--port: expected sim:<board> with board one of icebreaker, ulx3s-85f, found 'nope'"),
+    ("/dev/nonexistent-tty", [], r"/dev/nonexistent-tty: serial port: expected the board's USB UART, found"),
+    # 50 MHz / 3 Mbaud is 16.7 cycles a bit: 4% off at 17.
+    ("sim:ulx3s-85f", ["--clock-mhz", "50"], r"--clock-mhz: expected a clock that divides 3000000 baud .* found 50 MHz"),
+    ("/dev/nonexistent-tty", ["--clock-mhz", "48"], r"--clock-mhz: expected --engine board --port sim:<board>"),
 ])
-def test_a_missing_or_bad_port_is_one_line_and_exit_2(tmp_path, capsys, port, message):
+def test_a_missing_or_bad_port_is_one_line_and_exit_2(tmp_path, capsys, port, extra, message):
     import re
     _mlp(tmp_path)
     args = ["run", str(tmp_path / "pk"), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
-            "--engine", "board"] + (["--port", port] if port else [])
+            "--engine", "board", *extra] + (["--port", port] if port else [])
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert re.search(message, err) and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_a_measurement_whose_results_differ_from_the_golden_model_stops(tmp_path, monkeypatch):
+    """sparsa build's link measurement checks the simulated system's results: one value off
+    (here a stand-in board run) is an error naming how many differ, not a report."""
+    from sparsa.cli import run_board as rb
+    _mlp(tmp_path)
+    pack = load_pack(tmp_path / "pk")
+
+    def off_by_one(pack_dir, pack, x, port, baud=None, **kw):
+        y = np.asarray(pack.run_golden(x)).copy()
+        y[0, 0] += 1
+        return y, {}
+    monkeypatch.setattr(rb, "run_board", off_by_one)
+    with pytest.raises(RuntimeError, match=rf"differ from the golden model in 1 of {4 * pack.output_rows} values"):
+        rb.measure_on_simulated_board(tmp_path / "pk", "icebreaker", 24)

@@ -154,6 +154,7 @@ class SimulatedBoard:
         self.n_leds, self.netlist = n_leds, netlist
         self.connect_timeout_s = connect_timeout_s
         self.error = None
+        self.times = None
 
     def __enter__(self):
         tool_env()
@@ -164,7 +165,7 @@ class SimulatedBoard:
         server.bind(path)
         server.listen(1)
         env = {"SPARSA_LINK_SOCKET": path, "SPARSA_LINK_DIVISOR": str(self.divisor),
-               "SPARSA_LINK_FAULTS": json.dumps(self.faults)}
+               "SPARSA_LINK_FAULTS": json.dumps(self.faults), "SPARSA_LINK_TIMES": str(self.work / "times.json")}
         self.thread = threading.Thread(target=self._simulate, args=(bdir, env), daemon=True)
         self.thread.start()
         server.settimeout(self.connect_timeout_s)
@@ -194,6 +195,10 @@ class SimulatedBoard:
     def __exit__(self, exc_type, *exc):
         self.transport.close()
         self.thread.join(timeout=60)
+        try:
+            self.times = json.loads((self.work / "times.json").read_text())
+        except (OSError, ValueError):
+            self.times = None
         if exc_type is None and self.error is None:
             shutil.rmtree(self.work, ignore_errors=True)
         elif self.error is not None and exc_type is None:

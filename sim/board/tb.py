@@ -6,6 +6,8 @@ cycles per bit; bytes the SoC sends on ``uart_tx`` are sampled in their bits' mi
 written to the socket. The test ends when the host closes the socket. ``SPARSA_LINK_FAULTS``
 (JSON, a list of ``[kind, n]``) injects link faults on the host-to-board bytes: ``flip`` bit 3
 of byte n, ``drop`` byte n, ``reset`` the board (its reset button) just before byte n.
+With ``SPARSA_LINK_TIMES`` set, the bench writes there (JSON) the clock cycle at which each byte
+started on either line, for :func:`sparsa.sim.board.timing.link_cycles`.
 """
 
 import json
@@ -15,11 +17,19 @@ import socket
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.utils import get_sim_time
+
+PERIOD_NS = 10      # the simulator's clock period; the board's own clock rate only scales the times
 
 
-async def _tx_to_socket(dut, div, sock):
+def _cycle():
+    return int(get_sim_time("ns")) // PERIOD_NS
+
+
+async def _tx_to_socket(dut, div, sock, starts):
     while True:
         await FallingEdge(dut.uart_tx)
+        starts.append(_cycle())
         await ClockCycles(dut.clk, div // 2)
         value = 0
         for i in range(8):
@@ -46,13 +56,14 @@ async def _reset(dut):
 async def serve(dut):
     div = int(os.environ["SPARSA_LINK_DIVISOR"])
     faults = {n: kind for kind, n in json.loads(os.environ.get("SPARSA_LINK_FAULTS", "[]"))}
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.uart_rx.value = 1
     await _reset(dut)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ["SPARSA_LINK_SOCKET"])
     sock.setblocking(False)
-    cocotb.start_soon(_tx_to_socket(dut, div, sock))
+    times = {"divisor": div, "rx": [], "tx": []}     # start cycles: host -> board, board -> host
+    cocotb.start_soon(_tx_to_socket(dut, div, sock, times["tx"]))
     n = 0
     while True:
         try:
@@ -73,7 +84,11 @@ async def serve(dut):
                 await _reset(dut)
             if kind == "flip":
                 byte ^= 1 << 3
+            times["rx"].append(_cycle())
             for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
                 dut.uart_rx.value = bit
                 await ClockCycles(dut.clk, div)
     sock.close()
+    if os.environ.get("SPARSA_LINK_TIMES"):
+        with open(os.environ["SPARSA_LINK_TIMES"], "w") as f:
+            json.dump(times, f)

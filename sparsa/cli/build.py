@@ -50,6 +50,12 @@ def add_arguments(p):
                         "to within 1.5%%. Default: the fastest that nextpnr confirms: a build at 60 MHz (ULX3S) or "
                         "24 MHz (iCEBreaker), then one at the fastest clock 10%% below its Fmax, kept if it meets "
                         "timing (report.json clock.search)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="open flow, --top link: skip the run on the simulated system (the same top on Verilator "
+                        "at the built clock) that measures the link for report.json")
+    p.add_argument("--measure-input", metavar="X.npy", default=None,
+                   help="open flow, --top link: the inputs of that run, as sparsa run -i takes them (default: "
+                        "4 seeded random int8-range vectors, half zeros)")
     p.add_argument("--pcie-block", metavar="XnYn", default=None,
                    help="ku060: the PCIe block the card's lanes use (XDMA's pcie_blk_locn; default: XDMA's)")
     p.add_argument("--gt-quad", metavar="QUAD", default=None,
@@ -117,6 +123,39 @@ def _seal(tmp, final, rep):
     return rep
 
 
+def _measure_input(args):
+    """``--measure-input`` read and checked against the pack before any build (or ``None``)."""
+    if args.measure_input is None:
+        return None
+    harness = args.top == "harness" or (args.top == "auto" and (args.swappable or args.pnr_mhz is not None
+                                                                 or args.memories != "auto"))
+    if args.board in XILINX_BOARDS or args.no_build or args.no_measure or harness:
+        raise user_error(None, "--measure-input", "an open-flow link build that measures (not --no-build, "
+                         "--no-measure or --top harness)", args.board if args.board in XILINX_BOARDS else "none of those")
+    from sparsa.cli.limits import check_input_file
+    from sparsa.cli.run import prepare_input
+    from sparsa.sw.eie.pack_dir import load_pack
+    from sparsa.sw.fileio import load_npy
+    check_input_file(args.measure_input, "--measure-input", "input", kinds=".npy")
+    return prepare_input(load_npy(args.measure_input, what="input"), load_pack(args.pack), args.measure_input)
+
+
+def _measure(args, rep, x, say):
+    """The built link system run on its simulation (:func:`sparsa.cli.run_board.measure_on_simulated_board`):
+    ``rep["link"]["measured"]`` and ``rep["time_per_inference_s"]``."""
+    from sparsa.cli.run_board import measure_on_simulated_board
+    say(f"measuring the link: the pack run on this system's simulation at {rep['clock']['pll_mhz']:g} MHz "
+        f"(Verilator; --no-measure skips it)")
+    try:
+        m = measure_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
+                                       source=args.measure_input)
+    except RuntimeError as e:
+        raise RuntimeError(f"measuring the link on the simulated system: {str(e).strip().splitlines()[0]} "
+                           f"(--no-measure builds without it)") from None
+    rep["link"]["measured"] = m
+    rep["time_per_inference_s"] = m["time_per_input_s"]
+
+
 def run(args):
     say = lambda msg: print(f"[build] {msg}", file=sys.stderr, flush=True)
     if args.swappable and args.board in XILINX_BOARDS:
@@ -140,7 +179,9 @@ def run(args):
     if args.seeds > 1 and (args.board in XILINX_BOARDS or args.no_build):
         raise user_error(None, "--seeds", "an open-flow board and a build (not --no-build)",
                          f"{args.seeds} with {'--no-build' if args.no_build else args.board}")
+    measure_x = _measure_input(args)
     inputs = [("PACK", args.pack)] + ([("--xdc", args.xdc)] if args.xdc else [])
+    inputs += [("--measure-input", args.measure_input)] if args.measure_input else []
     check_outputs([("-o", args.out)], inputs, dirs=("-o",))
     # The whole tree is built next to OUT and swapped in when complete: a failed or
     # interrupted build leaves OUT as it was, and OUT is replaced only if it is empty or an
@@ -179,6 +220,8 @@ def run(args):
                     else:
                         rep = build(args.pack, args.board, tmp, progress=say, top=top, clock_mhz=args.clock_mhz,
                                     **options)
+                    if top == "link" and rep["built"] and not args.no_measure:
+                        _measure(args, rep, measure_x, say)
                     rep = _seal(tmp, args.out, rep)
                 except DoesNotFit as e:
                     raise UserError(f"{args.pack}: {e} on the {args.board} (--top {top})") from None
@@ -196,6 +239,14 @@ def run(args):
               f"nextpnr achieved {c['achieved_mhz']} MHz: timing {'met' if c['timing_met'] else 'NOT met'}; "
               f"UART {ln['baud']} baud ({ln['divisor']} cycles a bit); {rep['luts']} LUTs, {rep['ffs']} FFs, "
               f"{rep['dsps']} DSPs, {rep['brams']} BRAMs -> {rep['bitstream']}")
+        m = ln.get("measured")
+        if m:
+            t = m["time_per_input_s"]
+            print(f"  link measured on the simulated system at {c['pll_mhz']:g} MHz ({m['inputs']['count']} "
+                  f"{'steps' if m['inputs']['lstm_steps'] else 'inputs'}, bit-exact): load {m['load_bytes']:,} bytes in "
+                  f"{m['load_s'] * 1e3:.2f} ms; run {m['run_bytes'] // m['inputs']['count']:,} bytes an input at "
+                  f"{m['run_bytes_per_s']:,} bytes/s; per input {t['compute'] * 1e6:.1f} us compute + "
+                  f"{t['link'] * 1e3:.3f} ms link")
         if "search" not in c and c["fastest_with_margin_mhz"] and c["fastest_with_margin_mhz"] != c["pll_mhz"]:
             print(f"  --clock-mhz {c['fastest_with_margin_mhz']:g} is the fastest clock with 10% margin below the "
                   f"achieved {c['achieved_mhz']} MHz that the PLL makes and that divides the UART exactly")

@@ -75,11 +75,14 @@ def add_arguments(p):
     p.add_argument("--engine", default="golden", metavar="ENGINE",
                    help=f"one of {', '.join(ENGINES)}, board (default golden)")
     p.add_argument("--port", metavar="PORT",
-                   help="--engine board: the board's serial port (/dev/ttyUSB0; the board must run a bitstream "
-                        "with the host link, which sparsa build does not make yet: docs/soc.md), or "
-                        "sim:ulx3s-85f / sim:icebreaker for the simulated board (its SoC on Verilator behind "
-                        "the same link)")
+                   help="--engine board: the board's serial port (/dev/ttyUSB0; the board runs the bitstream "
+                        "of sparsa build --top link, flashed with sparsa flash), or sim:ulx3s-85f / "
+                        "sim:icebreaker for the simulated board (the same system on Verilator behind the same "
+                        "link; the link's time measured in simulated cycles: docs/soc.md)")
     p.add_argument("--baud", type=int, metavar="N", help="--engine board: the UART's rate (default 3000000)")
+    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                   help="--port sim:<board>: the system clock to simulate, as the build's report.json gives it "
+                        "(default: the board's, 60 MHz ULX3S, 24 MHz iCEBreaker); it must divide 3 Mbaud")
     p.add_argument("--report", metavar="R.json", help="write a JSON run report")
     p.add_argument("--dequantize", action="store_true", help="write Y as float32 real values")
     p.add_argument("--reusable-build", action="store_true",
@@ -128,6 +131,9 @@ def run(args):
         return run_cnn(args)
     if args.engine not in ENGINES and args.engine != "board":
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}, board", repr(args.engine))
+    if args.clock_mhz is not None and not (args.engine == "board" and (args.port or "").startswith("sim:")):
+        raise user_error(None, "--clock-mhz", "--engine board --port sim:<board> (a real board runs the clock "
+                         "its bitstream was built for)", f"{args.clock_mhz:g}")
     if args.engine == "board" and not getattr(args, "port", None):
         raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> with "
                                          "--engine board", "none")
@@ -144,7 +150,7 @@ def run(args):
         y, extra = np.zeros((0, pack.output_rows), np.int16), ({} if args.engine == "golden" else {"cycles": 0})
     elif args.engine == "board":
         from sparsa.cli.run_board import run_board
-        y, extra = run_board(args.pack, pack, x, args.port, args.baud)
+        y, extra = run_board(args.pack, pack, x, args.port, args.baud, clock_mhz=args.clock_mhz)
     else:
         y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
                               reusable=getattr(args, "reusable_build", False))

@@ -1,6 +1,11 @@
 """``sparsa run --engine board --port P``: an EIE pack on a board over its USB UART, or on the
 simulated board (``--port sim:ulx3s-85f``, ``sim:icebreaker``): the board SoC's Verilog on
-Verilator, its UART on a socket, driven by the same runtime code."""
+Verilator, its UART on a socket, driven by the same runtime code.
+
+On the simulated board the link's time is measured in the simulation's clock cycles at the
+board's clock and baud rate (:mod:`sparsa.sim.board.timing`): what the bytes and the board take,
+without the host's own turnaround. :func:`measure_on_simulated_board` is that run as
+``sparsa build`` makes it for its report."""
 
 import time
 
@@ -8,7 +13,7 @@ import numpy as np
 
 from sparsa.sw.errors import UserError, user_error
 
-__all__ = ["run_board"]
+__all__ = ["run_board", "measure_on_simulated_board"]
 
 
 def _system(board, where):
@@ -18,8 +23,25 @@ def _system(board, where):
     return SYSTEMS[board]
 
 
-def run_board(pack_dir, pack, x, port, baud=None):
-    """``(y int16, report dict)``: load the pack onto the board at ``port`` and run ``x``."""
+def _measured(times, phases, clock_hz):
+    """The link's seconds and bytes per second of the load and of the run, from the bench's byte
+    times (``phases``: the host's sent and received byte counts after the load and at the end)."""
+    from sparsa.sim.board.timing import link_cycles, split_phases
+    (sent0, recv0), (sent1, recv1) = phases
+    load, run = split_phases(times, sent0, recv0)
+    out = {"clock_mhz": clock_hz / 1e6}
+    for name, (rx, tx), nbytes in (("load", load, sent0 + recv0), ("run", run, sent1 + recv1 - sent0 - recv0)):
+        cycles, host = link_cycles(rx, tx, times["divisor"])
+        out[f"{name}_s"] = cycles / clock_hz
+        out[f"{name}_bytes_per_s"] = round(nbytes * clock_hz / cycles) if cycles else None
+        out[f"{name}_host_turnaround_left_out_s"] = host / clock_hz
+    return out
+
+
+def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
+    """``(y int16, report dict)``: load the pack onto the board at ``port`` and run ``x``.
+    ``clock_mhz``: on ``sim:<board>``, the system clock to simulate (default: the board's);
+    the UART divisor follows from it as in the build."""
     from sparsa.dma import DMAError
     from sparsa.link import LinkError, link_backend
     from sparsa.runtime import Accelerator
@@ -34,13 +56,13 @@ def run_board(pack_dir, pack, x, port, baud=None):
         from sparsa.sim.board.runner import SimulatedBoard
         from sparsa.boards.systems import uart_divisor
         system = _system(port[4:], None)
-        mhz = system.default_mhz
+        mhz = system.default_mhz if clock_mhz is None else clock_mhz
         divisor, _ = uart_divisor(mhz, system.baud)
         # What `sparsa build --top link` synthesises for the pack on this board.
         cfg = cli_config(build_memory_map(pack)).replace(**system.pe_options)
         sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds)
-        print(f"simulating {port}: the board system at {mhz} MHz (its PLL a pass-through), UART at "
-              f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
+        say(f"simulating {port}: the board system at {mhz:g} MHz (its PLL a pass-through), UART at "
+            f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
         transport = sim.__enter__()
         # The simulation runs slower than the board: generous timeouts.
         backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=30)
@@ -54,25 +76,14 @@ def run_board(pack_dir, pack, x, port, baud=None):
         acc = Accelerator(pack_dir, backend=backend)
         t_load = time.perf_counter() - t0
         link = backend.regs.link
-        loaded = link.bytes_sent + link.bytes_received
+        after_load = (link.bytes_sent, link.bytes_received)
         t1 = time.perf_counter()
         y = acc.run(x)
         t_run = time.perf_counter() - t1
-        run_bytes = link.bytes_sent + link.bytes_received - loaded
+        at_end = (link.bytes_sent, link.bytes_received)
         cycles = np.asarray(acc.cycles, dtype=np.int64)
-        batch = len(cycles)
-        rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
-               "link": {"load_bytes": int(loaded), "run_bytes": int(run_bytes), "resends": link.resends,
-                        "load_s": round(t_load, 3), "run_s": round(t_run, 3)}}
-        if baud:
-            # On the wire: 10 bit times a byte, both directions sharing the exchange (one command at
-            # a time), so the link time of an input is its bytes over baud / 10.
-            per_input = run_bytes / max(batch, 1) * 10 / baud
-            rep["time_per_input_s"] = {"link": per_input}
-            if clock_hz:
-                rep["time_per_input_s"]["compute"] = float(cycles.mean()) / clock_hz
+        resends = link.resends
         ok = True
-        return np.asarray(y), rep
     except (OSError, TimeoutError, LinkError, DMAError) as e:
         text = str(e).splitlines()[0]
         raise UserError(text if text.startswith(port) else f"{port}: {text}") from None
@@ -84,3 +95,50 @@ def run_board(pack_dir, pack, x, port, baud=None):
                 pass
         if sim is not None:
             sim.__exit__(None if ok else RuntimeError, None, None)     # on a failure, sim.log stays
+    batch = max(len(cycles), 1)
+    loaded, run_bytes = sum(after_load), sum(at_end) - sum(after_load)
+    rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
+           "link": {"load_bytes": int(loaded), "run_bytes": int(run_bytes), "resends": resends,
+                    "wall_load_s": round(t_load, 3), "wall_run_s": round(t_run, 3),
+                    # 8N1: ten bit times a byte; the bytes alone, back to back, take this long.
+                    "wire_s_per_input": run_bytes / batch * 10 / baud}}
+    if sim is None:
+        # A real board: the host's clock, round trips and the USB bridge's latency included.
+        rep["time_per_input_s"] = {"link": t_run / batch}
+        return np.asarray(y), rep
+    measured = _measured(sim.times, (after_load, at_end), clock_hz) if sim.times else None
+    rep["link"]["measured"] = measured
+    rep["time_per_input_s"] = {"compute": float(cycles.mean()) / clock_hz,
+                               "link": measured["run_s"] / batch if measured else None}
+    return np.asarray(y), rep
+
+
+MEASURE_INPUTS, MEASURE_SEED, MEASURE_DENSITY = 4, 0, 0.5
+
+
+def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="given", say=print):
+    """The link system of ``board`` at ``clock_mhz`` on the simulated board: loads the pack and
+    runs ``x`` (``source`` names it; default: :data:`MEASURE_INPUTS` seeded random int8-range
+    inputs, half of them zero, or an LSTM sequence that long) over the link, and checks the results bit for bit
+    against the golden model (a RuntimeError if they differ). Returns the report's
+    ``measured`` entry: inputs, bytes, seconds and bytes per second of the load and of the run
+    at the board's clock and baud rate, and the time per input split into compute and link."""
+    from sparsa.sw.eie.pack_dir import load_pack
+    pack = load_pack(pack_dir)
+    if x is None:
+        rng = np.random.default_rng(MEASURE_SEED)
+        shape = (MEASURE_INPUTS, pack.input_cols)
+        x = (rng.integers(-128, 128, shape) * (rng.random(shape) < MEASURE_DENSITY)).astype(np.int16)
+        source = {"random": {"seed": MEASURE_SEED, "zero_probability": 1 - MEASURE_DENSITY, "range": [-128, 127]}}
+    y, rep = run_board(pack_dir, pack, x, f"sim:{board}", clock_mhz=clock_mhz, say=say)
+    want = np.asarray(pack.run_golden(x)).reshape(np.shape(y))
+    if not np.array_equal(y, want):
+        bad = int(np.count_nonzero(y != want))
+        raise RuntimeError(f"the simulated {board} system's results differ from the golden model in {bad} of "
+                           f"{want.size} values (an internal error: please report it)")
+    m = rep["link"]["measured"]
+    return {"inputs": {"count": int(x.shape[0]), "lstm_steps": bool(pack.lstm), "source": source},
+            "bit_exact": True, "cycles_per_input": rep["cycles_per_input"],
+            "load_bytes": rep["link"]["load_bytes"], "run_bytes": rep["link"]["run_bytes"],
+            **{k: v for k, v in m.items() if k != "clock_mhz"},
+            "time_per_input_s": rep["time_per_input_s"]}
