@@ -196,7 +196,7 @@ def _run(cmd, cwd, log):
 
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
-          seeds=1, run_jobs=None, top="harness", clock_mhz=None):
+          seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -226,8 +226,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     :func:`sparsa.sw.jobs.run_jobs` on a process pool or a Dask cluster, which must share this
     file system); by default one after the other in this process.
     ``top``: ``"link"`` builds the board system a host drives (:mod:`sparsa.boards.systems`:
-    PLL, reset, the EIE SoC behind the UART host link, LEDs; weights are loaded over the link)
-    at ``clock_mhz`` (default: the board's); nextpnr places and routes for the PLL's clock and
+    PLL, reset, the EIE SoC behind the UART host link, LEDs; weights are loaded over the link,
+    or with ``preload`` held from power-up) at ``clock_mhz`` (default: the board's); nextpnr places and routes for the PLL's clock and
     ``report["clock"]`` says whether it met it. ``"harness"``: the size-and-speed harness above.
     ``multiplier``: the PEs' codebook x activation multipliers. ``"ecp5"`` instantiates
     MULT18X18D blocks with their own input and output registers; ``"generic"`` writes a
@@ -248,11 +248,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         raise user_error(None, "--pnr-mhz", "1 to 500 MHz", pnr_mhz)
     if top not in ("link", "harness"):
         raise user_error(None, "--top", "link or harness", repr(top))
-    if top == "link":
-        from sparsa.boards.systems import check_link_options
-        check_link_options(swappable=swappable, pnr_mhz=pnr_mhz, memories=memories)
-    elif clock_mhz is not None:
-        raise user_error(None, "--clock-mhz", "--top link (the harness runs from the oscillator)", f"{clock_mhz:g}")
+    from sparsa.boards.systems import check_link_options
+    check_link_options(top, swappable=swappable, pnr_mhz=pnr_mhz, memories=memories, clock_mhz=clock_mhz,
+                       preload=preload)
     pnr_mhz = pnr_mhz or b["clock_mhz"]
     if memories not in ("auto", "block", "fit"):
         raise user_error(None, "--memories", "auto, block or fit", repr(memories))
@@ -300,7 +298,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     elif top == "link":
         from sparsa.boards.systems import prepare
         say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights load over the link)")
-        link = prepare(cfg, board, clock_mhz, out)
+        link = prepare(cfg, board, clock_mhz, out, memory_map=mm if preload else None)
         pnr_mhz = link["clock"]["pll_mhz"]
     else:
         say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
@@ -342,7 +340,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
               "multiplier": multiplier, "memory_plan": mem_plan,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
-              "swappable": swappable, "top": top}
+              "swappable": swappable, "top": top, **({"preload": preload} if top == "link" else {})}
     if top == "link":
         report.update(clock=link["clock"], link=link["link"], leds=link["leds"], target_clock_mhz=pnr_mhz)
     if do_build:

@@ -35,8 +35,10 @@ class ICEBreaker(ICEBreakerPlatform):
     capacity = {"luts": 5280, "ffs": 5280, "dsps": 8, "brams": 30}
     # EIE's own PE (one multiplier, the serial sparse-matrix reader): the pipelined reader and a
     # second multiplier do not fit the UP5K next to the link, and behind a 3 Mbaud UART (about a
-    # millisecond an input) the microseconds of compute they save do not show.
-    pe_options = {"macs": 1, "reader": "serial", "queue_depth": 2}
+    # millisecond an input) the microseconds of compute they save do not show. The codebooks in
+    # a block RAM (18 cycles a layer to fetch the current one): in flip-flops, with their
+    # multiplexer, the two-layer digits MLP's did not fit.
+    pe_options = {"macs": 1, "reader": "serial", "queue_depth": 2, "codebooks": "memory"}
 
     def pll_setting(self, mhz):
         return ice40_pll(self.oscillator_mhz, mhz)
@@ -90,9 +92,10 @@ def uart_divisor(clock_mhz, baud, where="--clock-mhz"):
     return divisor, error
 
 
-def prepare(cfg, board, clock_mhz, out):
+def prepare(cfg, board, clock_mhz, out, memory_map=None):
     """Write the board system's sources and constraints into ``out``; returns a dict of facts
-    for the report: requested and PLL clock, UART divisor and baud error, constraint file."""
+    for the report: requested and PLL clock, UART divisor and baud error, constraint file.
+    ``memory_map``: the model the system holds from power-up (``--preload``)."""
     from amaranth.back import verilog
     from sparsa.hw.board_top import BoardTop
     from sparsa.hw.eie.pe import ProcessingElement
@@ -112,8 +115,9 @@ def prepare(cfg, board, clock_mhz, out):
     with fast_memory_init():
         platform.add_file(f"{EIEArray.PE_MODULE}.v",
                           verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False))
-        plan = platform.prepare(BoardTop(cfg, divisor, pll=platform.pll_block(setting), clock=platform.oscillator, button=platform.button,
-                                         n_leds=platform.n_leds), name="top")
+        plan = platform.prepare(BoardTop(cfg, divisor, pll=platform.pll_block(setting), clock=platform.oscillator,
+                                         button=platform.button, n_leds=platform.n_leds, memory_map=memory_map),
+                                name="top")
     constraints = "top.pcf" if platform.family == "ice40" else "top.lpf"
     for name in ("top.il", constraints, f"{EIEArray.PE_MODULE}.v"):
         (out / name).write_bytes(plan.files[name].encode() if isinstance(plan.files[name], str) else plan.files[name])
@@ -145,10 +149,18 @@ def fastest_clock(board, achieved_mhz):
     return None
 
 
-def check_link_options(*, swappable, pnr_mhz, memories):
-    """The harness-only options, refused for a link build with one line each."""
+def check_link_options(top, *, swappable, pnr_mhz, memories, clock_mhz, preload):
+    """The harness-only options refused for a link build, and the link-only ones for the
+    harness, with one line each."""
+    if top != "link":
+        if clock_mhz is not None:
+            raise user_error(None, "--clock-mhz", "--top link (the harness runs from the oscillator)", f"{clock_mhz:g}")
+        if preload:
+            raise user_error(None, "--preload", "--top link (the harness always holds the pack's weights)", f"--top {top}")
+        return
     if swappable:
-        raise user_error(None, "--swappable", "--top harness (a link build loads weights over the link)", "--top link")
+        raise user_error(None, "--swappable", "--top harness (a link build loads weights over the link, or holds "
+                         "them from power-up with --preload)", "--top link")
     if pnr_mhz is not None:
         raise user_error(None, "--pnr-mhz", "--top harness (a link build places and routes for its PLL clock: "
                          "--clock-mhz)", f"{pnr_mhz:g}")

@@ -63,6 +63,9 @@ class AXILiteRegisterFile(wiring.Component):
     strobes : dict, optional
         ``{name: mask}``: bits of an RW register that are commands, not state: not stored
         (they read 0); the SoC acts on them with ``<name>_w`` and ``w_data``.
+    held : iterable of str, optional
+        RW registers the SoC stores itself (for example in a flip-flop that no reset clears):
+        here an ``In(32)`` as for RO, with the ``<name>_w`` strobe and ``w_data`` to store.
     addr_bits : int
 
     Members
@@ -76,14 +79,15 @@ class AXILiteRegisterFile(wiring.Component):
         High for the one cycle in which a write to the register completes.
     """
 
-    def __init__(self, registers, *, storage=None, strobes=None, addr_bits=8):
+    def __init__(self, registers, *, storage=None, strobes=None, held=(), addr_bits=8):
         self._regs = [(name, offset, access) for name, offset, access, _ in registers]
         self._storage = dict(storage or {})
         self._strobes = dict(strobes or {})
+        self._held = set(held)
         members = {"bus": In(AXILiteSignature(addr_bits)), "w_data": Out(32)}
         for name, _, access in self._regs:
             key = name.lower()
-            if access in ("RO", "RW1C"):
+            if access in ("RO", "RW1C") or name in self._held:
                 members[key] = In(32)
             elif access == "RW":
                 width, init = self._storage.get(name, (32, 0))
@@ -122,7 +126,7 @@ class AXILiteRegisterFile(wiring.Component):
                         continue
                     with m.Case(offset >> 2):
                         m.d.comb += getattr(self, name.lower() + "_w").eq(1)
-                        if access == "RW":
+                        if access == "RW" and name not in self._held:
                             reg = getattr(self, name.lower())
                             keep = ~self._strobes.get(name, 0) & ((1 << len(reg)) - 1)
                             m.d.sync += reg.eq(self.w_data[:len(reg)] & keep)

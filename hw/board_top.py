@@ -104,11 +104,14 @@ class BoardTop(Elaboratable):
     ``cfg``: the :class:`sparsa.sw.eie.config.EIEConfig` of the array; ``divisor``: system
     clock cycles per UART bit; ``pll``: an :class:`Ecp5Pll` / :class:`Ice40Pll` (``None``: the
     pass-through of simulation); ``clock``, ``button``: the platform's resource names of the
-    oscillator and the reset button; ``n_leds``: how many of the board's LEDs to drive (up to 3).
+    oscillator and the reset button; ``n_leds``: how many of the board's LEDs to drive (up to 3);
+    ``memory_map``: a model to hold from power-up (memory contents and MODEL_ID; ``None``: the
+    host loads one over the link).
     """
 
-    def __init__(self, cfg, divisor, *, pll=None, clock="clk", button="button", n_leds=2):
+    def __init__(self, cfg, divisor, *, pll=None, clock="clk", button="button", n_leds=2, memory_map=None):
         self.cfg, self.divisor, self.clock, self.button = cfg, divisor, clock, button
+        self.mm = memory_map
         self.pll = pll or PassThroughPll()
         self.n_leds = min(n_leds, len(LED_MEANINGS))
         # The pins as ports (simulation; unused when a platform provides them).
@@ -152,7 +155,7 @@ class BoardTop(Elaboratable):
         m.d.comb += sync.clk.eq(pll.clk_out)
         m.submodules.reset_sync = ResetSynchronizer(~pll.locked | button, domain="sync")
 
-        m.submodules.soc = soc = LinkSoC(self.cfg, self.divisor)
+        m.submodules.soc = soc = LinkSoC(self.cfg, self.divisor, self.mm)
         heartbeat = Signal(25)
         m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += [soc.uart_rx.eq(rx), tx.eq(soc.uart_tx),

@@ -16,7 +16,9 @@ puts between a DMA and the SoC (the KU060 PCIe design): a partial beat left in t
 aborted transfer would otherwise start the next packet. X_COUNT counts the input values taken
 since the last START or ABORT: a host starts a run once it equals the input length. The CAP_*
 registers report what the build holds, so a host checks a pack against the bitstream before
-writing anything.
+writing anything. MODEL_ID says which model the memories hold (the host writes it around a load;
+a build with the weights in its memories starts with theirs): like the memories, no reset and
+no ABORT clears it, so a host skips a load the board already has.
 
 The register file is :class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the CNN SoC):
 a register write completes in 2 cycles after both AW and W are seen; a read in 1.
@@ -28,7 +30,8 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_table_markdown
 from sparsa.hw.eie.top import EIEArray
-from sparsa.sw.eie.protocol import ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, capacity_words, config_word
+from sparsa.sw.eie.protocol import (ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, capacity_words,
+                                    config_word, model_id)
 
 __all__ = ["EIESoC", "REGISTERS", "SOC_ID", "STREAM_RESET_CYCLES", "register_map_markdown"]
 
@@ -69,8 +72,14 @@ class EIESoC(wiring.Component):
         abort = arr.abort
 
         # ---- registers (the protocol's map) ----------------------------------------------------
-        m.submodules.regs = rf = AXILiteRegisterFile(REGISTERS, storage=_STORAGE, strobes={"CTRL": CTRL_START | CTRL_ABORT})
+        m.submodules.regs = rf = AXILiteRegisterFile(REGISTERS, storage=_STORAGE, strobes={"CTRL": CTRL_START | CTRL_ABORT},
+                                                     held=("MODEL_ID",))
         connect(m, flipped(axil_flat(self)), rf.bus)
+        # reset_less, as the memories it describes are: a reset keeps the model and its name.
+        held_model = Signal(32, init=model_id(self.mm) if self.mm is not None else 0, reset_less=True)
+        with m.If(rf.model_id_w):
+            m.d.sync += held_model.eq(rf.w_data)
+        m.d.comb += rf.model_id.eq(held_model)
         done = Signal()
         start = Signal()
         ld_data = Cat(rf.ld_data_lo, rf.ld_data_hi)

@@ -24,7 +24,7 @@ from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.errors import UserError
 from sparsa.sw.eie.pack_dir import load_pack
 from sparsa.sw.eie.protocol import (COUNTERS, CTRL_ABORT, CTRL_START, REG, SOC_ID, STATUS_DONE, config_from_registers,
-                                   load_sequence, lstm_step_ctrl, lstm_step_writes, register_writes)
+                                   load_sequence, lstm_step_ctrl, lstm_step_writes, model_id, register_writes)
 
 __all__ = ["Accelerator", "LinuxBackend", "MmioRegisters"]
 
@@ -49,6 +49,7 @@ class LinuxBackend:
     def _attach(self, regs, dma, where, timeout_s):
         self.regs, self.dma, self.where, self.timeout_s = regs, dma, where, timeout_s
         self._aborted = False
+        self.loaded = None
 
     @classmethod
     def over(cls, regs, dma, where, timeout_s=1.0):
@@ -78,16 +79,22 @@ class LinuxBackend:
         """Refuse (UserError, one line, by how much) memory map ``mm`` if the device cannot hold it."""
         self.device_config().check_fits(mm, where=f"{where} on the device at {self.where}")
 
-    def load(self, mm, where="pack"):
+    def load(self, mm, where="pack", reload=False):
         """Check ``mm`` against the device, stop whatever it was doing (a run left busy, a stream
         left half-sent: the DMA is reset and the engine aborted), then load it through the LD_*
-        registers (the protocol's load sequence)."""
+        registers (the protocol's load sequence), unless MODEL_ID says the device holds it
+        already and ``reload`` is false. ``loaded`` says whether it was written."""
         self.check(mm, where)
         self.abort()
         self._aborted = False             # the load's own abort: nothing of a run to clear after it
-        for load in load_sequence(mm):
-            for name, value in register_writes(load):
-                self.regs[name] = value
+        ident = model_id(mm)
+        self.loaded = reload or self.regs["MODEL_ID"] != ident
+        if self.loaded:
+            self.regs["MODEL_ID"] = 0         # a load cut short leaves no claim behind
+            for load in load_sequence(mm):
+                for name, value in register_writes(load):
+                    self.regs[name] = value
+            self.regs["MODEL_ID"] = ident
         self.regs["N_LAYERS"] = len(mm.layers)
         self._flush()                     # posted writes (a UART link) reach the board now
 
@@ -228,18 +235,19 @@ class LinuxBackend:
 class Accelerator:
     """A pack on an engine: ``Accelerator("pack_dir").run(x)`` -> int16 outputs.
 
-    ``backend``: ``"sim"`` (Verilator), ``"icarus"``, or a :class:`LinuxBackend`. After
+    ``backend``: ``"sim"`` (Verilator), ``"icarus"``, or a :class:`LinuxBackend`, which loads
+    the pack unless the device holds it already (MODEL_ID; ``reload=True`` loads anyway). After
     ``run``, ``cycles`` holds the cycles of each input.
     """
 
-    def __init__(self, pack_dir, backend="sim"):
+    def __init__(self, pack_dir, backend="sim", reload=False):
         self.pack = load_pack(pack_dir)
         self.mm = build_memory_map(self.pack)
         self.backend = backend
         self.cycles = None
         self.stats = None
         if isinstance(backend, LinuxBackend):
-            backend.load(self.mm, where=str(pack_dir))
+            backend.load(self.mm, where=str(pack_dir), reload=reload)
         elif backend not in ("sim", "icarus"):
             raise UserError(f"Accelerator: backend: expected 'sim', 'icarus' or a LinuxBackend, found {backend!r}")
 

@@ -71,6 +71,8 @@ def test_icebreaker_link_sources_use_the_pad_pll(pack_dir, capsys):
     (["--top", "link", "--pnr-mhz", "50"], "--pnr-mhz: expected --top harness"),
     (["--top", "link", "--memories", "block"], "--memories: expected auto with --top link"),
     (["--top", "harness", "--clock-mhz", "50"], "--clock-mhz: expected --top link"),
+    (["--top", "harness", "--preload"], "--preload: expected --top link"),
+    (["--swappable", "--preload"], "--preload: expected --top link"),
     (["--clock-mhz", "50"], "--clock-mhz: expected a clock that divides 3000000 baud"),
     (["--clock-mhz", "900"], "--clock-mhz: expected 1 to 500 MHz"),
 ])

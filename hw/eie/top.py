@@ -7,6 +7,7 @@ A run, as the host sees it::
     x_in        (idle)  stream the cols_0 input activations, j = 0, 1, ...
     start               pulse, with n_layers
     ...                 CLEAR (zero accumulators; only after a reset), then per layer
+                        [CODEBOOK (with a codebook memory: the layer's entries to the PEs)]
                         COMPUTE (scan, broadcast, multiply-accumulate) -> DRAIN (output stage)
     done                pulse when the last layer's activations are written
     y_out               streams the last layer's rows, i = 0, 1, ...
@@ -25,9 +26,10 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out, connect
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS
-from sparsa.sw.eie.protocol import CODEBOOK_STRIDE, COUNTERS, LAYER_STRIDE, LoadKind
+from sparsa.sw.eie.protocol import COUNTERS, LAYER_STRIDE, LoadKind
 
 from sparsa.hw.eie.arith import ArithmeticUnit
+from sparsa.hw.eie.codebooks import codebook_store
 from sparsa.hw.eie.layouts import ACT, drain_signature, layer_signature, row_bits
 from sparsa.hw.eie.lstm_ew import LSTMElementwise
 from sparsa.hw.eie.pe import ProcessingElement
@@ -147,36 +149,26 @@ class EIEArray(wiring.Component):
                   "bias_base": max(1, (cfg.bias_words - 1).bit_length()),
                   "shift": 6, "relu": 1, "ew": 1}
         table = {f: [] for f in LAYER_FIELDS}
-        codebooks = []
         for li in range(L):
             entry = self.mm.layers[li] if self.mm is not None and li < len(self.mm.layers) else None
             for f in LAYER_FIELDS:
                 init = getattr(entry, f) if entry is not None else 0
                 table[f].append(Signal(widths[f], init=int(init), reset_less=True, name=f"layer{li}_{f}"))
-            cb = []
-            for e in range(16):
-                init = int(entry.codebook[e]) if entry is not None else 0
-                cb.append(Signal(signed(16), init=init, reset_less=True, name=f"layer{li}_cb{e}"))
-            codebooks.append(cb)
         ld_data0 = self.ld_data[0:64]
         with m.If(self.ld_valid & (self.ld_kind == LoadKind.LAYER)):
             for li in range(L):
                 for fi, f in enumerate(LAYER_FIELDS):
                     with m.If(self.ld_addr == li * LAYER_STRIDE + fi):
                         m.d.sync += table[f][li].eq(ld_data0)
-        with m.If(self.ld_valid & (self.ld_kind == LoadKind.CODEBOOK)):
-            for li in range(L):
-                for e in range(16):
-                    with m.If(self.ld_addr == li * CODEBOOK_STRIDE + e):
-                        m.d.sync += codebooks[li][e].eq(ld_data0)
+        m.submodules.codebooks = books = codebook_store(cfg, self.mm)
+        m.d.comb += [books.ld_en.eq(self.ld_valid & (self.ld_kind == LoadKind.CODEBOOK)),
+                     books.ld_addr.eq(self.ld_addr), books.ld_data.eq(ld_data0)]
 
         layer = Signal(range(max(2, L + 1)))
         cur = {f: Signal(widths[f], name=f"cur_{f}") for f in LAYER_FIELDS}
-        cur_cb = [Signal(signed(16), name=f"cur_cb{e}") for e in range(16)]
         for f in LAYER_FIELDS:
             m.d.comb += cur[f].eq(Array(table[f])[layer])
-        for e in range(16):
-            m.d.comb += cur_cb[e].eq(Array([codebooks[li][e] for li in range(L)])[layer])
+        m.d.comb += books.layer.eq(layer)
         parity = Signal()          # layer L reads file (L % 2), writes the other
         m.d.comb += parity.eq(layer[0])
 
@@ -232,8 +224,7 @@ class EIEArray(wiring.Component):
             drain_bus.drain.eq(drain), drain_bus.row.eq(drain_row), drain_bus.write.eq(drain_write),
             drain_bus.bias_addr.eq(cur["bias_base"] + drain_row),
         ]
-        for e in range(16):
-            m.d.comb += layer_bus.codebook[e].eq(cur_cb[e])
+        m.d.comb += layer_bus.codebook.eq(books.current)
         connect(m, layer_bus, *[pe.layer for pe in pes])
         connect(m, drain_bus, *[pe.drain for pe in pes])
         for k, pe in enumerate(pes):
@@ -309,9 +300,21 @@ class EIEArray(wiring.Component):
                     with m.Else():
                         m.next = "OUT_ADDR"
                 with m.Else():
-                    m.d.comb += scan.start.eq(1)
-                    m.d.sync += wait.eq(3)
-                    m.next = "COMPUTE"
+                    if books.FETCH_CYCLES:
+                        m.d.comb += books.fetch.eq(1)
+                        m.next = "CODEBOOK"
+                    else:
+                        m.d.comb += scan.start.eq(1)
+                        m.d.sync += wait.eq(3)
+                        m.next = "COMPUTE"
+            if books.FETCH_CYCLES:
+                with m.State("CODEBOOK"):
+                    # A codebook memory (EIEConfig.codebooks): the layer's entries come to the PEs.
+                    m.d.sync += cycles.eq(cycles + 1)
+                    with m.If(books.ready):
+                        m.d.comb += scan.start.eq(1)
+                        m.d.sync += wait.eq(3)
+                        m.next = "COMPUTE"
             with m.State("COMPUTE"):
                 m.d.sync += cycles.eq(cycles + 1)
                 m.d.comb += [counting.eq(1), act_rd_addr.eq(scan.rd_addr), act_rd_sel.eq(scan.rd_sel)]

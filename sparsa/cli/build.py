@@ -4,8 +4,11 @@
 (``--top link``, :mod:`sparsa.boards.systems`): a PLL clock (``--clock-mhz``; by default the
 fastest that nextpnr confirms, :mod:`sparsa.boards.clock_plan`), the reset
 button, the EIE SoC sized for the pack behind the UART host link, and LEDs; the weights are
-loaded over the link (``sparsa run --engine board``); on the iCEBreaker its PE is EIE's (one
-multiplier, the serial sparse-matrix reader), which fits the UP5K next to the link.
+loaded over the link (``sparsa run --engine board``), or held from power-up with ``--preload``;
+on the iCEBreaker its PE is EIE's (one multiplier, the serial sparse-matrix reader, the
+codebooks in a block RAM), which fits the UP5K next to the link. The build then runs the pack
+on the simulation of the system it built and writes the link it measured into the report
+(``--no-measure`` skips it).
 ``report.json`` gives the requested, PLL and achieved clock and ``timing_met``. ``--top harness``
 (the default with ``--swappable``, ``--pnr-mhz`` or ``--memories``) builds the size-and-speed
 harness instead: the array with the pack's weights as memory
@@ -50,6 +53,9 @@ def add_arguments(p):
                         "to within 1.5%%. Default: the fastest that nextpnr confirms: a build at 60 MHz (ULX3S) or "
                         "24 MHz (iCEBreaker), then one at the fastest clock 10%% below its Fmax, kept if it meets "
                         "timing (report.json clock.search)")
+    p.add_argument("--preload", action="store_true",
+                   help="open flow, --top link: the pack's weights in the bitstream's memories (and its MODEL_ID): "
+                        "the board holds the model from power-up and sparsa run --engine board skips the load")
     p.add_argument("--no-measure", action="store_true",
                    help="open flow, --top link: skip the run on the simulated system (the same top on Verilator "
                         "at the built clock) that measures the link for report.json")
@@ -148,7 +154,7 @@ def _measure(args, rep, x, say):
         f"(Verilator; --no-measure skips it)")
     try:
         m = measure_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
-                                       source=args.measure_input)
+                                       source=args.measure_input, preload=args.preload)
     except RuntimeError as e:
         raise RuntimeError(f"measuring the link on the simulated system: {str(e).strip().splitlines()[0]} "
                            f"(--no-measure builds without it)") from None
@@ -161,6 +167,9 @@ def run(args):
     if args.swappable and args.board in XILINX_BOARDS:
         raise user_error(None, "--swappable", "an open-flow board (on a Vivado build the runtime loads new weights through the LD_* registers)",
                          args.board)
+    if args.preload and args.board in XILINX_BOARDS:
+        raise user_error(None, "--preload", "an open-flow board (a Vivado build loads weights through the LD_* "
+                         "registers)", args.board)
     if args.xdc is not None and args.board not in XILINX_BOARDS:
         raise user_error(None, "--xdc", f"a Vivado board ({', '.join(XILINX_BOARDS)})", args.board)
     location = None
@@ -211,6 +220,7 @@ def run(args):
                     top = ("harness" if args.swappable or args.pnr_mhz is not None or args.memories != "auto"
                            else "link")
                 options = dict(do_build=not args.no_build, swappable=args.swappable, spm_words=args.spm_words,
+                               **({"preload": True} if args.preload else {}),
                                pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router, seed=args.seed,
                                multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs)
                 try:
@@ -243,8 +253,9 @@ def run(args):
         if m:
             t = m["time_per_input_s"]
             print(f"  link measured on the simulated system at {c['pll_mhz']:g} MHz ({m['inputs']['count']} "
-                  f"{'steps' if m['inputs']['lstm_steps'] else 'inputs'}, bit-exact): load {m['load_bytes']:,} bytes in "
-                  f"{m['load_s'] * 1e3:.2f} ms; run {m['run_bytes'] // m['inputs']['count']:,} bytes an input at "
+                  f"{'steps' if m['inputs']['lstm_steps'] else 'inputs'}, bit-exact): "
+                  f"{'load' if m['model_loaded'] else 'model held from power-up, checked in'} {m['load_bytes']:,} bytes "
+                  f"in {m['load_s'] * 1e3:.2f} ms; run {m['run_bytes'] // m['inputs']['count']:,} bytes an input at "
                   f"{m['run_bytes_per_s']:,} bytes/s; per input {t['compute'] * 1e6:.1f} us compute + "
                   f"{t['link'] * 1e3:.3f} ms link")
         if "search" not in c and c["fastest_with_margin_mhz"] and c["fastest_with_margin_mhz"] != c["pll_mhz"]:

@@ -80,6 +80,9 @@ def add_arguments(p):
                         "sim:icebreaker for the simulated board (the same system on Verilator behind the same "
                         "link; the link's time measured in simulated cycles: docs/soc.md)")
     p.add_argument("--baud", type=int, metavar="N", help="--engine board: the UART's rate (default 3000000)")
+    p.add_argument("--reload", action="store_true",
+                   help="--engine board: load the weights even if the board reports that it holds this model "
+                        "(its MODEL_ID register)")
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="--port sim:<board>: the system clock to simulate, as the build's report.json gives it "
                         "(default: the board's, 60 MHz ULX3S, 24 MHz iCEBreaker); it must divide 3 Mbaud")
@@ -150,7 +153,7 @@ def run(args):
         y, extra = np.zeros((0, pack.output_rows), np.int16), ({} if args.engine == "golden" else {"cycles": 0})
     elif args.engine == "board":
         from sparsa.cli.run_board import run_board
-        y, extra = run_board(args.pack, pack, x, args.port, args.baud, clock_mhz=args.clock_mhz)
+        y, extra = run_board(args.pack, pack, x, args.port, args.baud, clock_mhz=args.clock_mhz, reload=args.reload)
     else:
         y, extra = run_engine(args.engine, args.pack, pack, x, report=bool(args.report),
                               reusable=getattr(args, "reusable_build", False))

@@ -38,10 +38,12 @@ def _measured(times, phases, clock_hz):
     return out
 
 
-def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
-    """``(y int16, report dict)``: load the pack onto the board at ``port`` and run ``x``.
-    ``clock_mhz``: on ``sim:<board>``, the system clock to simulate (default: the board's);
-    the UART divisor follows from it as in the build."""
+def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, reload=False, preload=False, say=print):
+    """``(y int16, report dict)``: load the pack onto the board at ``port`` (unless the board
+    holds it already and not ``reload``) and run ``x``. ``clock_mhz``: on ``sim:<board>``, the
+    system clock to simulate (default: the board's); the UART divisor follows from it as in
+    the build. ``preload``: the simulated system holds the pack from power-up, as a
+    ``sparsa build --preload`` bitstream does."""
     from sparsa.dma import DMAError
     from sparsa.link import LinkError, link_backend
     from sparsa.runtime import Accelerator
@@ -60,7 +62,8 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
         divisor, _ = uart_divisor(mhz, system.baud)
         # What `sparsa build --top link` synthesises for the pack on this board.
         cfg = cli_config(build_memory_map(pack)).replace(**system.pe_options)
-        sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds)
+        sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds,
+                             memory_map=build_memory_map(pack) if preload else None)
         say(f"simulating {port}: the board system at {mhz:g} MHz (its PLL a pass-through), UART at "
             f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
         transport = sim.__enter__()
@@ -73,7 +76,7 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
         clock_hz = None
     try:
         t0 = time.perf_counter()
-        acc = Accelerator(pack_dir, backend=backend)
+        acc = Accelerator(pack_dir, backend=backend, reload=reload)
         t_load = time.perf_counter() - t0
         link = backend.regs.link
         after_load = (link.bytes_sent, link.bytes_received)
@@ -98,7 +101,8 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
     batch = max(len(cycles), 1)
     loaded, run_bytes = sum(after_load), sum(at_end) - sum(after_load)
     rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
-           "link": {"load_bytes": int(loaded), "run_bytes": int(run_bytes), "resends": resends,
+           "link": {"model_loaded": backend.loaded, "load_bytes": int(loaded), "run_bytes": int(run_bytes),
+                    "resends": resends,
                     "wall_load_s": round(t_load, 3), "wall_run_s": round(t_run, 3),
                     # 8N1: ten bit times a byte; the bytes alone, back to back, take this long.
                     "wire_s_per_input": run_bytes / batch * 10 / baud}}
@@ -116,13 +120,14 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, say=print):
 MEASURE_INPUTS, MEASURE_SEED, MEASURE_DENSITY = 4, 0, 0.5
 
 
-def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="given", say=print):
+def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="given", preload=False, say=print):
     """The link system of ``board`` at ``clock_mhz`` on the simulated board: loads the pack and
     runs ``x`` (``source`` names it; default: :data:`MEASURE_INPUTS` seeded random int8-range
     inputs, half of them zero, or an LSTM sequence that long) over the link, and checks the results bit for bit
     against the golden model (a RuntimeError if they differ). Returns the report's
     ``measured`` entry: inputs, bytes, seconds and bytes per second of the load and of the run
-    at the board's clock and baud rate, and the time per input split into compute and link."""
+    at the board's clock and baud rate, and the time per input split into compute and link.
+    ``preload``: the system holds the pack from power-up (the host then only checks it)."""
     from sparsa.sw.eie.pack_dir import load_pack
     pack = load_pack(pack_dir)
     if x is None:
@@ -130,7 +135,7 @@ def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="gi
         shape = (MEASURE_INPUTS, pack.input_cols)
         x = (rng.integers(-128, 128, shape) * (rng.random(shape) < MEASURE_DENSITY)).astype(np.int16)
         source = {"random": {"seed": MEASURE_SEED, "zero_probability": 1 - MEASURE_DENSITY, "range": [-128, 127]}}
-    y, rep = run_board(pack_dir, pack, x, f"sim:{board}", clock_mhz=clock_mhz, say=say)
+    y, rep = run_board(pack_dir, pack, x, f"sim:{board}", clock_mhz=clock_mhz, preload=preload, say=say)
     want = np.asarray(pack.run_golden(x)).reshape(np.shape(y))
     if not np.array_equal(y, want):
         bad = int(np.count_nonzero(y != want))
@@ -138,7 +143,7 @@ def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="gi
                            f"{want.size} values (an internal error: please report it)")
     m = rep["link"]["measured"]
     return {"inputs": {"count": int(x.shape[0]), "lstm_steps": bool(pack.lstm), "source": source},
-            "bit_exact": True, "cycles_per_input": rep["cycles_per_input"],
+            "bit_exact": True, "cycles_per_input": rep["cycles_per_input"], "model_loaded": rep["link"]["model_loaded"],
             "load_bytes": rep["link"]["load_bytes"], "run_bytes": rep["link"]["run_bytes"],
             **{k: v for k, v in m.items() if k != "clock_mhz"},
             "time_per_input_s": rep["time_per_input_s"]}

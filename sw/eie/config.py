@@ -66,6 +66,11 @@ class EIEConfig:
         entries out, padding free) or ``"serial"`` (EIE's: one entry a cycle, padding included;
         a sixth of the area, for small FPGAs whose host link is the bottleneck). Serial needs
         ``macs == 1``. Both give the same results.
+    codebooks : str
+        Where the layers' codebooks live (:mod:`sparsa.hw.eie.codebooks`): ``"registers"``
+        (every layer's in flip-flops, no latency) or ``"memory"`` (a block RAM, the current
+        layer's copied into flip-flops in 18 cycles at the layer's start; for small FPGAs).
+        Both give the same results.
     act_words : int or None
         Depth of each activation file. ``None``: enough for any layer within ``max_cols`` and
         ``max_rows_pe``. An LSTM's gates layer writes a quarter of its rows (one m per cell),
@@ -85,6 +90,7 @@ class EIEConfig:
     multiplier: str = "generic"
     act_words: int = None
     reader: str = "pipelined"
+    codebooks: str = "registers"
 
     def __post_init__(self):
         if self.pointer_bits is None and isinstance(self.spm_words, int) and self.spm_words >= 1:
@@ -105,6 +111,7 @@ class EIEConfig:
         need("multiplier", self.multiplier in ("generic", "ecp5"), "generic or ecp5")
         need("reader", self.reader in ("pipelined", "serial"), "pipelined or serial")
         need("reader", self.reader == "pipelined" or self.macs == 1, "pipelined when macs is 2 (serial issues one entry a cycle)")
+        need("codebooks", self.codebooks in ("registers", "memory"), "registers or memory")
         need("act_words", self.act_words is None or self.act_words >= 1, "None or >= 1")
         need("pointer_bits", _bits(self.spm_words * 8) <= self.pointer_bits <= 32,
              f"{_bits(self.spm_words * 8)}..32 (enough for {self.spm_words} words)")
@@ -140,8 +147,8 @@ class EIEConfig:
 
     # Named constructors: the sizing policies -------------------------------------------------
     @classmethod
-    def for_pack(cls, *packs, queue_depth=8, macs=2, multiplier="generic", reader="pipelined", spm_words=None,
-                 where="pack"):
+    def for_pack(cls, *packs, queue_depth=8, macs=2, multiplier="generic", reader="pipelined", codebooks="registers",
+                 spm_words=None, where="pack"):
         """Exact: the smallest config that holds every pack given.
 
         Each of ``packs`` is a :class:`~sparsa.sw.eie.pack.Pack` or its
@@ -159,7 +166,8 @@ class EIEConfig:
         if spm_words is not None and spm_words < need_spm:
             raise user_error(where, "--spm-words", f"at least {need_spm} (what the pack needs)", spm_words)
         spm = need_spm if spm_words is None else spm_words
-        return cls(pes=mms[0].pes, queue_depth=queue_depth, macs=macs, multiplier=multiplier, reader=reader, lstm=lstm,
+        return cls(pes=mms[0].pes, queue_depth=queue_depth, macs=macs, multiplier=multiplier, reader=reader,
+                   codebooks=codebooks, lstm=lstm,
                    max_cols=max(m.max_cols for m in mms), max_rows_pe=max(m.max_rows_pe for m in mms),
                    spm_words=spm, ptr_words=max(1, max(m.ptr_words for m in mms)),
                    bias_words=max(1, max(m.bias_words for m in mms)),
