@@ -26,7 +26,7 @@ from sparsa.sw.errors import UserError
 __all__ = ["CNNLinuxBackend", "CNNAccelerator"]
 
 REG = {name: offset for name, offset, _, _ in CNN_REGISTERS}
-_START, _BUSY, _DONE = 1, 1, 2
+_START, _ABORT, _BUSY, _DONE = 1, 2, 1, 2
 _POLL_S = 1e-4
 
 
@@ -72,9 +72,10 @@ class CNNLinuxBackend:
 
     def load(self, prog, where="pack"):
         self.check(prog, where)
-        if self.regs["STATUS"] & _BUSY:
-            raise UserError(f"{self.where}: STATUS: expected an idle engine before a load, found BUSY: "
-                            f"a run is in flight (the CNN engine has no abort; reload the bitstream)")
+        if self.regs["STATUS"] & _BUSY and not self.abort():
+            raise UserError(f"{self.where}: STATUS: expected an idle engine before a load, found BUSY, and "
+                            f"CTRL.ABORT did not clear it within {self.timeout_s} s (the engine's bus does not "
+                            f"answer): reload the bitstream")
         self.buffer[:prog.dram_size] = np.frombuffer(bytes(prog.dram_image()), np.uint8)
         self.buffer.flush()
         self.regs["DRAM_BASE"] = int(self.buffer.physical_address)
@@ -89,12 +90,12 @@ class CNNLinuxBackend:
         n_out = int(np.prod(prog.output_shape))
         ys, cycles, macs = [], [], []
         for xi in np.asarray(x, np.int8).reshape((-1,) + tuple(prog.input_shape)):
-            # An engine still busy (a run that timed out) would ignore START and keep writing the
-            # output buffer, and its late DONE would pass for this input's: refuse instead.
-            if self.regs["STATUS"] & _BUSY:
-                raise UserError(f"{self.where}: STATUS: expected an idle engine before a run, found BUSY: an "
-                                f"earlier run is still in flight (the CNN engine has no abort; reload the "
-                                f"bitstream); nothing was written")
+            # An engine still busy (a run left in flight) would ignore START and keep writing the
+            # output buffer, and its late DONE would pass for this input's: abort it first.
+            if self.regs["STATUS"] & _BUSY and not self.abort():
+                raise UserError(f"{self.where}: STATUS: expected an idle engine before a run, found BUSY, and "
+                                f"CTRL.ABORT did not clear it within {self.timeout_s} s (the engine's bus does not "
+                                f"answer): reload the bitstream; nothing was written")
             buf[prog.input_addr:prog.input_addr + n_in] = xi.reshape(-1).view(np.uint8)
             buf.flush()
             self.regs["STATUS"] = _DONE
@@ -108,12 +109,25 @@ class CNNLinuxBackend:
             self.regs["STATUS"] = _DONE
         return np.stack(ys), np.array(cycles), np.array(macs)
 
+    def abort(self):
+        """CTRL.ABORT: the engine stops, completes the bursts it started on the bus and goes
+        idle (DONE clear). True once BUSY has cleared, False if it has not within the timeout."""
+        self.regs["CTRL"] = _ABORT
+        deadline = time.monotonic() + self.timeout_s
+        while self.regs["STATUS"] & _BUSY:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL_S)
+        return True
+
     def _wait_done(self):
         deadline = time.monotonic() + self.timeout_s
         while not self.regs["STATUS"] & _DONE:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.where}: no DONE within {self.timeout_s} s (STATUS "
-                                   f"{self.regs['STATUS']:#x}); the CNN engine has no abort: reload the bitstream")
+                status = self.regs["STATUS"]
+                then = ("the run was aborted (CTRL.ABORT) and the engine is idle" if self.abort() else
+                        "CTRL.ABORT did not clear BUSY either (the engine's bus does not answer): reload the bitstream")
+                raise TimeoutError(f"{self.where}: no DONE within {self.timeout_s} s (STATUS {status:#x}); {then}")
             time.sleep(_POLL_S)
 
 

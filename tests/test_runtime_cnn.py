@@ -44,8 +44,9 @@ class FakeCNNSoC:
     """The CNN SoC's register semantics over the backend's mapped file; START runs the golden
     model on the input the device sees at DRAM_BASE and writes the output there."""
 
-    def __init__(self, regs, prog, graph, buffer, config=None, ident=SCNN, hang=False):
+    def __init__(self, regs, prog, graph, buffer, config=None, ident=SCNN, hang=False, abort_hangs=False):
         self.regs, self.prog, self.graph, self.buffer, self.hang = regs, prog, graph, buffer, hang
+        self.abort_hangs = abort_hangs        # a bus that never answers: ABORT cannot finish
         self.reg = regs.reg
         self.done = self.busy = False
         self.writes = []
@@ -61,6 +62,9 @@ class FakeCNNSoC:
         self.writes.append((name, value))
         if name == "STATUS":
             self.done = self.done and not value & 2
+        elif name == "CTRL" and value & 2:
+            self.done = False
+            self.busy = self.busy and self.abort_hangs
         elif name == "CTRL" and value & 1:
             self.start()
         self.regs[name] = value
@@ -143,16 +147,41 @@ def test_a_buffer_too_small_or_misaligned_is_refused(tmp_path, cnn_pack):
     assert fake.writes == []
 
 
-def test_the_timeout_fires_when_the_engine_never_finishes(tmp_path, cnn_pack):
-    pk, _, xs = cnn_pack
+def test_the_timeout_fires_and_aborts_the_run(tmp_path, cnn_pack):
+    pk, graph, xs = cnn_pack
     backend, fake, _ = _backend(tmp_path, cnn_pack, hang=True)
     acc = CNNAccelerator(pk, backend)
-    with pytest.raises(TimeoutError, match=r"no DONE within 0.05 s \(STATUS 0x1\)"):
+    with pytest.raises(TimeoutError, match=r"no DONE within 0.05 s \(STATUS 0x1\); the run was aborted "
+                                           r"\(CTRL.ABORT\) and the engine is idle"):
         acc.run(xs)
-    with pytest.raises(UserError, match="a run is in flight"):
+    assert fake.writes[-1] == ("CTRL", 2) and not fake.busy
+    # The engine answers again: the next runs are exact.
+    fake.hang = False
+    np.testing.assert_array_equal(acc.run(xs), np.stack([cnn_forward(graph, x) for x in xs]))
+
+
+def test_a_run_left_in_flight_is_aborted_before_a_load_or_a_run(tmp_path, cnn_pack):
+    pk, graph, xs = cnn_pack
+    backend, fake, _ = _backend(tmp_path, cnn_pack)
+    acc = CNNAccelerator(pk, backend)
+    fake.busy = True                       # another process's run, still going
+    CNNAccelerator(pk, backend)
+    assert ("CTRL", 2) in fake.writes and not fake.busy
+    fake.busy = True
+    np.testing.assert_array_equal(acc.run(xs[0]), cnn_forward(graph, xs[0]))
+
+
+def test_an_abort_that_never_finishes_says_to_reload_the_bitstream(tmp_path, cnn_pack):
+    pk, _, xs = cnn_pack
+    backend, fake, _ = _backend(tmp_path, cnn_pack, hang=True, abort_hangs=True)
+    acc = CNNAccelerator(pk, backend)
+    with pytest.raises(TimeoutError, match=r"no DONE within 0.05 s .*; CTRL.ABORT did not clear BUSY either "
+                                           r"\(the engine's bus does not answer\): reload the bitstream"):
+        acc.run(xs)
+    with pytest.raises(UserError, match=r"before a load, found BUSY, and CTRL.ABORT did not clear it .* reload the bitstream"):
         CNNAccelerator(pk, backend)
-    # A run after the timeout must not take the hung run's late DONE for its own.
+    # A run must not take the hung run's late DONE for its own: refused, nothing written.
     before = bytes(backend.buffer)
-    with pytest.raises(UserError, match=r"expected an idle engine before a run, found BUSY: .* nothing was written"):
+    with pytest.raises(UserError, match=r"before a run, found BUSY, and CTRL.ABORT did not clear it .* nothing was written"):
         acc.run(xs)
     assert bytes(backend.buffer) == before

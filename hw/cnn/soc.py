@@ -7,7 +7,10 @@ Zynq) and sets STATUS.DONE at END (``irq`` while DONE and IRQ_EN). Port names ar
 (``s_axil_awvalid``, ``m_axi_arvalid``...) so cocotbext-axi binds by prefix and Vivado
 infers both interfaces. DRAM_BASE places the pack's memory anywhere on the bus (a Linux
 buffer's physical address). The register map is :data:`CNN_REGISTERS`, served by
-:class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the EIE SoC).
+:class:`sparsa.hw.axil.AXILiteRegisterFile` (shared with the EIE SoC). CTRL.ABORT stops a run
+(one that hangs, a host that gave up): the engine is held in reset while
+:class:`sparsa.hw.cnn.abort.AXIAbortGuard` completes the bursts it had started on the bus, then
+it is idle (BUSY and DONE low) and the next START runs clean; the memory image is the host's.
 """
 
 from amaranth import *
@@ -15,6 +18,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out, connect, flipped
 
 from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_table_markdown
+from sparsa.hw.cnn.abort import AXIAbortGuard
 from sparsa.hw.cnn.engine import CNNEngine, _axi_ports
 
 __all__ = ["CNNSoC", "CNN_REGISTERS", "CNN_SOC_ID", "cnn_register_map_markdown"]
@@ -26,8 +30,10 @@ CNN_REGISTERS = [
     ("ID", 0x00, "RO", "0x53434E4E ('SCNN')"),
     ("CONFIG", 0x04, "RO", "[7:0] lanes, [8] Winograd datapath generated, [9] 3x3 window convolver generated, "
                              "[10] int8 weight words, [11] paired convolver multipliers"),
-    ("CTRL", 0x08, "WO", "[0] START: run the program at PROG_ADDR"),
-    ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO), [1] DONE (set at END; write 1 to clear)"),
+    ("CTRL", 0x08, "WO", "[0] START: run the program at PROG_ADDR; [1] ABORT: stop the run (the bursts it "
+                         "started on m_axi are completed, writes owed go out with no byte enabled), then idle"),
+    ("STATUS", 0x0C, "RW1C", "[0] BUSY (RO; also while an ABORT completes the bus), [1] DONE (set at END; write 1 "
+                             "to clear; ABORT clears it)"),
     ("PROG_ADDR", 0x10, "RW", "DRAM byte address of the program (the pack's dram.bin starts with it)"),
     ("IRQ_EN", 0x14, "RW", "[0] raise irq while DONE"),
     ("CYCLES", 0x18, "RO", "cycles of the last run (start to END)"),
@@ -53,7 +59,11 @@ class CNNSoC(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
-        m.submodules.engine = eng = CNNEngine(cfg)
+        m.submodules.guard = guard = AXIAbortGuard()
+        abort = Signal()
+        # The engine stops in the cycle of the ABORT write and stays in reset while the guard
+        # completes on the bus what it had started there.
+        m.submodules.engine = eng = ResetInserter(abort | guard.draining)(CNNEngine(cfg))
         m.submodules.regs = rf = AXILiteRegisterFile(CNN_REGISTERS, storage={"IRQ_EN": (1, 0)},
                                                      strobes={"DRAM_BASE": 0xFFF})   # [11:0] not stored
         # The engine's master, passed through, its addresses moved to DRAM_BASE: the program
@@ -61,7 +71,9 @@ class CNNSoC(wiring.Component):
         # aligned base keeps every burst inside the 4 KiB page it was split for (AXI rule).
         base = rf.dram_base
         for name, port in _axi_ports("m_axi_").items():
-            top, inner = getattr(self, name), getattr(eng, name)
+            top, inner, engine_side = getattr(self, name), getattr(guard, name), getattr(guard, "e_" + name[2:])
+            m.d.comb += (engine_side.eq(getattr(eng, name)) if port.flow == wiring.Out
+                         else getattr(eng, name).eq(engine_side))
             if name in ("m_axi_araddr", "m_axi_awaddr"):
                 m.d.comb += top.eq(inner + base)
             else:
@@ -70,16 +82,18 @@ class CNNSoC(wiring.Component):
         connect(m, flipped(axil_flat(self)), rf.bus)
         done = Signal()
         start = Signal()
-        m.d.comb += start.eq(rf.ctrl_w & rf.w_data[0])
-        with m.If(rf.status_w & rf.w_data[1]):
+        m.d.comb += [start.eq(rf.ctrl_w & rf.w_data[0] & ~rf.w_data[1]), abort.eq(rf.ctrl_w & rf.w_data[1]),
+                     guard.abort.eq(abort)]
+        with m.If((rf.status_w & rf.w_data[1]) | abort):
             m.d.sync += done.eq(0)
         config_word = cfg.config_word
         m.d.comb += [
-            rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy, done)),
+            rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy | guard.draining, done)),
             rf.cycles.eq(eng.cycles), rf.mac_cycles.eq(eng.mac_cycles),
-            eng.start.eq(start & ~eng.busy), eng.prog_addr.eq(rf.prog_addr), self.irq.eq(done & rf.irq_en),
+            eng.start.eq(start & ~eng.busy & ~guard.draining), eng.prog_addr.eq(rf.prog_addr),
+            self.irq.eq(done & rf.irq_en),
         ]
-        with m.If(eng.done):
+        with m.If(eng.done & ~abort):
             m.d.sync += done.eq(1)
         with m.Elif(start):
             m.d.sync += done.eq(0)

@@ -142,10 +142,12 @@ def run_program(prog, x, *, engine="verilator", pause=0.0, seed=0, layers=False)
     return out
 
 
-def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base=0):
+def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base=0, aborts=()):
     """Run a compiled program through the SoC wrapper (AXI4-Lite control, AXI RAM as DRAM):
-    x (B, C, H, W) int8, the image at bus address ``dram_base`` (DRAM_BASE). Returns
-    ``{"y", "cycles", "mac_cycles"}`` (counters read over AXI4-Lite)."""
+    x (B, C, H, W) int8, the image at bus address ``dram_base`` (DRAM_BASE). ``aborts``: cycle
+    counts after which runs of the first input are aborted before the jobs (:mod:`.soc_tb`).
+    Returns ``{"y", "cycles", "mac_cycles", "abort_polls"}`` (counters read over AXI4-Lite;
+    STATUS reads until BUSY cleared after each ABORT)."""
     xs = np.asarray(x).astype(np.int8)
     cfg = prog.cfg
     bdir = build_cnn(cfg, engine, soc=True)
@@ -154,7 +156,8 @@ def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base
         job, result = work / "job.npz", work / "result.npz"
         out_bytes = int(np.prod(prog.output_shape))
         opts = dict(prog_addr=0, in_addr=prog.input_addr, out_addr=prog.output_addr, out_bytes=out_bytes,
-                    pause=float(pause), seed=int(seed), config_word=cfg.config_word, dram_base=int(dram_base))
+                    pause=float(pause), seed=int(seed), config_word=cfg.config_word, dram_base=int(dram_base),
+                    aborts=[int(a) for a in aborts])
         np.savez(job, dram=np.frombuffer(bytes(prog.dram_image()), dtype=np.uint8),
                  inputs=np.stack([np.frombuffer(xb.tobytes(), dtype=np.uint8) for xb in xs]),
                  options=np.array(json.dumps(opts)))
@@ -163,6 +166,6 @@ def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base
         with np.load(result) as r:
             ys = r["y"].view(np.int8).reshape((len(xs),) + tuple(prog.output_shape))
             return {"y": ys.reshape(len(xs), -1) if prog.output_flat else ys,
-                    "cycles": r["cycles"], "mac_cycles": r["mac_cycles"]}
+                    "cycles": r["cycles"], "mac_cycles": r["mac_cycles"], "abort_polls": r["abort_polls"]}
     finally:
         shutil.rmtree(work, ignore_errors=True)

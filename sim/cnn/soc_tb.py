@@ -5,7 +5,9 @@ Job (``SPARSA_CNN_JOB``): as for :mod:`sparsa.sim.cnn.tb`. Per input: write it i
 DRAM_BASE (``dram_base``: the image sits there on the bus), PROG_ADDR, IRQ_EN and CTRL.START over AXI4-Lite, wait for ``irq``, check STATUS (DONE, not
 BUSY), read CYCLES and MAC_CYCLES, clear DONE (``irq`` must drop), read the output back.
 Random pauses on every AXI and AXI4-Lite channel with ``pause``. The ID and CONFIG registers
-are checked once.
+are checked once. ``aborts`` (a list of cycle counts): before the jobs, for each, a run of the
+first input is started and CTRL.ABORT written that many cycles later; BUSY must clear, DONE and
+``irq`` stay low, and the bus cycles the abort took are returned as ``abort_cycles``.
 """
 
 import os
@@ -61,6 +63,19 @@ async def run_jobs(dut):
     assert await tb.rd("PROG_ADDR") == int(opts["prog_addr"])
     await tb.wr("IRQ_EN", 1)
 
+    abort_cycles = []
+    for delay in opts.get("aborts", []):
+        ram.write(base + int(opts["in_addr"]), job["inputs"][0].tobytes())
+        await tb.wr("CTRL", 1)
+        await ClockCycles(dut.clk, int(delay))
+        assert await tb.rd("STATUS") & 1, "the run to abort had finished already"
+        await tb.wr("CTRL", 2)
+        n = 0
+        while await tb.rd("STATUS") & 1:
+            n += 1
+            assert n < 1000, "ABORT: BUSY did not clear"
+        abort_cycles.append(n)
+        assert await tb.rd("STATUS") == 0 and dut.irq.value == 0      # neither BUSY nor DONE
     outs, cycles, macs = [], [], []
     for x in job["inputs"]:
         ram.write(base + int(opts["in_addr"]), x.tobytes())
@@ -75,4 +90,4 @@ async def run_jobs(dut):
         assert dut.irq.value == 0
         outs.append(np.frombuffer(ram.read(base + int(opts["out_addr"]), int(opts["out_bytes"])), dtype=np.uint8))
     np.savez(os.environ["SPARSA_CNN_RESULT"], y=np.stack(outs), cycles=np.array(cycles),
-             mac_cycles=np.array(macs))
+             mac_cycles=np.array(macs), abort_polls=np.array(abort_cycles, dtype=np.int64))
