@@ -86,11 +86,32 @@ def run_quietly(fn, quiet, log):
             os.close(saved[0]), os.close(saved[1])
 
 
+def _process_start():
+    """When this process started (seconds since the epoch), from /proc; ``None`` elsewhere."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])      # field 22, starttime
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+_STARTED = _process_start()
+# /proc's boot time is whole seconds: a file saved just before the process started is not news.
+_MTIME_SLACK_S = 2.0
+
+
 def source_digest(*specs):
     """SHA-256 (hex) of the source files a build depends on, so a cached build is redone when
     any of them changes. Each spec is ``"package.module"`` (that module's file) or
     ``"package:glob"`` (files of that package's directory matching ``glob``, recursively with
-    ``**``); packages are found by import, so the digest follows the code wherever it lives."""
+    ``**``); packages are found by import, so the digest follows the code wherever it lives.
+
+    A RuntimeError if one of them changed after this process started: the process generates
+    Verilog from the code it imported, and a build cached under the new files' digest would
+    hold the old code's hardware for every later run."""
     h = hashlib.sha256()
     for spec in specs:
         name, _, pattern = spec.partition(":")
@@ -98,6 +119,9 @@ def source_digest(*specs):
         files = sorted(Path(mod.__file__).parent.glob(pattern)) if pattern else [Path(mod.__file__)]
         for f in files:
             h.update(f.read_bytes())
+            if _STARTED is not None and f.stat().st_mtime > _STARTED + _MTIME_SLACK_S:
+                raise RuntimeError(f"{f} changed after this process started: its simulation build would not "
+                                   f"match the file (run again)")
     return h.hexdigest()
 
 
