@@ -297,7 +297,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
     elif top == "link":
         from sparsa.boards.systems import prepare
-        say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights load over the link)")
+        say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights "
+            f"{'in the bitstream' if preload else 'load over the link'})")
         link = prepare(cfg, board, clock_mhz, out, memory_map=mm if preload else None)
         pnr_mhz = link["clock"]["pll_mhz"]
     else:

@@ -156,7 +156,8 @@ def check_link_options(top, *, swappable, pnr_mhz, memories, clock_mhz, preload)
         if clock_mhz is not None:
             raise user_error(None, "--clock-mhz", "--top link (the harness runs from the oscillator)", f"{clock_mhz:g}")
         if preload:
-            raise user_error(None, "--preload", "--top link (the harness always holds the pack's weights)", f"--top {top}")
+            raise user_error(None, "--preload", "--top link (the harness, which --swappable, --pnr-mhz and --memories "
+                             "select, always holds the pack's weights)", f"--top {top}")
         return
     if swappable:
         raise user_error(None, "--swappable", "--top harness (a link build loads weights over the link, or holds "

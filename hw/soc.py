@@ -30,8 +30,8 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from sparsa.hw.axil import AXILiteRegisterFile, axil_flat, axil_ports, register_table_markdown
 from sparsa.hw.eie.top import EIEArray
-from sparsa.sw.eie.protocol import (ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, capacity_words,
-                                    config_word, model_id)
+from sparsa.sw.eie.protocol import (ALL_PES, COUNTERS, CTRL_ABORT, CTRL_START, REGISTERS, SOC_ID, LoadKind,
+                                    capacity_words, config_word, model_id)
 
 __all__ = ["EIESoC", "REGISTERS", "SOC_ID", "STREAM_RESET_CYCLES", "register_map_markdown"]
 
@@ -77,8 +77,13 @@ class EIESoC(wiring.Component):
         connect(m, flipped(axil_flat(self)), rf.bus)
         # reset_less, as the memories it describes are: a reset keeps the model and its name.
         held_model = Signal(32, init=model_id(self.mm) if self.mm is not None else 0, reset_less=True)
+        # A load into the model's memories by any host (one that does not know MODEL_ID too)
+        # leaves a model no digest names: 0 until a host writes the new one. ACT loads are
+        # inputs, not the model.
         with m.If(rf.model_id_w):
             m.d.sync += held_model.eq(rf.w_data)
+        with m.Elif(rf.ld_go_w & (rf.ld_kind != LoadKind.ACT.value)):
+            m.d.sync += held_model.eq(0)
         m.d.comb += rf.model_id.eq(held_model)
         done = Signal()
         start = Signal()

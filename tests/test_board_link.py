@@ -14,6 +14,7 @@ from sparsa.sim.board.runner import SimulatedBoard
 from sparsa.sw.eie.config import EIEConfig
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.eie.pack_dir import write_pack
+from sparsa.sw.eie.protocol import load_sequence, register_writes
 
 DIV = 8
 
@@ -61,6 +62,13 @@ def test_a_pack_loads_and_runs_over_the_uart_link_bit_exact(tmp_path):
         np.testing.assert_array_equal(acc2.run(x), independent_golden(other, x))
         # Asked to reload although the board holds it: loaded.
         Accelerator(tmp_path / "other", backend=backend, reload=True)
+        assert backend.loaded
+        # A host that loads one word and knows nothing of MODEL_ID: the board no longer claims
+        # the model (the SoC clears MODEL_ID on the load), so the runtime loads it again.
+        for name, value in register_writes(next(load_sequence(build_memory_map(pack)))):
+            backend.regs[name] = value
+        assert backend.regs["MODEL_ID"] == 0
+        Accelerator(tmp_path / "other", backend=backend)
         assert backend.loaded
 
 

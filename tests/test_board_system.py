@@ -187,4 +187,8 @@ def test_measure_input_is_checked_before_the_build(pack_dir, capsys):
     assert len(err) == 1 and "x.npy" in err[0] and "input length" in err[0] and "shape (2, 7)" in err[0], err
     assert main(["build", "pk", "--board", "icebreaker", "-o", "m", "--measure-input", "x.npy", "--no-build"]) == 2
     assert "--measure-input: expected an open-flow link build" in capsys.readouterr().err
+    np.save("x0.npy", np.zeros((0, 20), np.int16))     # nothing to measure with
+    assert main(["build", "pk", "--board", "icebreaker", "-o", "m", "--measure-input", "x0.npy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "x0.npy: input rows: expected at least one input" in err[0], err
     assert not (pack_dir / "m").exists()

@@ -106,3 +106,13 @@ def test_a_measurement_whose_results_differ_from_the_golden_model_stops(tmp_path
     monkeypatch.setattr(rb, "run_board", off_by_one)
     with pytest.raises(RuntimeError, match=rf"differ from the golden model in 1 of {4 * pack.output_rows} values"):
         rb.measure_on_simulated_board(tmp_path / "pk", "icebreaker", 24)
+
+
+def test_board_only_options_with_another_engine_are_one_line(tmp_path, capsys):
+    _mlp(tmp_path)
+    for extra, message in ((["--reload"], "--reload: expected --engine board"),
+                           (["--clock-mhz", "48"], "--clock-mhz: expected --engine board --port sim:<board>")):
+        assert main(["run", str(tmp_path / "pk"), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                     "--engine", "golden", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

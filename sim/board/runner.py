@@ -131,9 +131,9 @@ def cell_models(family, workdir):
 
 
 def _build(cfg, divisor, n_leds, engine, netlist=None, memory_map=None):
-    from sparsa.sw.eie.protocol import model_id
+    from sparsa.sw.eie.protocol import model_digest
     params = {**asdict(cfg), "divisor": divisor, "n_leds": n_leds, "netlist": netlist,
-              "model": model_id(memory_map) if memory_map is not None else None}
+              "model": model_digest(memory_map).hex() if memory_map is not None else None}
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.link",
                            "sparsa.sim.board.runner", "sparsa.sim:models/*.v").encode())
@@ -207,6 +207,8 @@ class SimulatedBoard:
     def __exit__(self, exc_type, *exc):
         self.transport.close()
         self.thread.join(timeout=60)
+        if self.thread.is_alive() and self.error is None:
+            self.error = RuntimeError("the simulator did not stop within 60 s of the link closing")
         try:
             self.times = json.loads((self.work / "times.json").read_text())
         except (OSError, ValueError):

@@ -143,7 +143,10 @@ def _measure_input(args):
     from sparsa.sw.eie.pack_dir import load_pack
     from sparsa.sw.fileio import load_npy
     check_input_file(args.measure_input, "--measure-input", "input", kinds=".npy")
-    return prepare_input(load_npy(args.measure_input, what="input"), load_pack(args.pack), args.measure_input)
+    x = prepare_input(load_npy(args.measure_input, what="input"), load_pack(args.pack), args.measure_input)
+    if x.ndim == 2 and x.shape[0] == 0:
+        raise user_error(args.measure_input, "input rows", "at least one input to measure with", "shape " + str(x.shape))
+    return x
 
 
 def _measure(args, rep, x, say):
@@ -155,7 +158,7 @@ def _measure(args, rep, x, say):
     try:
         m = measure_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
                                        source=args.measure_input, preload=args.preload)
-    except RuntimeError as e:
+    except (RuntimeError, UserError) as e:
         raise RuntimeError(f"measuring the link on the simulated system: {str(e).strip().splitlines()[0]} "
                            f"(--no-measure builds without it)") from None
     rep["link"]["measured"] = m
@@ -168,8 +171,8 @@ def run(args):
         raise user_error(None, "--swappable", "an open-flow board (on a Vivado build the runtime loads new weights through the LD_* registers)",
                          args.board)
     if args.preload and args.board in XILINX_BOARDS:
-        raise user_error(None, "--preload", "an open-flow board (a Vivado build loads weights through the LD_* "
-                         "registers)", args.board)
+        raise user_error(None, "--preload", "an open-flow board (a Vivado tree always holds the pack's weights "
+                         "from power-up, and MODEL_ID names them)", args.board)
     if args.xdc is not None and args.board not in XILINX_BOARDS:
         raise user_error(None, "--xdc", f"a Vivado board ({', '.join(XILINX_BOARDS)})", args.board)
     location = None

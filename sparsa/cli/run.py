@@ -126,6 +126,12 @@ def run(args):
     # Before any work: no output over an input (the pack, X) or inside the pack, and both
     # outputs writable, so that a refused report never leaves Y half-done.
     check_outputs([("-o", args.out), ("--report", args.report)], [("DIR", args.pack), ("-i", args.input)])
+    board_sim = args.engine == "board" and (args.port or "").startswith("sim:")
+    if args.clock_mhz is not None and not board_sim:
+        raise user_error(None, "--clock-mhz", "--engine board --port sim:<board> (a real board runs the clock "
+                         "its bitstream was built for)", f"{args.clock_mhz:g}")
+    if args.reload and args.engine != "board":
+        raise user_error(None, "--reload", "--engine board (the simulation engines build the pack in)", args.engine)
     if is_cnn_pack(args.pack):
         from sparsa.cli.run_cnn import run_cnn
         if getattr(args, "reusable_build", False):
@@ -134,9 +140,6 @@ def run(args):
         return run_cnn(args)
     if args.engine not in ENGINES and args.engine != "board":
         raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}, board", repr(args.engine))
-    if args.clock_mhz is not None and not (args.engine == "board" and (args.port or "").startswith("sim:")):
-        raise user_error(None, "--clock-mhz", "--engine board --port sim:<board> (a real board runs the clock "
-                         "its bitstream was built for)", f"{args.clock_mhz:g}")
     if args.engine == "board" and not getattr(args, "port", None):
         raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> with "
                                          "--engine board", "none")

@@ -66,7 +66,10 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, reload=Fals
                              memory_map=build_memory_map(pack) if preload else None)
         say(f"simulating {port}: the board system at {mhz:g} MHz (its PLL a pass-through), UART at "
             f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
-        transport = sim.__enter__()
+        try:
+            transport = sim.__enter__()
+        except RuntimeError as e:             # the simulator did not start: one line, not a traceback
+            raise UserError(str(e).strip().splitlines()[0]) from None
         # The simulation runs slower than the board: generous timeouts.
         backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=30)
         clock_hz, baud = mhz * 1e6, system.baud
@@ -97,7 +100,11 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, reload=Fals
             except (OSError, LinkError):
                 pass
         if sim is not None:
-            sim.__exit__(None if ok else RuntimeError, None, None)     # on a failure, sim.log stays
+            try:
+                sim.__exit__(None if ok else RuntimeError, None, None)     # on a failure, sim.log stays
+            except RuntimeError as e:
+                if ok:                         # else the run's own error is the one to report
+                    raise UserError(str(e).strip().splitlines()[0]) from None
     batch = max(len(cycles), 1)
     loaded, run_bytes = sum(after_load), sum(at_end) - sum(after_load)
     rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
@@ -142,7 +149,9 @@ def measure_on_simulated_board(pack_dir, board, clock_mhz, x=None, *, source="gi
         raise RuntimeError(f"the simulated {board} system's results differ from the golden model in {bad} of "
                            f"{want.size} values (an internal error: please report it)")
     m = rep["link"]["measured"]
-    return {"inputs": {"count": int(x.shape[0]), "lstm_steps": bool(pack.lstm), "source": source},
+    if m is None:
+        raise RuntimeError(f"the simulated {board} system wrote no byte times (see its sim.log)")
+    return {"inputs": {"count": len(rep["cycles_per_input"]), "lstm_steps": bool(pack.lstm), "source": source},
             "bit_exact": True, "cycles_per_input": rep["cycles_per_input"], "model_loaded": rep["link"]["model_loaded"],
             "load_bytes": rep["link"]["load_bytes"], "run_bytes": rep["link"]["run_bytes"],
             **{k: v for k, v in m.items() if k != "clock_mhz"},

@@ -20,7 +20,7 @@ from amaranth.lib import enum
 
 from sparsa.sw.eie.memmap import LAYER_FIELDS, LayerEntry, MemoryMap
 
-__all__ = ["SOC_ID", "model_id", "Register", "REGISTERS", "REG", "CTRL_START", "CTRL_ABORT", "STATUS_BUSY", "STATUS_DONE",
+__all__ = ["SOC_ID", "model_id", "model_digest", "Register", "REGISTERS", "REG", "CTRL_START", "CTRL_ABORT", "STATUS_BUSY", "STATUS_DONE",
            "CAPACITY_REGISTERS", "config_word", "capacity_words", "config_from_registers", "LoadKind", "COUNTERS", "ALL_PES",
            "LAYER_STRIDE", "CODEBOOK_STRIDE", "PE_MEMORIES", "Load", "memory_loads", "table_loads",
            "load_sequence", "register_writes", "memory_map_arrays", "memory_map_from_arrays"]
@@ -87,7 +87,7 @@ REGISTERS = [Register(*r) for r in (
     # model survives resets and ABORT, and a bitstream can be built with it): the host writes 0
     # before a load and model_id(mm) after it, so a load cut short leaves 0.
     ("MODEL_ID", 0x60, "RW", "model_id of the memory map the memories hold (0: none known); kept through "
-                             "resets and ABORT"),
+                             "resets and ABORT, cleared by an LD_GO of any kind but ACT"),
 )]
 REG = {r.name: r.offset for r in REGISTERS}
 CTRL_START, CTRL_LSTM_CLEAR, CTRL_ABORT = 1 << 0, 1 << 1, 1 << 3
@@ -103,17 +103,21 @@ assert all(f"{k.value} {k.name}" in REGISTERS[9].description for k in LoadKind)
 assert f"k * {len(COUNTERS)} + c ({', '.join(COUNTERS)})" in REGISTERS[7].description
 
 
-def model_id(mm):
-    """The MODEL_ID of memory map ``mm``: 32 bits of a SHA-256 over every memory's contents, the
-    layer table and the codebooks (:func:`memory_map_arrays`; two packs of the same weights
-    agree), never 0."""
+def model_digest(mm):
+    """SHA-256 (bytes) of memory map ``mm``: every memory's contents, the layer table and the
+    codebooks (:func:`memory_map_arrays`; two packs of the same weights agree)."""
     import hashlib
     h = hashlib.sha256()
     for name, array in sorted(memory_map_arrays(mm).items()):
         a = np.ascontiguousarray(array)
         h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
         h.update(a.tobytes())
-    return int.from_bytes(h.digest()[:4], "little") or 1
+    return h.digest()
+
+
+def model_id(mm):
+    """The MODEL_ID of memory map ``mm``: 32 bits of :func:`model_digest`, never 0."""
+    return int.from_bytes(model_digest(mm)[:4], "little") or 1
 
 
 def config_word(pes, macs, lstm, max_layers):
