@@ -116,3 +116,22 @@ def test_board_only_options_with_another_engine_are_one_line(tmp_path, capsys):
                      "--engine", "golden", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_board_only_options_are_checked_for_a_cnn_pack_too(tmp_path, capsys):
+    from cnn_cases import random_graph
+
+    from sparsa.sw.model.graph import save_graph
+    graph, x = random_graph(3)
+    print("seed=3")
+    save_graph(tmp_path / "g.npz", graph)
+    assert main(["pack", str(tmp_path / "g.npz"), "-o", str(tmp_path / "cpk"), "--lanes", "4"]) == 0
+    np.save(tmp_path / "x.npy", x[None])
+    capsys.readouterr()
+    for extra, message in ((["--reload"], "--reload: expected --engine board"),
+                           (["--clock-mhz", "48"], "--clock-mhz: expected --engine board --port sim:<board>")):
+        assert main(["run", str(tmp_path / "cpk"), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                     "--engine", "golden", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+        assert not (tmp_path / "y.npy").exists()

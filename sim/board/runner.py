@@ -216,5 +216,6 @@ class SimulatedBoard:
         if exc_type is None and self.error is None:
             shutil.rmtree(self.work, ignore_errors=True)
         elif self.error is not None and exc_type is None:
-            raise RuntimeError(f"{self.name}: the simulation failed: {self.error}; see {self.work / 'sim.log'}")
+            # The log's path first: callers show the message's first line only.
+            raise RuntimeError(f"{self.name}: the simulation failed (see {self.work / 'sim.log'}): {self.error}")
         # on an error the work directory (sim.log) stays for the message that points to it
