@@ -17,7 +17,7 @@ from sparsa.sw.errors import user_error
 from sparsa.boards.pll import ecp5_pll, ice40_pll
 
 __all__ = ["SYSTEMS", "ICEBreaker", "ULX3S85F", "uart_divisor", "prepare", "harness_pins", "fastest_clock",
-           "MAX_BAUD_ERROR", "MARGIN"]
+           "MAX_BAUD_ERROR", "MARGIN", "cnn_memory_bytes"]
 
 # A UART receiver that samples each bit's middle tolerates about 5% of timing error over a
 # 10-bit frame shared between both ends; 1.5% from the divisor leaves the rest to the other end.
@@ -39,6 +39,9 @@ class ICEBreaker(ICEBreakerPlatform):
     # a block RAM (18 cycles a layer to fetch the current one): in flip-flops, with their
     # multiplexer, the two-layer digits MLP's did not fit.
     pe_options = {"macs": 1, "reader": "serial", "queue_depth": 2, "codebooks": "memory"}
+    # The CNN engine's 3x3 convolver alone is 9 multipliers a lane (the UP5K has 8 DSPs) and its
+    # buffers outgrow 30 block RAMs: no CNN system on this board.
+    cnn_mem_limit = None
 
     def pll_setting(self, mhz):
         return ice40_pll(self.oscillator_mhz, mhz)
@@ -57,6 +60,9 @@ class ULX3S85F(ULX3S_85F_Platform):
     uart_chip, baud, default_mhz = "FT231X", 3_000_000, 60
     capacity = {"luts": 83640, "ffs": 83640, "dsps": 156, "brams": 208}
     pe_options = {}         # the default PE: two multipliers, the pipelined reader
+    # The CNN system's DRAM is block RAM (no SDRAM controller yet): at most half the device's
+    # 208 DP16KD (256 KiB is 128 of them), the rest for the engine's own buffers.
+    cnn_mem_limit = 256 * 1024
 
     def pll_setting(self, mhz):
         return ecp5_pll(self.oscillator_mhz, mhz)
@@ -167,3 +173,20 @@ def check_link_options(top, *, swappable, pnr_mhz, memories, clock_mhz, preload)
                          "--clock-mhz)", f"{pnr_mhz:g}")
     if memories != "auto":
         raise user_error(None, "--memories", "auto with --top link", memories)
+
+
+def cnn_memory_bytes(prog, board, where):
+    """The on-chip DRAM of the CNN board system for ``prog`` (a compiled CNN program) on
+    ``board``: the power of two at or above its ``dram_size`` (4 KiB at least); a one-line
+    UserError naming ``where`` if the board has no CNN system or the pack needs more."""
+    system = SYSTEMS[board]
+    if system.cnn_mem_limit is None:
+        raise user_error(where, "engine", "an EIE pack on the iCEBreaker (the CNN engine does not fit the UP5K: "
+                         "9 multipliers a lane, 8 DSPs); a CNN pack runs on the ulx3s-85f", "a CNN pack")
+    size = 4096
+    while size < prog.dram_size:
+        size *= 2
+    if size > system.cnn_mem_limit:
+        raise user_error(where, "dram_size", f"at most {system.cnn_mem_limit} bytes (the {board}'s block RAM for "
+                         f"the CNN system's DRAM)", f"{prog.dram_size} (too big by {prog.dram_size - system.cnn_mem_limit})")
+    return size

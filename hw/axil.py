@@ -16,7 +16,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXILiteSignature", "AXILiteRegisterFile", "axil_ports", "axil_flat", "register_table_markdown"]
+__all__ = ["AXILiteSignature", "AXILiteRegisterFile", "AXILiteDecoder", "axil_ports", "axil_flat", "register_table_markdown"]
 
 
 class AXILiteSignature(wiring.Signature):
@@ -144,6 +144,41 @@ class AXILiteRegisterFile(wiring.Component):
                             m.d.sync += bus.rdata.eq(getattr(self, name.lower()))
                 with m.Default():
                     m.d.sync += bus.rdata.eq(0)
+        return m
+
+
+class AXILiteDecoder(wiring.Component):
+    """One AXI4-Lite master onto two slaves: ``lo`` where address bit ``select_bit`` is 0, ``hi``
+    where it is 1 (both see the whole address). No latency of its own.
+
+    For a master with one access at a time that offers W with or after its AW (as
+    :class:`sparsa.hw.link.LinkBridge` does): W goes where the pending AW goes, or where the
+    last one went; the one slave with an access answers B or R."""
+
+    def __init__(self, addr_bits=8, *, select_bit):
+        self.select_bit = select_bit
+        super().__init__({"bus": In(AXILiteSignature(addr_bits)), "lo": Out(AXILiteSignature(addr_bits)),
+                          "hi": Out(AXILiteSignature(addr_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, lo, hi = self.bus, self.lo, self.hi
+        bit = self.select_bit
+        w_hi = Signal()                       # where the last AW went
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += w_hi.eq(bus.awaddr[bit])
+        aw_hi, ar_hi = bus.awaddr[bit], bus.araddr[bit]
+        w_now = Mux(bus.awvalid, aw_hi, w_hi)
+        for slave, here, w_here, ar_here in ((lo, ~aw_hi, ~w_now, ~ar_hi), (hi, aw_hi, w_now, ar_hi)):
+            m.d.comb += [slave.awaddr.eq(bus.awaddr), slave.awvalid.eq(bus.awvalid & here),
+                         slave.wdata.eq(bus.wdata), slave.wstrb.eq(bus.wstrb), slave.wvalid.eq(bus.wvalid & w_here),
+                         slave.bready.eq(bus.bready), slave.araddr.eq(bus.araddr),
+                         slave.arvalid.eq(bus.arvalid & ar_here), slave.rready.eq(bus.rready)]
+        m.d.comb += [bus.awready.eq(Mux(aw_hi, hi.awready, lo.awready)), bus.wready.eq(Mux(w_now, hi.wready, lo.wready)),
+                     bus.arready.eq(Mux(ar_hi, hi.arready, lo.arready)),
+                     bus.bvalid.eq(lo.bvalid | hi.bvalid), bus.bresp.eq(Mux(hi.bvalid, hi.bresp, lo.bresp)),
+                     bus.rvalid.eq(lo.rvalid | hi.rvalid), bus.rdata.eq(Mux(hi.rvalid, hi.rdata, lo.rdata)),
+                     bus.rresp.eq(Mux(hi.rvalid, hi.rresp, lo.rresp))]
         return m
 
 

@@ -2,12 +2,12 @@
 bitstream and what ``--port sim:<board>`` simulates.
 
 :class:`BoardTop` is the oscillator, a PLL making the system clock, a reset, and
-:class:`sparsa.hw.link_soc.LinkSoC` (the EIE SoC behind the UART host link) on the board's USB
-UART and LEDs. Elaborated with a platform (an amaranth-boards platform, for the bitstream) it
-takes its pins from ``platform.request``; elaborated without one (simulation) the same pins are
-its ports ``clk``, ``button``, ``uart_rx``, ``uart_tx`` and ``leds``, and the PLL is a
-pass-through (the simulator's clock is the system clock). Everything else is the same
-elaboration.
+:class:`sparsa.hw.link_soc.LinkSoC` (the EIE SoC behind the UART host link; for a CNN pack
+:class:`sparsa.hw.cnn.link_soc.CNNLinkSoC`) on the board's USB UART and LEDs. Elaborated with a
+platform (an amaranth-boards platform, for the bitstream) it takes its pins from
+``platform.request``; elaborated without one (simulation) the same pins are its ports ``clk``,
+``button``, ``uart_rx``, ``uart_tx`` and ``leds``, and the PLL is a pass-through (the
+simulator's clock is the system clock). Everything else is the same elaboration.
 
 Clock and reset: the PLL (:class:`Ecp5Pll`: ``EHXPLLL``; :class:`Ice40Pll`: ``SB_PLL40_PAD``)
 makes the ``sync`` clock from the oscillator. ``sync`` is held in reset until the PLL reports
@@ -106,12 +106,14 @@ class BoardTop(Elaboratable):
     pass-through of simulation); ``clock``, ``button``: the platform's resource names of the
     oscillator and the reset button; ``n_leds``: how many of the board's LEDs to drive (up to 3);
     ``memory_map``: a model to hold from power-up (memory contents and MODEL_ID; ``None``: the
-    host loads one over the link).
+    host loads one over the link). With a :class:`sparsa.sw.cnn.config.CNNConfig` as ``cfg`` the
+    SoC is :class:`sparsa.hw.cnn.link_soc.CNNLinkSoC` with ``mem_bytes`` of on-chip DRAM.
     """
 
-    def __init__(self, cfg, divisor, *, pll=None, clock="clk", button="button", n_leds=2, memory_map=None):
+    def __init__(self, cfg, divisor, *, pll=None, clock="clk", button="button", n_leds=2, memory_map=None,
+                 mem_bytes=None):
         self.cfg, self.divisor, self.clock, self.button = cfg, divisor, clock, button
-        self.mm = memory_map
+        self.mm, self.mem_bytes = memory_map, mem_bytes
         self.pll = pll or PassThroughPll()
         self.n_leds = min(n_leds, len(LED_MEANINGS))
         # The pins as ports (simulation; unused when a platform provides them).
@@ -155,7 +157,11 @@ class BoardTop(Elaboratable):
         m.d.comb += sync.clk.eq(pll.clk_out)
         m.submodules.reset_sync = ResetSynchronizer(~pll.locked | button, domain="sync")
 
-        m.submodules.soc = soc = LinkSoC(self.cfg, self.divisor, self.mm)
+        if self.mem_bytes is not None:
+            from sparsa.hw.cnn.link_soc import CNNLinkSoC
+            m.submodules.soc = soc = CNNLinkSoC(self.cfg, self.divisor, self.mem_bytes)
+        else:
+            m.submodules.soc = soc = LinkSoC(self.cfg, self.divisor, self.mm)
         heartbeat = Signal(25)
         m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += [soc.uart_rx.eq(rx), tx.eq(soc.uart_tx),

@@ -8,11 +8,14 @@
   so the board sees every access in program order.
 * :class:`LinkRegisters` (registers by name) and :class:`LinkStreams` (the DMA contract of
   :mod:`sparsa.dma`) over a :class:`Link` are what :class:`~sparsa.runtime.LinuxBackend` drives.
+* :class:`LinkMemory`: the CNN board system's on-chip DRAM through its window
+  (:mod:`sparsa.hw.cnn.link_soc`), shaped as the DRAM buffer that
+  :class:`~sparsa.runtime_cnn.CNNLinuxBackend` drives.
 * Transports: :class:`SerialTransport` (pyserial: the board's USB UART), or any object with
   ``name``, ``write(bytes)``, ``read() -> bytes`` (what has arrived, without waiting) and
   ``close()``: the simulated board's socket (:class:`sparsa.sim.board.runner.SocketTransport`).
 
-:func:`link_backend` puts them together.
+:func:`link_backend` and :func:`cnn_link_backend` put them together.
 """
 
 import time
@@ -25,7 +28,8 @@ from sparsa.sw.errors import UserError
 from sparsa.sw.link import (CMD_SYNC, MAX_READS, MAX_VALUES, MAX_WRITES, RESET_FLAG, RSP_SYNC, Cmd, Status, frame,
                             parse_frame)
 
-__all__ = ["Link", "LinkError", "LinkRegisters", "LinkStreams", "SerialTransport", "link_backend"]
+__all__ = ["Link", "LinkError", "LinkRegisters", "LinkStreams", "LinkMemory", "SerialTransport", "link_backend",
+           "cnn_link_backend"]
 
 _POLL_S = 1e-4
 
@@ -275,3 +279,87 @@ def link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout
     link = Link(transport, timeout_s=link_timeout_s)
     return LinuxBackend.over(LinkRegisters(link), LinkStreams(link), where=transport.name, timeout_s=timeout_s)
 
+
+
+class LinkMemory:
+    """The CNN board system's on-chip DRAM (:mod:`sparsa.hw.cnn.link_soc`) as the DRAM buffer of
+    :class:`~sparsa.runtime_cnn.CNNLinuxBackend`: ``buf[a:b] = bytes`` writes through the window
+    (WIN_ADDR, then SEND, 64 values a command), ``buf[a:b]`` reads (WIN_ADDR and WIN_COUNT, then
+    RECV); an odd first or last byte is merged with the 16-bit value it shares. ``size`` is the
+    board's MEM_BYTES; the engine sees it at bus address 0 (``physical_address``); ``flush`` and
+    ``invalidate`` have nothing to do."""
+
+    physical_address = 0
+
+    def __init__(self, regs):
+        self.regs, self.link = regs, regs.link
+        self._size = None
+
+    @property
+    def size(self):
+        if self._size is None:
+            self._size = self.regs["MEM_BYTES"]
+        return self._size
+
+    def _span(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("LinkMemory takes byte ranges buf[a:b]")
+        start, stop, _ = key.indices(self.size)
+        return start, max(start, stop)
+
+    def _read(self, lo, hi):
+        """Bytes ``lo`` to ``hi`` (both even)."""
+        out = bytearray()
+        for a in range(lo, hi, 2 * MAX_VALUES):
+            n = min(MAX_VALUES, (hi - a) // 2)
+            self.regs["WIN_ADDR"] = a
+            self.regs["WIN_COUNT"] = n
+            status, data = self.link.command(Cmd.RECV, bytes([n]), "reading the board's memory")
+            if len(data) != 2 * n or status != Status.LAST:
+                raise LinkError(f"{self.link.name}: reading the board's memory at {a:#x}: expected {n} values "
+                                f"ending with last, found {len(data) // 2} ({status.name})")
+            out += data
+        return bytes(out)
+
+    def __getitem__(self, key):
+        start, stop = self._span(key)
+        lo, hi = start & ~1, (stop + 1) & ~1
+        data = self._read(lo, hi) if hi > lo else b""
+        return np.frombuffer(data[start - lo:stop - lo], np.uint8)
+
+    def __setitem__(self, key, value):
+        start, stop = self._span(key)
+        data = np.asarray(value).astype(np.uint8, copy=False).tobytes()
+        if len(data) != stop - start:
+            raise ValueError(f"LinkMemory: {len(data)} bytes for a range of {stop - start}")
+        if start & 1:                        # the value it shares with the byte before
+            data = self._read(start - 1, start + 1)[:1] + data
+            start -= 1
+        if stop & 1:
+            data += self._read(stop - 1, stop + 1)[1:]
+            stop += 1
+        values = np.frombuffer(data, "<u2")
+        for i in range(0, len(values), MAX_VALUES):
+            if i == 0:
+                self.regs["WIN_ADDR"] = start
+            status, got = self.link.command(Cmd.SEND, values[i:i + MAX_VALUES].tobytes(), "writing the board's memory")
+            if status != Status.OK:
+                raise LinkError(f"{self.link.name}: writing the board's memory at {start + 2 * i:#x}: the board "
+                                f"answered {status.name}")
+
+    def flush(self):
+        pass
+
+    def invalidate(self):
+        pass
+
+
+def cnn_link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout_s=0.25):
+    """A :class:`~sparsa.runtime_cnn.CNNLinuxBackend` on a CNN board system over its UART
+    (arguments as for :func:`link_backend`)."""
+    from sparsa.hw.cnn.link_soc import WINDOW_REGISTERS
+    from sparsa.runtime_cnn import REG as CNN_REG, CNNLinuxBackend
+    transport = transport or SerialTransport(port, baud)
+    link = Link(transport, timeout_s=link_timeout_s)
+    regs = LinkRegisters(link, {**CNN_REG, **{name: offset for name, offset, _, _ in WINDOW_REGISTERS}})
+    return CNNLinuxBackend.over(regs, LinkMemory(regs), where=transport.name, timeout_s=timeout_s)

@@ -45,6 +45,20 @@ class CNNLinuxBackend:
         self.prog = None
 
     @classmethod
+    def over(cls, regs, buffer, where, timeout_s=5.0):
+        """The backend on registers and a DRAM buffer that are already open: ``regs`` any object
+        with ``regs[name]`` reads and writes, ``buffer`` as in the module docstring
+        (:func:`sparsa.link.cnn_link_backend`: a board's UART); ``where`` names the device."""
+        self = cls.__new__(cls)
+        self.regs, self.buffer, self.where, self.timeout_s, self.prog = regs, buffer, where, timeout_s, None
+        return self
+
+    def close(self):
+        close = getattr(self.regs, "close", None)
+        if close is not None:
+            close()
+
+    @classmethod
     def from_address_map(cls, path, mem="/dev/mem", **kw):
         """At the base a CNN Vivado tree's ``address_map.json`` records (cell ``accel``)."""
         return cls(mem, offset=register_base(path, "cnn", "CNN SoC"), **kw)

@@ -54,19 +54,20 @@ class SocketTransport:
         self.sock.close()
 
 
-def board_verilog(cfg, divisor, n_leds=2, memory_map=None):
+def board_verilog(cfg, divisor, n_leds=2, memory_map=None, mem_bytes=None):
     """Verilog of the board system :class:`sparsa.hw.board_top.BoardTop` as the bitstream has it,
     with the PLL a pass-through and the pins as ports (every PE one shared module; with a
-    ``memory_map`` to hold from power-up, each PE its own with its memories' contents)."""
+    ``memory_map`` to hold from power-up, each PE its own with its memories' contents).
+    ``mem_bytes``: a CNN system (``cfg`` a CNNConfig) with this much on-chip DRAM."""
     from amaranth.back import verilog
     from sparsa.hw.board_top import BoardTop
     from sparsa.hw.eie.pe import ProcessingElement
     from sparsa.hw.eie.top import EIEArray
     from sparsa.hw.eie.verilog import fast_memory_init
     with fast_memory_init():
-        board = BoardTop(cfg, divisor, n_leds=n_leds, memory_map=memory_map)
+        board = BoardTop(cfg, divisor, n_leds=n_leds, memory_map=memory_map, mem_bytes=mem_bytes)
         top = verilog.convert(board, ports=board.ports(), name=TOPLEVEL, emit_src=False)
-        if memory_map is not None:
+        if memory_map is not None or mem_bytes is not None:
             return top
         pe = verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False)
     return top + "\n" + pe
@@ -130,20 +131,23 @@ def cell_models(family, workdir):
     return [cells / name for name in yosys_models] + [Path(__file__).parent.parent / "models" / m for m in ours]
 
 
-def _build(cfg, divisor, n_leds, engine, netlist=None, memory_map=None):
+def _build(cfg, divisor, n_leds, engine, netlist=None, memory_map=None, mem_bytes=None):
     from sparsa.sw.eie.protocol import model_digest
     params = {**asdict(cfg), "divisor": divisor, "n_leds": n_leds, "netlist": netlist,
-              "model": model_digest(memory_map).hex() if memory_map is not None else None}
+              "model": model_digest(memory_map).hex() if memory_map is not None else None,
+              **({"cnn_mem_bytes": mem_bytes} if mem_bytes is not None else {})}
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
-    h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.link",
+    h.update(source_digest("sparsa.hw:**/*.py", "sparsa.sw.eie:*.py", "sparsa.sw.cnn.config", "sparsa.sw.cnn.isa",
+                           "sparsa.sw.link",
                            "sparsa.sim.board.runner", "sparsa.sim:models/*.v").encode())
-    bdir = cache_root() / f"board-{engine}{'-' + netlist if netlist else ''}-{h.hexdigest()[:16]}"
+    kind = "board-cnn" if mem_bytes is not None else "board"
+    bdir = cache_root() / f"{kind}-{engine}{'-' + netlist if netlist else ''}-{h.hexdigest()[:16]}"
+    rtl = lambda: board_verilog(cfg, divisor, n_leds, memory_map, mem_bytes)
     if netlist is None:
-        return cached_build(bdir, engine, TOPLEVEL, lambda: board_verilog(cfg, divisor, n_leds, memory_map), params,
-                            opt="-O1")
+        return cached_build(bdir, engine, TOPLEVEL, rtl, params, opt="-O1")
     bdir.mkdir(parents=True, exist_ok=True)
     return cached_build(bdir, engine, TOPLEVEL,
-                        lambda: synthesised_netlist(board_verilog(cfg, divisor, n_leds, memory_map), netlist, bdir),
+                        lambda: synthesised_netlist(rtl(), netlist, bdir),
                         params,
                         opt="-O1", extra_sources=cell_models(netlist, bdir), defines=NETLIST_FAMILIES[netlist][3])
 
@@ -154,19 +158,21 @@ class SimulatedBoard:
     drives up to 3); ``connect_timeout_s``: how long the simulator may take to start;
     ``netlist``: ``"ice40"`` or ``"ecp5"`` simulates yosys's synthesised netlist of the board
     system (the family's cells, on their simulation models) instead of the RTL; ``memory_map``:
-    the model the system holds from power-up (a ``--preload`` build)."""
+    the model the system holds from power-up (a ``--preload`` build); ``mem_bytes``: the CNN
+    board system (``cfg`` a CNNConfig) with this much on-chip DRAM."""
 
     def __init__(self, cfg, *, divisor=8, engine="verilator", faults=(), name="sim:board", n_leds=2,
-                 connect_timeout_s=120, netlist=None, memory_map=None):
+                 connect_timeout_s=120, netlist=None, memory_map=None, mem_bytes=None):
         self.cfg, self.divisor, self.engine, self.faults, self.name = cfg, divisor, engine, list(faults), name
-        self.n_leds, self.netlist, self.mm = n_leds, netlist, memory_map
+        self.n_leds, self.netlist, self.mm, self.mem_bytes = n_leds, netlist, memory_map, mem_bytes
         self.connect_timeout_s = connect_timeout_s
         self.error = None
         self.times = None
 
     def __enter__(self):
         tool_env()
-        self.bdir = bdir = _build(self.cfg, self.divisor, self.n_leds, self.engine, self.netlist, self.mm)
+        self.bdir = bdir = _build(self.cfg, self.divisor, self.n_leds, self.engine, self.netlist, self.mm,
+                                        self.mem_bytes)
         self.work = Path(tempfile.mkdtemp(prefix="board-sim-", dir=cache_root()))
         # A Unix socket's path has at most 107 bytes: its own short directory, not one under
         # the build tree of whatever directory the user runs in.

@@ -4,7 +4,8 @@ X is a ``.npy`` of shape (C, H, W) or (B, C, H, W): int8 values, or floats, whic
 quantised at the graph's input fractional bits (from ``sparsa compress``). Y has the last
 layer's shape ((out,) per input after a ``linear``), int8, or float32 real values with
 ``--dequantize``. Engines: ``golden`` (:func:`sparsa.sw.cnn.golden.cnn_forward` on the pack's
-model.npz), ``verilator`` and ``icarus`` (the generated engine with an AXI RAM as DRAM).
+model.npz), ``verilator`` and ``icarus`` (the generated engine with an AXI RAM as DRAM), and
+``board`` (the board's CNN system over its USB UART, or simulated: :mod:`sparsa.cli.run_board_cnn`).
 The report gives total cycles and, per layer, cycles, MACs and MAC utilisation
 (MACs / (lanes x cycles)).
 """
@@ -42,8 +43,11 @@ def prepare_cnn_input(x, prog, where):
 
 def run_cnn(args):
     from sparsa.sw.cnn.pack import load_cnn_pack
-    if args.engine not in ENGINES:
-        raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}", repr(args.engine))
+    if args.engine not in ENGINES and args.engine != "board":
+        raise user_error(None, "--engine", f"one of {', '.join(ENGINES)}, board", repr(args.engine))
+    if args.engine == "board" and not getattr(args, "port", None):
+        raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> with "
+                                         "--engine board", "none")
     prog, cfg, man = load_cnn_pack(args.pack)
     check_input_file(args.input, "-i", "input", kinds=".npy")
     x = prepare_cnn_input(load_npy(args.input, what="input"), prog, args.input)
@@ -65,6 +69,9 @@ def run_cnn(args):
                              "none (packed without the graph)")
         from sparsa.sw.cnn.golden import cnn_forward
         y = cnn_forward(prog.graph, x)
+    elif args.engine == "board":
+        from sparsa.cli.run_board_cnn import run_board_cnn
+        y, extra = run_board_cnn(args.pack, prog, x, args.port, args.baud, clock_mhz=args.clock_mhz)
     else:
         from sparsa.sim.cnn.runner import run_program
         res = run_program(prog, x, engine=args.engine)
