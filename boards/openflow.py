@@ -24,17 +24,17 @@ the output directory as its working directory and relative file names.
 """
 
 import json
-import os
 import re
-import statistics
-import subprocess
 import time
 from pathlib import Path
 
-from sparsa.sw.errors import UserError, user_error
+from sparsa.sw.errors import user_error
 
 from sparsa.boards import swap
-from sparsa.boards.tools import tool_cmd
+from sparsa.boards import toolrun
+from sparsa.boards.toolrun import DoesNotFit, check_seeds, fmax_of as _fmax, place_and_route_seeds
+
+_run = toolrun.run_tool          # the name tests and older callers know
 
 __all__ = ["BOARDS", "DoesNotFit", "build", "board_top_verilog", "boot_board_top_verilog"]
 
@@ -171,29 +171,6 @@ def _constraints(board, pnr_mhz):
     return "board.lpf", "".join(lines)
 
 
-class DoesNotFit(UserError, RuntimeError):
-    """nextpnr found more cells of a kind than the device has (the message says by how much): a
-    user error (the pack asks for too much), and a failed tool run (a seed's)."""
-
-
-def _run(cmd, cwd, log):
-    t0 = time.perf_counter()
-    env = dict(os.environ)
-    with open(Path(cwd) / log, "w") as f:
-        res = subprocess.run(tool_cmd(cmd), cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
-    if res.returncode != 0:
-        text = (Path(cwd) / log).read_text()
-        # nextpnr's utilisation lines say by how much a design does not fit: "ICESTORM_LC: 7358/ 5280 139%"
-        over = [f"{m[0]} {m[1]}/{m[2]} ({m[3]}%)" for m in re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", text)
-                if int(m[3]) > 100]
-        if over:
-            raise DoesNotFit(f"{cmd[0]} failed (exit {res.returncode}): the design does not fit: {', '.join(over)}")
-        # A failed build's directory is removed: the first line carries the tool's last error.
-        why = [l.strip() for l in text.splitlines() if re.match(r"\s*(ERROR|Error|error)\b", l)][-1:]
-        raise RuntimeError(f"{cmd[0]} failed (exit {res.returncode}){': ' + why[0] if why else ''}\n{text[-2000:]}")
-    return time.perf_counter() - t0
-
-
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
           seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False):
@@ -229,6 +206,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     PLL, reset, the EIE SoC behind the UART host link, LEDs; weights are loaded over the link,
     or with ``preload`` held from power-up) at ``clock_mhz`` (default: the board's); nextpnr places and routes for the PLL's clock and
     ``report["clock"]`` says whether it met it. ``"harness"``: the size-and-speed harness above.
+    A CNN pack (``sparsa pack``) builds only as the link system (``top="link"``): the CNN SoC
+    with its DRAM in block RAM behind the UART link (:class:`sparsa.hw.cnn.link_soc.CNNLinkSoC`;
+    ``report["cnn"]`` gives its lanes and memory).
     ``multiplier``: the PEs' codebook x activation multipliers. ``"ecp5"`` instantiates
     MULT18X18D blocks with their own input and output registers; ``"generic"`` writes a
     multiply between fabric registers and lets yosys map it (on ECP5 to a MULT18X18D without
@@ -265,12 +245,18 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     if multiplier not in ("generic", "ecp5") or (multiplier == "ecp5" and b["family"] != "ecp5"):
         raise user_error(None, "--multiplier", "auto, generic or ecp5 (ecp5 on ECP5 boards only)",
                          f"{multiplier!r} for {board}")
-    pack = load_pack(pack_dir)
-    mm = build_memory_map(pack)
-    from sparsa.boards.systems import SYSTEMS
-    pe_options = SYSTEMS[board].pe_options if top == "link" else {}    # the link system's PE, as sim:<board>
-    cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir), **pe_options)
-    cfg.check_fits(mm, where=str(pack_dir))
+    from sparsa.sw.cnn.pack import is_cnn_pack
+    mem_bytes = None
+    if is_cnn_pack(pack_dir):
+        cfg, mem_bytes = _cnn_system(pack_dir, board, top, preload)
+        mm = None
+    else:
+        pack = load_pack(pack_dir)
+        mm = build_memory_map(pack)
+        from sparsa.boards.systems import SYSTEMS
+        pe_options = SYSTEMS[board].pe_options if top == "link" else {}    # the link system's PE, as sim:<board>
+        cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir), **pe_options)
+        cfg.check_fits(mm, where=str(pack_dir))
     say = progress or (lambda msg: None)
     mem_plan = None
     if memories == "fit":
@@ -297,9 +283,13 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         (out / "board_top.v").write_text(boot_board_top_verilog(cfg.pes, ph["boot"]))
     elif top == "link":
         from sparsa.boards.systems import prepare
-        say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights "
-            f"{'in the bitstream' if preload else 'load over the link'})")
-        link = prepare(cfg, board, clock_mhz, out, memory_map=mm if preload else None)
+        if mem_bytes is not None:
+            say(f"generating the CNN board system ({cfg.lanes} lanes, {mem_bytes // 1024} KiB of block RAM as its "
+                f"DRAM, PLL, UART host link; the pack loads over the link)")
+        else:
+            say(f"generating the board system ({cfg.pes} PEs, PLL, UART host link; weights "
+                f"{'in the bitstream' if preload else 'load over the link'})")
+        link = prepare(cfg, board, clock_mhz, out, memory_map=mm if preload else None, mem_bytes=mem_bytes)
         pnr_mhz = link["clock"]["pll_mhz"]
     else:
         say(f"generating Verilog ({cfg.pes} PEs, weights as memory contents"
@@ -314,7 +304,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         (out / "eie_top.v").write_text(verilog)
         (out / "board_top.v").write_text(board_top_verilog(cfg.pes))
     if top == "link":
-        cname, sources = link["constraints"], f"read_verilog {link['pe_module']}; read_rtlil top.il"
+        cname = link["constraints"]
+        sources = (f"read_verilog {link['pe_module']}; " if link["pe_module"] else "") + "read_rtlil top.il"
     else:
         cname, ctext = _constraints(board, pnr_mhz)
         (out / cname).write_text(ctext)
@@ -336,11 +327,13 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
               (f"bitstream ({pack_tool})", [f"yowasp-{pack_tool}", placed, placed.rsplit(".", 1)[0] +
                                             bitstream[3:]], "pack.log")]
     placeholder = "placeholder" + bitstream[3:]
+    engine = ({"engine": "cnn", "cnn": {"lanes": cfg.lanes, "dram_bytes": mem_bytes, "dram": "block RAM"}}
+              if mem_bytes is not None else {"pes": cfg.pes, "macs_per_pe": cfg.macs})
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
-              "pes": cfg.pes, "macs_per_pe": cfg.macs, "target_clock_mhz": b["clock_mhz"],
+              **engine, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
               "multiplier": multiplier, "memory_plan": mem_plan,
-              "capacity": b["capacity"], "pack": str(pack_dir), "config": cfg.__dict__, "built": do_build,
+              "capacity": b["capacity"], "pack": str(pack_dir), "config": dict(cfg.__dict__), "built": do_build,
               "swappable": swappable, "top": top, **({"preload": preload} if top == "link" else {})}
     if top == "link":
         report.update(clock=link["clock"], link=link["link"], leds=link["leds"], target_clock_mhz=pnr_mhz)
@@ -350,13 +343,13 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
             say(what)
             if what == pnr_step:
                 t0 = time.perf_counter()
-                kept, by_seed = _place_and_route_seeds(out, list(range(seed, seed + seeds)), pnr_cmd, cname,
+                kept, by_seed = place_and_route_seeds(out, list(range(seed, seed + seeds)), pnr_cmd, cname,
                                                        placed, run_jobs, say)
                 steps[1] = (pnr_step, pnr_cmd(kept), "nextpnr.log")
                 report.update(seed=kept, seeds_tried=seeds, fmax_mhz_by_seed=by_seed)
                 times[what] = round(time.perf_counter() - t0, 1)
                 continue
-            times[what] = round(_run(cmd, out, log), 1)
+            times[what] = round(toolrun.run_tool(cmd, out, log), 1)
         if swappable:
             what = "locating the memories and writing the model into block RAM"
             say(what)
@@ -379,25 +372,6 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     return report
 
 
-MAX_SEEDS = 64
-
-
-def check_seeds(seed, seeds):
-    """``seed`` and ``seeds`` as :func:`build` takes them, or a one-line UserError."""
-    if not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
-        raise user_error(None, "--seed", "an integer from 0 to 2^31 - 1", repr(seed))
-    if not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS or seed + seeds > 2 ** 31:
-        raise user_error(None, "--seeds", f"an integer from 1 to {MAX_SEEDS} (seeds --seed .. --seed + N - 1 "
-                         "below 2^31)", repr(seeds))
-
-
-def place_and_route(spec):
-    """One nextpnr run, a job for :func:`sparsa.sw.jobs.run_jobs`: ``spec["cmd"]`` in the
-    directory ``spec["cwd"]``. Returns ``{"seed", "fmax_mhz", "time_s"}``; a failed run raises."""
-    t = _run(spec["cmd"], spec["cwd"], "nextpnr.log")
-    return {"seed": spec["point"]["seed"], "fmax_mhz": _fmax(Path(spec["cwd"]) / "pnr.json"), "time_s": round(t, 1)}
-
-
 def _timing(pnr_json):
     """``achieved_mhz`` (the slowest clock's Fmax) and ``timing_met``: every clock nextpnr
     constrained (the PLL output, from its settings) reached its constraint."""
@@ -406,73 +380,6 @@ def _timing(pnr_json):
     return {"achieved_mhz": _fmax(pnr_json), "timing_met": met,
             "by_net": {k: {"achieved_mhz": round(v.get("achieved", 0), 2), "constraint_mhz": round(v.get("constraint", 0), 2)}
                        for k, v in clocks.items()}}
-
-
-def _fmax(pnr_json):
-    pnr = json.loads(Path(pnr_json).read_text())
-    fmax = [v.get("achieved") for v in pnr.get("fmax", {}).values() if v.get("achieved")]
-    return round(min(fmax), 2) if fmax else None
-
-
-def _in_sequence(fn, specs, on_done=None):
-    records = []
-    for k, spec in enumerate(specs):
-        try:
-            rec = {"point": spec["point"], "result": fn(spec)}
-        except RuntimeError as e:
-            rec = {"point": spec["point"], "error": str(e).strip().splitlines()[0]}
-        records.append(rec)
-        if on_done:
-            on_done(k, rec, k + 1, len(specs))
-    return records
-
-
-def _place_and_route_seeds(out, seeds, pnr_cmd, cname, placed, run_jobs, say):
-    """Place and route ``out/top.json`` once per seed and keep the best: its ``pnr.json``,
-    ``nextpnr.log`` and placed design end up in ``out`` as a one-seed build leaves them; every
-    seed's report and log stay in ``out/seeds/seedN/``. Returns ``(kept seed, by_seed)``."""
-    if len(seeds) == 1:
-        r = place_and_route({"point": {"seed": seeds[0]}, "cmd": pnr_cmd(seeds[0]), "cwd": str(out)})
-        return seeds[0], [{"seed": seeds[0], "fmax_mhz": r["fmax_mhz"]}]
-    specs = []
-    for sd in seeds:
-        d = out / "seeds" / f"seed{sd}"
-        d.mkdir(parents=True)
-        for name in ("top.json", cname):        # YoWASP tools open cwd-relative names only
-            _link_or_copy(out / name, d / name)
-        specs.append({"point": {"seed": sd}, "cmd": pnr_cmd(sd), "cwd": str(d.resolve())})
-
-    def done(k, rec, n_done, n):
-        r = rec.get("result")
-        say(f"  seed {rec['point']['seed']}: " + (f"Fmax {r['fmax_mhz']} MHz ({r['time_s']} s)" if r else
-                                                  f"failed: {rec['error']}") + f" [{n_done}/{n}]")
-    records = (run_jobs or _in_sequence)(place_and_route, specs, done)
-    by_seed = [{"seed": sd, "fmax_mhz": rec["result"]["fmax_mhz"]} if "result" in rec else
-               {"seed": sd, "fmax_mhz": None, "error": rec["error"]} for sd, rec in zip(seeds, records)]
-    ok = [e for e in by_seed if e["fmax_mhz"] is not None]
-    if not ok:
-        raise RuntimeError(f"place and route failed for every seed ({seeds[0]}..{seeds[-1]}): "
-                           f"{by_seed[0].get('error', 'no Fmax reported')}; see {out}/seeds/seed*/nextpnr.log")
-    kept = max(ok, key=lambda e: (e["fmax_mhz"], -e["seed"]))["seed"]
-    src = out / "seeds" / f"seed{kept}"
-    for name in ("pnr.json", "nextpnr.log", placed):
-        _link_or_copy(src / name, out / name)
-    for sd in seeds:                       # keep each seed's report and log, not its copies and design
-        d = out / "seeds" / f"seed{sd}"
-        for name in ("top.json", cname, placed):
-            (d / name).unlink(missing_ok=True)
-    fmaxes = sorted(e["fmax_mhz"] for e in ok)
-    say(f"kept seed {kept}: Fmax {fmaxes[-1]} MHz; over {len(ok)} of {len(seeds)} seeds min {fmaxes[0]}, "
-        f"median {round(statistics.median(fmaxes), 2)}, max {fmaxes[-1]} MHz")
-    return kept, by_seed
-
-
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        import shutil
-        shutil.copyfile(src, dst)
 
 
 def _plan_text(p):
@@ -497,3 +404,18 @@ def _utilisation(out, fam):
     luts = sum(n for t, n in cells.items() if t in ("LUT4",)) + 2 * sum(n for t, n in cells.items() if t == "CCU2C")
     return {"fmax_mhz": fmax, "luts": luts, "ffs": ffs,
             "dsps": used("MULT18X18D"), "brams": used("DP16KD"), "slices": used("TRELLIS_COMB")}
+
+
+def _cnn_system(pack_dir, board, top, preload):
+    """``(CNNConfig, on-chip DRAM bytes)`` of the CNN board system for a CNN pack, or a one-line
+    UserError: a CNN pack builds only as the link system, and loads over the link."""
+    from sparsa.boards.systems import cnn_memory_bytes
+    from sparsa.sw.cnn.pack import load_cnn_pack
+    if top != "link":
+        raise user_error(pack_dir, "--top", "link for a CNN pack (the size-and-speed harness and its options "
+                         "--swappable, --pnr-mhz, --memories are the EIE array's)", top)
+    if preload:
+        raise user_error(pack_dir, "--preload", "an EIE pack (a CNN pack loads into the board's DRAM over the link)",
+                         "a CNN pack")
+    prog, cfg, _ = load_cnn_pack(pack_dir)
+    return cfg, cnn_memory_bytes(prog, board, pack_dir)

@@ -98,10 +98,11 @@ def uart_divisor(clock_mhz, baud, where="--clock-mhz"):
     return divisor, error
 
 
-def prepare(cfg, board, clock_mhz, out, memory_map=None):
+def prepare(cfg, board, clock_mhz, out, memory_map=None, mem_bytes=None):
     """Write the board system's sources and constraints into ``out``; returns a dict of facts
     for the report: requested and PLL clock, UART divisor and baud error, constraint file.
-    ``memory_map``: the model the system holds from power-up (``--preload``)."""
+    ``memory_map``: the model the system holds from power-up (``--preload``); ``mem_bytes``: the
+    CNN system (``cfg`` a CNNConfig) with this much on-chip DRAM."""
     from amaranth.back import verilog
     from sparsa.hw.board_top import BoardTop
     from sparsa.hw.eie.pe import ProcessingElement
@@ -118,16 +119,19 @@ def prepare(cfg, board, clock_mhz, out, memory_map=None):
                          f"{platform.oscillator_mhz} MHz", f"{clock_mhz:g} MHz ({e})") from None
     pll_mhz = setting.f_out_mhz
     divisor, error = uart_divisor(pll_mhz, platform.baud)
+    pe_module = None if mem_bytes is not None else f"{EIEArray.PE_MODULE}.v"
     with fast_memory_init():
-        platform.add_file(f"{EIEArray.PE_MODULE}.v",
-                          verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE, emit_src=False))
+        if pe_module:
+            platform.add_file(pe_module, verilog.convert(ProcessingElement(cfg), name=EIEArray.PE_MODULE,
+                                                         emit_src=False))
         plan = platform.prepare(BoardTop(cfg, divisor, pll=platform.pll_block(setting), clock=platform.oscillator,
-                                         button=platform.button, n_leds=platform.n_leds, memory_map=memory_map),
+                                         button=platform.button, n_leds=platform.n_leds, memory_map=memory_map,
+                                         mem_bytes=mem_bytes),
                                 name="top")
     constraints = "top.pcf" if platform.family == "ice40" else "top.lpf"
-    for name in ("top.il", constraints, f"{EIEArray.PE_MODULE}.v"):
+    for name in ("top.il", constraints) + ((pe_module,) if pe_module else ()):
         (out / name).write_bytes(plan.files[name].encode() if isinstance(plan.files[name], str) else plan.files[name])
-    return {"constraints": constraints, "pe_module": f"{EIEArray.PE_MODULE}.v",
+    return {"constraints": constraints, "pe_module": pe_module,
             "clock": {"requested_mhz": clock_mhz, "pll_mhz": round(pll_mhz, 4), "oscillator_mhz": platform.oscillator_mhz},
             "link": {"uart": platform.uart_chip, "baud": platform.baud, "divisor": divisor,
                      "baud_error": round(error, 5),

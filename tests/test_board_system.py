@@ -162,8 +162,8 @@ def test_a_system_that_does_not_fit_is_one_line_and_leaves_no_output(pack_dir, c
     prints before giving up); the build stops with that, in one line, and writes no OUT."""
     import sys
 
-    from sparsa.boards import openflow
-    real_run = openflow._run
+    from sparsa.boards import toolrun
+    real_run = toolrun.run_tool
     script = ("print('Info: \\t         ICESTORM_LC:    5542/   5280   104%');"
               "print('ERROR: Failed to expand region'); raise SystemExit(125)")
 
@@ -171,7 +171,7 @@ def test_a_system_that_does_not_fit_is_one_line_and_leaves_no_output(pack_dir, c
         if "nextpnr" in cmd[0]:
             return real_run([sys.executable, "-c", script], cwd, log)
         return 0.0                              # synthesis: not needed for the stand-in
-    monkeypatch.setattr(openflow, "_run", run)
+    monkeypatch.setattr(toolrun, "run_tool", run)
     assert main(["build", "pk", "--board", "icebreaker", "-o", "ice"]) == 2
     err = [l for l in capsys.readouterr().err.strip().splitlines() if not l.startswith("[build]")]
     assert len(err) == 1, err

@@ -142,7 +142,16 @@ def _measure_input(args):
     from sparsa.cli.run import prepare_input
     from sparsa.sw.eie.pack_dir import load_pack
     from sparsa.sw.fileio import load_npy
+    from sparsa.sw.cnn.pack import is_cnn_pack
     check_input_file(args.measure_input, "--measure-input", "input", kinds=".npy")
+    if is_cnn_pack(args.pack):
+        from sparsa.cli.run_cnn import prepare_cnn_input
+        from sparsa.sw.cnn.pack import load_cnn_pack
+        x = prepare_cnn_input(load_npy(args.measure_input, what="input"), load_cnn_pack(args.pack)[0],
+                              args.measure_input)
+        if x.ndim == 4 and x.shape[0] == 0:
+            raise user_error(args.measure_input, "inputs", "at least one input to measure with", "shape " + str(x.shape))
+        return x
     x = prepare_input(load_npy(args.measure_input, what="input"), load_pack(args.pack), args.measure_input)
     if x.ndim == 2 and x.shape[0] == 0:
         raise user_error(args.measure_input, "input rows", "at least one input to measure with", "shape " + str(x.shape))
@@ -153,11 +162,16 @@ def _measure(args, rep, x, say):
     """The built link system run on its simulation (:func:`sparsa.cli.run_board.measure_on_simulated_board`):
     ``rep["link"]["measured"]`` and ``rep["time_per_inference_s"]``."""
     from sparsa.cli.run_board import measure_on_simulated_board
+    from sparsa.cli.run_board_cnn import measure_cnn_on_simulated_board
     say(f"measuring the link: the pack run on this system's simulation at {rep['clock']['pll_mhz']:g} MHz "
         f"(Verilator; --no-measure skips it)")
     try:
-        m = measure_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
-                                       source=args.measure_input, preload=args.preload)
+        if rep.get("engine") == "cnn":
+            m = measure_cnn_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
+                                               source=args.measure_input)
+        else:
+            m = measure_on_simulated_board(args.pack, args.board, rep["clock"]["pll_mhz"], x, say=say,
+                                           source=args.measure_input, preload=args.preload)
     except (RuntimeError, UserError) as e:
         raise RuntimeError(f"measuring the link on the simulated system: {str(e).strip().splitlines()[0]} "
                            f"(--no-measure builds without it)") from None

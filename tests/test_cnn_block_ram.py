@@ -1,0 +1,109 @@
+"""The CNN board system's on-chip DRAM (hw/cnn/block_ram.py) in Amaranth's simulator: seeded
+random read and write bursts from an AXI master with random stalls on every channel, byte
+strobes, bursts that run past the memory's end, and host-port reads and writes in between,
+against a byte array."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from sparsa.hw.cnn.block_ram import AXIBlockRAM
+
+DEPTH = 64                      # words: 512 bytes; the bench addresses up to twice that
+
+
+async def _until(ctx, signal):
+    while not ctx.get(signal):
+        await ctx.tick()
+
+
+async def _bench(ctx, ram, rng, model, ops):
+    axi, host = ram.axi, ram.host
+    size = DEPTH * 8
+    for _ in range(ops):
+        kind = rng.choice(["read", "write", "host_read", "host_write"])
+        if kind in ("read", "write"):
+            word, n = int(rng.integers(0, 2 * DEPTH)), int(rng.integers(1, 17))
+            ch = axi.ar if kind == "read" else axi.aw
+            ctx.set(ch.addr, word * 8)
+            ctx.set(ch.len, n - 1)
+            ctx.set(ch.id, int(rng.integers(0, 16)))
+            ctx.set(ch.valid, 1)
+            await _until(ctx, ch.ready)
+            await ctx.tick()
+            ctx.set(ch.valid, 0)
+        if kind == "read":
+            got = []
+            while len(got) < n:
+                ready = int(rng.random() < 0.6)
+                ctx.set(axi.r.ready, ready)
+                if ready and ctx.get(axi.r.valid):
+                    got.append((ctx.get(axi.r.data), ctx.get(axi.r.last)))
+                await ctx.tick()
+            ctx.set(axi.r.ready, 0)
+            for k, (data, last) in enumerate(got):
+                a = (word + k) * 8
+                want = int.from_bytes(model[a:a + 8], "little") if a < size else 0
+                assert data == want, f"read beat {k} of {n} at byte {a:#x}: {data:#x} != {want:#x}"
+                assert last == (k == n - 1)
+        elif kind == "write":
+            for k in range(n):
+                while rng.random() < 0.3:           # the master pauses between beats
+                    await ctx.tick()
+                data, strb = int(rng.integers(0, 1 << 63)) * 2 + 1, int(rng.integers(0, 256))
+                ctx.set(axi.w.data, data)
+                ctx.set(axi.w.strb, strb)
+                ctx.set(axi.w.last, int(k == n - 1))
+                ctx.set(axi.w.valid, 1)
+                await _until(ctx, axi.w.ready)
+                await ctx.tick()
+                ctx.set(axi.w.valid, 0)
+                a = (word + k) * 8
+                if a < size:
+                    for byte in range(8):
+                        if strb >> byte & 1:
+                            model[a + byte] = data >> (8 * byte) & 0xFF
+            while rng.random() < 0.5:               # B not taken at once
+                await ctx.tick()
+            ctx.set(axi.b.ready, 1)
+            await _until(ctx, axi.b.valid)
+            await ctx.tick()
+            ctx.set(axi.b.ready, 0)
+        else:
+            word = int(rng.integers(0, DEPTH))
+            data, mask = int(rng.integers(0, 1 << 63)), int(rng.integers(0, 256))
+            ctx.set(host.addr, word)
+            ctx.set(host.write, int(kind == "host_write"))
+            ctx.set(host.wdata, data)
+            ctx.set(host.wmask, mask)
+            ctx.set(host.valid, 1)
+            await _until(ctx, host.ready)
+            await ctx.tick()
+            ctx.set(host.valid, 0)
+            a = word * 8
+            if kind == "host_write":
+                for byte in range(8):
+                    if mask >> byte & 1:
+                        model[a + byte] = data >> (8 * byte) & 0xFF
+            else:
+                assert ctx.get(host.rdata) == int.from_bytes(model[a:a + 8], "little"), f"host read at {a:#x}"
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_block_ram_bursts_stalls_strobes_and_host_against_a_byte_array(seed):
+    print(f"seed={seed}")
+    rng = np.random.default_rng(seed)
+    ram = AXIBlockRAM(DEPTH)
+    model = bytearray(DEPTH * 8)
+    sim = Simulator(ram)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        await _bench(ctx, ram, rng, model, 250)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_a_depth_that_is_not_a_power_of_two_is_refused():
+    with pytest.raises(ValueError, match="power of two"):
+        AXIBlockRAM(48)
