@@ -48,7 +48,7 @@ class SerialTransport:
             raise UserError("--port: the board link needs pyserial: pip install pyserial") from None
         try:
             self.serial = serial.Serial(port, baud, timeout=0)
-        except (serial.SerialException, OSError) as e:
+        except (serial.SerialException, OSError, ValueError) as e:     # ValueError: a baud rate it refuses
             raise UserError(f"{port}: serial port: expected the board's USB UART, found {e}") from None
         self.name = port
 

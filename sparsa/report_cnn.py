@@ -53,6 +53,9 @@ def check_cnn_run(rep, where, pack_layers, lanes):
             raise user_error(where, key, what, repr(rep.get(key))[:60])
     layers = rep.get("layers")
     n = len(pack_layers)
+    if rep.get("engine") == "board" and layers is None:
+        raise user_error(where, "layers", "per-layer cycles (a board run counts whole inputs only: "
+                         "sparsa run --engine verilator --report R.json gives them)", "none (a board run)")
     if not isinstance(layers, list) or len(layers) != n or not all(isinstance(l, dict) for l in layers):
         found = f"{len(layers)} entries" if isinstance(layers, list) else repr(layers)[:60]
         raise user_error(where, "layers", f"{n} layer objects (the pack's layers)", found)

@@ -33,6 +33,36 @@ def pack(tmp_path):
     return prog, graph, xs, tmp_path / "pk"
 
 
+def _window_edges(backend, mem, model, mem_bytes):
+    """The window's registers by hand: a SEND ends a read left unfinished (WIN_COUNT not 0, a
+    value fetched ahead), RECV stops at WIN_COUNT with LAST, and past the memory's end values
+    read 0 and writes go nowhere (not round to address 0)."""
+    from sparsa.sw.link import Cmd, Status
+    regs, link = backend.regs, backend.regs.link
+    values = lambda data: np.frombuffer(data, "<u2").tolist()
+    regs["WIN_ADDR"] = 100
+    regs["WIN_COUNT"] = 4
+    status, data = link.command(Cmd.RECV, bytes([2]), "reading two of four")
+    assert status == Status.OK and values(data) == values(bytes(model[100:104]))
+    regs["WIN_ADDR"] = 200
+    assert link.command(Cmd.SEND, np.array([0xAAAA, 0xBBBB], "<u2").tobytes(), "writing")[0] == Status.OK
+    model[200:204] = np.array([0xAAAA, 0xBBBB], "<u2").tobytes()
+    assert regs["WIN_COUNT"] == 0 and regs["WIN_ADDR"] == 204
+    assert mem[196:208].tobytes() == bytes(model[196:208])
+    regs["WIN_ADDR"] = 300
+    regs["WIN_COUNT"] = 3
+    status, data = link.command(Cmd.RECV, bytes([10]), "asking for more than WIN_COUNT")
+    assert status == Status.LAST and values(data) == values(bytes(model[300:306]))
+    regs["WIN_ADDR"] = mem_bytes - 2
+    assert link.command(Cmd.SEND, np.array([0x1234, 0x5678, 0x9ABC], "<u2").tobytes(), "past the end")[0] == Status.OK
+    model[mem_bytes - 2:] = np.array([0x1234], "<u2").tobytes()
+    regs["WIN_ADDR"] = mem_bytes - 2
+    regs["WIN_COUNT"] = 3
+    status, data = link.command(Cmd.RECV, bytes([3]), "reading past the end")
+    assert status == Status.LAST and values(data) == [0x1234, 0, 0]
+    assert mem[0:8].tobytes() == bytes(model[0:8])
+
+
 @pytest.mark.xdist_group("cnn_board_verilator")
 def test_the_window_and_a_cnn_pack_on_the_simulated_ulx3s_system(pack):
     from sparsa.boards.systems import cnn_memory_bytes, uart_divisor
@@ -58,6 +88,7 @@ def test_the_window_and_a_cnn_pack_on_the_simulated_ulx3s_system(pack):
             model[lo:hi] = data.tobytes()
         for lo, hi in spans + [(0, 1400), (mem_bytes - 9, mem_bytes)]:
             assert mem[lo:hi].tobytes() == bytes(model[lo:hi]), (lo, hi)
+        _window_edges(backend, mem, model, mem_bytes)
         # The pack, loaded and run by the Zynq's CNN runtime.
         acc = CNNAccelerator(pack_dir, backend)
         y = acc.run(xs)
@@ -106,7 +137,20 @@ def test_a_cnn_pack_is_refused_on_the_icebreaker_and_when_its_dram_does_not_fit(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dram_size: expected at most 4096 bytes" in err[0], err
     assert f"found {prog.dram_size} (too big by {prog.dram_size - 4096})" in err[0], err
+    for extra, message in ((["--port", "sim:ulx3s-85f", "--reload"], "--reload: expected an EIE pack"),
+                           (["--port", "sim:ulx3s-85f", "--baud", "115200"],
+                            "--baud: expected a rate above 0 with --engine board on a real port"),
+                           (["--port", "/dev/ttyUSB9", "--baud", "-5"], "found -5")):
+        assert main(run + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "y.npy").exists() and not (tmp_path / "b").exists()
+    # A board run counts whole inputs: its report is refused for per-layer figures, saying why.
+    (tmp_path / "r.json").write_text(json.dumps({"engine": "board", "kind": "cnn", "lanes": prog.cfg.lanes,
+                                                 "batch": 2, "cycles_per_input": 5000.0, "cycles": [5000, 5000]}))
+    assert main(["report", str(pack_dir), "-o", str(tmp_path / "rep.html"), "--run", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a board run counts whole inputs only" in err[0], err
 
 
 def test_sparsa_build_writes_the_cnn_system_and_refuses_the_harness_options(pack, tmp_path, capsys):
@@ -127,3 +171,12 @@ def test_sparsa_build_writes_the_cnn_system_and_refuses_the_harness_options(pack
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
         assert not (tmp_path / "c").exists()
+
+
+def test_the_window_register_table_in_the_docs_is_the_generated_one():
+    from pathlib import Path
+
+    from sparsa.hw.axil import register_table_markdown
+    from sparsa.hw.cnn.link_soc import WINDOW_REGISTERS
+    doc = (Path(__file__).parent.parent / "docs" / "cnn_engine.md").read_text()
+    assert register_table_markdown(WINDOW_REGISTERS) in doc

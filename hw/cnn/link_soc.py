@@ -35,9 +35,10 @@ WINDOW_BASE = 0x80
 # name, byte offset, access, description (offsets on the link; the SoC's own registers are below)
 WINDOW_REGISTERS = [
     ("WIN_ADDR", 0x80, "RW", "byte address in the on-chip DRAM of the next value SEND writes or RECV reads "
-                             "(2-byte aligned: [0] reads 0); each value moves it on by 2"),
+                             "(2-byte aligned: [0] reads 0); each value moves it on by 2; from MEM_BYTES on, "
+                             "values read 0 and are not written"),
     ("WIN_COUNT", 0x84, "RW", "16-bit values RECV may still read from WIN_ADDR (the last one carries "
-                              "last); each value read counts it down"),
+                              "last); each value read counts it down; a SEND value sets it to 0"),
     ("MEM_BYTES", 0x88, "RO", "size of the on-chip DRAM in bytes"),
 ]
 
@@ -46,7 +47,8 @@ class MemoryWindow(wiring.Component):
     """See the module docstring: the window registers (an AXI4-Lite slave), ``x`` (16-bit values
     to write at WIN_ADDR) and ``y`` (values read from WIN_ADDR), on the memory's host port.
     A written value takes 1 cycle once the memory is free; a read value is offered 2 cycles
-    after the memory takes the request."""
+    after the memory takes the request. Past the memory's end values read 0 and writes are
+    dropped, as on the engine's side (:class:`~sparsa.hw.cnn.block_ram.AXIBlockRAM`)."""
 
     def __init__(self, addr_bits, mem_bytes):
         self.mem_bytes = mem_bytes
@@ -63,8 +65,9 @@ class MemoryWindow(wiring.Component):
         half = addr[1:3]
         have = Signal()               # y holds the value at addr
         asked = Signal()              # the memory took the read of it last cycle
+        inside = Signal()             # addr is in the memory (the host port's address would wrap)
         m.d.comb += [host.addr.eq(addr[3:]), host.wdata.eq(Cat(x.payload, x.payload, x.payload, x.payload)),
-                     host.wmask.eq(0b11 << (half * 2))]
+                     host.wmask.eq(0b11 << (half * 2)), inside.eq(addr < self.mem_bytes)]
         with m.If(rf.win_addr_w | rf.win_count_w):
             # A new place to read from: a value fetched for the old one is not it.
             m.d.sync += [have.eq(0), asked.eq(0), y.valid.eq(0)]
@@ -76,17 +79,26 @@ class MemoryWindow(wiring.Component):
             m.d.sync += [asked.eq(0), have.eq(1), y.valid.eq(1),
                          y.payload.data.eq(host.rdata.word_select(half, 16)), y.payload.last.eq(count == 1)]
         with m.Elif(x.valid):
-            # The host writes or reads, never both at once (sparsa.link.LinkMemory).
-            m.d.comb += [host.valid.eq(1), host.write.eq(1), x.ready.eq(host.ready)]
-            with m.If(host.ready):
+            # A write ends a read: a value fetched ahead could be the one it overwrites, and
+            # addr no longer points after it.
+            m.d.sync += [have.eq(0), y.valid.eq(0), count.eq(0)]
+            with m.If(inside):
+                m.d.comb += [host.valid.eq(1), host.write.eq(1), x.ready.eq(host.ready)]
+                with m.If(host.ready):
+                    m.d.sync += addr.eq(addr + 2)
+            with m.Else():
+                m.d.comb += x.ready.eq(1)
                 m.d.sync += addr.eq(addr + 2)
         with m.Elif(have):
             with m.If(y.ready):
                 m.d.sync += [have.eq(0), y.valid.eq(0), addr.eq(addr + 2), count.eq(count - 1)]
         with m.Elif(count != 0):
-            m.d.comb += host.valid.eq(1)
-            with m.If(host.ready):
-                m.d.sync += asked.eq(1)
+            with m.If(inside):
+                m.d.comb += host.valid.eq(1)
+                with m.If(host.ready):
+                    m.d.sync += asked.eq(1)
+            with m.Else():
+                m.d.sync += [have.eq(1), y.valid.eq(1), y.payload.data.eq(0), y.payload.last.eq(count == 1)]
         return m
 
 

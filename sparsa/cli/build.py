@@ -270,7 +270,8 @@ def run(args):
         if m:
             t = m["time_per_input_s"]
             print(f"  link measured on the simulated system at {c['pll_mhz']:g} MHz ({m['inputs']['count']} "
-                  f"{'steps' if m['inputs']['lstm_steps'] else 'inputs'}, bit-exact): "
+                  f"{'steps' if m['inputs']['lstm_steps'] else 'inputs'}"
+                  f"{', bit-exact' if m['bit_exact'] else ', not compared: the pack has no model.npz'}): "
                   f"{'load' if m['model_loaded'] else 'model held from power-up, checked in'} {m['load_bytes']:,} bytes "
                   f"in {m['load_s'] * 1e3:.2f} ms; run {m['run_bytes'] // m['inputs']['count']:,} bytes an input at "
                   f"{m['run_bytes_per_s']:,} bytes/s; per input {t['compute'] * 1e6:.1f} us compute + "

@@ -132,7 +132,15 @@ def run(args):
                          "its bitstream was built for)", f"{args.clock_mhz:g}")
     if args.reload and args.engine != "board":
         raise user_error(None, "--reload", "--engine board (the simulation engines build the pack in)", args.engine)
+    if args.baud is not None and (args.engine != "board" or board_sim or args.baud <= 0):
+        found = (f"{args.baud} with --engine {args.engine}" if args.engine != "board" else
+                 f"{args.baud} with --port {args.port}" if board_sim else f"{args.baud}")
+        raise user_error(None, "--baud", "a rate above 0 with --engine board on a real port (sim:<board> runs at "
+                         "the board's 3000000)", found)
     if is_cnn_pack(args.pack):
+        if args.reload:
+            raise user_error(args.pack, "--reload", "an EIE pack (a CNN pack is loaded by every board run)",
+                             "a CNN pack")
         from sparsa.cli.run_cnn import run_cnn
         if getattr(args, "reusable_build", False):
             raise user_error(args.pack, "--reusable-build", "an EIE pack (a CNN pack fixes its engine's sizes)",
