@@ -130,8 +130,3 @@ def test_block_ram_bursts_stalls_strobes_and_host_against_a_byte_array(seed):
     sim.add_testbench(bench)
     sim.run()
 
-
-@pytest.mark.filterwarnings("ignore:.*created but never used")      # the refused instance
-def test_a_depth_that_is_not_a_power_of_two_is_refused():
-    with pytest.raises(ValueError, match="power of two"):
-        AXIBlockRAM(48)
