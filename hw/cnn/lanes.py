@@ -35,6 +35,14 @@ from sparsa.hw.cnn.winograd import input_transform, output_transform
 __all__ = ["Lanes"]
 
 
+def _tree(values, op):
+    """``op`` over ``values`` as a balanced tree (depth log2 n, not n - 1)."""
+    while len(values) > 1:
+        values = [op(values[i], values[i + 1]) if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 class Lanes(wiring.Component):
     """The compute datapath of CONV, POOL and ADD, from ibuf/wbuf reads to results.
 
@@ -172,10 +180,11 @@ class Lanes(wiring.Component):
             sp_red, sp_addr = Signal(signed(ACC_BITS)), Signal(20)
             sp_bank = Signal(range(P))
             s_bank, s_obase = Signal(range(P)), Signal(20)
-            mx = taps[0]
-            for j in range(1, 9):
-                mx = Mux(use[j] & (taps[j] > mx), taps[j], mx)
-            total = sum(Mux(use[j], taps[j], 0) for j in range(9))
+            # Balanced trees, 4 levels: a chain of 8 compares was the ECP5 board system's
+            # critical path (50 ns). Taps outside the k x k corner count as -128 in the max
+            # (tap 0 is always in it, so they never win) and as 0 in the sum.
+            mx = _tree([Mux(use[j], taps[j], -128) for j in range(9)], lambda a, b: Mux(a > b, a, b))
+            total = _tree([Mux(use[j], taps[j], 0) for j in range(9)], lambda a, b: a + b)
             with m.If(compute_start):
                 m.d.sync += [s_bank.eq(0), s_obase.eq(0)]
             bank_now, obase_now = Signal.like(s_bank), Signal.like(s_obase)
