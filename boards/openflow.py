@@ -240,6 +240,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     if router not in ("router1", "router2"):
         raise user_error(None, "--router", "router1 or router2", repr(router))
     check_seeds(seed, seeds)
+    asked_multiplier = multiplier
     if multiplier == "auto":
         multiplier = "ecp5" if b["family"] == "ecp5" else "generic"
     if multiplier not in ("generic", "ecp5") or (multiplier == "ecp5" and b["family"] != "ecp5"):
@@ -248,6 +249,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     from sparsa.sw.cnn.pack import is_cnn_pack
     mem_bytes = None
     if is_cnn_pack(pack_dir):
+        if asked_multiplier != "auto":
+            raise user_error(pack_dir, "--multiplier", "auto for a CNN pack (the option picks the EIE PEs' "
+                             "multipliers)", asked_multiplier)
         cfg, mem_bytes = _cnn_system(pack_dir, board, top, preload)
         mm = None
     else:

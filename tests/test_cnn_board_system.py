@@ -165,7 +165,8 @@ def test_sparsa_build_writes_the_cnn_system_and_refuses_the_harness_options(pack
     assert "EHXPLLL" in il and not (out / "sparsa_eie_pe.v").exists()
     capsys.readouterr()
     for extra, message in ((["--top", "harness"], "--top: expected link for a CNN pack"),
-                           (["--preload"], "--preload: expected an EIE pack")):
+                           (["--preload"], "--preload: expected an EIE pack"),
+                           (["--multiplier", "generic"], "--multiplier: expected auto for a CNN pack")):
         assert main(["build", str(pack_dir), "--board", "ulx3s-85f", "-o", str(tmp_path / "c"), "--no-build",
                      *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
