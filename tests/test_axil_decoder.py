@@ -6,6 +6,7 @@ import numpy as np
 from amaranth import Elaboratable, Module
 from amaranth.lib.wiring import connect
 from amaranth.sim import Simulator
+from bench_helpers import until
 
 from sparsa.hw.axil import AXILiteDecoder, AXILiteRegisterFile
 
@@ -24,14 +25,6 @@ class _Pair(Elaboratable):
         connect(m, self.dec.lo, self.lo.bus)
         connect(m, self.dec.hi, self.hi.bus)
         return m
-
-
-async def _until(ctx, signal, limit=50):
-    for _ in range(limit):
-        if ctx.get(signal):
-            return
-        await ctx.tick()
-    raise AssertionError(f"{signal.name} never came within {limit} cycles")
 
 
 def test_writes_and_reads_reach_the_slave_their_address_selects():
@@ -76,21 +69,21 @@ def test_writes_and_reads_reach_the_slave_their_address_selects():
                 while rng.random() < 0.5:
                     await ctx.tick()
                 ctx.set(bus.bready, 1)
-                await _until(ctx, bus.bvalid)
+                await until(ctx, bus.bvalid, 50)
                 await ctx.tick()
                 ctx.set(bus.bready, 0)
                 model[off] = value
             else:
                 ctx.set(bus.araddr, off)
                 ctx.set(bus.arvalid, 1)
-                await _until(ctx, bus.arready)
+                await until(ctx, bus.arready, 50)
                 await ctx.tick()
                 ctx.set(bus.arvalid, 0)
                 ctx.set(bus.araddr, 0)
                 while rng.random() < 0.5:
                     await ctx.tick()
                 ctx.set(bus.rready, 1)
-                await _until(ctx, bus.rvalid)
+                await until(ctx, bus.rvalid, 50)
                 assert ctx.get(bus.rdata) == model[off], f"read {off:#x}"
                 await ctx.tick()
                 ctx.set(bus.rready, 0)

@@ -6,18 +6,11 @@ against a byte array."""
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from bench_helpers import until
 
 from sparsa.hw.cnn.block_ram import AXIBlockRAM
 
 DEPTH = 64                      # words: 512 bytes; the bench addresses up to twice that
-
-
-async def _until(ctx, signal, limit=100):
-    for _ in range(limit):
-        if ctx.get(signal):
-            return
-        await ctx.tick()
-    raise AssertionError(f"{signal.name} never came within {limit} cycles")
 
 
 async def _bench(ctx, ram, rng, model, ops):
@@ -39,7 +32,7 @@ async def _bench(ctx, ram, rng, model, ops):
             ctx.set(ch.len, n - 1)
             ctx.set(ch.id, ident)
             ctx.set(ch.valid, 1)
-            await _until(ctx, ch.ready)
+            await until(ctx, ch.ready)
             assert not ctx.get(host.ready), "the host was served before the engine's burst"
             await ctx.tick()
             ctx.set(ch.valid, 0)
@@ -76,7 +69,7 @@ async def _bench(ctx, ram, rng, model, ops):
                 ctx.set(axi.w.last, int(k == n - 1))
                 ctx.set(axi.w.valid, 1)
                 assert not (waiting and ctx.get(host.ready)), "the host was served during a burst"
-                await _until(ctx, axi.w.ready)
+                await until(ctx, axi.w.ready)
                 await ctx.tick()
                 ctx.set(axi.w.valid, 0)
                 a = (word + k) * 8
@@ -87,12 +80,12 @@ async def _bench(ctx, ram, rng, model, ops):
             while rng.random() < 0.5:               # B not taken at once
                 await ctx.tick()
             ctx.set(axi.b.ready, 1)
-            await _until(ctx, axi.b.valid)
+            await until(ctx, axi.b.valid)
             assert ctx.get(axi.b.id) == ident, "BID is not the AWID"
             await ctx.tick()
             ctx.set(axi.b.ready, 0)
         if waiting:
-            await _until(ctx, host.ready)
+            await until(ctx, host.ready)
             await ctx.tick()
             ctx.set(host.valid, 0)
             assert ctx.get(host.rdata) == int.from_bytes(model[host_word * 8:host_word * 8 + 8], "little")
@@ -104,7 +97,7 @@ async def _bench(ctx, ram, rng, model, ops):
             ctx.set(host.wdata, data)
             ctx.set(host.wmask, mask)
             ctx.set(host.valid, 1)
-            await _until(ctx, host.ready)
+            await until(ctx, host.ready)
             await ctx.tick()
             ctx.set(host.valid, 0)
             a = word * 8

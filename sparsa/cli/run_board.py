@@ -13,7 +13,7 @@ import numpy as np
 
 from sparsa.sw.errors import UserError, user_error
 
-__all__ = ["run_board", "measure_on_simulated_board"]
+__all__ = ["run_board", "measure_on_simulated_board", "drive", "link_report", "simulated_clock"]
 
 
 def _system(board, where):
@@ -38,6 +38,81 @@ def _measured(times, phases, clock_hz):
     return out
 
 
+def simulated_clock(port, clock_mhz):
+    """``(system, MHz, UART divisor)`` of ``--port sim:<board>`` at ``clock_mhz`` (default: the
+    board's clock), as the build divides it."""
+    from sparsa.boards.systems import uart_divisor
+    system = _system(port[4:], None)
+    mhz = system.default_mhz if clock_mhz is None else clock_mhz
+    divisor, _ = uart_divisor(mhz, system.baud)
+    return system, mhz, divisor
+
+
+def drive(port, sim, make_backend, load, run, errors=()):
+    """The session every board run shares: start ``sim`` (a
+    :class:`~sparsa.sim.board.runner.SimulatedBoard`, or ``None`` for a real port), make the
+    backend (``make_backend(transport)``; ``None`` for a real port), ``acc = load(backend)`` and
+    ``y = run(acc)``, timed and counted on the link. Link, OS, timeout and ``errors`` are one
+    line naming the port; the backend is closed (posted writes, an abort, reach the board) and
+    the simulation ended (on a failure its sim.log stays). Returns ``(acc, y, session)``."""
+    from sparsa.link import LinkError
+    transport = None
+    if sim is not None:
+        try:
+            transport = sim.__enter__()
+        except RuntimeError as e:             # the simulator did not start: one line, not a traceback
+            raise UserError(str(e).strip().splitlines()[0]) from None
+    backend = make_backend(transport)
+    ok = False
+    try:
+        link = backend.regs.link
+        t0 = time.perf_counter()
+        acc = load(backend)
+        t_load = time.perf_counter() - t0
+        after_load = (link.bytes_sent, link.bytes_received)
+        t1 = time.perf_counter()
+        y = run(acc)
+        session = {"t_load": t_load, "t_run": time.perf_counter() - t1, "after_load": after_load,
+                   "at_end": (link.bytes_sent, link.bytes_received), "resends": link.resends,
+                   "model_loaded": getattr(backend, "loaded", True)}
+        ok = True
+    except (OSError, TimeoutError, LinkError, *errors) as e:
+        text = str(e).splitlines()[0]
+        raise UserError(text if text.startswith(port) else f"{port}: {text}") from None
+    finally:
+        try:
+            backend.close()
+        except (OSError, LinkError):
+            pass
+        if sim is not None:
+            try:
+                sim.__exit__(None if ok else RuntimeError, None, None)
+            except RuntimeError as e:
+                if ok:                         # else the run's own error is the one to report
+                    raise UserError(str(e).strip().splitlines()[0]) from None
+    return acc, y, session
+
+
+def link_report(session, cycles, baud, sim, clock_hz):
+    """``(link, time_per_input_s)`` of a :func:`drive` session: bytes, resends and wall times; on
+    the simulated board the link measured in its clock cycles (:func:`_measured`)."""
+    batch = max(len(cycles), 1)
+    loaded = sum(session["after_load"])
+    run_bytes = sum(session["at_end"]) - loaded
+    link = {"model_loaded": session["model_loaded"], "load_bytes": int(loaded), "run_bytes": int(run_bytes),
+            "resends": session["resends"],
+            "wall_load_s": round(session["t_load"], 3), "wall_run_s": round(session["t_run"], 3),
+            # 8N1: ten bit times a byte; the bytes alone, back to back, take this long.
+            "wire_s_per_input": run_bytes / batch * 10 / baud}
+    if sim is None:
+        # A real board: the host's clock, round trips and the USB bridge's latency included.
+        return link, {"link": session["t_run"] / batch}
+    measured = _measured(sim.times, (session["after_load"], session["at_end"]), clock_hz) if sim.times else None
+    link["measured"] = measured
+    return link, {"compute": float(np.mean(cycles)) / clock_hz,
+                  "link": measured["run_s"] / batch if measured else None}
+
+
 def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, reload=False, preload=False, say=print):
     """``(y int16, report dict)``: load the pack onto the board at ``port`` (unless the board
     holds it already and not ``reload``) and run ``x``. ``clock_mhz``: on ``sim:<board>``, the
@@ -45,83 +120,35 @@ def run_board(pack_dir, pack, x, port, baud=None, *, clock_mhz=None, reload=Fals
     the build. ``preload``: the simulated system holds the pack from power-up, as a
     ``sparsa build --preload`` bitstream does."""
     from sparsa.dma import DMAError
-    from sparsa.link import LinkError, link_backend
+    from sparsa.link import link_backend
     from sparsa.runtime import Accelerator
     from sparsa.sim.eie.runner import cli_config
     from sparsa.sw.eie.memmap import build_memory_map
     if not port:
         raise user_error(None, "--port", "the board's serial port (e.g. /dev/ttyUSB0) or sim:<board> "
                                          "with --engine board", "none")
-    sim = backend = None
-    ok = False
+    sim = clock_hz = None
     if port.startswith("sim:"):
         from sparsa.sim.board.runner import SimulatedBoard
-        from sparsa.boards.systems import uart_divisor
-        system = _system(port[4:], None)
-        mhz = system.default_mhz if clock_mhz is None else clock_mhz
-        divisor, _ = uart_divisor(mhz, system.baud)
+        system, mhz, divisor = simulated_clock(port, clock_mhz)
         # What `sparsa build --top link` synthesises for the pack on this board.
         cfg = cli_config(build_memory_map(pack)).replace(**system.pe_options)
         sim = SimulatedBoard(cfg, divisor=divisor, name=port, n_leds=system.n_leds,
                              memory_map=build_memory_map(pack) if preload else None)
         say(f"simulating {port}: the board system at {mhz:g} MHz (its PLL a pass-through), UART at "
             f"{system.baud} baud ({divisor} cycles a bit), on Verilator")
-        try:
-            transport = sim.__enter__()
-        except RuntimeError as e:             # the simulator did not start: one line, not a traceback
-            raise UserError(str(e).strip().splitlines()[0]) from None
-        # The simulation runs slower than the board: generous timeouts.
-        backend = link_backend(None, transport=transport, timeout_s=600, link_timeout_s=30)
         clock_hz, baud = mhz * 1e6, system.baud
     else:
         baud = baud or 3_000_000
-        backend = link_backend(port, baud)
-        clock_hz = None
-    try:
-        t0 = time.perf_counter()
-        acc = Accelerator(pack_dir, backend=backend, reload=reload)
-        t_load = time.perf_counter() - t0
-        link = backend.regs.link
-        after_load = (link.bytes_sent, link.bytes_received)
-        t1 = time.perf_counter()
-        y = acc.run(x)
-        t_run = time.perf_counter() - t1
-        at_end = (link.bytes_sent, link.bytes_received)
-        cycles = np.asarray(acc.cycles, dtype=np.int64)
-        resends = link.resends
-        ok = True
-    except (OSError, TimeoutError, LinkError, DMAError) as e:
-        text = str(e).splitlines()[0]
-        raise UserError(text if text.startswith(port) else f"{port}: {text}") from None
-    finally:
-        if backend is not None:
-            try:
-                backend.close()                # posted writes (an abort) reach the board
-            except (OSError, LinkError):
-                pass
-        if sim is not None:
-            try:
-                sim.__exit__(None if ok else RuntimeError, None, None)     # on a failure, sim.log stays
-            except RuntimeError as e:
-                if ok:                         # else the run's own error is the one to report
-                    raise UserError(str(e).strip().splitlines()[0]) from None
-    batch = max(len(cycles), 1)
-    loaded, run_bytes = sum(after_load), sum(at_end) - sum(after_load)
-    rep = {"port": port, "baud": baud, "cycles": int(cycles.sum()), "cycles_per_input": cycles.tolist(),
-           "link": {"model_loaded": backend.loaded, "load_bytes": int(loaded), "run_bytes": int(run_bytes),
-                    "resends": resends,
-                    "wall_load_s": round(t_load, 3), "wall_run_s": round(t_run, 3),
-                    # 8N1: ten bit times a byte; the bytes alone, back to back, take this long.
-                    "wire_s_per_input": run_bytes / batch * 10 / baud}}
-    if sim is None:
-        # A real board: the host's clock, round trips and the USB bridge's latency included.
-        rep["time_per_input_s"] = {"link": t_run / batch}
-        return np.asarray(y), rep
-    measured = _measured(sim.times, (after_load, at_end), clock_hz) if sim.times else None
-    rep["link"]["measured"] = measured
-    rep["time_per_input_s"] = {"compute": float(cycles.mean()) / clock_hz,
-                               "link": measured["run_s"] / batch if measured else None}
-    return np.asarray(y), rep
+    # The simulation runs slower than the board: generous timeouts.
+    make = ((lambda t: link_backend(None, transport=t, timeout_s=600, link_timeout_s=30)) if sim is not None
+            else (lambda t: link_backend(port, baud)))
+    acc, y, session = drive(port, sim, make, lambda b: Accelerator(pack_dir, backend=b, reload=reload),
+                            lambda a: a.run(x), errors=(DMAError,))
+    cycles = np.asarray(acc.cycles, dtype=np.int64)
+    link, per_input = link_report(session, cycles, baud, sim, clock_hz)
+    return np.asarray(y), {"port": port, "baud": baud, "cycles": int(cycles.sum()),
+                           "cycles_per_input": cycles.tolist(), "link": link, "time_per_input_s": per_input}
 
 
 MEASURE_INPUTS, MEASURE_SEED, MEASURE_DENSITY = 4, 0, 0.5
