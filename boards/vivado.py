@@ -35,13 +35,15 @@ import re
 import subprocess
 from pathlib import Path
 
+from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
+from sparsa.boards.psu_te0802 import TE0802_PSU
 from sparsa.boards.tools import tool
 from sparsa.boards.vivado_pcie import (BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie,
                                       xdc_pcie)
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import write_json
 
-__all__ = ["IP_VERSIONS", "XILINX_BOARDS", "write_tree"]
+__all__ = ["IP_VERSIONS", "XILINX_BOARDS", "ps_settings", "write_tree"]
 
 XILINX_BOARDS = {
     "zynq7020": {"part": "xc7z020clg400-1", "family": "xc7", "ps": "processing_system7", "clock_mhz": 100,
@@ -49,7 +51,7 @@ XILINX_BOARDS = {
                  "board": "TUL PYNQ-Z2", "ps_settings": "pynq_z2"},
     "zu2cg": {"part": "xczu2cg-sbva484-1-e", "family": "xcup", "ps": "zynq_ultra_ps_e", "clock_mhz": 100,
               "capacity": {"luts": 47232, "ffs": 94464, "dsps": 240, "brams": 150},
-              "board": "custom platform"},
+              "board": "Trenz Electronic TE0802", "ps_settings": "te0802"},
     "ku060": {"part": "xcku060-ffva1156-2-e", "family": "xcu", "ps": None, "host": "pcie", "clock_mhz": 200,
               "capacity": {"luts": 331680, "ffs": 663360, "dsps": 2760, "brams": 1080},
               "board": "KU060 PCIe card (XDMA; the card's pins from --xdc)"},
@@ -76,15 +78,32 @@ def _ipdef(name):
     return f"[sparsa_ip xilinx.com:ip:{name}:{IP_VERSIONS[name]}]"
 
 
+# The boards whose public board designs give the PS its DDR, clock and MIO settings: the module
+# holding the facts, its dict, and where they come from (each module's docstring says more).
+_PS_SETTINGS = {
+    "pynq_z2": (PYNQ_Z2_PS7, "ps7_pynq_z2", "The PYNQ-Z2's PS7: DDR3, clocks and MIO",
+                "Xilinx/PYNQ boards/Pynq-Z2/base/base.tcl"),
+    "te0802": (TE0802_PSU, "psu_te0802", "The Trenz TE0802's PS: LPDDR4, clocks, MIO and GT lanes",
+               "Xilinx/XilinxBoardStore boards/Trenz_Electronic/TE0802_2CG_1E/2.0/preset.xml"),
+}
+
+
+def ps_settings(b):
+    """The board's own PS settings as a dict (empty for a board without a PS)."""
+    return _PS_SETTINGS[b["ps_settings"]][0] if "ps_settings" in b else {}
+
+
 def _ps_board(b):
     """The board's own PS settings (DDR, clocks, MIO), before the design's fabric settings: on the
-    Zynq-7020 the PYNQ-Z2's, as its public board design sets them (:mod:`.ps7_pynq_z2`)."""
-    if b.get("ps_settings") != "pynq_z2":
+    Zynq-7020 the PYNQ-Z2's (:mod:`.ps7_pynq_z2`), on the ZU2CG the Trenz TE0802's
+    (:mod:`.psu_te0802`), as their public board designs set them."""
+    settings = ps_settings(b)
+    if not settings:
         return ""
-    from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
-    items = " \\\n    ".join(f"CONFIG.{k} {{{v}}}" for k, v in PYNQ_Z2_PS7.items())
-    return (f"# The PYNQ-Z2's PS7: DDR3, clocks and MIO from Xilinx/PYNQ boards/Pynq-Z2/base/base.tcl\n"
-            f"# ({len(PYNQ_Z2_PS7)} settings, sparsa/boards/ps7_pynq_z2.py).\n"
+    _, module, title, source = _PS_SETTINGS[b["ps_settings"]]
+    items = " \\\n    ".join(f"CONFIG.{k} {{{v}}}" for k, v in settings.items())
+    return (f"# {title} from {source}\n"
+            f"# ({len(settings)} settings, sparsa/boards/{module}.py).\n"
             f"set_property -dict [list {items}] [get_bd_cells ps]\n")
 
 

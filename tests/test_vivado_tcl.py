@@ -94,6 +94,21 @@ def test_zu2cg_enables_the_interrupt_and_disables_the_unused_masters(trees):
 
 
 @pytest.mark.parametrize("engine", ["eie", "cnn"])
+def test_zu2cg_is_the_te0802_with_its_lpddr4_clocks_and_mio(trees, engine):
+    # Every PS fact of the TE0802's board preset reaches the PS cell unchanged, and the design's
+    # fabric settings (HPM0 on, HPM1/LPD off, IRQ0, pl_clk0 at 100 MHz) still follow them.
+    from sparsa.boards.psu_te0802 import TE0802_PSU
+    rec = Recorder(trees[engine, "zu2cg"]).source("build.tcl")
+    cfg = rec.cells["/ps"]["cfg"]
+    assert {k: cfg[k] for k in TE0802_PSU} == TE0802_PSU
+    assert cfg["PSU__DDRC__MEMORY_TYPE"] == "LPDDR 4" and cfg["PSU__UART0__PERIPHERAL__IO"] == "MIO 10 .. 11"
+    assert cfg["PSU__USE__IRQ0"] == "1" and cfg["PSU__USE__M_AXI_GP1"] == "0"
+    assert cfg["PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"] == "100"
+    assert XILINX_BOARDS["zu2cg"]["board"] == "Trenz Electronic TE0802"
+    assert XILINX_BOARDS["zu2cg"]["part"] == "xczu2cg-sbva484-1-e"
+
+
+@pytest.mark.parametrize("engine", ["eie", "cnn"])
 def test_zynq7020_is_the_pynq_z2_with_its_ddr_clocks_and_mio(trees, engine):
     # Every PS7 fact of the PYNQ-Z2 board design reaches the PS cell unchanged (values with
     # spaces and '#' survive Tcl quoting), and the fabric settings still follow them.

@@ -5,6 +5,7 @@ entry, and a module reference's pins as IP integrator infers them."""
 import re
 
 from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
+from sparsa.boards.psu_te0802 import TE0802_PSU
 
 __all__ = ["IP_TABLE", "CATALOG", "MODEL_KEYS", "RecorderError", "module_pins", "module_clock_busif",
            "address_segments"]
@@ -204,7 +205,11 @@ def _xlconcat(cfg):
 
 # name -> (pinned version, model, CONFIG keys the design may set that do not change the pins)
 IP_TABLE = {
-    "zynq_ultra_ps_e": ("3.5", _zynq_ultra_ps_e, {"PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}),
+    # The board-level keys are the Trenz TE0802's board preset (Xilinx/XilinxBoardStore
+    # boards/Trenz_Electronic/TE0802_2CG_1E/2.0/preset.xml), kept in sparsa/boards/psu_te0802.py:
+    # DDR, MIO, GT lanes and PS clocks; none adds a PL-side input or interface (the DisplayPort's
+    # PL audio/video streams need PSU__USE__AUDIO/VIDEO, which sparsa leaves unset).
+    "zynq_ultra_ps_e": ("3.5", _zynq_ultra_ps_e, {"PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"} | set(TE0802_PSU)),
     # The board-level keys are the PYNQ-Z2 board design's (Vivado's own write_bd_tcl output for
     # this IP, Xilinx/PYNQ boards/Pynq-Z2/base/base.tcl), kept in sparsa/boards/ps7_pynq_z2.py.
     "processing_system7": ("5.5", _processing_system7, {"PCW_FPGA0_PERIPHERAL_FREQMHZ"} | set(PYNQ_Z2_PS7)),
