@@ -183,10 +183,11 @@ HELD_REGISTERS = frozenset({"LD_KIND", "LD_PE", "LD_ADDR", "LD_DATA_LO", "LD_DAT
 class LinkRegisters:
     """The SoC's registers by name (``registers``: ``{name: offset}``) over a :class:`Link`:
     reads go out at once, writes are posted, and a write of a load register with the value it
-    already holds is skipped (:data:`HELD_REGISTERS`)."""
+    already holds is skipped (:data:`HELD_REGISTERS`). ``owns_transport``: :meth:`close` also
+    closes the link's transport (the serial port the backend opened)."""
 
-    def __init__(self, link, registers=REG):
-        self.link, self.reg = link, registers
+    def __init__(self, link, registers=REG, owns_transport=False):
+        self.link, self.reg, self.owns_transport = link, registers, owns_transport
         self._held = {}               # name -> (session, value) last posted
 
     def __getitem__(self, name):
@@ -215,7 +216,12 @@ class LinkRegisters:
         self.link.flush()
 
     def close(self):
-        self.link.flush()
+        """Send the posted writes; then close the transport if it is ours (even if they fail)."""
+        try:
+            self.link.flush()
+        finally:
+            if self.owns_transport:
+                self.link.transport.close()
 
 
 class LinkStreams:
@@ -275,9 +281,11 @@ def link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout
     (with ``baud``), or ``transport`` already made (the simulated board). ``timeout_s``: per
     input; ``link_timeout_s``: per response, before a command is sent again."""
     from sparsa.runtime import LinuxBackend
+    owns = transport is None
     transport = transport or SerialTransport(port, baud)
     link = Link(transport, timeout_s=link_timeout_s)
-    return LinuxBackend.over(LinkRegisters(link), LinkStreams(link), where=transport.name, timeout_s=timeout_s)
+    return LinuxBackend.over(LinkRegisters(link, owns_transport=owns), LinkStreams(link), where=transport.name,
+                             timeout_s=timeout_s)
 
 
 
@@ -359,7 +367,9 @@ def cnn_link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_tim
     (arguments as for :func:`link_backend`)."""
     from sparsa.hw.cnn.link_soc import WINDOW_REGISTERS
     from sparsa.runtime_cnn import REG as CNN_REG, CNNLinuxBackend
+    owns = transport is None
     transport = transport or SerialTransport(port, baud)
     link = Link(transport, timeout_s=link_timeout_s)
-    regs = LinkRegisters(link, {**CNN_REG, **{name: offset for name, offset, _, _ in WINDOW_REGISTERS}})
+    regs = LinkRegisters(link, {**CNN_REG, **{name: offset for name, offset, _, _ in WINDOW_REGISTERS}},
+                         owns_transport=owns)
     return CNNLinuxBackend.over(regs, LinkMemory(regs), where=transport.name, timeout_s=timeout_s)
