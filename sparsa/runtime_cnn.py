@@ -9,8 +9,9 @@ The buffer is any object shaped like ``pynq.allocate``'s: a uint8 numpy array of
 pack's ``dram_size`` with ``physical_address`` (4 KiB aligned), ``flush()`` (before the
 engine reads what the CPU wrote) and ``invalidate()`` (before the CPU reads what the engine
 wrote): the Zynq HP ports are not cache-coherent. Checks before anything is written: ID is
-the CNN SoC's and CONFIG equals the pack's engine configuration (the program is compiled for
-one engine: lanes, datapaths, weight format). Never run on a board: tested against a mapped
+the CNN SoC's, CONFIG equals the pack's engine configuration and IBUF_BYTES, WBUF_WORDS,
+OBUF_DEPTH and PSUM_DEPTH its buffer sizes (the program is compiled for one engine: lanes,
+datapaths, weight format, buffers). Never run on a board: tested against a mapped
 register file and a stand-in engine (tests/test_runtime_cnn.py).
 """
 
@@ -26,6 +27,9 @@ from sparsa.sw.errors import UserError
 __all__ = ["CNNLinuxBackend", "CNNAccelerator"]
 
 REG = {name: offset for name, offset, _, _ in CNN_REGISTERS}
+# The buffer sizes the engine reports, and the pack configuration's field for each.
+_BUFFER_REGISTERS = {"IBUF_BYTES": "ibuf_bytes", "WBUF_WORDS": "wbuf_words", "OBUF_DEPTH": "obuf_depth",
+                     "PSUM_DEPTH": "psum_depth"}
 _START, _ABORT, _BUSY, _DONE = 1, 2, 1, 2
 _POLL_S = 1e-4
 
@@ -75,6 +79,12 @@ class CNNLinuxBackend:
             raise UserError(f"{where}: engine configuration: expected CONFIG {prog.cfg.config_word:#x} (what the "
                             f"pack was compiled for), found {config:#x} on the device at {self.where}: "
                             f"load the bitstream built for this pack")
+        for reg, field in _BUFFER_REGISTERS.items():
+            want, found = getattr(prog.cfg, field), self.regs[reg]
+            if found != want:
+                raise UserError(f"{where}: engine {field}: expected {want} (what the pack was compiled for), "
+                                f"found {found} in {reg} on the device at {self.where}: load the bitstream "
+                                f"built for this pack")
         buf = self.buffer
         if buf.size < prog.dram_size:
             raise UserError(f"{where}: DRAM buffer: expected at least {prog.dram_size} bytes, found {buf.size} "

@@ -44,7 +44,8 @@ class FakeCNNSoC:
     """The CNN SoC's register semantics over the backend's mapped file; START runs the golden
     model on the input the device sees at DRAM_BASE and writes the output there."""
 
-    def __init__(self, regs, prog, graph, buffer, config=None, ident=SCNN, hang=False, abort_hangs=False):
+    def __init__(self, regs, prog, graph, buffer, config=None, ident=SCNN, hang=False, abort_hangs=False,
+                 buffers=None):
         self.regs, self.prog, self.graph, self.buffer, self.hang = regs, prog, graph, buffer, hang
         self.abort_hangs = abort_hangs        # a bus that never answers: ABORT cannot finish
         self.reg = regs.reg
@@ -52,6 +53,10 @@ class FakeCNNSoC:
         self.writes = []
         regs["ID"] = ident
         regs["CONFIG"] = prog.cfg.config_word if config is None else config
+        for reg, value in {"IBUF_BYTES": prog.cfg.ibuf_bytes, "WBUF_WORDS": prog.cfg.wbuf_words,
+                           "OBUF_DEPTH": prog.cfg.obuf_depth, "PSUM_DEPTH": prog.cfg.psum_depth,
+                           **(buffers or {})}.items():
+            regs[reg] = value
 
     def __getitem__(self, name):
         if name == "STATUS":
@@ -126,6 +131,19 @@ def test_a_wrong_id_or_engine_configuration_is_refused_before_any_write(tmp_path
         CNNAccelerator(pk, backend)
     backend, fake, _ = _backend(tmp_path, cnn_pack, config=0x1)
     with pytest.raises(UserError, match=r"engine configuration: expected CONFIG 0x[0-9a-f]+ .* found 0x1 on the device"):
+        CNNAccelerator(pk, backend)
+    assert fake.writes == []
+
+
+@pytest.mark.parametrize("reg, field", [("IBUF_BYTES", "ibuf_bytes"), ("WBUF_WORDS", "wbuf_words"),
+                                        ("OBUF_DEPTH", "obuf_depth"), ("PSUM_DEPTH", "psum_depth")])
+def test_an_engine_with_other_buffer_sizes_is_refused_before_any_write(tmp_path, cnn_pack, reg, field):
+    # Same lanes and datapaths (CONFIG matches), one buffer 8 larger: the program's addresses
+    # and tiling are for the pack's sizes, so the runtime refuses rather than run it.
+    pk = cnn_pack[0]
+    want = getattr(load_cnn_pack(pk)[0].cfg, field)
+    backend, fake, _ = _backend(tmp_path, cnn_pack, buffers={reg: want + 8})
+    with pytest.raises(UserError, match=rf"engine {field}: expected {want} .* found {want + 8} in {reg} on the device"):
         CNNAccelerator(pk, backend)
     assert fake.writes == []
 

@@ -41,6 +41,12 @@ CNN_REGISTERS = [
     ("DRAM_BASE", 0x20, "RW", "added to every m_axi address: the bus address of the pack's dram.bin "
                               "(4 KiB aligned, [11:0] read 0); PROG_ADDR and the program's addresses are "
                               "offsets from it"),
+    # The buffer sizes the engine was generated with: a program is compiled for exact sizes
+    # (its buffer addresses and tiling), which CONFIG alone does not tell apart.
+    ("IBUF_BYTES", 0x24, "RO", "input buffer bytes"),
+    ("WBUF_WORDS", 0x28, "RO", "weight buffer words (one weight per lane each)"),
+    ("OBUF_DEPTH", 0x2C, "RO", "output buffer entries"),
+    ("PSUM_DEPTH", 0x30, "RO", "partial sums per lane of the window convolver"),
 ]
 
 
@@ -90,6 +96,8 @@ class CNNSoC(wiring.Component):
         m.d.comb += [
             rf.id.eq(CNN_SOC_ID), rf.config.eq(config_word), rf.status.eq(Cat(eng.busy | guard.draining, done)),
             rf.cycles.eq(eng.cycles), rf.mac_cycles.eq(eng.mac_cycles),
+            rf.ibuf_bytes.eq(cfg.ibuf_bytes), rf.wbuf_words.eq(cfg.wbuf_words), rf.obuf_depth.eq(cfg.obuf_depth),
+            rf.psum_depth.eq(cfg.psum_depth),
             eng.start.eq(start & ~eng.busy & ~guard.draining), eng.prog_addr.eq(rf.prog_addr),
             self.irq.eq(done & rf.irq_en),
         ]

@@ -157,7 +157,9 @@ def run_soc_program(prog, x, *, engine="verilator", pause=0.0, seed=0, dram_base
         out_bytes = int(np.prod(prog.output_shape))
         opts = dict(prog_addr=0, in_addr=prog.input_addr, out_addr=prog.output_addr, out_bytes=out_bytes,
                     pause=float(pause), seed=int(seed), config_word=cfg.config_word, dram_base=int(dram_base),
-                    aborts=[int(a) for a in aborts])
+                    aborts=[int(a) for a in aborts],
+                    buffers={"IBUF_BYTES": cfg.ibuf_bytes, "WBUF_WORDS": cfg.wbuf_words,
+                             "OBUF_DEPTH": cfg.obuf_depth, "PSUM_DEPTH": cfg.psum_depth})
         np.savez(job, dram=np.frombuffer(bytes(prog.dram_image()), dtype=np.uint8),
                  inputs=np.stack([np.frombuffer(xb.tobytes(), dtype=np.uint8) for xb in xs]),
                  options=np.array(json.dumps(opts)))

@@ -56,6 +56,8 @@ async def run_jobs(dut):
 
     assert await tb.rd("ID") == CNN_SOC_ID
     assert await tb.rd("CONFIG") == int(opts["config_word"])
+    for name, size in opts["buffers"].items():             # the sizes the engine was generated with
+        assert await tb.rd(name) == size, name
     base = int(opts.get("dram_base", 0))
     await tb.wr("DRAM_BASE", base | 0xABC)                 # the low 12 bits are not stored
     assert await tb.rd("DRAM_BASE") == base
