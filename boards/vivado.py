@@ -38,8 +38,8 @@ from pathlib import Path
 from sparsa.boards.ps7_pynq_z2 import PYNQ_Z2_PS7
 from sparsa.boards.psu_te0802 import TE0802_PSU
 from sparsa.boards.tools import tool
-from sparsa.boards.vivado_pcie import (BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, XDC_CHECK_TCL, bd_tcl_pcie,
-                                      xdc_pcie)
+from sparsa.boards.vivado_pcie import (BAR_BASE, IRQ_SYNC_VERILOG, PCIE_IP_VERSIONS, PCIE_PORTS, XDC_CHECK_TCL,
+                                      bd_tcl_pcie, xdc_package_pins, xdc_pcie)
 from sparsa.sw.errors import user_error
 from sparsa.sw.fileio import write_json
 
@@ -357,7 +357,8 @@ def _estimate(out, family):
 
 def _read_xdc(b, xdc):
     """The user's constraints (``--xdc``) as bytes, checked before any work: a readable file and,
-    for the KU060 card, a ``get_ports`` of each PCIe port outside Tcl comments."""
+    for the KU060 card, Tcl that gives each PCIe port a package pin when evaluated
+    (:func:`~.vivado_pcie.xdc_package_pins`)."""
     if xdc is None:
         return None
     src = Path(xdc)
@@ -370,13 +371,15 @@ def _read_xdc(b, xdc):
     except OSError as e:
         raise user_error(src, "--xdc", "a readable constraints file", e.strerror or str(e)) from None
     if b.get("host") == "pcie":
-        # Tcl comments: a line whose first word starts with '#', or what follows ';#'.
-        code = "\n".join(line.split(";#", 1)[0] for line in data.decode(errors="replace").splitlines()
-                         if not line.lstrip().startswith("#"))
-        for port in ("pcie_refclk_clk_p", "pcie_perstn"):
-            if not re.search(rf"get_ports\s+[{{\"]?\s*{port}\b", code):
-                raise user_error(src, "--xdc", f"the card's pin for port {port} (template in docs/boards.md)",
-                                 "none")
+        try:
+            pins = xdc_package_pins(data.decode(errors="replace"))
+        except ValueError as e:
+            raise user_error(src, "--xdc", "constraints Vivado can read (XDC is Tcl)",
+                             f"a Tcl error: {str(e).splitlines()[0]}") from None
+        for port in PCIE_PORTS:
+            if not pins.get(port):
+                raise user_error(src, "--xdc", f"a PACKAGE_PIN for port {port}, the card's pin (template in "
+                                 f"docs/boards.md)", "none")
     return data
 
 

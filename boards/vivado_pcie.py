@@ -22,7 +22,8 @@ Structurally checked only (tests/test_vivado_tcl.py): never run in Vivado or on 
 
 import re
 
-__all__ = ["IRQ_SYNC_VERILOG", "check_location", "PCIE_IP_VERSIONS", "BAR_BASE", "bd_tcl_pcie", "xdc_pcie", "XDC_TEMPLATE", "XDC_CHECK_TCL"]
+__all__ = ["IRQ_SYNC_VERILOG", "check_location", "PCIE_IP_VERSIONS", "BAR_BASE", "bd_tcl_pcie", "xdc_pcie", "XDC_TEMPLATE",
+           "XDC_CHECK_TCL", "PCIE_PORTS", "xdc_package_pins"]
 
 # The versions of the Vivado 2023.x catalog, as the product guides give them (not checked here).
 PCIE_IP_VERSIONS = {"xdma": "4.1", "util_ds_buf": "2.2", "clk_wiz": "6.0", "axis_clock_converter": "1.1",
@@ -43,6 +44,51 @@ set_property PACKAGE_PIN <PERST# pin> [get_ports pcie_perstn]
 set_property IOSTANDARD LVCMOS18 [get_ports pcie_perstn]
 set_property PULLUP true [get_ports pcie_perstn]
 """
+
+# The ports whose package pins the card's board.xdc must give.
+PCIE_PORTS = ("pcie_refclk_clk_p", "pcie_perstn")
+
+# Evaluating an XDC file as Tcl (what Vivado does): get_ports returns its port names,
+# set_property records each (property, value, port); every other command (create_clock,
+# set_false_path, get_pins, current_design...) does nothing. A pin inside `if {0} {...}` or
+# a comment is then not given, as in Vivado.
+_XDC_RECORDER = r"""
+set ::sparsa_props {}
+proc get_ports {args} {
+    set names {}
+    foreach a $args { if {![string match -* $a]} { foreach n $a { lappend names "port:$n" } } }
+    return $names
+}
+proc set_property {args} {
+    set args [lsearch -all -inline -not -regexp $args {^-(quiet|verbose)$}]
+    if {[lindex $args 0] eq "-dict"} {
+        set pairs [lindex $args 1]; set objs [lindex $args 2]
+    } else {
+        set pairs [lrange $args 0 1]; set objs [lindex $args 2]
+    }
+    foreach o $objs { foreach {k v} $pairs { lappend ::sparsa_props [list [string toupper $k] $v $o] } }
+    return ""
+}
+proc unknown {args} { return "" }
+"""
+
+
+def xdc_package_pins(text):
+    """``{port: pin}``: the PACKAGE_PIN (or LOC) each port gets when ``text`` is evaluated as
+    Tcl, as Vivado reads an XDC. Raises ``ValueError`` with Tcl's message if it is not Tcl."""
+    import tkinter
+    tcl = tkinter.Tcl()
+    tcl.eval(_XDC_RECORDER)
+    try:
+        tcl.eval(text)
+    except tkinter.TclError as e:
+        raise ValueError(str(e)) from None
+    pins = {}
+    for rec in tcl.splitlist(tcl.eval("set ::sparsa_props")):
+        key, value, obj = tcl.splitlist(rec)
+        if key in ("PACKAGE_PIN", "LOC") and obj.startswith("port:"):
+            pins[obj[5:]] = value
+    return pins
 
 
 def _ipdef(name, versions):
@@ -71,20 +117,26 @@ set_property CONFIG.C_BUF_TYPE {{IBUFDSGTE}} [get_bd_cells refclk_buf]
 create_bd_intf_port -mode Slave -vlnv xilinx.com:interface:diff_clock_rtl:1.0 pcie_refclk
 create_bd_intf_port -mode Master -vlnv xilinx.com:interface:pcie_7x_mgt_rtl:1.0 pcie_mgt
 create_bd_port -dir I -type rst pcie_perstn
+# PERST# is active low; the reference clock is PCIe's 100 MHz (PG195 "Clocking").
+set_property CONFIG.POLARITY {{ACTIVE_LOW}} [get_bd_ports pcie_perstn]
+set_property CONFIG.FREQ_HZ {{100000000}} [get_bd_intf_ports pcie_refclk]
 connect_bd_intf_net [get_bd_intf_ports pcie_refclk] [get_bd_intf_pins refclk_buf/CLK_IN_D]
 connect_bd_intf_net [get_bd_intf_pins pcie/pcie_mgt] [get_bd_intf_ports pcie_mgt]
 connect_bd_net [get_bd_pins refclk_buf/IBUF_OUT] [get_bd_pins pcie/sys_clk_gt]
 connect_bd_net [get_bd_pins refclk_buf/IBUF_DS_ODIV2] [get_bd_pins pcie/sys_clk]
 connect_bd_net [get_bd_ports pcie_perstn] [get_bd_pins pcie/sys_rst_n]
 # The engine's clock: 200 MHz from XDMA's 250 MHz user clock (PG065); its reset waits for lock (PG164).
+# The wizard is held in reset with XDMA's user reset: axi_aclk stops while PERST# or a link reset
+# holds the core, and the MMCM must be reset once its input clock is back to lock again.
 create_bd_cell -type ip -vlnv {ip('clk_wiz')} engine_clk
 set_property -dict [list CONFIG.PRIM_IN_FREQ {{250.000}} CONFIG.PRIM_SOURCE {{No_buffer}} \\
-    CONFIG.CLKOUT1_REQUESTED_OUT_FREQ {{200.000}} CONFIG.USE_RESET {{false}}] [get_bd_cells engine_clk]
+    CONFIG.CLKOUT1_REQUESTED_OUT_FREQ {{200.000}} CONFIG.USE_RESET {{true}} CONFIG.RESET_TYPE {{ACTIVE_LOW}}] \\
+    [get_bd_cells engine_clk]
 create_bd_cell -type ip -vlnv {ip('proc_sys_reset')} rst
 connect_bd_net [get_bd_pins pcie/axi_aclk] [get_bd_pins engine_clk/clk_in1]
 connect_bd_net [get_bd_pins engine_clk/clk_out1] [get_bd_pins accel/clk] [get_bd_pins rst/slowest_sync_clk]
 connect_bd_net [get_bd_pins engine_clk/locked] [get_bd_pins rst/dcm_locked]
-connect_bd_net [get_bd_pins pcie/axi_aresetn] [get_bd_pins rst/ext_reset_in]
+connect_bd_net [get_bd_pins pcie/axi_aresetn] [get_bd_pins rst/ext_reset_in] [get_bd_pins engine_clk/resetn]
 connect_bd_net [get_bd_pins rst/peripheral_reset] [get_bd_pins accel/rst]
 # Registers: BAR0 (250 MHz) -> the SoC (200 MHz) through a two-clock SmartConnect (PG247).
 create_bd_cell -type ip -vlnv {ipdef_smartconnect} ctrl_ic

@@ -55,27 +55,39 @@ class MmioRegisters:
 
 
 def find_uio(name, sysfs="/sys/class/uio", dev="/dev"):
-    """``(device path, map size)`` of the UIO device whose name is ``name`` (or starts with it:
-    the device-tree node ``sparsa_soc@43c00000`` is published as ``sparsa_soc``).
+    """``(device path, map size)`` of the UIO device whose name is ``name``; failing that, of the
+    one device whose name starts with it (a node named ``sparsa_soc``). An exact name wins over
+    longer ones (``sparsa`` beside ``sparsa_dma``); two or more longer ones and no exact one
+    are ambiguous.
 
-    A :class:`UserError` lists the UIO devices that exist when none matches."""
+    A :class:`UserError` lists the UIO devices that exist when none matches, or the matches
+    when more than one does."""
     root = Path(sysfs)
-    found = []
+    found, exact, longer = [], [], []
     for entry in sorted(root.glob("uio*"), key=lambda p: (len(p.name), p.name)):
         try:
             have = (entry / "name").read_text().strip()
         except OSError:
             continue
         found.append(f"{entry.name} {have!r}")
-        if have == name or have.startswith(name):
-            try:
-                size = int((entry / "maps" / "map0" / "size").read_text().strip(), 16)
-            except (OSError, ValueError):
-                size = 0x1000
-            return Path(dev) / entry.name, size
-    raise UserError(f"{root}: UIO device: expected one named {name!r}, found "
-                    f"{', '.join(found) if found else 'none'} (load the overlay or device-tree node of "
-                    f"docs/boards.md, or pass the device path)")
+        if have == name:
+            exact.append(entry)
+        elif have.startswith(name):
+            longer.append(entry)
+    match = exact or longer
+    if len(match) > 1:
+        raise UserError(f"{root}: UIO device: expected one named {name!r}, found {len(match)}: "
+                        f"{', '.join(e.name for e in match)} (pass the device path)")
+    if not match:
+        raise UserError(f"{root}: UIO device: expected one named {name!r}, found "
+                        f"{', '.join(found) if found else 'none'} (load the overlay or device-tree node of "
+                        f"docs/boards.md, or pass the device path)")
+    entry = match[0]
+    try:
+        size = int((entry / "maps" / "map0" / "size").read_text().strip(), 16)
+    except (OSError, ValueError):
+        size = 0x1000
+    return Path(dev) / entry.name, size
 
 
 def register_base(path, engine, soc, cell="accel"):

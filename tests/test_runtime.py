@@ -363,6 +363,15 @@ def test_the_device_is_found_by_its_uio_name(tmp_path):
     assert backend.regs.path == str(dev / "uio1")
 
 
+def test_an_exact_uio_name_wins_over_a_longer_one_and_two_longer_ones_are_ambiguous(tmp_path):
+    sysfs, dev = _sysfs(tmp_path, ["sparsa_dma", "sparsa"])
+    (dev / "uio1").write_bytes(bytes(mmap.PAGESIZE))
+    assert LinuxBackend(sysfs=sysfs, dev=dev).regs.path == str(dev / "uio1")
+    sysfs, dev = _sysfs(tmp_path / "b", ["sparsa_dma", "sparsa_soc"])
+    with pytest.raises(UserError, match=r"UIO device: expected one named 'sparsa', found 2: uio0, uio1 \(pass the"):
+        LinuxBackend(sysfs=sysfs, dev=dev)
+
+
 def test_no_uio_device_of_that_name_lists_what_is_there(tmp_path):
     sysfs, dev = _sysfs(tmp_path, ["axi_dma", "gpio"])
     with pytest.raises(UserError, match=r"UIO device: expected one named 'sparsa', found uio0 'axi_dma', uio1 'gpio'"):

@@ -121,6 +121,15 @@ def test_zynq7020_is_the_pynq_z2_with_its_ddr_clocks_and_mio(trees, engine):
     assert XILINX_BOARDS["zynq7020"]["board"] == "TUL PYNQ-Z2"
 
 
+def test_the_ku060_clock_wizard_resets_with_xdma_and_the_ports_say_polarity_and_frequency(trees):
+    # XDMA's user clock stops under PERST# or a link reset: the MMCM is reset with it so that it
+    # locks again. PERST# is active low; the PCIe reference clock is 100 MHz.
+    rec = Recorder(trees["eie", "ku060"]).source("build.tcl")
+    assert any({"/pcie/axi_aresetn", "/engine_clk/resetn", "/rst/ext_reset_in"} <= n for n in rec.nets)
+    assert rec.port_props["/pcie_perstn"] == {"CONFIG.POLARITY": "ACTIVE_LOW"}
+    assert rec.port_props["/pcie_refclk"] == {"CONFIG.FREQ_HZ": "100000000"}
+
+
 def test_the_ku060_stream_converters_reset_with_the_socs_abort(trees):
     rec = Recorder(trees["eie", "ku060"]).source("build.tcl")
     pins = {"/accel/axis_resetn", "/h2c_cc/m_axis_aresetn", "/c2h_cc/s_axis_aresetn", "/h2c_dw/aresetn",
@@ -175,6 +184,12 @@ def test_the_ku060_tree_without_the_cards_pins_stops_and_says_so(packs, tmp_path
 
 @pytest.mark.parametrize("text,found", [
     ("# set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n" + CARD_XDC.split("\n", 2)[2], "none"),
+    # the ports named, but no pin given: only a clock and an I/O standard
+    ("create_clock -period 10.000 [get_ports pcie_refclk_clk_p]\n"
+     "set_property IOSTANDARD LVCMOS18 [get_ports pcie_perstn]\n", "none"),
+    # the pins inside a branch Vivado never takes
+    ("if {0} {\n" + CARD_XDC + "}\n", "none"),
+    ("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p\n", "a Tcl error: missing close-bracket"),
     (None, "a directory"),
 ])
 def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, tmp_path, text, found):
@@ -190,8 +205,9 @@ def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, 
 def test_an_xdc_is_read_as_tcl_and_copied_byte_for_byte(packs, tmp_path):
     # Quoted and braced port names count; '#' inside a command (a pin named PERST#) is not a
     # comment; bytes that are not UTF-8 reach board.xdc unchanged.
+    # set_property -dict, -quiet and LOC count as Vivado reads them.
     text = (b'set_property PACKAGE_PIN AB6 [get_ports "pcie_refclk_clk_p"]  ;# the card\xb5s refclk\n'
-            b"set_property PACKAGE_PIN AK22 [get_ports {pcie_perstn}] ;# PERST# pin\n")
+            b"set_property -dict {LOC AK22 IOSTANDARD LVCMOS18} [get_ports -quiet {pcie_perstn}] ;# PERST# pin\n")
     (tmp_path / "card.xdc").write_bytes(text)
     write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "card.xdc")
     assert (tmp_path / "t" / "board.xdc").read_bytes() == text
@@ -199,7 +215,7 @@ def test_an_xdc_is_read_as_tcl_and_copied_byte_for_byte(packs, tmp_path):
 
 def test_an_xdc_without_the_pcie_pins_is_refused(packs, tmp_path):
     (tmp_path / "bad.xdc").write_text("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p]\n")
-    with pytest.raises(UserError, match=r"bad.xdc: --xdc: expected the card's pin for port pcie_perstn"):
+    with pytest.raises(UserError, match=r"bad.xdc: --xdc: expected a PACKAGE_PIN for port pcie_perstn, the card's pin"):
         write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "bad.xdc")
 
 
@@ -303,6 +319,12 @@ def test_the_cards_lane_location_reaches_xdma(packs, tmp_path, capsys):
     rec = Recorder(tmp_path / "t").source("build.tcl")
     cfg = rec.cells["/pcie"]["cfg"]
     assert (cfg["pcie_blk_locn"], cfg["select_quad"]) == ("X0Y1", "GTH_Quad_226")
+    assert "no --pcie-block/--gt-quad" not in capsys.readouterr().err
+    # Without them the build says that XDMA keeps its defaults, which may not be the card's lanes.
+    assert main(["build", str(packs / "eie"), "--board", "ku060", "--no-build", "--xdc", str(tmp_path / "card.xdc"),
+                 "-o", str(tmp_path / "t2")]) == 0
+    assert "note: no --pcie-block/--gt-quad: XDMA keeps its default" in capsys.readouterr().err
+    assert "pcie_blk_locn" not in Recorder(tmp_path / "t2").source("build.tcl").cells["/pcie"]["cfg"]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -162,11 +162,12 @@ def _util_ds_buf(cfg):
 
 
 def _clk_wiz(cfg):
-    # PG065 (v6.0) ch. "Port Descriptions": clk_in1, clk_out1, reset (USE_RESET, default true),
-    # locked (USE_LOCKED, default true).
+    # PG065 (v6.0) ch. "Port Descriptions": clk_in1, clk_out1, reset (USE_RESET, default true;
+    # named resetn when RESET_TYPE is ACTIVE_LOW, default ACTIVE_HIGH), locked (USE_LOCKED,
+    # default true).
     pins = {"clk_in1": "I", "clk_out1": "O"}
     if _on(cfg, "USE_RESET", True):
-        pins["reset"] = "I"
+        pins["resetn" if cfg.get("RESET_TYPE", "ACTIVE_HIGH") == "ACTIVE_LOW" else "reset"] = "I"
     if _on(cfg, "USE_LOCKED", True):
         pins["locked"] = "O"
     return pins, {}, ["clk_in1"]
@@ -242,7 +243,7 @@ MODEL_KEYS = {
     "smartconnect": {"NUM_SI", "NUM_MI", "NUM_CLKS"},
     "xdma": {"xdma_axi_intf_mm", "xdma_rnum_chnl", "xdma_wnum_chnl", "axilite_master_en", "xdma_num_usr_irq"},
     "util_ds_buf": {"C_BUF_TYPE"},
-    "clk_wiz": {"USE_RESET", "USE_LOCKED"},
+    "clk_wiz": {"USE_RESET", "USE_LOCKED", "RESET_TYPE"},
     "axis_clock_converter": set(),
     "axis_dwidth_converter": {"S_TDATA_NUM_BYTES", "M_TDATA_NUM_BYTES"},
     "proc_sys_reset": set(),

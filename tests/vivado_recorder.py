@@ -71,6 +71,7 @@ class Recorder:
         self.catalog, self.failing_runs = set(catalog), set(failing_runs)
         self.calls, self.cells, self.nets, self.intf_nets = [], {}, [], {}
         self.intf_ports, self.ports = {}, {}
+        self.port_props = {}          # port -> {property: value}
         self.project = self.design = None
         self.runs, self.unchecked, self.validated = {}, None, False
         self.addresses = {}                  # cell -> (base, range) from assign_bd_address
@@ -188,6 +189,12 @@ class Recorder:
                 self._configure(obj, props)
             elif obj in ("sources_1",) and set(props) <= {"top"}:
                 pass
+            elif obj in self.ports or obj in self.intf_ports:
+                # Board-level port properties IP integrator propagates (UG994 "Creating Ports"):
+                # a reset port's POLARITY, a clock interface port's FREQ_HZ.
+                if not set(props) <= {"CONFIG.POLARITY", "CONFIG.FREQ_HZ"}:
+                    self._fail(f"setting {', '.join(props)} on port {obj!r} is not modelled")
+                self.port_props.setdefault(obj, {}).update(props)
             else:
                 self._fail(f"setting {', '.join(props)} on {obj!r} is not modelled")
 

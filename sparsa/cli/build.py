@@ -223,6 +223,9 @@ def run(args):
             elif args.board == "ku060" and args.xdc is None:
                 say("note: no --xdc: build.tcl will stop until the tree has your card's board.xdc "
                     "(docs/boards.md)")
+            if args.board == "ku060" and location is None and rep.get("engine") != "cnn":
+                say("note: no --pcie-block/--gt-quad: XDMA keeps its default PCIe block and GT quad for the part, "
+                    "which may not be where your card's lanes are (docs/boards.md)")
         else:
             with ExitStack() as stack:
                 run_jobs = None
