@@ -23,9 +23,15 @@ fdd219ef4e71) lists only non-default values; where both list a key they agree, e
 ``PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2/3`` (``0.000`` there; byte lanes 2 and 3 are unused on
 the 16-bit bus) and MIO 5's signal name ``qspi0_io[3]/HOLD_B`` in ``PCW_MIO_TREE_SIGNALS``;
 it also adds ``PCW_SINGLE_QSPI_DATA_MODE`` ``x4``.
+
+Of the 414 entries copied, 60 have the value ``<Select>``: Vivado's placeholder for a choice
+nobody made (the DDR port priorities; the pin options of MIO 0, 7, 9-13, 46, 48 and 49, which
+the board leaves unassigned; and unused pin-group and reset-pin selections).
+:data:`PYNQ_Z2_PS7` leaves them out, so that the IP keeps its defaults there rather than be
+handed a placeholder that a newer Vivado may refuse: 354 settings.
 """
 
-PYNQ_Z2_PS7 = {
+_BASE_TCL = {
     # --- DDR3 memory: part, geometry, timing, training, board trace lengths/delays ---
     "PCW_UIPARAM_DDR_ADV_ENABLE": "0", "PCW_UIPARAM_DDR_AL": "0", "PCW_UIPARAM_DDR_BANK_ADDR_COUNT": "3",
     "PCW_UIPARAM_DDR_BL": "8", "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.223",
@@ -199,5 +205,7 @@ PYNQ_Z2_PS7 = {
     "PCW_SPI0_PERIPHERAL_ENABLE": "0", "PCW_SPI1_PERIPHERAL_ENABLE": "0", "PCW_UART1_PERIPHERAL_ENABLE": "0",
     "PCW_USB1_PERIPHERAL_ENABLE": "0",
 }
+
+PYNQ_Z2_PS7 = {k: v for k, v in _BASE_TCL.items() if v != "<Select>"}
 
 __all__ = ["PYNQ_Z2_PS7"]
