@@ -5,7 +5,8 @@ xczu2cg-sbva484-1-e, the exact part of sparsa's ``zu2cg`` target, 1 GB of LPDDR4
 bus, QSPI flash, SD card, Gigabit Ethernet, USB 2/3, DisplayPort and a PCIe x1 root port.
 It is the board whose public board files give the PS settings for that part: of the ZU2CG
 boards in Xilinx's board store it is the only one with the SBVA484 package (the TE0803,
-TE0813, TE0820 and TE0821 modules carry the SFVC784 package, and need a carrier).
+TE0813, TE0820 and TE0821 modules, which need a carrier, and iWave's iW-G36S-2CG1 single-board
+computer carry the SFVC784 package).
 
 These are configuration facts of the board, copied, not computed. Source: GitHub repository
 Xilinx/XilinxBoardStore at commit 20bbb1210350982586fc3e42e9a15ee531417fea, file

@@ -372,14 +372,15 @@ def _read_xdc(b, xdc):
         raise user_error(src, "--xdc", "a readable constraints file", e.strerror or str(e)) from None
     if b.get("host") == "pcie":
         try:
-            pins = xdc_package_pins(data.decode(errors="replace"))
+            pins = xdc_package_pins(data.decode("utf-8-sig", errors="replace"))
         except ValueError as e:
-            raise user_error(src, "--xdc", "constraints Vivado can read (XDC is Tcl)",
-                             f"a Tcl error: {str(e).splitlines()[0]}") from None
+            raise user_error(src, "--xdc", "constraints Vivado can read (XDC: Tcl's set, list and expr, and "
+                             "Vivado's commands)", str(e)) from None
         for port in PCIE_PORTS:
             if not pins.get(port):
-                raise user_error(src, "--xdc", f"a PACKAGE_PIN for port {port}, the card's pin (template in "
-                                 f"docs/boards.md)", "none")
+                raise user_error(src, "--xdc", f"a PACKAGE_PIN for port {port}, the card's pin, as "
+                                 f"set_property PACKAGE_PIN <pin> [get_ports {port}] (template in docs/boards.md)",
+                                 "none")
     return data
 
 

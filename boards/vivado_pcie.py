@@ -48,18 +48,20 @@ set_property PULLUP true [get_ports pcie_perstn]
 # The ports whose package pins the card's board.xdc must give.
 PCIE_PORTS = ("pcie_refclk_clk_p", "pcie_perstn")
 
-# Evaluating an XDC file as Tcl (what Vivado does): get_ports returns its port names,
-# set_property records each (property, value, port); every other command (create_clock,
-# set_false_path, get_pins, current_design...) does nothing. A pin inside `if {0} {...}` or
-# a comment is then not given, as in Vivado.
+# Evaluating an XDC file as Tcl, as Vivado reads a constraints file (UG903, "XDC syntax": of
+# Tcl only set, list and expr): in a safe child interpreter with every other Tcl command
+# hidden and a limit on commands run, so that a file can neither reach the machine (exec,
+# open, source...) nor loop. get_ports returns its port names, set_property records each
+# (property, value, port), Tcl's own other commands (if, foreach, proc...) are refused, and
+# every other command (create_clock, set_false_path, get_pins, current_instance...) does nothing.
 _XDC_RECORDER = r"""
 set ::sparsa_props {}
-proc get_ports {args} {
+proc sparsa_get_ports {args} {
     set names {}
     foreach a $args { if {![string match -* $a]} { foreach n $a { lappend names "port:$n" } } }
     return $names
 }
-proc set_property {args} {
+proc sparsa_set_property {args} {
     set args [lsearch -all -inline -not -regexp $args {^-(quiet|verbose)$}]
     if {[lindex $args 0] eq "-dict"} {
         set pairs [lindex $args 1]; set objs [lindex $args 2]
@@ -69,20 +71,35 @@ proc set_property {args} {
     foreach o $objs { foreach {k v} $pairs { lappend ::sparsa_props [list [string toupper $k] $v $o] } }
     return ""
 }
-proc unknown {args} { return "" }
+proc sparsa_unknown {name args} {
+    if {$name in $::sparsa_tcl} { error "$name: an XDC file may use only set, list and expr of Tcl's commands" }
+    return ""
+}
+interp create -safe xdc
+set ::sparsa_tcl [concat [xdc eval {info commands}] [interp hidden xdc]]
+foreach c [xdc eval {info commands}] { if {$c ni {set list expr}} { interp hide xdc $c } }
+interp alias xdc get_ports {} sparsa_get_ports
+interp alias xdc set_property {} sparsa_set_property
+interp alias xdc unknown {} sparsa_unknown
+interp limit xdc commands -value 1000000
 """
 
 
 def xdc_package_pins(text):
     """``{port: pin}``: the PACKAGE_PIN (or LOC) each port gets when ``text`` is evaluated as
-    Tcl, as Vivado reads an XDC. Raises ``ValueError`` with Tcl's message if it is not Tcl."""
-    import tkinter
-    tcl = tkinter.Tcl()
+    Vivado reads an XDC (see above). Raises ``ValueError`` with Tcl's message if it is not such
+    Tcl, or says that Python's tkinter (which embeds Tcl) is missing."""
+    try:
+        import _tkinter
+    except ImportError:
+        raise ValueError("reading it needs Python's tkinter (Debian: apt install python3-tk)") from None
+    # A bare interpreter: tkinter.Tcl() would also run the user's ~/.Tk.py profile files.
+    tcl = _tkinter.create(None, "sparsa", "Tk", False, False, False, False, None)
     tcl.eval(_XDC_RECORDER)
     try:
-        tcl.eval(text)
-    except tkinter.TclError as e:
-        raise ValueError(str(e)) from None
+        tcl.call("xdc", "eval", text)
+    except _tkinter.TclError as e:
+        raise ValueError((str(e).splitlines() or ["(no message)"])[0]) from None
     pins = {}
     for rec in tcl.splitlist(tcl.eval("set ::sparsa_props")):
         key, value, obj = tcl.splitlist(rec)
@@ -130,7 +147,8 @@ connect_bd_net [get_bd_ports pcie_perstn] [get_bd_pins pcie/sys_rst_n]
 # holds the core, and the MMCM must be reset once its input clock is back to lock again.
 create_bd_cell -type ip -vlnv {ip('clk_wiz')} engine_clk
 set_property -dict [list CONFIG.PRIM_IN_FREQ {{250.000}} CONFIG.PRIM_SOURCE {{No_buffer}} \\
-    CONFIG.CLKOUT1_REQUESTED_OUT_FREQ {{200.000}} CONFIG.USE_RESET {{true}} CONFIG.RESET_TYPE {{ACTIVE_LOW}}] \\
+    CONFIG.CLKOUT1_REQUESTED_OUT_FREQ {{200.000}} CONFIG.USE_RESET {{true}} CONFIG.RESET_TYPE {{ACTIVE_LOW}} \\
+    CONFIG.RESET_PORT {{resetn}}] \\
     [get_bd_cells engine_clk]
 create_bd_cell -type ip -vlnv {ip('proc_sys_reset')} rst
 connect_bd_net [get_bd_pins pcie/axi_aclk] [get_bd_pins engine_clk/clk_in1]

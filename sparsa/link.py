@@ -282,7 +282,8 @@ def link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_timeout
     input; ``link_timeout_s``: per response, before a command is sent again."""
     from sparsa.runtime import LinuxBackend
     owns = transport is None
-    transport = transport or SerialTransport(port, baud)
+    if owns:
+        transport = SerialTransport(port, baud)
     link = Link(transport, timeout_s=link_timeout_s)
     return LinuxBackend.over(LinkRegisters(link, owns_transport=owns), LinkStreams(link), where=transport.name,
                              timeout_s=timeout_s)
@@ -368,7 +369,8 @@ def cnn_link_backend(port, baud=None, *, timeout_s=5.0, transport=None, link_tim
     from sparsa.hw.cnn.link_soc import WINDOW_REGISTERS
     from sparsa.runtime_cnn import REG as CNN_REG, CNNLinuxBackend
     owns = transport is None
-    transport = transport or SerialTransport(port, baud)
+    if owns:
+        transport = SerialTransport(port, baud)
     link = Link(transport, timeout_s=link_timeout_s)
     regs = LinkRegisters(link, {**CNN_REG, **{name: offset for name, offset, _, _ in WINDOW_REGISTERS}},
                          owns_transport=owns)

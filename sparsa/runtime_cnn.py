@@ -84,7 +84,8 @@ class CNNLinuxBackend:
             if found != want:
                 raise UserError(f"{where}: engine {field}: expected {want} (what the pack was compiled for), "
                                 f"found {found} in {reg} on the device at {self.where}: load the bitstream "
-                                f"built for this pack")
+                                f"built for this pack (one built before the CNN SoC reported its buffers "
+                                f"reads 0 there: rebuild it)")
         buf = self.buffer
         if buf.size < prog.dram_size:
             raise UserError(f"{where}: DRAM buffer: expected at least {prog.dram_size} bytes, found {buf.size} "

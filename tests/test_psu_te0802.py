@@ -58,4 +58,4 @@ def test_gt_lanes_pcie_root_port_and_displayport():
     assert (PSU["PSU__PCIE__MAXIMUM_LINK_WIDTH"], PSU["PSU__PCIE__LANE0__IO"]) == ("x1", "GT Lane0")
     assert PSU["PSU__DISPLAYPORT__PERIPHERAL__ENABLE"] == "1" and PSU["PSU__DP__LANE_SEL"] == "Dual Higher"
     # the four GT lanes are used once each: PCIe on 0, USB3 on 1, DisplayPort on 2 and 3 ("Dual Higher")
-    assert {PSU["PSU__PCIE__LANE0__IO"], PSU["PSU__USB3_0__PERIPHERAL__IO"]} == {"GT Lane0", "GT Lane1"}
+    assert sorted(v for v in PSU.values() if v.startswith("GT Lane")) == ["GT Lane0", "GT Lane1"]

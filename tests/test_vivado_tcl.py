@@ -187,12 +187,18 @@ def test_the_ku060_tree_without_the_cards_pins_stops_and_says_so(packs, tmp_path
     # the ports named, but no pin given: only a clock and an I/O standard
     ("create_clock -period 10.000 [get_ports pcie_refclk_clk_p]\n"
      "set_property IOSTANDARD LVCMOS18 [get_ports pcie_perstn]\n", "none"),
-    # the pins inside a branch Vivado never takes
-    ("if {0} {\n" + CARD_XDC + "}\n", "none"),
-    ("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p\n", "a Tcl error: missing close-bracket"),
+    # Tcl beyond set/list/expr (UG903): a branch, a loop, or a command that reaches the machine
+    # is refused, and never run
+    ("if {1} {\n" + CARD_XDC + "}\n", "if: an XDC file may use only set, list and expr"),
+    ("foreach {p n} {AB6 pcie_refclk_clk_p AK22 pcie_perstn} {set_property PACKAGE_PIN $p [get_ports $n]}\n",
+     "foreach: an XDC file may use only set, list and expr"),
+    ("exec touch XDC_RAN\n" + CARD_XDC, "exec: an XDC file may use only set, list and expr"),
+    ("while 1 {}\n", "while: an XDC file"),
+    ("set_property PACKAGE_PIN AB6 [get_ports pcie_refclk_clk_p\n", "missing close-bracket"),
     (None, "a directory"),
 ])
-def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, tmp_path, text, found):
+def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, tmp_path, monkeypatch, text, found):
+    monkeypatch.chdir(tmp_path)
     xdc = tmp_path / "card.xdc"
     if text is None:
         xdc.mkdir()
@@ -200,14 +206,27 @@ def test_an_xdc_that_only_mentions_the_pins_or_is_a_directory_is_refused(packs, 
         xdc.write_text(text)
     with pytest.raises(UserError, match=rf"card.xdc: --xdc: expected .*, found {found}"):
         write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=xdc)
+    assert not (tmp_path / "XDC_RAN").exists()
+
+
+def test_an_xdc_without_tkinter_is_a_one_line_error(packs, tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "_tkinter", None)          # import _tkinter now fails
+    (tmp_path / "card.xdc").write_text(CARD_XDC)
+    with pytest.raises(UserError, match=r"card.xdc: --xdc: expected .*, found reading it needs Python's tkinter "
+                                        r"\(Debian: apt install python3-tk\)"):
+        write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "card.xdc")
 
 
 def test_an_xdc_is_read_as_tcl_and_copied_byte_for_byte(packs, tmp_path):
     # Quoted and braced port names count; '#' inside a command (a pin named PERST#) is not a
     # comment; bytes that are not UTF-8 reach board.xdc unchanged.
-    # set_property -dict, -quiet and LOC count as Vivado reads them.
-    text = (b'set_property PACKAGE_PIN AB6 [get_ports "pcie_refclk_clk_p"]  ;# the card\xb5s refclk\n'
-            b"set_property -dict {LOC AK22 IOSTANDARD LVCMOS18} [get_ports -quiet {pcie_perstn}] ;# PERST# pin\n")
+    # set_property -dict, -quiet, LOC, a variable, CRLF line ends, a byte-order mark and Vivado's
+    # other commands count as Vivado reads them.
+    text = (b'\xef\xbb\xbfset_property PACKAGE_PIN AB6 [get_ports "pcie_refclk_clk_p"]  ;# the card\xb5s refclk\r\n'
+            b"set perst AK22\r\ncreate_clock -period 10.000 [get_ports pcie_refclk_clk_p]\r\n"
+            b"set_property -dict [list LOC $perst IOSTANDARD LVCMOS18] [get_ports -quiet {pcie_perstn}] ;# PERST# pin\n"
+            b"set_false_path -from [get_ports pcie_perstn]\n")
     (tmp_path / "card.xdc").write_bytes(text)
     write_tree(packs / "eie", "ku060", tmp_path / "t", estimate=False, xdc=tmp_path / "card.xdc")
     assert (tmp_path / "t" / "board.xdc").read_bytes() == text

@@ -167,7 +167,10 @@ def _clk_wiz(cfg):
     # default true).
     pins = {"clk_in1": "I", "clk_out1": "O"}
     if _on(cfg, "USE_RESET", True):
-        pins["resetn" if cfg.get("RESET_TYPE", "ACTIVE_HIGH") == "ACTIVE_LOW" else "reset"] = "I"
+        name = "resetn" if cfg.get("RESET_TYPE", "ACTIVE_HIGH") == "ACTIVE_LOW" else "reset"
+        if cfg.get("RESET_PORT", name) != name:        # the port name must agree with the polarity
+            raise ValueError(f"clk_wiz RESET_PORT {cfg['RESET_PORT']} with RESET_TYPE {cfg.get('RESET_TYPE')}")
+        pins[name] = "I"
     if _on(cfg, "USE_LOCKED", True):
         pins["locked"] = "O"
     return pins, {}, ["clk_in1"]
@@ -243,7 +246,7 @@ MODEL_KEYS = {
     "smartconnect": {"NUM_SI", "NUM_MI", "NUM_CLKS"},
     "xdma": {"xdma_axi_intf_mm", "xdma_rnum_chnl", "xdma_wnum_chnl", "axilite_master_en", "xdma_num_usr_irq"},
     "util_ds_buf": {"C_BUF_TYPE"},
-    "clk_wiz": {"USE_RESET", "USE_LOCKED", "RESET_TYPE"},
+    "clk_wiz": {"USE_RESET", "USE_LOCKED", "RESET_TYPE", "RESET_PORT"},
     "axis_clock_converter": set(),
     "axis_dwidth_converter": {"S_TDATA_NUM_BYTES", "M_TDATA_NUM_BYTES"},
     "proc_sys_reset": set(),
