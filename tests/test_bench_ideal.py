@@ -48,6 +48,11 @@ def test_tiny_layer_by_hand(macs):
     # The layer has padding (entries > real), which the ideal leaves out; EIE's model counts it.
     assert sum(w["entries_per_pe"]) > real
     assert w["eie_model_cycles"] == max(sum(w["entries_per_pe"]) / 2, 3)
+    # The busiest PE (rows interleaved, row r in PE r % 2): PE 0 holds rows 0 and 38 of column
+    # 0 and the 10 even rows of column 2, PE 1 the 10 odd ones.
+    per_pe = [int(dense[k::2][:, x != 0].sum()) for k in range(2)]
+    assert per_pe == [12, 10] and w["real_per_pe"] == per_pe
+    assert w["busiest_pe_cycles"] == max(12 / macs, 3) >= w["ideal_cycles"]
     # Only column 1 active: 3 real weights, 1 activation.
     (w1,) = layer_work(pack, np.array([0, 5, 0, 0], np.int16), macs)
     assert w1["ideal_cycles"] == max(3 / (2 * macs), 1)
@@ -66,7 +71,9 @@ def test_efficiency_at_most_one_on_verilator(macs, case):
     pack, x, _ = make_layer_pack(cols, rows, wd, ad, 4, seed=27 + rows)
     res = _run(hw_config(4).replace(macs=macs), build_memory_map(pack), x)
     assert np.array_equal(res["y"], layer_forward(pack.golden_layers()[0], x))
-    ideal = bench_ideal(pack, x, macs)[0]
+    ideal, *_, busiest = bench_ideal(pack, x, macs)
     measured = int(res["cycles"][0])
-    print(f"macs={macs} {case}: measured {measured}, ideal {ideal:.1f}, efficiency {ideal / measured:.3f}")
+    print(f"macs={macs} {case}: measured {measured}, ideal {ideal:.1f}, efficiency {ideal / measured:.3f}, "
+          f"busiest PE {busiest:.1f}")
     assert 0 < ideal / measured <= 1
+    assert ideal <= busiest <= measured            # the busiest PE's work is a lower bound too

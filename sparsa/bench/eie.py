@@ -9,13 +9,16 @@ data), at 64 PEs and queue depth 8:
 * ideal cycles = max(real weights in the active columns / (PEs x macs), nonzero activations)
   (:func:`sparsa.sw.eie.work.ideal_cycles`: no padding, every multiplier counted, so
   efficiency = ideal / measured <= 1),
+* the busiest PE's bound = max(the busiest PE's real weights / macs, nonzero activations),
+  which adds the rows' interleaving imbalance (also <= measured): measured / busiest PE is
+  what the array's scheduling loses,
 * microseconds per inference at :data:`CLOCK` (a stated clock, not a measured Fmax: no
   64-PE build is recorded), beside EIE's actual microseconds (Table III, 800 MHz ASIC),
 * EIE's actual time x 800 MHz in cycles, and our/EIE cycle ratio,
 * scipy.sparse CSR matvec time on this CPU for the same layer.
 
 Every row states PEs, multipliers per PE (``macs``, ``--macs 1|2``; default both) and the
-total multipliers: EIE has 64 PEs of one multiplier. Then a queue-depth sweep (1, 2, 4, 8, 16) and a PE sweep (16, 32, 64, 128) on Alex-7.
+total multipliers: EIE has 64 PEs of one multiplier. Then a queue-depth sweep (1, 2, 4, 8, 16, 32) and a PE sweep (16, 32, 64, 128) on Alex-7.
 Writes ``eie.json``, ``eie.md`` and PNG plots to the output directory.
 """
 
@@ -66,12 +69,13 @@ def make_layer_pack(cols, rows, wdens, adens, pes, seed):
 
 
 def ideal_cycles(pack, x, macs):
-    """(ideal, EIE's padded model, entries, real entries, nonzero activations) of a one-layer
-    pack on one input at ``macs`` multipliers per PE (:func:`sparsa.sw.eie.work.layer_work`)."""
+    """(ideal, EIE's padded model, entries, real entries, nonzero activations, busiest PE's
+    bound) of a one-layer pack on one input at ``macs`` multipliers per PE
+    (:func:`sparsa.sw.eie.work.layer_work`)."""
     from sparsa.sw.eie.work import layer_work
     (w,) = layer_work(pack, x, macs)
     return (w["ideal_cycles"], w["eie_model_cycles"], sum(w["entries_per_pe"]), sum(w["real_per_pe"]),
-            w["nonzero_activations"])
+            w["nonzero_activations"], w["busiest_pe_cycles"])
 
 
 def macs_list(args):
@@ -133,7 +137,7 @@ def run_bench(out_dir, args):
             want = layer_forward(pack.golden_layers()[0], x)
             exact = bool(np.array_equal(res["y"], want))
             measured = int(res["cycles"][0])
-            ideal, eie_model, entries, real, nact = ideal_cycles(pack, x, macs)
+            ideal, eie_model, entries, real, nact, busiest = ideal_cycles(pack, x, macs)
             stats = res["layer_stats"][0, 0]
             eie_cycles = act_us * EIE_MHZ
             row = {
@@ -145,6 +149,7 @@ def run_bench(out_dir, args):
                 "ideal_bound": "broadcast" if nact >= real / (pes * macs) else "multipliers",
                 "eie_model_cycles": round(eie_model, 1),
                 "efficiency": round(ideal / measured, 3),
+                "busiest_pe_cycles": round(busiest, 1), "efficiency_vs_busiest_pe": round(busiest / measured, 3),
                 "us": round(measured / CLOCK["mhz"], 2), "clock_mhz": CLOCK["mhz"],
                 "eie_actual_us": act_us, "eie_theoretical_us": th_us,
                 "eie_actual_cycles": round(eie_cycles), "eie_theoretical_cycles": round(th_us * EIE_MHZ),
@@ -158,7 +163,7 @@ def run_bench(out_dir, args):
             }
             rows_out.append(row)
             print(f"[bench eie] macs={macs} {name:8s} measured {measured:6d}  ideal {ideal:8.1f}"
-                  f"  eff {row['efficiency']:.3f}  EIE {eie_cycles:6.0f}  ratio {row['ratio_vs_eie']:.3f}"
+                  f"  eff {row['efficiency']:.3f}  busiest PE {busiest:8.1f} ({row['efficiency_vs_busiest_pe']:.3f})  EIE {eie_cycles:6.0f}  ratio {row['ratio_vs_eie']:.3f}"
                   f"  exact={exact}", flush=True)
             _write(result, out)         # partial results survive an interrupted run
 
@@ -170,7 +175,7 @@ def run_bench(out_dir, args):
         for macs in macs_list(args):
             pack, x, _ = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
             ideal = ideal_cycles(pack, x, macs)[0]
-            for qd in (1, 2, 4, 8, 16):
+            for qd in (1, 2, 4, 8, 16, 32):
                 c, (mm,) = _config_for([pack], 64, qd, macs)
                 cyc = int(_run(c, mm, x)["cycles"][0])
                 sweeps["queue_depth"].append({"macs": macs, "queue_depth": qd, "cycles": cyc,
@@ -216,16 +221,19 @@ def _write(result, out):
 def _markdown(r):
     lines = [f"# sparsa EIE benchmark ({r['pes']} PEs, queue depth 8, Verilator)", "",
              "ideal = max(real weights in the active columns / (PEs x macs), nonzero activations): "
-             "no padding, every multiplier counted (sw/eie/work.py). EIE: 64 PEs x 1 multiplier, 800 MHz.",
+             "no padding, every multiplier counted (sw/eie/work.py). busiest PE = max(the busiest PE's real weights "
+             "/ macs, nonzero activations): the imbalance of the rows' interleaving included, also a lower bound; "
+             "measured / busiest PE is what scheduling loses. EIE: 64 PEs x 1 multiplier, 800 MHz.",
              f"Clock for us: {r['clock']['basis']}.", "",
              f"| layer | PEs | macs | multipliers | size (in x out) | W dens | A dens | measured | ideal | bound "
-             f"| efficiency | {r['clock']['label']} | EIE actual us | EIE actual cycles | ours/EIE cycles "
+             f"| efficiency | busiest PE | eff. vs busiest PE | {r['clock']['label']} | EIE actual us | EIE actual cycles | ours/EIE cycles "
              f"| scipy CSR us | exact |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in r["layers"]:
         lines.append(f"| {x['layer']} | {x['pes']} | {x['macs']} | {x['multipliers']} | {x['inputs']} x {x['outputs']} | "
                      f"{x['weight_density']:.0%} | {x['activation_density']:.1%} | {x['measured_cycles']} | "
-                     f"{x['ideal_cycles']:.0f} | {x['ideal_bound']} | {x['efficiency']:.3f} | {x['us']} | "
+                     f"{x['ideal_cycles']:.0f} | {x['ideal_bound']} | {x['efficiency']:.3f} | "
+                     f"{x['busiest_pe_cycles']:.0f} | {x['efficiency_vs_busiest_pe']:.3f} | {x['us']} | "
                      f"{x['eie_actual_us']} | {x['eie_actual_cycles']} | {x['ratio_vs_eie']:.3f} | "
                      f"{x['scipy_csr_us']} | {'yes' if x['bit_exact'] else 'NO'} |")
     lines.append("")

@@ -262,7 +262,8 @@ def run(args):
         est = rep["estimate"]
         extra = (f"; estimate {est['luts']} LUTs, {est['ffs']} FFs, {est['dsps']} DSPs, {est['brams']} BRAM36"
                  f" ({'fits' if est['fits'] else 'does NOT fit'} {rep['part']})") if est else ""
-        print(f"wrote the Vivado tree for {args.board} to {args.out} (vivado -mode batch -source build.tcl){extra}")
+        print(f"wrote the Vivado tree for {args.board} ({XILINX_BOARDS[args.board]['board']}) to {args.out} "
+              f"(vivado -mode batch -source build.tcl){extra}")
     elif rep["built"] and rep["top"] == "link":
         c, ln = rep["clock"], rep["link"]
         print(f"{args.board}: system clock {c['pll_mhz']:g} MHz from the PLL (asked {c['requested_mhz']:g}), "

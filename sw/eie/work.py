@@ -16,6 +16,13 @@ Both terms are lower bounds on the cycles any array with that many multipliers a
 broadcast a cycle needs, so measured cycles >= ideal and efficiency = ideal / measured <= 1.
 A job of several layers (or an LSTM step: gates layer then projection) adds the layers' ideals.
 
+**The busiest PE** (``busiest_pe_cycles``): ``max(max over PEs of real_k / macs, nonzero
+activations)``, where ``real_k`` is PE k's share of ``real``. A PE cannot finish its own work
+sooner, so this is a lower bound as well, and a tighter one: it counts the imbalance that the
+rows' interleaving over the PEs leaves (row r in PE r % PEs; a layer whose rows do not divide
+evenly gives some PEs one row more). ideal <= busiest <= measured; measured / busiest is what
+the array's scheduling (queues, stalls, pipeline) loses on top of the imbalance.
+
 ``layer_work`` also reports EIE's padded model, ``max(entries / PEs, nonzero activations)``
 (``eie_model_cycles``, entries with padding, one multiplier per PE: the paper's Table III
 "theoretical"), for reference only.
@@ -40,7 +47,7 @@ def ideal_cycles(real, nonzero_acts, pes, macs):
 
 def input_work(layer, xi, pes, macs, nreal=None):
     """Work of one packed layer on one input vector ``xi``: (nonzero activations, entries per
-    PE, real entries per PE, ideal, EIE padded model)."""
+    PE, real entries per PE, ideal, EIE padded model, busiest PE's bound)."""
     if nreal is None:
         nreal = [np.concatenate([[0], np.cumsum(s.v != 0)]) for s in layer.slices]
     active = np.flatnonzero(xi)
@@ -48,21 +55,23 @@ def input_work(layer, xi, pes, macs, nreal=None):
     real = np.array([int((n[s.ptr[active + 1]] - n[s.ptr[active]]).sum())
                      for s, n in zip(layer.slices, nreal)])
     return (int(active.size), ent, real, ideal_cycles(int(real.sum()), active.size, pes, macs),
-            max(ent.sum() / pes, float(active.size)))
+            max(ent.sum() / pes, float(active.size)), max(float(real.max(initial=0)) / macs, float(active.size)))
 
 
 def _record(pes):
     return {"nonzero_activations": 0, "entries_per_pe": np.zeros(pes, np.int64),
-            "real_per_pe": np.zeros(pes, np.int64), "ideal_cycles": 0.0, "eie_model_cycles": 0.0}
+            "real_per_pe": np.zeros(pes, np.int64), "ideal_cycles": 0.0, "eie_model_cycles": 0.0,
+            "busiest_pe_cycles": 0.0}
 
 
 def _add(rec, work):
-    nact, ent, real, ideal, eie = work
+    nact, ent, real, ideal, eie, busiest = work
     rec["nonzero_activations"] += nact
     rec["entries_per_pe"] += ent
     rec["real_per_pe"] += real
     rec["ideal_cycles"] += ideal
     rec["eie_model_cycles"] += eie
+    rec["busiest_pe_cycles"] += busiest
 
 
 def _finish(rec):
@@ -74,7 +83,8 @@ def _finish(rec):
 def layer_work(pack, x, macs=1):
     """Per layer, summed over the batch: a dict with ``nonzero_activations``,
     ``entries_per_pe``, ``real_per_pe`` (lists), ``ideal_cycles`` (:func:`ideal_cycles` at
-    ``macs`` multipliers per PE) and ``eie_model_cycles`` (EIE's padded model)."""
+    ``macs`` multipliers per PE), ``busiest_pe_cycles`` and ``eie_model_cycles`` (EIE's
+    padded model)."""
     x = np.atleast_2d(np.asarray(x))
     acts = [x] + run_layers(pack.golden_layers(), x, keep_all=True)[:-1]
     out = []
