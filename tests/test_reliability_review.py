@@ -113,6 +113,16 @@ def test_demo_bench_and_explore_do_not_write_into_a_users_directory(tmp_path, ca
     assert tree(user) == before
 
 
+@pytest.mark.parametrize("argv,opt,msg", [
+    (["bench", "ese", "--queue-depth", "16"], "--queue-depth", "expected sparsa bench eie, found sparsa bench ese"),
+    (["bench", "pack", "--no-sweeps"], "--no-sweeps", "expected sparsa bench eie, found sparsa bench pack"),
+    (["bench", "eie", "--queue-depth", "0"], "--queue-depth", "expected 1..256, found 0"),
+])
+def test_bench_eie_only_options_are_refused_elsewhere_or_out_of_range(tmp_path, capsys, argv, opt, msg):
+    refused(capsys, argv + ["-o", tmp_path / "b"], opt, msg)
+    assert not (tmp_path / "b").exists()
+
+
 def test_bench_writes_again_into_its_own_directory(tmp_path, capsys):
     out = tmp_path / "b"
     assert main(["bench", "pack", "--quick", "-o", str(out)]) == 0

@@ -1,7 +1,7 @@
 """`sparsa bench eie`: EIE's Table III layers on the generated PE array (Verilator).
 
 For each layer (sizes, weight and activation densities from the EIE paper; random seeded
-data), at 64 PEs and queue depth 8:
+data), at 64 PEs and queue depth 8 (``--queue-depth N``: another depth):
 
 * measured cycles (the array's own ``cycles`` counter for a one-layer job: broadcast and
   compute, pipeline drain, output stage; measured on the second of two identical inputs,
@@ -18,7 +18,7 @@ data), at 64 PEs and queue depth 8:
 * scipy.sparse CSR matvec time on this CPU for the same layer.
 
 Every row states PEs, multipliers per PE (``macs``, ``--macs 1|2``; default both) and the
-total multipliers: EIE has 64 PEs of one multiplier. Then a queue-depth sweep (1, 2, 4, 8, 16, 32) and a PE sweep (16, 32, 64, 128) on Alex-7.
+total multipliers: EIE has 64 PEs of one multiplier. Then (unless ``--no-sweeps``) a queue-depth sweep (1, 2, 4, 8, 16, 32) and a PE sweep (16, 32, 64, 128) on Alex-7.
 Writes ``eie.json``, ``eie.md`` and PNG plots to the output directory.
 """
 
@@ -120,15 +120,16 @@ def run_bench(out_dir, args):
     out.mkdir(parents=True, exist_ok=True)
     quick = bool(getattr(args, "quick", False))
     pes = 64
+    depth = getattr(args, "queue_depth", None) or 8
     layers = TABLE3 if not quick else [t for t in TABLE3 if t[0] in ("Alex-7", "NT-We")]
     print(f"[bench eie] generating {len(layers)} layers at {pes} PEs ...", flush=True)
     cases = [make_layer_pack(c, r, wd, ad, pes, seed=k) for k, (_, c, r, wd, ad, _, _) in enumerate(layers)]
     rows_out, configs = [], {}
-    result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": 8, "clock": CLOCK,
+    result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": depth, "clock": CLOCK,
               "eie": {"pes": 64, "macs": 1, "multipliers": 64, "mhz": EIE_MHZ},
               "configs": configs, "layers": rows_out, "sweeps": {}, "summary": {}}
     for macs in macs_list(args):
-        cfg, mms = _config_for([p for p, _, _ in cases], pes, 8, macs)
+        cfg, mms = _config_for([p for p, _, _ in cases], pes, depth, macs)
         configs[macs] = cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg)
         print(f"[bench eie] one build for all layers, macs={macs}: {cfg}", flush=True)
         for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm in zip(layers, cases, mms):
@@ -167,7 +168,7 @@ def run_bench(out_dir, args):
                   f"  exact={exact}", flush=True)
             _write(result, out)         # partial results survive an interrupted run
 
-    if not quick:
+    if not quick and not getattr(args, "no_sweeps", False):
         sweeps = result["sweeps"]
         k7 = [t[0] for t in TABLE3].index("Alex-7")
         name, cols, rows, wd, ad = TABLE3[k7][:5]
@@ -219,7 +220,7 @@ def _write(result, out):
 
 
 def _markdown(r):
-    lines = [f"# sparsa EIE benchmark ({r['pes']} PEs, queue depth 8, Verilator)", "",
+    lines = [f"# sparsa EIE benchmark ({r['pes']} PEs, queue depth {r['queue_depth']}, Verilator)", "",
              "ideal = max(real weights in the active columns / (PEs x macs), nonzero activations): "
              "no padding, every multiplier counted (sw/eie/work.py). busiest PE = max(the busiest PE's real weights "
              "/ macs, nonzero activations): the imbalance of the rows' interleaving included, also a lower bound; "

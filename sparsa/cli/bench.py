@@ -8,7 +8,7 @@ import importlib
 import time
 from pathlib import Path
 
-from sparsa.sw.errors import UserError
+from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.fileio import claim_output_dir
 
 # benchmark name -> module
@@ -30,9 +30,17 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.add_argument("--macs", type=int, choices=(1, 2), default=None,
                    help="eie, ese: multipliers per PE (1 = EIE's and ESE's PE; default: run both)")
+    p.add_argument("--queue-depth", type=int, default=None, metavar="N",
+                   help="eie: activation queue depth of the layer table's array (default 8, EIE's)")
+    p.add_argument("--no-sweeps", action="store_true", help="eie: the layer table only, no queue-depth and PE sweeps")
 
 
 def run(args):
+    for opt, value in (("--queue-depth", args.queue_depth), ("--no-sweeps", args.no_sweeps or None)):
+        if value is not None and args.which != "eie":
+            raise user_error(None, opt, "sparsa bench eie", f"sparsa bench {args.which}")
+    if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
+        raise user_error(None, "--queue-depth", "1..256", args.queue_depth)
     # "all": cnn-networks is a part of cnn
     names = [n for n in BENCHES if n != "cnn-networks"] if args.which == "all" else [args.which]
     out = Path(args.out)
