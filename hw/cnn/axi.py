@@ -1,8 +1,8 @@
 """AXI4 master read and write engines (64-bit data): byte ranges in, bursts out.
 
 Both split a command ``(addr, nbytes)`` into INCR bursts of at most 16 beats that never cross
-a 4 KiB boundary (AXI4 rule), with one burst in flight at a time. That costs the slave's
-latency once per 16 beats, which is small next to the compute it feeds.
+a 4 KiB boundary (AXI4 rule). The writer has one burst in flight at a time; the reader
+requests up to two ahead of its data, so that a long read streams a beat a cycle.
 
 * :class:`AXIReader` turns R beats into a stream of :data:`beat_layout` items: the beat's data
   plus ``lo``/``hi``, the first and last byte lanes that belong to the command, and ``last``
@@ -127,56 +127,70 @@ def _burst_beats(m, addr, remaining):
 class AXIReader(wiring.Component):
     """Read ``cmd.nbytes`` bytes from ``cmd.addr``; beats come out of ``o`` in order.
 
-    Throughput: one beat a cycle within a burst; a burst costs the slave's AR-to-R latency.
-    ``axi`` is the AR/R half of the master.
+    The address side runs ahead of the data: up to ``max_bursts`` bursts are requested before
+    the first one's data has come back (``max_bursts`` 1: one at a time), so that with a
+    slave that pipelines reads a command streams a beat a cycle across its bursts instead of
+    paying the slave's AR-to-R latency once per 16 beats. The next command is taken when the
+    last beat of this one has left. ``arid`` is the ID on every AR (R beats are expected with
+    it: a reader that shares the bus with another routes R by ID). ``axi`` is the AR/R half
+    of the master.
     """
 
     cmd: In(stream.Signature(cmd_layout))
     o: Out(stream.Signature(beat_layout))
     axi: Out(AXI4Signature(write=False))
 
+    def __init__(self, *, max_bursts=2, arid=0):
+        self.max_bursts = max_bursts
+        self.arid = arid
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
+        axi = self.axi
+        m.d.comb += [axi.ar.size.eq(3), axi.ar.burst.eq(1), axi.ar.cache.eq(0b0011), axi.ar.id.eq(self.arid)]
+
+        # Address side: the next burst's byte address (beat-aligned after the first) and the
+        # bytes from it to the end; `inflight` bursts are requested and not yet finished.
+        ar_addr = Signal(32)
+        ar_left = Signal(21)
+        inflight = Signal(range(self.max_bursts + 1))
+        n = _burst_beats(m, ar_addr, ar_left)
+        # Data side: the byte address of the next beat's first byte and the bytes still due.
         addr = Signal(32)
         remaining = Signal(20)
-        beats_left = Signal(range(MAX_BURST + 1))
-        n = _burst_beats(m, addr, remaining)
-        axi = self.axi
-        m.d.comb += [axi.ar.size.eq(3), axi.ar.burst.eq(1), axi.ar.cache.eq(0b0011)]
-
         lo = addr[:3]
         take = Signal(4)
         m.d.comb += take.eq(Mux(remaining < BEAT - lo, remaining, BEAT - lo))
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid & (self.cmd.p.nbytes != 0)):
-                    m.d.sync += [addr.eq(self.cmd.p.addr), remaining.eq(self.cmd.p.nbytes)]
-                    m.next = "AR"
-            with m.State("AR"):
-                m.d.comb += [axi.ar.valid.eq(1), axi.ar.addr.eq(Cat(C(0, 3), addr[3:])), axi.ar.len.eq(n - 1)]
-                with m.If(axi.ar.ready):
-                    m.d.sync += beats_left.eq(n)
-                    m.next = "R"
-            with m.State("R"):
-                m.d.comb += [
-                    self.o.valid.eq(axi.r.valid),
-                    self.o.p.data.eq(axi.r.data),
-                    self.o.p.lo.eq(lo),
-                    self.o.p.hi.eq(lo + take - 1),
-                    self.o.p.last.eq(remaining == take),
-                    axi.r.ready.eq(self.o.ready),
-                ]
-                with m.If(axi.r.valid & self.o.ready):
-                    m.d.sync += [addr.eq(addr + take), remaining.eq(remaining - take),
-                                 beats_left.eq(beats_left - 1)]
-                    with m.If(beats_left == 1):
-                        m.next = "NEXT"
-            with m.State("NEXT"):
-                m.next = "AR"
-                with m.If(remaining == 0):
-                    m.next = "IDLE"
+        m.d.comb += self.cmd.ready.eq((remaining == 0) & (ar_left == 0))
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [addr.eq(self.cmd.p.addr), remaining.eq(self.cmd.p.nbytes),
+                         ar_addr.eq(self.cmd.p.addr), ar_left.eq(self.cmd.p.nbytes)]
+
+        issue = Signal()
+        m.d.comb += [axi.ar.valid.eq((ar_left != 0) & (inflight != self.max_bursts)),
+                     axi.ar.addr.eq(Cat(C(0, 3), ar_addr[3:])), axi.ar.len.eq(n - 1),
+                     issue.eq(axi.ar.valid & axi.ar.ready)]
+        with m.If(issue):
+            covered = Signal(21)           # bytes this burst covers: to its last beat's end
+            m.d.comb += covered.eq((n << 3) - ar_addr[:3])
+            m.d.sync += [ar_addr.eq(Cat(C(0, 3), ar_addr[3:] + n)),
+                         ar_left.eq(Mux(ar_left > covered, ar_left - covered, 0))]
+
+        m.d.comb += [
+            self.o.valid.eq(axi.r.valid & (remaining != 0)),
+            self.o.p.data.eq(axi.r.data),
+            self.o.p.lo.eq(lo),
+            self.o.p.hi.eq(lo + take - 1),
+            self.o.p.last.eq(remaining == take),
+            axi.r.ready.eq(self.o.ready & (remaining != 0)),
+        ]
+        done = Signal()
+        m.d.comb += done.eq(axi.r.valid & axi.r.ready & axi.r.last)
+        with m.If(axi.r.valid & axi.r.ready):
+            m.d.sync += [addr.eq(addr + take), remaining.eq(remaining - take)]
+        m.d.sync += inflight.eq(inflight + issue - done)
         return m
 
 

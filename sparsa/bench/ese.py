@@ -8,7 +8,8 @@ Here: random weights scaled ~1/sqrt(fan-in) (gates mostly out of saturation), pr
 load-balanced over 32 PEs, 4-bit sharing, calibrated formats; a few steps of random inputs in
 [-1, 1] on Verilator, bit-exact against the golden model; and the same compressed without
 padding entries (``--pad-free``), which needs less memory but a few more cycles; at one and
-two multipliers per PE (``--macs 1|2``, default both; ESE has one). Reports cycles per step (the
+two multipliers per PE (``--macs 1|2``, default both; ESE has one), with activation queues
+of ``--queue-depth N`` entries (default 8, EIE's). Reports cycles per step (the
 first step starts from y = 0 and is cheaper; the steady state is the mean of steps 1..), the
 ideal of :func:`sparsa.sw.eie.work.ideal_cycles` (per layer, real weights in the active columns
 over PEs x macs, or the nonzero activations if more; gates + projection), microseconds at
@@ -120,6 +121,7 @@ def run_bench(out_dir, args):
     rng = np.random.default_rng(2017)
     w = random_ese_weights(rng, i, h, p)
     steps = 3
+    depth = getattr(args, "queue_depth", None) or 8          # activation queue depth (EIE's 8)
     x = rng.uniform(-1, 1, (steps, i))
     print(f"[bench ese] compressing I={i} H={h} P={p} to {e['density']:.1%} over {n} PEs ...", flush=True)
     t0 = time.perf_counter()
@@ -137,7 +139,7 @@ def run_bench(out_dir, args):
     ese_cycles = e["actual_us"] * e["mhz"]
     runs = {}
     for macs in macs_list(args):
-        cfg = EIEConfig.reusable_for(mm).replace(macs=macs)
+        cfg = EIEConfig.reusable_for(mm).replace(macs=macs, queue_depth=depth)
         print(f"[bench ese] macs={macs}: {cfg}", flush=True)
         t0 = time.perf_counter()
         res = run_lstm(pack, xq, engine="verilator", cfg=cfg, progress=True)
@@ -146,7 +148,7 @@ def run_bench(out_dir, args):
         cyc = [int(c) for c in res["cycles"]]
         print(f"[bench ese] macs={macs}: the same model compressed with --pad-free", flush=True)
         res_pf = run_lstm(pack_pf, xq_pf, engine="verilator",
-                          cfg=EIEConfig.reusable_for(pack_pf).replace(macs=macs), progress=True)
+                          cfg=EIEConfig.reusable_for(pack_pf).replace(macs=macs, queue_depth=depth), progress=True)
         exact = exact and bool(np.array_equal(res_pf["y"], lstm_golden(pack_pf, xq_pf)))
         cyc_pf = [int(c) for c in res_pf["cycles"]]
         # The ideal of each step (sw/eie/work.py): per layer max(real weights in the active
@@ -199,6 +201,7 @@ def run_bench(out_dir, args):
     result = {
         "model": {"inputs": i, "hidden": h, "outputs": p, "density": e["density"], "dense_weights": dense_weights,
                   "nonzeros": nnz_real, "pes": n, "peepholes": True, "quick": quick},
+        "queue_depth": depth,
         "clock": CLOCK, "ese": {"pes": 32, "macs": 1, "multipliers": 32, "mhz": e["mhz"]},
         "steps": steps, "runs": runs,
         "ese_actual_cycles": round(ese_cycles), "ese_actual_us": e["actual_us"],
@@ -225,7 +228,7 @@ def _markdown(r):
     m = r["model"]
     runs = list(r["runs"].values())
     lines = [f"# sparsa ESE benchmark (LSTM I={m['inputs']} H={m['hidden']} P={m['outputs']}, "
-             f"{m['density']:.1%} dense, {m['pes']} PEs, Verilator)", "",
+             f"{m['density']:.1%} dense, {m['pes']} PEs, queue depth {r.get('queue_depth', 8)}, Verilator)", "",
              "ideal = per layer max(real weights in the active columns / (PEs x macs), nonzero activations), "
              "gates + projection (sw/eie/work.py). ESE: 32 PEs x 1 multiplier a channel, 200 MHz.",
              f"Clock for us: {r['clock']['basis']}.", "",

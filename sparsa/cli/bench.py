@@ -31,14 +31,15 @@ def add_arguments(p):
     p.add_argument("--macs", type=int, choices=(1, 2), default=None,
                    help="eie, ese: multipliers per PE (1 = EIE's and ESE's PE; default: run both)")
     p.add_argument("--queue-depth", type=int, default=None, metavar="N",
-                   help="eie: activation queue depth of the layer table's array (default 8, EIE's)")
+                   help="eie, ese: activation queue depth (eie: the layer table's array; default 8, EIE's)")
     p.add_argument("--no-sweeps", action="store_true", help="eie: the layer table only, no queue-depth and PE sweeps")
 
 
 def run(args):
-    for opt, value in (("--queue-depth", args.queue_depth), ("--no-sweeps", args.no_sweeps or None)):
-        if value is not None and args.which != "eie":
-            raise user_error(None, opt, "sparsa bench eie", f"sparsa bench {args.which}")
+    for opt, value, takes in (("--queue-depth", args.queue_depth, ("eie", "ese")),
+                              ("--no-sweeps", args.no_sweeps or None, ("eie",))):
+        if value is not None and args.which not in takes:
+            raise user_error(None, opt, " or ".join(f"sparsa bench {b}" for b in takes), f"sparsa bench {args.which}")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
         raise user_error(None, "--queue-depth", "1..256", args.queue_depth)
     # "all": cnn-networks is a part of cnn

@@ -39,8 +39,7 @@ MAX_BURST = 16
 PAGE = 4096
 
 # Fixed costs beyond FETCH and the work itself (cycles), measured on the RTL.
-LOAD_ROW = 4           # a LOAD row's read command and the slave's first-beat latency
-READ_BURST = 3         # every further read burst of a row
+LOAD_ROW = 3           # a LOAD row's read command and the slave's first-beat latency
 SAVE_START = 2         # the store unit, before its first row
 SAVE_ROW = 7           # a SAVE row: obuf read, write command, write response
 WRITE_BURST = 3        # every further write burst of a row
@@ -69,6 +68,26 @@ def _rows(f, per_row, per_burst, latency):
     for r in range(f["count"]):
         beats, bursts = _bursts(f["dram"] + r * f["dstride"], f["length"])
         cyc += per_row + beats + (per_burst + latency) * max(bursts - 1, 0) + latency
+    return cyc
+
+
+def _load_rows(f, latency):
+    """Cycles of a LOAD's rows. The reader requests a row's next burst while the current one
+    streams (two in flight), so a long row costs a beat a cycle plus one first-beat latency;
+    it takes the next row's command the cycle after the last beat, which saves a cycle on
+    every row but the last (whose end waits on the sequencer's retire), unless the row's last
+    beat spills into one more ibuf word (the load unit's flush cycle)."""
+    cyc, n = 0, f["count"]
+    for r in range(n):
+        dram = f["dram"] + r * f["dstride"]
+        beats, bursts = _bursts(dram, f["length"])
+        flush = 0
+        if f["target"] == 0 and f["length"] > 0:        # IBUF: words written vs beats read
+            dest = f["buf"] + r * f["bstride"]
+            start = dest - dram % BEAT
+            words = (start + dram % BEAT + f["length"] - 1) // BEAT - start // BEAT + 1
+            flush = int(words > beats)
+        cyc += LOAD_ROW + beats + flush + (r == n - 1) + latency + max(latency - MAX_BURST + 1, 0) * max(bursts - 1, 0)
     return cyc
 
 
@@ -169,7 +188,7 @@ def program_cycles(program, dram_latency=0):
         if f["flags"] & Flag.SYNC or op == Op.SAVE:
             dispatch = max(dispatch, store_free)
         if op == Op.LOAD:
-            done = dispatch + _rows(f, LOAD_ROW, READ_BURST, dram_latency)
+            done = dispatch + _load_rows(f, dram_latency)
         elif op == Op.SAVE:
             store_free = dispatch + SAVE_START + _rows(f, SAVE_ROW, WRITE_BURST, dram_latency)
             done = store_free if f["flags"] & Flag.SYNC else dispatch
