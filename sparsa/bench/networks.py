@@ -299,8 +299,8 @@ def network_markdown(rows):
              "weights), imported, calibrated to int8 on random inputs, compiled and run on the "
              "instruction-level model, bit-exact against the golden model. Cycles come from the "
              "cycle model (`sparsa.sw.cnn.timing`), checked against the RTL's counters on reduced "
-             "networks, with a zero-wait-state DRAM: a real DDR adds its latency once per 16-beat "
-             "burst. MAC util = MACs / (multipliers x cycles), multipliers = 9 x lanes (the window "
+             "networks, with a zero-wait-state DRAM: a real DDR adds its latency once per read row "
+             "and written burst. MAC util = MACs / (multipliers x cycles), multipliers = 9 x lanes (the window "
              "convolver). ms at 200 MHz (Zynq-7020-sized) and 400 MHz (ZU2CG, the seed's Aristotle "
              "V2) are cycles / clock: sparsa has built neither at that clock.", "",
              "| network | GOP | engine (multipliers) | cycles | ms @200 MHz | ms @400 MHz | MAC util | "

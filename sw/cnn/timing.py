@@ -7,8 +7,9 @@ flag SYNC, the next SAVE or END waits for it. The costs are the RTL's, measured 
 per-instruction retirement cycles (``sim/cnn/tb.py``) against a zero-wait-state AXI slave:
 
 * every instruction: ``FETCH`` cycles (13 beats of fields, the read latency, dispatch, retire);
-* a LOAD row, a SAVE row: its AXI beats, one a cycle, plus a fixed cost per row and per extra
-  burst (bursts of at most 16 beats that never cross 4 KiB, one in flight);
+* a LOAD row: its AXI beats, one a cycle (the reader keeps two bursts of at most 16 beats in
+  flight, so a row's later bursts cost nothing more), plus a fixed cost per row;
+* a SAVE row: its beats plus a fixed cost per row and per extra burst (one burst in flight);
 * CONV: its MAC cycles (``isa``: ``gh*gw*count*k*k`` direct, ``*16`` Winograd, ``gh*gw*count``
   on the window convolver) plus the pipeline's fill and drain; POOL and ADD one element (one
   window tap, one sum; an upsample's output pixel) a cycle per lane group, plus their pipeline.
@@ -17,7 +18,8 @@ It is a model, not the RTL: ``tests/cnn_cases.py::check_cycle_model`` (run by
 ``test_cnn_rtl.py`` and ``test_cnn_networks.py``) bounds how far it is from the RTL's counters
 on random graphs and reduced networks (the window convolver's narrow rows, where the row streams
 cannot keep up, and unaligned ADD spans are where it errs). A slower DRAM, or a real
-interconnect, adds its latency once per burst: ``dram_latency`` extra cycles a burst.
+interconnect, adds its latency: ``dram_latency`` extra cycles per SAVE burst and per LOAD row,
+and per further LOAD burst what of it two bursts in flight do not hide.
 """
 
 from dataclasses import dataclass, field
