@@ -21,6 +21,32 @@ def test_bench_cnn_quick(tmp_path):
     assert [r["lanes"] for r in nets] == [8, 16, 32, 32] * 3 and all(r["bit_exact_vs_golden"] for r in nets)
     assert all(r["multipliers"] == 9 * r["lanes"] and 0 < r["mac_util"] <= 1 for r in nets)
     assert "## Whole networks" in (tmp_path / "cnn.md").read_text()
+    # LOAD cycles: each layer's LOADs as the model's own parts add them up (a LOAD waits for
+    # nothing in these programs but a running SAVE on flag SYNC), and the overlap bound lies
+    # between the rest of the work and the whole
+    for r in nets:
+        assert r["load_cycles"] == sum(l["load_cycles"] for l in r["layers"]) > 0
+        assert r["cycles"] - r["load_cycles"] <= r["cycles_if_loads_overlapped"] < r["cycles"]
+
+
+def test_load_cycles_are_each_loads_fetch_and_rows():
+    from sparsa.bench.networks import load_cycles
+    from sparsa.sw.cnn.config import CNNConfig
+    from sparsa.sw.cnn.compiler import compile_graph
+    from sparsa.sw.cnn.isa import Flag, Op, decode_program
+    from sparsa.sw.cnn.timing import FETCH, program_cycles, _load_rows
+    from cnn_cases import random_graph
+    g, _ = random_graph(3)
+    prog = compile_graph(g, CNNConfig(lanes=4), "direct")
+    ins = decode_program(prog.program)
+    got = load_cycles(prog, program_cycles(prog.program))
+    want = []
+    for m in prog.layers:
+        loads = [f for f in ins[m["instr_start"]:m["instr_end"]] if f["op"] == Op.LOAD]
+        assert not any(f["flags"] & Flag.SYNC for f in loads)
+        want.append(sum(FETCH + _load_rows(f, 0) for f in loads))
+    print("LOAD cycles per layer:", got)
+    assert got == want and sum(want) > 0
 
 
 def test_resources_table_names_every_engine_and_says_whether_it_fits():

@@ -213,6 +213,17 @@ def resnet18_onnx(path, *, size=224, width=1.0, classes=1000, seed=0):
     return {"gop": 2 * macs / 1e9, "params": params}
 
 
+def load_cycles(prog, tm):
+    """Per layer of ``prog``, the cycles its LOAD instructions hold the engine (from the
+    retirement of the instruction before each LOAD to its own, fetch included), as the
+    cycle model ``tm`` counts them."""
+    from sparsa.sw.cnn.isa import Op, decode_program
+    ops = [f["op"] for f in decode_program(prog.program)]
+    at = lambda i: tm.retire[i - 1] if i > 0 else 0
+    return [sum(at(i + 1) - at(i) for i in range(m["instr_start"], m["instr_end"]) if ops[i] == Op.LOAD)
+            for m in prog.layers]
+
+
 def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=True, log=None):
     """Import ``onnx_path``, calibrate int8 on ``calib`` random inputs (uniform in [-1, 1),
     seeded), compile for ``cfg`` and run one random input on the instruction-level model.
@@ -258,7 +269,7 @@ def run_network(onnx_path, cfg, *, calib=2, seed=0, datapath="direct", check=Tru
                                  f"in {int((y != gold).sum())} of {y.size} outputs")
     tm = program_cycles(prog.program)
     return {"program": prog, "graph": g, "x": x, "y": y, "cycles": tm.cycles,
-            "layer_cycles": tm.layer_cycles(prog.layers),
+            "layer_cycles": tm.layer_cycles(prog.layers), "layer_load_cycles": load_cycles(prog, tm),
             "mac_cycles": stats.mac_cycles, "macs": sum(m["macs"] for m in prog.layers),
             "dram_read": sum(m["dram_read"] for m in prog.layers),
             "dram_write": sum(m["dram_write"] for m in prog.layers), "seconds": secs}
@@ -282,13 +293,19 @@ def network_row(name, onnx_path, cfg, gop, **kw):
     mult = cfg.peak_multipliers
     layers = [{"layer": m["name"], "op": m["op"], "datapath": m["datapath"], "shape": m["shape"],
                "macs": int(m["macs"]), "cycles": int(c), "dram_read": int(m["dram_read"]),
-               "dram_write": int(m["dram_write"]), "weight_bytes": int(m["weight_bytes"])}
-              for m, c in zip(prog.layers, r["layer_cycles"])]
+               "dram_write": int(m["dram_write"]), "weight_bytes": int(m["weight_bytes"]), "load_cycles": int(lc)}
+              for m, c, lc in zip(prog.layers, r["layer_cycles"], r["layer_load_cycles"])]
+    # LOADs run one after the other with compute today; were each layer's LOADs hidden behind
+    # the rest of its work (or the rest behind them), it would take max(LOADs, the rest):
+    # a bound on what background LOADs could give, not a model of any hardware.
+    overlap = sum(max(l["load_cycles"], l["cycles"] - l["load_cycles"]) for l in layers)
+    overlap += int(r["cycles"]) - sum(l["cycles"] for l in layers)       # outside every layer
     return {"network": name, "gop": round(gop, 3), "lanes": cfg.lanes, "multipliers": mult,
             "cycles": int(r["cycles"]), **{f"ms_at_{f}mhz": round(r["cycles"] / (f * 1e3), 1) for f in CLOCKS_MHZ},
             "mac_util": round(r["macs"] / (mult * r["cycles"]), 4), "macs": int(r["macs"]),
             "dram_read": int(r["dram_read"]), "dram_write": int(r["dram_write"]),
             "instructions": prog.n_instructions, "bit_exact_vs_golden": True,
+            "load_cycles": sum(l["load_cycles"] for l in layers), "cycles_if_loads_overlapped": overlap,
             "seconds": {k: round(v, 1) for k, v in r["seconds"].items()}, "layers": layers}
 
 
@@ -317,13 +334,20 @@ def network_markdown(rows):
     for r in rows:
         if r.get("engine", ENGINES[-1][0]) != ENGINES[-1][0]:
             continue
-        lines += ["", f"### {r['network']}, {r.get('engine', r['lanes'])}: per layer", "",
-                  "| layer | op (datapath) | output | MACs | cycles | MAC util | weight MB | DRAM MB read |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", f"### {r['network']}, {r.get('engine', r['lanes'])}: per layer", ""]
+        if "load_cycles" in r:
+            b = r["cycles_if_loads_overlapped"]
+            lines += [f"LOADs hold the engine for {r['load_cycles']:,} of its {r['cycles']:,} cycles (the "
+                      "sequencer runs them one after the other with compute). Were each layer's LOADs hidden "
+                      f"behind the rest of its work, it would take at least {b:,} cycles ({b / 200e3:,.1f} ms at "
+                      "200 MHz): a bound, not a model of any hardware.", ""]
+        lines += ["| layer | op (datapath) | output | MACs | cycles | LOAD cycles | MAC util | weight MB | DRAM MB read |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for l in r["layers"]:
             util = f"{l['macs'] / (r['multipliers'] * l['cycles']):.3f}" if l["macs"] else ""
             lines.append(f"| {l['layer']} | {l['op']} ({l['datapath'] or '-'}) | {'x'.join(map(str, l['shape']))} | "
-                         f"{l['macs']:,} | {l['cycles']:,} | {util} | {l['weight_bytes'] / 1e6:.2f} | "
+                         f"{l['macs']:,} | {l['cycles']:,} | {l.get('load_cycles', 0):,} | {util} | "
+                         f"{l['weight_bytes'] / 1e6:.2f} | "
                          f"{l['dram_read'] / 1e6:.2f} |")
     return "\n".join(lines) + "\n"
 
