@@ -12,8 +12,8 @@ started and nothing more:
   go out with every byte strobe low (the slave writes nothing) and WLAST on the last;
 * R beats and B responses still due are taken and dropped.
 
-``draining`` is high until then. It takes as many cycles as the slave needs for at most one read
-and one write burst (the engine has one of each in flight at most), usually tens of cycles; a
+``draining`` is high until then. It takes as many cycles as the slave needs for at most two read
+bursts and one write burst (what the engine has in flight at most), usually tens of cycles; a
 slave that never answers keeps it high, which the host sees as BUSY that does not clear.
 
 Both sides use the flat AXI names (:func:`~.axi.axi4_flat_members`): ``e_axi_*`` towards the
