@@ -215,6 +215,34 @@ def test_convolver_splits_deep_layers_into_channel_chunks():
         compile_graph(graph, replace(cfg, convolver=False))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_kernels_4_to_7_as_convolver_pieces_match_golden(seed):
+    """k x k, 3 < k <= 7, stride 1/2, any padding below k, on every buffer configuration: the
+    convolver's pieces give the golden model's numbers (the executor; the RTL in
+    test_cnn_rtl.py), and an engine without the convolver runs them on the walker."""
+    print("seed", seed)
+    rng = np.random.default_rng(100 + seed)
+    runs = 0
+    for _ in range(12):
+        k, s = int(rng.integers(4, 8)), int(rng.integers(1, 3))
+        p, c = int(rng.integers(0, k)), int(rng.integers(1, 6))
+        h, w = int(rng.integers(k, 20)), int(rng.integers(k, 20))
+        b = Builder(rng, (c, h, w))
+        b.conv(int(rng.integers(1, 10)), k, s, p)
+        g = b.graph()
+        x = rng.integers(-128, 128, (c, h, w)).astype(np.int8)
+        want = cnn_forward(g, x)
+        for cfg in (*CONFIGS.values(), replace(SMALL, convolver=False)):
+            try:
+                prog = compile_graph(g, cfg, "direct")
+            except UserError:
+                continue                   # a map too wide for the tiny buffers
+            assert prog.layers[0]["datapath"] == ("convolver" if cfg.convolver else "direct")
+            np.testing.assert_array_equal(prog.run(x)[0], want, err_msg=f"k {k} s {s} p {p} {cfg}")
+            runs += 1
+    assert runs >= 24
+
+
 def test_float_graph_and_bad_weights_refused():
     b = Builder(np.random.default_rng(0), (2, 5, 5))
     b.conv(3, 3)

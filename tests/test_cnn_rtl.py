@@ -8,6 +8,7 @@ small graph. Random graphs print their seed.
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -109,9 +110,51 @@ def test_kernel_7_padding_2_winograd_avgpool_and_pool_stride_3():
     graph = b.graph()
     x = rng.integers(-128, 128, (3, 13, 12)).astype(np.int8)
     for dp in ("direct", "winograd"):
-        prog, _ = run_and_check(graph, x, dp)
-        if dp == "winograd":
-            assert [m["datapath"] for m in prog.layers if m["op"] == "conv2d"] == ["direct", "winograd", "winograd"]
+        prog, res = run_and_check(graph, x, dp)
+        # the 7x7 layer runs on the window convolver as 3 x 3 pieces of 3x3 (9 CONVs a tile)
+        assert [m["datapath"] for m in prog.layers if m["op"] == "conv2d"] == (
+            ["convolver"] * 3 if dp == "direct" else ["convolver", "winograd", "winograd"])
+        check_cycle_model(prog, res, rel=0.005, layer_rel=0.02)
+
+
+@pytest.mark.xdist_group("cnn_one_multiplier")
+def test_kernel_7_and_5_on_the_one_multiplier_walker():
+    """An engine without the window convolver runs k = 7 and k = 5 on the direct walker
+    (one multiplier a lane, k x k cycles a pixel), bit-exact, every layer."""
+    print("seed", 10)
+    rng = np.random.default_rng(10)
+    b = Builder(rng, (3, 13, 12))
+    b.conv(5, 7, pad=3)
+    b.conv(6, 5, stride=2, pad=1)
+    graph = b.graph()
+    x = rng.integers(-128, 128, (3, 13, 12)).astype(np.int8)
+    prog = compile_graph(graph, replace(HW, convolver=False), "direct")
+    assert [m["datapath"] for m in prog.layers] == ["direct", "direct"]
+    res = run_every_layer_on_rtl(prog, graph, x)
+    check_cycle_model(prog, res, rel=0.005, layer_rel=0.01)
+
+
+@pytest.mark.xdist_group("cnn_verilator")
+@pytest.mark.parametrize("k,stride,pad", [(7, 2, 3), (5, 1, 2), (4, 2, 0), (6, 1, 5)])
+def test_kernels_above_3_run_on_the_convolver_as_pieces(k, stride, pad):
+    """A k x k kernel, 3 < k <= 7, runs on the window convolver as ceil(k/3)^2 3x3 pieces
+    (ResNet's 7x7 stride-2 first layer among them): pieces whose windows fall wholly in the
+    padding or past the image, every layer bit-exact, and the cycle model within its bounds."""
+    print("seed", 11, "k", k, "stride", stride, "pad", pad)
+    rng = np.random.default_rng(11 + k)
+    b = Builder(rng, (3, 15, 14))
+    b.conv(6, k, stride=stride, pad=pad)
+    b.conv(5, 3, pad=1)
+    graph = b.graph()
+    x = rng.integers(-128, 128, (3, 15, 14)).astype(np.int8)
+    prog, res = run_and_check(graph, x, "direct")
+    n = -(-k // 3)
+    convs = [f for f in decode_program(prog.program)[:prog.layers[0]["instr_end"]] if f["op"] == Op.CONV]
+    assert prog.layers[0]["datapath"] == "convolver" and len(convs) % (n * n) == 0
+    # the pieces' window origins step by 3 rows and 3 columns from the layer's own
+    assert {(f["y0"] - convs[0]["y0"], f["x0"] + pad) for f in convs[:n * n]} == {
+        (3 * a, 3 * c) for a in range(n) for c in range(n)}
+    check_cycle_model(prog, res, rel=0.005, layer_rel=0.02)
 
 
 @pytest.mark.xdist_group("cnn_verilator")

@@ -35,7 +35,7 @@ from sparsa.sw.cnn.isa import Flag, INSTR_BYTES, Op, encode_program
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
 from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool, emit_upsample
-from sparsa.sw.cnn.plan import acc_bound, plan_conv, plan_linebuffer, weight_block
+from sparsa.sw.cnn.plan import acc_bound, kernel_pieces, plan_conv, plan_linebuffer, weight_block
 from sparsa.sw.model.graph import _sources, flat_output
 
 __all__ = ["Program", "compile_graph", "order_saves", "DATAPATHS", "ALIGN"]
@@ -276,7 +276,8 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
                     wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
             lb = None if wino else plan_linebuffer(cfg, in_shape, shapes[L["name"]], w.shape[2], stride)
         k = w.shape[2]
-        blob, nwords = weight_block(w, b, P, wino, cfg.weight_bits)
+        # a k x k kernel (k > 3) on the convolver: its 3x3 pieces as channel blocks
+        blob, nwords = weight_block(kernel_pieces(w) if lb and k > 3 else w, b, P, wino, cfg.weight_bits)
         addr = align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
         wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,

@@ -5,7 +5,7 @@ data base (:class:`Emitter`); the tiling comes from :mod:`sparsa.sw.cnn.plan`.
 
 from sparsa.sw.cnn.golden import leaky_mult, pool_pads
 from sparsa.sw.cnn.isa import Flag, Op, Target, field_range
-from sparsa.sw.cnn.plan import balance_rows, fitting_rows, max_rows, plan_conv, too_big
+from sparsa.sw.cnn.plan import balance_rows, fitting_rows, max_rows, pieces, plan_conv, too_big
 from sparsa.sw.errors import user_error
 
 __all__ = ["Emitter", "emit_conv", "emit_conv_linebuffer", "emit_pool", "emit_upsample", "emit_add", "act_fields"]
@@ -73,11 +73,15 @@ class Emitter:
 
 
 def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
-    """Emit a 3x3 conv layer for the window convolver (see :func:`plan_linebuffer`)."""
+    """Emit a conv layer for the window convolver (see :func:`plan_linebuffer`): 3x3, or a
+    k x k kernel as n x n 3x3 pieces (``n = pieces(k)``), one CONV each over the same input
+    rows with the window origin moved by (3a, 3b), accumulating in psum."""
     P = cfg.lanes
     cin, h, wd = in_shape
     cout, ho, wo = out_shape
-    s, p, nwords = wdat["stride"], wdat["pad"], wdat["nwords"]
+    s, p, nwords, k = wdat["stride"], wdat["pad"], wdat["nwords"], wdat["k"]
+    n_p = pieces(k)
+    offsets = [(3 * a, 3 * b) for a in range(n_p) for b in range(n_p)]      # piece i = a*n + b
     r, cc = wdat["lb"]
     limit = wdat.get("in_bytes")       # a linear layer: the input's true size in bytes
     groups = -(-cout // P)
@@ -88,7 +92,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
         rr = min(r, ho - oy0)
         tiles += 1
         y0 = oy0 * s - p
-        r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + 2)
+        r0, r1 = max(0, y0), min(h - 1, y0 + (rr - 1) * s + 3 * n_p - 1)     # the pieces' rows
         nrows = r1 - r0 + 1
         if nrows <= 0:              # every row this tile reads is padding
             r0, nrows = 0, 0
@@ -101,13 +105,16 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
             elif nrows > 0:
                 e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
 
-        def conv(c0, n, pbase):
-            """The CONV of channels c0..c0+n; returns its obuf base (None: HOLD, no output)."""
-            last = c0 + n == cin
+        def conv(c0, n, pbase, piece=0):
+            """The CONV of channels c0..c0+n (of one kernel piece); returns its obuf base
+            (None: HOLD, no output)."""
+            first = c0 == 0 and piece == 0
+            last = c0 + n == cin and piece == len(offsets) - 1
+            dy, dx = offsets[piece]
             ob = e.obuf_base(rr * wo) if last else 0
-            flags = Flag.LB | (Flag.ACC if c0 else 0) | (relu if last else Flag.HOLD)
+            flags = Flag.LB | (0 if first else Flag.ACC) | (relu if last else Flag.HOLD)
             e.emit(op=Op.CONV, flags=flags, count=n, buf=0, bstride=nrows * wd, b=pbase, k=3, step=s,
-                   shift=wdat["shift"], gh=rr, gw=wo, y0=y0, x0=-p, row0=r0, H=h, W=wd,
+                   shift=wdat["shift"], gh=rr, gw=wo, y0=y0 + dy, x0=dx - p, row0=r0, H=h, W=wd,
                    out_rows=rr, wo=wo, obase=ob, alpha=alpha if last else 0)
             return ob if last else None
 
@@ -116,7 +123,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
             e.emit(op=Op.SAVE, count=min(P, cout - co0), dram=out_addr + co0 * ho * wo + oy0 * wo,
                    dstride=ho * wo, length=rr * wo, buf=ob, ostride=rr * wo)
 
-        if cc == cin:
+        if cc == cin and n_p == 1:
             # every channel in ibuf at once: one LOAD of the tile, then each group in turn
             load(0, cin)
             for g in range(groups):
@@ -126,8 +133,9 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
                     e.load_weights(ga + 4 * P, nwords)
                 save(g, conv(0, cin, 0))
             continue
-        # channel chunks: each chunk is loaded once and used by `gp` groups, whose partial sums
-        # sit side by side in psum (CONV field b = the group's psum base)
+        # channel chunks (and kernel pieces): each chunk is loaded once and used by `gp`
+        # groups, whose partial sums sit side by side in psum (CONV field b = the group's psum
+        # base); a piece's weights are channel block `piece` of the group's words
         npix = rr * wo
         gp = max(1, min(groups, cfg.psum_depth // npix))
         for g0 in range(0, groups, gp):
@@ -137,12 +145,13 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
                 load(c0, n)
                 for g in gs:
                     ga = w_addr + g * gbytes
-                    e.load_weights(ga + 4 * P + c0 * 9 * cfg.weight_word_bytes, n * 9)
-                    if c0 + n == cin:
-                        e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
-                    ob = conv(c0, n, (g - g0) * npix)
-                    if ob is not None:
-                        save(g, ob)
+                    for piece in range(len(offsets)):
+                        e.load_weights(ga + 4 * P + (piece * cin + c0) * 9 * cfg.weight_word_bytes, n * 9)
+                        if c0 + n == cin and piece == len(offsets) - 1:
+                            e.emit(op=Op.LOAD, target=Target.BIAS, dram=ga, count=1, length=4 * P)
+                        ob = conv(c0, n, (g - g0) * npix, piece)
+                        if ob is not None:
+                            save(g, ob)
     return tiles, groups
 
 

@@ -12,6 +12,7 @@ from sparsa.sw.cnn.isa import WINO_G2
 from sparsa.sw.errors import user_error
 
 __all__ = ["too_big", "fitting_rows", "max_rows", "balance_rows", "weight_block", "acc_bound", "plan_conv",
+           "pieces", "kernel_pieces",
            "plan_linebuffer"]
 
 
@@ -41,6 +42,24 @@ def balance_rows(ho, r, wino):
     if wino and rb % 2 and rb < ho:
         rb += 1                          # r is even here, so still rb <= r
     return min(rb, r)
+
+
+def pieces(k):
+    """3x3 pieces a side of a k x k kernel on the window convolver."""
+    return -(-k // 3)
+
+
+def kernel_pieces(w):
+    """A k x k kernel (cout, cin, k, k) as 3x3 pieces, (cout, n*n*cin, 3, 3), n = pieces(k):
+    piece (a, b) holds taps ``3a..3a+2`` x ``3b..3b+2`` (zero past k) and is channel block
+    ``a*n + b``, so that ``conv_k(x) = sum over pieces of conv_3x3`` with the piece's window
+    origin moved by (3a, 3b)."""
+    cout, cin, k, _ = w.shape
+    n = pieces(k)
+    wp = np.zeros((cout, cin, 3 * n, 3 * n), dtype=w.dtype)
+    wp[:, :, :k, :k] = w
+    blocks = [wp[:, :, 3 * a:3 * a + 3, 3 * b:3 * b + 3] for a in range(n) for b in range(n)]
+    return np.concatenate(blocks, axis=1)
 
 
 def weight_block(w, b, P, wino, bits=16):
@@ -103,8 +122,12 @@ def plan_conv(cfg, name, in_shape, out_shape, k, s, wino):
 
 def plan_linebuffer(cfg, in_shape, out_shape, k, s):
     """``(rows per tile, channels per chunk)`` of a layer on the 3x3 window convolver, or None
-    when it cannot run there (not 3x3 stride 1/2, no convolver, or not even one output row of
-    one channel fits psum/obuf/ibuf).
+    when it cannot run there (not k x k with 3 <= k <= 7 and stride 1/2, no convolver, or not
+    even one output row of one channel fits psum/obuf/ibuf).
+
+    A k x k kernel with k > 3 runs as ``pieces(k)**2`` 3x3 pieces (:func:`kernel_pieces`),
+    each a CONV over the same input rows with its window origin moved by 3 rows or columns,
+    all accumulating in psum.
 
     Rows per tile: as many as psum and obuf hold (whole maps for VGG-sized crops), with one
     channel's input rows in ibuf. Channels per chunk: as many of those row sets as ibuf and
@@ -116,15 +139,18 @@ def plan_linebuffer(cfg, in_shape, out_shape, k, s):
     """
     cin, h, wd = in_shape
     _, ho, wo = out_shape
-    if not (cfg.convolver and k == 3 and s in (1, 2)):
+    if not (cfg.convolver and 3 <= k <= 7 and s in (1, 2)):
         return None
+    # the pieces' windows span 3 * pieces(k) rows (the taps past k are zero, but the rows they
+    # read must be this tile's, so they are loaded too)
+    ke = 3 * pieces(k)
     r = min(ho, cfg.psum_depth // wo, cfg.obuf_depth // wo)
-    if r >= 1 and min(h, (r - 1) * s + 3) * wd > cfg.ibuf_bytes:
-        r = min(r, max_rows(ho, h, cfg.ibuf_bytes // wd, k, s, False))
+    if r >= 1 and min(h, (r - 1) * s + ke) * wd > cfg.ibuf_bytes:
+        r = min(r, max_rows(ho, h, cfg.ibuf_bytes // wd, ke, s, False))
     if r < 1 or cfg.wbuf_words < 9:
         return None
     r = balance_rows(ho, r, False)
-    nrows = min(h, (r - 1) * s + 3)
+    nrows = min(h, (r - 1) * s + ke)
     cc = min(cin, cfg.ibuf_bytes // (nrows * wd), cfg.wbuf_words // 9)
     chunks = -(-cin // cc)
     return r, -(-cin // chunks)

@@ -47,6 +47,7 @@ SAVE_ROW = 7           # a SAVE row: obuf read, write command, write response
 WRITE_BURST = 3        # every further write burst of a row
 LB_CHANNEL_2 = 21      # twice the fewest cycles a window-convolver channel takes (10.5)
 CONV_PIPE = {"direct": 8, "winograd": 30, "convolver": 18}
+HOLD_DRAIN = 3         # of the convolver's pipeline, what a CONV with flag HOLD does not wait for
 POOL_PIPE = 6
 SWEEP_POOL_PIPE = 8
 ADD_PIPE = 5
@@ -148,7 +149,8 @@ def compute_cycles(f):
             # a channel takes at least LB_CHANNEL (its 9 weight words are read one a cycle)
             words = ((f["gw"] - 1) * f["step"] + 2) // BEAT + 2
             per_channel = max(LB_CHANNEL_2 / 2, f["gh"] * max(f["gw"], words))
-            return ceil(f["count"] * per_channel) + CONV_PIPE["convolver"]
+            # with HOLD the sums stay in psum: no output stage to drain
+            return ceil(f["count"] * per_channel) + CONV_PIPE["convolver"] - (HOLD_DRAIN if flags & Flag.HOLD else 0)
         return f["gh"] * f["gw"] * f["count"] * f["k"] * f["k"] + CONV_PIPE["direct"]
     if op == Op.POOL:
         if flags & Flag.LB:      # the convolver's sweep: a window a cycle, or its rows' words
