@@ -368,9 +368,9 @@ QUICK_NETWORKS = [("VGG16 (32x32, channels / 4, fc 256)", "vgg16",
 # (`sparsa bench cnn-resources` gives each one's DSPs, BRAMs and LUTs).
 ENGINES = (("8 lanes", {"lanes": 8, "winograd": False}), ("16 lanes", {"lanes": 16, "winograd": False}),
            ("32 lanes", {"lanes": 32, "winograd": False}),
-           ("32 lanes, int8 weights, paired multipliers, wbuf 4096, psum 512",
+           ("32 lanes, int8 weights, paired multipliers, wbuf 4096, psum 1024",
             {"lanes": 32, "winograd": False, "weight_bits": 8, "pair_multipliers": True, "wbuf_words": 4096,
-             "psum_depth": 512}))
+             "psum_depth": 1024}))
 
 
 def bench_networks(quick=False, engines=ENGINES):
