@@ -214,10 +214,12 @@ def test_overlap_study_layout_matches_the_compressed_lstm():
 def test_pe_issue_cycle_model_on_a_hand_made_slice():
     from sparsa.bench.ese_overlap import pe_issue_cycles
     from sparsa.sw.eie.pack import make_layer
-    # One PE. Column 0: rows 0-3 (parities 0 1 0 1: two pairs); column 1: rows 0, 2, 4 (one
-    # parity: three steps); column 2 empty; column 3: rows 0-9, entries 7..16 of the stream,
-    # so it touches three words: row 0 alone, rows 1-8 (four pairs), row 9 alone.
+    # One PE. Column 0: rows 0-3 (two pairs); column 1: rows 0, 2, 4 (a pair and a single:
+    # rows of one parity pair too, each slot has its own accumulators); column 2 empty;
+    # column 3: rows 0-9, entries 7..16 of the stream, so it touches three words: row 0 alone,
+    # rows 1-8 (four pairs), row 9 alone. With one multiplier: a step per entry.
     rows = [0, 1, 2, 3, 0, 2, 4] + list(range(10))
     cols = [0] * 4 + [1] * 3 + [3] * 10
     layer = make_layer("t", 10, 4, rows, cols, np.ones(len(rows), int), np.arange(16), 1)
-    assert pe_issue_cycles(layer.slices[0]) == 2 + 3 + (1 + 4 + 1)
+    assert pe_issue_cycles(layer.slices[0]) == 2 + 2 + (1 + 4 + 1)
+    assert pe_issue_cycles(layer.slices[0], macs=1) == 4 + 3 + (1 + 8 + 1)

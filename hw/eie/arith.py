@@ -1,8 +1,11 @@
 """Arithmetic unit: codebook lookup, multiply by x_j, accumulate, and the output stage.
 
-Compute (five stages, up to ``cfg.macs`` entries per cycle): the accumulators are split into
-``cfg.macs`` banks by row (row r in bank ``r % macs`` at address ``r // macs``), each with
-its own multiplier; the sparse-matrix reader puts at most one entry per bank in a cycle.
+Compute (five stages, up to ``cfg.macs`` entries per cycle): one multiplier and one bank of
+accumulators per slot of the issue, every bank holding **all** of the PE's rows, so that the
+two entries of a step can be any two entries of a column (no row-parity constraint); the
+output stage adds the banks' copies of a row together. Two entries of one column never share
+a row, so the banks never race; the partial sums are exact (``cfg.acc_bits`` covers every
+product of the row), so splitting a row's sum over two banks changes nothing in the result.
 
 1. ``c``: look up ``codebook[v]`` (a 16-way multiplexer) and register it with ``x_j``;
 2. ``m``: register the operands again, so that they can sit next to the multiplier block;
@@ -28,8 +31,9 @@ Back-to-back hits on the same row (the last row of column j and the first of col
 are handled by the accumulator read port being transparent for the write port: a read in the
 cycle of a write to the same address returns the value being written (EIE's bypass path).
 
-Output stage (driven by the central control, one row per cycle, ``OUT_LATENCY`` = 5 cycles
-from ``drain`` to ``y_valid``, one stage per carry chain or shifter): ``acc + bias``, rounding
+Output stage (driven by the central control, one row per cycle, :meth:`ArithmeticUnit.out_latency`
+= 5 cycles from ``drain`` to ``y_valid`` with one bank, 6 with two: the banks' sum has a stage
+of its own, one stage per carry chain or shifter): ``acc + bias``, rounding
 shift ``(a + 2^(S-1)) >> S``, saturation to int16 and optional ReLU, each registered -- exactly
 :mod:`sparsa.sw.eie.golden` -- and the accumulator is cleared behind it for the next layer.
 """
@@ -103,13 +107,16 @@ class ArithmeticUnit(wiring.Component):
         Bias word for ``drain_row`` (layer table ``bias_base`` + row).
     shift : In(6), relu : In(1)
     y_valid : Out(1), y_row : Out, y : Out(signed(16))
-        The finished activation of a row, ``OUT_LATENCY`` cycles after ``drain``.
+        The finished activation of a row, :meth:`out_latency` cycles after ``drain``.
     ld_bias, ld_addr, ld_data : In
         Load port of the bias memory.
     busy : Out(1)
     """
 
-    OUT_LATENCY = 5
+    @staticmethod
+    def out_latency(cfg):
+        """Cycles from ``drain`` to ``y_valid``: 5, plus one for the banks' sum with two."""
+        return 5 + (cfg.macs > 1)
 
     def __init__(self, cfg, *, init_bias=()):
         self.cfg = cfg
@@ -130,7 +137,6 @@ class ArithmeticUnit(wiring.Component):
         m = Module()
         cfg = self.cfg
         banks = cfg.macs
-        sel_bits = (banks - 1).bit_length()          # 0 or 1: row = addr * banks + bank
         acc_shape = signed(cfg.acc_bits)
         m.submodules.bias = bias = Memory(shape=signed(BIAS_BITS), depth=cfg.bias_words,
                                           init=self._init_bias)
@@ -151,7 +157,7 @@ class ArithmeticUnit(wiring.Component):
         stage_valids = []
         for b in range(banks):
             slot = self.i.p.slot[b]
-            acc = Memory(shape=acc_shape, depth=-(-cfg.max_rows_pe // banks), init=[])
+            acc = Memory(shape=acc_shape, depth=cfg.max_rows_pe, init=[])
             m.submodules[f"acc{b}"] = acc
             acc_wr = acc.write_port()
             # Transparent: same-row read in the write cycle sees the new sum (the bypass).
@@ -182,19 +188,18 @@ class ArithmeticUnit(wiring.Component):
             p_prod = Signal(signed(32), name=f"p_prod{b}")
             m.d.sync += [
                 p_valid.eq(q_valid),
-                p_addr.eq(q_row >> sel_bits),
+                p_addr.eq(q_row),
                 p_prod.eq(q_prod),
             ]
             # Read a cycle before the write of the same entry; the write of the entry before it
             # lands in that cycle, which the transparent read port covers.
             with m.If(self.drain):
-                m.d.comb += acc_rd.addr.eq(self.drain_row >> sel_bits)
+                m.d.comb += acc_rd.addr.eq(self.drain_row)
             with m.Else():
-                m.d.comb += acc_rd.addr.eq(q_row >> sel_bits)
-            mine = (d_row[:sel_bits] == b) if sel_bits else C(1)
-            with m.If(d_valid & mine):
+                m.d.comb += acc_rd.addr.eq(q_row)
+            with m.If(d_valid):
                 # Clear behind the output stage so the next layer starts from zero.
-                m.d.comb += [acc_wr.addr.eq(d_row >> sel_bits), acc_wr.data.eq(0), acc_wr.en.eq(1)]
+                m.d.comb += [acc_wr.addr.eq(d_row), acc_wr.data.eq(0), acc_wr.en.eq(1)]
             with m.Elif(~d_valid):
                 m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(acc_rd.data + p_prod),
                              acc_wr.en.eq(p_valid)]
@@ -202,9 +207,17 @@ class ArithmeticUnit(wiring.Component):
             stage_valids += [c_valid, m_valid, q_valid, p_valid]
 
         # |total| < 2^acc_bits, so a shift beyond acc_bits rounds everything to 0 exactly.
-        # Four registered steps: add bias, add the rounding constant, shift, saturate.
+        # Four registered steps: add bias, add the rounding constant, shift, saturate; with two
+        # banks a fifth before them adds the banks' copies of the row (its own carry chain).
         acc_row = Signal(acc_shape)
-        m.d.comb += acc_row.eq(Mux(d_row[0], acc_out[1], acc_out[0]) if sel_bits else acc_out[0])
+        bias_row = Signal(signed(BIAS_BITS))
+        if banks > 1:
+            s0_valid, s0_row = Signal(), Signal(self.rb)
+            m.d.sync += [s0_valid.eq(d_valid), s0_row.eq(d_row),
+                         acc_row.eq(sum(acc_out)), bias_row.eq(bias_rd.data)]
+            d_valid, d_row = s0_valid, s0_row
+        else:
+            m.d.comb += [acc_row.eq(acc_out[0]), bias_row.eq(bias_rd.data)]
         s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
         s1_row, s2_row, s3_row = Signal(self.rb), Signal(self.rb), Signal(self.rb)
         total = Signal(signed(cfg.acc_bits + 1))
@@ -213,7 +226,7 @@ class ArithmeticUnit(wiring.Component):
         shifted = Signal(signed(cfg.acc_bits + 2))
         m.d.comb += rounding.eq((C(1, cfg.acc_bits + 2) << self.shift) >> 1)
         m.d.sync += [
-            s1_valid.eq(d_valid), s1_row.eq(d_row), total.eq(acc_row + bias_rd.data),
+            s1_valid.eq(d_valid), s1_row.eq(d_row), total.eq(acc_row + bias_row),
             s2_valid.eq(s1_valid), s2_row.eq(s1_row), rounded.eq(total + rounding),
             s3_valid.eq(s2_valid), s3_row.eq(s2_row),
             shifted.eq(Mux(self.shift > cfg.acc_bits, 0, rounded >> self.shift)),

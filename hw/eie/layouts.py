@@ -31,15 +31,16 @@ def column_job_layout(cfg):
 
 
 def slot_layout(cfg):
-    """One real (non-padding) entry for one accumulator bank: local row and codebook index."""
+    """One real (non-padding) entry for one multiplier and its accumulator bank: local row and
+    codebook index."""
     return data.StructLayout({"valid": unsigned(1), "row": unsigned(row_bits(cfg)),
                               "v": unsigned(V_BITS)})
 
 
 def issue_layout(cfg):
     """What the sparse-matrix reader hands the arithmetic unit in one cycle: up to ``cfg.macs``
-    real entries of one column, slot ``b`` holding the entry whose local row is ``b`` modulo
-    ``cfg.macs`` (so each accumulator bank takes at most one entry a cycle), and x_j."""
+    real entries of one column (distinct rows), slot ``b`` for multiplier ``b`` and its bank of
+    accumulators (each bank holds every row; the output stage sums them), and x_j."""
     return data.StructLayout({"slot": data.ArrayLayout(slot_layout(cfg), cfg.macs), "x": ACT})
 
 

@@ -139,7 +139,7 @@ class ProcessingElement(wiring.Component):
             # The element-wise unit reads its memories one cycle before the output stage's
             # result arrives: give it the drain request delayed to match.
             drain_d, row_d = drain, drain_row
-            for k in range(ArithmeticUnit.OUT_LATENCY - 1):
+            for k in range(ArithmeticUnit.out_latency(cfg) - 1):
                 drain_q, row_q = Signal(name=f"ew_drain{k}"), Signal.like(self.drain.row, name=f"ew_row{k}")
                 m.d.sync += [drain_q.eq(drain_d), row_q.eq(row_d)]
                 drain_d, row_d = drain_q, row_q

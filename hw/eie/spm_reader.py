@@ -15,9 +15,9 @@ FIFO output and were the critical path (10.63 ns, 94.06 MHz):
 * the **word decoder** (three registered stages after the FIFO) turns a word into its issue
   schedule: each lane's row offset inside the word (a prefix sum of ``z + 1`` over the job's
   lanes, three adder levels), the real entries (v != 0) compacted to the front in lane order,
-  and for every step whether two entries go out together. With ``cfg.macs == 2`` an entry is
-  paired with the next real entry of the word when their rows have different parity (they
-  belong to different accumulator banks), greedily from the lowest lane;
+  and for every step whether two entries go out together. With ``cfg.macs == 2`` every step
+  but a word's odd last one takes two entries: each slot has its own bank of accumulators
+  holding all rows (:mod:`sparsa.hw.eie.arith`), so any two entries of a column can pair;
 * the **issue stage** steps through the schedule of the decoded word, one step (one or two
   entries) a cycle, and adds the row offsets to the word's base row (the running row position
   of the column) in a registered stage of its own. The decoder stages move up when it takes
@@ -32,7 +32,8 @@ over 64 PEs) is as fast as the broadcast at one entry a cycle, so its queue fill
 column heavier than average and the whole array stalls. Retiring up to two entries a cycle
 gives it slack.
 
-Throughput: one word a cycle; one step (one real entry, or two that pair) a cycle out.
+Throughput: one word a cycle; one step (one real entry, or two) a cycle out: a word with
+``k`` real entries of a column takes ``max(1, ceil(k / macs))`` cycles.
 Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 10 (measured by
 ``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
@@ -243,8 +244,7 @@ class SparseMatrixReader(wiring.Component):
             ]
         pair = Signal(_LANES)
         if cfg.macs == 2:
-            m.d.comb += pair.eq(Cat(*[(s + 1 < n_real) & (c_off[s][0] != c_off[s + 1][0]) if s + 1 < _LANES
-                                      else C(0, 1) for s in range(_LANES)]))
+            m.d.comb += pair.eq(Cat(*[(s + 1 < n_real) if s + 1 < _LANES else C(0, 1) for s in range(_LANES)]))
         total = d1_off[-1]          # out-of-range lanes add nothing: the last prefix is the total
         entry = {
             "v": Cat(*c_v), "off": Cat(*c_off), "pair": pair,
@@ -281,7 +281,7 @@ class SparseMatrixReader(wiring.Component):
             with m.If(p_done):
                 m.d.sync += base.eq(h_base + h["total"])
 
-        # Stage I: the entries of this step; stage O (= self.o): their rows, steered to banks.
+        # Stage I: the entries of this step; stage O (= self.o): their rows, entry k in slot k.
         i_valid, i_pair = Signal(), Signal()
         i_base = Signal(rb)
         i_x = Signal(16)
@@ -298,14 +298,9 @@ class SparseMatrixReader(wiring.Component):
         m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base + i_off[1] - 1)]
         with m.If(adv):
             m.d.sync += [self.o.valid.eq(i_valid), self.o.p.x.eq(i_x)]
-            for b in range(cfg.macs):
+            for b, (row, v, here) in enumerate([(row_a, i_v[0], C(1)), (row_b, i_v[1], i_pair)][:cfg.macs]):
                 slot = self.o.p.slot[b]
-                a_here = row_a[0] == b if cfg.macs == 2 else C(1)
-                m.d.sync += [
-                    slot.valid.eq(i_valid & (a_here | i_pair)),
-                    slot.row.eq(Mux(a_here, row_a, row_b)),
-                    slot.v.eq(Mux(a_here, i_v[0], i_v[1])),
-                ]
+                m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
         issued = Signal(2)
         m.d.comb += [
             issued.eq(Mux(go & p_has, 1 + p_pair, 0)),

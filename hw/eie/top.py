@@ -334,7 +334,7 @@ class EIEArray(wiring.Component):
                 # file (more through the LSTM element-wise unit's pipeline, in LSTM builds).
                 ew_wait = cur["ew"] * LSTMElementwise.LATENCY if cfg.lstm else 0
                 with m.If(row == cur["rows_pe"] + ew_wait
-                          + ProcessingElement.CONTROL_LATENCY + (ArithmeticUnit.OUT_LATENCY - 1)):
+                          + ProcessingElement.CONTROL_LATENCY + (ArithmeticUnit.out_latency(cfg) - 1)):
                     m.d.comb += self.layer_done.eq(1)
                     m.d.sync += [layer.eq(layer + 1), row.eq(0)]
                     m.next = "LAYER"

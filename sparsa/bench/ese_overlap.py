@@ -16,8 +16,8 @@ gate rows too; those ``4H'/N`` drain cycles are subtracted, as the real B would 
 
 It also evaluates a cycle model of one PE (:func:`pe_issue_cycles`): every column with
 entries in the PE costs, per 64-bit word it touches, max(1, issue steps), where a step
-retires one real entry or two consecutive ones of different row parity (the sparse-matrix
-reader's dual issue, ``cfg.macs == 2``). The mean of the model over the PEs matches the
+retires two real entries of the word (the sparse-matrix reader's dual issue,
+``cfg.macs == 2``; one with ``macs=1``). The mean of the model over the PEs matches the
 measured ``busy`` counter (the model has no stalls, starvation or drain).
 
 Default size: the ESE model (I=153, H=1024, P=512, 11.2%, 32 PEs); ``--quick``: I=40, H=256,
@@ -35,29 +35,18 @@ __all__ = ["run_bench", "pe_issue_cycles", "overlap_layers", "NAME"]
 NAME = "ese-overlap"
 
 
-def _steps(parity):
-    """Issue steps for the real entries of one word (in row order): greedy pairs of neighbours
-    with different row parity, as the reader's decoder plans them."""
-    steps, s = 0, 0
-    while s < len(parity):
-        s += 2 if s + 1 < len(parity) and parity[s] != parity[s + 1] else 1
-        steps += 1
-    return steps
-
-
-def pe_issue_cycles(sl):
-    """Model cycles of one PE's slice (:class:`~sparsa.sw.eie.format.PESlice`) on a dense input."""
-    ptr, v, z = sl.ptr, sl.v, sl.z
+def pe_issue_cycles(sl, macs=2):
+    """Model cycles of one PE's slice (:class:`~sparsa.sw.eie.format.PESlice`) on a dense input:
+    per word a column touches, ``max(1, ceil(real entries / macs))``."""
+    ptr, v = sl.ptr, sl.v
     total = 0
     for j in range(len(ptr) - 1):
         a, b = int(ptr[j]), int(ptr[j + 1])
         if a == b:
             continue                   # no job: an empty column costs the PE nothing
-        rows = np.cumsum(z[a:b].astype(np.int64) + 1) - 1
         for w in range(a // 8, (b - 1) // 8 + 1):
-            lo, hi = max(a, 8 * w), min(b, 8 * w + 8)
-            parity = [int(rows[e - a]) & 1 for e in range(lo, hi) if v[e] != 0]
-            total += max(1, _steps(parity))
+            real = int(np.count_nonzero(v[max(a, 8 * w):min(b, 8 * w + 8)]))
+            total += max(1, -(-real // macs))
     return total
 
 

@@ -52,8 +52,9 @@ class EIEConfig:
         addresses ``spm_words`` (:meth:`pointer_bits_for_words`, at least EIE's 16).
     macs : int
         Multiply-accumulates per PE per cycle (1 or 2). With 2, the sparse-matrix reader
-        retires two real entries of a column in one cycle when their rows fall in different
-        accumulator banks (row parity); EIE has 1. Costs one more multiplier per PE.
+        retires any two real entries of a column's word in one cycle, each into a bank of
+        accumulators of its own (both banks hold every row; the output stage adds them); EIE
+        has 1. Costs one more multiplier and a second accumulator bank per PE.
     multiplier : str
         ``"generic"`` (a ``*`` between registers, for every target and simulator) or
         ``"ecp5"`` (MULT18X18D blocks with their own input and output registers, for ECP5
