@@ -216,8 +216,10 @@ def test_pe_issue_cycle_model_on_a_hand_made_slice():
     from sparsa.sw.eie.pack import make_layer
     # One PE. Column 0: rows 0-3 (two pairs); column 1: rows 0, 2, 4 (a pair and a single:
     # rows of one parity pair too, each slot has its own accumulators); column 2 empty;
-    # column 3: rows 0-9, entries 7..16 of the stream, so it touches three words: row 0 alone,
-    # rows 1-8 (four pairs), row 9 alone. With one multiplier: a step per entry.
+    # column 3: rows 0-9, entries 7..16 of the stream, so it touches three words: row 0
+    # (word 0's last entry) pairs with row 1 (word 1's first), rows 2-8 make three pairs and a
+    # single that takes row 9 (word 2) along, and word 2 then costs a cycle with nothing left.
+    # With one multiplier: a step per entry.
     rows = [0, 1, 2, 3, 0, 2, 4] + list(range(10))
     cols = [0] * 4 + [1] * 3 + [3] * 10
     layer = make_layer("t", 10, 4, rows, cols, np.ones(len(rows), int), np.arange(16), 1)

@@ -16,8 +16,11 @@ FIFO output and were the critical path (10.63 ns, 94.06 MHz):
   schedule: each lane's row offset inside the word (a prefix sum of ``z + 1`` over the job's
   lanes, three adder levels), the real entries (v != 0) compacted to the front in lane order,
   and for every step whether two entries go out together. With ``cfg.macs == 2`` every step
-  but a word's odd last one takes two entries: each slot has its own bank of accumulators
-  holding all rows (:mod:`sparsa.hw.eie.arith`), so any two entries of a column can pair;
+  takes two entries: each slot has its own bank of accumulators holding all rows
+  (:mod:`sparsa.hw.eie.arith`), so any two entries of a column can pair. A word's odd last
+  entry pairs with the first real entry of the column's next word when that word is already
+  in the decoder (it is, whenever the reader has work queued), which then starts at its
+  second entry;
 * the **issue stage** steps through the schedule of the decoded word, one step (one or two
   entries) a cycle, and adds the row offsets to the word's base row (the running row position
   of the column) in a registered stage of its own. The decoder stages move up when it takes
@@ -32,8 +35,11 @@ over 64 PEs) is as fast as the broadcast at one entry a cycle, so its queue fill
 column heavier than average and the whole array stalls. Retiring up to two entries a cycle
 gives it slack.
 
-Throughput: one word a cycle; one step (one real entry, or two) a cycle out: a word with
-``k`` real entries of a column takes ``max(1, ceil(k / macs))`` cycles.
+Throughput: one word a cycle; one step (one real entry, or two) a cycle out. With
+``macs=1`` a word with ``k`` real entries of a column takes ``max(1, k)`` cycles; with
+``macs=2`` a column of ``k`` real entries over ``w`` words at least ``max(w, ceil(k / 2))``
+(exactly that when the next word is always in D1; a word whose only entry was carried costs
+a cycle without issuing).
 Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 10 (measured by
 ``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
@@ -276,26 +282,33 @@ class SparseMatrixReader(wiring.Component):
             p_done.eq(Mux(p_pair, h["last2"].bit_select(s_at, 1), h["last1"].bit_select(s_at, 1))),
             pop.eq(go & p_done),
         ]
+        # Across words (macs == 2): a word's odd last entry goes out with the first real entry
+        # of the column's next word, which is in D1 then (its compacted entry 0 is c_v[0] and
+        # c_off[0], from D1's registers); that word then starts at step 1.
+        carry = Signal()
+        if cfg.macs == 2:
+            m.d.comb += carry.eq(go & p_has & ~p_pair & p_done & d1_valid & ~d1["first"] & (n_real != 0))
         with m.If(go):
-            m.d.sync += s_at.eq(Mux(p_done, 0, s_at + 1 + p_pair))
+            m.d.sync += s_at.eq(Mux(p_done, carry, s_at + 1 + p_pair))
             with m.If(p_done):
                 m.d.sync += base.eq(h_base + h["total"])
 
         # Stage I: the entries of this step; stage O (= self.o): their rows, entry k in slot k.
         i_valid, i_pair = Signal(), Signal()
-        i_base = Signal(rb)
+        i_base, i_base1 = Signal(rb), Signal(rb)     # the row position of entry 0 and of entry 1
         i_x = Signal(16)
         i_v = [Signal(V_BITS, name=f"i_v{k}") for k in range(2)]
         i_off = [Signal(_OFF_BITS, name=f"i_off{k}") for k in range(2)]
         with m.If(adv):
             m.d.sync += [
-                i_valid.eq(go & p_has), i_pair.eq(p_pair), i_base.eq(h_base), i_x.eq(h["x"]),
+                i_valid.eq(go & p_has), i_pair.eq(p_pair | carry), i_base.eq(h_base), i_x.eq(h["x"]),
                 i_v[0].eq(Array(h_v)[s_at]), i_off[0].eq(Array(h_off)[s_at]),
-                i_v[1].eq(Array(h_v[1:] + [C(0, V_BITS)])[s_at]),
-                i_off[1].eq(Array(h_off[1:] + [C(0, _OFF_BITS)])[s_at]),
+                i_v[1].eq(Mux(carry, c_v[0], Array(h_v[1:] + [C(0, V_BITS)])[s_at])),
+                i_off[1].eq(Mux(carry, c_off[0], Array(h_off[1:] + [C(0, _OFF_BITS)])[s_at])),
+                i_base1.eq(Mux(carry, h_base + h["total"], h_base)),
             ]
         row_a, row_b = Signal(rb), Signal(rb)
-        m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base + i_off[1] - 1)]
+        m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base1 + i_off[1] - 1)]
         with m.If(adv):
             m.d.sync += [self.o.valid.eq(i_valid), self.o.p.x.eq(i_x)]
             for b, (row, v, here) in enumerate([(row_a, i_v[0], C(1)), (row_b, i_v[1], i_pair)][:cfg.macs]):
@@ -303,7 +316,7 @@ class SparseMatrixReader(wiring.Component):
                 m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
         issued = Signal(2)
         m.d.comb += [
-            issued.eq(Mux(go & p_has, 1 + p_pair, 0)),
+            issued.eq(Mux(go & p_has, 1 + p_pair + carry, 0)),
             self.emit.eq(issued),
             self.pads.eq(Mux(go & p_done, h["pads"], 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.

@@ -16,9 +16,10 @@ gate rows too; those ``4H'/N`` drain cycles are subtracted, as the real B would 
 
 It also evaluates a cycle model of one PE (:func:`pe_issue_cycles`): every column with
 entries in the PE costs, per 64-bit word it touches, max(1, issue steps), where a step
-retires two real entries of the word (the sparse-matrix reader's dual issue,
-``cfg.macs == 2``; one with ``macs=1``). The mean of the model over the PEs matches the
-measured ``busy`` counter (the model has no stalls, starvation or drain).
+retires two real entries (the sparse-matrix reader's dual issue, ``cfg.macs == 2``; one with
+``macs=1``), a word's odd last entry going out with the first of the column's next word. The
+mean of the model over the PEs matches the measured ``busy`` counter (the model has no
+stalls, starvation or drain).
 
 Default size: the ESE model (I=153, H=1024, P=512, 11.2%, 32 PEs); ``--quick``: I=40, H=256,
 P=128 on 8 PEs, which has the same rows and nonzeros per PE and column as ESE's.
@@ -37,16 +38,21 @@ NAME = "ese-overlap"
 
 def pe_issue_cycles(sl, macs=2):
     """Model cycles of one PE's slice (:class:`~sparsa.sw.eie.format.PESlice`) on a dense input:
-    per word a column touches, ``max(1, ceil(real entries / macs))``."""
+    per word a column touches, ``max(1, ceil(entries left / macs))``, where the entries left
+    are the word's real entries less the one the previous word's odd last step took along."""
     ptr, v = sl.ptr, sl.v
     total = 0
     for j in range(len(ptr) - 1):
         a, b = int(ptr[j]), int(ptr[j + 1])
         if a == b:
             continue                   # no job: an empty column costs the PE nothing
-        for w in range(a // 8, (b - 1) // 8 + 1):
-            real = int(np.count_nonzero(v[max(a, 8 * w):min(b, 8 * w + 8)]))
-            total += max(1, -(-real // macs))
+        real = [int(np.count_nonzero(v[max(a, 8 * w):min(b, 8 * w + 8)]))
+                for w in range(a // 8, (b - 1) // 8 + 1)]
+        carried = 0
+        for i, k in enumerate(real):
+            left = k - carried
+            total += max(1, -(-left // macs))
+            carried = int(macs == 2 and left % 2 == 1 and i + 1 < len(real) and real[i + 1] > 0)
     return total
 
 
