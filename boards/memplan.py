@@ -54,8 +54,7 @@ def pe_memories(cfg):
             PEMemory("bias", BIAS_BITS, cfg.bias_words),
             PEMemory("act_a", ACT_BITS, cfg.act_depth),
             PEMemory("act_b", ACT_BITS, cfg.act_depth)]
-    banks = cfg.macs
-    mems += [PEMemory(f"acc{b}", cfg.acc_bits, -(-cfg.max_rows_pe // banks)) for b in range(banks)]
+    mems += [PEMemory(f"acc{b}", cfg.acc_bits, cfg.acc_bank_depth) for b in range(cfg.macs)]
     if cfg.lstm:
         mems += [PEMemory("cstate", 24, -(-cfg.max_rows_pe // 4)), PEMemory("peep", 16, cfg.max_rows_pe)]
     return mems

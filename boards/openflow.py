@@ -173,7 +173,7 @@ def _constraints(board, pnr_mhz):
 
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
-          seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False):
+          seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False, acc_banks="full"):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -215,6 +215,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     its registers, which the placer can leave rows away from the block: the critical path of
     the 16-PE ULX3S build until the registers moved inside). ``"auto"``: ``ecp5`` on ECP5
     boards, ``generic`` on iCE40. Both are the same arithmetic with the same latency.
+    ``acc_banks``: :attr:`EIEConfig.acc_banks <sparsa.sw.eie.config.EIEConfig>` of the PEs
+    (``"split"`` halves the accumulator memory of a two-multiplier PE).
     """
     from sparsa.sw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -252,6 +254,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         if asked_multiplier != "auto":
             raise user_error(pack_dir, "--multiplier", "auto for a CNN pack (the option picks the EIE PEs' "
                              "multipliers)", asked_multiplier)
+        if acc_banks != "full":
+            raise user_error(pack_dir, "--acc-banks", "full for a CNN pack (the option picks the EIE PEs' "
+                             "accumulator banks)", acc_banks)
         cfg, mem_bytes = _cnn_system(pack_dir, board, top, preload)
         mm = None
     else:
@@ -259,7 +264,10 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         mm = build_memory_map(pack)
         from sparsa.boards.systems import SYSTEMS
         pe_options = SYSTEMS[board].pe_options if top == "link" else {}    # the link system's PE, as sim:<board>
-        cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir), **pe_options)
+        if acc_banks not in ("full", "split"):
+            raise user_error(None, "--acc-banks", "full or split", repr(acc_banks))
+        cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir),
+                                 **{"acc_banks": acc_banks, **pe_options})
         cfg.check_fits(mm, where=str(pack_dir))
     say = progress or (lambda msg: None)
     mem_plan = None
@@ -336,7 +344,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               **engine, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
-              "multiplier": multiplier, "memory_plan": mem_plan,
+              "multiplier": multiplier, "acc_banks": cfg.acc_banks if mm is not None else None,
+              "memory_plan": mem_plan,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": dict(cfg.__dict__), "built": do_build,
               "swappable": swappable, "top": top, **({"preload": preload} if top == "link" else {})}
     if top == "link":

@@ -141,9 +141,10 @@ def test_pointer_unit_gives_ranges_and_drops_empty_columns():
 
 # ---- sparse-matrix reader ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("reader, macs", [("pipelined", 1), ("pipelined", 2), ("serial", 1)])
+@pytest.mark.parametrize("reader, macs, acc", [("pipelined", 1, "full"), ("pipelined", 2, "full"),
+                                               ("pipelined", 2, "split"), ("serial", 1, "full")])
 @pytest.mark.parametrize("density", [0.02, 0.2, 0.9])
-def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
+def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs, acc):
     seed = int(400 + density * 100)
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
@@ -151,7 +152,8 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
     idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
     s = encode_layer(idx, 1)[0]
     words = entries_to_words(s.v, s.z)
-    cfg = hw_config(1, max_cols=200).replace(macs=macs, reader=reader)
+    cfg = hw_config(1, max_cols=200).replace(macs=macs, reader=reader, acc_banks=acc)
+    split = macs == 2 and acc == "split"
     dut = (SerialSparseMatrixReader if reader == "serial" else SparseMatrixReader)(cfg, init=[int(w) for w in words])
     jobs = [(int(s.ptr[j]), int(s.ptr[j + 1]), j) for j in range(cols) if s.ptr[j + 1] > s.ptr[j]]
     want = [(int(r), int(idx[r, j]), j) for (_, _, j) in jobs for r in np.flatnonzero(idx[:, j])]
@@ -163,7 +165,7 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
             slots = [(b, ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v))
                      for b in range(macs) if ctx.get(dut.o.p.slot[b].valid)]
             x = ctx.get(dut.o.p.x)
-            return [(b, r, v, x) for b, r, v in slots]
+            return [(b, r, v, x) for b, r, v in (sorted(slots, key=lambda e: e[1]) if split else slots)]
 
         def put(job):
             a, b, j = job
@@ -181,8 +183,12 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
     got = [(r, v, x) for beat in beats for (_, r, v, x) in beat]
     assert got == want
     assert pads[0] == s.padding
-    # A beat fills its slots from slot 0, in row order (checked by got == want above).
-    assert all([b for (b, _, _, _) in beat] == list(range(len(beat))) for beat in beats)
+    if split:
+        # Every entry sits in the slot of its row's bank; two per beat only across banks.
+        assert all(b == r % 2 for beat in beats for (b, r, _, _) in beat)
+    else:
+        # A beat fills its slots from slot 0, in row order (checked by got == want above).
+        assert all([b for (b, _, _, _) in beat] == list(range(len(beat))) for beat in beats)
     assert all(1 <= len(beat) <= macs for beat in beats)
     if reader == "pipelined":
         # The docstring's throughput, counted here from the encoding: a word with k real
@@ -192,6 +198,16 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs):
         for a, b, _ in jobs:
             ks = [int(np.count_nonzero(s.v[max(a, 8 * w):min(b, 8 * w + 8)]))
                   for w in range(a // 8, (b - 1) // 8 + 1)]
+            if split:
+                # Split banks: neighbours of a word pair when their rows differ in parity.
+                rows_of = np.cumsum(s.z[a:b].astype(np.int64) + 1) - 1
+                for w in range(a // 8, (b - 1) // 8 + 1):
+                    par = [int(rows_of[e - a]) % 2 for e in range(max(a, 8 * w), min(b, 8 * w + 8)) if s.v[e]]
+                    i = 0
+                    while i < len(par):
+                        i += 2 if i + 1 < len(par) and par[i] != par[i + 1] else 1
+                        want_beats += 1
+                continue
             carried = 0
             for i, k in enumerate(ks):
                 left = k - carried
@@ -264,14 +280,15 @@ def test_array_matches_golden_in_amaranth_sim(seed):
 
 # ---- arithmetic unit -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("macs", [1, 2])
+@pytest.mark.parametrize("macs, acc", [(1, "full"), (2, "full"), (2, "split")])
 @pytest.mark.parametrize("shift,relu", [(0, False), (3, True), (22, True), (26, False), (40, False)])
-def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs):
+def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs, acc):
     from sparsa.hw.eie.arith import ArithmeticUnit
     seed = 500 + shift
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
-    cfg = hw_config(1, max_cols=64).replace(macs=macs)   # accumulators for 64 products a row
+    cfg = hw_config(1, max_cols=64).replace(macs=macs, acc_banks=acc)   # accumulators for 64 products a row
+    split = macs == 2 and acc == "split"
     rows = 7
     bias = rng.integers(-(1 << 31), (1 << 31) - 1, rows).tolist()
     dut = ArithmeticUnit(cfg, init_bias=bias)
@@ -283,13 +300,16 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs):
     # Issue groups: with two banks, an entry joins the previous one whatever its row (each
     # bank holds every row). The reader never pairs two entries of one row; pairing them here
     # too checks that the banks are independent.
+    # With split banks (row r in bank r % 2) only rows of different parity pair.
     groups = []
     for e in entries:
-        if macs == 2 and groups and len(groups[-1]) == 1 and rng.random() < 0.7:
+        if macs == 2 and groups and len(groups[-1]) == 1 and rng.random() < 0.7 \
+                and (not split or groups[-1][0][0] % 2 != e[0] % 2):
             groups[-1].append(e)
         else:
             groups.append([e])
-    assert macs == 1 or any(len(g) == 2 and g[0][0] % 2 == g[1][0] % 2 for g in groups)
+    assert macs == 1 or any(len(g) == 2 and (g[0][0] % 2 != g[1][0] % 2 if split else g[0][0] % 2 == g[1][0] % 2)
+                            for g in groups)
     # The entries of one beat come from one column: they share its x.
     groups = [[(r, v, g[0][2]) for r, v, _ in g] for g in groups]
     acc = [0] * rows
@@ -313,7 +333,7 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs):
             for b in range(macs):
                 ctx.set(dut.i.p.slot[b].valid, 0)
             for b, (r, v, _) in enumerate(g):
-                slot = dut.i.p.slot[b]
+                slot = dut.i.p.slot[r % 2 if split else b]
                 ctx.set(slot.valid, 1); ctx.set(slot.row, r); ctx.set(slot.v, v)
             ctx.set(dut.i.p.x, g[0][2]); ctx.set(dut.i.valid, 1)
             await ctx.tick()

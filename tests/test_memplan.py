@@ -12,8 +12,10 @@ from sparsa.sw.errors import UserError
 
 # The ESE-size LSTM (I=153, H=1024, P=512, 11.2%) on 4 PEs, compressed with --pad-free:
 # 90,948 entries per PE = 11,369 words; 665 and 1024 columns -> 846 pointer words per bank.
+# The ESE model on 4 PEs, as the ULX3S build has it: two-multiplier PEs whose accumulator banks
+# split the rows by parity (two banks of 512 x 46).
 ESE4 = dict(pes=4, max_cols=4096, max_rows_pe=1024, spm_words=11369, ptr_words=846, bias_words=1152,
-            max_layers=2, pointer_bits=17, lstm=True, act_words=256)
+            max_layers=2, pointer_bits=17, lstm=True, act_words=256, acc_banks="split")
 
 
 def test_block_counts_follow_the_aspect_ratios():
@@ -70,6 +72,21 @@ def test_a_smaller_count_for_the_weights_keeps_the_bias_in_block_ram():
     assert p["lutram_bits"] == 4 * (2 * 16 * 256 + 24 * 256) and p["logic_bits"] == 4 * 17 * 846
 
 
+def test_full_accumulator_banks_cost_the_4_pe_ese_its_bias_block_ram():
+    # Full banks (every row in both): two banks of 1,024 x 46, 3 blocks each (18 x 1,024, three
+    # side by side) against 2 + 2 split. With the weights at 43 blocks: 58 a PE, 232 in all, 24
+    # over; act_a, act_b, cstate and both pointer banks free only 5 a PE, so bias (3) must go.
+    count = lambda m: 43 if m.name == "spm" else blocks(m, "ecp5")
+    full = EIEConfig(**{**ESE4, "acc_banks": "full"})
+    assert [(m.name, m.depth) for m in pe_memories(full) if m.name.startswith("acc")] == [("acc0", 1024), ("acc1", 1024)]
+    assert [(m.name, m.depth) for m in pe_memories(EIEConfig(**ESE4)) if m.name.startswith("acc")] == \
+        [("acc0", 512), ("acc1", 512)]
+    assert blocks(PEMemory("acc0", 46, 1024), "ecp5") == 3
+    p = plan(full, "ecp5", 208, count=count)
+    assert p["styles"]["bias"] == "distributed" and p["blocks"] <= 208
+    assert plan(EIEConfig(**ESE4), "ecp5", 208, count=count)["styles"]["bias"] == "block"
+
+
 def test_a_memory_yosys_keeps_out_of_block_ram_gets_no_attribute():
     # Counted 0 blocks (yosys maps the activation files to LUT RAM by itself): "auto", so that
     # no ram_style attribute forces it into block RAM, and it never counts as moved.
@@ -111,13 +128,16 @@ def test_ice40_has_no_lut_ram_to_move_to():
         plan(cfg, "ice40", 30)
 
 
-def test_pe_memories_match_the_generated_verilog_names():
+@pytest.mark.parametrize("acc_banks", ["full", "split"])
+def test_pe_memories_match_the_generated_verilog_names(acc_banks):
     from sparsa.hw.eie.verilog import generate_verilog
     import re
-    cfg = EIEConfig(pes=2, max_cols=32, max_rows_pe=16, spm_words=16, ptr_words=17, bias_words=16, lstm=True)
+    cfg = EIEConfig(pes=2, max_cols=32, max_rows_pe=16, spm_words=16, ptr_words=17, bias_words=16, lstm=True,
+                    acc_banks=acc_banks)
     v = generate_verilog(cfg, name="eie_top")
     for m in pe_memories(cfg):
         assert re.search(r"reg \[%d:0\] %s \[%d:0\];" % (m.width - 1, m.name, m.depth - 1), v), m
+    assert re.search(r"reg \[%d:0\] acc0 \[%d:0\];" % (cfg.acc_bits - 1, 15 if acc_banks == "full" else 7), v)
 
 
 def test_mark_ram_style_puts_one_attribute_on_each_named_memory():

@@ -1,11 +1,13 @@
 """Arithmetic unit: codebook lookup, multiply by x_j, accumulate, and the output stage.
 
 Compute (five stages, up to ``cfg.macs`` entries per cycle): one multiplier and one bank of
-accumulators per slot of the issue, every bank holding **all** of the PE's rows, so that the
-two entries of a step can be any two entries of a column (no row-parity constraint); the
-output stage adds the banks' copies of a row together. Two entries of one column never share
-a row, so the banks never race; the partial sums are exact (``cfg.acc_bits`` covers every
-product of the row), so splitting a row's sum over two banks changes nothing in the result.
+accumulators per slot of the issue. With ``cfg.acc_banks == "full"`` (the default) every
+bank holds **all** of the PE's rows, so that the two entries of a step can be any two entries
+(no row-parity constraint), and the output stage adds the banks' copies of a row together;
+the partial sums are exact (``cfg.acc_bits`` covers every product of the row), so splitting a
+row's sum over two banks changes nothing in the result. With ``"split"`` bank ``b`` holds
+the rows ``r % 2 == b`` at ``r // 2`` (half the memory) and the reader puts each entry in the
+slot of its row's bank.
 
 1. ``c``: look up ``codebook[v]`` (a 16-way multiplexer) and register it with ``x_j``;
 2. ``m``: register the operands again, so that they can sit next to the multiplier block;
@@ -115,8 +117,8 @@ class ArithmeticUnit(wiring.Component):
 
     @staticmethod
     def out_latency(cfg):
-        """Cycles from ``drain`` to ``y_valid``: 5, plus one for the banks' sum with two."""
-        return 5 + (cfg.macs > 1)
+        """Cycles from ``drain`` to ``y_valid``: 5, plus one for the banks' sum with two full banks."""
+        return 5 + (cfg.macs > 1 and not cfg.split_banks)
 
     def __init__(self, cfg, *, init_bias=()):
         self.cfg = cfg
@@ -137,6 +139,8 @@ class ArithmeticUnit(wiring.Component):
         m = Module()
         cfg = self.cfg
         banks = cfg.macs
+        split = cfg.split_banks             # row r in bank r % 2 at r // 2 (else every row in every bank)
+        at = (lambda row: row >> 1) if split else (lambda row: row)
         acc_shape = signed(cfg.acc_bits)
         m.submodules.bias = bias = Memory(shape=signed(BIAS_BITS), depth=cfg.bias_words,
                                           init=self._init_bias)
@@ -157,7 +161,7 @@ class ArithmeticUnit(wiring.Component):
         stage_valids = []
         for b in range(banks):
             slot = self.i.p.slot[b]
-            acc = Memory(shape=acc_shape, depth=cfg.max_rows_pe, init=[])
+            acc = Memory(shape=acc_shape, depth=cfg.acc_bank_depth, init=[])
             m.submodules[f"acc{b}"] = acc
             acc_wr = acc.write_port()
             # Transparent: same-row read in the write cycle sees the new sum (the bypass).
@@ -188,18 +192,19 @@ class ArithmeticUnit(wiring.Component):
             p_prod = Signal(signed(32), name=f"p_prod{b}")
             m.d.sync += [
                 p_valid.eq(q_valid),
-                p_addr.eq(q_row),
+                p_addr.eq(at(q_row)),
                 p_prod.eq(q_prod),
             ]
             # Read a cycle before the write of the same entry; the write of the entry before it
             # lands in that cycle, which the transparent read port covers.
             with m.If(self.drain):
-                m.d.comb += acc_rd.addr.eq(self.drain_row)
+                m.d.comb += acc_rd.addr.eq(at(self.drain_row))
             with m.Else():
-                m.d.comb += acc_rd.addr.eq(q_row)
-            with m.If(d_valid):
+                m.d.comb += acc_rd.addr.eq(at(q_row))
+            mine = (d_row[0] == b) if split else C(1)
+            with m.If(d_valid & mine):
                 # Clear behind the output stage so the next layer starts from zero.
-                m.d.comb += [acc_wr.addr.eq(d_row), acc_wr.data.eq(0), acc_wr.en.eq(1)]
+                m.d.comb += [acc_wr.addr.eq(at(d_row)), acc_wr.data.eq(0), acc_wr.en.eq(1)]
             with m.Elif(~d_valid):
                 m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(acc_rd.data + p_prod),
                              acc_wr.en.eq(p_valid)]
@@ -211,13 +216,15 @@ class ArithmeticUnit(wiring.Component):
         # banks a fifth before them adds the banks' copies of the row (its own carry chain).
         acc_row = Signal(acc_shape)
         bias_row = Signal(signed(BIAS_BITS))
-        if banks > 1:
+        if banks > 1 and not split:
+            # The banks' sum, cut to acc_bits: exact, since the row's whole sum fits there.
             s0_valid, s0_row = Signal(), Signal(self.rb)
             m.d.sync += [s0_valid.eq(d_valid), s0_row.eq(d_row),
                          acc_row.eq(sum(acc_out)), bias_row.eq(bias_rd.data)]
             d_valid, d_row = s0_valid, s0_row
         else:
-            m.d.comb += [acc_row.eq(acc_out[0]), bias_row.eq(bias_rd.data)]
+            m.d.comb += [acc_row.eq(Mux(d_row[0], acc_out[1], acc_out[0]) if split else acc_out[0]),
+                         bias_row.eq(bias_rd.data)]
         s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
         s1_row, s2_row, s3_row = Signal(self.rb), Signal(self.rb), Signal(self.rb)
         total = Signal(signed(cfg.acc_bits + 1))

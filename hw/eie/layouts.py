@@ -40,7 +40,8 @@ def slot_layout(cfg):
 def issue_layout(cfg):
     """What the sparse-matrix reader hands the arithmetic unit in one cycle: up to ``cfg.macs``
     real entries of one column (distinct rows), slot ``b`` for multiplier ``b`` and its bank of
-    accumulators (each bank holds every row; the output stage sums them), and x_j."""
+    accumulators (each bank holds every row and the output stage sums them; with
+    ``cfg.acc_banks == "split"`` bank ``b`` holds the rows ``r % 2 == b``), and x_j."""
     return data.StructLayout({"slot": data.ArrayLayout(slot_layout(cfg), cfg.macs), "x": ACT})
 
 

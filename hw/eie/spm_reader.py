@@ -15,12 +15,13 @@ FIFO output and were the critical path (10.63 ns, 94.06 MHz):
 * the **word decoder** (three registered stages after the FIFO) turns a word into its issue
   schedule: each lane's row offset inside the word (a prefix sum of ``z + 1`` over the job's
   lanes, three adder levels), the real entries (v != 0) compacted to the front in lane order,
-  and for every step whether two entries go out together. With ``cfg.macs == 2`` every step
-  takes two entries: each slot has its own bank of accumulators holding all rows
-  (:mod:`sparsa.hw.eie.arith`), so any two entries of a column can pair. A word's odd last
-  entry pairs with the first real entry of the column's next word when that word is already
-  in the decoder (it is, whenever the reader has work queued), which then starts at its
-  second entry;
+  and for every step whether two entries go out together. With ``cfg.macs == 2`` and full
+  accumulator banks (``cfg.acc_banks``; each slot's bank holds all rows,
+  :mod:`sparsa.hw.eie.arith`) any two entries of a column pair: every step of a word takes two
+  but its odd last one, and that one pairs with the first real entry of the column's next
+  word when that word is already in D1 (it is, whenever the reader has work queued), which
+  then starts at its second entry. With split banks (row parity) an entry pairs with the next
+  real entry of its word when their rows differ in parity, greedily from the lowest lane;
 * the **issue stage** steps through the schedule of the decoded word, one step (one or two
   entries) a cycle, and adds the row offsets to the word's base row (the running row position
   of the column) in a registered stage of its own. The decoder stages move up when it takes
@@ -36,10 +37,11 @@ column heavier than average and the whole array stalls. Retiring up to two entri
 gives it slack.
 
 Throughput: one word a cycle; one step (one real entry, or two) a cycle out. With
-``macs=1`` a word with ``k`` real entries of a column takes ``max(1, k)`` cycles; with
-``macs=2`` a column of ``k`` real entries over ``w`` words at least ``max(w, ceil(k / 2))``
-(exactly that when the next word is always in D1; a word whose only entry was carried costs
-a cycle without issuing).
+``macs=1`` a word with ``k`` real entries of a column takes ``max(1, k)`` cycles. With
+``macs=2`` and full banks, a word takes ``max(1, ceil(left / 2))``, where ``left`` is its real
+entries less the one the previous word's odd last step took along (a word whose only entry
+was taken along costs a cycle without issuing; ``sparsa.bench.ese_overlap.pe_issue_cycles``
+is this model).
 Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 10 (measured by
 ``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
@@ -106,7 +108,8 @@ class SparseMatrixReader(wiring.Component):
     -------
     i : In(stream.Signature(column_job_layout))
     o : Out(stream.Signature(issue_layout))
-        Up to ``cfg.macs`` real entries a cycle, local rows resolved, slot = row % macs.
+        Up to ``cfg.macs`` real entries a cycle, local rows resolved: entry k of the step in
+        slot k, or with split banks in slot ``row % 2``.
     ld_en, ld_addr, ld_data : In
         Load port of the 64-bit sparse-matrix memory.
     busy : Out(1)
@@ -249,8 +252,10 @@ class SparseMatrixReader(wiring.Component):
                 c_off[s].eq(reduce(or_, [Mux(sel[i], d1_off[l], 0) for i, l in enumerate(range(s, _LANES))])),
             ]
         pair = Signal(_LANES)
+        split = cfg.split_banks
         if cfg.macs == 2:
-            m.d.comb += pair.eq(Cat(*[(s + 1 < n_real) if s + 1 < _LANES else C(0, 1) for s in range(_LANES)]))
+            m.d.comb += pair.eq(Cat(*[(s + 1 < n_real) & ((c_off[s][0] != c_off[s + 1][0]) if split else C(1, 1))
+                                      if s + 1 < _LANES else C(0, 1) for s in range(_LANES)]))
         total = d1_off[-1]          # out-of-range lanes add nothing: the last prefix is the total
         entry = {
             "v": Cat(*c_v), "off": Cat(*c_off), "pair": pair,
@@ -286,14 +291,15 @@ class SparseMatrixReader(wiring.Component):
         # of the column's next word, which is in D1 then (its compacted entry 0 is c_v[0] and
         # c_off[0], from D1's registers); that word then starts at step 1.
         carry = Signal()
-        if cfg.macs == 2:
+        if cfg.macs == 2 and not split:
             m.d.comb += carry.eq(go & p_has & ~p_pair & p_done & d1_valid & ~d1["first"] & (n_real != 0))
         with m.If(go):
             m.d.sync += s_at.eq(Mux(p_done, carry, s_at + 1 + p_pair))
             with m.If(p_done):
                 m.d.sync += base.eq(h_base + h["total"])
 
-        # Stage I: the entries of this step; stage O (= self.o): their rows, entry k in slot k.
+        # Stage I: the entries of this step; stage O (= self.o): their rows, entry k in slot k
+        # (split banks: each in the slot of its row's bank).
         i_valid, i_pair = Signal(), Signal()
         i_base, i_base1 = Signal(rb), Signal(rb)     # the row position of entry 0 and of entry 1
         i_x = Signal(16)
@@ -311,9 +317,16 @@ class SparseMatrixReader(wiring.Component):
         m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base1 + i_off[1] - 1)]
         with m.If(adv):
             m.d.sync += [self.o.valid.eq(i_valid), self.o.p.x.eq(i_x)]
-            for b, (row, v, here) in enumerate([(row_a, i_v[0], C(1)), (row_b, i_v[1], i_pair)][:cfg.macs]):
-                slot = self.o.p.slot[b]
-                m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
+            if split:
+                for b in range(2):
+                    slot = self.o.p.slot[b]
+                    a_here = row_a[0] == b
+                    m.d.sync += [slot.valid.eq(i_valid & (a_here | i_pair)), slot.row.eq(Mux(a_here, row_a, row_b)),
+                                 slot.v.eq(Mux(a_here, i_v[0], i_v[1]))]
+            else:
+                for b, (row, v, here) in enumerate([(row_a, i_v[0], C(1)), (row_b, i_v[1], i_pair)][:cfg.macs]):
+                    slot = self.o.p.slot[b]
+                    m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
         issued = Signal(2)
         m.d.comb += [
             issued.eq(Mux(go & p_has, 1 + p_pair + carry, 0)),

@@ -81,6 +81,9 @@ def add_arguments(p):
     p.add_argument("--queue-depth", type=int, default=8, help="activation queue depth (default 8)")
     p.add_argument("--macs", type=int, default=2, choices=(1, 2),
                    help="multiply-accumulates per PE per cycle (default 2; EIE has 1)")
+    p.add_argument("--acc-banks", choices=("full", "split"), default="full",
+                   help="with --macs 2: full (default: both accumulator banks hold every row, any two entries "
+                        "pair) or split (rows by parity: half the accumulator memory, fewer pairs)")
     p.add_argument("--channels", type=int, default=1, metavar="C",
                    help="independent streams (ESE's channels); only 1 is generated, see docs/ese.md")
     p.add_argument("--pes", type=int, help=f"number of PEs, 1..{MAX_PES} (without a pack)")
@@ -96,14 +99,15 @@ def config_from_args(args):
         from sparsa.sw.eie.memmap import build_memory_map
         from sparsa.sw.eie.pack_dir import load_pack
         mm = build_memory_map(load_pack(args.pack))
-        cfg = EIEConfig.for_pack(mm, queue_depth=args.queue_depth, macs=args.macs, where=args.pack)
+        cfg = EIEConfig.for_pack(mm, queue_depth=args.queue_depth, macs=args.macs, where=args.pack,
+                                 acc_banks=args.acc_banks)
         return cfg, (None if args.no_init else mm)
     if args.pes is None:
         raise UserError("verilog: give a pack directory, or --pes N and the sizes")
     sizes = {_attr(opt): getattr(args, _attr(opt)) for opt, _, _ in SIZE_OPTIONS[1:]}
     sizes = {k: v for k, v in sizes.items() if v is not None}
     cfg = EIEConfig.from_args(args.pes, queue_depth=args.queue_depth, macs=args.macs, **sizes)
-    return cfg, None
+    return cfg.replace(acc_banks=args.acc_banks), None
 
 
 CHANNELS_WHY = (
