@@ -17,9 +17,11 @@ gate rows too; those ``4H'/N`` drain cycles are subtracted, as the real B would 
 It also evaluates a cycle model of one PE (:func:`pe_issue_cycles`): every column with
 entries in the PE costs, per 64-bit word it touches, max(1, issue steps), where a step
 retires two real entries (the sparse-matrix reader's dual issue, ``cfg.macs == 2``; one with
-``macs=1``), a word's odd last entry going out with the first of the column's next word. The
-mean of the model over the PEs matches the measured ``busy`` counter (the model has no
-stalls, starvation or drain).
+``macs=1``), a word's odd last entry going out with the first of the column's next word. On
+the earlier PE (accumulators split by row parity, neighbours of different parity paired) the
+mean of the model over the PEs matched the measured ``busy`` counter within 1% (the model has
+no stalls, starvation or drain); it also counts a cycle for a word left with nothing to
+issue (all padding, or its only entry taken along), which ``busy`` does not.
 
 Default size: the ESE model (I=153, H=1024, P=512, 11.2%, 32 PEs); ``--quick``: I=40, H=256,
 P=128 on 8 PEs, which has the same rows and nonzeros per PE and column as ESE's.
