@@ -26,7 +26,7 @@ are. ``"generic"``: fabric flip-flops around a ``*`` (any target; yosys maps the
 That was not enough on its own: nextpnr left those flip-flops 25 to 30 rows from the DSP
 (10.69 ns, 93.50 MHz). ``"ecp5"``: a MULT18X18D instance whose own input registers are
 ``m`` and whose output register is ``q`` (same latency, same arithmetic), so that path stays
-inside the block (104.31 MHz; see the README). Simulation uses sparsa's behavioural model of
+inside the block (104.31 MHz with split banks; see the README). Simulation uses sparsa's behavioural model of
 the block, ``sim/models/MULT18X18D.v``.
 
 Back-to-back hits on the same row (the last row of column j and the first of column j+1)

@@ -3,7 +3,8 @@
 The sparse-matrix memory is 64 bits wide: eight (v, z) entries per word
 (layout from :mod:`sparsa.sw.eie.format`). The unit is a pipeline whose only loop is a
 three-bit step counter, aimed at 100 MHz on an ECP5: the whole 16-PE array measured
-104.31 MHz on the ULX3S-85F (memory in block RAM, DSP multipliers, nextpnr seed 5). Decoder
+104.31 MHz on the ULX3S-85F (memory in block RAM, DSP multipliers, nextpnr seed 5), with split
+accumulator banks, before the cross-word pairs (not routed since: see the README). Decoder
 stage D0 below was added for that: without it, D1's prefix sums and ranks started at the
 FIFO output and were the critical path (10.63 ns, 94.06 MHz):
 

@@ -44,10 +44,12 @@ TABLE3 = [
 ]
 EIE_MHZ = 800
 # The clock the microseconds column assumes. No open-flow build of the 64-PE array is recorded
-# (README, Benchmarks: the measured Fmax is 104.31 MHz for 16 PEs, macs=2, on the ULX3S-85F).
+# (README, Benchmarks: the measured Fmax is 104.31 MHz for 16 PEs, macs=2 with split accumulator
+# banks, on the ULX3S-85F; the full-bank PE has not been routed there).
 CLOCK = {"mhz": 200, "label": "us at 200 MHz (ESE's FPGA clock, not measured)",
          "basis": "200 MHz assumed, not a measured Fmax: no 64-PE build is recorded; "
-                  "the only measured EIE-array Fmax is 104.31 MHz (16 PEs, macs=2, ULX3S-85F)"}
+                  "the only measured EIE-array Fmax is 104.31 MHz (16 PEs, macs=2 with split "
+                  "accumulator banks, ULX3S-85F)"}
 
 
 def make_layer_pack(cols, rows, wdens, adens, pes, seed):
