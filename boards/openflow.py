@@ -173,7 +173,7 @@ def _constraints(board, pnr_mhz):
 
 def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=False,
           spm_words=None, pnr_mhz=None, memories="auto", router="router1", seed=1, multiplier="auto",
-          seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False, acc_banks="auto"):
+          seeds=1, run_jobs=None, top="harness", clock_mhz=None, preload=False, acc_banks="full"):
     """Build ``pack_dir`` for ``board`` into ``out_dir``; returns the report dict.
 
     ``swappable``: keep every model-dependent bit in block RAM and write ``bram_map.json``
@@ -215,10 +215,13 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     its registers, which the placer can leave rows away from the block: the critical path of
     the 16-PE ULX3S build until the registers moved inside). ``"auto"``: ``ecp5`` on ECP5
     boards, ``generic`` on iCE40. Both are the same arithmetic with the same latency.
-    ``acc_banks``: :attr:`EIEConfig.acc_banks <sparsa.sw.eie.config.EIEConfig>` of the PEs
-    (``"split"`` halves the accumulator memory of a two-multiplier PE and keeps its logic as
-    small as before the full banks); ``"auto"``: ``split`` on iCE40 boards (one PE fills 97% of
-    the UP5K, and the full banks' sum stage and pairing logic do not fit), ``full`` elsewhere.
+    ``acc_banks``: :attr:`EIEConfig.acc_banks <sparsa.sw.eie.config.EIEConfig>` of a
+    two-multiplier PE (``"split"`` halves its accumulator memory, for arrays short of block RAM).
+    An EIE/ESE pack is built on the board's own PE (:attr:`pe_options` of
+    :mod:`sparsa.boards.systems`), for the harness as for the link system, so the harness
+    measures what the board runs: on the iCEBreaker that is EIE's one-multiplier PE with the
+    serial reader (a two-multiplier PE with full banks and the swappable harness's boot ROM
+    does not place on the UP5K).
     """
     from sparsa.sw.eie.config import EIEConfig
     from sparsa.hw.eie.verilog import generate_verilog
@@ -256,8 +259,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         if asked_multiplier != "auto":
             raise user_error(pack_dir, "--multiplier", "auto for a CNN pack (the option picks the EIE PEs' "
                              "multipliers)", asked_multiplier)
-        if acc_banks not in ("auto", "full"):
-            raise user_error(pack_dir, "--acc-banks", "auto or full for a CNN pack (the option picks the EIE PEs' "
+        if acc_banks != "full":
+            raise user_error(pack_dir, "--acc-banks", "full for a CNN pack (the option picks the EIE PEs' "
                              "accumulator banks)", acc_banks)
         cfg, mem_bytes = _cnn_system(pack_dir, board, top, preload)
         mm = None
@@ -265,11 +268,9 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         pack = load_pack(pack_dir)
         mm = build_memory_map(pack)
         from sparsa.boards.systems import SYSTEMS
-        pe_options = SYSTEMS[board].pe_options if top == "link" else {}    # the link system's PE, as sim:<board>
-        if acc_banks not in ("auto", "full", "split"):
-            raise user_error(None, "--acc-banks", "auto, full or split", repr(acc_banks))
-        if acc_banks == "auto":
-            acc_banks = "split" if b["family"] == "ice40" else "full"
+        pe_options = SYSTEMS[board].pe_options     # the board's PE, as sim:<board> runs it
+        if acc_banks not in ("full", "split"):
+            raise user_error(None, "--acc-banks", "full or split", repr(acc_banks))
         cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir),
                                  **{"acc_banks": acc_banks, **pe_options})
         cfg.check_fits(mm, where=str(pack_dir))

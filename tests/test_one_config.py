@@ -69,16 +69,33 @@ def test_run_verilog_and_build_generate_the_same_array(pk):
     assert simulated != written            # (the fixup did something: the comparison is of real text)
 
     # sparsa build (open flow, sources only): the array the board harness wraps is the text
-    # `sparsa verilog PACK` writes with the weights as memory contents, byte for byte.
-    assert main(["build", str(tmp_path / "pk"), "--board", "icebreaker", "--top", "harness", "--no-build",
-                 "-o", str(tmp_path / "ice")]) == 0
+    # `sparsa verilog PACK` writes with the weights as memory contents, byte for byte. The ULX3S
+    # builds the default PE; --multiplier generic is the multiply `sparsa verilog` writes.
+    assert main(["build", str(tmp_path / "pk"), "--board", "ulx3s-85f", "--top", "harness", "--no-build",
+                 "--multiplier", "generic", "-o", str(tmp_path / "ecp")]) == 0
     init = (tmp_path / "init.v").read_text()
-    assert (tmp_path / "ice" / "eie_top.v").read_text() == init
-    assert "eie_top core" in (tmp_path / "ice" / "board_top.v").read_text()
+    assert (tmp_path / "ecp" / "eie_top.v").read_text() == init
+    assert "eie_top core" in (tmp_path / "ecp" / "board_top.v").read_text()
     # With and without memory contents: the same array interface, port for port and bit for bit.
     assert _ports(init) == _ports(written) and len(_ports(init)) > 20
-    built_cfg = json.loads((tmp_path / "ice" / "report.json").read_text())["config"]
+    built_cfg = json.loads((tmp_path / "ecp" / "report.json").read_text())["config"]
     assert built_cfg == rep["config"]
+
+
+def test_a_board_builds_its_own_pe_for_the_harness_and_the_link_system(pk):
+    # The iCEBreaker's PE is EIE's (one multiplier, the serial reader): its harness is the array
+    # its link system runs (as sim:icebreaker simulates it), not the default PE.
+    from sparsa.boards.systems import ICEBreaker
+    from sparsa.sim.eie.runner import cli_config
+    from sparsa.sw.eie.memmap import build_memory_map
+    from sparsa.sw.eie.pack_dir import load_pack
+    tmp_path = pk[0]
+    assert main(["build", str(tmp_path / "pk"), "--board", "icebreaker", "--top", "harness", "--no-build",
+                 "-o", str(tmp_path / "ice")]) == 0
+    built_cfg = json.loads((tmp_path / "ice" / "report.json").read_text())["config"]
+    link_cfg = cli_config(build_memory_map(load_pack(tmp_path / "pk"))).replace(**ICEBreaker.pe_options)
+    assert (built_cfg["macs"], built_cfg["reader"], built_cfg["queue_depth"]) == (1, "serial", 2)
+    assert built_cfg == json.loads(json.dumps(dict(link_cfg.__dict__)))
 
 
 def test_reusable_build_is_asked_for_and_rounds_up(pk):

@@ -93,11 +93,11 @@ def add_arguments(p):
                    help="open flow: the PE multipliers: ecp5 (MULT18X18D blocks with their own input and "
                         "output registers, the faster ECP5 build), generic (a * that yosys maps), or auto "
                         "(default: ecp5 on ECP5 boards, generic on iCE40)")
-    p.add_argument("--acc-banks", choices=("auto", "full", "split"), default="auto",
+    p.add_argument("--acc-banks", choices=("full", "split"), default="full",
                    help="EIE/ESE packs: the two-multiplier PE's accumulator banks: full (both hold every row, "
                         "any two entries pair), split (rows by parity: half the accumulator memory and less "
-                        "logic, fewer pairs; for arrays short of block RAM, e.g. the 4-PE ESE on the ULX3S), "
-                        "or auto (default: split on iCE40 boards, full elsewhere)")
+                        "logic, fewer pairs; for arrays short of block RAM, e.g. the 4-PE ESE on the ULX3S). "
+                        "Default full. The iCEBreaker builds EIE's one-multiplier PE, where this does not apply")
     p.add_argument("--seed", type=int, default=1, metavar="N",
                    help="open flow: nextpnr's placement seed (default 1); Fmax varies by several percent with it")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
@@ -248,7 +248,7 @@ def run(args):
                                **({"preload": True} if args.preload else {}),
                                pnr_mhz=args.pnr_mhz, memories=args.memories, router=args.router, seed=args.seed,
                                multiplier=args.multiplier, seeds=args.seeds, run_jobs=run_jobs,
-                               **({"acc_banks": args.acc_banks} if args.acc_banks != "auto" else {}))
+                               acc_banks=args.acc_banks)
                 try:
                     if top == "link" and args.clock_mhz is None and not args.no_build:
                         from sparsa.boards.clock_plan import build_at_fastest_clock
