@@ -94,7 +94,7 @@ def plan(cfg, family, capacity, *, where="--memories fit", count=None, roms=()):
     fitting = [s for s in options if used(s) <= capacity and bits(s) <= LUTRAM_BITS[family]]
     if not fitting:
         everything = {m.name for m in movable} if LUTRAM_BITS[family] else set()
-        fixed = n * sum(cost[k] for k in _FIXED)
+        fixed = n * sum(cost[m.name] for m in mems if m.name in _FIXED)
         if used(everything) > capacity:
             raise UserError(f"{where}: the model needs {used(everything)} block RAMs with {bits(everything) // 1024} "
                             f"Kbit out of them ({fixed} for the weights and accumulators alone); the {family} device "

@@ -31,10 +31,12 @@ def simulate(dut, bench):
 
 
 async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=1.0, p_ready=1.0,
-               each_cycle=None):
+               each_cycle=None, max_cycles=100_000):
     """Feed ``inputs`` into stream ``dut.i`` and collect beats from ``dut.o``.
 
     ``count`` is the number of beats to collect, or a predicate on the beats collected so far.
+    A unit that has not produced them in ``max_cycles`` fails the test (a lost beat must not
+    hang the suite).
 
     Random pauses: ``valid`` is offered with probability ``p_valid``, ``ready`` with
     ``p_ready`` (the rng is only drawn for probabilities below 1). A beat moves when valid and
@@ -42,7 +44,9 @@ async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=
     """
     got, k = [], 0
     enough = count if callable(count) else (lambda beats: len(beats) >= count)
-    while not enough(got):
+    for _ in range(max_cycles):
+        if enough(got):
+            break
         ctx.set(dut.o.ready, rng.random() < p_ready)
         if k < len(inputs):
             set_input(inputs[k])
@@ -56,6 +60,7 @@ async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=
             each_cycle()
         await ctx.tick()
         k += took
+    assert enough(got), f"{len(got)} beats after {max_cycles} cycles, {k} of {len(inputs)} inputs taken"
     return got
 
 
