@@ -272,6 +272,12 @@ def test_bench_boards_table_names_the_nextpnr_settings_and_failures():
     md = markdown_table(rows).splitlines()
     table = [l for l in md if l.startswith("|")]
     assert len({l.count("|") for l in table}) == 1          # every row has every column
-    assert "| ecp5 | router1, seed 3 | 110 | 101.5 | 25000 | 17000 | 32 | 32 | yes |" in table[2]
-    assert table[3].endswith("| - | - | - | - | - | - | - | - | no |")
+    assert "| ecp5 | router1, seed 3 | 110 | 101.5 | - | 25000 | 17000 | 32 | 32 | yes |" in table[2]
+    assert table[3].endswith("| - | - | - | - | - | - | - | - | - | no |")
+    # Several seeds: the best (the row's Fmax) and the median, computed here: 36.0 and 38.5.
+    seeds = dict(rows[0], seed=2, fmax_mhz=40.0,
+                 fmax_mhz_by_seed=[{"seed": s, "fmax_mhz": f} for s, f in ((1, 38.5), (2, 40.0), (3, 36.0))])
+    assert "| router1, seed 2 (best of 3) | 110 | 40.0 | 38.50 | 25000 |" in markdown_table([seeds])
+    four = dict(seeds, fmax_mhz_by_seed=seeds["fmax_mhz_by_seed"] + [{"seed": 4, "fmax_mhz": 37.0}])
+    assert "| 40.0 | 37.75 | 25000 |" in markdown_table([four])
     assert md[-1] == "- icebreaker, 2 PEs: ICESTORM_LC 7358/5280 (139%)"

@@ -86,7 +86,11 @@ class PointerUnit(wiring.Component):
         m.d.comb += [
             start.eq(Mux(s_odd, rd_odd.data, rd_even.data)),
             end.eq(Mux(s_odd, rd_even.data, rd_odd.data)),
-            nonempty.eq(end > start),
+            # end > start, as end != start: pointers never decrease (pack loading checks it), and
+            # which bank holds which does not matter to an inequality. No carry chain and no
+            # bank multiplexer in front of the FIFO's write and the credit count (the UP5K
+            # build's critical path).
+            nonempty.eq(rd_even.data != rd_odd.data),
             jobs.w_en.eq(s_valid & nonempty),
             job.start.eq(start), job.end.eq(end), job.x.eq(s_x), jobs.w_data.eq(job),
             self.o.valid.eq(jobs.r_rdy), self.o.p.eq(jobs.r_data), jobs.r_en.eq(self.o.ready),

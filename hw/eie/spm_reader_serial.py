@@ -59,9 +59,14 @@ class SerialSparseMatrixReader(wiring.Component):
 
         job_valid = Signal()
         entry = Signal(cfg.pointer_bits)       # the entry this cycle looks at
-        end = Signal(cfg.pointer_bits)
         x = Signal.like(self.i.p.x)
         next_row = Signal(row_bits(cfg))       # the row of the next entry if its z is 0
+
+        # Whether the current entry is the job's last, and how many follow it, kept in
+        # registers: computing it as entry + 1 == end put a carry chain and a comparator in front
+        # of i.ready, take and the memory's read address, the UP5K build's critical path.
+        last = Signal()
+        left = Signal(cfg.pointer_bits)
 
         adv = Signal()          # the output register takes this cycle's entry
         step = Signal()         # the current entry retires
@@ -70,7 +75,7 @@ class SerialSparseMatrixReader(wiring.Component):
         m.d.comb += [
             adv.eq(~self.o.valid | self.o.ready),
             step.eq(job_valid & adv),
-            self.i.ready.eq(~job_valid | (step & (entry + 1 == end))),
+            self.i.ready.eq(~job_valid | (step & last)),
             take.eq(self.i.valid & self.i.ready),
             entry_next.eq(Mux(take, self.i.p.start, Mux(step, entry + 1, entry))),
             # The word of next cycle's entry, so that rd.data always holds the current one.
@@ -84,11 +89,13 @@ class SerialSparseMatrixReader(wiring.Component):
         m.d.comb += row.eq(next_row + z)
 
         with m.If(step):
-            m.d.sync += next_row.eq(row + 1)
-            with m.If(entry + 1 == end):
+            m.d.sync += [next_row.eq(row + 1), left.eq(left - 1), last.eq(left == 1)]
+            with m.If(last):
                 m.d.sync += job_valid.eq(0)
         with m.If(take):
-            m.d.sync += [job_valid.eq(1), end.eq(self.i.p.end), x.eq(self.i.p.x), next_row.eq(0)]
+            span = self.i.p.end - self.i.p.start
+            m.d.sync += [job_valid.eq(1), x.eq(self.i.p.x), next_row.eq(0),
+                         left.eq(span - 1), last.eq(span == 1)]
 
         real = Signal()
         m.d.comb += real.eq(step & (v != 0))
