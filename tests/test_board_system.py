@@ -192,3 +192,17 @@ def test_measure_input_is_checked_before_the_build(pack_dir, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "x0.npy: input rows: expected at least one input" in err[0], err
     assert not (pack_dir / "m").exists()
+
+
+@pytest.mark.xdist_group("boards_ice40")
+def test_the_digits_mlp_link_system_fits_the_up5k(tmp_path, monkeypatch, capsys):
+    # docs/boards.md runs the demo's two-layer digits MLP (64 -> 128 -> 10) on the iCEBreaker's
+    # link system at 97% of the UP5K's logic cells: a PE change that grows the system by a few
+    # per cent (as a registered accumulator write did, 150 cells) must fail here, not on a board.
+    monkeypatch.chdir(tmp_path)             # YoWASP tools open cwd-relative paths only
+    assert main(["demo", "-o", "d1", "--pes", "1", "--engine", "golden"]) == 0
+    assert main(["build", "d1/pack", "--board", "icebreaker", "-o", "ice", "--no-measure", "--clock-mhz", "24"]) == 0
+    rep = json.loads((tmp_path / "ice" / "report.json").read_text())
+    assert rep["top"] == "link" and rep["config"]["max_layers"] >= 2 and rep["config"]["max_cols"] >= 128
+    assert rep["fits"] and rep["logic_cells"] <= 5280 and rep["clock"]["timing_met"]
+    assert (tmp_path / "ice" / "top.bin").stat().st_size == 104090

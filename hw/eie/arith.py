@@ -30,13 +30,14 @@ inside the block (104.31 MHz with split banks; see the README). Simulation uses 
 the block, ``sim/models/MULT18X18D.v``.
 
 Back-to-back hits on the same row (the last row of column j and the first of column j+1)
-are EIE's bypass path. An entry reads its accumulator in stage ``m``, adds its product in
-stage ``p`` and writes the sum from a register in stage ``w``; the sums of the two entries
-ahead of it, written after its read, replace the read value in stage ``q`` when they hit the
-same row, and the read port is transparent for the write in its own cycle. So the add in
-``p`` starts from a flip-flop and ends in one: the block RAM's clock-to-out, its setup and
-the bypass multiplexers are off the read-add-write loop, and the add is a carry-select adder
-(:func:`carry_select_add`). The UP5K build's critical path was that loop.
+are EIE's bypass path. An entry reads its accumulator in stage ``m``, two cycles before its
+write in stage ``p``; the read port is transparent for the write of the entry two ahead (in
+the read's cycle), and in stage ``q`` the sum of the entry just ahead replaces the read value
+when it hits the same row. So the add in ``p`` starts from a flip-flop: the block RAM's
+clock-to-out and the bypass multiplexer are off the read-add-write loop, the UP5K build's
+critical path. (A carry-select add and a registered write, tried as well, gained the UP5K
+2-PE harness about 1.5 MHz, but cost the iCEBreaker link system the 150 logic cells that
+kept the digits MLP in the UP5K.)
 
 Output stage (driven by the central control, one row per cycle, :meth:`ArithmeticUnit.out_latency`
 = 5 cycles from ``drain`` to ``y_valid`` with one bank, 6 with two: the banks' sum has a stage
@@ -86,25 +87,6 @@ def saturate(m, value, bits, name):
     with m.Else():
         m.d.comb += out.eq(hi)
     return out
-
-
-def carry_select_add(m, a, b, width, name):
-    """``a + b`` modulo ``2**width`` as a carry-select adder: the low half's carry picks one of
-    two high halves computed alongside it, so the longest carry chain is half as long.
-
-    The accumulate (read, add the product, write back, bypass to the next read) is one cycle
-    that cannot be pipelined; on the iCE40 its 40-bit carry chain was 11 ns of the UP5K
-    build's 27 ns critical path. The high half with a carry is written ``a - ~b`` so that
-    synthesis does not share it with ``a + b`` behind the select.
-    """
-    k = width // 2
-    ax, bx = Signal(width, name=f"{name}_a"), Signal(width, name=f"{name}_b")
-    m.d.comb += [ax.eq(a), bx.eq(b)]
-    lo = Signal(k + 1, name=f"{name}_lo")
-    hi0 = Signal(width - k, name=f"{name}_hi0")
-    hi1 = Signal(width - k, name=f"{name}_hi1")
-    m.d.comb += [lo.eq(ax[:k] + bx[:k]), hi0.eq(ax[k:] + bx[k:]), hi1.eq(ax[k:] - ~bx[k:])]
-    return Cat(lo[:k], Mux(lo[k], hi1, hi0))
 
 
 def _ecp5_registered_multiplier(a, b, product):
@@ -237,35 +219,25 @@ class ArithmeticUnit(wiring.Component):
                 p_addr.eq(q_addr),
                 p_prod.eq(q_prod),
             ]
-            # The entry's sum is registered (stage w) and written from there, so the block RAM
-            # is on neither side of the add. The entry reads its accumulator in stage m, three
-            # cycles before that write. The writes that land after its read come from the
-            # two entries ahead of it, and stage q takes their sums instead of the read value:
-            # the one just ahead from the adder (stage p), the one before from the write port
-            # (stage w). The write of the entry three ahead lands in the read's own cycle: the
-            # read port is transparent for it. The drain reads only when the compute stages
-            # up to p are empty (the controller drains once every PE is idle, and the drain
-            # reaches this unit a cycle later), so the last write is in by then.
+            # Read two cycles before the write of the same entry (stage m). The write of the
+            # entry two ahead lands in that cycle: the transparent read port covers it. The
+            # write of the entry just ahead lands in the next cycle (stage q), and its sum
+            # replaces the read value there when it hits the same row. The drain reads only
+            # while the compute stages are empty (the controller drains once every PE is idle).
             with m.If(self.drain):
                 m.d.comb += acc_rd.addr.eq(at(self.drain_row))
             with m.Else():
                 m.d.comb += acc_rd.addr.eq(at(m_row))
             q_acc = Signal(acc_shape, name=f"q_acc{b}")
-            p_sum = Signal(acc_shape, name=f"p_sum{b}")
-            m.d.comb += p_sum.eq(carry_select_add(m, q_acc, p_prod, cfg.acc_bits, f"acc_sum{b}"))
-            w_valid = Signal(name=f"w_valid{b}")
-            w_addr = Signal(self.rb, name=f"w_addr{b}")
-            w_sum = Signal(acc_shape, name=f"w_sum{b}")
-            m.d.sync += [w_valid.eq(p_valid), w_addr.eq(p_addr), w_sum.eq(p_sum)]
-            hit_p, hit_w = Signal(name=f"hit_p{b}"), Signal(name=f"hit_w{b}")
-            m.d.comb += [hit_p.eq(p_valid & (p_addr == q_addr)), hit_w.eq(acc_wr.en & (acc_wr.addr == q_addr))]
-            m.d.sync += q_acc.eq(Mux(hit_p, p_sum, Mux(hit_w, acc_wr.data, acc_rd.data)))
+            hit = Signal(name=f"hit{b}")
+            m.d.comb += hit.eq(acc_wr.en & (acc_wr.addr == q_addr))
+            m.d.sync += q_acc.eq(Mux(hit, acc_wr.data, acc_rd.data))
             mine = (d_row[0] == b) if split else C(1)
             with m.If(d_valid & mine):
                 # Clear behind the output stage so the next layer starts from zero.
                 m.d.comb += [acc_wr.addr.eq(at(d_row)), acc_wr.data.eq(0), acc_wr.en.eq(1)]
             with m.Elif(~d_valid):
-                m.d.comb += [acc_wr.addr.eq(w_addr), acc_wr.data.eq(w_sum), acc_wr.en.eq(w_valid)]
+                m.d.comb += [acc_wr.addr.eq(p_addr), acc_wr.data.eq(q_acc + p_prod), acc_wr.en.eq(p_valid)]
             acc_out.append(acc_rd.data)
             stage_valids += [c_valid, m_valid, q_valid, p_valid]
 
@@ -289,15 +261,17 @@ class ArithmeticUnit(wiring.Component):
         rounded = Signal(signed(cfg.acc_bits + 2))
         rounding = Signal(cfg.acc_bits + 1)
         shifted = Signal(signed(cfg.acc_bits + 2))
-        # Half an output step, from the layer's shift, in a register: the shift holds for the
-        # whole layer, and decoding it in front of the rounding adder's carry chain was the
-        # UP5K build's critical path (37 MHz).
-        m.d.sync += rounding.eq((C(1, cfg.acc_bits + 2) << self.shift) >> 1)
+        # The layer's shift, copied here: it holds for the whole layer, and its wire from the
+        # layer table in front of the rounding constant's decode and the rounding adder's carry
+        # chain was the UP5K build's critical path (37 MHz).
+        shift = Signal.like(self.shift)
+        m.d.sync += shift.eq(self.shift)
+        m.d.comb += rounding.eq((C(1, cfg.acc_bits + 2) << shift) >> 1)
         m.d.sync += [
             s1_valid.eq(d_valid), s1_row.eq(d_row), total.eq(acc_row + bias_row),
             s2_valid.eq(s1_valid), s2_row.eq(s1_row), rounded.eq(total + rounding),
             s3_valid.eq(s2_valid), s3_row.eq(s2_row),
-            shifted.eq(Mux(self.shift > cfg.acc_bits, 0, rounded >> self.shift)),
+            shifted.eq(Mux(shift > cfg.acc_bits, 0, rounded >> shift)),
         ]
         # Saturate and ReLU into a register of their own: the saturation compare is a carry
         # chain as wide as the accumulator, and the activation files it writes sit elsewhere
