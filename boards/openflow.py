@@ -269,10 +269,8 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
         mm = build_memory_map(pack)
         from sparsa.boards.systems import SYSTEMS
         pe_options = SYSTEMS[board].pe_options     # the board's PE, as sim:<board> runs it
-        if acc_banks not in ("full", "split"):
-            raise user_error(None, "--acc-banks", "full or split", repr(acc_banks))
         cfg = EIEConfig.for_pack(mm, multiplier=multiplier, spm_words=spm_words, where=str(pack_dir),
-                                 **{"acc_banks": acc_banks, **pe_options})
+                                 acc_banks=acc_banks, **pe_options)
         cfg.check_fits(mm, where=str(pack_dir))
     say = progress or (lambda msg: None)
     mem_plan = None
@@ -349,8 +347,7 @@ def build(pack_dir, board, out_dir, *, do_build=True, progress=None, swappable=F
     report = {"board": board, "family": fam, "device": b["device"], "package": b["package"],
               **engine, "target_clock_mhz": b["clock_mhz"],
               "pnr_target_mhz": pnr_mhz, "router": router, "seed": seed, "memories": "block" if swappable else memories,
-              "multiplier": multiplier, "acc_banks": cfg.acc_banks if mm is not None else None,
-              "memory_plan": mem_plan,
+              "multiplier": multiplier, "memory_plan": mem_plan,
               "capacity": b["capacity"], "pack": str(pack_dir), "config": dict(cfg.__dict__), "built": do_build,
               "swappable": swappable, "top": top, **({"preload": preload} if top == "link" else {})}
     if top == "link":
