@@ -268,7 +268,7 @@ def test_exec_refuses_out_of_range_addresses():
     with pytest.raises(CNNExecError, match="DRAM address"):
         execute(bad_dram, dram, cfg)
     bad_conv = encode_program([dict(op=Op.CONV, count=2, k=3, step=1, gh=5, gw=5, wo=5, H=5, W=5, layer=3)])
-    with pytest.raises(CNNExecError, match=r"\(CONV, layer 3\): CONV reads 18 wbuf words, wbuf holds 16"):
+    with pytest.raises(CNNExecError, match=r"\(CONV, layer 3\): CONV reads wbuf words 0..17, wbuf holds 16"):
         execute(bad_conv, dram, cfg)
     bad_save = encode_program([dict(op=Op.SAVE, count=1, dram=0, length=8, buf=10)])
     with pytest.raises(CNNExecError, match="obuf address 10..17 outside 0..15"):

@@ -111,7 +111,7 @@ class CNNEngine(wiring.Component):
 
         # LOAD
         connect(m, seq.load, load.i)
-        m.d.comb += [load.dispatch.eq(seq.dispatch), load.target.eq(seq.instr.target),
+        m.d.comb += [load.begin.eq(seq.load_begin), load.target.eq(seq.load_target),
                      load.load_run.eq(seq.load_run), load.load_row_start.eq(seq.load_row_start),
                      load.load_row.eq(seq.load_row), seq.load_row_done.eq(load.load_row_done)]
 
@@ -125,8 +125,8 @@ class CNNEngine(wiring.Component):
 
         # Buffers. ibuf: 64-bit words (LOAD writes a beat a cycle with byte enables; compute
         # reads bytes through ports a and b, the window convolver's third row through c).
-        # Read ports are synchronous and not transparent (the default): LOAD and compute never
-        # overlap, and a background SAVE reads the obuf half the compiler keeps apart from the
+        # Read ports are synchronous and not transparent (the default): a LOAD beside a compute
+        # (flag BG) writes only what that compute does not read, and a background SAVE reads the obuf half the compiler keeps apart from the
         # one being written (flag SYNC).
         m.submodules.ibuf = ibuf = Memory(shape=64, depth=cfg.ibuf_bytes // 8, init=[])
         connect(m, load.ibuf, ibuf.write_port(granularity=8))

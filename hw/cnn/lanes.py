@@ -145,7 +145,9 @@ class Lanes(wiring.Component):
             m.d.comb += [ia_addr.eq(f.buf + a_base + a_i), ib_addr.eq(f.b + a_base + a_i)]
         with m.Else():
             m.d.comb += ia_addr.eq(tok.addr)
-        m.d.comb += wb_r.addr.eq(Mux(wino, seq_base + seq_e, tok.widx))
+        # weight word w is at wbuf[wbase + w] (the compiler loads the next weights into the other half)
+        w_idx = Signal(16)
+        m.d.comb += [w_idx.eq(Mux(wino, seq_base + seq_e, tok.widx)), wb_r.addr.eq(f.wbase + w_idx)]
 
         # 3x3 window convolver: the sweep's row streams read ibuf words, the lanes read wbuf
         cv_valid = C(0, 1)
@@ -168,8 +170,7 @@ class Lanes(wiring.Component):
                 sweep.rd2_data.eq(ib_c.data), conv3.wb_data.eq(wb_r.data),
             ]
             with m.If((is_conv | is_pool) & lb):
-                m.d.comb += [ib_a.addr.eq(sweep.rd0_addr), ib_b.addr.eq(sweep.rd1_addr),
-                             wb_r.addr.eq(conv3.wb_addr)]
+                m.d.comb += [ib_a.addr.eq(sweep.rd0_addr), ib_b.addr.eq(sweep.rd1_addr), w_idx.eq(conv3.wb_addr)]
 
             # POOL with flag LB: the sweep's windows reduced whole, one a cycle (the k x k
             # corner of the 3x3 window: k 2 or 3), one channel after the other into bank c % P

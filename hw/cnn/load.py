@@ -26,8 +26,8 @@ class LoadUnit(wiring.Component):
 
     Ports
     -----
-    dispatch : In(1)
-        The sequencer is in DISPATCH (clears the carry and the wbuf word count).
+    begin : In(1)
+        A LOAD may begin (clears the carry and the wbuf word count).
     target : In(Target)
         The LOAD's target field.
     load_row_start : In(1), load_row : In(load_row_layout())
@@ -45,7 +45,7 @@ class LoadUnit(wiring.Component):
         P = cfg.lanes
         # `In(WritePort.Signature)`: the flipped port, i.e. the side that drives it
         super().__init__({
-            "dispatch": In(1), "target": In(FIELD_BITS["target"]),
+            "begin": In(1), "target": In(FIELD_BITS["target"]),
             "load_row_start": In(1), "load_row": In(load_row_layout()),
             "load_run": In(1), "i": In(stream.Signature(beat_layout)), "load_row_done": Out(1),
             "ibuf": In(WritePort.Signature(addr_width=ceil_log2(cfg.ibuf_bytes // 8), shape=64, granularity=8)),
@@ -67,7 +67,7 @@ class LoadUnit(wiring.Component):
         w_word = Signal(self.cfg.weight_bits * P)
         w_cnt = Signal(range(max(2, w_beats)))
 
-        with m.If(self.dispatch):
+        with m.If(self.begin):
             m.d.sync += [w_cnt.eq(0), ld_flush.eq(0), carry_en.eq(0)]
         with m.If(self.load_row_start):
             # DRAM lane j of beat k goes to ibuf byte s + 8k + j, s = dest - (dram & 7)

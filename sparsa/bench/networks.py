@@ -215,8 +215,8 @@ def resnet18_onnx(path, *, size=224, width=1.0, classes=1000, seed=0):
 
 def load_cycles(prog, tm):
     """Per layer of ``prog``, the cycles its LOAD instructions hold the engine (from the
-    retirement of the instruction before each LOAD to its own, fetch included), as the
-    cycle model ``tm`` counts them."""
+    retirement of the instruction before each LOAD to its own, fetch included; a LOAD beside
+    a compute, flag BG, holds it for its fetch only), as the cycle model ``tm`` counts them."""
     from sparsa.sw.cnn.isa import Op, decode_program
     ops = [f["op"] for f in decode_program(prog.program)]
     at = lambda i: tm.retire[i - 1] if i > 0 else 0

@@ -26,12 +26,14 @@ half while the next compute fills the other; :func:`order_saves` then sets flag 
 an instruction would touch what a running SAVE still reads or writes.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from sparsa.sw.cnn.config import CNNConfig
-from sparsa.sw.cnn.isa import Flag, INSTR_BYTES, Op, encode_program
+from sparsa.sw.cnn.isa import FIELDS, Flag, INSTR_BYTES, Op, encode_program
+from sparsa.sw.cnn.overlap import background_loads, overlap as _overlap, span as _span
+from sparsa.sw.cnn.timing import program_cycles
 from sparsa.sw.errors import UserError, user_error
 from sparsa.sw.cnn.golden import validate_int_graph
 from sparsa.sw.cnn.emit import Emitter, emit_add, emit_conv, emit_pool, emit_upsample
@@ -133,11 +135,6 @@ class Program:
         return self.read_output(dram), stats
 
 
-def _span(lo, count, stride, length):
-    """[lo, hi) of ``lo + r*stride + j``, r < count, j < length (empty: None)."""
-    return (lo, lo + (count - 1) * stride + length) if count > 0 and length > 0 else None
-
-
 def _obuf_writes(f, P):
     """The obuf words (any bank) a CONV, POOL or ADD writes, as one [lo, hi) span."""
     op, ob = f["op"], f.get("obase", 0)
@@ -152,10 +149,6 @@ def _obuf_writes(f, P):
     if op == Op.ADD:
         return _span(ob, -(-f["count"] // P), f["ostride"], f["length"])
     return None
-
-
-def _overlap(a, b):
-    return a is not None and b is not None and a[0] < b[1] and b[0] < a[1]
 
 
 def order_saves(instrs, P):
@@ -198,15 +191,22 @@ def linear_as_conv(cfg, w):
     which is why it is not the first choice. ``lb`` is its :func:`plan_linebuffer` plan.
     """
     out, n = w.shape
-    direct = n <= cfg.wbuf_words and n <= cfg.ibuf_bytes
-    if cfg.convolver and not direct:
+    in_shape, lb = linear_plan(cfg, out, n)
+    if lb is not None:
+        w9 = np.zeros((out, in_shape[0] * 9), dtype=w.dtype)
+        w9[:, :n] = w
+        return w9.reshape((out,) + in_shape), in_shape, lb
+    return w.reshape(out, n, 1, 1), in_shape, None
+
+
+def linear_plan(cfg, out, n):
+    """:func:`linear_as_conv`'s choice for ``out`` x ``n`` weights: ``(in_shape, lb)``."""
+    if cfg.convolver and not (n <= cfg.wbuf_words and n <= cfg.ibuf_bytes):
         n9 = -(-n // 9)
         lb = plan_linebuffer(cfg, (n9, 3, 3), (out, 1, 1), 3, 1)
         if lb is not None:
-            w9 = np.zeros((out, n9 * 9), dtype=w.dtype)
-            w9[:, :n] = w
-            return w9.reshape(out, n9, 3, 3), (n9, 3, 3), lb
-    return w.reshape(out, n, 1, 1), (n, 1, 1), None
+            return (n9, 3, 3), lb
+    return (n, 1, 1), None
 
 
 def concat_aliases(graph, shapes):
@@ -232,11 +232,43 @@ def concat_aliases(graph, shapes):
     return alias, copies
 
 
-def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
+def _plan_layer(L, w, cfg, datapath, in_shape, shapes, weights=True):
+    """A conv or linear layer's plan on ``cfg``: ``(w, in_shape, in_bytes, stride, pad, wino, lb)``
+    (``w`` as the engine runs it, or None without ``weights``; ``lb`` the window convolver's plan or None)."""
+    if L["op"] == "linear":
+        in_bytes = int(np.prod(in_shape))
+        if not weights:                 # the plan only
+            shape, lb = linear_plan(cfg, w.shape[0], w[0].size)
+            return None, shape, in_bytes, 1, 0, False, lb
+        w, in_shape, lb = linear_as_conv(cfg, w.reshape(w.shape[0], -1))
+        return w, in_shape, in_bytes, 1, 0, False, lb
+    stride, pad = L.get("stride", 1), L.get("padding", 0)
+    wino = datapath == "winograd" and w.shape[2] == 3 and stride == 1
+    if wino:
+        try:
+            plan_conv(cfg, L["name"], in_shape, shapes[L["name"]], 3, stride, True)
+        except UserError:
+            wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
+    lb = None if wino else plan_linebuffer(cfg, in_shape, shapes[L["name"]], w.shape[2], stride)
+    return w, in_shape, None, stride, pad, wino, lb
+
+
+def _model_cycles(instrs, P):
+    """The cycle model's count for a run of instructions (SAVEs ordered on a copy)."""
+    zero = dict.fromkeys(FIELDS, 0)
+    instrs = order_saves([{**zero, **f} for f in instrs], P)
+    return program_cycles(instrs + [dict(zero, op=Op.END)]).cycles
+
+
+def compile_graph(graph, cfg=None, datapath="direct", where="graph", background=True):
     """Compile an integer graph (checked by :func:`~sparsa.sw.cnn.golden.validate_int_graph`) for ``cfg``.
 
     ``datapath`` ``"winograd"`` runs every 3x3 stride-1 conv on the F(2x2,3x3) datapath (other
     layers, and a layer whose Winograd weights would not fit wbuf, use the direct one).
+    With ``background`` (the default) a layer whose tiles fit half of ibuf and wbuf may be
+    planned so, with the next tile's LOADs beside each compute (:mod:`~sparsa.sw.cnn.overlap`),
+    where the cycle model says that is faster; ``background=False`` gives the program of an
+    engine that runs every LOAD in turn.
     Returns a :class:`Program`; a layer the buffers cannot hold raises :class:`UserError`.
     """
     cfg = cfg or CNNConfig()
@@ -250,6 +282,10 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     P = cfg.lanes
 
     # Pass 1: weights (relative to the data base), then activations.
+    try:
+        halved = replace(cfg, ibuf_bytes=cfg.ibuf_bytes // 2 // 8 * 8, wbuf_words=cfg.wbuf_words // 2)
+    except (ValueError, UserError):
+        halved = None
     wblob = bytearray()
     wdats = {}
     prev = "input"
@@ -261,26 +297,21 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         b = graph.arrays[L["bias"]].astype(np.int64)
         shift = int(L.get("shift", 0))
         macs = int(w.size) * int(np.prod(shapes[L["name"]][1:]))
-        in_shape, in_bytes = shapes[src], None
-        if L["op"] == "linear":
-            w, in_shape, lb = linear_as_conv(cfg, w.reshape(w.shape[0], -1))
-            in_bytes = int(np.prod(shapes[src]))
-            stride, pad, wino = 1, 0, False
-        else:
-            stride, pad = L.get("stride", 1), L.get("padding", 0)
-            wino = datapath == "winograd" and w.shape[2] == 3 and stride == 1
-            if wino:
-                try:
-                    plan_conv(cfg, L["name"], in_shape, shapes[L["name"]], 3, stride, True)
-                except UserError:
-                    wino = False            # Winograd needs more wbuf (16 vs 9 words) or ibuf rows
-            lb = None if wino else plan_linebuffer(cfg, in_shape, shapes[L["name"]], w.shape[2], stride)
+        w0 = w
+        w, in_shape, in_bytes, stride, pad, wino, lb = _plan_layer(L, w0, cfg, datapath, shapes[src], shapes)
+        # the same layer planned for half of ibuf and wbuf (so that LOADs can run beside the
+        # computes), if that keeps its weight layout: its window-convolver plan, or False
+        try:
+            _, hshape, _, _, _, hwino, hlb = _plan_layer(L, w0, halved, datapath, shapes[src], shapes, weights=False)
+            half = hlb if (hlb is None) == (lb is None) and hwino == wino and hshape == in_shape else False
+        except (UserError, AttributeError):     # AttributeError: no halved engine
+            half = False
         k = w.shape[2]
         # a k x k kernel (k > 3) on the convolver: its 3x3 pieces as channel blocks
         blob, nwords = weight_block(kernel_pieces(w) if lb and k > 3 else w, b, P, wino, cfg.weight_bits)
         addr = align(len(wblob))
         wblob += bytes(addr - len(wblob)) + blob
-        wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, nwords=nwords, shift=shift,
+        wdats[L["name"]] = dict(k=k, stride=stride, pad=pad, wino=wino, lb=lb, half_lb=half, nwords=nwords, shift=shift,
                                 addr=addr, nbytes=len(blob), acc_bound=acc_bound(w, wino), macs=macs,
                                 in_shape=in_shape, in_bytes=in_bytes)
     alias, copies = concat_aliases(graph, shapes)
@@ -299,7 +330,8 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
     for t in alias:
         place(t)
 
-    # Pass 2: instructions.
+    # Pass 2: instructions, per layer the better (by the cycle model) of its plan on the
+    # whole of ibuf and wbuf and, where it fits, on half of them with LOADs beside computes.
     e = Emitter(cfg)
     e.where = where
     metas = []
@@ -308,32 +340,53 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph"):
         name, op = L["name"], L["op"]
         srcs = _sources(L, prev)
         e.layer, e.name = idx, name
-        e.stats = {"dram_read": 0, "dram_write": 0, "mac_cycles": 0}
         start = len(e.instrs)
         meta = {"index": idx, "name": name, "op": op, "inputs": srcs,
                 "shape": list(shapes[name]), "out_addr": acts[name], "datapath": None, "macs": 0,
                 "weight_addr": None, "weight_bytes": 0, "acc_bound": None, "multipliers": 0}
-        if op in ("conv2d", "linear"):
-            wd = wdats[name]
-            tiles, groups = emit_conv(e, cfg, L, acts[srcs[0]], wd["in_shape"], wd["addr"], wd, acts[name],
-                                      shapes[name])
+        wd = wdats.get(name)
+        if wd is not None:
             meta.update(datapath="winograd" if wd["wino"] else "convolver" if wd["lb"] else "direct",
                         macs=wd["macs"], multipliers=cfg.lanes * (9 if wd["lb"] else 1),
                         weight_addr=wd["addr"], weight_bytes=wd["nbytes"], acc_bound=wd["acc_bound"])
-        elif op in ("maxpool2d", "avgpool2d"):
-            tiles, groups = emit_pool(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
-        elif op == "upsample":
-            tiles, groups = emit_upsample(e, cfg, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
-        elif op == "concat":
-            # the inputs written in place by their own layers cost nothing; the others are copied
-            tiles = groups = 0
-            for src, off in copies.get(name, ()):
-                ident = {"name": name, "op": "maxpool2d", "size": 1, "stride": 1}
-                t, g = emit_pool(e, cfg, ident, acts[src], shapes[src], acts[name] + off, shapes[src])
-                tiles, groups = tiles + t, groups + g
-        else:
-            tiles, groups = emit_add(e, cfg, L, acts[srcs[0]], acts[srcs[1]], shapes[name], acts[name])
-        meta.update(instr_start=start, instr_end=len(e.instrs), row_tiles=tiles, groups=groups, **e.stats)
+
+        def emit_layer(sub, c, wd):
+            if op in ("conv2d", "linear"):
+                return emit_conv(sub, c, L, acts[srcs[0]], wd["in_shape"], wd["addr"], wd, acts[name], shapes[name])
+            if op in ("maxpool2d", "avgpool2d"):
+                return emit_pool(sub, c, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
+            if op == "upsample":
+                return emit_upsample(sub, c, L, acts[srcs[0]], shapes[srcs[0]], acts[name], shapes[name])
+            if op == "concat":
+                # the inputs written in place by their own layers cost nothing; the others are copied
+                tiles = groups = 0
+                for src, off in copies.get(name, ()):
+                    ident = {"name": name, "op": "maxpool2d", "size": 1, "stride": 1}
+                    t, g = emit_pool(sub, c, ident, acts[src], shapes[src], acts[name] + off, shapes[src])
+                    tiles, groups = tiles + t, groups + g
+                return tiles, groups
+            return emit_add(sub, c, L, acts[srcs[0]], acts[srcs[1]], shapes[name], acts[name])
+
+        variants = [(cfg, False, wd)]
+        if background and halved is not None and (wd is None or wd["half_lb"] is not False):
+            variants.append((halved, True, wd and dict(wd, lb=wd["half_lb"])))
+        best = None
+        for c, halves, w in variants:
+            sub = e.fork(halves)
+            try:
+                tiles, groups = emit_layer(sub, c, w)
+            except UserError:
+                if not halves:
+                    raise
+                continue
+            if background:
+                sub.instrs = background_loads(sub.instrs, cfg)
+            cyc = _model_cycles(sub.instrs, P) if len(variants) > 1 else 0
+            if best is None or cyc < best[0]:
+                best = (cyc, sub, tiles, groups)
+        _, sub, tiles, groups = best
+        e.join(sub)
+        meta.update(instr_start=start, instr_end=len(e.instrs), row_tiles=tiles, groups=groups, **sub.stats)
         metas.append(meta)
         prev = name
 

@@ -29,6 +29,30 @@ class Emitter:
         self.stats = None
         self.where = "graph"
         self.half = 0
+        # With `halves` (the layer was planned for half of ibuf and wbuf) successive inputs and
+        # weights go to alternate halves, so that the next ones can load beside a compute
+        # (sw/cnn/overlap.py); `ib` and `wb` are the current halves' bases.
+        self.halves = False
+        self.ib = self.wb = 0
+
+    def fork(self, halves):
+        """A new emitter for one layer's instructions, carrying on from this one's state."""
+        sub = Emitter(self.cfg)
+        sub.layer, sub.name, sub.where, sub.half, sub.halves = self.layer, self.name, self.where, self.half, halves
+        sub.stats = {"dram_read": 0, "dram_write": 0, "mac_cycles": 0}
+        return sub
+
+    def join(self, sub):
+        """Append ``sub``'s instructions (see :meth:`fork`) and take over its obuf half."""
+        self.instrs += sub.instrs
+        self.half = sub.half
+
+    def next_input(self):
+        """The next LOADs of a compute's input go to the other half of ibuf (with ``halves``)."""
+        self.ib = (self.cfg.ibuf_bytes // 2 // 8 * 8 - self.ib) if self.halves else 0
+
+    def next_weights(self):
+        self.wb = (self.cfg.wbuf_words // 2 - self.wb) if self.halves else 0
 
     def obuf_base(self, need):
         """obuf base for the next compute's outputs, ``need`` words per bank: the two halves
@@ -43,6 +67,14 @@ class Emitter:
     def emit(self, **f):
         f.setdefault("layer", self.layer & 0xFF)
         op = f["op"]
+        if op == Op.LOAD and f["target"] != Target.BIAS:
+            f["buf"] += self.ib if f["target"] == Target.IBUF else self.wb
+        elif op in (Op.CONV, Op.POOL, Op.ADD):
+            f["buf"] += self.ib
+            if op == Op.ADD:
+                f["b"] += self.ib
+            if op == Op.CONV:
+                f["wbase"] = self.wb
         if op in (Op.LOAD, Op.SAVE):
             key = "dram_read" if op == Op.LOAD else "dram_write"
             self.stats[key] += f["count"] * f["length"]
@@ -65,6 +97,8 @@ class Emitter:
                   dstride=dstride if count > 1 else 0, buf=buf, bstride=bstride if count > 1 else 0)
 
     def load_weights(self, dram, nwords):
+        """LOAD WBUF of the next compute's ``nwords`` words (in the other half, with ``halves``)."""
+        self.next_weights()
         B = self.cfg.weight_word_bytes
         per = field_range("length")[1] // B          # words per LOAD (length field)
         for w0 in range(0, nwords, per):
@@ -98,6 +132,7 @@ def emit_conv_linebuffer(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, ou
             r0, nrows = 0, 0
 
         def load(c0, n):
+            e.next_input()
             if limit is not None:
                 # a linear layer's flat input seen as 3 x 3 channels: load only its own bytes;
                 # the ibuf bytes past them meet zero weights (see compiler.linear_as_conv)
@@ -181,6 +216,7 @@ def emit_conv(e, cfg, L, x_addr, in_shape, w_addr, wdat, out_addr, out_shape):
             last = y0 + (rr - 1) * s + k - 1
         r0, r1 = max(0, y0), min(h - 1, last)
         nrows = r1 - r0 + 1
+        e.next_input()
         if nrows > 0:
             e.load_rows(x_addr + r0 * wd, cin, nrows * wd, h * wd, 0, nrows * wd)
         else:                       # every row this tile reads is padding
@@ -240,6 +276,7 @@ def emit_pool(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
         nrows = r1 - r0 + 1          # >= 1: padding is below the window size
         for c0 in range(0, c, cc):
             n = min(cc, c - c0)
+            e.next_input()
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
             ob = e.obuf_base(-(-n // P) * rr * wo)
             e.emit(op=Op.POOL, flags=(Flag.AVG if avg else 0) | sweep, count=n, buf=0, bstride=nrows * wd,
@@ -279,6 +316,7 @@ def emit_upsample(e, cfg, L, x_addr, in_shape, out_addr, out_shape):
         r0, nrows = oy0 // 2, -(-rr // 2)
         for c0 in range(0, c, cc):
             n = min(cc, c - c0)
+            e.next_input()
             e.load_rows(x_addr + c0 * h * wd + r0 * wd, n, nrows * wd, h * wd, 0, nrows * wd)
             ob = e.obuf_base(-(-n // P) * rr * wo)
             e.emit(op=Op.POOL, flags=Flag.UP, count=n, buf=0, bstride=nrows * wd, ostride=rr * wo, k=1, step=1,
@@ -309,6 +347,7 @@ def emit_add(e, cfg, L, a_addr, b_addr, shape, out_addr):
         for off in range(0, n, span):
             ln = min(span, n - off)
             tiles += 1
+            e.next_input()
             e.load_rows(a_addr + c0 * n + off, m, ln, n, 0, ln)
             e.load_rows(b_addr + c0 * n + off, m, ln, n, m * ln, ln)
             ob = e.obuf_base(-(-m // P) * ln)

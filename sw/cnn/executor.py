@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sparsa.sw.cnn.isa import INSTR_BYTES, WINO_AT, WINO_BT, Flag, Op, Target, decode_program
+from sparsa.sw.cnn.isa import INSTR_BYTES, LOAD_QUEUE, WINO_AT, WINO_BT, Flag, Op, Target, decode_program
 
 __all__ = ["execute", "ExecStats", "CNNExecError", "post"]
 
@@ -114,6 +114,9 @@ class _Engine:
         self.psum = np.zeros((cfg.lanes, cfg.psum_depth), dtype=np.int64)
         self.where = ""
         self.pending = None         # a SAVE the engine may still be running: (fields, where)
+        self.queue = []             # LOADs with flag BG waiting for the next compute: (fields, where)
+        self.ibuf_queued = np.zeros(cfg.ibuf_bytes, dtype=bool)     # what they will write
+        self.wbuf_queued = np.zeros(cfg.wbuf_words, dtype=bool)
 
     def fail(self, msg):
         raise CNNExecError(f"{self.where}: {msg}")
@@ -129,13 +132,53 @@ class _Engine:
 
     # LOAD / SAVE
 
+    def reading(self, queued, what):
+        """A compute reads buffer entries; ``queued`` says which of them a queued LOAD writes."""
+        if np.any(queued):
+            self.fail(f"reads {what} that a LOAD with flag BG, queued for this compute, writes")
+
     def load(self, f, st):
-        t = f["target"]
+        """A LOAD: now, or with flag BG queued for the next compute (checked here, run then)."""
         count, length = f["count"], f["length"]
         src = self.span(f["dram"], count, f["dstride"], length)
         self.check(src, self.dram.size, "DRAM")
         st["dram_read"] = count * length
-        data = self.dram[src]
+        t = f["target"]
+        if t == Target.IBUF:
+            dst, queued = self.span(f["buf"], count, f["bstride"], length), self.ibuf_queued
+            self.check(dst, self.ibuf.size, "ibuf")
+        elif t == Target.WBUF:
+            words = length // self.cfg.weight_word_bytes
+            dst, queued = self.span(f["buf"], count, f["bstride"], words), self.wbuf_queued
+            self.check(dst, self.cfg.wbuf_words, "wbuf word")
+        else:
+            dst, queued = None, None
+        if dst is not None and self.queue and queued[dst].any():
+            self.fail("writes what a LOAD with flag BG, queued before it, writes too")
+        if not f["flags"] & Flag.BG:
+            self.run_load(f)
+            return
+        if queued is None:
+            self.fail(f"LOAD with flag BG to target {t}: only IBUF and WBUF LOADs run in the background")
+        if len(self.queue) == LOAD_QUEUE:
+            self.fail(f"more than {LOAD_QUEUE} LOADs with flag BG before a compute (the engine's load queue)")
+        queued[dst] = True
+        self.queue.append((f, self.where))
+
+    def run_queued(self):
+        """The compute has read its operands: the LOADs queued for it write theirs."""
+        for f, where in self.queue:
+            here, self.where = self.where, where
+            self.run_load(f)
+            self.where = here
+        self.queue = []
+        self.ibuf_queued[:] = False
+        self.wbuf_queued[:] = False
+
+    def run_load(self, f):
+        t = f["target"]
+        count, length = f["count"], f["length"]
+        data = self.dram[self.span(f["dram"], count, f["dstride"], length)]
         if t == Target.IBUF:
             dst = self.span(f["buf"], count, f["bstride"], length)
             self.check(dst, self.ibuf.size, "ibuf")
@@ -201,6 +244,7 @@ class _Engine:
             addr = (base + np.arange(count, dtype=np.int64)[:, None, None] * f["bstride"]
                     + ((rows - f["row0"]) * W)[None, :, None] + cols[None, None, :])
             self.check(addr, self.ibuf.size, "ibuf")
+            self.reading(self.ibuf_queued[addr], "ibuf bytes")
             X[np.ix_(np.arange(count), np.flatnonzero(ry), np.flatnonzero(rx))] = self.ibuf[addr]
         return X
 
@@ -217,6 +261,14 @@ class _Engine:
 
     # CONV
 
+    def weights(self, f, nwords):
+        """The ``nwords`` wbuf words a CONV reads, from word ``wbase`` on."""
+        lo = f["wbase"]
+        if lo + nwords > self.cfg.wbuf_words:
+            self.fail(f"CONV reads wbuf words {lo}..{lo + nwords - 1}, wbuf holds {self.cfg.wbuf_words}")
+        self.reading(self.wbuf_queued[lo:lo + nwords], "wbuf")
+        return self.wbuf[lo:lo + nwords]
+
     def conv(self, f, st):
         P = self.P
         count, gh, gw, step = f["count"], f["gh"], f["gw"], f["step"]
@@ -227,13 +279,12 @@ class _Engine:
             if not self.cfg.winograd:
                 self.fail("Winograd CONV on an engine built without the Winograd datapath")
             nwords = count * 16
-            if nwords > self.cfg.wbuf_words:
-                self.fail(f"CONV reads {nwords} wbuf words, wbuf holds {self.cfg.wbuf_words}")
+            wl = self.weights(f, nwords)
             X = self.window(f, f["buf"], count, 2 * gh + 2, 2 * gw + 2)
             # D[a, b, c, py, px] = X[c, 2py + a, 2px + b]: the 4x4 tile of grid point (py, px).
             D = np.stack([np.stack([X[:, a:a + 2 * gh:2, b:b + 2 * gw:2] for b in range(4)]) for a in range(4)])
             V = np.einsum("ia,abcpq,jb->ijcpq", WINO_BT, D, WINO_BT).reshape(16, count, gh * gw)
-            Wt = self.wbuf[:nwords].reshape(count, 16, P).transpose(1, 2, 0)      # (e, lane, ci)
+            Wt = wl.reshape(count, 16, P).transpose(1, 2, 0)      # (e, lane, ci)
             M = _matmul_exact(Wt, V).reshape(4, 4, P, gh, gw)
             Y = np.einsum("ia,abLpq,jb->ijLpq", WINO_AT, M, WINO_AT)              # (2, 2, lane, py, px)
             if np.any(Y % 4):
@@ -245,12 +296,11 @@ class _Engine:
         else:
             k = f["k"]
             nwords = count * k * k
-            if nwords > self.cfg.wbuf_words:
-                self.fail(f"CONV reads {nwords} wbuf words, wbuf holds {self.cfg.wbuf_words}")
+            wl = self.weights(f, nwords)
             X = self.window(f, f["buf"], count, (gh - 1) * step + k, (gw - 1) * step + k)
             cols = np.stack([X[:, dy:dy + step * (gh - 1) + 1:step, dx:dx + step * (gw - 1) + 1:step]
                              for dy in range(k) for dx in range(k)], axis=1)   # (ci, ky*k+kx, py, px)
-            acc = _matmul_exact(self.wbuf[:nwords].T, cols.reshape(nwords, gh * gw)).reshape(P, gh, gw)
+            acc = _matmul_exact(wl.T, cols.reshape(nwords, gh * gw)).reshape(P, gh, gw)
             nr, nc = gh, gw
             st["mac_cycles"] = gh * gw * nwords
         st["mults"] = st["mac_cycles"] * P
@@ -259,7 +309,6 @@ class _Engine:
                 self.fail("LB CONV on an engine built without the window convolver")
             if f["k"] != 3 or step not in (1, 2) or f["flags"] & Flag.WINO:
                 self.fail(f"LB CONV needs k 3, step 1 or 2, no WINO; found k {f['k']}, step {step}")
-            wl = self.wbuf[:nwords]
             if wl.min(initial=0) < -128 or wl.max(initial=0) > 127:
                 self.fail("LB CONV with weights outside int8 (the convolver multiplies each word's low byte)")
             pb = f["b"]
@@ -328,6 +377,8 @@ class _Engine:
         b = self.span(f["b"], count, f["bstride"], length)
         self.check(a, self.ibuf.size, "ibuf")
         self.check(b, self.ibuf.size, "ibuf")
+        self.reading(self.ibuf_queued[a], "ibuf bytes")
+        self.reading(self.ibuf_queued[b], "ibuf bytes")
         y = np.clip(self.ibuf[a].astype(np.int64) + self.ibuf[b], -128, 127)
         if f["flags"] & Flag.RELU:
             y = np.maximum(y, 0)
@@ -359,10 +410,14 @@ def execute(program, dram, cfg):
         st = {"index": n, "op": op.name, "layer": f["layer"], "mac_cycles": 0, "mults": 0, "elems": 0,
               "dram_read": 0, "dram_write": 0}
         stats.instructions.append(st)
+        if eng.queue and op in (Op.SAVE, Op.END):
+            eng.fail("only LOADs may come between a LOAD with flag BG and the compute it waits for")
         if op == Op.END:
             eng.finish_save()
             return stats
         if f["flags"] & Flag.SYNC and op != Op.SAVE:
             eng.finish_save()
         handlers[op](f, st)
+        if op in (Op.CONV, Op.POOL, Op.ADD):
+            eng.run_queued()
     raise CNNExecError("program: no END instruction")

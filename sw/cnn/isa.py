@@ -23,6 +23,13 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     for r < count: the ``length`` bytes at DRAM ``dram + r*dstride`` go to ``target``:
     IBUF: ``ibuf[buf + r*bstride + j]``; WBUF: words ``buf + r*bstride + w`` (``length`` a
     multiple of a word's bytes, 2P or P, DRAM address 8-aligned); BIAS: count 1, length 4P, 8-aligned, lane l = int32 at 4l.
+    With flag BG (IBUF or WBUF only) the LOAD runs in the background of the next CONV, POOL
+    or ADD: the engine queues it (at most ``LOAD_QUEUE`` of them) and goes on; the compute
+    starts at once and the queued LOADs run beside it, in order, and the compute retires
+    when they have finished too. Only LOADs may come between a LOAD with BG and its compute,
+    and the compute must not read a byte or word a queued LOAD writes (the compiler places
+    them in the other half of ibuf and wbuf; the instruction-level model refuses a program
+    that breaks this).
 ``SAVE``
     for c < count: ``DRAM[dram + c*dstride + j] = obuf[c % P][buf + (c // P)*ostride + j]``, j < length.
     A SAVE runs in the background: the engine hands it to its store unit and goes on to the
@@ -32,6 +39,7 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     for py < gh, px < gw (grid points): accumulators = 0; for ci < count: the k x k window
     ``d[ky][kx]`` at input row ``iy = y0 + py*step + ky`` and column ``ix = x0 + px*step + kx``
     is ``ibuf[buf + ci*bstride + (iy - row0)*W + ix]`` when 0 <= iy < H and 0 <= ix < W, else 0.
+    Weight word w is read at ``wbuf[wbase + w]`` (field ``wbase``), written below as ``wbuf[w]``.
     *Direct* (flag WINO clear): ``acc[l] += wbuf[ci*k*k + ky*k + kx][l] * d[ky][kx]``; output
     pixel (py, px) -> ``obuf[l][py*wo + px]``.
     *Winograd F(2x2,3x3)* (WINO set; k = 4, step = 2): ``V = B^T d B``; for e < 16
@@ -77,7 +85,7 @@ import enum
 import numpy as np
 
 __all__ = [
-    "Op", "Target", "Flag", "FIELDS", "FIELD_BITS", "SIGNED", "WORDS", "INSTR_BYTES",
+    "Op", "Target", "Flag", "FIELDS", "LOAD_QUEUE", "FIELD_BITS", "SIGNED", "WORDS", "INSTR_BYTES",
     "encode", "decode", "encode_program", "decode_program",
     "WINO_BT", "WINO_G2", "WINO_AT",
 ]
@@ -108,25 +116,29 @@ class Flag(enum.IntFlag):
     SYNC = 64     # start after every earlier SAVE has finished (a SAVE: also retire after itself)
     LEAKY = 128   # CONV: a negative output is scaled by alpha / 128 (leaky ReLU)
     UP = 256      # POOL: the window moves every second output pixel (2x nearest upsample)
+    BG = 512      # LOAD: run in the background of the next compute (see LOAD_QUEUE)
 
 
 # Field name -> word index. Order is the encoding; do not reorder (it is the binary format).
 FIELDS = (
     "op", "flags", "layer", "target", "dram", "dstride", "count", "length", "buf", "bstride",
     "b", "ostride", "k", "step", "shift", "gh", "gw", "y0", "x0", "row0", "H", "W",
-    "out_rows", "wo", "obase", "alpha",
+    "out_rows", "wo", "obase", "alpha", "wbase",
 )
 WORDS = 32
 INSTR_BYTES = WORDS * 4
 
 # Bits the hardware keeps of each field (the compiler refuses values that do not fit).
 FIELD_BITS = {
-    "op": 3, "flags": 9, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
+    "op": 3, "flags": 10, "layer": 8, "target": 2, "dram": 32, "dstride": 32, "count": 16,
     "length": 20, "buf": 20, "bstride": 20, "b": 20, "ostride": 20, "k": 3, "step": 2,
     "shift": 5, "gh": 12, "gw": 12, "y0": 14, "x0": 5, "row0": 12, "H": 12, "W": 12,
-    "out_rows": 12, "wo": 12, "obase": 20, "alpha": 8,
+    "out_rows": 12, "wo": 12, "obase": 20, "alpha": 8, "wbase": 16,
 }
 SIGNED = frozenset({"y0", "x0"})
+
+# LOADs with flag BG the engine holds for the next compute (its load queue's depth)
+LOAD_QUEUE = 2
 
 
 def field_range(name):

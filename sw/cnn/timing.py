@@ -6,7 +6,9 @@ with a SAVE handed to the store unit and running in the background until an inst
 flag SYNC, the next SAVE or END waits for it. The costs are the RTL's, measured on its
 per-instruction retirement cycles (``sim/cnn/tb.py``) against a zero-wait-state AXI slave:
 
-* every instruction: ``FETCH`` cycles (13 beats of fields, the read latency, dispatch, retire);
+* every instruction: ``FETCH`` cycles (14 beats of fields, the read latency, dispatch, retire);
+* a LOAD with flag BG only its fetch: its rows run beside the next compute, which retires when
+  both its own work and the queued LOADs' rows (one LOAD after the other) are done;
 * a LOAD row: its AXI beats, one a cycle (the reader keeps two bursts of at most 16 beats in
   flight, so a row's later bursts cost nothing more), plus a fixed cost per row;
 * a SAVE row: its beats plus a fixed cost per row and per extra burst (one burst in flight);
@@ -35,7 +37,7 @@ __all__ = ["Timing", "program_cycles", "FETCH", "REPORT_MHZ"]
 # Zynq-7020, 400 MHz on a ZU2CG); no build has been measured at either.
 REPORT_MHZ = (200, 400)
 
-FETCH = 18            # an instruction that does nothing else: fetch, dispatch, retire
+FETCH = 19            # an instruction that does nothing else: fetch, dispatch, retire
 BEAT = 8
 MAX_BURST = 16
 PAGE = 4096
@@ -47,6 +49,8 @@ SAVE_ROW = 7           # a SAVE row: obuf read, write command, write response
 WRITE_BURST = 3        # every further write burst of a row
 LB_CHANNEL_2 = 21      # twice the fewest cycles a window-convolver channel takes (10.5)
 CONV_PIPE = {"direct": 8, "winograd": 30, "convolver": 18}
+BG_NEXT = 1            # between two queued LOADs: the sequencer takes the next from the queue
+BG_DONE = 0            # after the last queued LOAD's rows, before the compute may retire
 HOLD_DRAIN = 3         # of the convolver's pipeline, what a CONV with flag HOLD does not wait for
 POOL_PIPE = 6
 SWEEP_POOL_PIPE = 8
@@ -184,6 +188,7 @@ def program_cycles(program, dram_latency=0):
     t = 0                  # cycle at which the previous instruction retired
     store_free = 0         # cycle at which the store unit is idle
     retire = []
+    queued = []            # LOADs with flag BG waiting for the next compute
     for f in instrs:
         op = f["op"]
         dispatch = t + FETCH - 1 + dram_latency
@@ -191,13 +196,19 @@ def program_cycles(program, dram_latency=0):
             return Timing(max(dispatch, store_free) + 1, retire)
         if f["flags"] & Flag.SYNC or op == Op.SAVE:
             dispatch = max(dispatch, store_free)
-        if op == Op.LOAD:
+        if op == Op.LOAD and f["flags"] & Flag.BG:
+            queued.append(f)
+            done = dispatch
+        elif op == Op.LOAD:
             done = dispatch + _load_rows(f, dram_latency)
         elif op == Op.SAVE:
             store_free = dispatch + SAVE_START + _rows(f, SAVE_ROW, WRITE_BURST, dram_latency)
             done = store_free if f["flags"] & Flag.SYNC else dispatch
         else:
             done = dispatch + compute_cycles(f)
+            if queued:
+                loads = sum(_load_rows(q, dram_latency) for q in queued) + BG_NEXT * (len(queued) - 1)
+                done, queued = max(done, dispatch + loads + BG_DONE), []
         t = done + 1
         retire.append(t)
     raise ValueError("program without END")
