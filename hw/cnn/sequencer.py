@@ -75,7 +75,9 @@ class Sequencer(wiring.Component):
     cycle, retire one cycle. A compute instruction retires the cycle after ``compute_busy``
     falls; a LOAD row costs its read command plus its beats (one a cycle within a burst).
     A SAVE costs no more than its fetch unless flag SYNC is set; END, a SAVE and flag SYNC
-    wait in DISPATCH for ``store_busy`` to fall.
+    wait in DISPATCH for ``store_busy`` to fall. A LOAD with flag BG costs its fetch; the
+    compute it is queued for retires the cycle after both ``compute_busy`` has fallen and the
+    queued LOADs' rows are done (one cycle between two queued LOADs).
     """
 
     start: In(1)

@@ -295,7 +295,7 @@ def network_row(name, onnx_path, cfg, gop, **kw):
                "macs": int(m["macs"]), "cycles": int(c), "dram_read": int(m["dram_read"]),
                "dram_write": int(m["dram_write"]), "weight_bytes": int(m["weight_bytes"]), "load_cycles": int(lc)}
               for m, c, lc in zip(prog.layers, r["layer_cycles"], r["layer_load_cycles"])]
-    # LOADs run one after the other with compute today; were each layer's LOADs hidden behind
+    # LOADs not beside a compute run in turn with it; were each layer's LOADs hidden behind
     # the rest of its work (or the rest behind them), it would take max(LOADs, the rest):
     # a bound on what background LOADs could give, not a model of any hardware.
     overlap = sum(max(l["load_cycles"], l["cycles"] - l["load_cycles"]) for l in layers)
@@ -337,10 +337,10 @@ def network_markdown(rows):
         lines += ["", f"### {r['network']}, {r.get('engine', r['lanes'])}: per layer", ""]
         if "load_cycles" in r:
             b = r["cycles_if_loads_overlapped"]
-            lines += [f"LOADs hold the engine for {r['load_cycles']:,} of its {r['cycles']:,} cycles (the "
-                      "sequencer runs them one after the other with compute). Were each layer's LOADs hidden "
-                      f"behind the rest of its work, it would take at least {b:,} cycles ({b / 200e3:,.1f} ms at "
-                      "200 MHz): a bound, not a model of any hardware.", ""]
+            lines += [f"LOADs hold the engine for {r['load_cycles']:,} of its {r['cycles']:,} cycles (a LOAD "
+                      "beside a compute, flag BG, for its fetch only; the others run in turn with compute). "
+                      "Were each layer's LOADs hidden behind the rest of its work, it would take at least "
+                      f"{b:,} cycles ({b / 200e3:,.1f} ms at 200 MHz): a bound, not a model of any hardware.", ""]
         lines += ["| layer | op (datapath) | output | MACs | cycles | LOAD cycles | MAC util | weight MB | DRAM MB read |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for l in r["layers"]:
