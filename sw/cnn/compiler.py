@@ -177,7 +177,7 @@ def order_saves(instrs, P):
     return instrs
 
 
-def linear_as_conv(cfg, w):
+def linear_as_conv(cfg, w, direct_words=None):
     """How a linear layer (weights ``(out, n)``) runs: ``(w4, in_shape, lb)``.
 
     When its ``n`` weight words a lane fit wbuf and its input fits ibuf, a 1x1 convolution
@@ -189,9 +189,10 @@ def linear_as_conv(cfg, w):
     There a channel of one window costs about 10.5 cycles (its 9 weight words are read one a
     cycle; see :mod:`sparsa.sw.cnn.timing`), a little more than the direct datapath's 9,
     which is why it is not the first choice. ``lb`` is its :func:`plan_linebuffer` plan.
+    ``direct_words``: the most weight words a lane the direct datapath takes (default: wbuf's).
     """
     out, n = w.shape
-    in_shape, lb = linear_plan(cfg, out, n)
+    in_shape, lb = linear_plan(cfg, out, n, direct_words)
     if lb is not None:
         w9 = np.zeros((out, in_shape[0] * 9), dtype=w.dtype)
         w9[:, :n] = w
@@ -199,9 +200,9 @@ def linear_as_conv(cfg, w):
     return w.reshape(out, n, 1, 1), in_shape, None
 
 
-def linear_plan(cfg, out, n):
+def linear_plan(cfg, out, n, direct_words=None):
     """:func:`linear_as_conv`'s choice for ``out`` x ``n`` weights: ``(in_shape, lb)``."""
-    if cfg.convolver and not (n <= cfg.wbuf_words and n <= cfg.ibuf_bytes):
+    if cfg.convolver and not (n <= (direct_words or cfg.wbuf_words) and n <= cfg.ibuf_bytes):
         n9 = -(-n // 9)
         lb = plan_linebuffer(cfg, (n9, 3, 3), (out, 1, 1), 3, 1)
         if lb is not None:
@@ -232,15 +233,16 @@ def concat_aliases(graph, shapes):
     return alias, copies
 
 
-def _plan_layer(L, w, cfg, datapath, in_shape, shapes, weights=True):
+def _plan_layer(L, w, cfg, datapath, in_shape, shapes, weights=True, direct_words=None):
     """A conv or linear layer's plan on ``cfg``: ``(w, in_shape, in_bytes, stride, pad, wino, lb)``
-    (``w`` as the engine runs it, or None without ``weights``; ``lb`` the window convolver's plan or None)."""
+    (``w`` as the engine runs it, or None without ``weights``; ``lb`` the window convolver's plan
+    or None; ``direct_words`` as in :func:`linear_as_conv`)."""
     if L["op"] == "linear":
         in_bytes = int(np.prod(in_shape))
         if not weights:                 # the plan only
-            shape, lb = linear_plan(cfg, w.shape[0], w[0].size)
+            shape, lb = linear_plan(cfg, w.shape[0], w[0].size, direct_words)
             return None, shape, in_bytes, 1, 0, False, lb
-        w, in_shape, lb = linear_as_conv(cfg, w.reshape(w.shape[0], -1))
+        w, in_shape, lb = linear_as_conv(cfg, w.reshape(w.shape[0], -1), direct_words)
         return w, in_shape, in_bytes, 1, 0, False, lb
     stride, pad = L.get("stride", 1), L.get("padding", 0)
     wino = datapath == "winograd" and w.shape[2] == 3 and stride == 1
@@ -298,7 +300,13 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph", background=
         shift = int(L.get("shift", 0))
         macs = int(w.size) * int(np.prod(shapes[L["name"]][1:]))
         w0 = w
-        w, in_shape, in_bytes, stride, pad, wino, lb = _plan_layer(L, w0, cfg, datapath, shapes[src], shapes)
+        # A linear layer reads each weight once: when a group's weight words take longer to load
+        # (8 bytes a cycle) than to use (one a cycle), loading the next group's beside the
+        # compute hides the compute; that needs them in half of wbuf, and a layer wider than
+        # that runs on the window convolver in channel chunks (fc7 and fc8 of VGG16).
+        dw = cfg.wbuf_words // 2 if background and halved is not None and cfg.weight_word_bytes >= 8 else None
+        w, in_shape, in_bytes, stride, pad, wino, lb = _plan_layer(L, w0, cfg, datapath, shapes[src], shapes,
+                                                                   direct_words=dw)
         # the same layer planned for half of ibuf and wbuf (so that LOADs can run beside the
         # computes), if that keeps its weight layout: its window-convolver plan, or False
         try:
