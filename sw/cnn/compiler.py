@@ -302,9 +302,11 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph", background=
         w0 = w
         # A linear layer reads each weight once: when a group's weight words take longer to load
         # (8 bytes a cycle) than to use (one a cycle), loading the next group's beside the
-        # compute hides the compute; that needs them in half of wbuf, and a layer wider than
-        # that runs on the window convolver in channel chunks (fc7 and fc8 of VGG16).
-        dw = cfg.wbuf_words // 2 if background and halved is not None and cfg.weight_word_bytes >= 8 else None
+        # compute hides the compute; that needs them in half of wbuf, and a layer of more than
+        # one group wider than that runs on the window convolver in channel chunks (fc7 and
+        # fc8 of VGG16).
+        dw = cfg.wbuf_words // 2 if (background and halved is not None and cfg.weight_word_bytes >= 8
+                                     and w0.shape[0] > P) else None
         w, in_shape, in_bytes, stride, pad, wino, lb = _plan_layer(L, w0, cfg, datapath, shapes[src], shapes,
                                                                    direct_words=dw)
         # the same layer planned for half of ibuf and wbuf (so that LOADs can run beside the
