@@ -311,11 +311,15 @@ def compile_graph(graph, cfg=None, datapath="direct", where="graph", background=
                                                                    direct_words=dw)
         # the same layer planned for half of ibuf and wbuf (so that LOADs can run beside the
         # computes), if that keeps its weight layout: its window-convolver plan, or False
-        try:
-            _, hshape, _, _, _, hwino, hlb = _plan_layer(L, w0, halved, datapath, shapes[src], shapes, weights=False)
-            half = hlb if (hlb is None) == (lb is None) and hwino == wino and hshape == in_shape else False
-        except (UserError, AttributeError):     # AttributeError: no halved engine
-            half = False
+        half = False
+        if halved is not None:
+            try:
+                _, hshape, _, _, _, hwino, hlb = _plan_layer(L, w0, halved, datapath, shapes[src], shapes,
+                                                             weights=False)
+                if (hlb is None) == (lb is None) and hwino == wino and hshape == in_shape:
+                    half = hlb
+            except UserError:
+                pass
         k = w.shape[2]
         # a k x k kernel (k > 3) on the convolver: its 3x3 pieces as channel blocks
         blob, nwords = weight_block(kernel_pieces(w) if lb and k > 3 else w, b, P, wino, cfg.weight_bits)
