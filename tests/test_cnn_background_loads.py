@@ -170,3 +170,11 @@ def test_compiled_programs_queue_loads_beside_computes():
     for datapath in ("direct", "winograd"):
         graph, _ = random_graph(0)
         assert bg_loads(compile_graph(graph, HW, datapath)) > 0
+
+
+def test_the_pass_does_not_queue_two_loads_to_the_same_bytes():
+    # both would be free of the compute's input, but the second overwrites the first
+    prog = layer([load(A, 0), copy_pool(0, 0), load(B, 1024), load(A, 1056), copy_pool(1024, 0)])
+    out = background_loads(prog, CFG)
+    assert [f["buf"] for f in out if f.get("flags", 0) & Flag.BG] == [1024]
+    run(out + [save(0, OUT1)])                  # and the model takes the program

@@ -126,8 +126,8 @@ class CNNEngine(wiring.Component):
         # Buffers. ibuf: 64-bit words (LOAD writes a beat a cycle with byte enables; compute
         # reads bytes through ports a and b, the window convolver's third row through c).
         # Read ports are synchronous and not transparent (the default): a LOAD beside a compute
-        # (flag BG) writes only what that compute does not read, and a background SAVE reads the obuf half the compiler keeps apart from the
-        # one being written (flag SYNC).
+        # (flag BG) writes only what that compute does not read, and a background SAVE reads
+        # the obuf half the compiler keeps apart from the one being written (flag SYNC).
         m.submodules.ibuf = ibuf = Memory(shape=64, depth=cfg.ibuf_bytes // 8, init=[])
         connect(m, load.ibuf, ibuf.write_port(granularity=8))
         connect(m, lanes.ibuf_a, ibuf.read_port())

@@ -77,7 +77,8 @@ class Sequencer(wiring.Component):
     A SAVE costs no more than its fetch unless flag SYNC is set; END, a SAVE and flag SYNC
     wait in DISPATCH for ``store_busy`` to fall. A LOAD with flag BG costs its fetch; the
     compute it is queued for retires the cycle after both ``compute_busy`` has fallen and the
-    queued LOADs' rows are done (one cycle between two queued LOADs).
+    queued LOADs' rows are done (the next queued LOAD is taken in the cycle the last one's
+    rows end; one more cycle, in COMPUTE, after the last).
     """
 
     start: In(1)

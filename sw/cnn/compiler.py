@@ -235,8 +235,9 @@ def concat_aliases(graph, shapes):
 
 def _plan_layer(L, w, cfg, datapath, in_shape, shapes, weights=True, direct_words=None):
     """A conv or linear layer's plan on ``cfg``: ``(w, in_shape, in_bytes, stride, pad, wino, lb)``
-    (``w`` as the engine runs it, or None without ``weights``; ``lb`` the window convolver's plan
-    or None; ``direct_words`` as in :func:`linear_as_conv`)."""
+    (``w`` as the engine runs it; for a linear layer without ``weights``, None and only the
+    plan; ``lb`` the window convolver's plan or None; ``direct_words`` as in
+    :func:`linear_as_conv`)."""
     if L["op"] == "linear":
         in_bytes = int(np.prod(in_shape))
         if not weights:                 # the plan only

@@ -52,6 +52,7 @@ class Emitter:
         self.ib = (self.cfg.ibuf_bytes // 2 // 8 * 8 - self.ib) if self.halves else 0
 
     def next_weights(self):
+        """The next LOADs of a compute's weights go to the other half of wbuf (with ``halves``)."""
         self.wb = (self.cfg.wbuf_words // 2 - self.wb) if self.halves else 0
 
     def obuf_base(self, need):

@@ -26,10 +26,11 @@ Instructions (P = lanes; "ibuf[a]" reads 0 outside the image, see CONV):
     With flag BG (IBUF or WBUF only) the LOAD runs in the background of the next CONV, POOL
     or ADD: the engine queues it (at most ``LOAD_QUEUE`` of them) and goes on; the compute
     starts at once and the queued LOADs run beside it, in order, and the compute retires
-    when they have finished too. Only LOADs may come between a LOAD with BG and its compute,
-    and the compute must not read a byte or word a queued LOAD writes (the compiler places
-    them in the other half of ibuf and wbuf; the instruction-level model refuses a program
-    that breaks this).
+    when they have finished too. Only LOADs may come between a LOAD with BG and its compute;
+    the compute must not read a byte or word a queued LOAD writes, and no two queued LOADs,
+    nor a queued LOAD and a later LOAD without BG, may write the same one (the compiler
+    keeps them apart, mostly by putting successive tiles in the two halves of ibuf and wbuf;
+    the instruction-level model refuses a program that breaks this).
 ``SAVE``
     for c < count: ``DRAM[dram + c*dstride + j] = obuf[c % P][buf + (c // P)*ostride + j]``, j < length.
     A SAVE runs in the background: the engine hands it to its store unit and goes on to the

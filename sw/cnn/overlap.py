@@ -8,7 +8,8 @@ the LOADs that follow a compute (within its layer, before the next compute) abov
 flag BG, wherever that changes no result:
 
 * the LOAD writes no ibuf byte or wbuf word the compute reads;
-* nor one that a LOAD it moves above writes (which would then land last);
+* nor one that a LOAD it moves above writes (which would then land last), nor one that
+  another LOAD queued for the same compute writes;
 * and it reads no DRAM byte that a SAVE it moves above writes.
 
 BIAS LOADs stay where they are (the compute's output stage reads the bias registers). Whether
@@ -18,7 +19,7 @@ that reads what a queued LOAD writes.
 
 from sparsa.sw.cnn.isa import LOAD_QUEUE, Flag, Op, Target
 
-__all__ = ["background_loads", "span"]
+__all__ = ["background_loads", "span", "overlap"]
 
 COMPUTE = (Op.CONV, Op.POOL, Op.ADD)
 
@@ -47,8 +48,10 @@ def _reads(f):
         b = span(f["b"], f["count"], f["bstride"], f["length"])
         both = [s for s in (a, b) if s is not None]
         return {Target.IBUF: (min(s[0] for s in both), max(s[1] for s in both)) if both else None}
-    # rows row0 .. the window's last row (inside the image), of each of `count` channels
-    last = min(f["H"] - 1, f["y0"] + (f["gh"] - 1) * f["step"] + f["k"] - 1)
+    # rows row0 .. the window's last row (inside the image), of each of `count` channels; a
+    # POOL with flag UP moves its window every second output row
+    gh = -(-f["gh"] // 2) if f["op"] == Op.POOL and f.get("flags", 0) & Flag.UP else f["gh"]
+    last = min(f["H"] - 1, f["y0"] + (gh - 1) * f["step"] + f["k"] - 1)
     rows = span(f["buf"], f["count"], f["bstride"], max(0, last - f["row0"] + 1) * f["W"])
     reads = {Target.IBUF: rows}
     if f["op"] == Op.CONV:
@@ -57,15 +60,18 @@ def _reads(f):
     return reads
 
 
-def _movable(ld, compute, passed, cfg):
-    """Whether LOAD ``ld`` may run beside ``compute``, moved above the instructions ``passed``."""
+def _movable(ld, compute, passed, moved, cfg):
+    """Whether LOAD ``ld`` may run beside ``compute``, moved above the instructions ``passed``
+    and queued behind the LOADs ``moved``."""
     if ld["target"] not in (Target.IBUF, Target.WBUF):
         return False
     target, dest = _writes(ld, cfg)
     if overlap(dest, _reads(compute).get(target)):
         return False
     src = span(ld["dram"], ld["count"], ld.get("dstride", 0), ld["length"])
-    for f in passed:
+    for f in passed + moved:
+        # a LOAD it jumps would land last; one queued before it, the engine refuses (the
+        # instruction-level model does not know which of two queued writes lands last)
         if f["op"] == Op.LOAD and _writes(f, cfg)[0] == target and overlap(dest, _writes(f, cfg)[1]):
             return False
         if f["op"] == Op.SAVE and overlap(src, span(f["dram"], f["count"], f["dstride"], f["length"])):
@@ -88,7 +94,7 @@ def background_loads(instrs, cfg):
         while j < len(out) and len(moved) < LOAD_QUEUE and out[j]["op"] in (Op.LOAD, Op.SAVE) \
                 and out[j]["layer"] == c["layer"]:
             f = out[j]
-            if f["op"] == Op.LOAD and _movable(f, c, passed, cfg):
+            if f["op"] == Op.LOAD and _movable(f, c, passed, [out[k] for k in moved], cfg):
                 moved.append(j)
             else:
                 passed.append(f)
