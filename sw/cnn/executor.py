@@ -144,53 +144,48 @@ class _Engine:
         self.check(src, self.dram.size, "DRAM")
         st["dram_read"] = count * length
         t = f["target"]
+        dst, queued = None, None
         if t == Target.IBUF:
             dst, queued = self.span(f["buf"], count, f["bstride"], length), self.ibuf_queued
             self.check(dst, self.ibuf.size, "ibuf")
         elif t == Target.WBUF:
-            words = length // self.cfg.weight_word_bytes
-            dst, queued = self.span(f["buf"], count, f["bstride"], words), self.wbuf_queued
+            wb = self.cfg.weight_word_bytes
+            if length % wb or f["dram"] % 8 or f["dstride"] % 8:
+                self.fail(f"LOAD WBUF: length {length} not a multiple of {wb} or DRAM address "
+                          f"{f['dram']} (stride {f['dstride']}) not 8-aligned")
+            dst, queued = self.span(f["buf"], count, f["bstride"], length // wb), self.wbuf_queued
             self.check(dst, self.cfg.wbuf_words, "wbuf word")
-        else:
-            dst, queued = None, None
         if dst is not None and self.queue and queued[dst].any():
             self.fail("writes what a LOAD with flag BG, queued before it, writes too")
         if not f["flags"] & Flag.BG:
-            self.run_load(f)
+            self.run_load(f, src, dst)
             return
         if queued is None:
             self.fail(f"LOAD with flag BG to target {t}: only IBUF and WBUF LOADs run in the background")
         if len(self.queue) == LOAD_QUEUE:
             self.fail(f"more than {LOAD_QUEUE} LOADs with flag BG before a compute (the engine's load queue)")
         queued[dst] = True
-        self.queue.append((f, self.where))
+        self.queue.append((f, self.where, src, dst))
 
     def run_queued(self):
         """The compute has read its operands: the LOADs queued for it write theirs."""
-        for f, where in self.queue:
+        for f, where, src, dst in self.queue:
             here, self.where = self.where, where
-            self.run_load(f)
+            self.run_load(f, src, dst)
             self.where = here
         self.queue = []
         self.ibuf_queued[:] = False
         self.wbuf_queued[:] = False
 
-    def run_load(self, f):
+    def run_load(self, f, src, dst):
+        """Write a LOAD's DRAM bytes ``src`` to its target (``dst``: the ibuf or wbuf
+        addresses, checked by :meth:`load`)."""
         t = f["target"]
         count, length = f["count"], f["length"]
-        data = self.dram[self.span(f["dram"], count, f["dstride"], length)]
+        data = self.dram[src]
         if t == Target.IBUF:
-            dst = self.span(f["buf"], count, f["bstride"], length)
-            self.check(dst, self.ibuf.size, "ibuf")
             self.ibuf[dst] = data.view(np.int8)
         elif t == Target.WBUF:
-            wb = self.cfg.weight_word_bytes
-            if length % wb or f["dram"] % 8 or f["dstride"] % 8:
-                self.fail(f"LOAD WBUF: length {length} not a multiple of {wb} or DRAM address "
-                          f"{f['dram']} (stride {f['dstride']}) not 8-aligned")
-            words = length // wb
-            dst = self.span(f["buf"], count, f["bstride"], words)
-            self.check(dst, self.cfg.wbuf_words, "wbuf word")
             self.wbuf[dst.reshape(-1)] = np.ascontiguousarray(data).view(
                 "<i2" if self.cfg.weight_bits == 16 else "i1").reshape(-1, self.P)
         elif t == Target.BIAS:
