@@ -12,56 +12,14 @@ from sparsa.hw.eie.act_queue import ActivationQueue
 from sparsa.hw.eie.lnzd import LNZDTree
 from sparsa.hw.eie.pointer import PointerUnit
 from sparsa.hw.eie.scanner import ActivationScanner
-from sparsa.hw.eie.spm_reader import SparseMatrixReader
-from sparsa.hw.eie.spm_reader_serial import SerialSparseMatrixReader
 from sparsa.hw.eie.top import EIEArray
-from sparsa.sw.eie.format import encode_layer, entries_to_words, pointer_banks
+from sparsa.sw.eie.format import pointer_banks
 from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.eie.protocol import (ALL_PES, REG, LoadKind, load_sequence, memory_map_arrays,
                                     memory_map_from_arrays, register_writes)
 
+from amaranth_streams import pump, simulate
 from eie_cases import hw_config, independent_golden, random_input, random_pack
-
-
-def simulate(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-
-
-async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=1.0, p_ready=1.0,
-               each_cycle=None, max_cycles=100_000):
-    """Feed ``inputs`` into stream ``dut.i`` and collect beats from ``dut.o``.
-
-    ``count`` is the number of beats to collect, or a predicate on the beats collected so far.
-    A unit that has not produced them in ``max_cycles`` fails the test (a lost beat must not
-    hang the suite).
-
-    Random pauses: ``valid`` is offered with probability ``p_valid``, ``ready`` with
-    ``p_ready`` (the rng is only drawn for probabilities below 1). A beat moves when valid and
-    ready are both high before the clock edge.
-    """
-    got, k = [], 0
-    enough = count if callable(count) else (lambda beats: len(beats) >= count)
-    for _ in range(max_cycles):
-        if enough(got):
-            break
-        ctx.set(dut.o.ready, rng.random() < p_ready)
-        if k < len(inputs):
-            set_input(inputs[k])
-            ctx.set(dut.i.valid, p_valid >= 1 or rng.random() < p_valid)
-        else:
-            ctx.set(dut.i.valid, 0)
-        took = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-        if ctx.get(dut.o.valid) and ctx.get(dut.o.ready):
-            got.append(read_output())
-        if each_cycle:
-            each_cycle()
-        await ctx.tick()
-        k += took
-    assert enough(got), f"{len(got)} beats after {max_cycles} cycles, {k} of {len(inputs)} inputs taken"
-    return got
 
 
 # ---- LNZD --------------------------------------------------------------------------------------
@@ -142,109 +100,6 @@ def test_pointer_unit_gives_ranges_and_drops_empty_columns():
                               len(want), prng, p_ready=0.5))
     simulate(dut, bench)
     assert got == want
-
-
-# ---- sparse-matrix reader ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("reader, macs, acc", [("pipelined", 1, "full"), ("pipelined", 2, "full"),
-                                               ("pipelined", 2, "split"), ("serial", 1, "full")])
-@pytest.mark.parametrize("density", [0.02, 0.2, 0.9])
-def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs, acc):
-    seed = int(400 + density * 100)
-    print(f"seed={seed}")
-    rng = np.random.default_rng(seed)
-    rows, cols = 150, 30
-    idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
-    s = encode_layer(idx, 1)[0]
-    words = entries_to_words(s.v, s.z)
-    cfg = hw_config(1, max_cols=200).replace(macs=macs, reader=reader, acc_banks=acc)
-    split = macs == 2 and acc == "split"
-    dut = (SerialSparseMatrixReader if reader == "serial" else SparseMatrixReader)(cfg, init=[int(w) for w in words])
-    jobs = [(int(s.ptr[j]), int(s.ptr[j + 1]), j) for j in range(cols) if s.ptr[j + 1] > s.ptr[j]]
-    want = [(int(r), int(idx[r, j]), j) for (_, _, j) in jobs for r in np.flatnonzero(idx[:, j])]
-    beats, pads = [], [0]
-    prng = random.Random(seed)
-
-    async def bench(ctx):
-        def read_beat():
-            slots = [(b, ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v))
-                     for b in range(macs) if ctx.get(dut.o.p.slot[b].valid)]
-            x = ctx.get(dut.o.p.x)
-            return [(b, r, v, x) for b, r, v in (sorted(slots, key=lambda e: e[1]) if split else slots)]
-
-        def put(job):
-            a, b, j = job
-            ctx.set(dut.i.p.start, a); ctx.set(dut.i.p.end, b); ctx.set(dut.i.p.x, j)
-
-        def count_pads():
-            pads[0] += ctx.get(dut.pads)
-        beats.extend(await pump(ctx, dut, jobs, put, read_beat,
-                                lambda got: sum(map(len, got)) >= len(want),
-                                prng, p_ready=0.8, each_cycle=count_pads))
-        for _ in range(4):
-            pads[0] += ctx.get(dut.pads)
-            await ctx.tick()
-    simulate(dut, bench)
-    got = [(r, v, x) for beat in beats for (_, r, v, x) in beat]
-    assert got == want
-    assert pads[0] == s.padding
-    if split:
-        # Every entry sits in the slot of its row's bank; two per beat only across banks.
-        assert all(b == r % 2 for beat in beats for (b, r, _, _) in beat)
-    else:
-        # A beat fills its slots from slot 0, in row order (checked by got == want above).
-        assert all([b for (b, _, _, _) in beat] == list(range(len(beat))) for beat in beats)
-    assert all(1 <= len(beat) <= macs for beat in beats)
-    if reader == "pipelined":
-        # The docstring's throughput, counted here from the encoding: a word with k real
-        # entries of a column takes ceil(k / macs) beats (any two entries pair); with two
-        # multipliers a word's odd last entry takes the next word's first one along.
-        want_beats = 0
-        for a, b, _ in jobs:
-            ks = [int(np.count_nonzero(s.v[max(a, 8 * w):min(b, 8 * w + 8)]))
-                  for w in range(a // 8, (b - 1) // 8 + 1)]
-            if split:
-                # Split banks: neighbours of a word pair when their rows differ in parity.
-                rows_of = np.cumsum(s.z[a:b].astype(np.int64) + 1) - 1
-                for w in range(a // 8, (b - 1) // 8 + 1):
-                    par = [int(rows_of[e - a]) % 2 for e in range(max(a, 8 * w), min(b, 8 * w + 8)) if s.v[e]]
-                    i = 0
-                    while i < len(par):
-                        i += 2 if i + 1 < len(par) and par[i] != par[i + 1] else 1
-                        want_beats += 1
-                continue
-            carried = 0
-            for i, k in enumerate(ks):
-                left = k - carried
-                want_beats += -(-left // macs) if left > 0 else 0
-                carried = int(macs == 2 and left % 2 == 1 and i + 1 < len(ks) and ks[i + 1] > 0)
-        assert len(beats) == want_beats
-
-
-@pytest.mark.parametrize("reader, latency", [("pipelined", 10), ("serial", 2)])
-def test_spm_reader_latency_job_to_first_entry(reader, latency):
-    """The docstrings' figures: a column job taken in cycle 0 shows its first entry on ``o`` in
-    cycle 10 (pipelined reader) or 2 (serial reader)."""
-    cfg = hw_config(1, max_cols=200).replace(macs=1, reader=reader)
-    # one entry, v = 5 with z = 2 zero rows before it: row 2
-    words = entries_to_words(np.array([5]), np.array([2]))
-    dut = (SerialSparseMatrixReader if reader == "serial" else SparseMatrixReader)(cfg, init=[int(w) for w in words])
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        ctx.set(dut.i.p.start, 0); ctx.set(dut.i.p.end, 1); ctx.set(dut.i.p.x, 7)
-        ctx.set(dut.i.valid, 1)
-        assert ctx.get(dut.i.ready)
-        await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        for cycle in range(1, 20):
-            if ctx.get(dut.o.valid):
-                break
-            await ctx.tick()
-        assert cycle == latency
-        slot = dut.o.p.slot[0]
-        assert (ctx.get(slot.valid), ctx.get(slot.row), ctx.get(slot.v), ctx.get(dut.o.p.x)) == (1, 2, 5, 7)
-    simulate(dut, bench)
 
 
 # ---- whole array, pure-Python simulation (many small random cases) ---------------------------

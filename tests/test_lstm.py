@@ -225,3 +225,11 @@ def test_pe_issue_cycle_model_on_a_hand_made_slice():
     layer = make_layer("t", 10, 4, rows, cols, np.ones(len(rows), int), np.arange(16), 1)
     assert pe_issue_cycles(layer.slices[0]) == 2 + 2 + (1 + 4 + 1)
     assert pe_issue_cycles(layer.slices[0], macs=1) == 4 + 3 + (1 + 8 + 1)
+    # Column 0: rows 0 and 300, so 18 padding entries between them (16 rows each): word 0 is
+    # row 0 and 7 padding, word 1 is all padding, word 2 is 3 padding, row 300, then column 1's
+    # rows 0-2. Word 1 costs a cycle in which row 300 issues (and with macs=2, word 2 then has
+    # nothing left, and its cycle issues column 1's rows 0 and 1).
+    layer = make_layer("p", 400, 2, [0, 300, 0, 1, 2], [0, 0, 1, 1, 1], np.ones(5, int), np.arange(16), 1)
+    assert [int(np.count_nonzero(layer.slices[0].v[w * 8:w * 8 + 8])) for w in range(3)] == [1, 0, 4]
+    assert pe_issue_cycles(layer.slices[0], macs=1) == 1 + 1 + 1 + 2     # was 1 + 1 + 1 + 3
+    assert pe_issue_cycles(layer.slices[0], macs=2) == 1 + 1 + 1 + 1     # was 1 + 1 + 1 + 2

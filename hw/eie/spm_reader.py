@@ -29,20 +29,24 @@ FIFO output and were the critical path (10.63 ns, 94.06 MHz):
   the next word.
 
 Padding entries (v = 0, z = 15) cost no cycle: they only move the row offsets of the lanes
-after them. A word of nothing but padding is dropped in one cycle. EIE spends a cycle on
-every padding entry; this is the main reason sparsa beats its cycle counts.
+after them. A word of nothing but padding (a PE's rows far apart: a sparse layer with many
+rows a PE) takes a cycle, in which the next word's first step issues when that word, of the
+same column or the next, has real entries, so it costs no cycle of its own. EIE spends a
+cycle on every padding entry; this is the main reason sparsa beats its cycle counts.
 
 Why two entries a cycle: a PE whose rows average about one entry per column (NT-We: 600 rows
 over 64 PEs) is as fast as the broadcast at one entry a cycle, so its queue fills at every
 column heavier than average and the whole array stalls. Retiring up to two entries a cycle
 gives it slack.
 
-Throughput: one word a cycle; one step (one real entry, or two) a cycle out. With
-``macs=1`` a word with ``k`` real entries of a column takes ``max(1, k)`` cycles. With
-``macs=2`` and full banks, a word takes ``max(1, ceil(left / 2))``, where ``left`` is its real
-entries less the one the previous word's odd last step took along (a word whose only entry
-was taken along costs a cycle without issuing; ``sparsa.bench.ese_overlap.pe_issue_cycles``
-is this model).
+Throughput: one word a cycle; one step (one real entry, or two) a cycle out. A word's
+``left`` is its real entries less those a step of the word before took along; a word takes
+``ceil(left / macs)`` cycles (with ``macs=2`` and full banks its odd last entry takes the
+first of the column's next word along). A word with nothing left (all padding, or its
+entries taken along) takes one cycle, in which the next word in D1, of its column or the
+next, issues its first step (one entry; two with ``macs=2`` and full banks) when it has real
+entries (before, such a word took a cycle of its own). ``sparsa.bench.ese_overlap.pe_issue_cycles``
+is this model; split banks keep the older rule.
 Latency: a job taken in cycle 0 shows its first entry on ``o`` in cycle 10 (measured by
 ``test_spm_reader_latency_job_to_first_entry``). ``o`` honours ``ready`` (the arithmetic unit
 holds it high).
@@ -294,8 +298,20 @@ class SparseMatrixReader(wiring.Component):
         carry = Signal()
         if cfg.macs == 2 and not split:
             m.d.comb += carry.eq(go & p_has & ~p_pair & p_done & d1_valid & ~d1["first"] & (n_real != 0))
+        # A head word with nothing left to issue (all padding, or its entries taken along)
+        # retires in the cycle that issues the first entry of the word in D1 (two, when any two
+        # pair), of its column or of the next one: that word then starts at the step after. So
+        # a word of padding costs no cycle of its own when real entries follow it. (Not with
+        # split banks, whose pairs are planned from a word's first entry.)
+        skip, skip2 = Signal(), Signal()
+        if not split:
+            m.d.comb += skip.eq(go & ~p_has & d1_valid & (n_real != 0))
+        if cfg.macs == 2 and not split:
+            m.d.comb += skip2.eq(skip & (n_real > 1))
+        d1_base = Signal(rb)        # the row position before the word in D1
+        m.d.comb += d1_base.eq(Mux(d1["first"], 0, h_base + h["total"]))
         with m.If(go):
-            m.d.sync += s_at.eq(Mux(p_done, carry, s_at + 1 + p_pair))
+            m.d.sync += s_at.eq(Mux(p_done, Mux(skip, 1 + skip2, carry), s_at + 1 + p_pair))
             with m.If(p_done):
                 m.d.sync += base.eq(h_base + h["total"])
 
@@ -308,11 +324,13 @@ class SparseMatrixReader(wiring.Component):
         i_off = [Signal(_OFF_BITS, name=f"i_off{k}") for k in range(2)]
         with m.If(adv):
             m.d.sync += [
-                i_valid.eq(go & p_has), i_pair.eq(p_pair | carry), i_base.eq(h_base), i_x.eq(h["x"]),
-                i_v[0].eq(Array(h_v)[s_at]), i_off[0].eq(Array(h_off)[s_at]),
-                i_v[1].eq(Mux(carry, c_v[0], Array(h_v[1:] + [C(0, V_BITS)])[s_at])),
-                i_off[1].eq(Mux(carry, c_off[0], Array(h_off[1:] + [C(0, _OFF_BITS)])[s_at])),
-                i_base1.eq(Mux(carry, h_base + h["total"], h_base)),
+                i_valid.eq(go & p_has | skip), i_pair.eq(p_pair | carry | skip2),
+                i_base.eq(Mux(skip, d1_base, h_base)), i_x.eq(Mux(skip, d1["x"], h["x"])),
+                i_v[0].eq(Mux(skip, c_v[0], Array(h_v)[s_at])),
+                i_off[0].eq(Mux(skip, c_off[0], Array(h_off)[s_at])),
+                i_v[1].eq(Mux(carry, c_v[0], Mux(skip, c_v[1], Array(h_v[1:] + [C(0, V_BITS)])[s_at]))),
+                i_off[1].eq(Mux(carry, c_off[0], Mux(skip, c_off[1], Array(h_off[1:] + [C(0, _OFF_BITS)])[s_at]))),
+                i_base1.eq(Mux(carry | skip, d1_base, h_base)),
             ]
         row_a, row_b = Signal(rb), Signal(rb)
         m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base1 + i_off[1] - 1)]
@@ -330,7 +348,7 @@ class SparseMatrixReader(wiring.Component):
                     m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
         issued = Signal(2)
         m.d.comb += [
-            issued.eq(Mux(go & p_has, 1 + p_pair + carry, 0)),
+            issued.eq(Mux(go & p_has, 1 + p_pair + carry, Mux(skip, 1 + skip2, 0))),
             self.emit.eq(issued),
             self.pads.eq(Mux(go & p_done, h["pads"], 0)),
             # words.level, not r_rdy: the buffered FIFO holds a word a cycle before showing it.
