@@ -77,3 +77,22 @@ def test_efficiency_at_most_one_on_verilator(macs, case):
           f"busiest PE {busiest:.1f}")
     assert 0 < ideal / measured <= 1
     assert ideal <= busiest <= measured            # the busiest PE's work is a lower bound too
+
+
+@pytest.mark.xdist_group("eie_verilator_ideal")
+def test_balanced_rows_case_is_bit_exact_and_within_the_bounds_on_verilator():
+    """`sparsa bench eie --balance-rows`'s case: the layer's rows renumbered
+    (sw/eie/balance.py), its outputs the original ones renumbered, on the same array."""
+    from eie_cases import hw_config
+    from sparsa.bench.eie import _balanced_case, _run, ideal_cycles as bench_ideal, make_layer_pack
+    from sparsa.sw.eie.golden import layer_forward
+    from sparsa.sw.eie.memmap import build_memory_map
+    plain, x, coo = make_layer_pack(90, 64, 0.3, 0.5, 4, seed=91)
+    pack, _, _ = _balanced_case(plain, x, coo)
+    assert max(pack.layers[0].real_per_pe) <= max(plain.layers[0].real_per_pe)
+    res = _run(hw_config(4).replace(macs=1), build_memory_map(pack), x)
+    assert np.array_equal(res["y"], layer_forward(pack.golden_layers()[0], x))
+    assert sorted(res["y"].tolist()) == sorted(layer_forward(plain.golden_layers()[0], x).tolist())
+    ideal, *_, busiest = bench_ideal(pack, x, 1)
+    assert ideal == bench_ideal(plain, x, 1)[0]             # the same work
+    assert ideal <= busiest <= int(res["cycles"][0])

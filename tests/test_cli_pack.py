@@ -244,3 +244,26 @@ def test_pack_refuses_to_replace_a_directory_it_did_not_write(tmp_path, capsys):
     assert (tmp_path / "w.npy").is_file()
     assert main(["pack", str(tmp_path / "w.npy"), "--pes", "2", "-o", str(tmp_path / "pk")]) == 0
     assert main(["pack", str(tmp_path / "w.npy"), "--pes", "1", "-o", str(tmp_path / "pk")]) == 0
+
+
+def test_pack_balance_rows_renumbers_hidden_units_and_keeps_every_output(tmp_path, model, capsys):
+    assert main(["pack", str(tmp_path / "m.npz"), "--pes", "4", "-o", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main(["pack", str(tmp_path / "m.npz"), "--pes", "4", "-o", str(tmp_path / "bal"), "--balance-rows"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("balanced rows of fc0: busiest PE ") and out.count("balanced rows") == 1
+    from sparsa.sw.eie.pack_dir import load_pack
+    plain, bal = load_pack(tmp_path / "plain"), load_pack(tmp_path / "bal")
+    rng = np.random.default_rng(7)
+    print("seed", 7)
+    x = rng.integers(-3000, 3000, (40, plain.input_cols)).astype(np.int16)
+    np.testing.assert_array_equal(bal.run_golden(x), plain.run_golden(x))
+    # The hidden layer's rows are the same rows, renumbered; the output layer keeps its rows.
+    w0, b0 = plain.layers[0].weight(), bal.layers[0].weight()
+    assert sorted(map(bytes, w0)) == sorted(map(bytes, b0))
+    assert max(bal.layers[0].real_per_pe) <= max(plain.layers[0].real_per_pe)
+
+
+def test_pack_balance_rows_refused_for_a_one_layer_matrix(tmp_path, mat, capsys):
+    fails(capsys, ["pack", str(tmp_path / "w.npy"), "--pes", "4", "-o", str(tmp_path / "pk"), "--balance-rows"],
+          "w.npy", "--balance-rows", "hidden layer", out=tmp_path / "pk")

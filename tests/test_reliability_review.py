@@ -119,6 +119,7 @@ def test_demo_bench_and_explore_do_not_write_into_a_users_directory(tmp_path, ca
     (["bench", "ese", "--no-sweeps"], "--no-sweeps", "expected sparsa bench eie, found sparsa bench ese"),
     (["bench", "pack", "--no-sweeps"], "--no-sweeps", "expected sparsa bench eie, found sparsa bench pack"),
     (["bench", "eie", "--queue-depth", "0"], "--queue-depth", "expected 1..256, found 0"),
+    (["bench", "ese", "--balance-rows"], "--balance-rows", "expected sparsa bench eie, found sparsa bench ese"),
 ])
 def test_bench_eie_ese_options_are_refused_elsewhere_or_out_of_range(tmp_path, capsys, argv, opt, msg):
     refused(capsys, argv + ["-o", tmp_path / "b"], opt, msg)

@@ -18,7 +18,9 @@ data), at 64 PEs and queue depth 8 (``--queue-depth N``: another depth):
 * scipy.sparse CSR matvec time on this CPU for the same layer.
 
 Every row states PEs, multipliers per PE (``macs``, ``--macs 1|2``; default both) and the
-total multipliers: EIE has 64 PEs of one multiplier. Then (unless ``--no-sweeps``) a queue-depth sweep (1, 2, 4, 8, 16, 32) and a PE sweep (16, 32, 64, 128) on Alex-7.
+total multipliers: EIE has 64 PEs of one multiplier. ``--balance-rows`` renumbers each
+layer's rows as ``sparsa pack --balance-rows`` renumbers a hidden layer's
+(:mod:`sparsa.sw.eie.balance`): the same work, spread evenly over the PEs. Then (unless ``--no-sweeps``) a queue-depth sweep (1, 2, 4, 8, 16, 32) and a PE sweep (16, 32, 64, 128) on Alex-7.
 Writes ``eie.json``, ``eie.md`` and PNG plots to the output directory.
 """
 
@@ -80,6 +82,21 @@ def ideal_cycles(pack, x, macs):
             w["nonzero_activations"], w["busiest_pe_cycles"])
 
 
+def _balanced_case(pack, x, coo):
+    """A case whose layer's rows are renumbered as ``sparsa pack --balance-rows`` renumbers a
+    hidden layer's (the same work: same nonzeros, same activations); its golden output is the
+    original one, renumbered (checked here)."""
+    from sparsa.sw.eie.balance import balanced_layer
+    from sparsa.sw.eie.golden import layer_forward
+    from sparsa.sw.eie.pack import Pack
+    layer, order = balanced_layer(pack.layers[0], pack.pes)
+    balanced = Pack(pes=pack.pes, layers=[layer])
+    y, y_bal = layer_forward(pack.golden_layers()[0], x), layer_forward(balanced.golden_layers()[0], x)
+    if not np.array_equal(y_bal[order], y):
+        raise AssertionError("balanced layer's outputs are not the original ones renumbered")
+    return balanced, x, coo
+
+
 def macs_list(args):
     """The ``--macs`` values to run (default both, 1 then 2)."""
     m = getattr(args, "macs", None)
@@ -126,8 +143,12 @@ def run_bench(out_dir, args):
     layers = TABLE3 if not quick else [t for t in TABLE3 if t[0] in ("Alex-7", "NT-We")]
     print(f"[bench eie] generating {len(layers)} layers at {pes} PEs ...", flush=True)
     cases = [make_layer_pack(c, r, wd, ad, pes, seed=k) for k, (_, c, r, wd, ad, _, _) in enumerate(layers)]
+    balance = bool(getattr(args, "balance_rows", False))
+    if balance:
+        cases = [_balanced_case(*case) for case in cases]
     rows_out, configs = [], {}
     result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": depth, "clock": CLOCK,
+              "balance_rows": balance,
               "eie": {"pes": 64, "macs": 1, "multipliers": 64, "mhz": EIE_MHZ},
               "configs": configs, "layers": rows_out, "sweeps": {}, "summary": {}}
     for macs in macs_list(args):
@@ -176,7 +197,8 @@ def run_bench(out_dir, args):
         name, cols, rows, wd, ad = TABLE3[k7][:5]
         sweeps["queue_depth"], sweeps["pes"] = [], []
         for macs in macs_list(args):
-            pack, x, _ = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
+            case = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
+            pack, x, _ = _balanced_case(*case) if balance else case
             ideal = ideal_cycles(pack, x, macs)[0]
             for qd in (1, 2, 4, 8, 16, 32):
                 c, (mm,) = _config_for([pack], 64, qd, macs)
@@ -187,7 +209,8 @@ def run_bench(out_dir, args):
                 _write(result, out)
             first = None
             for n in (16, 32, 64, 128):
-                pack, x, _ = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
+                case = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
+                pack, x, _ = _balanced_case(*case) if balance else case
                 c, (mm,) = _config_for([pack], n, 8, macs)
                 cyc = int(_run(c, mm, x)["cycles"][0])
                 first = first or cyc
@@ -223,6 +246,9 @@ def _write(result, out):
 
 def _markdown(r):
     lines = [f"# sparsa EIE benchmark ({r['pes']} PEs, queue depth {r['queue_depth']}, Verilator)", "",
+             *(["Rows balanced: each layer's rows renumbered as `sparsa pack --balance-rows` renumbers a hidden "
+                "layer's (same nonzeros, same activations; the outputs are the same values, renumbered).", ""]
+               if r.get("balance_rows") else []),
              "ideal = max(real weights in the active columns / (PEs x macs), nonzero activations): "
              "no padding, every multiplier counted (sw/eie/work.py). busiest PE = max(the busiest PE's real weights "
              "/ macs, nonzero activations): the imbalance of the rows' interleaving included, also a lower bound; "

@@ -33,11 +33,14 @@ def add_arguments(p):
     p.add_argument("--queue-depth", type=int, default=None, metavar="N",
                    help="eie, ese: activation queue depth (eie: the layer table's array; default 8, EIE's)")
     p.add_argument("--no-sweeps", action="store_true", help="eie: the layer table only, no queue-depth and PE sweeps")
+    p.add_argument("--balance-rows", action="store_true", help="eie: renumber each layer's rows as "
+                   "`sparsa pack --balance-rows` renumbers a hidden layer's (same work, every PE the same nonzeros)")
 
 
 def run(args):
     for opt, value, takes in (("--queue-depth", args.queue_depth, ("eie", "ese")),
-                              ("--no-sweeps", args.no_sweeps or None, ("eie",))):
+                              ("--no-sweeps", args.no_sweeps or None, ("eie",)),
+                              ("--balance-rows", getattr(args, "balance_rows", False) or None, ("eie",))):
         if value is not None and args.which not in takes:
             raise user_error(None, opt, " or ".join(f"sparsa bench {b}" for b in takes), f"sparsa bench {args.which}")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:

@@ -38,6 +38,9 @@ def add_arguments(p):
     p.add_argument("--shift", type=int, metavar="S",
                    help=f".npy only: rounding right shift of the accumulator, 0..{MAX_SHIFT} (default 0)")
     p.add_argument("--relu", action="store_true", help=".npy only: apply ReLU to the outputs")
+    p.add_argument("--balance-rows", action="store_true",
+                   help="compressed MLP .npz only: renumber each hidden layer's units so that every PE "
+                   "holds the same nonzeros (the next layer's columns follow; outputs unchanged bit for bit)")
     c = CNNConfig()
     p.add_argument("--lanes", type=int, metavar="P", help=f"CNN graph only: output channels in parallel, "
                    f"4, 8, 16 or 32 (default {c.lanes})")
@@ -78,7 +81,8 @@ def build_cnn(args):
     from sparsa.sw.cnn.compiler import compile_graph
     from sparsa.sw.model.graph import load_graph
     model = Path(args.model)
-    given = _given(args, (("--pes", "pes"), ("--bias", "bias"), ("--shift", "shift"), ("--relu", "relu")))
+    given = _given(args, (("--pes", "pes"), ("--bias", "bias"), ("--shift", "shift"), ("--relu", "relu"),
+                          ("--balance-rows", "balance_rows")))
     if given:
         raise user_error(model, ", ".join(given), "no EIE options with a CNN graph (it is compiled for "
                          "the CNN engine: --lanes, --conv-datapath)", "given")
@@ -113,8 +117,14 @@ def build(args):
         from sparsa.sw.lstm.pack import is_compressed_lstm, load_compressed_lstm, pack_lstm
         arrays = load_npz(model, what="compressed model")
         if is_compressed_lstm(arrays):
+            if getattr(args, "balance_rows", False):
+                raise user_error(model, "--balance-rows", "an MLP (an LSTM's rows are laid out by gate and "
+                                 "unit for the element-wise unit)", "an LSTM")
             return pack_lstm(load_compressed_lstm(model, arrays), pes)
-        return pack_compressed(model, pes)
+        pack = pack_compressed(model, pes)
+        return _balanced(pack, model) if getattr(args, "balance_rows", False) else pack
+    if getattr(args, "balance_rows", False):
+        raise user_error(model, "--balance-rows", "a compressed MLP .npz with a hidden layer", "a one-layer matrix")
     if kind != ".npy":
         raise user_error(model, "MODEL", "a .npz compressed model or a .npy matrix", f"suffix '{model.suffix}'")
     shift = check_shift(0 if args.shift is None else args.shift)
@@ -122,6 +132,20 @@ def build(args):
     bias = None if args.bias is None else load_npy(check_input_file(args.bias, "--bias", "bias", kinds=".npy"),
                                                    what="bias")
     return pack_matrix(w, pes, bias, shift, args.relu, where=str(model), bias_where=str(args.bias))
+
+
+def _balanced(pack, model):
+    """``pack`` with its hidden layers' units renumbered (:func:`sparsa.sw.eie.balance.balance_rows`)."""
+    from sparsa.sw.eie.balance import balance_rows
+    if len(pack.layers) < 2:
+        raise user_error(model, "--balance-rows", "a model with a hidden layer (one that feeds another)",
+                         "1 layer")
+    pack, report = balance_rows(pack)
+    for r in report:
+        if r["hidden"]:
+            print(f"balanced rows of {r['layer']}: busiest PE {r['busiest_before']:,} -> {r['busiest_after']:,} "
+                  f"nonzeros (mean {r['mean']:,.1f})")
+    return pack
 
 
 def run(args):
