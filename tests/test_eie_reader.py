@@ -39,10 +39,9 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs, acc):
 
     async def bench(ctx):
         def read_beat():
-            slots = [(b, ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v))
+            slots = [(b, ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v), ctx.get(dut.o.p.slot[b].x))
                      for b in range(macs) if ctx.get(dut.o.p.slot[b].valid)]
-            x = ctx.get(dut.o.p.x)
-            return [(b, r, v, x) for b, r, v in (sorted(slots, key=lambda e: e[1]) if split else slots)]
+            return sorted(slots, key=lambda e: e[1]) if split else slots
 
         def put(job):
             a, b, j = job
@@ -92,21 +91,19 @@ def _issue_steps(s, jobs, macs):
 
     A word's ``left`` is its real entries less those a step of the word before took along. A
     word with ``left > 0`` takes ceil(left / macs) steps of ``macs`` entries (its last one
-    odd), and with macs=2 its odd last entry takes the first of the column's next word along.
-    A word with nothing left takes one cycle, in which the next word of the job stream, of its
-    column or the next, issues its first step (one entry, or two with macs=2) when it has real
+    odd), and with macs=2 its odd last entry takes the first of the next word of the job
+    stream along, of its column or the next. A word with nothing left takes one cycle, in
+    which the next word issues its first step (one entry, or two with macs=2) when it has real
     entries: a word of padding costs no cycle of its own when real entries follow it."""
-    ks = []
-    for a, b, _ in jobs:
-        for n, w in enumerate(range(a // 8, (b - 1) // 8 + 1)):
-            ks.append((int(np.count_nonzero(s.v[max(a, 8 * w):min(b, 8 * w + 8)])), n == 0))
+    ks = [int(np.count_nonzero(s.v[max(a, 8 * w):min(b, 8 * w + 8)]))
+          for a, b, _ in jobs for w in range(a // 8, (b - 1) // 8 + 1)]
     steps, taken = [], 0
-    for i, (k, _) in enumerate(ks):
+    for i, k in enumerate(ks):
         left = k - taken
-        nk, nfirst = ks[i + 1] if i + 1 < len(ks) else (0, True)
+        nk = ks[i + 1] if i + 1 < len(ks) else 0
         if left > 0:
             steps += [macs] * (left // macs) + [1] * (left % macs)
-            taken = int(macs == 2 and left % 2 == 1 and not nfirst and nk > 0)
+            taken = int(macs == 2 and left % 2 == 1 and nk > 0)
             steps[-1] += taken
         else:
             taken = min(macs, nk)
@@ -150,7 +147,7 @@ def test_spm_reader_padding_words_cost_no_cycle(density, macs):
             ctx.set(dut.i.valid, k < len(jobs))
             took = k < len(jobs) and ctx.get(dut.i.ready)
             if ctx.get(dut.o.valid):
-                got.append([(ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v), ctx.get(dut.o.p.x))
+                got.append([(ctx.get(dut.o.p.slot[b].row), ctx.get(dut.o.p.slot[b].v), ctx.get(dut.o.p.slot[b].x))
                             for b in range(macs) if ctx.get(dut.o.p.slot[b].valid)])
                 first_last.append(cycle)
             await ctx.tick()
@@ -185,5 +182,5 @@ def test_spm_reader_latency_job_to_first_entry(reader, latency):
             await ctx.tick()
         assert cycle == latency
         slot = dut.o.p.slot[0]
-        assert (ctx.get(slot.valid), ctx.get(slot.row), ctx.get(slot.v), ctx.get(dut.o.p.x)) == (1, 2, 5, 7)
+        assert (ctx.get(slot.valid), ctx.get(slot.row), ctx.get(slot.v), ctx.get(slot.x)) == (1, 2, 5, 7)
     simulate(dut, bench)

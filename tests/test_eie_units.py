@@ -170,8 +170,8 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs, acc):
             groups.append([e])
     assert macs == 1 or any(len(g) == 2 and (g[0][0] % 2 != g[1][0] % 2 if split else g[0][0] % 2 == g[1][0] % 2)
                             for g in groups)
-    # The entries of one beat come from one column: they share its x.
-    groups = [[(r, v, g[0][2]) for r, v, _ in g] for g in groups]
+    # Each slot has its own x (the entries of a beat may come from two columns): a planted
+    # bug giving both multipliers slot 0's x fails this.
     acc = [0] * rows
     for r, v, x in (e for g in groups for e in g):
         acc[r] += cb[v] * x
@@ -192,10 +192,10 @@ def test_arithmetic_unit_bypass_and_output_stage(shift, relu, macs, acc):
         for g in groups:
             for b in range(macs):
                 ctx.set(dut.i.p.slot[b].valid, 0)
-            for b, (r, v, _) in enumerate(g):
+            for b, (r, v, x) in enumerate(g):
                 slot = dut.i.p.slot[r % 2 if split else b]
-                ctx.set(slot.valid, 1); ctx.set(slot.row, r); ctx.set(slot.v, v)
-            ctx.set(dut.i.p.x, g[0][2]); ctx.set(dut.i.valid, 1)
+                ctx.set(slot.valid, 1); ctx.set(slot.row, r); ctx.set(slot.v, v); ctx.set(slot.x, x)
+            ctx.set(dut.i.valid, 1)
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
         for _ in range(16):                    # the products still in the pipeline land

@@ -215,15 +215,15 @@ def test_pe_issue_cycle_model_on_a_hand_made_slice():
     from sparsa.bench.ese_overlap import pe_issue_cycles
     from sparsa.sw.eie.pack import make_layer
     # One PE. Column 0: rows 0-3 (two pairs); column 1: rows 0, 2, 4 (a pair and a single:
-    # rows of one parity pair too, each slot has its own accumulators); column 2 empty;
-    # column 3: rows 0-9, entries 7..16 of the stream, so it touches three words: row 0
-    # (word 0's last entry) pairs with row 1 (word 1's first), rows 2-8 make three pairs and a
-    # single that takes row 9 (word 2) along, and word 2 then costs a cycle with nothing left.
-    # With one multiplier: a step per entry.
+    # rows of one parity pair too, each slot has its own accumulators), whose single takes
+    # column 3's row 0 along (each slot has its own x; column 2 is empty); column 3: rows 0-9,
+    # entries 7..16 of the stream, so it touches three words: word 0's part (row 0) is left
+    # with nothing, and its cycle takes rows 1 and 2 (word 1's first two), rows 3-8 make three
+    # pairs, and word 2 (row 9) a single. With one multiplier: a step per entry.
     rows = [0, 1, 2, 3, 0, 2, 4] + list(range(10))
     cols = [0] * 4 + [1] * 3 + [3] * 10
     layer = make_layer("t", 10, 4, rows, cols, np.ones(len(rows), int), np.arange(16), 1)
-    assert pe_issue_cycles(layer.slices[0]) == 2 + 2 + (1 + 4 + 1)
+    assert pe_issue_cycles(layer.slices[0]) == 2 + 2 + (1 + 3 + 1)
     assert pe_issue_cycles(layer.slices[0], macs=1) == 4 + 3 + (1 + 8 + 1)
     # Column 0: rows 0 and 300, so 18 padding entries between them (16 rows each): word 0 is
     # row 0 and 7 padding, word 1 is all padding, word 2 is 3 padding, row 300, then column 1's

@@ -196,7 +196,7 @@ class ArithmeticUnit(wiring.Component):
             c_x = Signal(signed(16), name=f"c_x{b}")
             m.d.sync += [
                 c_valid.eq(self.i.valid & slot.valid), c_row.eq(slot.row),
-                c_cb.eq(self.codebook[slot.v]), c_x.eq(self.i.p.x),
+                c_cb.eq(self.codebook[slot.v]), c_x.eq(slot.x),
             ]
             m_valid = Signal(name=f"m_valid{b}")
             m_row = Signal(self.rb, name=f"m_row{b}")

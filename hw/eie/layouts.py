@@ -31,18 +31,19 @@ def column_job_layout(cfg):
 
 
 def slot_layout(cfg):
-    """One real (non-padding) entry for one multiplier and its accumulator bank: local row and
-    codebook index."""
+    """One real (non-padding) entry for one multiplier and its accumulator bank: local row,
+    codebook index and the activation x_j of its column."""
     return data.StructLayout({"valid": unsigned(1), "row": unsigned(row_bits(cfg)),
-                              "v": unsigned(V_BITS)})
+                              "v": unsigned(V_BITS), "x": ACT})
 
 
 def issue_layout(cfg):
     """What the sparse-matrix reader hands the arithmetic unit in one cycle: up to ``cfg.macs``
-    real entries of one column (distinct rows), slot ``b`` for multiplier ``b`` and its bank of
-    accumulators (each bank holds every row and the output stage sums them; with
-    ``cfg.acc_banks == "split"`` bank ``b`` holds the rows ``r % 2 == b``), and x_j."""
-    return data.StructLayout({"slot": data.ArrayLayout(slot_layout(cfg), cfg.macs), "x": ACT})
+    real entries, slot ``b`` for multiplier ``b`` and its bank of accumulators (each bank holds
+    every row and the output stage sums them; with ``cfg.acc_banks == "split"`` bank ``b``
+    holds the rows ``r % 2 == b``). Each slot carries its own x_j: the two entries of a step
+    may come from two columns (the last of one and the first of the next)."""
+    return data.StructLayout({"slot": data.ArrayLayout(slot_layout(cfg), cfg.macs)})
 
 
 codebook_layout = data.ArrayLayout(signed(CODEBOOK_BITS), 1 << V_BITS)

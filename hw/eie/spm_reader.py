@@ -18,10 +18,11 @@ FIFO output and were the critical path (10.63 ns, 94.06 MHz):
   lanes, three adder levels), the real entries (v != 0) compacted to the front in lane order,
   and for every step whether two entries go out together. With ``cfg.macs == 2`` and full
   accumulator banks (``cfg.acc_banks``; each slot's bank holds all rows,
-  :mod:`sparsa.hw.eie.arith`) any two entries of a column pair: every step of a word takes two
-  but its odd last one, and that one pairs with the first real entry of the column's next
-  word when that word is already in D1 (it is, whenever the reader has work queued), which
-  then starts at its second entry. With split banks (row parity) an entry pairs with the next
+  :mod:`sparsa.hw.eie.arith`) any two entries pair: every step of a word takes two but its
+  odd last one, and that one pairs with the first real entry of the next word, of the same
+  column or the next (each slot carries its own x_j), when that word is already in D1 (it
+  is, whenever the reader has work queued), which then starts at its second entry. With
+  split banks (row parity) an entry pairs with the next
   real entry of its word when their rows differ in parity, greedily from the lowest lane;
 * the **issue stage** steps through the schedule of the decoded word, one step (one or two
   entries) a cycle, and adds the row offsets to the word's base row (the running row position
@@ -42,7 +43,7 @@ gives it slack.
 Throughput: one word a cycle; one step (one real entry, or two) a cycle out. A word's
 ``left`` is its real entries less those a step of the word before took along; a word takes
 ``ceil(left / macs)`` cycles (with ``macs=2`` and full banks its odd last entry takes the
-first of the column's next word along). A word with nothing left (all padding, or its
+first of the next word along, of its column or the next). A word with nothing left (all padding, or its
 entries taken along) takes one cycle, in which the next word in D1, of its column or the
 next, issues its first step (one entry; two with ``macs=2`` and full banks) when it has real
 entries (before, such a word took a cycle of its own). ``sparsa.bench.ese_overlap.pe_issue_cycles``
@@ -293,11 +294,12 @@ class SparseMatrixReader(wiring.Component):
             pop.eq(go & p_done),
         ]
         # Across words (macs == 2): a word's odd last entry goes out with the first real entry
-        # of the column's next word, which is in D1 then (its compacted entry 0 is c_v[0] and
-        # c_off[0], from D1's registers); that word then starts at step 1.
+        # of the next word, of its column or the next one (each slot carries its own x_j),
+        # which is in D1 then (its compacted entry 0 is c_v[0] and c_off[0], from D1's
+        # registers); that word then starts at step 1.
         carry = Signal()
         if cfg.macs == 2 and not split:
-            m.d.comb += carry.eq(go & p_has & ~p_pair & p_done & d1_valid & ~d1["first"] & (n_real != 0))
+            m.d.comb += carry.eq(go & p_has & ~p_pair & p_done & d1_valid & (n_real != 0))
         # A head word with nothing left to issue (all padding, or its entries taken along)
         # retires in the cycle that issues the first entry of the word in D1 (two, when any two
         # pair), of its column or of the next one: that word then starts at the step after. So
@@ -319,13 +321,14 @@ class SparseMatrixReader(wiring.Component):
         # (split banks: each in the slot of its row's bank).
         i_valid, i_pair = Signal(), Signal()
         i_base, i_base1 = Signal(rb), Signal(rb)     # the row position of entry 0 and of entry 1
-        i_x = Signal(16)
+        i_x = [Signal(16, name=f"i_x{k}") for k in range(2)]
         i_v = [Signal(V_BITS, name=f"i_v{k}") for k in range(2)]
         i_off = [Signal(_OFF_BITS, name=f"i_off{k}") for k in range(2)]
         with m.If(adv):
             m.d.sync += [
                 i_valid.eq(go & p_has | skip), i_pair.eq(p_pair | carry | skip2),
-                i_base.eq(Mux(skip, d1_base, h_base)), i_x.eq(Mux(skip, d1["x"], h["x"])),
+                i_base.eq(Mux(skip, d1_base, h_base)), i_x[0].eq(Mux(skip, d1["x"], h["x"])),
+                i_x[1].eq(Mux(carry | skip, d1["x"], h["x"])),
                 i_v[0].eq(Mux(skip, c_v[0], Array(h_v)[s_at])),
                 i_off[0].eq(Mux(skip, c_off[0], Array(h_off)[s_at])),
                 i_v[1].eq(Mux(carry, c_v[0], Mux(skip, c_v[1], Array(h_v[1:] + [C(0, V_BITS)])[s_at]))),
@@ -335,17 +338,18 @@ class SparseMatrixReader(wiring.Component):
         row_a, row_b = Signal(rb), Signal(rb)
         m.d.comb += [row_a.eq(i_base + i_off[0] - 1), row_b.eq(i_base1 + i_off[1] - 1)]
         with m.If(adv):
-            m.d.sync += [self.o.valid.eq(i_valid), self.o.p.x.eq(i_x)]
+            m.d.sync += self.o.valid.eq(i_valid)
             if split:
                 for b in range(2):
                     slot = self.o.p.slot[b]
                     a_here = row_a[0] == b
                     m.d.sync += [slot.valid.eq(i_valid & (a_here | i_pair)), slot.row.eq(Mux(a_here, row_a, row_b)),
-                                 slot.v.eq(Mux(a_here, i_v[0], i_v[1]))]
+                                 slot.v.eq(Mux(a_here, i_v[0], i_v[1])), slot.x.eq(i_x[0])]
             else:
-                for b, (row, v, here) in enumerate([(row_a, i_v[0], C(1)), (row_b, i_v[1], i_pair)][:cfg.macs]):
+                for b, (row, v, x, here) in enumerate([(row_a, i_v[0], i_x[0], C(1)),
+                                                       (row_b, i_v[1], i_x[1], i_pair)][:cfg.macs]):
                     slot = self.o.p.slot[b]
-                    m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v)]
+                    m.d.sync += [slot.valid.eq(i_valid & here), slot.row.eq(row), slot.v.eq(v), slot.x.eq(x)]
         issued = Signal(2)
         m.d.comb += [
             issued.eq(Mux(go & p_has, 1 + p_pair + carry, Mux(skip, 1 + skip2, 0))),

@@ -102,7 +102,7 @@ class SerialSparseMatrixReader(wiring.Component):
         slot = self.o.p.slot[0]
         with m.If(adv):
             m.d.sync += [self.o.valid.eq(real), slot.valid.eq(real), slot.row.eq(row), slot.v.eq(v),
-                         self.o.p.x.eq(x)]
+                         slot.x.eq(x)]
         m.d.comb += [
             self.emit.eq(real),
             self.pads.eq(step & (v == 0)),

@@ -17,7 +17,7 @@ gate rows too; those ``4H'/N`` drain cycles are subtracted, as the real B would 
 It also evaluates a cycle model of one PE (:func:`pe_issue_cycles`): every column with
 entries in the PE costs, per 64-bit word it touches, its issue steps, where a step retires
 two real entries (the sparse-matrix reader's dual issue, ``cfg.macs == 2``; one with
-``macs=1``), a word's odd last entry going out with the first of the column's next word, and
+``macs=1``), a word's odd last entry going out with the first of the next word, and
 a word with nothing left to issue (all padding, or its only entry taken along) costs a cycle
 in which the next word's first step issues. On the earlier PE (accumulators split by row
 parity, neighbours of different parity paired) the mean of the model over the PEs matched
@@ -43,24 +43,23 @@ def pe_issue_cycles(sl, macs=2):
     the sparse-matrix reader's rule (full accumulator banks): over the words of the columns
     with entries, in order, a word's ``left`` is its real entries less those a step of the word
     before took along; it takes ``ceil(left / macs)`` cycles, and with ``macs=2`` its odd last
-    entry takes the first of the column's next word along. A word with nothing left takes one
-    cycle, in which the next word (of its column or the next) issues its first step when it
-    has real entries, so a word of padding costs no cycle of its own when real entries follow."""
+    entry takes the first of the next word along (of its column or the next). A word with
+    nothing left takes one cycle, in which the next word issues its first step when it has
+    real entries, so a word of padding costs no cycle of its own when real entries follow."""
     ptr, v = sl.ptr, sl.v
-    words = []                         # (real entries, first word of its column)
+    words = []                         # real entries of each word of each column job
     for j in range(len(ptr) - 1):
         a, b = int(ptr[j]), int(ptr[j + 1])
         if a == b:
             continue                   # no job: an empty column costs the PE nothing
-        words += [(int(np.count_nonzero(v[max(a, 8 * w):min(b, 8 * w + 8)])), w == a // 8)
-                  for w in range(a // 8, (b - 1) // 8 + 1)]
+        words += [int(np.count_nonzero(v[max(a, 8 * w):min(b, 8 * w + 8)])) for w in range(a // 8, (b - 1) // 8 + 1)]
     total, taken = 0, 0
-    for i, (k, _) in enumerate(words):
+    for i, k in enumerate(words):
         left = k - taken
-        nk, nfirst = words[i + 1] if i + 1 < len(words) else (0, True)
+        nk = words[i + 1] if i + 1 < len(words) else 0
         if left > 0:
             total += -(-left // macs)
-            taken = int(macs == 2 and left % 2 == 1 and not nfirst and nk > 0)
+            taken = int(macs == 2 and left % 2 == 1 and nk > 0)
         else:
             total += 1
             taken = min(macs, nk)
