@@ -123,10 +123,10 @@ def build(args):
             return pack_lstm(load_compressed_lstm(model, arrays), pes)
         pack = pack_compressed(model, pes)
         return _balanced(pack, model) if getattr(args, "balance_rows", False) else pack
-    if getattr(args, "balance_rows", False):
-        raise user_error(model, "--balance-rows", "a compressed MLP .npz with a hidden layer", "a one-layer matrix")
     if kind != ".npy":
         raise user_error(model, "MODEL", "a .npz compressed model or a .npy matrix", f"suffix '{model.suffix}'")
+    if getattr(args, "balance_rows", False):
+        raise user_error(model, "--balance-rows", "a compressed MLP .npz with a hidden layer", "a one-layer matrix")
     shift = check_shift(0 if args.shift is None else args.shift)
     w = load_npy(model, what="weight matrix")
     bias = None if args.bias is None else load_npy(check_input_file(args.bias, "--bias", "bias", kinds=".npy"),
