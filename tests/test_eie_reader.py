@@ -87,7 +87,8 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs, acc):
 
 def _issue_steps(s, jobs, macs):
     """The pipelined reader's steps at full speed (full accumulator banks), counted from the
-    encoding: the entries it issues in each cycle, 0 for a cycle that issues none.
+    encoding: the entries it issues in each cycle from its first output to its last, 0 for a
+    cycle that issues none.
 
     A word's ``left`` is its real entries less those a step of the word before took along. A
     word with ``left > 0`` takes ceil(left / macs) steps of ``macs`` entries (its last one
@@ -110,6 +111,8 @@ def _issue_steps(s, jobs, macs):
             steps.append(taken)
     while steps and not steps[-1]:
         steps.pop()         # a trailing word with nothing left issues nothing
+    while steps and not steps[0]:
+        steps.pop(0)        # nor do leading words of padding: cycles count from the first output
     return steps
 
 
