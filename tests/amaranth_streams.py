@@ -2,7 +2,7 @@
 
 from amaranth.sim import Simulator
 
-__all__ = ["simulate", "pump"]
+__all__ = ["simulate", "pump", "run_array"]
 
 
 def simulate(dut, bench):
@@ -44,3 +44,29 @@ async def pump(ctx, dut, inputs, set_input, read_output, count, rng, *, p_valid=
         k += took
     assert enough(got), f"{len(got)} beats after {max_cycles} cycles, {k} of {len(inputs)} inputs taken"
     return got
+
+
+def run_array(dut, x, n_layers, n_outputs, max_cycles=20_000):
+    """Run an :class:`~sparsa.hw.eie.top.EIEArray` on one input: load ``x``, start ``n_layers``
+    layers, collect ``n_outputs`` outputs. Returns (outputs, cycles from start to the last
+    output); a missing output stops after ``max_cycles``."""
+    got, last = [], [0]
+
+    async def bench(ctx):
+        for v in x:
+            ctx.set(dut.x_in.payload, int(v)); ctx.set(dut.x_in.valid, 1)
+            await ctx.tick()
+        ctx.set(dut.x_in.valid, 0)
+        ctx.set(dut.n_layers, n_layers); ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        ctx.set(dut.y_out.ready, 1)
+        for cycle in range(max_cycles):
+            if ctx.get(dut.y_out.valid):
+                got.append(ctx.get(dut.y_out.payload))
+                last[0] = cycle
+            await ctx.tick()
+            if len(got) == n_outputs:
+                break
+    simulate(dut, bench)
+    return got, last[0]

@@ -9,7 +9,7 @@ from sparsa.sw.eie.balance import balance_rows, balanced_row_order, busiest_pe_n
 from sparsa.sw.eie.memmap import build_memory_map
 from sparsa.sw.eie.pack import Pack
 
-from amaranth_streams import simulate
+from amaranth_streams import run_array
 from eie_cases import hw_config, independent_golden, pack_from_indices, random_codebook, random_input
 
 
@@ -86,28 +86,9 @@ def test_an_lstm_pack_is_refused():
 
 def _array_cycles(pack, x):
     """(outputs, cycles from start to the last output) of the pure-Python simulated array."""
-    mm = build_memory_map(pack)
-    dut = EIEArray(hw_config(pack.pes).replace(macs=1), mm)
-    got, cycles = [], [0]
-
-    async def bench(ctx):
-        for v in x:
-            ctx.set(dut.x_in.payload, int(v)); ctx.set(dut.x_in.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.x_in.valid, 0)
-        ctx.set(dut.n_layers, len(pack.layers)); ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        ctx.set(dut.y_out.ready, 1)
-        for cycle in range(20_000):
-            if ctx.get(dut.y_out.valid):
-                got.append(ctx.get(dut.y_out.payload))
-                cycles[0] = cycle
-            await ctx.tick()
-            if len(got) == pack.output_rows:
-                break
-    simulate(dut, bench)
-    return np.array(got), cycles[0]
+    dut = EIEArray(hw_config(pack.pes).replace(macs=1), build_memory_map(pack))
+    got, cycles = run_array(dut, x, len(pack.layers), pack.output_rows)
+    return np.array(got), cycles
 
 
 def test_balanced_pack_runs_bit_exact_and_faster_on_the_array():

@@ -13,7 +13,7 @@ from sparsa.hw.eie.spm_reader_serial import SerialSparseMatrixReader
 from sparsa.sw.eie.format import encode_layer, entries_to_words
 
 from amaranth_streams import pump, simulate
-from eie_cases import hw_config
+from eie_cases import hw_config, random_index
 
 
 # ---- sparse-matrix reader ----------------------------------------------------------------------
@@ -26,7 +26,7 @@ def test_spm_reader_resolves_rows_and_skips_padding(density, reader, macs, acc):
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
     rows, cols = 150, 30
-    idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
+    idx = random_index(rows, cols, density, rng)
     s = encode_layer(idx, 1)[0]
     words = entries_to_words(s.v, s.z)
     cfg = hw_config(1, max_cols=200).replace(macs=macs, reader=reader, acc_banks=acc)
@@ -127,7 +127,7 @@ def test_spm_reader_padding_words_cost_no_cycle(density, macs):
     print(f"seed={seed}")
     rng = np.random.default_rng(seed)
     rows, cols = 400, 40
-    idx = ((rng.random((rows, cols)) < density) * rng.integers(1, 16, (rows, cols))).astype(np.uint8)
+    idx = random_index(rows, cols, density, rng)
     s = encode_layer(idx, 1)[0]
     cfg = hw_config(1, max_cols=200).replace(macs=macs, reader="pipelined", acc_banks="full")
     dut = SparseMatrixReader(cfg, init=[int(w) for w in entries_to_words(s.v, s.z)])

@@ -18,7 +18,7 @@ from sparsa.sw.eie.memmap import LAYER_FIELDS, build_memory_map
 from sparsa.sw.eie.protocol import (ALL_PES, REG, LoadKind, load_sequence, memory_map_arrays,
                                     memory_map_from_arrays, register_writes)
 
-from amaranth_streams import pump, simulate
+from amaranth_streams import pump, run_array, simulate
 from eie_cases import hw_config, independent_golden, random_input, random_pack
 
 
@@ -116,25 +116,7 @@ def test_array_matches_golden_in_amaranth_sim(seed):
     mm = build_memory_map(pack)
     # Odd seeds build the small-FPGA PE (serial reader, one multiplier).
     cfg = hw_config(pes) if seed % 2 == 0 else hw_config(pes).replace(macs=1, reader="serial")
-    dut = EIEArray(cfg, mm)
-    got = []
-
-    async def bench(ctx):
-        for v in x:
-            ctx.set(dut.x_in.payload, int(v)); ctx.set(dut.x_in.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.x_in.valid, 0)
-        ctx.set(dut.n_layers, 1); ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        ctx.set(dut.y_out.ready, 1)
-        for _ in range(4000):
-            if ctx.get(dut.y_out.valid):
-                got.append(ctx.get(dut.y_out.payload))
-            await ctx.tick()
-            if len(got) == len(want):
-                break
-    simulate(dut, bench)
+    got, _ = run_array(EIEArray(cfg, mm), x, 1, len(want), max_cycles=4000)
     np.testing.assert_array_equal(np.array(got), want)
 
 
