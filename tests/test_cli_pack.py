@@ -267,3 +267,28 @@ def test_pack_balance_rows_renumbers_hidden_units_and_keeps_every_output(tmp_pat
 def test_pack_balance_rows_refused_for_a_one_layer_matrix(tmp_path, mat, capsys):
     fails(capsys, ["pack", str(tmp_path / "w.npy"), "--pes", "4", "-o", str(tmp_path / "pk"), "--balance-rows"],
           "w.npy", "--balance-rows", "hidden layer", out=tmp_path / "pk")
+
+
+def test_pack_align_columns_keeps_the_matrix_and_reports_the_memory(tmp_path, capsys):
+    print("seed", 8)
+    rng = np.random.default_rng(8)
+    w = ((rng.random((200, 60)) < 0.08) * rng.choice([-3, 1, 500], (200, 60))).astype(np.int16)
+    np.save(tmp_path / "w.npy", w)
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "4", "-o", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main(["pack", str(tmp_path / "w.npy"), "--pes", "4", "-o", str(tmp_path / "al"), "--align-columns", "7"]) == 0
+    out = capsys.readouterr().out
+    man = [json.loads((tmp_path / d / "manifest.json").read_text())["layers"][0] for d in ("plain", "al")]
+    before, after = (sum(m["entries_per_pe"]) for m in man)
+    assert after > before
+    assert out.startswith(f"aligned columns (at most 7 fill entries a column): {before:,} -> {after:,} entries "
+                          f"(+{100 * (after - before) / before:.1f}%)")
+    assert main(["unpack", str(tmp_path / "al"), "-o", str(tmp_path / "u.npz")]) == 0
+    with np.load(tmp_path / "u.npz") as u:
+        assert np.array_equal(u["layer0.weight"], w)
+
+
+@pytest.mark.parametrize("value", ["8", "-1"])
+def test_pack_align_columns_out_of_range(tmp_path, mat, capsys, value):
+    fails(capsys, ["pack", str(tmp_path / "w.npy"), "--pes", "4", "-o", str(tmp_path / "pk"), "--align-columns", value],
+          "w.npy", "--align-columns", "0..7", f"found {value}", out=tmp_path / "pk")

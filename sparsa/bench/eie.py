@@ -97,6 +97,20 @@ def _balanced_case(pack, x, coo):
     return balanced, x, coo
 
 
+def _aligned_case(pack, x, coo, fill):
+    """A case laid out as ``sparsa pack --align-columns fill`` lays it out (the same layer, the
+    same outputs); returns it and its entries before and after."""
+    from sparsa.sw.eie.align import align_columns
+    aligned, (rep,) = align_columns(pack, fill)
+    return (aligned, x, coo), rep
+
+
+def _prepared(case, balance, fill):
+    """A case balanced and aligned as the layer table's are (``--balance-rows``, ``--align-columns``)."""
+    case = _balanced_case(*case) if balance else case
+    return _aligned_case(*case, fill)[0] if fill else case
+
+
 def macs_list(args):
     """The ``--macs`` values to run (default both, 1 then 2)."""
     m = getattr(args, "macs", None)
@@ -146,16 +160,20 @@ def run_bench(out_dir, args):
     balance = bool(getattr(args, "balance_rows", False))
     if balance:
         cases = [_balanced_case(*case) for case in cases]
+    fill = getattr(args, "align_columns", None) or 0
+    growth = [None] * len(cases)
+    if fill:
+        cases, growth = zip(*(_aligned_case(*case, fill) for case in cases))
     rows_out, configs = [], {}
     result = {"format": "sparsa-bench-eie", "version": 1, "pes": pes, "queue_depth": depth, "clock": CLOCK,
-              "balance_rows": balance,
+              "balance_rows": balance, "align_columns": fill,
               "eie": {"pes": 64, "macs": 1, "multipliers": 64, "mhz": EIE_MHZ},
               "configs": configs, "layers": rows_out, "sweeps": {}, "summary": {}}
     for macs in macs_list(args):
         cfg, mms = _config_for([p for p, _, _ in cases], pes, depth, macs)
         configs[macs] = cfg.__dict__ if hasattr(cfg, "__dict__") else str(cfg)
         print(f"[bench eie] one build for all layers, macs={macs}: {cfg}", flush=True)
-        for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm in zip(layers, cases, mms):
+        for (name, cols, rows, wd, ad, th_us, act_us), (pack, x, coo), mm, grown in zip(layers, cases, mms, growth):
             t0 = time.perf_counter()
             res = _run(cfg, mm, x)
             want = layer_forward(pack.golden_layers()[0], x)
@@ -181,6 +199,9 @@ def run_bench(out_dir, args):
                 "max_pe_busy": int(stats[:, COUNTERS.index("busy")].max()),
                 "stall_cycles_max": int(stats[:, COUNTERS.index("stalled")].max()),
                 "padding_skipped": int(stats[:, COUNTERS.index("pad")].sum()),
+                "spm_words_max_pe": max(pack.layers[0].words_per_pe),
+                **({"entries_unaligned": grown["entries_before"], "entries_aligned": grown["entries_after"]}
+                   if grown else {}),
                 "bit_exact": exact,
                 "scipy_csr_us": round(scipy_time(coo, rows, cols, x) * 1e6, 1),
                 "sim_s": round(time.perf_counter() - t0, 1),
@@ -197,8 +218,8 @@ def run_bench(out_dir, args):
         name, cols, rows, wd, ad = TABLE3[k7][:5]
         sweeps["queue_depth"], sweeps["pes"] = [], []
         for macs in macs_list(args):
-            case = make_layer_pack(cols, rows, wd, ad, 64, seed=k7)
-            pack, x, _ = _balanced_case(*case) if balance else case
+            case = _prepared(make_layer_pack(cols, rows, wd, ad, 64, seed=k7), balance, fill)
+            pack, x, _ = case
             ideal = ideal_cycles(pack, x, macs)[0]
             for qd in (1, 2, 4, 8, 16, 32):
                 c, (mm,) = _config_for([pack], 64, qd, macs)
@@ -209,8 +230,7 @@ def run_bench(out_dir, args):
                 _write(result, out)
             first = None
             for n in (16, 32, 64, 128):
-                case = make_layer_pack(cols, rows, wd, ad, n, seed=k7)
-                pack, x, _ = _balanced_case(*case) if balance else case
+                pack, x, _ = _prepared(make_layer_pack(cols, rows, wd, ad, n, seed=k7), balance, fill)
                 c, (mm,) = _config_for([pack], n, 8, macs)
                 cyc = int(_run(c, mm, x)["cycles"][0])
                 first = first or cyc
@@ -249,6 +269,12 @@ def _markdown(r):
              *(["Rows balanced: each layer's rows renumbered as `sparsa pack --balance-rows` renumbers a hidden "
                 "layer's (same nonzeros, same activations; the outputs are the same values, renumbered).", ""]
                if r.get("balance_rows") else []),
+             *([f"Columns aligned: each layer laid out as `sparsa pack --align-columns {r['align_columns']}` lays it out "
+                "(a column that would cross a word it need not cross starts the next word when at most "
+                f"{r['align_columns']} lanes are left). Entries stored, unaligned -> aligned: "
+                + "; ".join(f"{l['layer']} +{100 * (l['entries_aligned'] / l['entries_unaligned'] - 1):.1f}%"
+                            for l in r["layers"] if l["macs"] == r["layers"][0]["macs"]) + ".", ""]
+               if r.get("align_columns") else []),
              "ideal = max(real weights in the active columns / (PEs x macs), nonzero activations): "
              "no padding, every multiplier counted (sw/eie/work.py). busiest PE = max(the busiest PE's real weights "
              "/ macs, nonzero activations): the imbalance of the rows' interleaving included, also a lower bound; "

@@ -35,16 +35,23 @@ def add_arguments(p):
     p.add_argument("--no-sweeps", action="store_true", help="eie: the layer table only, no queue-depth and PE sweeps")
     p.add_argument("--balance-rows", action="store_true", help="eie: renumber each layer's rows as "
                    "`sparsa pack --balance-rows` renumbers a hidden layer's (same work, every PE the same nonzeros)")
+    p.add_argument("--align-columns", type=int, default=None, metavar="N",
+                   help="eie: lay each layer out as `sparsa pack --align-columns N` does (a column that would cross a "
+                   "word it need not cross starts the next word when at most N lanes are left; 0..7)")
 
 
 def run(args):
     for opt, value, takes in (("--queue-depth", args.queue_depth, ("eie", "ese")),
                               ("--no-sweeps", args.no_sweeps or None, ("eie",)),
-                              ("--balance-rows", getattr(args, "balance_rows", False) or None, ("eie",))):
+                              ("--balance-rows", getattr(args, "balance_rows", False) or None, ("eie",)),
+                              ("--align-columns", getattr(args, "align_columns", None), ("eie",))):
         if value is not None and args.which not in takes:
             raise user_error(None, opt, " or ".join(f"sparsa bench {b}" for b in takes), f"sparsa bench {args.which}")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
         raise user_error(None, "--queue-depth", "1..256", args.queue_depth)
+    if getattr(args, "align_columns", None) is not None:
+        from sparsa.sw.eie.align import check_max_fill
+        check_max_fill(args.align_columns)
     # "all": cnn-networks is a part of cnn
     names = [n for n in BENCHES if n != "cnn-networks"] if args.which == "all" else [args.which]
     out = Path(args.out)

@@ -41,6 +41,10 @@ def add_arguments(p):
     p.add_argument("--balance-rows", action="store_true",
                    help="compressed MLP .npz only: renumber each hidden layer's units so that every PE "
                    "holds the same nonzeros (the next layer's columns follow; outputs unchanged bit for bit)")
+    p.add_argument("--align-columns", type=int, metavar="N",
+                   help="EIE packs: a column that would cross a 64-bit word it need not cross starts the next word "
+                   "when at most N (0..7) lanes are left, filled with zero entries; more memory, fewer word fetches "
+                   "(faster with two multipliers a PE; sw/eie/align.py)")
     c = CNNConfig()
     p.add_argument("--lanes", type=int, metavar="P", help=f"CNN graph only: output channels in parallel, "
                    f"4, 8, 16 or 32 (default {c.lanes})")
@@ -82,7 +86,7 @@ def build_cnn(args):
     from sparsa.sw.model.graph import load_graph
     model = Path(args.model)
     given = _given(args, (("--pes", "pes"), ("--bias", "bias"), ("--shift", "shift"), ("--relu", "relu"),
-                          ("--balance-rows", "balance_rows")))
+                          ("--balance-rows", "balance_rows"), ("--align-columns", "align_columns")))
     if given:
         raise user_error(model, ", ".join(given), "no EIE options with a CNN graph (it is compiled for "
                          "the CNN engine: --lanes, --conv-datapath)", "given")
@@ -98,6 +102,25 @@ def build_cnn(args):
 
 def build(args):
     """The :class:`~sparsa.sw.eie.pack.Pack` the arguments describe (validated, nothing written)."""
+    fill = getattr(args, "align_columns", None)
+    if fill is not None:
+        from sparsa.sw.eie.align import check_max_fill
+        check_max_fill(fill, args.model)
+    pack = _build_eie(args)
+    return pack if not fill else _aligned(pack, fill)
+
+
+def _aligned(pack, fill):
+    """``pack`` with its columns aligned to words (:func:`sparsa.sw.eie.align.align_columns`)."""
+    from sparsa.sw.eie.align import align_columns
+    pack, report = align_columns(pack, fill)
+    before, after = (sum(r[k] for r in report) for k in ("entries_before", "entries_after"))
+    print(f"aligned columns (at most {fill} fill entries a column): {before:,} -> {after:,} entries "
+          f"(+{100 * (after - before) / max(before, 1):.1f}%)")
+    return pack
+
+
+def _build_eie(args):
     model = Path(args.model)
     given = _given(args, CNN_OPTIONS)
     if given:
