@@ -354,8 +354,10 @@ def test_pack_cnn_detects_tampering(tmp_path, cnn_npz):
 def test_pack_cnn_bad_options(tmp_path, cnn_npz, capsys):
     npz, out = str(tmp_path / "cnn.npz"), tmp_path / "pk"
     fails(capsys, ["pack", npz, "--pes", "4", "-o", str(out)], "--pes", "no EIE options with a CNN graph")
-    fails(capsys, ["pack", npz, "--align-columns", "2", "-o", str(out)], "--align-columns",
-          "no EIE options with a CNN graph")
+    for value in ("2", "0"):
+        fails(capsys, ["pack", npz, "--align-columns", value, "-o", str(out)], "--align-columns",
+              "no EIE options with a CNN graph")
+    fails(capsys, ["pack", npz, "--shift", "0", "-o", str(out)], "--shift", "no EIE options with a CNN graph")
     fails(capsys, ["pack", npz, "--lanes", "6", "-o", str(out)], "--lanes", "4, 8, 16 or 32", "6")
     fails(capsys, ["pack", npz, "--wbuf-words", "8", "-o", str(out)], "wbuf", "too many")
     fails(capsys, ["pack", npz, "--ibuf-bytes", "0", "-o", str(out)], "--ibuf-bytes", "positive")

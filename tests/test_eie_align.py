@@ -1,5 +1,5 @@
 """Column alignment (sw/eie/align.py): a column moved to the next word only when that saves a
-word fetch, the real entries and their rows unchanged, and the aligned layout bit-exact on the
+word fetch and its first lanes hold less than a full step, the real entries and their rows unchanged, and the aligned layout bit-exact on the
 array with the padding counter counting the fill."""
 
 import numpy as np
@@ -12,23 +12,26 @@ from sparsa.sw.errors import UserError
 W = ef.ENTRIES_PER_WORD
 
 
-def _slice(counts, seed=0):
-    """A slice whose columns hold ``counts`` entries (real, v 1..15, distinct z so that each
-    entry can be recognised)."""
-    rng = np.random.default_rng(seed)
-    n = sum(counts)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return ef.PESlice(ptr=ptr, v=rng.integers(1, 16, n).astype(np.uint8), z=(np.arange(n) % 16).astype(np.uint8))
+def _slice(columns):
+    """A slice from one string a column: ``R`` a real entry (v 1..15), ``P`` padding (v 0),
+    each entry with a z of its own (its index mod 16) so that it can be recognised."""
+    kinds = "".join(columns)
+    n = len(kinds)
+    ptr = np.concatenate([[0], np.cumsum([len(c) for c in columns])]).astype(np.int64)
+    v = np.array([0 if k == "P" else 1 + e % 15 for e, k in enumerate(kinds)], dtype=np.uint8)
+    return ef.PESlice(ptr=ptr, v=v, z=(np.arange(n) % 16).astype(np.uint8))
 
 
 def test_hand_made_columns():
-    # Columns of 6, 3, 0, 4, 10 entries. With 2 fill lanes at most:
+    # With 2 fill lanes at most:
     #   col 0 at 0 (6 entries, ends at 6);
-    #   col 1 (3) at lane 6 would take two words, one from a word's start: 2 lanes filled, at 8;
+    #   col 1 "PPR" at lane 6 would take two words, one from a word's start, and lanes 6-7
+    #   would hold none of its real entries: 2 lanes filled, at 8, ends at 11;
     #   col 2 is empty and points where col 3 starts;
-    #   col 3 (4) at lane 3 (11) fits in its word (lanes 3-6): stays at 11, ends at 15;
-    #   col 4 (10) at lane 7: 3 words from there, 2 from a start: 1 lane filled, at 16.
-    sl = _slice([6, 3, 0, 4, 10])
+    #   col 3 (4) at lane 3 fits in its word (lanes 3-6): stays at 11, ends at 15;
+    #   col 4 (10) at lane 7: 3 words from there, 2 from a start, one real entry in lane 7:
+    #   1 lane filled, at 16.
+    sl = _slice(["RRRRRR", "PPR", "", "RRPR", "RRRRRRRRRR"])
     al = aligned_slice(sl, 2)
     assert al.ptr.tolist() == [0, 8, 11, 11, 16, 26]
     fill = [6, 7, 15]
@@ -37,23 +40,31 @@ def test_hand_made_columns():
     assert al.v[keep].tolist() == sl.v.tolist() and al.z[keep].tolist() == sl.z.tolist()
     # One fill lane at most: col 1 has 2 left, col 3 7 and col 4 (at 13) 3: nothing moves.
     assert aligned_slice(sl, 1).ptr.tolist() == sl.ptr.tolist()
-    # Columns of 3 and 6: the 6 at lane 3 would cross into a second word; 5 lanes are left.
-    sl = _slice([3, 6])
+    # Columns of 3 and 6: the 6 at lane 3 would cross into a second word; 5 lanes are left,
+    # holding one real entry of it.
+    sl = _slice(["RRR", "PPPPRR"])
     assert aligned_slice(sl, 4).ptr.tolist() == [0, 3, 9]
     assert aligned_slice(sl, 5).ptr.tolist() == [0, 8, 14]
 
 
+def test_a_column_whose_first_lanes_hold_a_full_step_stays():
+    # "PRR..." at lane 5: its 3 lanes there would hold 2 real entries, a full step of the
+    # two-multiplier reader: it stays. With a padding entry more in front, it moves.
+    assert aligned_slice(_slice(["RRRRR", "PRRR"]), MAX_FILL).ptr.tolist() == [0, 5, 9]
+    assert aligned_slice(_slice(["RRRRR", "PPRR"]), MAX_FILL).ptr.tolist() == [0, 8, 12]
+
+
 def test_a_column_that_cannot_save_a_word_stays():
     # 9 entries at lane 6: 2 words from here, 2 from a word's start: no fill whatever the budget.
-    sl = _slice([6, 9])
+    sl = _slice(["R" * 6, "P" * 9])
     assert aligned_slice(sl, MAX_FILL).ptr.tolist() == [0, 6, 15]
     # A column at a word's start never moves; nor does the first column.
-    sl = _slice([8, 3])
+    sl = _slice(["P" * 8, "PPR"])
     assert aligned_slice(sl, MAX_FILL).ptr.tolist() == [0, 8, 11]
 
 
 def test_no_fill_is_the_encoders_layout():
-    sl = _slice([6, 3, 0, 4, 10, 1, 7])
+    sl = _slice(["RRRRRR", "PPR", "", "RRPR", "R" * 10, "P", "PPPPPPR"])
     al = aligned_slice(sl, 0)
     assert al.ptr.tolist() == sl.ptr.tolist() and al.v.tolist() == sl.v.tolist() and al.z.tolist() == sl.z.tolist()
 
@@ -90,15 +101,18 @@ def test_random_layers_keep_every_entry_and_only_save_fetches(seed, fill):
         for j in np.flatnonzero(added):
             tail = slice(int(a.ptr[j + 1]) - int(added[j]), int(a.ptr[j + 1]))
             assert not a.v[tail].any() and not a.z[tail].any()
-        # A column moves exactly when the lanes left are within budget and it then takes fewer
-        # words; it moves to the next word's start. (Moving one shifts the columns after it, so
-        # a column that stays may take more words or fewer than before.)
+        # A column moves exactly when the lanes left are within budget, hold fewer than two of
+        # its real entries, and it then takes fewer words; it moves to the next word's start.
+        # (Moving one shifts the columns after it, so a column that stays may take more words
+        # or fewer than before.)
         nonempty = np.flatnonzero(n_old)
         for prev, j in zip(nonempty[:-1], nonempty[1:]):
             c = int(n_old[j])
             natural = int(a.ptr[j]) - int(added[prev])        # where it would have started
             off = natural % W
-            should = off != 0 and W - off <= fill and (off + c - 1) // W > (c - 1) // W
+            head = s.v[int(s.ptr[j]):int(s.ptr[j]) + W - off]    # its entries in the lanes left
+            should = (off != 0 and W - off <= fill and (off + c - 1) // W > (c - 1) // W
+                      and np.count_nonzero(head) < 2)
             assert bool(added[prev]) == should, (prev, j)
             if should:
                 assert added[prev] == W - off and a.ptr[j] % W == 0

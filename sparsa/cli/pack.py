@@ -65,7 +65,8 @@ CNN_OPTIONS = (("--lanes", "lanes"), ("--conv-datapath", "conv_datapath"), ("--i
 
 
 def _given(args, options):
-    return [o for o, a in options if getattr(args, a, None) not in (None, False)]
+    # `is`, not `in`: 0 == False, and `--shift 0` or `--align-columns 0` is an option given.
+    return [o for o, a in options if getattr(args, a, None) is not None and getattr(args, a) is not False]
 
 
 def is_cnn_model(path):
