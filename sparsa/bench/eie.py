@@ -274,7 +274,8 @@ def _markdown(r):
                if r.get("balance_rows") else []),
              *([f"Columns aligned: each layer laid out as `sparsa pack --align-columns {r['align_columns']}` lays it out "
                 "(a column that would cross a word it need not cross starts the next word when at most "
-                f"{r['align_columns']} lanes are left). Entries stored, unaligned -> aligned: "
+                f"{r['align_columns']} lanes are left and they would hold fewer than two of its real entries). "
+                "Entries stored, unaligned -> aligned: "
                 + "; ".join(f"{l['layer']} +{100 * (l['entries_aligned'] / l['entries_unaligned'] - 1):.1f}%"
                             for l in r["layers"] if l["macs"] == r["layers"][0]["macs"]) + ".", ""]
                if r.get("align_columns") else []),

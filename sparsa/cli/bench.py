@@ -36,8 +36,7 @@ def add_arguments(p):
     p.add_argument("--balance-rows", action="store_true", help="eie: renumber each layer's rows as "
                    "`sparsa pack --balance-rows` renumbers a hidden layer's (same work, every PE the same nonzeros)")
     p.add_argument("--align-columns", type=int, default=None, metavar="N",
-                   help="eie: lay each layer out as `sparsa pack --align-columns N` does (a column that would cross a "
-                   "word it need not cross starts the next word when at most N lanes are left; 0..7)")
+                   help="eie: lay each layer out as `sparsa pack --align-columns N` does (0..7: see sparsa pack -h)")
 
 
 def run(args):

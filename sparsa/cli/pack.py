@@ -43,8 +43,9 @@ def add_arguments(p):
                    "holds the same nonzeros (the next layer's columns follow; outputs unchanged bit for bit)")
     p.add_argument("--align-columns", type=int, metavar="N",
                    help="EIE packs: a column that would cross a 64-bit word it need not cross starts the next word "
-                   "when at most N (0..7) lanes are left, filled with zero entries; more memory, fewer word fetches "
-                   "(faster with two multipliers a PE; sw/eie/align.py)")
+                   "when at most N (0..7) lanes are left and they would hold fewer than two of its real entries; "
+                   "the lanes are filled with zero entries. More memory, fewer word fetches (faster with two "
+                   "multipliers a PE; sw/eie/align.py)")
     c = CNNConfig()
     p.add_argument("--lanes", type=int, metavar="P", help=f"CNN graph only: output channels in parallel, "
                    f"4, 8, 16 or 32 (default {c.lanes})")
