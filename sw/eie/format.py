@@ -15,7 +15,9 @@ Entries
     ``z`` a 4-bit count of zero rows since the previous stored entry of that slice (counting
     from local row 0). While the gap exceeds 15 a padding entry ``(v=0, z=15)`` is inserted and
     the gap drops by 16. Example: column ``[0,0,a,b, 0 x18, c]`` gives ``v = [a,b,0,c]`` and
-    ``z = [2,0,15,2]``.
+    ``z = [2,0,15,2]``. Every ``v == 0`` entry, whatever its ``z``, carries no weight and moves
+    the row by ``z + 1``: a layout may also end a column with fill entries ``(v=0, z=0)``
+    (:mod:`sparsa.sw.eie.align`), which may sit past the PE's last row.
 
 Entry byte
     ``entry = (z << 4) | v``: ``v`` in bits [3:0], ``z`` in bits [7:4].
