@@ -45,13 +45,31 @@ def _check(records, specs, lost=()):
 
 
 def test_grid_and_json_points(tmp_path):
-    assert len(POINTS) == 12 and POINTS[0] == {"pes": 2, "macs": 1, "queue_depth": 8, "seed": 0, "memories": "auto"}
+    assert len(POINTS) == 12 and POINTS[0] == {"pes": 2, "macs": 1, "queue_depth": 8, "seed": 0, "memories": "auto",
+                                               "align_columns": 0}
     f = tmp_path / "p.json"
     f.write_text(json.dumps([{"pes": 4}, {"pes": 8, "macs": 1, "queue_depth": 2}]))
     assert [p["pes"] for p in ex.points_from_json(f)] == [4, 8]
     f.write_text(json.dumps([{"pes": 4, "lanes": 3}]))
     assert main(["explore", "--configs", str(f), "--engine", "golden", "-o", str(tmp_path / "o")]) == 2
     assert main(["explore", "--macs", "3", "--engine", "golden", "-o", str(tmp_path / "o")]) == 2
+
+
+def test_cli_align_columns_sweeps_the_layout_and_plots_its_memory(tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = main(["explore", "--engine", "golden", "--layer", "200x256", "--weight-density", "0.04",
+               "--pes", "4", "--align-columns", "0,7", "--workers", "1", "-o", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "align=7" in text and "2/2 points done, 0 failed" in text
+    plain, aligned = (p["result"] for p in json.loads((out / "explore.json").read_text())["points"])
+    # The same work and outputs; the aligned layout needs more sparse-matrix words.
+    assert aligned["y_checksum"] == plain["y_checksum"] and aligned["bit_exact"] and plain["bit_exact"]
+    assert aligned["spm_words"] > plain["spm_words"]
+    assert "align_columns" in (out / "explore.md").read_text().splitlines()[0]
+    assert (out / "explore-spm_words.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["explore", "--engine", "golden", "--align-columns", "8", "-o", str(tmp_path / "bad")]) == 2
+    assert "align_columns: expected 0..7, found 8" in capsys.readouterr().err
 
 
 def test_local_pool(tmp_path):

@@ -1,7 +1,8 @@
 """Design-space sweeps of the EIE array (`sparsa explore`), on any ``concurrent.futures.Executor``.
 
 A *point* is one hardware configuration -- PE count, multiply-accumulates per PE, activation
-queue depth, data seed, memory placement -- and a workload: a given pack (re-packed to each
+queue depth, data seed, memory placement, column alignment of the layout
+(:mod:`sparsa.sw.eie.align`; its result ``spm_words`` is the memory it costs) -- and a workload: a given pack (re-packed to each
 point's PE count) or a generated EIE-paper-style layer (:func:`sparsa.bench.eie.make_layer_pack`).
 Each point is measured by
 
@@ -46,7 +47,7 @@ __all__ = ["PARAMS", "grid_points", "points_from_json", "make_workload", "run_po
 
 # point parameter -> (type, default)
 PARAMS = {"pes": (int, 8), "macs": (int, 2), "queue_depth": (int, 8), "seed": (int, 0),
-          "memories": (str, "auto")}
+          "memories": (str, "auto"), "align_columns": (int, 0)}
 ENGINES = ("golden", "verilator")
 ESTIMATES = ("none", "yosys", "build")
 # A rough peak resident memory of one point (GiB), for the local pool's memory guard.
@@ -74,6 +75,9 @@ def _check_point(p, where):
         raise user_error(where, "queue_depth", "1..256", out["queue_depth"])
     if out["memories"] not in ("auto", "block", "fit"):
         raise user_error(where, "memories", "auto, block or fit", repr(out["memories"]))
+    from sparsa.sw.eie.align import MAX_FILL
+    if not 0 <= out["align_columns"] <= MAX_FILL:
+        raise user_error(where, "align_columns", f"0..{MAX_FILL}", out["align_columns"])
     return out
 
 
@@ -94,7 +98,8 @@ def points_from_json(path):
 
 def point_label(p):
     return f"pes={p['pes']} macs={p['macs']} qd={p['queue_depth']} seed={p['seed']}" + (
-        f" mem={p['memories']}" if p["memories"] != "auto" else "")
+        f" mem={p['memories']}" if p["memories"] != "auto" else "") + (
+        f" align={p['align_columns']}" if p.get("align_columns") else "")
 
 
 # --- the workload --------------------------------------------------------------------------------
@@ -147,11 +152,15 @@ def run_point(spec):
     t0 = time.perf_counter()
     p = spec["point"]
     pack, x = _point_pack(spec["workload"], p["pes"], p["seed"])
+    if p.get("align_columns"):
+        from sparsa.sw.eie.align import align_columns
+        pack = align_columns(pack, p["align_columns"])[0]
     mm = build_memory_map(pack)
     cfg = EIEConfig.for_pack(mm, queue_depth=p["queue_depth"], macs=p["macs"])
     want = pack.run_golden(x)
     ideal = sum(w["ideal_cycles"] for w in layer_work(pack, x))
     res = {"ideal_cycles": round(float(ideal), 1), "multipliers": p["pes"] * p["macs"],
+           "spm_words": max(len(w) for w in mm.spm),
            "host": os.uname().nodename, "pid": os.getpid()}
     if spec["engine"] == "golden":
         res.update(cycles=int(np.ceil(ideal)), cycles_kind="ideal", bit_exact=True,
@@ -214,7 +223,8 @@ def _open_flow(pack, p, spec):
     """A real open-flow bitstream (yosys + nextpnr) in ``work_dir/<point>``: Fmax and utilisation."""
     from sparsa.boards.openflow import build
     from sparsa.sw.eie.pack_dir import write_pack
-    name = f"pes{p['pes']}-macs{p['macs']}-qd{p['queue_depth']}-seed{p['seed']}-{p['memories']}"
+    name = f"pes{p['pes']}-macs{p['macs']}-qd{p['queue_depth']}-seed{p['seed']}-{p['memories']}" + (
+        f"-align{p['align_columns']}" if p.get("align_columns") else "")
     out = Path(spec["work_dir"]).resolve() / name
     out.mkdir(parents=True, exist_ok=True)
     if p["macs"] != 2 or p["queue_depth"] != 8:
@@ -268,13 +278,16 @@ def write_results(records, meta, out_dir):
     return data, pngs
 
 
-COLUMNS = ("pes", "macs", "queue_depth", "seed", "memories")
-RESULT_COLUMNS = ("cycles", "time_us", "multipliers", "luts", "brams", "dsps", "fmax_mhz", "bit_exact")
+COLUMNS = ("pes", "macs", "queue_depth", "seed", "memories", "align_columns")
+RESULT_COLUMNS = ("cycles", "time_us", "multipliers", "spm_words", "luts", "brams", "dsps", "fmax_mhz", "bit_exact")
+
+
+_OPTIONAL = {"memories": "auto", "align_columns": 0}     # columns shown only when a point differs
 
 
 def table_rows(records, front):
     """(header, rows): the point's parameters and the results any point has (errors in place)."""
-    cols = [c for c in COLUMNS if c != "memories" or any(r["point"][c] != "auto" for r in records)]
+    cols = [c for c in COLUMNS if c not in _OPTIONAL or any(r["point"][c] != _OPTIONAL[c] for r in records)]
     res = [c for c in RESULT_COLUMNS if any(r.get("result", {}).get(c) is not None for r in records)] or ["cycles"]
     rows = []
     for k, r in enumerate(records):
@@ -312,7 +325,9 @@ def _plots(records, out, cost):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     ok = [(k, r) for k, r in enumerate(records) if "result" in r]
-    costs = [c for c in (COSTS if cost == "luts" else ("multipliers",))
+    # Aligned layouts trade sparse-matrix memory for cycles: plot that trade too.
+    aligned = len({r["point"].get("align_columns", 0) for _, r in ok}) > 1
+    costs = [c for c in (COSTS if cost == "luts" else ("multipliers",)) + (("spm_words",) if aligned else ())
              if ok and all(r["result"].get(c) is not None for _, r in ok)]
     files = []
     for c in costs:
@@ -324,11 +339,13 @@ def _plots(records, out, cost):
         ax.plot([r[c] for r in fr], [r["time_us"] for r in fr], "o-", color="C3", label="Pareto front")
         for k in front:
             p = records[k]["point"]
-            ax.annotate(f"{p['pes']}x{p['macs']} q{p['queue_depth']}",
+            ax.annotate(f"{p['pes']}x{p['macs']} q{p['queue_depth']}" + (
+                        f" a{p['align_columns']}" if p.get("align_columns") else ""),
                         (records[k]["result"][c], records[k]["result"]["time_us"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xlabel({"luts": "LUTs", "brams": "block RAMs", "dsps": "DSP blocks",
-                       "multipliers": "multipliers (PEs x MACs)"}[c])
+                       "multipliers": "multipliers (PEs x MACs)",
+                       "spm_words": "sparse-matrix words a PE (64-bit)"}[c])
         ax.set_ylabel("time per inference (us)")
         ax.grid(alpha=0.3)
         ax.legend()

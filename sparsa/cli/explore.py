@@ -1,4 +1,4 @@
-"""Sweep EIE array configurations (PEs, MACs, queue depth, seed, memories) on a local pool or a Dask cluster.
+"""Sweep EIE array configurations (PEs, MACs, queue depth, seed, memories, column alignment) on a local pool or a Dask cluster.
 
 Each point is a simulation of one workload -- a pack (``--pack DIR``, re-packed to each point's
 PE count) or a generated EIE-paper-style layer (``--layer COLSxROWS``, ``--weight-density``,
@@ -7,7 +7,7 @@ cycles; cheap) or Verilator (measured cycles), and optionally a yosys utilisatio
 (``--estimate yosys``) or an open-flow bitstream (``--estimate build``, minutes a point).
 
 Points: a grid (``--pes 4,8,16 --macs 1,2 --queue-depth 4,8``) or a JSON list of objects
-(``--configs points.json``, keys pes, macs, queue_depth, seed, memories).
+(``--configs points.json``, keys pes, macs, queue_depth, seed, memories, align_columns).
 
 Jobs run on a local process pool sized to the cores and the free memory (``--workers``,
 ``--mem-per-point``), or on a Dask cluster: ``--scheduler tcp://HOST:PORT`` (the workers need
@@ -53,6 +53,8 @@ def add_arguments(p):
     g.add_argument("--queue-depth", default="8", help="activation queue depths, e.g. 4,8 (default 8)")
     g.add_argument("--seeds", default="0", help="data seeds, e.g. 0,1,2 (default 0)")
     g.add_argument("--memories", default="auto", help="with --estimate build: auto, block, fit (comma list)")
+    g.add_argument("--align-columns", default="0", metavar="N,...",
+                   help="layouts: `sparsa pack --align-columns N` for each N, e.g. 0,3 (default 0: the encoder's)")
     g.add_argument("--configs", metavar="JSON", help="a JSON list of configurations instead of the grid")
     m = p.add_argument_group("measurement")
     m.add_argument("--engine", choices=("golden", "verilator"), default="verilator",
@@ -77,7 +79,7 @@ def _points(args):
     mem = [v.strip() for v in args.memories.split(",") if v.strip()]
     return grid_points(pes=_ints("--pes")(args.pes), macs=_ints("--macs")(args.macs),
                        queue_depth=_ints("--queue-depth")(args.queue_depth), seed=_ints("--seeds")(args.seeds),
-                       memories=mem)
+                       memories=mem, align_columns=_ints("--align-columns")(args.align_columns))
 
 
 def _workload(args):
