@@ -221,8 +221,7 @@ def run_bench(out_dir, args):
         name, cols, rows, wd, ad = TABLE3[k7][:5]
         sweeps["queue_depth"], sweeps["pes"] = [], []
         for macs in macs_list(args):
-            case = _prepared(make_layer_pack(cols, rows, wd, ad, 64, seed=k7), balance, fill)
-            pack, x, _ = case
+            pack, x, _ = _prepared(make_layer_pack(cols, rows, wd, ad, 64, seed=k7), balance, fill)
             ideal = ideal_cycles(pack, x, macs)[0]
             for qd in (1, 2, 4, 8, 16, 32):
                 c, (mm,) = _config_for([pack], 64, qd, macs)

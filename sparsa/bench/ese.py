@@ -124,12 +124,18 @@ def run_bench(out_dir, args):
     depth = getattr(args, "queue_depth", None) or 8          # activation queue depth (EIE's 8)
     x = rng.uniform(-1, 1, (steps, i))
     print(f"[bench ese] compressing I={i} H={h} P={p} to {e['density']:.1%} over {n} PEs ...", flush=True)
+    fill = getattr(args, "align_columns", None) or 0
+
+    def laid_out(pk):
+        """``pk`` with its columns aligned as ``sparsa pack --align-columns fill`` aligns them."""
+        from sparsa.sw.eie.align import align_columns
+        return align_columns(pk, fill)[0] if fill else pk
     t0 = time.perf_counter()
     comp = compress_lstm(w, e["density"], 4, n, calib=x)
-    pack = pack_lstm(comp, n)
+    pack = laid_out(pack_lstm(comp, n))
     t_comp = time.perf_counter() - t0
     comp_pf = compress_lstm(w, e["density"], 4, n, calib=x, pad_free=True)
-    pack_pf = pack_lstm(comp_pf, n)
+    pack_pf = laid_out(pack_lstm(comp_pf, n))
     xq = quantize(x, comp.in_frac)
     xq_pf = quantize(x, comp_pf.in_frac)
     mm = build_memory_map(pack)
@@ -192,7 +198,7 @@ def run_bench(out_dir, args):
     mem_by_pes = {}
     for k in (4, 8, 16, 32):
         ck = comp_pf if k == n else compress_lstm(w, e["density"], 4, k, calib=x, pad_free=True)
-        pk = pack_lstm(ck, k)
+        pk = laid_out(pack_lstm(ck, k))
         mk = memory_estimate(EIEConfig.for_pack(pk), count)
         # The same with the accumulator banks split by row parity (`--acc-banks split`): half
         # the accumulator memory, fewer pairs for the two multipliers.
@@ -207,7 +213,7 @@ def run_bench(out_dir, args):
     result = {
         "model": {"inputs": i, "hidden": h, "outputs": p, "density": e["density"], "dense_weights": dense_weights,
                   "nonzeros": nnz_real, "pes": n, "peepholes": True, "quick": quick},
-        "queue_depth": depth,
+        "queue_depth": depth, "align_columns": fill,
         "clock": CLOCK, "ese": {"pes": 32, "macs": 1, "multipliers": 32, "mhz": e["mhz"]},
         "steps": steps, "runs": runs,
         "ese_actual_cycles": round(ese_cycles), "ese_actual_us": e["actual_us"],
@@ -234,7 +240,9 @@ def _markdown(r):
     m = r["model"]
     runs = list(r["runs"].values())
     lines = [f"# sparsa ESE benchmark (LSTM I={m['inputs']} H={m['hidden']} P={m['outputs']}, "
-             f"{m['density']:.1%} dense, {m['pes']} PEs, queue depth {r.get('queue_depth', 8)}, Verilator)", "",
+             f"{m['density']:.1%} dense, {m['pes']} PEs, queue depth {r.get('queue_depth', 8)}"
+             + (f", columns aligned (`--align-columns {r['align_columns']}`)" if r.get("align_columns") else "")
+             + ", Verilator)", "",
              "ideal = per layer max(real weights in the active columns / (PEs x macs), nonzero activations), "
              "gates + projection (sw/eie/work.py). ESE: 32 PEs x 1 multiplier a channel, 200 MHz.",
              f"Clock for us: {r['clock']['basis']}.", "",

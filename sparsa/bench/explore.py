@@ -2,8 +2,9 @@
 
 A *point* is one hardware configuration -- PE count, multiply-accumulates per PE, activation
 queue depth, data seed, memory placement, column alignment of the layout
-(:mod:`sparsa.sw.eie.align`; its result ``spm_words`` is the memory it costs) -- and a workload: a given pack (re-packed to each
-point's PE count) or a generated EIE-paper-style layer (:func:`sparsa.bench.eie.make_layer_pack`).
+(:mod:`sparsa.sw.eie.align`; the result ``spm_words`` is the memory it costs) -- and a
+workload: a given pack (re-packed to each point's PE count) or a generated EIE-paper-style
+layer (:func:`sparsa.bench.eie.make_layer_pack`).
 Each point is measured by
 
 * ``engine="golden"``: the bit-exact golden model, plus the ideal cycle count of the work model

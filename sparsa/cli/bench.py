@@ -36,14 +36,14 @@ def add_arguments(p):
     p.add_argument("--balance-rows", action="store_true", help="eie: renumber each layer's rows as "
                    "`sparsa pack --balance-rows` renumbers a hidden layer's (same work, every PE the same nonzeros)")
     p.add_argument("--align-columns", type=int, default=None, metavar="N",
-                   help="eie: lay each layer out as `sparsa pack --align-columns N` does (0..7: see sparsa pack -h)")
+                   help="eie, ese: lay each layer out as `sparsa pack --align-columns N` does (0..7: see sparsa pack -h)")
 
 
 def run(args):
     for opt, value, takes in (("--queue-depth", args.queue_depth, ("eie", "ese")),
                               ("--no-sweeps", args.no_sweeps or None, ("eie",)),
                               ("--balance-rows", getattr(args, "balance_rows", False) or None, ("eie",)),
-                              ("--align-columns", getattr(args, "align_columns", None), ("eie",))):
+                              ("--align-columns", getattr(args, "align_columns", None), ("eie", "ese"))):
         if value is not None and args.which not in takes:
             raise user_error(None, opt, " or ".join(f"sparsa bench {b}" for b in takes), f"sparsa bench {args.which}")
     if args.queue_depth is not None and not 1 <= args.queue_depth <= 256:
